@@ -1,0 +1,168 @@
+"""Options of the ``[powervm]`` section.
+
+Option names and defaults are kept from the earlier PowerVM drivers so that
+an existing nova.conf keeps working unchanged.
+"""
+from oslo_config import cfg
+
+from nova_powervm.i18n import _
+
+powervm_group = cfg.OptGroup(
+    name='powervm',
+    title='PowerVM Options',
+    help=_('Options for the PowerVM compute driver (NovaLink REST API).'))
+
+connection_opts = [
+    cfg.HostAddressOpt(
+        'host', default='localhost',
+        help=_('Host name or IP address of the PowerVM REST API server '
+               '(NovaLink or HMC).  On a NovaLink partition this is '
+               'localhost.')),
+    cfg.PortOpt(
+        'port',
+        help=_('TCP port of the REST API server.  Defaults by protocol: '
+               '12080 for http, 12443 for https.')),
+    cfg.StrOpt(
+        'protocol', choices=['http', 'https'], ignore_case=True,
+        help=_('Protocol used to talk to the REST API server.  Defaults to '
+               'http for local file-based authentication (no password) '
+               'and https when a password is set.')),
+    cfg.StrOpt(
+        'username',
+        help=_('User name for the REST API.  Leave unset with no password '
+               'to use NovaLink\'s local file-based authentication.')),
+    cfg.StrOpt(
+        'password', secret=True,
+        help=_('Password for the REST API user.  When unset, NovaLink '
+               'local file-based authentication is used.')),
+    cfg.StrOpt(
+        'certpath', default='/etc/ssl/certs/',
+        help=_('Directory holding the REST server\'s certificate, looked up '
+               'as <certpath><host>.crt, used to verify an https server.  '
+               'An empty value disables certificate verification (not '
+               'recommended for remote hosts).')),
+    cfg.IntOpt(
+        'conn_tries', default=3, min=1,
+        help=_('Number of attempts to connect to the REST API server before '
+               'nova-compute gives up at start-up.')),
+    cfg.IntOpt(
+        'rest_timeout', default=1200, min=1,
+        help=_('Timeout in seconds of one REST API request.')),
+]
+
+lpar_opts = [
+    cfg.FloatOpt(
+        'proc_units_factor', default=0.1, min=0.05, max=1,
+        help=_('Physical processor units assigned per virtual CPU when the '
+               'flavor does not set powervm:proc_units.')),
+    cfg.IntOpt(
+        'uncapped_proc_weight', default=64, min=1, max=255,
+        help=_('Processor weight of uncapped shared-processor partitions '
+               'when the flavor does not set powervm:shared_weight.')),
+    cfg.IntOpt(
+        'vios_active_wait_timeout', default=300, min=0,
+        help=_('Seconds to wait at start-up for at least one Virtual I/O '
+               'Server to become active.')),
+]
+
+storage_opts = [
+    cfg.StrOpt(
+        'disk_driver', default='localdisk',
+        choices=['localdisk', 'ssp'], ignore_case=True,
+        help=_('Ephemeral disk driver: "localdisk" (a volume group on a '
+               'Virtual I/O Server) or "ssp" (a Shared Storage Pool).')),
+    cfg.StrOpt(
+        'volume_group_name', default='',
+        help=_('Volume group holding ephemeral disks for the localdisk '
+               'driver.  "QCOW VG - default" selects file-backed disks.  '
+               'Required when disk_driver is localdisk.')),
+    cfg.StrOpt(
+        'cluster_name', default='',
+        help=_('Shared Storage Pool cluster for the ssp disk driver.  When '
+               'empty, the only cluster found is used.')),
+    cfg.StrOpt(
+        'vopt_media_volume_group', default='rootvg',
+        help=_('Volume group that holds (or will hold) the virtual optical '
+               'media repository used for config drives.')),
+    cfg.IntOpt(
+        'vopt_media_rep_size', default=1, min=1,
+        help=_('Size in GB of the virtual optical media repository created '
+               'when none exists.')),
+    cfg.StrOpt(
+        'image_meta_local_path', default='/tmp/cfgdrv/',
+        help=_('Local directory where config drive ISO images are built '
+               'before being uploaded.')),
+]
+
+network_opts = [
+    cfg.StrOpt(
+        'pvm_vswitch_for_novalink_io', default='NovaLinkVEABridge',
+        help=_('Virtual switch that carries the NovaLink partition\'s '
+               'trunk adapters for Open vSwitch based networking.')),
+    cfg.BoolOpt(
+        'use_rmc_mgmt_vif', default=True,
+        help=_('Give each partition a management network adapter on the '
+               'RMC virtual switch.')),
+    cfg.BoolOpt(
+        'use_rmc_ipv6_scheme', default=True,
+        help=_('Configure the RMC management adapter with an IPv6 '
+               'link-local address scheme.')),
+]
+
+volume_opts = [
+    cfg.StrOpt(
+        'fc_attach_strategy', default='vscsi',
+        choices=['vscsi', 'npiv'], ignore_case=True,
+        help=_('How Fibre Channel Cinder volumes reach the partition: '
+               '"vscsi" maps the hdisk through the Virtual I/O Servers, '
+               '"npiv" gives the partition virtual FC ports.')),
+    cfg.IntOpt(
+        'vscsi_vios_connections_required', default=1, min=1,
+        help=_('Minimum number of Virtual I/O Servers that must map a vSCSI '
+               'volume for the attach to succeed.')),
+    cfg.BoolOpt(
+        'volume_use_multipath', default=False,
+        help=_('Report multipath capability to Cinder in the volume '
+               'connector.')),
+    cfg.IntOpt(
+        'ports_per_fabric', default=1, min=1,
+        help=_('Number of virtual FC ports per fabric for NPIV.')),
+    cfg.StrOpt(
+        'fabrics', default='A',
+        help=_('Comma-separated unique fabric names for NPIV.  Each fabric '
+               'X gets an option fabric_X_port_wwpns listing the physical '
+               'port WWPNs on that fabric.')),
+]
+
+ALL_OPTS = (connection_opts + lpar_opts + storage_opts + network_opts +
+            volume_opts)
+
+
+def _fabric_opt(fabric):
+    return cfg.StrOpt(
+        'fabric_%s_port_wwpns' % fabric, default='',
+        help=_('Comma-separated physical FC port WWPNs on fabric %s.  '
+               'Empty means every FC port.') % fabric)
+
+
+def fabric_names(conf):
+    """The NPIV fabric names configured in ``[powervm] fabrics``."""
+    return [f.strip() for f in conf.powervm.fabrics.split(',') if f.strip()]
+
+
+def register_fabric_opts(conf):
+    """Register fabric_<X>_port_wwpns for each configured fabric."""
+    for fabric in fabric_names(conf):
+        conf.register_opt(_fabric_opt(fabric), group=powervm_group)
+
+
+def register_opts(conf):
+    conf.register_group(powervm_group)
+    conf.register_opts(ALL_OPTS, group=powervm_group)
+    # The default fabric 'A' always has its option so that a sample config
+    # and a plain nova.conf can set it.
+    conf.register_opt(_fabric_opt('A'), group=powervm_group)
+
+
+def list_opts():
+    return [(powervm_group, ALL_OPTS + [_fabric_opt('A')])]

@@ -1,0 +1,76 @@
+"""Connection to the PowerVM REST API, built from ``[powervm]`` options."""
+from oslo_log import log as logging
+from pypowervm import adapter as pvm_adpt
+from pypowervm import exceptions as pvm_exc
+from pypowervm.helpers import log_helper
+from pypowervm.helpers import vios_busy
+from pypowervm.wrappers import managed_system as pvm_ms
+
+from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import exception as exc
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+_DEFAULT_PORTS = {'http': 12080, 'https': 12443}
+
+
+def _endpoint():
+    """(host, protocol, port) as pypowervm will use them."""
+    opts = CONF.powervm
+    protocol = opts.protocol
+    if protocol is None:
+        protocol = 'http' if opts.password is None else 'https'
+    protocol = protocol.lower()
+    return opts.host, protocol, opts.port or _DEFAULT_PORTS[protocol]
+
+
+def build_adapter():
+    """Log on to the REST API server and return a pypowervm Adapter.
+
+    :raises RestServerUnreachable: the server could not be reached after
+        ``conn_tries`` attempts.
+    :raises RestAuthenticationFailed: the server refused the credentials.
+    """
+    opts = CONF.powervm
+    host, protocol, port = _endpoint()
+    LOG.info('Connecting to the PowerVM REST API at %(proto)s://%(host)s:'
+             '%(port)s as %(user)s (%(auth)s authentication).',
+             {'proto': protocol, 'host': host, 'port': port,
+              'user': opts.username or '<local>',
+              'auth': 'file' if opts.password is None else 'password'})
+    try:
+        session = pvm_adpt.Session(
+            host=host, username=opts.username, password=opts.password,
+            protocol=protocol, port=port, certpath=opts.certpath or None,
+            conn_tries=opts.conn_tries, timeout=opts.rest_timeout)
+    except pvm_exc.ConnectionError as e:
+        raise exc.RestServerUnreachable(
+            host=host, port=port, tries=opts.conn_tries,
+            reason=_short_reason(e))
+    except pvm_exc.HttpError as e:
+        status = e.response.status if e.response is not None else '?'
+        if status in (401, 403):
+            raise exc.RestAuthenticationFailed(
+                host=host, port=port, user=opts.username, status=status)
+        raise exc.RestServerUnreachable(
+            host=host, port=port, tries=opts.conn_tries,
+            reason='HTTP %s' % status)
+    return pvm_adpt.Adapter(
+        session, helpers=[log_helper.log_helper,
+                          vios_busy.vios_busy_retry_helper])
+
+
+def _short_reason(error):
+    """The innermost message of a connection error, without a traceback."""
+    text = str(error)
+    return text.splitlines()[-1][:300] if text else error.__class__.__name__
+
+
+def get_host_wrapper(adapter):
+    """Read the (single) managed system this driver manages."""
+    systems = pvm_ms.System.get(adapter)
+    if not systems:
+        host, _proto, port = _endpoint()
+        raise exc.ManagedSystemNotFound(host=host, port=port)
+    return systems[0]

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Install this project with `pip install .` and `pip install -e .` in the
+# current (tox) virtualenv; after each, load the driver through nova's own
+# loader; after each uninstall, check nova's files are byte-for-byte intact.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+nova_digest() {
+  (cd "$work" && python - <<'PY'
+import hashlib, os, nova
+root = os.path.dirname(nova.__file__)
+h = hashlib.sha256()
+for d, dirs, files in sorted(os.walk(root)):
+    dirs[:] = sorted(x for x in dirs if x != '__pycache__')
+    rel = os.path.relpath(d, root)
+    if rel == os.path.join('virt', 'powervm') or rel.startswith(
+            os.path.join('virt', 'powervm') + os.sep):
+        continue
+    for f in sorted(files):
+        h.update(os.path.join(rel, f).encode())
+        with open(os.path.join(d, f), 'rb') as fh:
+            h.update(fh.read())
+print(h.hexdigest())
+PY
+  )
+}
+
+load_driver() {
+  (cd "$work" && python - <<'PY'
+import sys
+from nova.virt import driver
+import nova.virt.fake  # nova itself must still be importable
+drv = driver.load_compute_driver(None, 'powervm.PowerVMDriver')
+assert isinstance(drv, driver.ComputeDriver), type(drv)
+print('loaded %s.%s' % (type(drv).__module__, type(drv).__name__))
+PY
+  )
+}
+
+check_nova_intact() {
+  local now
+  now=$(nova_digest)
+  if [ "$now" != "$before" ]; then
+    echo "FAIL: nova's files changed ($1)" >&2
+    exit 1
+  fi
+  (cd "$work" && python -c 'import nova.virt.fake, nova.virt.driver') || {
+    echo "FAIL: nova no longer imports ($1)" >&2; exit 1; }
+  if (cd "$work" && python -c 'import nova.virt.powervm' 2>/dev/null); then
+    echo "FAIL: nova.virt.powervm still importable after uninstall ($1)" >&2
+    exit 1
+  fi
+  echo "ok: nova intact after $1"
+}
+
+before=$(nova_digest)
+rm -rf "$here/build" "$here"/*.egg-info
+
+for mode in regular editable; do
+  if [ "$mode" = editable ]; then
+    python -m pip install -q --no-deps -e "$here"
+  else
+    python -m pip install -q --no-deps "$here"
+  fi
+  echo "== pip install ($mode)"
+  load_driver
+  python -m pip uninstall -q -y nova-powervm
+  check_nova_intact "uninstall of the $mode install"
+  rm -rf "$here/build" "$here"/*.egg-info
+done
+echo "install modes: 2 passed, 0 failed"
