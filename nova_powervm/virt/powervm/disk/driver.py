@@ -86,8 +86,11 @@ class DiskAdapter(metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def detach_disk(self, instance):
-        """Remove the instance's disk mappings; return the storage elements
-        that were mapped (for :meth:`delete_disks`)."""
+        """Remove the instance's disk mappings.
+
+        :return: the storage elements that were mapped (for
+            :meth:`delete_disks`).
+        """
 
     @abc.abstractmethod
     def delete_disks(self, storage_elems):

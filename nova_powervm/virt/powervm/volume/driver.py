@@ -69,8 +69,10 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
     @classmethod
     @abc.abstractmethod
     def get_connector_properties(cls, adapter, host_uuid, instance):
-        """What Cinder needs to export the volume to this host
-        (``wwpns``, ``host``, ``multipath``...)."""
+        """What Cinder needs to export the volume to this host.
+
+        E.g. ``wwpns``, ``host``, ``multipath``.
+        """
 
     @abc.abstractmethod
     def connect_volume(self):
