@@ -21,3 +21,57 @@ class RestAuthenticationFailed(nova_exc.HypervisorUnavailable):
 class ManagedSystemNotFound(nova_exc.HypervisorUnavailable):
     msg_fmt = _('The PowerVM REST API server at %(host)s:%(port)s reports '
                 'no managed system.')
+
+
+# -- disk drivers and snapshot (disk/driver.py, disk/ssp.py, mgmt.py) -------
+
+class ClusterNotFound(nova_exc.NotFound):
+    msg_fmt = _('No Shared Storage Pool cluster named %(cluster_name)s was '
+                'found; check [powervm] cluster_name.')
+
+
+class NoClusterFound(nova_exc.NotFound):
+    msg_fmt = _('The ssp disk driver needs a Shared Storage Pool cluster, '
+                'but the REST API server reports none.')
+
+
+class TooManyClusters(nova_exc.NovaException):
+    msg_fmt = _('[powervm] cluster_name is not set and %(count)d Shared '
+                'Storage Pool clusters were found (%(names)s); set '
+                'cluster_name to one of them.')
+
+
+class ClusterHasNoLocalNode(nova_exc.NovaException):
+    msg_fmt = _('No Virtual I/O Server of this host is a member of Shared '
+                'Storage Pool cluster %(cluster_name)s.')
+
+
+class DiskMappingFailed(nova_exc.NovaException):
+    msg_fmt = _('Unable to map disk %(disk)s to instance %(instance)s: '
+                '%(reason)s')
+
+
+class InstanceDiskMappingFailed(nova_exc.NovaException):
+    msg_fmt = _('Unable to map the boot disk of instance %(instance)s to '
+                'the management partition: %(reason)s')
+
+
+class NoDiskDiscoveryException(nova_exc.NovaException):
+    msg_fmt = _('No block device with UDID %(udid)s appeared on vSCSI bus '
+                '%(bus)x of the management partition within %(timeout)d '
+                'seconds.')
+
+
+class UniqueDiskDiscoveryException(nova_exc.NovaException):
+    msg_fmt = _('Expected one block device matching %(path_pattern)s in the '
+                'management partition, found %(count)d.')
+
+
+class DiskExtendNotSupported(nova_exc.NovaException):
+    msg_fmt = _('The boot disk of instance %(instance)s cannot be grown: '
+                '%(reason)s')
+
+
+class DiskShrinkNotSupported(nova_exc.NovaException):
+    msg_fmt = _('The boot disk of instance %(instance)s is %(current)s GB; '
+                'it cannot be shrunk to %(requested)s GB.')

@@ -2,13 +2,35 @@
 
 The compute driver picks an implementation from ``[powervm] disk_driver``
 (see :func:`get_disk_driver`) and only ever talks to this interface.
+
+What an implementation must supply: :attr:`DiskAdapter.vios_uuids`,
+:attr:`capacity`, :attr:`capacity_used`, :meth:`create_disk_from_image` and
+:meth:`delete_disks` (plus :meth:`extend_disk` / :meth:`manage_image_cache`
+where its ``capabilities`` say so).  Everything that only depends on SCSI
+mappings is shared here, once: finding the instance's disk mappings
+(:meth:`instance_disk_iter`), :meth:`attach_disk`, :meth:`detach_disk`,
+:meth:`get_bootdisk_storage` and, for snapshot, mapping the boot disk to the
+management partition (:meth:`connect_instance_disk_to_mgmt` /
+:meth:`disconnect_disk_from_mgmt`).  These find an instance's disk by name:
+implementations name disks with :meth:`get_disk_name` (or override
+:meth:`disk_match_func`).
 """
 import abc
 
+from oslo_log import log as logging
 from oslo_utils import importutils
+from pypowervm import const as pvm_const
+from pypowervm.tasks import scsi_mapper as tsk_map
+from pypowervm import util as pvm_u
+from pypowervm.utils import transaction as pvm_tx
+from pypowervm.utils import uuid as pvm_uuid
+from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import exception as exc
 
+LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
 DISK_DRIVERS = {
@@ -26,6 +48,11 @@ def get_disk_driver(adapter, host_uuid):
     """Instantiate the disk driver configured in ``[powervm] disk_driver``."""
     name = CONF.powervm.disk_driver.lower()
     return importutils.import_object(DISK_DRIVERS[name], adapter, host_uuid)
+
+
+def _pvm_uuid(instance):
+    """PowerVM partition UUID of a nova instance (as vm.get_pvm_uuid)."""
+    return pvm_uuid.convert_uuid_to_pvm(instance.uuid).upper()
 
 
 class DiskAdapter(metaclass=abc.ABCMeta):
@@ -73,36 +100,217 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         """Create the boot disk of ``instance`` holding the image's bytes.
 
         The image is streamed from nova's image API, never held whole in
-        memory.  :return: the pypowervm storage wrapper of the new disk.
-        """
-
-    @abc.abstractmethod
-    def attach_disk(self, instance, disk_info, stg_ftsk):
-        """Queue SCSI mappings of ``disk_info`` to the instance's partition.
-
-        :param stg_ftsk: a pypowervm FeedTask over the VIOSes; mappings are
-            added as subtasks and written when the caller executes it.
-        """
-
-    @abc.abstractmethod
-    def detach_disk(self, instance):
-        """Remove the instance's disk mappings.
-
-        :return: the storage elements that were mapped (for
-            :meth:`delete_disks`).
+        memory.  The disk is named ``get_disk_name(DiskType.BOOT, instance)``
+        (or the implementation overrides :meth:`disk_match_func`).
+        :return: the pypowervm storage wrapper of the new disk.
         """
 
     @abc.abstractmethod
     def delete_disks(self, storage_elems):
         """Delete the given storage elements (no-op for an empty list)."""
 
-    def get_bootdisk_storage(self, instance):
-        """The storage wrapper of the instance's boot disk, or None."""
-        raise NotImplementedError()
-
     def extend_disk(self, instance, disk_info, size_gb):
-        """Grow the instance's boot disk to ``size_gb``."""
+        """Grow the instance's boot disk to ``size_gb``.
+
+        No-op when the disk already has that size.
+        :param disk_info: the boot disk's storage wrapper, or None to look it
+            up.
+        :raises DiskShrinkNotSupported: ``size_gb`` is smaller than the disk.
+        :raises DiskExtendNotSupported: the backend cannot grow disks (e.g.
+            file-backed QCOW VG); raised before anything is changed.
+        """
         raise NotImplementedError()
 
     def manage_image_cache(self, context, all_instances):
         """Remove cached images that no instance in ``all_instances`` uses."""
+
+    # -- naming and finding an instance's disks (shared) ---------------------
+
+    @staticmethod
+    def get_disk_name(disk_type, instance, short=False):
+        """The backend name of ``instance``'s disk of ``disk_type``.
+
+        :param short: a name of at most 15 characters (volume-group virtual
+            disks); otherwise at most 79 (logical units, files).
+        """
+        if short:
+            base = '%s_%s' % (disk_type[0], instance.uuid.replace('-', ''))
+            return base[:pvm_const.MaxLen.VDISK_NAME]
+        return pvm_u.sanitize_file_name_for_api(
+            '%s_%s' % (instance.name, instance.uuid[:8]),
+            prefix='%s_' % disk_type,
+            max_len=pvm_const.MaxLen.FILENAME_DEFAULT)
+
+    def disk_match_func(self, disk_type, instance):
+        """A ``scsi_mapper.find_maps`` match function for the disk.
+
+        Default: a virtual disk or logical unit named (long or short form of)
+        :meth:`get_disk_name`.  Override for another naming scheme.
+        """
+        names = {self.get_disk_name(disk_type, instance),
+                 self.get_disk_name(disk_type, instance, short=True)}
+
+        def match(stg_elem):
+            return (isinstance(stg_elem, (pvm_stg.VDisk, pvm_stg.LU)) and
+                    stg_elem.name in names)
+        return match
+
+    def _vios_feed(self):
+        """The VIOSes of :attr:`vios_uuids` with SCSI mappings (one GET)."""
+        wanted = set(self.vios_uuids)
+        return [vwrap for vwrap in pvm_vios.VIOS.get(
+            self.adapter, xag=[pvm_const.XAG.VIO_SMAP])
+            if vwrap.uuid in wanted]
+
+    def instance_disk_iter(self, instance, disk_type=DiskType.BOOT):
+        """Yield ``(storage_elem, vios_wrapper)`` for each mapping of the disk.
+
+        One GET of the VIOS feed (SCSI mappings only).
+        """
+        lpar_uuid = _pvm_uuid(instance)
+        match = self.disk_match_func(disk_type, instance)
+        for vwrap in self._vios_feed():
+            for smap in tsk_map.find_maps(vwrap.scsi_mappings,
+                                          client_lpar_id=lpar_uuid,
+                                          match_func=match):
+                yield smap.backing_storage, vwrap
+
+    def get_bootdisk_storage(self, instance):
+        """The storage wrapper of the instance's boot disk, or None."""
+        for stg_elem, _vwrap in self.instance_disk_iter(instance):
+            return stg_elem
+        return None
+
+    # -- mappings to the instance's partition (shared) -----------------------
+
+    def attach_disk(self, instance, disk_info, stg_ftsk):
+        """Queue SCSI mappings of ``disk_info`` to the instance's partition.
+
+        One mapping per VIOS of :attr:`vios_uuids` that ``stg_ftsk`` covers.
+        :param stg_ftsk: a pypowervm FeedTask over the VIOSes; mappings are
+            added as subtasks and written when the caller executes it.
+        :raises DiskMappingFailed: no VIOS of the feed task can map the disk.
+        """
+        lpar_uuid = _pvm_uuid(instance)
+        wanted = set(self.vios_uuids)
+        wtasks = [wt for uuid, wt in stg_ftsk.wrapper_tasks.items()
+                  if uuid in wanted]
+        if not wtasks:
+            raise exc.DiskMappingFailed(
+                disk=disk_info.name, instance=instance.name,
+                reason='none of the Virtual I/O Servers %s is active' %
+                ', '.join(self.vios_uuids))
+
+        stg_ref = disk_info
+        if isinstance(disk_info, pvm_stg.LUEnt):
+            # A mapping holds a reference to the LU, not the Tier child.
+            stg_ref = pvm_stg.LU.bld_ref(self.adapter, disk_info.name,
+                                         disk_info.udid)
+
+        def add_mapping(vwrap):
+            if tsk_map.find_maps(vwrap.scsi_mappings,
+                                 client_lpar_id=lpar_uuid, stg_elem=stg_ref):
+                return None
+            mapping = tsk_map.build_vscsi_mapping(
+                self.host_uuid, vwrap, lpar_uuid, stg_ref)
+            return tsk_map.add_map(vwrap, mapping)
+
+        for wtask in wtasks:
+            wtask.add_functor_subtask(add_mapping)
+
+    def detach_disk(self, instance):
+        """Remove the instance's boot disk mappings from every VIOS.
+
+        One GET of the VIOS feed plus one POST per VIOS that had a mapping.
+        :return: the storage elements that were mapped (for
+            :meth:`delete_disks`), each once.
+        """
+        lpar_uuid = _pvm_uuid(instance)
+        match = self.disk_match_func(DiskType.BOOT, instance)
+        removed = []
+        wtasks = []
+        for vwrap in self._vios_feed():
+            maps = tsk_map.find_maps(vwrap.scsi_mappings,
+                                     client_lpar_id=lpar_uuid,
+                                     match_func=match)
+            if not maps:
+                continue
+            wtask = pvm_tx.WrapperTask('detach_disk_%s' % vwrap.uuid, vwrap)
+            wtask.add_functor_subtask(tsk_map.remove_maps, lpar_uuid,
+                                      match_func=match)
+            wtasks.append(wtask)
+            for smap in maps:
+                if smap.backing_storage not in removed:
+                    removed.append(smap.backing_storage)
+        for wtask in wtasks:
+            wtask.execute()
+        return removed
+
+    # -- mapping the boot disk to the management partition (snapshot) -------
+
+    def connect_instance_disk_to_mgmt(self, instance, mgmt_uuid):
+        """Map the instance's boot disk to the management partition.
+
+        Tries each VIOS holding a mapping of the disk until one succeeds.
+        Costs one GET of the VIOS feed and one POST.
+        :return: ``(storage_elem, vios_wrapper, mapping)``: the wrapper is
+            current (etag) after the change and ``mapping`` is the new
+            VSCSIMapping as the server returned it (for
+            ``mgmt.discover_vscsi_disk``).
+        :raises InstanceDiskMappingFailed: no boot disk, or no VIOS could
+            map it.
+        """
+        errors = []
+        for stg_elem, vwrap in self.instance_disk_iter(instance):
+            wtask = pvm_tx.WrapperTask('disk_to_mgmt_%s' % vwrap.uuid, vwrap)
+            wtask.add_functor_subtask(_add_mgmt_map, mgmt_uuid, stg_elem)
+            try:
+                vwrap = wtask.execute()
+            except Exception as e:
+                LOG.warning('Mapping disk %(disk)s to the management '
+                            'partition through VIOS %(vios)s failed: '
+                            '%(err)s', {'disk': stg_elem.name,
+                                        'vios': vwrap.name, 'err': e})
+                errors.append(str(e))
+                continue
+            maps = tsk_map.find_maps(vwrap.scsi_mappings,
+                                     client_lpar_id=mgmt_uuid,
+                                     stg_elem=stg_elem)
+            if maps:
+                return stg_elem, vwrap, maps[0]
+            errors.append('VIOS %s did not report the new mapping' %
+                          vwrap.name)
+        raise exc.InstanceDiskMappingFailed(
+            instance=instance.name,
+            reason='; '.join(errors) or 'no boot disk mapping found')
+
+    def disconnect_disk_from_mgmt(self, vios_wrap, disk_name, mgmt_uuid):
+        """Remove the mapping of ``disk_name`` to the management partition.
+
+        Idempotent.  ``vios_wrap`` may be a VIOS wrapper (one POST; refetched
+        on etag mismatch) or a VIOS UUID (one GET more).
+        """
+        if not isinstance(vios_wrap, pvm_vios.VIOS):
+            vios_wrap = pvm_vios.VIOS.getter(
+                self.adapter, entry_uuid=vios_wrap,
+                xag=[pvm_const.XAG.VIO_SMAP])
+
+        def match(stg_elem):
+            return (isinstance(stg_elem, (pvm_stg.VDisk, pvm_stg.LU)) and
+                    stg_elem.name == disk_name)
+        wtask = pvm_tx.WrapperTask('disk_from_mgmt', vios_wrap)
+        wtask.add_functor_subtask(tsk_map.remove_maps, mgmt_uuid,
+                                  match_func=match)
+        wtask.execute()
+
+
+def _add_mgmt_map(vwrap, mgmt_uuid, stg_elem):
+    """WrapperTask subtask: add a mapping of stg_elem to the mgmt partition.
+
+    Returns a false value (no update) if the mapping already exists.
+    """
+    if tsk_map.find_maps(vwrap.scsi_mappings, client_lpar_id=mgmt_uuid,
+                         stg_elem=stg_elem):
+        return None
+    mapping = tsk_map.build_vscsi_mapping(None, vwrap, mgmt_uuid, stg_elem)
+    return tsk_map.add_map(vwrap, mapping)
