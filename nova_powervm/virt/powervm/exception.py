@@ -75,3 +75,31 @@ class DiskExtendNotSupported(nova_exc.NovaException):
 class DiskShrinkNotSupported(nova_exc.NovaException):
     msg_fmt = _('The boot disk of instance %(instance)s is %(current)s GB; '
                 'it cannot be shrunk to %(requested)s GB.')
+
+
+# -- instance lifecycle (vm.py, tasks/base.py, driver spawn/destroy) --------
+
+class InvalidFlavorExtraSpec(nova_exc.InvalidInput,
+                             nova_exc.InvalidParameterValue):
+    """A ``powervm:`` flavor extra spec is invalid or conflicts with another.
+
+    Derives from InvalidInput so nova aborts the build (no reschedule) and
+    from InvalidParameterValue for callers that catch that.
+    """
+    msg_fmt = _('Invalid flavor extra spec %(key)s=%(value)s: %(reason)s '
+                'Allowed: %(allowed)s.')
+
+
+class SpawnTaskFailed(nova_exc.InstanceDeployFailure):
+    msg_fmt = _('Failed to deploy instance: step %(task)s failed: '
+                '%(reason)s')
+
+
+class DestroyTaskFailed(nova_exc.InstanceTerminationFailure):
+    msg_fmt = _('Failed to terminate instance: step %(task)s failed: '
+                '%(reason)s')
+
+
+class PowerVMTaskFailed(nova_exc.NovaException):
+    msg_fmt = _('PowerVM operation failed: step %(task)s failed: '
+                '%(reason)s')
