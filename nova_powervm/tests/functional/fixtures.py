@@ -1,0 +1,240 @@
+"""Fixtures shared by the functional tests and the demo.
+
+``StreamingGlanceFixture`` stands in for the image service the way the real
+one behaves towards a driver that streams: ``download()`` without a
+destination returns an iterator of chunks, and image data given to
+``create()``/``update()`` (a file-like object or an iterator of chunks) is
+written to a temporary file, never held in memory.
+
+``DiscoverDiskFixture`` is the glue that lets snapshot run without a real
+block device: ``mgmt.discover_vscsi_disk`` answers the simulator's file that
+backs the mapped disk (``sim.disk_path(name)``).
+"""
+import hashlib
+import os
+
+import fixtures
+from nova import exception
+from nova.tests import fixtures as nova_fixtures
+from oslo_utils import uuidutils
+
+CHUNK_SIZE = 64 * 1024
+
+
+def _iter_chunks(data):
+    """Yield byte chunks from bytes, a file-like object or an iterable."""
+    if isinstance(data, (bytes, bytearray)):
+        for start in range(0, len(data), CHUNK_SIZE):
+            yield bytes(data[start:start + CHUNK_SIZE])
+    elif hasattr(data, 'read'):
+        while True:
+            chunk = data.read(CHUNK_SIZE)
+            if not chunk:
+                return
+            yield chunk
+    else:
+        for chunk in data:
+            if chunk:
+                yield chunk
+
+
+def pattern_bytes(size, seed=b'nova-powervm'):
+    """Deterministic, non-uniform image content of ``size`` bytes, chunked.
+
+    Different offsets carry different bytes so a misplaced or truncated copy
+    does not compare equal.
+    """
+    block = hashlib.sha256(seed).digest() * (CHUNK_SIZE // 32)
+    sent = 0
+    index = 0
+    while sent < size:
+        head = index.to_bytes(8, 'big')
+        chunk = (head + block)[:min(CHUNK_SIZE, size - sent)]
+        sent += len(chunk)
+        index += 1
+        yield chunk
+
+
+class StreamingGlanceFixture(nova_fixtures.GlanceFixture):
+    """nova's GlanceFixture with image data kept in files and streamed."""
+
+    def __init__(self, test=None):
+        # nova's fixture calls test.useFixture/stub_out; a demo passes a
+        # stand-in object with those two methods.
+        super().__init__(test)
+        self.downloads = []
+
+    def setUp(self):
+        super().setUp()
+        self.data_dir = self.useFixture(fixtures.TempDir()).path
+
+    def data_path(self, image_id):
+        """The file holding an image's data (may not exist)."""
+        return os.path.join(self.data_dir, str(image_id))
+
+    def _store(self, image_id, data):
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        with open(self.data_path(image_id), 'wb') as out:
+            for chunk in _iter_chunks(data):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        image = self.images[image_id]
+        image.update(size=size, checksum=digest.hexdigest(), status='active')
+
+    def _chunks(self, image_id):
+        path = self.data_path(image_id)
+        if os.path.exists(path):
+            with open(path, 'rb') as src:
+                yield from _iter_chunks(src)
+        else:
+            # One of nova's canned images: it declares a size but was never
+            # given data; stream that many zero bytes.
+            remaining = self.images[image_id].get('size') or 0
+            zeros = bytes(CHUNK_SIZE)
+            while remaining > 0:
+                chunk = zeros[:min(CHUNK_SIZE, remaining)]
+                remaining -= len(chunk)
+                yield chunk
+
+    def create(self, context, metadata, data=None):
+        image = super().create(context, metadata)
+        if data is not None:
+            self._store(image['id'], data)
+        return self.images[image['id']]
+
+    def update(self, context, image_id, metadata, data=None,
+               purge_props=False):
+        super().update(context, image_id, metadata, purge_props=purge_props)
+        if data is not None:
+            self._store(image_id, data)
+        return self.images[image_id]
+
+    def delete(self, context, image_id):
+        super().delete(context, image_id)
+        try:
+            os.unlink(self.data_path(image_id))
+        except FileNotFoundError:
+            pass
+
+    def download(self, context, image_id, data=None, dst_path=None,
+                 trusted_certs=None):
+        """Like the real image API: write to data/dst_path, else iterate."""
+        image_id = str(image_id)
+        self.show(context, image_id)
+        self.downloads.append(image_id)
+        chunks = self._chunks(image_id)
+        if data is not None:
+            for chunk in chunks:
+                data.write(chunk)
+            return None
+        if dst_path:
+            with open(dst_path, 'wb') as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            return None
+        return chunks
+
+    def add_image(self, size, name='powervm-test-image', seed=None,
+                  **properties):
+        """Register an active raw image of ``size`` bytes of pattern data.
+
+        :returns: the image record (``id``, ``size``, ``checksum``, ...).
+        """
+        meta = {'name': name, 'container_format': 'bare',
+                'disk_format': 'raw', 'visibility': 'public',
+                'min_disk': 0, 'min_ram': 0,
+                'properties': dict(properties)}
+        image = super().create(None, meta)
+        self._store(image['id'],
+                    pattern_bytes(size, seed=(seed or name).encode()))
+        return self.images[image['id']]
+
+    def image_digest(self, image_id):
+        """sha256 of an image's stored data (for snapshot round trips)."""
+        digest = hashlib.sha256()
+        for chunk in self._chunks(str(image_id)):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def read_image(self, image_id):
+        """The stored data of a (small) image, for assertions."""
+        try:
+            with open(self.data_path(image_id), 'rb') as src:
+                return src.read()
+        except FileNotFoundError:
+            raise exception.ImageNotFound(image_id=image_id)
+
+
+class FCCinderFixture(nova_fixtures.CinderFixture):
+    """nova's CinderFixture plus Fibre Channel volumes.
+
+    ``add_fc_volume`` registers a volume whose connection_info is what a
+    Cinder FC driver returns: target WWPNs, LUN and, once nova sent a
+    connector with initiator WWPNs, an initiator-target map.
+    """
+
+    def __init__(self, test, az='nova'):
+        super().__init__(test, az=az)
+        self.VOLUME_CONNECTION_INFO = dict(self.VOLUME_CONNECTION_INFO)
+        self.connectors = []
+
+    def add_fc_volume(self, target_wwpns, lun=1, size=1, bootable=False,
+                      name=None):
+        """Create an available FC volume; returns its id."""
+        vol_id = uuidutils.generate_uuid()
+        self.volumes[vol_id] = {
+            'id': vol_id, 'display_name': name or 'fc-vol-%d' % lun,
+            'size': size, 'status': 'available',
+            'attach_status': 'detached', 'multiattach': False,
+            'availability_zone': self.az, 'bootable': bootable}
+        self.VOLUME_CONNECTION_INFO[vol_id] = {
+            'driver_volume_type': 'fibre_channel',
+            'data': {'target_wwn': list(target_wwpns), 'target_lun': lun,
+                     'target_discovered': False, 'encrypted': False}}
+        return vol_id
+
+    def _find_connection_info(self, volume_id, attachment_id):
+        info = super()._find_connection_info(volume_id, attachment_id)
+        if info['driver_volume_type'] != 'fibre_channel':
+            return info
+        connector = self.volume_to_attachment[volume_id].get(
+            attachment_id, {}).get('connector') or {}
+        if connector:
+            self.connectors.append(connector)
+        initiators = connector.get('wwpns') or []
+        if initiators:
+            targets = info['data']['target_wwn']
+            info['data']['initiator_target_map'] = {
+                wwpn: list(targets) for wwpn in initiators}
+        return info
+
+
+class DiscoverDiskFixture(fixtures.Fixture):
+    """Make ``mgmt.discover_vscsi_disk`` answer the simulator's disk file.
+
+    On NovaLink the management partition scans its SCSI bus for the disk
+    just mapped to it; here the simulator keeps each disk's bytes in a file,
+    so the device path is that file.
+    """
+
+    def __init__(self, sim):
+        super().__init__()
+        self.sim = sim
+        self.calls = []
+
+    def _discover(self, mapping, scan_timeout=300):
+        name = mapping.backing_storage.name
+        self.calls.append(name)
+        return self.sim.disk_path(name)
+
+    def _setUp(self):
+        try:
+            from nova_powervm.virt.powervm import mgmt
+        except ImportError:  # pragma: no cover - before mgmt.py exists
+            return
+        if hasattr(mgmt, 'discover_vscsi_disk'):
+            self.useFixture(fixtures.MonkeyPatch(
+                'nova_powervm.virt.powervm.mgmt.discover_vscsi_disk',
+                self._discover))

@@ -1,0 +1,102 @@
+"""Tests of the shared functional fixtures (no simulator needed)."""
+import hashlib
+import io
+import types
+
+from nova import exception
+import testtools
+
+from nova_powervm.tests.functional import fixtures as pvm_fixtures
+
+
+class TestStreamingGlanceFixture(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(pvm_fixtures.fixtures.FakeLogger())
+        # nova's GlanceFixture stubs nova.image.glance through test.stub_out.
+        self.stub_out = lambda old, new: self.useFixture(
+            pvm_fixtures.fixtures.MonkeyPatch(old, new))
+        self.glance = self.useFixture(
+            pvm_fixtures.StreamingGlanceFixture(self))
+
+    def test_download_iterates_chunks(self):
+        size = 3 * pvm_fixtures.CHUNK_SIZE + 17
+        image = self.glance.add_image(size)
+        self.assertEqual(size, image['size'])
+        chunks = self.glance.download(None, image['id'])
+        self.assertIsInstance(chunks, types.GeneratorType)
+        sizes = [len(c) for c in chunks]
+        self.assertEqual([pvm_fixtures.CHUNK_SIZE] * 3 + [17], sizes)
+        self.assertEqual([image['id']], self.glance.downloads)
+
+    def test_pattern_differs_by_offset(self):
+        first, second = list(pvm_fixtures.pattern_bytes(
+            2 * pvm_fixtures.CHUNK_SIZE))
+        self.assertNotEqual(first, second)
+
+    def test_download_to_file_object_and_path(self):
+        image = self.glance.add_image(1000, seed='x')
+        buf = io.BytesIO()
+        self.assertIsNone(self.glance.download(None, image['id'], data=buf))
+        path = self.useFixture(pvm_fixtures.fixtures.TempDir()).join('img')
+        self.glance.download(None, image['id'], dst_path=path)
+        with open(path, 'rb') as f:
+            self.assertEqual(buf.getvalue(), f.read())
+        self.assertEqual(buf.getvalue(), self.glance.read_image(image['id']))
+
+    def test_canned_image_streams_its_declared_size(self):
+        image = self.glance.image1
+        total = sum(len(c) for c in self.glance.download(None, image['id']))
+        self.assertEqual(image['size'], total)
+
+    def test_update_with_data_stores_file_not_memory(self):
+        snap = self.glance.create(None, {'name': 'snap', 'status': 'queued',
+                                         'disk_format': 'raw'})
+        payload = b'abc' * 100000
+        updated = self.glance.update(None, snap['id'], {'name': 'snap2'},
+                                     data=io.BytesIO(payload))
+        self.assertEqual(len(payload), updated['size'])
+        self.assertEqual('active', updated['status'])
+        self.assertEqual(hashlib.md5(payload).hexdigest(),
+                         updated['checksum'])
+        self.assertEqual({}, self.glance._imagedata)
+        self.assertEqual(hashlib.sha256(payload).hexdigest(),
+                         self.glance.image_digest(snap['id']))
+
+    def test_update_with_chunk_iterator(self):
+        snap = self.glance.create(None, {'name': 'snap'})
+        self.glance.update(None, snap['id'], {}, data=iter([b'ab', b'', b'c']))
+        self.assertEqual(b'abc', self.glance.read_image(snap['id']))
+
+    def test_delete_removes_data(self):
+        image = self.glance.add_image(10)
+        self.glance.delete(None, image['id'])
+        self.assertRaises(exception.ImageNotFound,
+                          self.glance.read_image, image['id'])
+        self.assertRaises(exception.ImageNotFound,
+                          self.glance.download, None, image['id'])
+
+
+class TestFCCinderFixture(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.cinder = self.useFixture(pvm_fixtures.FCCinderFixture(self))
+
+    def test_connection_info_maps_initiators_to_targets(self):
+        vol = self.cinder.add_fc_volume(['21000024ff649104'], lun=3)
+        att = self.cinder.fake_attachment_create(None, vol, 'inst')
+        connector = {'wwpns': ['c05076079cff0e56', 'c05076079cff0e57'],
+                     'host': 'h'}
+        info = self.cinder.fake_attachment_update(
+            None, att['id'], connector)['connection_info']
+        self.assertEqual('fibre_channel', info['driver_volume_type'])
+        self.assertEqual(3, info['data']['target_lun'])
+        self.assertEqual(vol, info['data']['volume_id'])
+        self.assertEqual(
+            {'c05076079cff0e56': ['21000024ff649104'],
+             'c05076079cff0e57': ['21000024ff649104']},
+            info['data']['initiator_target_map'])
+        self.assertEqual('available',
+                         self.cinder.fake_get(None, vol)['status'])
