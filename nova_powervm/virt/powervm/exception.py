@@ -103,3 +103,17 @@ class DestroyTaskFailed(nova_exc.InstanceTerminationFailure):
 class PowerVMTaskFailed(nova_exc.NovaException):
     msg_fmt = _('PowerVM operation failed: step %(task)s failed: '
                 '%(reason)s')
+
+
+# -- localdisk (disk/localdisk.py) -------------------------------------------
+
+class VolumeGroupNotConfigured(nova_exc.InvalidConfiguration):
+    msg_fmt = _('The localdisk disk driver needs [powervm] volume_group_name: '
+                'the name of a volume group on a Virtual I/O Server of this '
+                'host.')
+
+
+class VolumeGroupNotFound(nova_exc.InvalidConfiguration):
+    msg_fmt = _('Volume group %(vg_name)s ([powervm] volume_group_name) was '
+                'not found on any Virtual I/O Server of this host (searched: '
+                '%(vioses)s).')
