@@ -2,13 +2,26 @@
 
 The compute driver picks the Fibre Channel connector from
 ``[powervm] fc_attach_strategy`` through :func:`build_volume_driver`.
+
+A connector never POSTs a VIOS on its own when the caller gives it a
+``stg_ftsk`` (a pypowervm FeedTask over the active VIOSes): it queues
+subtasks on it (and post-execute tasks for work that must follow the
+update), so every VIOS mapping change of a flow is one etag-safe update per
+VIOS.  Without a ``stg_ftsk`` it builds and runs its own.
 """
 import abc
 
+from nova import exception as nova_exc
+from oslo_log import log as logging
 from oslo_utils import importutils
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import partition as pvm_par
+from pypowervm.utils import transaction as pvm_tx
+from pypowervm.utils import uuid as pvm_uuid
 
 from nova_powervm import conf as cfg
 
+LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
 FC_STRATEGY_MAPPING = {
@@ -16,15 +29,25 @@ FC_STRATEGY_MAPPING = {
     'npiv': 'nova_powervm.virt.powervm.volume.npiv.NPIVVolumeAdapter',
 }
 
+FC_TYPES = ('fibre_channel', 'fc')
 
-def volume_driver_class(connection_info):
-    """The connector class for a Cinder ``connection_info``."""
-    if connection_info.get('driver_volume_type') != 'fibre_channel':
-        from nova import exception as nova_exc
-        raise nova_exc.VolumeDriverNotFound(
-            driver_type=connection_info.get('driver_volume_type'))
+
+def fc_adapter_class():
+    """The Fibre Channel connector class chosen by fc_attach_strategy."""
     strategy = CONF.powervm.fc_attach_strategy.lower()
     return importutils.import_class(FC_STRATEGY_MAPPING[strategy])
+
+
+def volume_driver_class(connection_info):
+    """The connector class for a Cinder ``connection_info``.
+
+    :raises VolumeDriverNotFound: for a volume type other than Fibre
+        Channel.
+    """
+    vtype = (connection_info or {}).get('driver_volume_type')
+    if vtype not in FC_TYPES:
+        raise nova_exc.VolumeDriverNotFound(driver_type=vtype)
+    return fc_adapter_class()
 
 
 def build_volume_driver(adapter, host_uuid, instance, connection_info,
@@ -35,8 +58,24 @@ def build_volume_driver(adapter, host_uuid, instance, connection_info,
                stg_ftsk=stg_ftsk)
 
 
+def all_min_xags():
+    """VIOS xags the configured FC connector needs (for a shared feed)."""
+    return fc_adapter_class().min_xags()
+
+
 class VolumeAdapter(metaclass=abc.ABCMeta):
-    """Connects one Cinder volume to one instance's partition."""
+    """Connects one Cinder volume to one instance's partition.
+
+    ``connect_volume``/``disconnect_volume``/``extend_volume`` queue their
+    VIOS changes on ``stg_ftsk`` when given one (the caller executes it);
+    otherwise they run their own transaction before returning.
+    ``revert_connect`` undoes a ``connect_volume`` in a transaction of its
+    own (used by TaskFlow reverts, after a shared ``stg_ftsk`` has run).
+
+    ``last_volume`` (NPIV) tells ``disconnect_volume`` that no other volume
+    of the instance uses the instance's virtual FC adapters any more, so they
+    can go too.
+    """
 
     def __init__(self, adapter, host_uuid, instance, connection_info,
                  stg_ftsk=None):
@@ -44,8 +83,16 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
         self.host_uuid = host_uuid
         self.instance = instance
         self.connection_info = connection_info
-        self.volume_id = connection_info.get('data', {}).get('volume_id')
+        data = connection_info.get('data') or {}
+        self.volume_id = (data.get('volume_id') or
+                          connection_info.get('serial'))
         self.stg_ftsk = stg_ftsk
+        self.last_volume = True
+
+    @property
+    def vm_uuid(self):
+        """PowerVM UUID of the instance's partition."""
+        return pvm_uuid.convert_uuid_to_pvm(self.instance.uuid).upper()
 
     @classmethod
     def min_xags(cls):
@@ -59,6 +106,7 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
 
     @classmethod
     def can_live_migrate(cls):
+        """Whether a volume attached this way can follow a live migration."""
         return False
 
     @classmethod
@@ -69,19 +117,42 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
     @classmethod
     @abc.abstractmethod
     def get_connector_properties(cls, adapter, host_uuid, instance):
-        """What Cinder needs to export the volume to this host.
-
-        E.g. ``wwpns``, ``host``, ``multipath``.
-        """
+        """Connector entries this connector contributes (``wwpns``...)."""
 
     @abc.abstractmethod
     def connect_volume(self):
-        """Make the volume visible to the partition; revert on failure."""
+        """Make the volume visible to the partition.
+
+        :raises VolumeAttachFailed: naming the volume and the reason; nothing
+            is left mapped when it is raised.
+        """
 
     @abc.abstractmethod
     def disconnect_volume(self):
         """Remove the volume from the partition (idempotent)."""
 
+    @abc.abstractmethod
+    def revert_connect(self):
+        """Undo ``connect_volume`` in an own transaction (never raises)."""
+
     def extend_volume(self):
         """Let the partition see the volume's new size."""
         raise NotImplementedError()
+
+    # Helpers for implementations.
+
+    def _feed_task(self, name, exc_cls=nova_exc.VolumeAttachFailed):
+        """The FeedTask to queue on and whether this call must run it."""
+        if self.stg_ftsk is not None:
+            return self.stg_ftsk, False
+        return self._own_feed_task(name, exc_cls), True
+
+    def _own_feed_task(self, name, exc_cls=nova_exc.VolumeAttachFailed):
+        """A FeedTask over the active VIOSes (one GET with min_xags)."""
+        try:
+            vioses = pvm_par.get_active_vioses(
+                self.adapter, xag=self.min_xags(),
+                find_min=self.min_vios_count())
+        except pvm_exc.NotEnoughActiveVioses as exc:
+            raise exc_cls(volume_id=self.volume_id, reason=str(exc))
+        return pvm_tx.FeedTask('%s_%s' % (name, self.volume_id), vioses)
