@@ -1,0 +1,305 @@
+"""Unit tests for the Shared Storage Pool disk driver (pypowervm mocked)."""
+import threading
+import time
+from unittest import mock
+
+import fixtures
+from nova import objects
+from nova import test
+from pypowervm.tasks import storage as tsk_stg
+from pypowervm.wrappers import storage as pvm_stg
+
+from nova_powervm.tests.virt.powervm.disk import fake_adapter
+from nova_powervm.virt.powervm.disk import ssp
+from nova_powervm.virt.powervm import exception as exc
+
+IMG_ID = '7b2c4a9e-1111-4222-8333-944455556666'
+INST_UUID = '4d6a0c1b-aaaa-4bbb-8ccc-ddddeeeeffff'
+
+
+def _lu(adpt, name, udid, typ=pvm_stg.LUType.DISK, cap=1.0, clone=None):
+    lu = pvm_stg.LUEnt.bld(adpt, name, cap, typ=typ)
+    lu._udid(udid)
+    if clone is not None:
+        lu._cloned_from_udid(clone.udid)
+    return lu
+
+
+def _node(vios_uuid):
+    return mock.Mock(vios_uuid=vios_uuid)
+
+
+def _cluster(name, nodes=('vios-1',), ssp_uuid='ssp-uuid'):
+    clust = mock.Mock(uuid='clust-' + name, ssp_uuid=ssp_uuid,
+                      nodes=[_node(v) for v in nodes])
+    clust.name = name
+    return clust
+
+
+def _image_meta(size=3 * 1024 ** 2):
+    return objects.ImageMeta.from_dict(
+        {'id': IMG_ID, 'name': 'img', 'size': size,
+         'checksum': 'abc123', 'disk_format': 'raw',
+         'container_format': 'bare'})
+
+
+def _instance(root_gb=5):
+    inst = mock.Mock(uuid=INST_UUID, flavor=mock.Mock(root_gb=root_gb))
+    inst.name = 'inst-1'
+    return inst
+
+
+class SSPTestBase(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.adpt = fake_adapter.adapter()
+        self.mock_clust_get = self.useFixture(fixtures.MockPatch(
+            'pypowervm.wrappers.cluster.Cluster.get')).mock
+        self.mock_tier_search = self.useFixture(fixtures.MockPatch(
+            'pypowervm.wrappers.storage.Tier.search')).mock
+        self.tier = mock.Mock(spec=pvm_stg.Tier)
+        self.tier.name = 'SYSTEM'
+        self.mock_tier_search.return_value = self.tier
+        self.mock_clust_get.return_value = [_cluster('clust1')]
+
+    def make(self, cluster_name=''):
+        self.flags(cluster_name=cluster_name, group='powervm')
+        return ssp.SSPDiskAdapter(self.adpt, 'host-uuid')
+
+
+class TestInit(SSPTestBase):
+
+    def test_only_cluster_unnamed(self):
+        drv = self.make()
+        self.assertEqual('clust1', drv.cluster_name)
+        self.assertEqual(['vios-1'], drv.vios_uuids)
+        self.mock_tier_search.assert_called_once_with(
+            self.adpt, parent_type=pvm_stg.SSP, parent_uuid='ssp-uuid',
+            is_default=True, one_result=True)
+        self.assertTrue(drv.capabilities['shared_storage'])
+        self.assertTrue(drv.capabilities['has_imagecache'])
+
+    def test_named_cluster(self):
+        self.mock_clust_get.return_value = [
+            _cluster('a', nodes=('v-a',)), _cluster('b', nodes=('v-b', None,
+                                                               'v-c'))]
+        drv = self.make('b')
+        self.assertEqual('b', drv.cluster_name)
+        # Only member VIOSes of this host (vios link set) map disks.
+        self.assertEqual(['v-b', 'v-c'], drv.vios_uuids)
+
+    def test_named_cluster_missing(self):
+        self.mock_clust_get.return_value = [_cluster('a')]
+        e = self.assertRaises(exc.ClusterNotFound, self.make, 'zz')
+        self.assertIn('zz', str(e))
+        self.mock_tier_search.assert_not_called()
+
+    def test_no_cluster(self):
+        self.mock_clust_get.return_value = []
+        self.assertRaises(exc.NoClusterFound, self.make)
+
+    def test_several_clusters_unnamed(self):
+        self.mock_clust_get.return_value = [_cluster('b'), _cluster('a')]
+        e = self.assertRaises(exc.TooManyClusters, self.make)
+        self.assertIn('a, b', str(e))
+
+    def test_no_local_node(self):
+        self.mock_clust_get.return_value = [_cluster('a', nodes=(None,))]
+        self.assertRaises(exc.ClusterHasNoLocalNode, self.make)
+
+
+class TestCapacity(SSPTestBase):
+
+    @mock.patch('pypowervm.wrappers.storage.SSP.get')
+    def test_capacity_one_read(self, mock_get):
+        mock_get.return_value = mock.Mock(capacity=100.0, free_space=40.0)
+        drv = self.make()
+        self.assertEqual(100.0, drv.capacity)
+        self.assertEqual(60.0, drv.capacity_used)
+        mock_get.assert_called_once_with(self.adpt, uuid='ssp-uuid')
+
+    @mock.patch('pypowervm.wrappers.storage.SSP.get')
+    def test_capacity_reread_after_expiry(self, mock_get):
+        mock_get.return_value = mock.Mock(capacity=100.0, free_space=40.0)
+        drv = self.make()
+        drv.capacity
+        with mock.patch.object(time, 'monotonic',
+                               return_value=time.monotonic() + 60):
+            drv.capacity
+        self.assertEqual(2, mock_get.call_count)
+
+
+@mock.patch('pypowervm.tasks.storage.crt_lu')
+@mock.patch('pypowervm.tasks.cluster_ssp.get_or_upload_image_lu')
+@mock.patch('nova_powervm.virt.powervm.image.image_stream')
+@mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+class TestCreateDisk(SSPTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.drv = self.make()
+        self.luname = 'image_' + IMG_ID.replace('-', '')
+
+    def test_image_lu_name(self, *mocks):
+        self.assertEqual(self.luname,
+                         self.drv.image_lu_name(_image_meta()))
+
+    def test_existing_image_lu_is_cloned(self, mock_lus, mock_stream,
+                                         mock_upload, mock_crt):
+        img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
+        mock_lus.return_value = [
+            _lu(self.adpt, 'other', '27bb', pvm_stg.LUType.IMAGE), img_lu]
+        mock_crt.return_value = (self.tier, 'new_lu')
+        inst = _instance(root_gb=7)
+        ret = self.drv.create_disk_from_image('ctx', inst, _image_meta())
+        self.assertEqual('new_lu', ret)
+        mock_stream.assert_not_called()
+        mock_upload.assert_not_called()
+        mock_lus.assert_called_once_with(self.adpt, parent=self.tier)
+        mock_crt.assert_called_once_with(
+            self.tier, self.drv.get_disk_name('boot', inst), 7, thin=True,
+            typ=pvm_stg.LUType.DISK, clone=img_lu)
+
+    def test_upload_when_absent(self, mock_lus, mock_stream, mock_upload,
+                                mock_crt):
+        mock_lus.return_value = []
+        stream = mock.Mock()
+        mock_stream.return_value = (stream, 3145728)
+        mock_upload.return_value = 'img_lu'
+        mock_crt.return_value = (self.tier, 'new_lu')
+        self.drv.create_disk_from_image('ctx', _instance(0), _image_meta())
+        mock_stream.assert_called_once_with('ctx', IMG_ID, size=3145728,
+                                            checksum='abc123')
+        mock_upload.assert_called_once_with(
+            self.tier, self.luname, 'vios-1', stream, 3145728,
+            upload_type=tsk_stg.UploadType.IO_STREAM)
+        stream.close.assert_called_once_with()
+        self.assertEqual('img_lu', mock_crt.call_args[1]['clone'])
+
+    def test_upload_failure_closes_stream_no_clone(
+            self, mock_lus, mock_stream, mock_upload, mock_crt):
+        mock_lus.return_value = []
+        stream = mock.Mock()
+        mock_stream.return_value = (stream, 10)
+        mock_upload.side_effect = ValueError('boom')
+        self.assertRaises(ValueError, self.drv.create_disk_from_image,
+                          'ctx', _instance(), _image_meta())
+        stream.close.assert_called_once_with()
+        mock_crt.assert_not_called()
+
+    def test_concurrent_spawns_upload_once(self, mock_lus, mock_stream,
+                                           mock_upload, mock_crt):
+        pool = []
+        mock_lus.side_effect = lambda *a, **k: list(pool)
+        mock_stream.return_value = (mock.Mock(), 10)
+
+        def upload(tier, luname, *args, **kwargs):
+            time.sleep(0.05)
+            lu = _lu(self.adpt, luname, '27cc', pvm_stg.LUType.IMAGE)
+            pool.append(lu)
+            return lu
+        mock_upload.side_effect = upload
+        mock_crt.return_value = (self.tier, 'lu')
+        errors = []
+
+        def spawn(i):
+            try:
+                inst = _instance()
+                inst.uuid = INST_UUID[:-1] + str(i)
+                self.drv.create_disk_from_image('ctx', inst, _image_meta())
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=spawn, args=(i,))
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([], errors)
+        self.assertEqual(1, mock_upload.call_count)
+        self.assertEqual(4, mock_crt.call_count)
+        self.assertEqual(1, len(pool))
+
+
+class TestDeleteExtend(SSPTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.drv = self.make()
+
+    @mock.patch('pypowervm.tasks.storage.rm_tier_storage')
+    def test_delete_keeps_image_lu(self, mock_rm):
+        self.drv.delete_disks(['lu1'])
+        mock_rm.assert_called_once_with(['lu1'], tier=self.tier,
+                                        del_unused_images=False)
+
+    @mock.patch('pypowervm.tasks.storage.rm_tier_storage')
+    def test_delete_nothing(self, mock_rm):
+        self.drv.delete_disks([])
+        mock_rm.assert_not_called()
+
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_extend_grows(self, mock_get):
+        lu = _lu(self.adpt, 'boot_x', '27dd', cap=5)
+        ent = _lu(self.adpt, 'boot_x', '27dd', cap=5)
+        ent.update = mock.Mock()
+        mock_get.return_value = [_lu(self.adpt, 'o', '27ee'), ent]
+        self.drv.extend_disk(_instance(), lu, 10)
+        self.assertEqual(10.0, ent.capacity)
+        ent.update.assert_called_once_with()
+
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_extend_same_size_noop(self, mock_get):
+        self.drv.extend_disk(_instance(), _lu(self.adpt, 'b', '27dd', cap=5),
+                             5)
+        mock_get.assert_not_called()
+
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_extend_shrink_refused(self, mock_get):
+        self.assertRaises(exc.DiskShrinkNotSupported, self.drv.extend_disk,
+                          _instance(), _lu(self.adpt, 'b', '27dd', cap=5), 2)
+        mock_get.assert_not_called()
+
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_extend_lu_gone(self, mock_get):
+        mock_get.return_value = []
+        self.assertRaises(exc.DiskExtendNotSupported, self.drv.extend_disk,
+                          _instance(), _lu(self.adpt, 'b', '27dd', cap=5), 8)
+
+
+@mock.patch('pypowervm.tasks.storage.rm_tier_storage')
+@mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+class TestImageCache(SSPTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.drv = self.make()
+        img = pvm_stg.LUType.IMAGE
+        self.used = _lu(self.adpt, 'image_used', '27a1', img)
+        self.unused = _lu(self.adpt, 'image_unused', '27a2', img)
+        self.uploading = _lu(self.adpt, 'image_upl', '27a3', img)
+        self.marker = _lu(self.adpt, 'partabcd1234image_upl', '27a4', img)
+        self.foreign = _lu(self.adpt, 'golden', '27a5', img)
+        self.clone = _lu(self.adpt, 'boot_x', '27b1', clone=self.used)
+        self.feed = [self.used, self.unused, self.uploading, self.marker,
+                     self.foreign, self.clone]
+
+    def test_removes_only_unused_own_images(self, mock_get, mock_rm):
+        mock_get.return_value = self.feed
+        self.drv.manage_image_cache('ctx', [])
+        mock_rm.assert_called_once_with([self.unused], lufeed=self.feed,
+                                        del_unused_images=False)
+
+    def test_recheck_under_lock(self, mock_get, mock_rm):
+        # A clone of the candidate appeared before the lock was taken.
+        late_clone = _lu(self.adpt, 'boot_y', '27b2', clone=self.unused)
+        mock_get.side_effect = [self.feed, self.feed + [late_clone]]
+        self.drv.manage_image_cache('ctx', [])
+        mock_rm.assert_not_called()
+
+    def test_disabled_by_config(self, mock_get, mock_rm):
+        self.flags(remove_unused_base_images=False, group='image_cache')
+        self.drv.manage_image_cache('ctx', [])
+        mock_get.assert_not_called()
+        mock_rm.assert_not_called()
