@@ -1,0 +1,516 @@
+"""Partitions of nova instances: build from the flavor, create, delete, power.
+
+The partition of an instance is built with pypowervm's ``lpar_builder``
+from the flavor's vCPUs, memory and ``powervm:`` extra specs.  Every extra
+spec is checked here (type, range, host capability, conflicts) so that a bad
+flavor fails with a message naming the key and the allowed values before
+anything is created on the host.
+"""
+from nova.compute import power_state
+from nova import exception as nova_exc
+from nova.virt import hardware
+from oslo_log import log as logging
+from oslo_serialization import jsonutils
+from oslo_utils import strutils
+from pypowervm import const as pvm_const
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import power as pvm_pwr
+from pypowervm.tasks import power_opts as pvm_popts
+from pypowervm import util as pvm_u
+from pypowervm.utils import lpar_builder as lpar_bldr
+from pypowervm.utils import uuid as pvm_uuid
+from pypowervm.wrappers import base_partition as pvm_bp
+from pypowervm.wrappers import logical_partition as pvm_lpar
+from pypowervm.wrappers import shared_proc_pool as pvm_spp
+
+from nova_powervm import conf as cfg
+from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import exception as exc
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+PREFIX = 'powervm:'
+
+# PowerVM partition state -> nova power state.
+_POWER_STATE = {
+    pvm_bp.LPARState.RUNNING: power_state.RUNNING,
+    pvm_bp.LPARState.STARTING: power_state.RUNNING,
+    # Firmware is up and the partition can be shut down.
+    pvm_bp.LPARState.OPEN_FIRMWARE: power_state.RUNNING,
+    # Running until it is actually off / suspended.
+    pvm_bp.LPARState.SHUTTING_DOWN: power_state.RUNNING,
+    pvm_bp.LPARState.SUSPENDING: power_state.RUNNING,
+    pvm_bp.LPARState.MIGRATING_RUNNING: power_state.RUNNING,
+    pvm_bp.LPARState.NOT_ACTIVATED: power_state.SHUTDOWN,
+    pvm_bp.LPARState.MIGRATING_NOT_ACTIVE: power_state.SHUTDOWN,
+    pvm_bp.LPARState.SUSPENDED: power_state.SUSPENDED,
+    # Suspended until the resume completes.
+    pvm_bp.LPARState.RESUMING: power_state.SUSPENDED,
+    pvm_bp.LPARState.ERROR: power_state.CRASHED,
+    pvm_bp.LPARState.HARDWARE_DISCOVERY: power_state.NOSTATE,
+    pvm_bp.LPARState.NOT_AVAILBLE: power_state.NOSTATE,
+}
+
+_DED_SHARING_MODES = {
+    'share_idle_procs': pvm_bp.DedicatedSharingMode.SHARE_IDLE_PROCS,
+    'keep_idle_procs': pvm_bp.DedicatedSharingMode.KEEP_IDLE_PROCS,
+    'share_idle_procs_active':
+        pvm_bp.DedicatedSharingMode.SHARE_IDLE_PROCS_ACTIVE,
+    'share_idle_procs_always':
+        pvm_bp.DedicatedSharingMode.SHARE_IDLE_PROCS_ALWAYS,
+}
+
+# Keys whose presence means shared processors.
+_SHARED_ONLY = ('proc_units', 'min_proc_units', 'max_proc_units', 'uncapped',
+                'shared_weight', 'shared_proc_pool_name')
+
+BOOL_ALLOWED = 'true or false'
+
+
+def power_state_of(pvm_state):
+    """nova power state for a PowerVM partition state string."""
+    return _POWER_STATE.get((pvm_state or '').lower(), power_state.NOSTATE)
+
+
+def get_pvm_uuid(instance):
+    """The PowerVM partition UUID of a nova instance (upper case)."""
+    return pvm_uuid.convert_uuid_to_pvm(instance.uuid).upper()
+
+
+def instance_uuid_candidates(pvm_uuid_str):
+    """The two nova instance UUIDs that map to a partition UUID.
+
+    ``convert_uuid_to_pvm`` clears the top bit of the first hex digit, so
+    the instance UUID is one of these two.
+    """
+    low = pvm_uuid_str.lower()
+    first = int(low[0], 16) & 7
+    return ['%x%s' % (first, low[1:]), '%x%s' % (first | 8, low[1:])]
+
+
+# -- extra spec parsing ------------------------------------------------------
+
+def _bad(key, value, reason, allowed):
+    return exc.InvalidFlavorExtraSpec(key=PREFIX + key, value=value,
+                                      reason=reason, allowed=allowed)
+
+
+def _parse_bool(key, value):
+    try:
+        return strutils.bool_from_string(value, strict=True)
+    except ValueError:
+        raise _bad(key, value, _('not a boolean.'), BOOL_ALLOWED)
+
+
+def _parse_num(key, value, typ, low=None, high=None):
+    allowed = {int: _('an integer'), float: _('a number')}[typ]
+    if low is not None and high is not None:
+        allowed += _(' from %(low)s to %(high)s') % {'low': low, 'high': high}
+    elif low is not None:
+        allowed += _(' of at least %s') % low
+    try:
+        num = typ(value)
+    except (TypeError, ValueError):
+        raise _bad(key, value, _('not a number.'), allowed)
+    if (low is not None and num < low) or (high is not None and num > high):
+        raise _bad(key, value, _('out of range.'), allowed)
+    return num
+
+
+def _parse_choice(key, value, choices, host_modes=False):
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    reason = (_('not supported by this host.') if host_modes else
+              _('not a known value.'))
+    raise _bad(key, value, reason, ', '.join(sorted(choices)))
+
+
+def _specs(flavor):
+    """The ``powervm:`` extra specs of a flavor, without the prefix."""
+    ret = {}
+    for key, value in (flavor.extra_specs or {}).items():
+        if key.startswith(PREFIX):
+            ret[key[len(PREFIX):]] = value.strip()
+    return ret
+
+
+def _require_cap(host_w, cap, key, value):
+    if not host_w.get_capability(cap):
+        raise _bad(key, value, _('the managed system does not support it.'),
+                   _('not set (unsupported on this host)'))
+
+
+def _proc_attrs(specs, vcpus, attrs):
+    """Processor attributes (shared or dedicated) from the specs."""
+    ded = None
+    if 'dedicated_proc' in specs:
+        ded = _parse_bool('dedicated_proc', specs['dedicated_proc'])
+    if 'dedicated_sharing_mode' in specs:
+        value = specs['dedicated_sharing_mode']
+        if ded is False:
+            raise _bad('dedicated_sharing_mode', value,
+                       _('conflicts with powervm:dedicated_proc=false.'),
+                       _('only with dedicated processors'))
+        mode = _parse_choice('dedicated_sharing_mode', value,
+                             _DED_SHARING_MODES)
+        attrs[lpar_bldr.SHARING_MODE] = _DED_SHARING_MODES[mode]
+        ded = True
+    if ded:
+        attrs[lpar_bldr.DED_PROCS] = True
+        for key in _SHARED_ONLY:
+            if key in specs:
+                raise _bad(key, specs[key],
+                           _('conflicts with dedicated processors '
+                             '(powervm:dedicated_proc / '
+                             'powervm:dedicated_sharing_mode).'),
+                           _('only with shared processors'))
+        return
+    if ded is False:
+        attrs[lpar_bldr.DED_PROCS] = False
+
+    units = {}
+    for key, bkey in (('min_proc_units', lpar_bldr.MIN_PROC_U),
+                      ('proc_units', lpar_bldr.PROC_UNITS),
+                      ('max_proc_units', lpar_bldr.MAX_PROC_U)):
+        if key in specs:
+            units[key] = _parse_num(key, specs[key], float, 0.05)
+            attrs[bkey] = units[key]
+    if 'proc_units' in units:
+        pu = units['proc_units']
+        if pu > vcpus or pu < 0.05 * vcpus:
+            raise _bad('proc_units', specs['proc_units'],
+                       _('each of the flavor\'s %d vCPUs needs 0.05 to 1 '
+                         'processor units.') % vcpus,
+                       _('%(low).2f to %(high)d') % {'low': 0.05 * vcpus,
+                                                     'high': vcpus})
+        if pu < units.get('min_proc_units', pu):
+            raise _bad('min_proc_units', specs['min_proc_units'],
+                       _('above powervm:proc_units.'),
+                       _('at most %s') % pu)
+        if pu > units.get('max_proc_units', pu):
+            raise _bad('max_proc_units', specs['max_proc_units'],
+                       _('below powervm:proc_units.'),
+                       _('at least %s') % pu)
+
+    uncapped = None
+    if 'uncapped' in specs:
+        uncapped = _parse_bool('uncapped', specs['uncapped'])
+        attrs[lpar_bldr.SHARING_MODE] = (
+            pvm_bp.SharingMode.UNCAPPED if uncapped
+            else pvm_bp.SharingMode.CAPPED)
+    if 'shared_weight' in specs:
+        value = specs['shared_weight']
+        if uncapped is False:
+            raise _bad('shared_weight', value,
+                       _('conflicts with powervm:uncapped=false.'),
+                       _('only with uncapped shared processors'))
+        attrs[lpar_bldr.UNCAPPED_WEIGHT] = _parse_num(
+            'shared_weight', value, int, 0, 255)
+
+
+def _mem_vcpu_attrs(specs, host_w, flavor, attrs):
+    lmb = host_w.memory_region_size
+    for key, bkey, low in (('min_mem', lpar_bldr.MIN_MEM,
+                            lpar_bldr.MEM_LOW_BOUND),
+                           ('max_mem', lpar_bldr.MAX_MEM,
+                            lpar_bldr.MEM_LOW_BOUND),
+                           ('min_vcpu', lpar_bldr.MIN_VCPU, 1),
+                           ('max_vcpu', lpar_bldr.MAX_VCPU, 1)):
+        if key not in specs:
+            continue
+        value = specs[key]
+        num = _parse_num(key, value, int, low)
+        is_mem = key.endswith('mem')
+        desired = flavor.memory_mb if is_mem else flavor.vcpus
+        what = _('memory_mb') if is_mem else _('vcpus')
+        if key.startswith('min') and num > desired:
+            raise _bad(key, value, _('above the flavor\'s %(w)s (%(d)d).')
+                       % {'w': what, 'd': desired},
+                       _('%(low)d to %(d)d') % {'low': low, 'd': desired})
+        if key.startswith('max') and num < desired:
+            raise _bad(key, value, _('below the flavor\'s %(w)s (%(d)d).')
+                       % {'w': what, 'd': desired},
+                       _('at least %d') % desired)
+        if is_mem and lmb and num % lmb:
+            raise _bad(key, value, _('not a multiple of the host\'s logical '
+                                     'memory block size.'),
+                       _('a multiple of %d MB') % lmb)
+        attrs[bkey] = num
+
+
+def _general_attrs(specs, host_w, attrs):
+    if 'availability_priority' in specs:
+        attrs[lpar_bldr.AVAIL_PRIORITY] = _parse_num(
+            'availability_priority', specs['availability_priority'],
+            int, 0, 255)
+    if 'processor_compatibility' in specs:
+        # Accept the "POWER6+" spelling for "POWER6_Plus".
+        value = specs['processor_compatibility'].replace('+', '_Plus')
+        modes = host_w.proc_compat_modes or pvm_bp.LPARCompat.ALL_VALUES
+        attrs[lpar_bldr.PROC_COMPAT] = _parse_choice(
+            'processor_compatibility', value, modes, host_modes=True)
+    if 'srr_capability' in specs:
+        value = specs['srr_capability']
+        srr = _parse_bool('srr_capability', value)
+        if srr:
+            _require_cap(host_w, 'simplified_remote_restart_capable',
+                         'srr_capability', value)
+        attrs[lpar_bldr.SRR_CAPABLE] = srr
+    if 'enable_lpar_metric' in specs:
+        attrs[lpar_bldr.ENABLE_LPAR_METRIC] = _parse_bool(
+            'enable_lpar_metric', specs['enable_lpar_metric'])
+    if 'ppt_ratio' in specs:
+        value = specs['ppt_ratio']
+        ratio = _parse_choice('ppt_ratio', value,
+                              lpar_bldr.ALLOWED_PPT_RATIOS)
+        _require_cap(host_w, 'physical_page_table_ratio_capable',
+                     'ppt_ratio', value)
+        attrs[lpar_bldr.PPT_RATIO] = ratio
+    if 'secure_boot' in specs:
+        value = specs['secure_boot']
+        level = _parse_num('secure_boot', value, int, 0, 9)
+        if level and attrs.get(lpar_bldr.ENV) == pvm_bp.LPARType.OS400:
+            raise _bad('secure_boot', value,
+                       _('IBM i partitions do not support secure boot.'),
+                       '0')
+        if level:
+            _require_cap(host_w, 'partition_secure_boot_capable',
+                         'secure_boot', value)
+        attrs[lpar_bldr.SECURE_BOOT] = level
+    if 'enforce_affinity_check' in specs:
+        value = specs['enforce_affinity_check']
+        check = _parse_bool('enforce_affinity_check', value)
+        if check:
+            _require_cap(host_w, 'affinity_check_capable',
+                         'enforce_affinity_check', value)
+        attrs[lpar_bldr.ENFORCE_AFFINITY_CHECK] = check
+
+
+_KNOWN = frozenset((
+    'proc_units', 'dedicated_proc', 'dedicated_sharing_mode', 'uncapped',
+    'shared_weight', 'shared_proc_pool_name', 'availability_priority',
+    'processor_compatibility', 'srr_capability', 'min_mem', 'max_mem',
+    'min_vcpu', 'max_vcpu', 'min_proc_units', 'max_proc_units',
+    'enable_lpar_metric', 'ppt_ratio', 'secure_boot',
+    'enforce_affinity_check'))
+
+
+def lpar_attrs(host_w, instance):
+    """lpar_builder attributes for ``instance`` (no REST call).
+
+    ``powervm:shared_proc_pool_name`` is returned unresolved under the
+    key ``'shared_proc_pool_name'`` (resolving it needs the host's pools).
+
+    :raises InvalidFlavorExtraSpec: naming the key and the allowed values.
+    """
+    flavor = instance.flavor
+    specs = _specs(flavor)
+    for key in sorted(set(specs) - _KNOWN):
+        LOG.warning('Ignoring unknown flavor extra spec %s%s.', PREFIX, key,
+                    instance=instance)
+    attrs = {
+        lpar_bldr.NAME: pvm_u.sanitize_partition_name_for_api(instance.name),
+        lpar_bldr.UUID: get_pvm_uuid(instance),
+        lpar_bldr.MEM: flavor.memory_mb,
+        lpar_bldr.VCPU: flavor.vcpus,
+        lpar_bldr.ENV: pvm_bp.LPARType.AIXLINUX,
+    }
+    sysmeta = instance.system_metadata or {}
+    if (sysmeta.get('image_os_distro') or '').lower() == 'ibmi':
+        attrs[lpar_bldr.ENV] = pvm_bp.LPARType.OS400
+    _mem_vcpu_attrs(specs, host_w, flavor, attrs)
+    _proc_attrs(specs, flavor.vcpus, attrs)
+    _general_attrs(specs, host_w, attrs)
+    if specs.get('shared_proc_pool_name'):
+        attrs['shared_proc_pool_name'] = specs['shared_proc_pool_name']
+    elif 'shared_proc_pool_name' in specs:
+        raise _bad('shared_proc_pool_name', '', _('empty.'),
+                   _('the name of a shared processor pool of this host'))
+    return attrs
+
+
+def _resolve_pool(adapter, host_w, name):
+    """Shared processor pool id for ``name`` (one feed read)."""
+    if name == 'DefaultPool':
+        return 0
+    pools = pvm_spp.SharedProcPool.get(adapter, parent=host_w)
+    for pool in pools:
+        if pool.name == name:
+            return pool.id
+    raise _bad('shared_proc_pool_name', name,
+               _('no shared processor pool of that name on this host.'),
+               ', '.join(sorted(['DefaultPool'] +
+                                [p.name for p in pools if p.name])))
+
+
+def build_lpar(adapter, host_w, instance):
+    """Build (locally) the LPAR wrapper for ``instance``.
+
+    Only ``powervm:shared_proc_pool_name`` costs a REST read.
+
+    :raises InvalidFlavorExtraSpec: invalid or conflicting extra spec.
+    """
+    attrs = lpar_attrs(host_w, instance)
+    pool = attrs.pop('shared_proc_pool_name', None)
+    if pool is not None:
+        attrs[lpar_bldr.SPP] = _resolve_pool(adapter, host_w, pool)
+    stdz = lpar_bldr.DefaultStandardize(
+        host_w, proc_units_factor=CONF.powervm.proc_units_factor,
+        uncapped_weight=CONF.powervm.uncapped_proc_weight)
+    try:
+        return lpar_bldr.LPARBuilder(adapter, attrs, stdz).build()
+    except (ValueError, TypeError, lpar_bldr.LPARBuilderException) as e:
+        # Extra specs were checked above; what is left is the flavor itself
+        # (e.g. memory not a multiple of the memory block size).
+        raise exc.InvalidFlavorExtraSpec(
+            key=_('flavor %s') % instance.flavor.name,
+            value='vcpus=%s,memory_mb=%s' % (instance.flavor.vcpus,
+                                             instance.flavor.memory_mb),
+            reason=str(e),
+            allowed=_('values the managed system accepts (memory a '
+                      'multiple of %d MB)') % host_w.memory_region_size)
+
+
+# -- REST operations -----------------------------------------------------------
+
+def get_instance_wrapper(adapter, instance, xag=None):
+    """The LPAR wrapper of ``instance`` (one GET, no extended groups).
+
+    :raises InstanceNotFound: no partition for the instance.
+    """
+    try:
+        return pvm_lpar.LPAR.get(adapter, uuid=get_pvm_uuid(instance),
+                                 xag=xag)
+    except pvm_exc.HttpError as e:
+        if e.response is not None and e.response.status == 404:
+            raise nova_exc.InstanceNotFound(instance_id=instance.uuid)
+        raise
+
+
+def create_lpar(adapter, host_wrapper, instance, lpar_w=None):
+    """Create the partition of ``instance``; return the created wrapper.
+
+    :param lpar_w: the wrapper from :func:`build_lpar` (built here if None).
+    """
+    if lpar_w is None:
+        lpar_w = build_lpar(adapter, host_wrapper, instance)
+    created = lpar_w.create(parent=host_wrapper)
+    LOG.info('Created partition %(name)s (%(uuid)s).',
+             {'name': created.name, 'uuid': created.uuid}, instance=instance)
+    return created
+
+
+def delete_lpar(adapter, instance):
+    """Delete the partition of ``instance``; a missing one is success."""
+    uuid = get_pvm_uuid(instance)
+    try:
+        adapter.delete(pvm_lpar.LPAR.schema_type, root_id=uuid)
+    except pvm_exc.HttpError as e:
+        if e.response is not None and e.response.status == 404:
+            LOG.info('Partition %s is already gone.', uuid,
+                     instance=instance)
+            return
+        raise
+    LOG.info('Deleted partition %s.', uuid, instance=instance)
+
+
+def power_on(adapter, instance, lpar_w=None):
+    """Power on the partition (already running is success).
+
+    :param lpar_w: the partition's wrapper, to save a GET.
+    :raises InstancePowerOnFailure: the PowerOn job failed.
+    """
+    part = lpar_w or get_instance_wrapper(adapter, instance)
+    try:
+        pvm_pwr.PowerOp.start(part)
+    except pvm_exc.VMPowerOnFailure as e:
+        raise nova_exc.InstancePowerOnFailure(reason=str(e))
+
+
+def power_off(adapter, instance, force_immediate=False, timeout=None,
+              lpar_w=None):
+    """Power off the partition; an inactive partition is left alone.
+
+    :param force_immediate: hard (VSP immediate) shutdown at once.
+        Otherwise an OS shutdown (VSP normal without RMC) is tried first,
+        given ``timeout`` seconds, then a hard shutdown.
+    :param lpar_w: a current wrapper of the partition, to save a GET.
+    :raises InstancePowerOffFailure: the partition could not be stopped.
+    """
+    part = lpar_w or get_instance_wrapper(adapter, instance)
+    if part.state == pvm_bp.LPARState.NOT_ACTIVATED:
+        LOG.debug('Partition is already powered off.', instance=instance)
+        return
+    timeout = timeout or CONF.pypowervm_job_request_timeout
+    try:
+        if force_immediate:
+            pvm_pwr.PowerOp.stop(
+                part, opts=pvm_popts.PowerOffOpts().vsp_hard(),
+                timeout=timeout)
+        else:
+            pvm_pwr.power_off_progressive(part, timeout=timeout)
+    except pvm_exc.VMPowerOffFailure as e:
+        raise nova_exc.InstancePowerOffFailure(reason=str(e))
+
+
+def reboot(adapter, instance, hard):
+    """Restart the partition (power it on if it is off).
+
+    :raises InstanceRebootFailure: the restart failed.
+    """
+    part = get_instance_wrapper(adapter, instance)
+    try:
+        if part.state == pvm_bp.LPARState.NOT_ACTIVATED:
+            pvm_pwr.PowerOp.start(part)
+        elif hard:
+            pvm_pwr.PowerOp.stop(
+                part, opts=pvm_popts.PowerOffOpts().vsp_hard().restart())
+        else:
+            pvm_pwr.power_off_progressive(part, restart=True)
+    except (pvm_exc.VMPowerOffFailure, pvm_exc.VMPowerOnFailure) as e:
+        raise nova_exc.InstanceRebootFailure(reason=str(e))
+
+
+def get_vm_qp(adapter, lpar_uuid, qprop):
+    """Read one quick property of a partition (one small GET).
+
+    :raises InstanceNotFound: no such partition.
+    """
+    try:
+        resp = adapter.read(pvm_lpar.LPAR.schema_type, root_id=lpar_uuid,
+                            suffix_type=pvm_const.SUFFIX_TYPE_QUICK,
+                            suffix_parm=qprop)
+    except pvm_exc.HttpError as e:
+        if e.response is not None and e.response.status == 404:
+            raise nova_exc.InstanceNotFound(instance_id=lpar_uuid)
+        raise
+    return jsonutils.loads(resp.body)
+
+
+def get_info(adapter, instance):
+    """nova InstanceInfo from the partition's state (one GET)."""
+    try:
+        state = get_vm_qp(adapter, get_pvm_uuid(instance), 'PartitionState')
+    except nova_exc.InstanceNotFound:
+        raise nova_exc.InstanceNotFound(instance_id=instance.uuid)
+    return hardware.InstanceInfo(state=power_state_of(state))
+
+
+def instance_exists(adapter, instance):
+    """Whether the instance's partition exists (one GET)."""
+    try:
+        get_vm_qp(adapter, get_pvm_uuid(instance), 'PartitionState')
+    except nova_exc.InstanceNotFound:
+        return False
+    return True
+
+
+def list_lpars(adapter):
+    """LPAR wrappers of all client partitions except the management one.
+
+    One feed GET with no extended attribute groups.
+    """
+    return [lp for lp in pvm_lpar.LPAR.get(adapter)
+            if not lp.is_mgmt_partition]
