@@ -4,9 +4,12 @@ Download side: :func:`image_stream` turns nova's image API download (an
 iterator of chunks) into a file-like object that pypowervm's upload reads
 piece by piece, so an image is never held whole in memory.  Helpers shared by
 every disk driver that caches images on its backend: :func:`cached_image_name`
-and :func:`disk_file_format`.
+and :func:`disk_file_format`.  Upload side (snapshot): :func:`stream_to_image`
+hands an open disk to the image API, which reads it in chunks.
 """
+import contextlib
 import hashlib
+import os
 
 from nova import exception as nova_exc
 from nova.image import glance
@@ -182,3 +185,49 @@ def cached_image_name(image, prefix,
     image_id = image if isinstance(image, str) else _meta_attr(image, 'id')
     return pvm_u.sanitize_file_name_for_api(
         image_id.replace('-', ''), prefix=prefix, max_len=max_len)
+
+
+# -- upload side (snapshot) -------------------------------------------------
+
+def snapshot_metadata(instance):
+    """Image properties of a snapshot of ``instance``'s boot disk (raw)."""
+    return {
+        'status': 'active',
+        'disk_format': 'raw',
+        'container_format': 'bare',
+        'properties': {
+            'image_location': 'snapshot',
+            'image_state': 'available',
+            'owner_id': instance.project_id,
+        },
+    }
+
+
+@contextlib.contextmanager
+def _readable(path):
+    """Make ``path`` (a block device) readable by this process meanwhile."""
+    if os.access(path, os.R_OK):
+        yield
+        return
+    import nova.privsep.path
+    owner = os.stat(path).st_uid
+    nova.privsep.path.chown(path, uid=os.getuid())
+    try:
+        yield
+    finally:
+        nova.privsep.path.chown(path, uid=owner)
+
+
+def stream_to_image(context, image_id, metadata, disk_path):
+    """Upload the bytes of ``disk_path`` as the data of image ``image_id``.
+
+    The open file is handed to nova's image API, which reads it in chunks:
+    the disk is never held in memory.  Properties nova already set on the
+    image are kept.
+    """
+    LOG.info('Uploading %(path)s to image %(img)s.',
+             {'path': disk_path, 'img': image_id})
+    with _readable(disk_path):
+        with open(disk_path, 'rb') as stream:
+            IMAGE_API.update(context, image_id, metadata, data=stream,
+                             purge_props=False)
