@@ -7,17 +7,30 @@ delegates to TaskFlow flows (``tasks/``) and to the logic modules (``vm``,
 from nova.compute import task_states
 from nova import exception as nova_exc
 from nova import objects
+from nova.virt import configdrive
 from nova.virt import driver
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
+from pypowervm import const as pvm_const
+from pypowervm.tasks import partition as pvm_par
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import event as pvm_event
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import host as pvm_host
+from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import session as pvm_session
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import image as tf_img
+from nova_powervm.virt.powervm.tasks import media as tf_media
+from nova_powervm.virt.powervm.tasks import network as tf_net
+from nova_powervm.virt.powervm.tasks import storage as tf_stg
+from nova_powervm.virt.powervm.tasks import vm as tf_vm
 from nova_powervm.virt.powervm.tasks import volume as tf_vol
+from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
 
 LOG = logging.getLogger(__name__)
@@ -37,6 +50,8 @@ class PowerVMDriver(driver.ComputeDriver):
         self.adapter = None
         self.host_wrapper = None
         self.host_uuid = None
+        self.disk_dvr = None
+        self.event_handler = None
 
     def init_host(self, host):
         """Connect to the REST API and read the managed system.
@@ -50,6 +65,188 @@ class PowerVMDriver(driver.ComputeDriver):
         LOG.info('PowerVM driver connected to managed system %(name)s '
                  '(%(uuid)s).', {'name': self.host_wrapper.system_name,
                                  'uuid': self.host_uuid})
+        # A bad disk configuration stops nova-compute here, before any
+        # instance is touched.
+        self.disk_dvr = disk_dvr.get_disk_driver(self.adapter, self.host_uuid)
+        self.capabilities = dict(
+            self.capabilities,
+            has_imagecache=self.disk_dvr.capabilities['has_imagecache'])
+        mgmt.mgmt_uuid(self.adapter)
+        self.event_handler = pvm_event.start_listener(self)
+
+    def cleanup_host(self, host):
+        """Stop the event listener (nova-compute is stopping)."""
+        if self.adapter is not None:
+            pvm_event.stop_listener(self, self.event_handler)
+        self.event_handler = None
+
+    # -- host (lifecycle helper) ---------------------------------------------
+
+    def get_available_nodes(self, refresh=False):
+        """One node per compute service, named after CONF.host."""
+        return [CONF.host]
+
+    def get_available_resource(self, nodename):
+        """Resources of the managed system (re-read: one GET)."""
+        self.host_wrapper = pvm_session.get_host_wrapper(self.adapter)
+        return pvm_host.build_host_resource(self.host_wrapper, nodename,
+                                            self.disk_dvr)
+
+    def update_provider_tree(self, provider_tree, nodename, allocations=None):
+        """VCPU, MEMORY_MB and DISK_GB inventory.
+
+        Allocation ratios and reserved amounts come from nova's options.
+        """
+        # The resource tracker has just refreshed host_wrapper through
+        # get_available_resource; don't read it again.
+        res = pvm_host.build_host_resource(self.host_wrapper, nodename,
+                                           self.disk_dvr)
+        inv = provider_tree.data(nodename).inventory
+        ratios = self._get_allocation_ratios(inv)
+        reserved = {'VCPU': CONF.reserved_host_cpus,
+                    'MEMORY_MB': CONF.reserved_host_memory_mb,
+                    'DISK_GB': self._get_reserved_host_disk_gb_from_config()}
+        provider_tree.update_inventory(
+            nodename, pvm_host.inventory(res, ratios, reserved))
+
+    def get_host_ip_addr(self):
+        return CONF.my_ip
+
+    def get_host_uptime(self):
+        return pvm_host.uptime()
+
+    # -- instances (lifecycle helper) ----------------------------------------
+
+    def list_instances(self):
+        """Names of the host's partitions, except the management one.
+
+        One GET.
+        """
+        return [lpar.name for lpar in vm.list_lpars(self.adapter)]
+
+    def instance_exists(self, instance):
+        return vm.instance_exists(self.adapter, instance)
+
+    def get_info(self, instance, use_cache=True):
+        """Power state from the partition state (one quick GET)."""
+        return vm.get_info(self.adapter, instance)
+
+    def _remember(self, instance):
+        if self.event_handler is not None:
+            self.event_handler.remember(instance)
+
+    def _vios_feed_task(self, volumes=False):
+        """FeedTask over the active VIOSes for one flow's mappings."""
+        xag = [pvm_const.XAG.VIO_SMAP]
+        if volumes:
+            xag.append(pvm_const.XAG.VIO_FMAP)
+        return pvm_par.build_active_vio_feed_task(self.adapter, xag=xag)
+
+    def spawn(self, context, instance, image_meta, injected_files,
+              admin_password, allocations, network_info=None,
+              block_device_info=None, power_on=True, accel_info=None):
+        """Create and start the instance's partition.
+
+        One linear flow: create partition, plug VIFs, boot disk (from the
+        image, or volumes), config drive, VIOS mappings, power on.  On
+        failure every completed step is reverted and the raised nova
+        exception names the failed step.
+
+        :raises InvalidFlavorExtraSpec: before anything is created.
+        """
+        # Validates every powervm: extra spec; no REST mutation yet.
+        lpar_w = vm.build_lpar(self.adapter, self.host_wrapper, instance)
+        self._remember(instance)
+        bdms = driver.block_device_info_get_mapping(block_device_info)
+        flow = tf_lf.Flow('spawn_%s' % instance.uuid)
+        flow.add(tf_vm.Create(self.adapter, self.host_wrapper, instance,
+                              lpar_w=lpar_w))
+        flow.add(tf_net.PlugVifs(self.virtapi, self.adapter, instance,
+                                 network_info))
+        flow.add(tf_net.PlugMgmtVif(self.adapter, instance))
+        stg_ftsk = self._vios_feed_task(volumes=bool(bdms))
+        if not self._is_booted_from_volume(block_device_info):
+            flow.add(tf_stg.CreateDiskForImg(self.disk_dvr, context,
+                                             instance, image_meta))
+            flow.add(tf_stg.AttachDisk(self.disk_dvr, instance, stg_ftsk))
+        if bdms:
+            self._add_volume_connect_tasks(flow, instance, block_device_info,
+                                           stg_ftsk)
+        if configdrive.required_by(instance):
+            flow.add(tf_media.CreateAndConnectCfgDrive(
+                self.adapter, instance, injected_files, network_info,
+                stg_ftsk, admin_pass=admin_password))
+        flow.add(stg_ftsk)
+        if power_on:
+            flow.add(tf_vm.PowerOn(self.adapter, instance))
+        tf_base.run(flow, instance=instance, exc_class=exc.SpawnTaskFailed)
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        """Power off and remove the partition and what it used.
+
+        A partition that is already gone is success.
+        """
+        try:
+            lpar_w = vm.get_instance_wrapper(self.adapter, instance)
+        except nova_exc.InstanceNotFound:
+            LOG.warning('Partition not found on destroy; nothing to remove.',
+                        instance=instance)
+            return
+        bdms = driver.block_device_info_get_mapping(block_device_info)
+        flow = tf_lf.Flow('destroy_%s' % instance.uuid)
+        # Hard power off when the disks go away anyway.
+        flow.add(tf_vm.PowerOff(self.adapter, instance,
+                                force_immediate=destroy_disks))
+        stg_ftsk = self._vios_feed_task(volumes=True) if bdms else None
+        if configdrive.required_by(instance):
+            flow.add(tf_media.DeleteVOpt(self.adapter, instance,
+                                         stg_ftsk=stg_ftsk))
+        if bdms:
+            self._add_volume_disconnect_tasks(flow, instance,
+                                              block_device_info, stg_ftsk)
+        if stg_ftsk is not None:
+            flow.add(stg_ftsk)
+        flow.add(tf_stg.DetachDisk(self.disk_dvr, instance))
+        if destroy_disks:
+            flow.add(tf_stg.DeleteDisk(self.disk_dvr))
+        flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info))
+        flow.add(tf_vm.Delete(self.adapter, instance))
+        try:
+            tf_base.run(flow, instance=instance,
+                        store={'lpar_wrap': lpar_w},
+                        exc_class=exc.DestroyTaskFailed)
+        except nova_exc.InstanceNotFound:
+            LOG.warning('Partition vanished during destroy.',
+                        instance=instance)
+
+    def cleanup(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, migrate_data=None, destroy_vifs=True,
+                destroy_secrets=True):
+        """Nothing is left after destroy; nothing to clean up."""
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        """Clean shutdown within ``timeout`` seconds, then hard; hard at
+        once when ``timeout`` is 0.
+
+        ``retry_interval`` does not apply: PowerVM's shutdown job keeps
+        waiting for the OS itself rather than being re-signalled.
+        """
+        self._remember(instance)
+        vm.power_off(self.adapter, instance, force_immediate=not timeout,
+                     timeout=timeout or None)
+
+    def power_on(self, context, instance, network_info,
+                 block_device_info=None, accel_info=None, share_info=None):
+        self._remember(instance)
+        vm.power_on(self.adapter, instance)
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        """Soft (OS shutdown, then hard) or hard restart."""
+        self._remember(instance)
+        vm.reboot(self.adapter, instance, reboot_type == 'HARD')
 
     # Snapshot (SSP+snapshot helper).
 

@@ -373,7 +373,7 @@ def build_lpar(adapter, host_w, instance):
                       'multiple of %d MB)') % host_w.memory_region_size)
 
 
-# -- REST operations -----------------------------------------------------------
+# -- REST operations ---------------------------------------------------------
 
 def get_instance_wrapper(adapter, instance, xag=None):
     """The LPAR wrapper of ``instance`` (one GET, no extended groups).

@@ -51,6 +51,15 @@ class TestInitHost(test.NoDBTestCase):
         ms = pvmhttp.PVMFile('fake_managedsystem.txt')
         self.rmock.get(BASE + '/rest/api/uom/ManagedSystem', text=ms.body,
                        headers={'etag': '1'})
+        # The rest of init_host (disk driver, mgmt partition, event feed) is
+        # covered in test_driver.
+        dsk = self.useFixture(fixtures.MockPatch(
+            'nova_powervm.virt.powervm.disk.driver.get_disk_driver')).mock
+        dsk.return_value.capabilities = {'has_imagecache': True}
+        self.useFixture(fixtures.MockPatch(
+            'nova_powervm.virt.powervm.mgmt.mgmt_uuid'))
+        self.useFixture(fixtures.MockPatch(
+            'nova_powervm.virt.powervm.event.start_listener'))
         self.drv.init_host('compute1')
         self.assertEqual('c889bf0d-9996-33ac-84c5-d16727083a77',
                          self.drv.host_uuid)

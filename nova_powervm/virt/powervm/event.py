@@ -1,0 +1,243 @@
+"""Partition state changes from the PowerVM event feed as nova events.
+
+pypowervm's event listener long-polls the REST server's event feed in its
+own thread and hands every batch to :class:`PowerVMNovaEventHandler`.  For
+each partition whose ``PartitionState`` changed the handler reads the new
+state (one quick-property GET) and emits a nova ``LifecycleEvent``.  A stop
+is held back for :data:`STOP_EVENT_DELAY` seconds and dropped if the
+partition starts again, so a reboot does not look like a stop to nova.
+"""
+import threading
+
+from nova.compute import power_state
+from nova import context as nova_context
+from nova import exception as nova_exc
+from nova import objects
+from nova.virt import event as nova_event
+from oslo_log import log as logging
+from pypowervm import adapter as pvm_adpt
+
+from nova_powervm.virt.powervm import vm
+
+LOG = logging.getLogger(__name__)
+
+# Seconds a stop event is held back (a reboot passes through 'not activated').
+STOP_EVENT_DELAY = 15
+
+_TRANSITIONS = {
+    power_state.RUNNING: nova_event.EVENT_LIFECYCLE_STARTED,
+    power_state.SHUTDOWN: nova_event.EVENT_LIFECYCLE_STOPPED,
+    power_state.SUSPENDED: nova_event.EVENT_LIFECYCLE_SUSPENDED,
+    power_state.PAUSED: nova_event.EVENT_LIFECYCLE_PAUSED,
+}
+
+_LPAR_PATH = '/LogicalPartition/'
+
+
+def _lpar_uuid(href):
+    """Partition UUID of an event's object href.
+
+    None for other objects and for a partition's child objects.
+    """
+    if not href or _LPAR_PATH not in href:
+        return None
+    tail = href.split(_LPAR_PATH, 1)[1].split('?', 1)[0].strip('/')
+    if not tail or '/' in tail:
+        return None
+    return tail.upper()
+
+
+class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
+    """Turns PowerVM partition state events into nova LifecycleEvents."""
+
+    def __init__(self, driver):
+        self._driver = driver
+        self._lock = threading.Lock()
+        # partition uuid -> nova instance uuid
+        self._uuids = {}
+        # partition uuid -> last transition emitted
+        self._last = {}
+        # partition uuid -> pending delayed stop (threading.Timer)
+        self._pending = {}
+
+    # -- mapping partitions to instances ---------------------------------
+
+    def remember(self, instance):
+        """Record an instance's partition uuid (saves a DB lookup)."""
+        with self._lock:
+            self._uuids[vm.get_pvm_uuid(instance)] = instance.uuid
+
+    def _instance_uuid(self, pvm_uuid):
+        with self._lock:
+            known = self._uuids.get(pvm_uuid)
+        if known:
+            return known
+        ctx = nova_context.get_admin_context()
+        for candidate in vm.instance_uuid_candidates(pvm_uuid):
+            try:
+                inst = objects.Instance.get_by_uuid(ctx, candidate,
+                                                    expected_attrs=[])
+            except nova_exc.InstanceNotFound:
+                continue
+            with self._lock:
+                self._uuids[pvm_uuid] = inst.uuid
+            return inst.uuid
+        return None
+
+    # -- event processing ------------------------------------------------
+
+    def process(self, events):
+        """Handle one batch of raw events (called in the poll thread)."""
+        try:
+            self._process(events)
+        except Exception:
+            # Never let one bad batch stop the listener.
+            LOG.exception('Error processing PowerVM events.')
+
+    def _process(self, events):
+        changed = []
+        resync = False
+        for evt in events:
+            etype = evt.get('EventType')
+            if etype in ('CACHE_CLEARED', 'MISSING_EVENTS', 'NEW_CLIENT'):
+                # Events may have been lost (REST restart, reconnect).
+                resync = True
+                continue
+            if etype not in ('ADD_URI', 'MODIFY_URI', 'INVALID_URI'):
+                continue
+            uuid = _lpar_uuid(evt.get('EventData'))
+            detail = evt.get('EventDetail') or ''
+            if uuid and (not detail or 'PartitionState' in detail):
+                if uuid not in changed:
+                    changed.append(uuid)
+        if resync:
+            self._resync()
+        for uuid in changed:
+            self._state_changed(uuid)
+
+    def _resync(self):
+        """Re-read every partition's state after lost events.
+
+        One feed GET; emits what differs from what was last emitted.
+        """
+        try:
+            lpars = vm.list_lpars(self._driver.adapter)
+        except Exception as e:
+            LOG.warning('Unable to re-read partition states after lost '
+                        'events: %s', e)
+            return
+        for lpar in lpars:
+            self._handle_state(lpar.uuid.upper(), lpar.state)
+
+    def _state_changed(self, uuid):
+        try:
+            state = vm.get_vm_qp(self._driver.adapter, uuid, 'PartitionState')
+        except nova_exc.InstanceNotFound:
+            # Deleted meanwhile: nothing to report.
+            self._cancel(uuid)
+            return
+        self._handle_state(uuid, state)
+
+    def _handle_state(self, uuid, pvm_state):
+        transition = _TRANSITIONS.get(vm.power_state_of(pvm_state))
+        if transition is None:
+            # Transient state (starting, shutting down, ...): wait.
+            return
+        if transition == nova_event.EVENT_LIFECYCLE_STOPPED:
+            self._delay_stop(uuid)
+            return
+        self._cancel(uuid)
+        if (transition == nova_event.EVENT_LIFECYCLE_STARTED and
+                self._last.get(uuid) == nova_event.EVENT_LIFECYCLE_SUSPENDED):
+            transition = nova_event.EVENT_LIFECYCLE_RESUMED
+        self._emit(uuid, transition)
+
+    def _delay_stop(self, uuid):
+        with self._lock:
+            if uuid in self._pending:
+                return
+            timer = threading.Timer(STOP_EVENT_DELAY, self._delayed_stop,
+                                    args=(uuid,))
+            timer.daemon = True
+            self._pending[uuid] = timer
+        timer.start()
+
+    def _delayed_stop(self, uuid):
+        with self._lock:
+            if self._pending.pop(uuid, None) is None:
+                return  # cancelled
+        try:
+            state = vm.get_vm_qp(self._driver.adapter, uuid, 'PartitionState')
+        except nova_exc.InstanceNotFound:
+            return
+        except Exception as e:
+            LOG.warning('Unable to confirm the stop of partition %(uuid)s: '
+                        '%(err)s', {'uuid': uuid, 'err': e})
+            return
+        if vm.power_state_of(state) == power_state.SHUTDOWN:
+            self._emit(uuid, nova_event.EVENT_LIFECYCLE_STOPPED)
+
+    def _cancel(self, uuid):
+        with self._lock:
+            timer = self._pending.pop(uuid, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _emit(self, uuid, transition):
+        if self._last.get(uuid) == transition:
+            return
+        inst_uuid = self._instance_uuid(uuid)
+        if inst_uuid is None:
+            LOG.debug('Partition %s is not a nova instance; event ignored.',
+                      uuid)
+            return
+        self._last[uuid] = transition
+        LOG.debug('Partition %(uuid)s: lifecycle event %(trans)s.',
+                  {'uuid': uuid, 'trans': transition})
+        self._driver.emit_event(nova_event.LifecycleEvent(inst_uuid,
+                                                          transition))
+
+    def stop(self):
+        """Cancel pending delayed stop events."""
+        with self._lock:
+            timers = list(self._pending.values())
+            self._pending.clear()
+        for timer in timers:
+            timer.cancel()
+
+
+def start_listener(driver):
+    """Subscribe a handler to the session's event feed; return it.
+
+    Returns None (and logs) when the event feed is unavailable: nova's
+    periodic power state sync still keeps states right, only later.
+    """
+    handler = PowerVMNovaEventHandler(driver)
+    try:
+        listener = driver.adapter.session.get_event_listener()
+        listener.subscribe(handler)
+    except Exception as e:
+        LOG.warning('PowerVM event feed unavailable; no lifecycle events '
+                    'will be sent: %s', e)
+        return None
+    return handler
+
+
+def stop_listener(driver, handler):
+    """Unsubscribe ``handler``.
+
+    Done before the session's own shutdown: with several handlers
+    pypowervm's shutdown skips one and its poll thread keeps the process
+    alive.
+    """
+    if handler is None:
+        return
+    handler.stop()
+    session = driver.adapter.session
+    if not session.has_event_listener:
+        return
+    listener = session.get_event_listener()
+    try:
+        listener.unsubscribe(handler)
+    except ValueError:
+        pass  # not subscribed

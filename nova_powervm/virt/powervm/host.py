@@ -1,0 +1,75 @@
+"""Host resources of the managed system, for nova's resource tracker."""
+import math
+
+from nova.objects import fields
+from oslo_concurrency import processutils
+from oslo_serialization import jsonutils
+
+# nova wants an integer hypervisor version.
+HYPERVISOR_VERSION = 7
+
+SUPPORTED_INSTANCES = [
+    (fields.Architecture.PPC64, fields.HVType.PHYP, fields.VMMode.HVM),
+    (fields.Architecture.PPC64LE, fields.HVType.PHYP, fields.VMMode.HVM),
+]
+
+
+def build_host_resource(host_w, nodename, disk_dvr=None):
+    """Resource dict of ``get_available_resource`` from a System wrapper.
+
+    vCPUs are the configurable physical processor units (rounded up), as a
+    partition consumes processor units per virtual processor; disk comes
+    from the disk driver (GB).
+    """
+    proc_units = float(host_w.proc_units_configurable)
+    pu_used = proc_units - float(host_w.proc_units_avail)
+    mem = int(host_w.memory_configurable)
+    mem_used = mem - int(host_w.memory_free)
+    disk = disk_used = 0
+    if disk_dvr is not None:
+        disk = int(disk_dvr.capacity)
+        disk_used = int(math.ceil(disk_dvr.capacity_used))
+    return {
+        'vcpus': int(math.ceil(proc_units)),
+        'vcpus_used': int(math.ceil(pu_used)),
+        'memory_mb': mem,
+        'memory_mb_used': mem_used,
+        'local_gb': disk,
+        'local_gb_used': disk_used,
+        'disk_available_least': max(disk - disk_used, 0),
+        'hypervisor_type': fields.HVType.PHYP,
+        'hypervisor_version': HYPERVISOR_VERSION,
+        'hypervisor_hostname': nodename,
+        'cpu_info': jsonutils.dumps({'vendor': 'ibm', 'arch': 'ppc64'}),
+        'numa_topology': None,
+        'supported_instances': SUPPORTED_INSTANCES,
+        'stats': {'proc_units': '%.2f' % proc_units,
+                  'proc_units_used': '%.2f' % pu_used,
+                  'memory_region_size': host_w.memory_region_size},
+    }
+
+
+def inventory(resources, ratios, reserved):
+    """Placement inventory (VCPU, MEMORY_MB, DISK_GB) from resources.
+
+    :param ratios: {resource class: allocation ratio}
+    :param reserved: {resource class: reserved amount}
+    """
+    totals = {'VCPU': resources['vcpus'],
+              'MEMORY_MB': resources['memory_mb'],
+              'DISK_GB': resources['local_gb']}
+    inv = {}
+    for rc, total in totals.items():
+        if total <= 0:
+            # Placement refuses an inventory with total 0.
+            continue
+        inv[rc] = {'total': total, 'min_unit': 1, 'max_unit': total,
+                   'step_size': 1, 'allocation_ratio': ratios[rc],
+                   'reserved': reserved[rc]}
+    return inv
+
+
+def uptime():
+    """``uptime`` output of the host nova-compute runs on (NovaLink)."""
+    out, _err = processutils.execute('env', 'LANG=C', 'uptime')
+    return out

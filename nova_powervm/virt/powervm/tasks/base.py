@@ -1,0 +1,63 @@
+"""Running the driver's TaskFlow flows.
+
+A failure inside a flow is re-raised as a nova exception whose message
+names the failed step and its cause, so nova's instance fault says what
+failed (after every completed task has been reverted).
+"""
+from nova import exception as nova_exc
+from oslo_log import log as logging
+from taskflow import engines as tf_eng
+from taskflow import exceptions as tf_exc
+
+from nova_powervm.virt.powervm import exception as exc
+
+LOG = logging.getLogger(__name__)
+
+
+def _cause_text(error):
+    if isinstance(error, nova_exc.NovaException):
+        return error.format_message()
+    return str(error) or error.__class__.__name__
+
+
+def _failed_step(engine, error):
+    """(task name, causing exception) of the first failed task."""
+    try:
+        failures = engine.storage.get_execute_failures()
+    except Exception:  # pragma: no cover - storage is always loaded here
+        failures = {}
+    for name, failure in failures.items():
+        return name, failure.exception or error
+    if isinstance(error, tf_exc.WrappedFailure):
+        for failure in error:
+            return '?', failure.exception
+    return '?', error
+
+
+def run(flow, instance=None, store=None, exc_class=exc.PowerVMTaskFailed):
+    """Run ``flow`` in the calling thread; return the engine.
+
+    :param store: initial values for the flow's storage (e.g. 'lpar_wrap').
+    :param exc_class: nova exception class (with ``task`` and ``reason``
+        arguments) raised when a task fails.  A nova exception raised by a
+        task keeps its type (nova treats some specially, e.g. InvalidInput
+        aborts a build without rescheduling); its message gets the step.
+    """
+    engine = tf_eng.load(flow, store=store or {}, engine='serial')
+    try:
+        engine.run()
+    except Exception as error:
+        name, cause = _failed_step(engine, error)
+        reason = _cause_text(cause)
+        LOG.error('Flow %(flow)s failed at step %(task)s: %(reason)s',
+                  {'flow': flow.name, 'task': name, 'reason': reason},
+                  instance=instance)
+        wrapped = exc_class(task=name, reason=reason)
+        if isinstance(cause, nova_exc.NovaException):
+            try:
+                wrapped = type(cause)(message=wrapped.format_message(),
+                                      **cause.kwargs)
+            except Exception:  # an exception class with its own __init__
+                pass
+        raise wrapped from cause
+    return engine

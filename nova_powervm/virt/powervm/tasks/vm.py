@@ -1,0 +1,91 @@
+"""TaskFlow tasks for the instance's partition (thin; see vm.py)."""
+from oslo_log import log as logging
+from taskflow import task
+from taskflow.types import failure as task_fail
+
+from nova_powervm.virt.powervm import vm
+
+LOG = logging.getLogger(__name__)
+
+
+class Get(task.Task):
+    """Read the instance's partition; provides 'lpar_wrap'."""
+
+    def __init__(self, adapter, instance):
+        super().__init__(name='get_vm', provides='lpar_wrap')
+        self.adapter = adapter
+        self.instance = instance
+
+    def execute(self):
+        return vm.get_instance_wrapper(self.adapter, self.instance)
+
+
+class Create(task.Task):
+    """Create the partition; provides 'lpar_wrap'.  Revert deletes it."""
+
+    def __init__(self, adapter, host_wrapper, instance, lpar_w=None):
+        """:param lpar_w: the wrapper already built by vm.build_lpar."""
+        super().__init__(name='create_vm', provides='lpar_wrap')
+        self.adapter = adapter
+        self.host_wrapper = host_wrapper
+        self.instance = instance
+        self.lpar_w = lpar_w
+
+    def execute(self):
+        return vm.create_lpar(self.adapter, self.host_wrapper, self.instance,
+                              lpar_w=self.lpar_w)
+
+    def revert(self, result, flow_failures, **kwargs):
+        if isinstance(result, task_fail.Failure):
+            # The create itself failed: nothing to remove.
+            return
+        LOG.warning('Removing the partition of the failed spawn.',
+                    instance=self.instance)
+        vm.delete_lpar(self.adapter, self.instance)
+
+
+class PowerOn(task.Task):
+    """Power the partition on (uses 'lpar_wrap' when the flow has it).
+
+    Revert powers it off hard.
+    """
+
+    def __init__(self, adapter, instance):
+        super().__init__(name='pwr_on_vm')
+        self.adapter = adapter
+        self.instance = instance
+
+    def execute(self, lpar_wrap=None):
+        vm.power_on(self.adapter, self.instance, lpar_w=lpar_wrap)
+
+    def revert(self, result, flow_failures, **kwargs):
+        LOG.warning('Powering off the partition of the failed operation.',
+                    instance=self.instance)
+        # Re-read the state: the flow's wrapper predates the power on.
+        vm.power_off(self.adapter, self.instance, force_immediate=True)
+
+
+class PowerOff(task.Task):
+    """Power the partition off (uses 'lpar_wrap' when the flow has it)."""
+
+    def __init__(self, adapter, instance, force_immediate=False):
+        super().__init__(name='pwr_off_vm')
+        self.adapter = adapter
+        self.instance = instance
+        self.force_immediate = force_immediate
+
+    def execute(self, lpar_wrap=None):
+        vm.power_off(self.adapter, self.instance,
+                     force_immediate=self.force_immediate, lpar_w=lpar_wrap)
+
+
+class Delete(task.Task):
+    """Delete the partition (already gone is success)."""
+
+    def __init__(self, adapter, instance):
+        super().__init__(name='dlt_vm')
+        self.adapter = adapter
+        self.instance = instance
+
+    def execute(self):
+        vm.delete_lpar(self.adapter, self.instance)
