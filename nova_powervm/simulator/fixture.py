@@ -1,0 +1,55 @@
+"""SimulatorFixture: a simulator on a free 127.0.0.1 port for a test."""
+import fixtures
+
+from nova_powervm.simulator import control
+
+
+class SimulatorFixture(fixtures.Fixture):
+    """Start a Simulator for the test; stop it (socket closed) on cleanup.
+
+    Keyword arguments go to control.Simulator (e.g. power_delay_s,
+    event_hold_s, latency_ms, state_file).
+    """
+
+    def __init__(self, **kwargs):
+        super(SimulatorFixture, self).__init__()
+        kwargs.setdefault('host', '127.0.0.1')
+        kwargs.setdefault('port', 0)
+        self._kwargs = kwargs
+        self.sim = None
+
+    def _setUp(self):
+        self.sim = control.Simulator(**self._kwargs)
+        self.sim.start()
+        self.addCleanup(self.sim.close)
+
+    @property
+    def host(self):
+        return self.sim.host
+
+    @property
+    def port(self):
+        return self.sim.port
+
+    @property
+    def username(self):
+        return self.sim.username
+
+    @property
+    def password(self):
+        return self.sim.password
+
+    def flags_for_conf(self):
+        """[powervm] options that point the driver at this simulator."""
+        return {'host': self.host, 'port': self.port, 'protocol': 'http',
+                'username': self.username, 'password': self.password}
+
+    def set_conf(self, conf):
+        """Apply flags_for_conf() to an oslo.config CONF (group powervm)."""
+        for name, value in self.flags_for_conf().items():
+            conf.set_override(name, value, group='powervm')
+        self.addCleanup(self._clear_conf, conf)
+
+    def _clear_conf(self, conf):
+        for name in self.flags_for_conf():
+            conf.clear_override(name, group='powervm')

@@ -1,0 +1,161 @@
+"""The simulator's object store: lxml elements keyed by (type, uuid)."""
+import collections
+import itertools
+import random
+import uuid as uuidlib
+
+from lxml import etree
+
+from nova_powervm.simulator import errors
+from nova_powervm.simulator import registry
+from nova_powervm.simulator import xmlutil as xu
+
+
+class Obj(object):
+    """One stored REST object."""
+
+    __slots__ = ('type', 'uuid', 'parent', 'element', 'etag', 'cache',
+                 'service')
+
+    def __init__(self, type_name, uid, element, parent, etag, service):
+        self.type = type_name
+        self.uuid = uid
+        self.element = element
+        self.parent = parent          # (type, uuid) or None
+        self.etag = etag
+        self.cache = {}
+        self.service = service
+
+    @property
+    def key(self):
+        return (self.type, self.uuid)
+
+    def text(self, path, default=None):
+        return xu.text(self.element, path, default)
+
+    def set(self, path, value):
+        return xu.set_text(self.element, path, value)
+
+    def __repr__(self):
+        return '<Obj %s %s>' % (self.type, self.uuid)
+
+
+def new_uuid(upper=False):
+    """A fresh UUID; partition UUIDs are upper-case with first digit < 8."""
+    uid = str(uuidlib.uuid4())
+    if upper:
+        uid = ('%x' % random.randint(0, 7)) + uid[1:]
+        return uid.upper()
+    return uid
+
+
+class Inventory(object):
+    """All objects.  Callers hold sim.lock around any mutation."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.objs = collections.OrderedDict()
+        self.by_uuid = {}
+        self._etags = itertools.count(random.randint(10 ** 8, 10 ** 9))
+
+    # ---- lookups -------------------------------------------------------
+    def get(self, type_name, uid):
+        return self.objs.get((type_name, uid)) or self.objs.get(
+            (type_name, (uid or '').upper())) or self.objs.get(
+            (type_name, (uid or '').lower()))
+
+    def find(self, uid):
+        return self.by_uuid.get(uid) or self.by_uuid.get(
+            (uid or '').lower()) or self.by_uuid.get((uid or '').upper())
+
+    def of_type(self, type_name):
+        return [o for o in self.objs.values() if o.type == type_name]
+
+    def children(self, parent_key, type_name=None):
+        return [o for o in self.objs.values() if o.parent == parent_key and
+                (type_name is None or o.type == type_name)]
+
+    def known_type(self, type_name):
+        return type_name in registry.TYPES or any(
+            o.type == type_name for o in self.objs.values())
+
+    def next_etag(self):
+        return str(next(self._etags))
+
+    # ---- hrefs ---------------------------------------------------------
+    def path(self, obj):
+        """Canonical REST path (parent/child form when it has a parent)."""
+        svc = '/rest/api/%s/' % obj.service
+        if obj.parent:
+            return '%s%s/%s/%s/%s' % (svc, obj.parent[0], obj.parent[1],
+                                      obj.type, obj.uuid)
+        return '%s%s/%s' % (svc, obj.type, obj.uuid)
+
+    def href(self, obj):
+        return self.sim.base_url + self.path(obj)
+
+    def root_href(self, obj):
+        return '%s/rest/api/%s/%s/%s' % (self.sim.base_url, obj.service,
+                                          obj.type, obj.uuid)
+
+    # ---- mutations -----------------------------------------------------
+    def add(self, type_name, uid, element, parent=None, service='uom',
+            emit=True, detail=None):
+        if (type_name, uid) in self.objs:
+            raise errors.SimError(
+                409, 'Object %s %s already exists' % (type_name, uid))
+        registry.register_type(type_name)
+        xu.normalize_hrefs(element, self.sim.base_url)
+        obj = Obj(type_name, uid, element, parent, self.next_etag(), service)
+        self.objs[obj.key] = obj
+        self.by_uuid[uid] = obj
+        if emit:
+            self.sim.events.emit('ADD_URI', self.href(obj), detail)
+        return obj
+
+    def touch(self, obj, detail='Other', emit=True):
+        """Record a change of obj: new etag, drop caches, MODIFY_URI."""
+        obj.etag = self.next_etag()
+        obj.cache.clear()
+        if emit:
+            self.sim.events.emit('MODIFY_URI', self.href(obj), detail)
+
+    def replace(self, obj, element, detail='Other'):
+        xu.normalize_hrefs(element, self.sim.base_url)
+        obj.element = element
+        self.touch(obj, detail)
+
+    def remove(self, obj, ctx=None, emit=True):
+        """Delete obj and (first) its children, running on_delete hooks."""
+        for kid in self.children(obj.key):
+            self.remove(kid, ctx, emit)
+        spec = registry.TYPES.get(obj.type)
+        for hook in (spec.on_delete if spec else ()):
+            hook(self.sim, obj, ctx)
+        href = self.href(obj)
+        self.objs.pop(obj.key, None)
+        if self.by_uuid.get(obj.uuid) is obj:
+            del self.by_uuid[obj.uuid]
+        if emit:
+            self.sim.events.emit('DELETE_URI', href, None)
+
+    def clear(self):
+        self.objs.clear()
+        self.by_uuid.clear()
+
+    # ---- rendering -----------------------------------------------------
+    def content(self, obj, groups):
+        """Serialized (xag-filtered) content element, cached per etag."""
+        key = None if groups is None else tuple(sorted(groups))
+        data = obj.cache.get(key)
+        if data is None:
+            el = (obj.element if groups is None
+                  else xu.filter_xag(obj.element, groups))
+            data = etree.tostring(el)
+            obj.cache[key] = data
+        return data
+
+    def entry(self, obj, groups, self_path):
+        return xu.entry_bytes(obj.uuid, self.sim.base_url + self_path,
+                              obj.etag, self.content(obj, groups), obj.type,
+                              web=obj.service == 'web')

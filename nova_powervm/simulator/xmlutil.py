@@ -1,0 +1,246 @@
+"""XML helpers: namespaces, Atom entry/feed rendering, xag filtering."""
+import datetime
+import re
+import uuid as uuidlib
+
+from lxml import etree
+
+ATOM_NS = 'http://www.w3.org/2005/Atom'
+UOM_NS = 'http://www.ibm.com/xmlns/systems/power/firmware/uom/mc/2012_10/'
+WEB_NS = 'http://www.ibm.com/xmlns/systems/power/firmware/web/mc/2012_10/'
+K2_NS = 'http://www.w3.org/XML/1998/namespace/k2'
+
+# Groups that PowerVM returns only when asked for (or with no group= at all).
+EXTENDED_GROUPS = frozenset((
+    'Advanced', 'EnergyManagement', 'NVRAM', 'TierThreshold',
+    'ViosFCMapping', 'ViosNetwork', 'ViosSCSIMapping', 'ViosStorage', 'VNIC'))
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True,
+                          remove_blank_text=True, huge_tree=True)
+_HREF_RE = re.compile(r'^https?://[^/]+(/rest/api/.*)$')
+_AUTHOR = ('<author><name>IBM Power Systems Management Console</name>'
+           '</author>')
+
+
+class XMLError(ValueError):
+    """The request body is not the XML we expected."""
+
+
+def parse(body):
+    """Parse bytes into an element; raise XMLError on anything malformed."""
+    if not body or not body.strip():
+        raise XMLError('Empty request body')
+    try:
+        return etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as e:
+        raise XMLError('Malformed XML: %s' % e)
+
+
+def localname(el):
+    return etree.QName(el).localname
+
+
+def child(el, name):
+    """First direct child of el with the given local name, or None."""
+    for c in el:
+        if isinstance(c.tag, str) and localname(c) == name:
+            return c
+    return None
+
+
+def find(el, path):
+    """Element at a '/'-separated path of local names below el, or None."""
+    for name in path.split('/'):
+        if el is None:
+            return None
+        el = child(el, name)
+    return el
+
+
+def findall(el, path):
+    """All elements at a '/'-separated path of local names below el."""
+    names = path.split('/')
+    found = [el]
+    for name in names:
+        found = [c for p in found for c in p
+                 if isinstance(c.tag, str) and localname(c) == name]
+    return found
+
+
+def text(el, path, default=None):
+    found = find(el, path)
+    if found is None or found.text is None:
+        return default
+    return found.text
+
+
+def set_text(el, path, value, attrib=None):
+    """Set the text at path (creating missing elements at the end)."""
+    cur = el
+    for name in path.split('/'):
+        nxt = child(cur, name)
+        if nxt is None:
+            nxt = etree.SubElement(cur, _qname_like(cur, name),
+                                   attrib=attrib or {'kb': 'ROR',
+                                                     'kxe': 'false'})
+        cur = nxt
+    cur.text = None if value is None else str(value)
+    return cur
+
+
+def _qname_like(parent, name):
+    ns = etree.QName(parent).namespace
+    return '{%s}%s' % (ns, name) if ns else name
+
+
+def descendants(el, name):
+    """All descendants with the given local name."""
+    return [d for d in el.iter() if isinstance(d.tag, str) and
+            localname(d) == name]
+
+
+def make(parent, name, value=None, attrib=None):
+    """Append a child element in the parent's namespace."""
+    sub = etree.SubElement(parent, _qname_like(parent, name),
+                           attrib=attrib if attrib is not None
+                           else {'kb': 'ROR', 'kxe': 'false'})
+    if value is not None:
+        sub.text = str(value)
+    return sub
+
+
+def link(parent, name, href, attrib=None):
+    att = {'kb': 'CUR', 'kxe': 'false', 'href': href, 'rel': 'related'}
+    att.update(attrib or {})
+    return make(parent, name, attrib=att)
+
+
+def metadata(parent, atom_id=None):
+    """Append a Metadata/Atom block (with AtomID if given)."""
+    md = make(parent, 'Metadata', attrib={})
+    atom = make(md, 'Atom', attrib={})
+    if atom_id:
+        make(atom, 'AtomID', atom_id, attrib={})
+        make(atom, 'AtomCreated', '0', attrib={})
+    return md
+
+
+def atom_id(el):
+    return text(el, 'Metadata/Atom/AtomID')
+
+
+def normalize_hrefs(el, base):
+    """Point every absolute REST href inside el at this server."""
+    for d in el.iter():
+        if not isinstance(d.tag, str):
+            continue
+        href = d.get('href')
+        if href:
+            m = _HREF_RE.match(href)
+            if m:
+                d.set('href', base + m.group(1))
+
+
+def visible(group, groups):
+    """Whether an element in xag 'group' is shown for requested groups.
+
+    groups is None when the request had no group= (everything shown).
+    """
+    if group is None or groups is None or group not in EXTENDED_GROUPS:
+        return True
+    return 'All' in groups or group in groups
+
+
+def filter_xag(el, groups):
+    """Copy of el without the extended groups not requested."""
+    out = etree.fromstring(etree.tostring(el))
+    if groups is None:
+        return out
+    for d in list(out.iter()):
+        if isinstance(d.tag, str) and not visible(d.get('group'), groups):
+            par = d.getparent()
+            if par is not None:
+                par.remove(d)
+    return out
+
+
+def merge_hidden(stored, new, groups):
+    """Carry over stored top-level children of groups the request hid.
+
+    A client that read with ?group=X posts back only the groups it saw; the
+    others must survive the update.
+    """
+    if groups is None:
+        return new
+    for idx, c in enumerate(stored):
+        if not isinstance(c.tag, str) or visible(c.get('group'), groups):
+            continue
+        if child(new, localname(c)) is not None:
+            continue
+        new.insert(min(idx, len(new)), etree.fromstring(etree.tostring(c)))
+    return new
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def is_web(el):
+    return etree.QName(el).namespace == WEB_NS
+
+
+def entry_bytes(uid, self_href, etag, content, title, web=False):
+    """Render an Atom entry around serialized content bytes."""
+    etag_xml = ''
+    if etag is not None:
+        etag_xml = ('<etag:etag xmlns:etag="%s" xmlns="%s">%s</etag:etag>'
+                    % (UOM_NS, UOM_NS, etag))
+    el_type = title
+    self_link = ('<link rel="SELF" href="%s"/>' % _attr(self_href)
+                 if self_href else '')
+    return ('<entry xmlns="%s"><id>%s</id><title>%s</title>'
+            '<published>%s</published>%s%s%s'
+            '<content type="%s">' % (
+                ATOM_NS, uid, el_type, now(), self_link, _AUTHOR, etag_xml,
+                'application/vnd.ibm.powervm.%s+xml; type=%s' % (
+                    'web' if web else 'uom', el_type))).encode() + \
+        content + b'</content></entry>'
+
+
+def _attr(value):
+    return (value.replace('&', '&amp;').replace('"', '&quot;')
+            .replace('<', '&lt;'))
+
+
+def feed_bytes(self_href, entries, feed_id=None):
+    head = ('<feed xmlns="%s"><id>%s</id><updated>%s</updated>'
+            '<link rel="SELF" href="%s"/>'
+            '<generator>IBM Power Systems Management Console</generator>' % (
+                ATOM_NS, feed_id or uuidlib.uuid4(), now(),
+                _attr(self_href))).encode()
+    return head + b''.join(entries) + b'</feed>'
+
+
+def tostring(el):
+    return etree.tostring(el)
+
+
+def web_element(name, children=(), schema='V1_0'):
+    """A WEB-namespace element with (name, text) children."""
+    root = etree.Element('{%s}%s' % (WEB_NS, name), nsmap={None: WEB_NS},
+                         attrib={'schemaVersion': schema})
+    metadata(root)
+    for cname, value in children:
+        make(root, cname, value)
+    return root
+
+
+def error_entry(status, uri, message, reason=None):
+    """HttpErrorResponse entry bytes shaped like the real API's."""
+    el = web_element('HttpErrorResponse', schema='V1_2_0')
+    make(el, 'HTTPStatus', status)
+    make(el, 'RequestURI', uri)
+    make(el, 'ReasonCode', reason or message)
+    make(el, 'Message', message, attrib={'kb': 'ROO', 'kxe': 'false'})
+    return entry_bytes(str(uuidlib.uuid4()), None, None, etree.tostring(el),
+                       'HttpErrorResponse', web=True)
