@@ -1,0 +1,550 @@
+"""VIF drivers: connect a partition to Neutron ports.
+
+One small interface keyed by ``vif['type']``:
+
+- ``pvm_sea``: a client network adapter (CNA) with the port's VLAN as its
+  PVID on the virtual switch of the port's physical network (a vswitch of
+  that name, else the default ``ETHERNET0``); the Shared Ethernet Adapter
+  (network bridge) of that vswitch carries it to the physical network.
+- ``ovs``: a CNA paired with a trunk adapter on the NovaLink management
+  partition on ``[powervm] pvm_vswitch_for_novalink_io``, both on a VLAN
+  that is free on that vswitch; the trunk's Linux device (named like nova's
+  tap devices) is plugged into Open vSwitch through os-vif.
+
+Virtual switch and management partition lookups are cached per adapter, so
+a plug costs one REST request per adapter created once the cache is warm.
+"""
+import copy
+import threading
+import time
+import weakref
+
+from nova import exception as nova_exc
+from nova.network import model as network_model
+from nova.network import os_vif_util
+import os_vif
+from os_vif import objects as osv_objects
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import cna as pvm_cna
+from pypowervm.tasks import partition as pvm_par
+from pypowervm.wrappers import logical_partition as pvm_lpar
+from pypowervm.wrappers import managed_system as pvm_ms
+from pypowervm.wrappers import network as pvm_net
+
+from nova_powervm import conf as cfg
+from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import vm
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+VIF_TYPE_PVM_SEA = 'pvm_sea'
+VIF_TYPE_OVS = network_model.VIF_TYPE_OVS
+
+SECURE_RMC_VSWITCH = 'MGMTSWITCH'
+SECURE_RMC_VLAN = 4094
+
+
+class VifTypeNotSupported(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('The PowerVM driver cannot plug port %(port)s of instance '
+                '%(instance)s: VIF type %(vif_type)s is not supported '
+                '(supported: %(supported)s).')
+
+
+class VifInvalid(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('The PowerVM driver cannot plug port %(port)s of instance '
+                '%(instance)s: %(reason)s')
+
+
+class VifPlugFailed(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('Plugging port %(port)s (%(vif_type)s) into instance '
+                '%(instance)s failed: %(reason)s')
+
+
+class VifUnplugFailed(nova_exc.VirtualInterfaceUnplugException):
+    msg_fmt = _('Unplugging port %(port)s from instance %(instance)s '
+                'failed: %(reason)s')
+
+
+class Plugged(object):
+    """What one plug created: the client adapter and any trunk adapters."""
+
+    def __init__(self, vif, cna, trunks=()):
+        self.vif = vif
+        self.cna = cna
+        self.trunks = list(trunks)
+
+
+# ---------------------------------------------------------------------------
+# Per-adapter cache of host network topology (vswitches, mgmt partition).
+# ---------------------------------------------------------------------------
+class _HostNet(object):
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.host_uuid = None
+        self.vswitches = None   # name -> VSwitch wrapper
+        self.missing = {}       # name -> time it was found absent
+        self.mgmt = None        # management partition wrapper
+
+
+# A vswitch found absent is not looked up again for this many seconds.
+_ABSENT_TTL = 300
+
+_CACHES = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _hostnet(adapter, host_uuid=None):
+    with _CACHES_LOCK:
+        cache = _CACHES.get(adapter)
+        if cache is None:
+            cache = _CACHES[adapter] = _HostNet()
+    if host_uuid and not cache.host_uuid:
+        cache.host_uuid = host_uuid
+    return cache
+
+
+def _host_uuid(adapter, cache):
+    if not cache.host_uuid:
+        cache.host_uuid = adapter.sys_uuid
+    return cache.host_uuid
+
+
+def reset_cache(adapter=None):
+    """Forget cached topology (all adapters, or one)."""
+    with _CACHES_LOCK:
+        if adapter is None:
+            _CACHES.clear()
+        else:
+            _CACHES.pop(adapter, None)
+
+
+def get_vswitch(adapter, name, create=False, host_uuid=None):
+    """The VSwitch wrapper called ``name`` (cached; one feed read per miss).
+
+    :param create: create the vswitch (VEB mode) when the host has none.
+    :return: the wrapper, or None when absent and ``create`` is False.
+    """
+    cache = _hostnet(adapter, host_uuid)
+    with cache.lock:
+        known_absent = (time.monotonic() - cache.missing.get(name, -1e9) <
+                        _ABSENT_TTL)
+        if cache.vswitches is None or (name not in cache.vswitches and
+                                       (create or not known_absent)):
+            feed = pvm_net.VSwitch.get(
+                adapter, parent_type=pvm_ms.System,
+                parent_uuid=_host_uuid(adapter, cache))
+            cache.vswitches = {vsw.name: vsw for vsw in feed}
+            cache.missing = {}
+        vsw = cache.vswitches.get(name)
+        if vsw is None and not create:
+            cache.missing.setdefault(name, time.monotonic())
+        if vsw is None and create:
+            LOG.info('Creating virtual switch %s.', name)
+            vsw = pvm_net.VSwitch.bld(adapter, name).create(
+                parent_type=pvm_ms.System,
+                parent_uuid=_host_uuid(adapter, cache))
+            cache.vswitches[name] = vsw
+        return vsw
+
+
+def _mgmt_partition(adapter):
+    cache = _hostnet(adapter)
+    with cache.lock:
+        if cache.mgmt is None:
+            cache.mgmt = pvm_par.get_mgmt_partition(adapter)
+        return cache.mgmt
+
+
+# ---------------------------------------------------------------------------
+# Helpers.
+# ---------------------------------------------------------------------------
+def norm_mac(mac):
+    """'AABBCCDDEEFF' or 'aa:bb:..' -> 'aa:bb:cc:dd:ee:ff'."""
+    raw = mac.replace(':', '').lower()
+    return ':'.join(raw[i:i + 2] for i in range(0, len(raw), 2))
+
+
+def _uuid_of(href):
+    return href.rstrip('/').rsplit('/', 1)[-1].split('?')[0].lower()
+
+
+def on_vswitch(cna, vswitch):
+    """Whether a CNA wrapper sits on the given VSwitch wrapper."""
+    uri = cna.vswitch_uri
+    return bool(uri) and _uuid_of(uri) == vswitch.uuid.lower()
+
+
+def _port(vif):
+    return vif.get('id') or vif.get('address')
+
+
+def _devname(vif):
+    """Host device name of the trunk adapter (os-vif's vif_name rule)."""
+    return (vif.get('devname') or
+            ('nic' + vif['id'])[:network_model.NIC_NAME_LEN])
+
+
+def _physnet(vif):
+    net = vif.get('network') or {}
+    meta = net.get('meta') or {}
+    return (meta.get('physical_network') or
+            (vif.get('details') or {}).get(
+                network_model.VIF_DETAILS_PHYSICAL_NETWORK))
+
+
+def _sea_vlan(instance, vif):
+    """The VLAN of a pvm_sea port (binding details, network meta, else 1)."""
+    details = vif.get('details') or {}
+    meta = (vif.get('network') or {}).get('meta') or {}
+    vlan = details.get(network_model.VIF_DETAILS_VLAN, meta.get('vlan'))
+    if vlan in (None, ''):
+        return 1
+    try:
+        vlan = int(vlan)
+    except (TypeError, ValueError):
+        vlan = None
+    if vlan is None or not 1 <= vlan <= 4094:
+        raise VifInvalid(port=_port(vif), instance=instance.name,
+                         reason=_('VLAN %s is not an integer from 1 to '
+                                  '4094') % details.get('vlan',
+                                                        meta.get('vlan')))
+    return vlan
+
+
+def validate(instance, vif):
+    """Check a VIF before anything is created; raise a nova exception."""
+    vif_type = vif.get('type')
+    if vif_type not in _DRIVERS:
+        raise VifTypeNotSupported(port=_port(vif), instance=instance.name,
+                                  vif_type=vif_type,
+                                  supported=', '.join(sorted(_DRIVERS)))
+    if not vif.get('address'):
+        raise VifInvalid(port=_port(vif), instance=instance.name,
+                         reason=_('the port has no MAC address'))
+    _DRIVERS[vif_type].validate(instance, vif)
+
+
+def _delete_quietly(wrapper):
+    """Delete a wrapper; a 404 means it is already gone."""
+    try:
+        wrapper.delete()
+    except pvm_exc.HttpNotFound:
+        pass
+
+
+def get_cnas(adapter, instance):
+    """Client network adapters of the instance's partition ([] if gone)."""
+    try:
+        return pvm_net.CNA.get(adapter, parent_type=pvm_lpar.LPAR,
+                               parent_uuid=vm.get_pvm_uuid(instance))
+    except pvm_exc.HttpNotFound:
+        return []
+
+
+def _find_cna(cna_list, vif):
+    mac = norm_mac(vif['address'])
+    for cna in cna_list:
+        if cna.mac and norm_mac(cna.mac) == mac:
+            return cna
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Drivers.
+# ---------------------------------------------------------------------------
+class _SeaDriver(object):
+    """pvm_sea: a CNA on the physical network's vswitch, PVID = VLAN."""
+
+    @staticmethod
+    def validate(instance, vif):
+        _sea_vlan(instance, vif)
+
+    @staticmethod
+    def plug(adapter, instance, vif, host_uuid=None):
+        vlan = _sea_vlan(instance, vif)
+        physnet = _physnet(vif)
+        vsw = None
+        if physnet:
+            vsw = get_vswitch(adapter, physnet, host_uuid=host_uuid)
+        if vsw is None:
+            vsw = get_vswitch(adapter, pvm_net.VSW_DEFAULT_VSWITCH,
+                              host_uuid=host_uuid)
+        if vsw is None:
+            raise VifPlugFailed(
+                port=_port(vif), vif_type=vif['type'],
+                instance=instance.name,
+                reason=_('no virtual switch %(vsw)s for physical network '
+                         '%(net)s') % {'vsw': pvm_net.VSW_DEFAULT_VSWITCH,
+                                       'net': physnet})
+        LOG.info('Plugging port %(port)s (VLAN %(vlan)s, vswitch %(vsw)s) '
+                 'into instance %(inst)s.',
+                 {'port': _port(vif), 'vlan': vlan, 'vsw': vsw.name,
+                  'inst': instance.name})
+        cna = pvm_net.CNA.bld(adapter, vlan, vsw.related_href,
+                              mac_addr=vif['address'])
+        cna = cna.create(parent_type=pvm_lpar.LPAR,
+                         parent_uuid=vm.get_pvm_uuid(instance))
+        return Plugged(vif, cna)
+
+    @staticmethod
+    def unplug(adapter, instance, vif, cna):
+        if cna is not None:
+            _delete_quietly(cna)
+
+
+class _OvsDriver(object):
+    """ovs: CNA + trunk on the NovaLink partition, trunk plugged into OVS."""
+
+    @staticmethod
+    def validate(instance, vif):
+        if not vif.get('id'):
+            raise VifInvalid(port=_port(vif), instance=instance.name,
+                             reason=_('an ovs port needs an id'))
+
+    @staticmethod
+    def _osvif(instance, vif):
+        """The os-vif objects: a direct (non-hybrid) OVS port we create."""
+        vif = copy.copy(vif)
+        vif['details'] = dict(vif.get('details') or {})
+        vif['details'][network_model.VIF_DETAILS_OVS_HYBRID_PLUG] = False
+        vif['devname'] = _devname(vif)
+        # os-vif only adds the port to the bridge itself when asked to.
+        vif['delegate_create'] = True
+        osv_objects.register_all()
+        return (os_vif_util.nova_to_osvif_vif(vif),
+                os_vif_util.nova_to_osvif_instance(instance))
+
+    @staticmethod
+    def _free_vlan(adapter, host_uuid, vsw, instance, vif):
+        vnets = pvm_net.VNet.get(adapter, parent_type=pvm_ms.System,
+                                 parent_uuid=host_uuid)
+        used = {vnet.vlan for vnet in vnets
+                if vnet.associated_switch_uri and
+                _uuid_of(vnet.associated_switch_uri) == vsw.uuid.lower()}
+        for vlan in range(1, 4094):
+            if vlan not in used:
+                return vlan
+        raise VifPlugFailed(port=_port(vif), vif_type=VIF_TYPE_OVS,
+                            instance=instance.name,
+                            reason=_('no free VLAN on virtual switch %s') %
+                            vsw.name)
+
+    @classmethod
+    def plug(cls, adapter, instance, vif, host_uuid=None):
+        cache = _hostnet(adapter, host_uuid)
+        vsw = get_vswitch(adapter, CONF.powervm.pvm_vswitch_for_novalink_io,
+                          create=True, host_uuid=host_uuid)
+        mgmt = _mgmt_partition(adapter)
+        mtu = (vif.get('network') or {}).get('meta', {}).get('mtu')
+        dev = _devname(vif)
+        # Same lock as pypowervm's own free-VLAN helpers: the VLAN is taken
+        # only once the trunk exists.
+        with lockutils.lock(pvm_cna.VLAN_LOCK):
+            vlan = cls._free_vlan(adapter, _host_uuid(adapter, cache), vsw,
+                                  instance, vif)
+            trunk = pvm_net.CNA.bld(adapter, vlan, vsw.related_href,
+                                    trunk_pri=1, dev_name=dev,
+                                    configured_mtu=mtu)
+            trunk = trunk.create(parent=mgmt)
+        plugged = Plugged(vif, None, [trunk])
+        try:
+            cna = pvm_net.CNA.bld(adapter, vlan, vsw.related_href,
+                                  mac_addr=vif['address'])
+            plugged.cna = cna.create(parent_type=pvm_lpar.LPAR,
+                                     parent_uuid=vm.get_pvm_uuid(instance))
+            LOG.info('Plugging trunk device %(dev)s of port %(port)s into '
+                     'Open vSwitch bridge %(br)s.',
+                     {'dev': dev, 'port': _port(vif),
+                      'br': vif['network'].get('bridge')})
+            _init_os_vif()
+            os_vif.plug(*cls._osvif(instance, vif))
+        except Exception:
+            cls.unplug(adapter, instance, vif, plugged.cna,
+                       trunks=plugged.trunks, ovs=plugged.cna is not None)
+            raise
+        return plugged
+
+    @classmethod
+    def unplug(cls, adapter, instance, vif, cna, trunks=None, ovs=True):
+        if trunks is None:
+            trunks = cls._find_trunks(adapter, vif, cna)
+        if ovs:
+            try:
+                _init_os_vif()
+                os_vif.unplug(*cls._osvif(instance, vif))
+            except Exception:
+                LOG.warning('Removing port %(port)s from Open vSwitch '
+                            'failed; continuing.', {'port': _port(vif)},
+                            exc_info=True)
+        for trunk in trunks:
+            _delete_quietly(trunk)
+        if cna is not None:
+            _delete_quietly(cna)
+
+    @staticmethod
+    def _find_trunks(adapter, vif, cna):
+        mgmt = _mgmt_partition(adapter)
+        dev = _devname(vif)
+        found = []
+        for trunk in pvm_net.CNA.get(adapter, parent=mgmt):
+            if not trunk.is_trunk:
+                continue
+            if cna is not None and (trunk.pvid == cna.pvid and
+                                    trunk.vswitch_uri and cna.vswitch_uri and
+                                    _uuid_of(trunk.vswitch_uri) ==
+                                    _uuid_of(cna.vswitch_uri)):
+                found.append(trunk)
+            elif trunk.dev_name == dev:
+                found.append(trunk)
+        return found
+
+
+_DRIVERS = {VIF_TYPE_PVM_SEA: _SeaDriver, VIF_TYPE_OVS: _OvsDriver}
+
+_OS_VIF_LOCK = threading.Lock()
+_os_vif_ready = False
+
+
+def _init_os_vif():
+    global _os_vif_ready
+    with _OS_VIF_LOCK:
+        if not _os_vif_ready:
+            os_vif.initialize()
+            _os_vif_ready = True
+
+
+# ---------------------------------------------------------------------------
+# Public entry points.
+# ---------------------------------------------------------------------------
+def plug(adapter, instance, vif, host_uuid=None):
+    """Create the adapter(s) for one VIF.
+
+    :return: a :class:`Plugged` with the created client (and trunk) adapters.
+    :raises VirtualInterfacePlugException: unsupported or invalid VIF
+        (before any change), or the REST failure.
+    """
+    validate(instance, vif)
+    try:
+        return _DRIVERS[vif['type']].plug(adapter, instance, vif,
+                                          host_uuid=host_uuid)
+    except nova_exc.NovaException:
+        raise
+    except pvm_exc.Error as e:
+        raise VifPlugFailed(port=_port(vif), vif_type=vif['type'],
+                            instance=instance.name, reason=str(e))
+
+
+def unplug_plugged(adapter, instance, plugged):
+    """Remove exactly what one :func:`plug` created."""
+    drv = _DRIVERS[plugged.vif['type']]
+    if drv is _OvsDriver:
+        drv.unplug(adapter, instance, plugged.vif, plugged.cna,
+                   trunks=plugged.trunks)
+    else:
+        drv.unplug(adapter, instance, plugged.vif, plugged.cna)
+
+
+def unplug(adapter, instance, vif, cna_list=None):
+    """Remove a VIF's adapters (trunks too).  Idempotent.
+
+    :param cna_list: the partition's CNAs if already read.
+    :return: the removed client CNA wrapper, or None if it was not there.
+    """
+    if cna_list is None:
+        cna_list = get_cnas(adapter, instance)
+    cna = _find_cna(cna_list, vif)
+    drv = _DRIVERS.get(vif.get('type'))
+    if drv is None:
+        # Nothing of an unknown type can have been plugged by us, except a
+        # CNA with its MAC; remove that.
+        if cna is not None:
+            _delete_quietly(cna)
+        return cna
+    if cna is None and drv is _SeaDriver:
+        LOG.info('Port %(port)s has no adapter on instance %(inst)s; '
+                 'nothing to unplug.',
+                 {'port': _port(vif), 'inst': instance.name})
+        return None
+    try:
+        drv.unplug(adapter, instance, vif, cna)
+    except pvm_exc.Error as e:
+        raise VifUnplugFailed(port=_port(vif), instance=instance.name,
+                              reason=str(e))
+    return cna
+
+
+def plug_vifs(adapter, instance, network_info, host_uuid=None,
+              cna_list=None):
+    """Plug every VIF not already on the partition.
+
+    Every VIF is validated before anything is created.  If one fails, what
+    this call created is removed before the error is raised.
+
+    :param cna_list: the partition's current CNAs; None reads them; pass []
+        for a partition known to be new (saves a request).
+    :return: list of :class:`Plugged` (only the VIFs plugged by this call).
+    """
+    for vif in network_info:
+        validate(instance, vif)
+    if cna_list is None:
+        cna_list = get_cnas(adapter, instance)
+    done = []
+    try:
+        for vif in network_info:
+            if _find_cna(cna_list, vif) is not None:
+                LOG.debug('Port %s already plugged.', _port(vif))
+                continue
+            done.append(plug(adapter, instance, vif, host_uuid=host_uuid))
+    except Exception:
+        unplug_all(adapter, instance, done)
+        raise
+    return done
+
+
+def unplug_all(adapter, instance, plugged_list):
+    """Remove what :func:`plug_vifs` returned (best effort, reverse order)."""
+    for plugged in reversed(plugged_list):
+        try:
+            unplug_plugged(adapter, instance, plugged)
+        except Exception:
+            LOG.exception('Cleaning up port %(port)s of instance %(inst)s '
+                          'failed.', {'port': _port(plugged.vif),
+                                      'inst': instance.name})
+
+
+def unplug_vifs(adapter, instance, network_info):
+    """Unplug every VIF (one read of the partition's adapters).  Idempotent."""
+    if not network_info:
+        return
+    cna_list = get_cnas(adapter, instance)
+    for vif in network_info:
+        unplug(adapter, instance, vif, cna_list=cna_list)
+
+
+def plug_mgmt_vif(adapter, instance, vm_cnas=None, host_uuid=None):
+    """Give the partition its RMC management adapter on MGMTSWITCH.
+
+    The vswitch is created when the host has none.  Nothing is created if
+    ``vm_cnas`` already holds an adapter on that vswitch.
+
+    :return: the management CNA wrapper.
+    """
+    vsw = get_vswitch(adapter, SECURE_RMC_VSWITCH, create=True,
+                      host_uuid=host_uuid)
+    for cna in vm_cnas or []:
+        if on_vswitch(cna, vsw):
+            return cna
+    LOG.info('Creating the RMC management adapter of instance %s.',
+             instance.name)
+    cna = pvm_net.CNA.bld(adapter, SECURE_RMC_VLAN, vsw.related_href)
+    return cna.create(parent_type=pvm_lpar.LPAR,
+                      parent_uuid=vm.get_pvm_uuid(instance))
+
+
+def unplug_mgmt_vif(cna):
+    """Delete the management CNA (idempotent)."""
+    if cna is not None:
+        _delete_quietly(cna)
