@@ -140,6 +140,8 @@ class PowerVMDriver(driver.ComputeDriver):
         xag = [pvm_const.XAG.VIO_SMAP]
         if volumes:
             xag.append(pvm_const.XAG.VIO_FMAP)
+            # The FC connectors also read the physical ports and hdisks.
+            xag = sorted(set(xag) | set(volume_dvr.all_min_xags()))
         return pvm_par.build_active_vio_feed_task(self.adapter, xag=xag)
 
     def spawn(self, context, instance, image_meta, injected_files,
