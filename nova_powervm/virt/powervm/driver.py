@@ -13,7 +13,6 @@ from oslo_log import log as logging
 from oslo_serialization import jsonutils
 from pypowervm import const as pvm_const
 from pypowervm.tasks import partition as pvm_par
-from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm import conf as cfg
@@ -298,10 +297,10 @@ class PowerVMDriver(driver.ComputeDriver):
             stg_ftsk=stg_ftsk)
 
     @staticmethod
-    def _run_flow(name, *tasks):
+    def _run_flow(name, instance, *tasks):
         flow = tf_lf.Flow(name)
         flow.add(*tasks)
-        tf_eng.run(flow)
+        tf_base.run(flow, instance=instance)
 
     def attach_volume(self, context, connection_info, instance, mountpoint,
                       disk_bus=None, device_type=None, encryption=None):
@@ -311,7 +310,7 @@ class PowerVMDriver(driver.ComputeDriver):
             raise nova_exc.VolumeEncryptionNotSupported(
                 volume_type=connection_info.get('driver_volume_type'),
                 volume_id=vol_drv.volume_id)
-        self._run_flow('attach_vol_%s' % instance.uuid,
+        self._run_flow('attach_vol_%s' % instance.uuid, instance,
                        tf_vol.AttachVolume(vol_drv))
 
     def _last_fc_volume(self, context, instance, volume_id):
@@ -339,14 +338,14 @@ class PowerVMDriver(driver.ComputeDriver):
         if vol_drv.vol_type() == 'npiv':
             vol_drv.last_volume = self._last_fc_volume(
                 context, instance, vol_drv.volume_id)
-        self._run_flow('detach_vol_%s' % instance.uuid,
+        self._run_flow('detach_vol_%s' % instance.uuid, instance,
                        tf_vol.DetachVolume(vol_drv))
 
     def extend_volume(self, context, connection_info, instance,
                       requested_size):
         """Make the instance see the volume's new size (VIOS rescan)."""
         vol_drv = self._build_vol_drv(instance, connection_info)
-        self._run_flow('extend_vol_%s' % instance.uuid,
+        self._run_flow('extend_vol_%s' % instance.uuid, instance,
                        tf_vol.ExtendVolume(vol_drv))
 
     @staticmethod
