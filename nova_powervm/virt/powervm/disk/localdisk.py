@@ -1,0 +1,391 @@
+"""Ephemeral disks in a volume group of a Virtual I/O Server ("localdisk").
+
+Images are cached in the volume group: the first boot of an image streams it
+once into an image virtual disk (``i_<image id>``); each instance then gets
+its own boot disk (``b_<instance uuid>``, see ``DiskAdapter.get_disk_name``)
+created by the server as a copy of the cached image (``VirtualDisk`` with a
+``BaseImage``), grown to the flavor's root size.  Concurrent boots of the same
+new image upload it once (a lock per image, not a global one).
+
+The volume group named ``QCOW VG - default`` holds file-backed disks; those
+cannot be grown (resize is refused before anything changes).
+
+Mappings to partitions (attach/detach) are shared code in ``disk.driver``.
+"""
+import math
+import time
+
+from nova import exception as nova_exc
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+from oslo_utils import units
+from pypowervm import const as pvm_const
+from pypowervm.tasks import storage as tsk_stg
+from pypowervm.utils import transaction as pvm_tx
+from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import virtual_io_server as pvm_vios
+
+from nova_powervm import conf as cfg
+from nova_powervm.i18n import _
+from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import image
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+# The volume group whose virtual disks are files (NovaLink file storage).
+FILE_BACKED_VG = 'QCOW VG - default'
+# Name prefix of cached image virtual disks.
+IMAGE_PREFIX = 'i_'
+# How long a volume group read serves capacity/capacity_used (seconds).
+STATS_TTL = 5.0
+_FILE_BACKSTORES = (pvm_stg.BackStoreType.USER_QCOW,
+                    pvm_stg.BackStoreType.FILE_IO,
+                    pvm_stg.BackStoreType.LOOP)
+
+
+def _base_name(name):
+    """A virtual disk's name without a file path (file-backed disks)."""
+    return name.split('/')[-1] if name else name
+
+
+def _find_vdisk(vg_wrap, name):
+    """The virtual disk called ``name`` in ``vg_wrap``, or None."""
+    for vdisk in vg_wrap.virtual_disks:
+        if _base_name(vdisk.name) == name:
+            return vdisk
+    return None
+
+
+def image_disk_name(image_ref):
+    """Name of the cached image virtual disk of an image (ImageMeta or id)."""
+    return image.cached_image_name(image_ref, IMAGE_PREFIX,
+                                   max_len=pvm_const.MaxLen.VDISK_NAME)
+
+
+class LocalStorage(disk_dvr.DiskAdapter):
+    """Boot disks in the volume group ``[powervm] volume_group_name``."""
+
+    def __init__(self, adapter, host_uuid):
+        super().__init__(adapter, host_uuid)
+        self.vg_name = CONF.powervm.volume_group_name
+        if not self.vg_name:
+            raise exc.VolumeGroupNotConfigured()
+        self._vg_seen = (0.0, None)
+        vios_w, vg_w = self._find_vg()
+        self._vios_uuid = vios_w.uuid
+        self.vg_uuid = vg_w.uuid
+        self._seen(vg_w)
+        self.file_backed = self.vg_name == FILE_BACKED_VG
+        self.capabilities = dict(disk_dvr.DiskAdapter.capabilities,
+                                 shared_storage=False, has_imagecache=True,
+                                 snapshot=True,
+                                 extend=not self.file_backed)
+        self._image_locks = lockutils.Semaphores()
+        LOG.info('localdisk: volume group %(vg)s on Virtual I/O Server '
+                 '%(vios)s%(fb)s.', {'vg': self.vg_name, 'vios': vios_w.name,
+                                     'fb': ' (file-backed disks)'
+                                     if self.file_backed else ''})
+
+    def _find_vg(self):
+        """The VIOS and VG wrappers of the configured volume group.
+
+        One GET of the VIOS feed (no extended groups) plus one GET of the
+        volume groups of each VIOS until found.
+        """
+        vioses = pvm_vios.VIOS.get(self.adapter)
+        for vios_w in vioses:
+            for vg_w in pvm_stg.VG.get(self.adapter, parent=vios_w):
+                if vg_w.name == self.vg_name:
+                    return vios_w, vg_w
+        raise exc.VolumeGroupNotFound(
+            vg_name=self.vg_name,
+            vioses=', '.join(v.name for v in vioses) or _('none'))
+
+    @property
+    def vios_uuids(self):
+        return [self._vios_uuid]
+
+    # -- volume group reads ---------------------------------------------------
+
+    def _seen(self, vg_wrap):
+        """Remember the latest volume group wrapper (for capacity)."""
+        self._vg_seen = (time.monotonic(), vg_wrap)
+        return vg_wrap
+
+    def _vg_getter(self):
+        return pvm_stg.VG.getter(self.adapter, entry_uuid=self.vg_uuid,
+                                 parent_class=pvm_vios.VIOS,
+                                 parent_uuid=self._vios_uuid)
+
+    def _get_vg(self):
+        """Read the volume group (one GET)."""
+        return self._seen(self._vg_getter().get())
+
+    def _update_vg(self, name, vg_wrap, func, *args):
+        """Run ``func(vg_wrap, *args)`` and POST the VG if it returns true.
+
+        On an etag mismatch the VG is read again and ``func`` re-applied.
+        :return: (the current VG wrapper, ``func``'s return value)
+        """
+        wtask = pvm_tx.WrapperTask(name, vg_wrap or self._vg_getter())
+        wtask.add_functor_subtask(func, *args, provides='result')
+        vg_wrap, provided = wtask.execute()
+        return self._seen(vg_wrap), provided['result']
+
+    @property
+    def capacity(self):
+        """Size of the volume group in GB."""
+        return float(self._stats_vg().capacity)
+
+    @property
+    def capacity_used(self):
+        """GB of the volume group not available for new disks."""
+        vg_wrap = self._stats_vg()
+        return float(vg_wrap.capacity) - float(vg_wrap.available_size)
+
+    def _stats_vg(self):
+        """A VG wrapper at most STATS_TTL seconds old (capacity reporting)."""
+        stamp, vg_wrap = self._vg_seen
+        if vg_wrap is None or time.monotonic() - stamp > STATS_TTL:
+            vg_wrap = self._get_vg()
+        return vg_wrap
+
+    # -- naming -----------------------------------------------------------
+
+    def disk_match_func(self, disk_type, instance):
+        """Match the instance's virtual disk (file path names too)."""
+        name = self.get_disk_name(disk_type, instance, short=True)
+
+        def match(stg_elem):
+            return (isinstance(stg_elem, pvm_stg.VDisk) and
+                    _base_name(stg_elem.name) == name)
+        return match
+
+    # -- create ------------------------------------------------------------
+
+    def create_disk_from_image(self, context, instance, image_meta):
+        """Create the instance's boot disk as a copy of the cached image.
+
+        REST requests: cached image: 2 (read the VG, add the disk); new
+        image: 8 (read the VG, upload: create disk, file, stream, delete
+        file metadata, then read and update the VG for the copy).
+        :raises ImageUnacceptable: unsupported disk format or no image data.
+        :raises FlavorDiskSmallerThanImage: the image exceeds the root disk.
+        """
+        file_format = image.disk_file_format(image_meta)
+        img_size = image_meta.size if image_meta.obj_attr_is_set(
+            'size') else None
+        if not img_size:
+            raise nova_exc.ImageUnacceptable(
+                image_id=image_meta.id, reason=_('the image has no data'))
+        root_gb = instance.flavor.root_gb
+        if root_gb and img_size > root_gb * units.Gi:
+            raise nova_exc.FlavorDiskSmallerThanImage(
+                flavor_size=root_gb * units.Gi, image_size=img_size)
+        # Whole GB: the REST API rounds disk sizes up to full GB anyway.
+        disk_gb = max(root_gb, int(math.ceil(float(img_size) / units.Gi)))
+        boot_name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance,
+                                       short=True)
+        img_name = image_disk_name(image_meta)
+
+        with self._image_locks.get(img_name):
+            vg_wrap = self._get_vg()
+            if _find_vdisk(vg_wrap, boot_name) is not None:
+                raise nova_exc.StorageError(reason=_(
+                    'virtual disk %(disk)s of instance %(inst)s already '
+                    'exists in volume group %(vg)s') % {
+                    'disk': boot_name, 'inst': instance.uuid,
+                    'vg': self.vg_name})
+            img_vdisk = _find_vdisk(vg_wrap, img_name)
+            if img_vdisk is None:
+                img_vdisk = self._upload_image(context, image_meta, img_name,
+                                               img_size, file_format)
+                # The upload changed the VG: read it again for the copy.
+                vg_wrap = None
+            else:
+                LOG.info('Using cached image %(img)s for the boot disk.',
+                         {'img': img_name}, instance=instance)
+            return self._copy_image(vg_wrap, img_vdisk, boot_name, disk_gb,
+                                    file_format, instance)
+
+    def _upload_image(self, context, image_meta, img_name, img_size,
+                      file_format):
+        """Stream the image into a new image virtual disk (the cache)."""
+        LOG.info('Uploading image %(id)s (%(size)d bytes) into virtual disk '
+                 '%(disk)s of volume group %(vg)s.',
+                 {'id': image_meta.id, 'size': img_size, 'disk': img_name,
+                  'vg': self.vg_name})
+        stream, size = image.image_stream(
+            context, image_meta.id, size=img_size,
+            checksum=image.image_checksum(image_meta))
+        with stream:
+            vdisk, leftover = tsk_stg.upload_new_vdisk(
+                self.adapter, self._vios_uuid, self.vg_uuid, stream,
+                img_name, size, d_size=size, file_format=file_format)
+        if leftover is not None:
+            LOG.warning('Upload metadata (File %s) of image %s could not be '
+                        'removed from the REST server.', leftover.uuid,
+                        image_meta.id)
+        return vdisk
+
+    def _copy_image(self, vg_wrap, img_vdisk, boot_name, disk_gb,
+                    file_format, instance):
+        """Add the boot disk as a server-side copy of the image disk."""
+        def add_disk(vg_w):
+            vg_w.virtual_disks.append(pvm_stg.VDisk.bld(
+                self.adapter, boot_name, disk_gb, base_image=img_vdisk.udid,
+                file_format=file_format))
+            return True
+
+        LOG.info('Creating boot disk %(disk)s (%(gb)d GB) from image disk '
+                 '%(img)s.', {'disk': boot_name, 'gb': disk_gb,
+                              'img': img_vdisk.name}, instance=instance)
+        vg_wrap, _ok = self._update_vg('crt_boot_disk', vg_wrap, add_disk)
+        vdisk = _find_vdisk(vg_wrap, boot_name)
+        if vdisk is None:
+            raise nova_exc.StorageError(reason=_(
+                'volume group %(vg)s does not report the new virtual disk '
+                '%(disk)s') % {'vg': self.vg_name, 'disk': boot_name})
+        return vdisk
+
+    # -- detach / delete ------------------------------------------------
+
+    def detach_disk(self, instance):
+        """Remove the boot disk's mappings; return the disk(s) to delete.
+
+        When no mapping is left (the partition is already gone, taking its
+        mappings with it) the boot disk is still returned, by name, so that
+        :meth:`delete_disks` removes it: destroy leaves no disk behind.
+        """
+        removed = super().detach_disk(instance)
+        if not removed:
+            removed = [pvm_stg.VDisk.bld_ref(
+                self.adapter, self.get_disk_name(disk_dvr.DiskType.BOOT,
+                                                 instance, short=True))]
+        return removed
+
+    def delete_disks(self, storage_elems):
+        """Delete virtual disks from the volume group.
+
+        Matched by UDID, or by name for references without one; absent disks
+        are ignored.
+
+        REST requests: 0 for an empty list, else 1 read + 1 update of the VG
+        (no update when none of the disks exists).
+        """
+        if not storage_elems:
+            return []
+        udids = {elem.udid for elem in storage_elems if elem.udid}
+        names = {_base_name(elem.name) for elem in storage_elems
+                 if not elem.udid}
+
+        def rm_disks(vg_w):
+            gone = [vd for vd in vg_w.virtual_disks
+                    if vd.udid in udids or _base_name(vd.name) in names]
+            for vdisk in gone:
+                vg_w.virtual_disks.remove(vdisk)
+            return [vd.name for vd in gone]
+
+        _vg, gone = self._update_vg('rm_disks', self._get_vg(), rm_disks)
+        if gone:
+            LOG.info('Deleted virtual disk(s) %(disks)s from volume group '
+                     '%(vg)s.', {'disks': ', '.join(gone), 'vg': self.vg_name})
+        return gone
+
+    # -- resize -----------------------------------------------------------
+
+    def extend_disk(self, instance, disk_info, size_gb):
+        """Grow the instance's boot disk to ``size_gb`` (one read, one POST).
+
+        :raises DiskExtendNotSupported: file-backed disk (before any change).
+        :raises DiskShrinkNotSupported: ``size_gb`` is below the disk size.
+        :raises DiskNotFound: the instance has no boot disk in the VG.
+        """
+        if self.file_backed:
+            raise exc.DiskExtendNotSupported(
+                instance=instance.name,
+                reason=_('disks in volume group %s are file-backed') %
+                self.vg_name)
+        boot_name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance,
+                                       short=True)
+        vg_wrap = self._get_vg()
+        vdisk = _find_vdisk(vg_wrap, boot_name)
+        if vdisk is None:
+            raise nova_exc.DiskNotFound(
+                location='%s/%s' % (self.vg_name, boot_name))
+        if (vdisk.backstore_type in _FILE_BACKSTORES or
+                vdisk.vdtype == pvm_stg.VDiskType.FILE):
+            raise exc.DiskExtendNotSupported(
+                instance=instance.name,
+                reason=_('virtual disk %s is file-backed') % boot_name)
+        current = vdisk.capacity
+        if size_gb <= current:
+            if math.ceil(size_gb) < math.floor(current):
+                raise exc.DiskShrinkNotSupported(
+                    instance=instance.name, current=current,
+                    requested=size_gb)
+            return vdisk
+
+        def grow(vg_w):
+            found = _find_vdisk(vg_w, boot_name)
+            if found is None:
+                raise nova_exc.DiskNotFound(
+                    location='%s/%s' % (self.vg_name, boot_name))
+            found.capacity = size_gb
+            return True
+
+        LOG.info('Extending boot disk %(disk)s from %(old)s to %(new)s GB.',
+                 {'disk': boot_name, 'old': current, 'new': size_gb},
+                 instance=instance)
+        vg_wrap, _ok = self._update_vg('extend_disk', vg_wrap, grow)
+        return _find_vdisk(vg_wrap, boot_name)
+
+    # -- image cache ------------------------------------------------------
+
+    def manage_image_cache(self, context, all_instances):
+        """Delete cached image disks no instance in ``all_instances`` uses.
+
+        An image being uploaded or copied right now (its lock is held) is
+        kept for the next pass.  REST requests: 1 read of the VG, plus 1
+        update when something is removed.
+        :return: names of the removed image disks.
+        """
+        if not CONF.image_cache.remove_unused_base_images:
+            return []
+        in_use = {image_disk_name(inst.image_ref) for inst in all_instances
+                  if inst.image_ref}
+        vg_wrap = self._get_vg()
+        unused = [vd for vd in vg_wrap.virtual_disks
+                  if _base_name(vd.name).startswith(IMAGE_PREFIX) and
+                  _base_name(vd.name) not in in_use]
+        held = []
+        try:
+            for vdisk in unused:
+                sem = self._image_locks.get(_base_name(vdisk.name))
+                if sem.acquire(blocking=False):
+                    held.append((sem, vdisk))
+                else:
+                    LOG.debug('Image disk %s is in use by a spawn; keeping '
+                              'it.', vdisk.name)
+            if not held:
+                return []
+            udids = {vdisk.udid for _sem, vdisk in held}
+
+            def rm_images(vg_w):
+                gone = [vd for vd in vg_w.virtual_disks if vd.udid in udids]
+                for vdisk in gone:
+                    vg_w.virtual_disks.remove(vdisk)
+                return [vd.name for vd in gone]
+
+            _vg, gone = self._update_vg('rm_cached_images', vg_wrap,
+                                        rm_images)
+        finally:
+            for sem, _vdisk in held:
+                sem.release()
+        if gone:
+            LOG.info('Image cache: removed unused image disk(s) %(disks)s '
+                     'from volume group %(vg)s.',
+                     {'disks': ', '.join(gone), 'vg': self.vg_name})
+        return gone

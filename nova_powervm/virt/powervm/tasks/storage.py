@@ -1,0 +1,108 @@
+"""TaskFlow tasks for the instance's ephemeral (boot) disk.
+
+Thin wrappers over the disk driver (``disk.driver.DiskAdapter``); every
+mutating task undoes its work on revert.
+"""
+from oslo_log import log as logging
+from taskflow import task
+from taskflow.types import failure as task_fail
+
+LOG = logging.getLogger(__name__)
+
+
+class CreateDiskForImg(task.Task):
+    """Create the boot disk from the image; provides 'disk_dev_info'.
+
+    Revert deletes the disk it created.
+    """
+
+    def __init__(self, disk_dvr, context, instance, image_meta):
+        super().__init__(name='create_disk_from_img',
+                         provides='disk_dev_info')
+        self.disk_dvr = disk_dvr
+        self.context = context
+        self.instance = instance
+        self.image_meta = image_meta
+
+    def execute(self):
+        return self.disk_dvr.create_disk_from_image(
+            self.context, self.instance, self.image_meta)
+
+    def revert(self, result, flow_failures, **kwargs):
+        if result is None or isinstance(result, task_fail.Failure):
+            # Nothing was created (create_disk_from_image cleans up its own
+            # partial upload).
+            return
+        LOG.warning('Deleting boot disk %s after a failed spawn.',
+                    result.name, instance=self.instance)
+        try:
+            self.disk_dvr.delete_disks([result])
+        except Exception:
+            LOG.exception('Boot disk %s could not be deleted; remove it '
+                          'manually.', result.name, instance=self.instance)
+
+
+class AttachDisk(task.Task):
+    """Queue the boot disk's mappings on stg_ftsk; requires 'disk_dev_info'.
+
+    Revert removes the instance's boot disk mappings.
+    """
+
+    def __init__(self, disk_dvr, instance, stg_ftsk):
+        super().__init__(name='attach_disk', requires=['disk_dev_info'])
+        self.disk_dvr = disk_dvr
+        self.instance = instance
+        self.stg_ftsk = stg_ftsk
+
+    def execute(self, disk_dev_info):
+        self.disk_dvr.attach_disk(self.instance, disk_dev_info, self.stg_ftsk)
+
+    def revert(self, disk_dev_info, result, flow_failures, **kwargs):
+        LOG.warning('Detaching the boot disk after a failed spawn.',
+                    instance=self.instance)
+        try:
+            self.disk_dvr.detach_disk(self.instance)
+        except Exception:
+            LOG.exception('Boot disk mappings could not be removed.',
+                          instance=self.instance)
+
+
+class DetachDisk(task.Task):
+    """Remove the boot disk's mappings; provides 'stor_adpt_mappings'."""
+
+    def __init__(self, disk_dvr, instance):
+        super().__init__(name='detach_disk', provides='stor_adpt_mappings')
+        self.disk_dvr = disk_dvr
+        self.instance = instance
+
+    def execute(self):
+        return self.disk_dvr.detach_disk(self.instance)
+
+
+class DeleteDisk(task.Task):
+    """Delete the disks in 'stor_adpt_mappings' (from DetachDisk)."""
+
+    def __init__(self, disk_dvr):
+        super().__init__(name='delete_disk', requires=['stor_adpt_mappings'])
+        self.disk_dvr = disk_dvr
+
+    def execute(self, stor_adpt_mappings):
+        self.disk_dvr.delete_disks(stor_adpt_mappings)
+
+
+class ExtendDisk(task.Task):
+    """Grow the boot disk to ``size_gb`` (resize).
+
+    Nothing to revert: a disk cannot be shrunk back.
+    """
+
+    def __init__(self, disk_dvr, instance, size_gb, disk_info=None):
+        super().__init__(name='extend_disk')
+        self.disk_dvr = disk_dvr
+        self.instance = instance
+        self.size_gb = size_gb
+        self.disk_info = disk_info
+
+    def execute(self):
+        self.disk_dvr.extend_disk(self.instance, self.disk_info,
+                                  self.size_gb)
