@@ -1,0 +1,76 @@
+"""Unit tests for the disk tasks: what they ask of the disk driver."""
+from unittest import mock
+
+from nova import test
+from taskflow import engines as tf_eng
+from taskflow.patterns import linear_flow as tf_lf
+from taskflow import task as tf_task
+
+from nova_powervm.virt.powervm.tasks import storage as tf_stg
+
+
+class Fail(tf_task.Task):
+    def execute(self):
+        raise ValueError('boom')
+
+
+class TestStorageTasks(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dvr = mock.Mock()
+        self.inst = mock.Mock()
+        self.ftsk = mock.Mock()
+
+    def _run(self, *tasks, store=None):
+        flow = tf_lf.Flow('test')
+        flow.add(*tasks)
+        return tf_eng.run(flow, store=store or {})
+
+    def test_create_attach(self):
+        disk = self.dvr.create_disk_from_image.return_value
+        res = self._run(
+            tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'),
+            tf_stg.AttachDisk(self.dvr, self.inst, self.ftsk))
+        self.assertIs(disk, res['disk_dev_info'])
+        self.dvr.create_disk_from_image.assert_called_once_with(
+            'ctx', self.inst, 'meta')
+        self.dvr.attach_disk.assert_called_once_with(self.inst, disk,
+                                                     self.ftsk)
+        self.dvr.delete_disks.assert_not_called()
+
+    def test_revert_detaches_and_deletes(self):
+        disk = self.dvr.create_disk_from_image.return_value
+        self.assertRaises(
+            ValueError, self._run,
+            tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'),
+            tf_stg.AttachDisk(self.dvr, self.inst, self.ftsk), Fail())
+        self.dvr.detach_disk.assert_called_once_with(self.inst)
+        self.dvr.delete_disks.assert_called_once_with([disk])
+
+    def test_create_failure_deletes_nothing(self):
+        self.dvr.create_disk_from_image.side_effect = ValueError('upload')
+        self.assertRaises(
+            ValueError, self._run,
+            tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'))
+        self.dvr.delete_disks.assert_not_called()
+
+    def test_revert_errors_do_not_mask_failure(self):
+        self.dvr.delete_disks.side_effect = Exception('rest down')
+        self.dvr.detach_disk.side_effect = Exception('rest down')
+        self.assertRaises(
+            ValueError, self._run,
+            tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'),
+            tf_stg.AttachDisk(self.dvr, self.inst, self.ftsk), Fail())
+        self.dvr.delete_disks.assert_called_once()
+
+    def test_detach_delete(self):
+        self.dvr.detach_disk.return_value = ['d1']
+        res = self._run(tf_stg.DetachDisk(self.dvr, self.inst),
+                        tf_stg.DeleteDisk(self.dvr))
+        self.assertEqual(['d1'], res['stor_adpt_mappings'])
+        self.dvr.delete_disks.assert_called_once_with(['d1'])
+
+    def test_extend(self):
+        self._run(tf_stg.ExtendDisk(self.dvr, self.inst, 20))
+        self.dvr.extend_disk.assert_called_once_with(self.inst, None, 20)

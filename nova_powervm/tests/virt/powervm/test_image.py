@@ -1,0 +1,148 @@
+"""Unit tests for image.py (download side and naming)."""
+import hashlib
+from unittest import mock
+
+from nova import exception as nova_exc
+from nova import objects
+from nova import test
+
+from nova_powervm.virt.powervm import image
+
+IMAGE_ID = '7b3a3c2e-8d2a-4f0e-a6ad-2c1c1a0e9f11'
+
+
+class Chunks(object):
+    """An iterator of chunks that records how far it was consumed."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+        self.taken = 0
+        self.closed = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.taken >= len(self.chunks):
+            raise StopIteration
+        self.taken += 1
+        return self.chunks[self.taken - 1]
+
+    def close(self):
+        self.closed = True
+
+
+class TestImageStream(test.NoDBTestCase):
+
+    def test_reads_across_chunks(self):
+        src = Chunks([b'abc', b'', b'defgh', b'i'])
+        stream = image.ImageStream(src, IMAGE_ID, size=9)
+        self.assertEqual(b'ab', stream.read(2))
+        self.assertEqual(b'cdef', stream.read(4))
+        self.assertEqual(b'ghi', stream.read(100))
+        self.assertEqual(b'', stream.read(5))
+        self.assertEqual(9, stream.bytes_read)
+
+    def test_streams_lazily(self):
+        # Only the chunks needed for a read are pulled from the download.
+        src = Chunks([b'x' * 10] * 100)
+        stream = image.ImageStream(src, IMAGE_ID, size=1000)
+        stream.read(15)
+        self.assertEqual(2, src.taken)
+        self.assertEqual(b'x' * 5, stream.read(5))
+        self.assertEqual(2, src.taken)
+
+    def test_read_all(self):
+        stream = image.ImageStream(iter([b'ab', b'cd']), IMAGE_ID, size=4)
+        self.assertEqual(b'abcd', stream.read())
+
+    def test_short_download_fails(self):
+        stream = image.ImageStream(iter([b'abc']), IMAGE_ID, size=10)
+        ex = self.assertRaises(nova_exc.ImageUnacceptable, stream.read, 100)
+        self.assertIn('3 bytes, expected 10', str(ex))
+
+    def test_long_download_fails(self):
+        stream = image.ImageStream(iter([b'abcdef']), IMAGE_ID, size=3)
+        self.assertEqual(b'abcdef', stream.read(6))
+        self.assertRaises(nova_exc.ImageUnacceptable, stream.read, 1)
+
+    def test_checksum(self):
+        good = hashlib.md5(b'abcd', usedforsecurity=False).hexdigest()
+        stream = image.ImageStream(iter([b'ab', b'cd']), IMAGE_ID, size=4,
+                                   checksum=good)
+        self.assertEqual(b'abcd', stream.read(10))
+        stream = image.ImageStream(iter([b'ab', b'cX']), IMAGE_ID, size=4,
+                                   checksum=good)
+        ex = self.assertRaises(nova_exc.ImageUnacceptable, stream.read, 10)
+        self.assertIn('checksum mismatch', str(ex))
+
+    def test_close_closes_download(self):
+        src = Chunks([b'a'])
+        with image.ImageStream(src, IMAGE_ID, size=1):
+            pass
+        self.assertTrue(src.closed)
+
+
+@mock.patch.object(image, 'IMAGE_API')
+class TestImageStreamFactory(test.NoDBTestCase):
+
+    def test_size_given(self, mock_api):
+        mock_api.download.return_value = iter([b'abcd'])
+        stream, size = image.image_stream('ctx', IMAGE_ID, size=4)
+        self.assertEqual(4, size)
+        self.assertEqual(b'abcd', stream.read(4))
+        mock_api.download.assert_called_once_with('ctx', IMAGE_ID)
+        mock_api.get.assert_not_called()
+
+    def test_size_looked_up(self, mock_api):
+        mock_api.get.return_value = {'size': 2}
+        mock_api.download.return_value = iter([b'ab'])
+        stream, size = image.image_stream('ctx', IMAGE_ID)
+        self.assertEqual(2, size)
+        mock_api.get.assert_called_once_with('ctx', IMAGE_ID)
+
+    def test_no_data(self, mock_api):
+        mock_api.get.return_value = {'size': 0}
+        self.assertRaises(nova_exc.ImageUnacceptable, image.image_stream,
+                          'ctx', IMAGE_ID)
+        mock_api.download.assert_not_called()
+
+    def test_download_returns_nothing(self, mock_api):
+        mock_api.download.return_value = None
+        self.assertRaises(nova_exc.ImageUnacceptable, image.image_stream,
+                          'ctx', IMAGE_ID, size=4)
+
+
+class TestNaming(test.NoDBTestCase):
+
+    def _meta(self, **kw):
+        return objects.ImageMeta.from_dict(dict(id=IMAGE_ID, **kw))
+
+    def test_disk_file_format(self):
+        self.assertEqual('raw',
+                         image.disk_file_format(self._meta(disk_format='raw')))
+        self.assertEqual('qcow2', image.disk_file_format(
+            self._meta(disk_format='qcow2')))
+        ex = self.assertRaises(nova_exc.ImageUnacceptable,
+                               image.disk_file_format,
+                               self._meta(disk_format='vhd'))
+        self.assertIn('vhd', str(ex))
+        self.assertIn(IMAGE_ID, str(ex))
+        self.assertRaises(nova_exc.ImageUnacceptable, image.disk_file_format,
+                          self._meta())
+        self.assertRaises(nova_exc.ImageUnacceptable, image.disk_file_format,
+                          self._meta(disk_format='qcow2'), allowed=('raw',))
+
+    def test_cached_image_name(self):
+        meta = self._meta()
+        self.assertEqual('i_7b3a3c2e8d2a4',
+                         image.cached_image_name(meta, 'i_', max_len=15))
+        self.assertEqual('image_7b3a3c2e8d2a4f0ea6ad2c1c1a0e9f11',
+                         image.cached_image_name(IMAGE_ID, 'image_'))
+        self.assertEqual(image.cached_image_name({'id': IMAGE_ID}, 'i_'),
+                         image.cached_image_name(meta, 'i_'))
+
+    def test_image_checksum(self):
+        self.assertIsNone(image.image_checksum(self._meta()))
+        self.assertEqual('abc', image.image_checksum(
+            self._meta(checksum='abc')))
