@@ -265,7 +265,7 @@ class DiskAdapter(metaclass=abc.ABCMeta):
             wtask = pvm_tx.WrapperTask('disk_to_mgmt_%s' % vwrap.uuid, vwrap)
             wtask.add_functor_subtask(_add_mgmt_map, mgmt_uuid, stg_elem)
             try:
-                vwrap = wtask.execute()
+                vwrap, _provided = wtask.execute()
             except Exception as e:
                 LOG.warning('Mapping disk %(disk)s to the management '
                             'partition through VIOS %(vios)s failed: '

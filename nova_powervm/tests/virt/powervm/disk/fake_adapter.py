@@ -18,3 +18,18 @@ def adapter():
     adpt.traits = traits
     adpt.session.traits = traits
     return adpt
+
+
+def _href(schema_type, root_id=None, child_type=None, child_id=None,
+          xag=None, **kwargs):
+    path = '/rest/api/uom/%s/%s' % (schema_type, root_id)
+    if child_type:
+        path += '/%s/%s' % (child_type, child_id)
+    return 'https://localhost:12443' + path
+
+
+def adapter_with_hrefs():
+    """:func:`adapter` that also builds REST hrefs (for mappings)."""
+    adpt = adapter()
+    adpt.build_href.side_effect = _href
+    return adpt

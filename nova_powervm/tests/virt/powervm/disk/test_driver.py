@@ -1,0 +1,200 @@
+"""Unit tests for the shared logic of the disk driver interface."""
+from unittest import mock
+
+from nova import test
+from pypowervm.wrappers import entry_wrapper as ewrap
+from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import virtual_io_server as pvm_vios
+
+from nova_powervm.tests.virt.powervm.disk import fake_adapter
+from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import exception as exc
+
+INST_UUID = '4d6a0c1b-aaaa-4bbb-8ccc-ddddeeeeffff'
+LPAR_UUID = '4D6A0C1B-AAAA-4BBB-8CCC-DDDDEEEEFFFF'
+OTHER_LPAR = '1E6A0C1B-AAAA-4BBB-8CCC-DDDDEEEEFFFF'
+MGMT_UUID = '2F6A0C1B-AAAA-4BBB-8CCC-DDDDEEEEFFFF'
+
+
+class FakeDisk(disk_dvr.DiskAdapter):
+    """The smallest implementation: everything else comes from the base."""
+
+    vios_uuids = ['vios-1', 'vios-2']
+    capacity = 10.0
+    capacity_used = 1.0
+
+    def create_disk_from_image(self, context, instance, image_meta):
+        raise AssertionError('not used')
+
+    def delete_disks(self, storage_elems):
+        raise AssertionError('not used')
+
+
+def _inst():
+    inst = mock.Mock(uuid=INST_UUID)
+    inst.name = 'my-server'
+    return inst
+
+
+class TestDiskAdapter(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.adpt = fake_adapter.adapter_with_hrefs()
+        self.drv = FakeDisk(self.adpt, 'host-uuid')
+        self.inst = _inst()
+        self.boot = self.drv.get_disk_name('boot', self.inst)
+        self.feed = [self._vios('vios-1'), self._vios('vios-2'),
+                     self._vios('vios-3')]
+        p = mock.patch('pypowervm.wrappers.virtual_io_server.VIOS.get',
+                       return_value=self.feed)
+        self.mock_get = p.start()
+        self.addCleanup(p.stop)
+
+    def _vios(self, uuid):
+        vwrap = mock.Mock(spec=pvm_vios.VIOS, uuid=uuid, scsi_mappings=[],
+                          adapter=self.adpt)
+        vwrap.name = 'name-' + uuid
+        vwrap.update.return_value = vwrap
+        return vwrap
+
+    def _map(self, vwrap, lpar_uuid, stg):
+        smap = pvm_vios.VSCSIMapping.bld(self.adpt, None, lpar_uuid, stg)
+        vwrap.scsi_mappings.append(smap)
+        return smap
+
+    def _lu(self, name, udid='27aa'):
+        return pvm_stg.LU.bld_ref(self.adpt, name, udid)
+
+    def test_disk_names(self):
+        self.assertEqual('boot_my_server_4d6a0c1b', self.boot)
+        short = self.drv.get_disk_name('boot', self.inst, short=True)
+        self.assertEqual('b_4d6a0c1baaaa4', short)
+        self.assertLessEqual(len(short), 15)
+        self.inst.name = 'x' * 100
+        self.assertEqual(79, len(self.drv.get_disk_name('image', self.inst)))
+
+    def test_instance_disk_iter_filters(self):
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self._map(self.feed[0], LPAR_UUID, self._lu('someone_else'))
+        self._map(self.feed[0], OTHER_LPAR, self._lu(self.boot, '27bb'))
+        self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
+        # vios-3 is not one of this driver's VIOSes.
+        self._map(self.feed[2], LPAR_UUID, self._lu(self.boot))
+        found = list(self.drv.instance_disk_iter(self.inst))
+        self.assertEqual([(self.boot, 'vios-1'), (self.boot, 'vios-2')],
+                         [(s.name, v.uuid) for s, v in found])
+        self.mock_get.assert_called_once_with(self.adpt,
+                                              xag=['ViosSCSIMapping'])
+        self.assertEqual(self.boot,
+                         self.drv.get_bootdisk_storage(self.inst).name)
+
+    def test_short_name_matches_too(self):
+        short = self.drv.get_disk_name('boot', self.inst, short=True)
+        self._map(self.feed[0], LPAR_UUID,
+                  pvm_stg.VDisk.bld_ref(self.adpt, short))
+        self.assertEqual(short, self.drv.get_bootdisk_storage(self.inst).name)
+
+    def test_no_bootdisk(self):
+        self.assertIsNone(self.drv.get_bootdisk_storage(self.inst))
+
+    def test_attach_disk_queues_on_own_vioses(self):
+        ftsk = mock.Mock()
+        wtasks = {u: mock.Mock() for u in ('vios-1', 'vios-3')}
+        ftsk.wrapper_tasks = wtasks
+        lu = pvm_stg.LUEnt.bld(self.adpt, self.boot, 1)
+        lu._udid('27cc')
+        self.drv.attach_disk(self.inst, lu, ftsk)
+        wtasks['vios-3'].add_functor_subtask.assert_not_called()
+        func = wtasks['vios-1'].add_functor_subtask.call_args[0][0]
+        vwrap = self.feed[0]
+        self.assertTrue(func(vwrap))
+        smap = vwrap.scsi_mappings[0]
+        # The mapping references the LU (element), to the instance's LPAR.
+        self.assertIsInstance(smap.backing_storage, pvm_stg.LU)
+        self.assertEqual('27cc', smap.backing_storage.udid)
+        self.assertTrue(smap.client_lpar_href.endswith(LPAR_UUID))
+        # Already mapped: no second mapping, no update.
+        self.assertFalse(func(vwrap))
+        self.assertEqual(1, len(vwrap.scsi_mappings))
+
+    def test_attach_disk_no_active_vios(self):
+        ftsk = mock.Mock(wrapper_tasks={'vios-3': mock.Mock()})
+        self.assertRaises(exc.DiskMappingFailed, self.drv.attach_disk,
+                          self.inst, self._lu(self.boot), ftsk)
+
+    def test_detach_disk(self):
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        keep = self._map(self.feed[0], LPAR_UUID,
+                         pvm_stg.VOptMedia.bld_ref(self.adpt, 'cfg'))
+        self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
+        removed = self.drv.detach_disk(self.inst)
+        self.assertEqual([self.boot], [s.name for s in removed])
+        self.assertEqual([keep], self.feed[0].scsi_mappings)
+        self.assertEqual([], self.feed[1].scsi_mappings)
+        self.feed[0].update.assert_called_once()
+        self.feed[1].update.assert_called_once()
+        self.feed[2].update.assert_not_called()
+
+    def test_detach_disk_nothing_mapped(self):
+        self.assertEqual([], self.drv.detach_disk(self.inst))
+        for vwrap in self.feed:
+            vwrap.update.assert_not_called()
+
+    def test_connect_to_mgmt(self):
+        self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
+        stg, vwrap, smap = self.drv.connect_instance_disk_to_mgmt(
+            self.inst, MGMT_UUID)
+        self.assertEqual(self.boot, stg.name)
+        self.assertIs(self.feed[1], vwrap)
+        self.feed[1].update.assert_called_once()
+        self.assertTrue(smap.client_lpar_href.endswith(MGMT_UUID))
+        self.assertEqual(self.boot, smap.backing_storage.name)
+        self.assertEqual(2, len(self.feed[1].scsi_mappings))
+
+    def test_connect_to_mgmt_tries_next_vios(self):
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
+        self.feed[0].update.side_effect = ValueError('VIOS busy')
+        _stg, vwrap, _smap = self.drv.connect_instance_disk_to_mgmt(
+            self.inst, MGMT_UUID)
+        self.assertIs(self.feed[1], vwrap)
+
+    def test_connect_to_mgmt_no_disk(self):
+        e = self.assertRaises(exc.InstanceDiskMappingFailed,
+                              self.drv.connect_instance_disk_to_mgmt,
+                              self.inst, MGMT_UUID)
+        self.assertIn('my-server', str(e))
+
+    def test_disconnect_from_mgmt(self):
+        vwrap = self.feed[0]
+        self._map(vwrap, MGMT_UUID, self._lu(self.boot))
+        other = self._map(vwrap, MGMT_UUID, self._lu('other'))
+        inst_map = self._map(vwrap, LPAR_UUID, self._lu(self.boot))
+        self.drv.disconnect_disk_from_mgmt(vwrap, self.boot, MGMT_UUID)
+        self.assertEqual([other, inst_map], vwrap.scsi_mappings)
+        vwrap.update.assert_called_once()
+        # Idempotent: nothing left to remove, no update.
+        self.drv.disconnect_disk_from_mgmt(vwrap, self.boot, MGMT_UUID)
+        vwrap.update.assert_called_once()
+
+    @mock.patch('pypowervm.wrappers.virtual_io_server.VIOS.getter')
+    def test_disconnect_from_mgmt_by_uuid(self, mock_getter):
+        vwrap = self.feed[1]
+        self._map(vwrap, MGMT_UUID, self._lu(self.boot))
+        getter = mock.Mock(spec=ewrap.EntryWrapperGetter)
+        getter.get.return_value = vwrap
+        mock_getter.return_value = getter
+        self.drv.disconnect_disk_from_mgmt('vios-2', self.boot, MGMT_UUID)
+        mock_getter.assert_called_once_with(
+            self.adpt, entry_uuid='vios-2', xag=['ViosSCSIMapping'])
+        self.assertEqual([], vwrap.scsi_mappings)
+        vwrap.update.assert_called_once()
+
+    @mock.patch('oslo_utils.importutils.import_object')
+    def test_get_disk_driver(self, mock_imp):
+        self.flags(disk_driver='SSP', group='powervm')
+        disk_dvr.get_disk_driver(self.adpt, 'host')
+        mock_imp.assert_called_once_with(
+            'nova_powervm.virt.powervm.disk.ssp.SSPDiskAdapter', self.adpt,
+            'host')
