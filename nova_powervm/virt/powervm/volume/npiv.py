@@ -23,6 +23,7 @@ from pypowervm import util as pvm_util
 from pypowervm.utils import uuid as pvm_uuid
 
 from nova_powervm import conf as cfg
+from nova_powervm.conf import powervm as pvm_conf
 from nova_powervm.virt.powervm.volume import driver as v_driver
 
 LOG = logging.getLogger(__name__)
@@ -34,8 +35,8 @@ _XAGS = [pvm_const.XAG.VIO_FMAP, pvm_const.XAG.VIO_STOR]
 
 def fabric_names():
     """Configured fabric names (registers their port options)."""
-    cfg.register_fabric_opts(CONF)
-    return cfg.fabric_names(CONF)
+    pvm_conf.register_fabric_opts(CONF)
+    return pvm_conf.fabric_names(CONF)
 
 
 def fabric_ports(fabric, vios_wraps):
@@ -73,8 +74,11 @@ def _existing_maps(vios_wraps, lpar_uuid, ports):
             if (vmap.backing_port is None or vmap.client_adapter is None or
                     len(vmap.client_adapter.wwpns) != 2):
                 continue
-            p_wwpn = pvm_util.sanitize_wwpn_for_api(vmap.backing_port.wwpn)
-            if p_wwpn in ports:
+            p_wwpn = vmap.backing_port.wwpn or next(
+                (p.wwpn for p in vios_w.pfc_ports
+                 if p.name == vmap.backing_port.name), None)
+            if p_wwpn and pvm_util.sanitize_wwpn_for_api(p_wwpn) in ports:
+                p_wwpn = pvm_util.sanitize_wwpn_for_api(p_wwpn)
                 found.append((p_wwpn, ' '.join(
                     pvm_util.sanitize_wwpn_for_api(w)
                     for w in vmap.client_adapter.wwpns)))
