@@ -12,7 +12,6 @@ from nova.virt import hardware
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 from oslo_utils import strutils
-from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import power as pvm_pwr
 from pypowervm.tasks import power_opts as pvm_popts
@@ -31,6 +30,9 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
 PREFIX = 'powervm:'
+
+# Quick-property reads: .../LogicalPartition/<uuid>/quick/<property>
+_SUFFIX_QUICK = 'quick'
 
 # PowerVM partition state -> nova power state.
 _POWER_STATE = {
@@ -480,7 +482,7 @@ def get_vm_qp(adapter, lpar_uuid, qprop):
     """
     try:
         resp = adapter.read(pvm_lpar.LPAR.schema_type, root_id=lpar_uuid,
-                            suffix_type=pvm_const.SUFFIX_TYPE_QUICK,
+                            suffix_type=_SUFFIX_QUICK,
                             suffix_parm=qprop)
     except pvm_exc.HttpError as e:
         if e.response is not None and e.response.status == 404:
