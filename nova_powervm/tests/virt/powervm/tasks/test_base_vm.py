@@ -1,0 +1,127 @@
+"""Unit tests for tasks/base.py (flow runner) and tasks/vm.py."""
+from unittest import mock
+
+from nova import exception as nova_exc
+from nova import test
+from taskflow.patterns import linear_flow as tf_lf
+from taskflow import task
+from taskflow.types import failure
+
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm.tasks import base as tf_base
+from nova_powervm.virt.powervm.tasks import vm as tf_vm
+
+
+class _Step(task.Task):
+    def __init__(self, name, log, error=None):
+        super().__init__(name=name)
+        self.log = log
+        self.error = error
+
+    def execute(self):
+        self.log.append('do ' + self.name)
+        if self.error:
+            raise self.error
+
+    def revert(self, result, flow_failures, **kwargs):
+        self.log.append('undo ' + self.name)
+
+
+class TestRun(test.NoDBTestCase):
+
+    def test_success_returns_engine(self):
+        log = []
+        flow = tf_lf.Flow('f')
+        flow.add(_Step('a', log), _Step('b', log))
+        eng = tf_base.run(flow)
+        self.assertEqual(['do a', 'do b'], log)
+        self.assertIsNotNone(eng)
+
+    def test_failure_reverts_and_names_step(self):
+        log = []
+        flow = tf_lf.Flow('f')
+        flow.add(_Step('a', log), _Step('b', log, ValueError('disk full')),
+                 _Step('c', log))
+        err = self.assertRaises(exc.SpawnTaskFailed, tf_base.run, flow,
+                                exc_class=exc.SpawnTaskFailed)
+        self.assertEqual(['do a', 'do b', 'undo b', 'undo a'], log)
+        self.assertEqual('Failed to deploy instance: step b failed: disk '
+                         'full', str(err))
+        self.assertIsInstance(err, nova_exc.InstanceDeployFailure)
+        self.assertIsInstance(err.__cause__, ValueError)
+
+    def test_nova_exception_keeps_type(self):
+        flow = tf_lf.Flow('f')
+        flow.add(_Step('img', [], nova_exc.ImageUnacceptable(
+            image_id='i1', reason='bad format')))
+        err = self.assertRaises(nova_exc.ImageUnacceptable, tf_base.run,
+                                flow, exc_class=exc.SpawnTaskFailed)
+        self.assertIn('step img failed', str(err))
+        self.assertIn('bad format', str(err))
+
+    def test_store(self):
+        seen = []
+
+        class Need(task.Task):
+            def execute(self, lpar_wrap):
+                seen.append(lpar_wrap)
+
+        flow = tf_lf.Flow('f')
+        flow.add(Need())
+        tf_base.run(flow, store={'lpar_wrap': 'W'})
+        self.assertEqual(['W'], seen)
+
+
+class TestVmTasks(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.adpt = mock.Mock()
+        self.inst = mock.Mock()
+        patcher = mock.patch.object(tf_vm, 'vm')
+        self.vm = patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_get(self):
+        tsk = tf_vm.Get(self.adpt, self.inst)
+        self.assertEqual(['lpar_wrap'], list(tsk.provides))
+        self.assertEqual(self.vm.get_instance_wrapper.return_value,
+                         tsk.execute())
+
+    def test_create_and_revert(self):
+        host, lpar_w = mock.Mock(), mock.Mock()
+        tsk = tf_vm.Create(self.adpt, host, self.inst, lpar_w=lpar_w)
+        self.assertEqual(self.vm.create_lpar.return_value, tsk.execute())
+        self.vm.create_lpar.assert_called_once_with(
+            self.adpt, host, self.inst, lpar_w=lpar_w)
+        tsk.revert('created', {})
+        self.vm.delete_lpar.assert_called_once_with(self.adpt, self.inst)
+
+    def test_create_revert_after_failed_create(self):
+        tsk = tf_vm.Create(self.adpt, mock.Mock(), self.inst)
+        try:
+            raise ValueError('x')
+        except ValueError:
+            fail = failure.Failure()
+        tsk.revert(fail, {})
+        self.assertFalse(self.vm.delete_lpar.called)
+
+    def test_power_on_uses_flow_wrapper_and_reverts_hard(self):
+        tsk = tf_vm.PowerOn(self.adpt, self.inst)
+        self.assertIn('lpar_wrap', tsk.optional)
+        tsk.execute(lpar_wrap='W')
+        self.vm.power_on.assert_called_once_with(self.adpt, self.inst,
+                                                 lpar_w='W')
+        tsk.revert(None, {})
+        self.vm.power_off.assert_called_once_with(self.adpt, self.inst,
+                                                  force_immediate=True)
+
+    def test_power_off(self):
+        tsk = tf_vm.PowerOff(self.adpt, self.inst, force_immediate=True)
+        tsk.execute(lpar_wrap='W')
+        self.vm.power_off.assert_called_once_with(
+            self.adpt, self.inst, force_immediate=True, lpar_w='W')
+
+    def test_delete(self):
+        tf_vm.Delete(self.adpt, self.inst).execute()
+        self.vm.delete_lpar.assert_called_once_with(self.adpt, self.inst)
