@@ -1,0 +1,152 @@
+"""Unit tests for tasks/network.py: flows with reverts (vif mocked)."""
+from unittest import mock
+
+import fixtures
+from nova.compute import task_states
+from nova import exception as nova_exc
+from nova import test
+from taskflow import engines as tf_eng
+from taskflow.patterns import linear_flow as tf_lf
+from taskflow import task as tf_task
+
+from nova_powervm.virt.powervm.tasks import network as tf_net
+from nova_powervm.virt.powervm import vif
+
+
+class _Provide(tf_task.Task):
+    def __init__(self, name, value):
+        super().__init__(name='provide_' + name, provides=name)
+        self.value = value
+
+    def execute(self):
+        return self.value
+
+
+class _Fail(tf_task.Task):
+    def execute(self):
+        raise ValueError('later step failed')
+
+
+def _run(*tasks, fail=False):
+    flow = tf_lf.Flow('f')
+    flow.add(_Provide('lpar_wrap', mock.Mock(assoc_sys_uuid='HOST')),
+             *tasks)
+    if fail:
+        flow.add(_Fail(name='fail'))
+    return tf_eng.run(flow)
+
+
+class TestPlugVifs(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.vif = self.useFixture(fixtures.MockPatchObject(
+            tf_net, 'vif', autospec=True)).mock
+        self.vif.plug_vifs.return_value = [
+            mock.Mock(cna=mock.sentinel.cna1)]
+        self.vif.get_cnas.return_value = [mock.sentinel.old]
+        self.inst = mock.Mock(task_state=task_states.SPAWNING)
+        self.inst.name = 'vm1'
+        self.virtapi = mock.MagicMock()
+        self.nwinfo = [{'id': 'p1', 'type': 'pvm_sea', 'active': True}]
+
+    def test_spawn_plugs_without_reading_adapters(self):
+        res = _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
+                                   self.nwinfo))
+        self.assertEqual([mock.sentinel.cna1], res['vm_cnas'])
+        self.vif.plug_vifs.assert_called_once_with(
+            'adpt', self.inst, self.nwinfo, host_uuid='HOST', cna_list=[])
+        self.assertFalse(self.vif.get_cnas.called)
+        self.assertFalse(self.virtapi.wait_for_instance_event.called)
+
+    def test_existing_partition_reads_adapters(self):
+        self.inst.task_state = None
+        res = _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
+                                   self.nwinfo))
+        self.assertEqual([mock.sentinel.old, mock.sentinel.cna1],
+                         res['vm_cnas'])
+        self.vif.plug_vifs.assert_called_once_with(
+            'adpt', self.inst, self.nwinfo, host_uuid='HOST',
+            cna_list=[mock.sentinel.old])
+
+    def test_validates_before_reading_or_plugging(self):
+        self.vif.validate.side_effect = vif.VifTypeNotSupported(
+            port='p1', instance='vm1', vif_type='x', supported='pvm_sea')
+        self.inst.task_state = None
+        self.assertRaises(vif.VifTypeNotSupported, _run,
+                          tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
+                                          self.nwinfo))
+        self.assertFalse(self.vif.get_cnas.called)
+        self.assertFalse(self.vif.plug_vifs.called)
+
+    def test_revert_unplugs_only_what_it_plugged(self):
+        plugged = self.vif.plug_vifs.return_value
+        self.assertRaises(ValueError, _run,
+                          tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
+                                          self.nwinfo), fail=True)
+        self.vif.unplug_all.assert_called_once_with('adpt', self.inst,
+                                                    plugged)
+
+    def test_waits_for_inactive_ports(self):
+        self.flags(vif_plugging_timeout=30)
+        nwinfo = [{'id': 'p1', 'active': False}, {'id': 'p2', 'active': True}]
+        _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst, nwinfo))
+        self.virtapi.wait_for_instance_event.assert_called_once_with(
+            self.inst, [('network-vif-plugged', 'p1')], timeout=30,
+            error_callback=mock.ANY)
+
+    def test_event_timeout_fatal(self):
+        self.flags(vif_plugging_timeout=30, vif_plugging_is_fatal=True)
+        self.virtapi.wait_for_instance_event.side_effect = (
+            nova_exc.InstanceEventTimeout())
+        nwinfo = [{'id': 'p1', 'active': False}]
+        self.assertRaises(nova_exc.VirtualInterfaceCreateException, _run,
+                          tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
+                                          nwinfo))
+
+    def test_event_timeout_not_fatal(self):
+        self.flags(vif_plugging_timeout=30, vif_plugging_is_fatal=False)
+        self.virtapi.wait_for_instance_event.side_effect = (
+            nova_exc.InstanceEventTimeout())
+        _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
+                             [{'id': 'p1', 'active': False}]))
+
+
+class TestUnplugAndMgmt(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.vif = self.useFixture(fixtures.MockPatchObject(
+            tf_net, 'vif', autospec=True)).mock
+        self.inst = mock.Mock(task_state=task_states.SPAWNING)
+
+    def test_unplug(self):
+        _run(tf_net.UnplugVifs('adpt', self.inst, ['v']))
+        self.vif.unplug_vifs.assert_called_once_with('adpt', self.inst,
+                                                     ['v'])
+
+    def _mgmt_flow(self, fail=False):
+        return _run(_Provide('vm_cnas', [mock.sentinel.c1]),
+                    tf_net.PlugMgmtVif('adpt', self.inst), fail=fail)
+
+    def test_mgmt_vif_provided(self):
+        self.vif.plug_mgmt_vif.return_value = mock.sentinel.mgmt
+        res = self._mgmt_flow()
+        self.assertIs(mock.sentinel.mgmt, res['mgmt_cna'])
+        self.vif.plug_mgmt_vif.assert_called_once_with(
+            'adpt', self.inst, [mock.sentinel.c1])
+
+    def test_mgmt_vif_disabled(self):
+        self.flags(group='powervm', use_rmc_mgmt_vif=False)
+        self.assertIsNone(self._mgmt_flow()['mgmt_cna'])
+        self.assertFalse(self.vif.plug_mgmt_vif.called)
+
+    def test_mgmt_vif_revert_deletes_created(self):
+        self.vif.plug_mgmt_vif.return_value = mock.sentinel.mgmt
+        self.assertRaises(ValueError, self._mgmt_flow, fail=True)
+        self.vif.unplug_mgmt_vif.assert_called_once_with(mock.sentinel.mgmt)
+
+    def test_mgmt_vif_revert_keeps_preexisting(self):
+        self.vif.plug_mgmt_vif.return_value = mock.sentinel.c1
+        self.assertRaises(ValueError, self._mgmt_flow, fail=True)
+        self.assertFalse(self.vif.unplug_mgmt_vif.called)

@@ -1,0 +1,135 @@
+"""TaskFlow tasks for the instance's network adapters (thin; see vif.py)."""
+from nova.compute import task_states
+from nova import exception as nova_exc
+from oslo_log import log as logging
+from taskflow import task
+from taskflow.types import failure as task_fail
+
+from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import vif
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+# A partition created by this spawn has no adapters yet: don't read them.
+_NEW_PARTITION_STATES = (task_states.SPAWNING,
+                         task_states.REBUILD_SPAWNING)
+
+
+class PlugVifs(task.Task):
+    """Plug the VIFs missing on the partition; provides 'vm_cnas'.
+
+    Requires 'lpar_wrap'.  Waits for Neutron's network-vif-plugged events of
+    ports not yet active (``[DEFAULT] vif_plugging_timeout``).  Revert
+    unplugs only what this task plugged.
+    """
+
+    def __init__(self, virt_api, adapter, instance, network_info):
+        super().__init__(name='plug_vifs', provides='vm_cnas',
+                         requires=['lpar_wrap'])
+        self.virt_api = virt_api
+        self.adapter = adapter
+        self.instance = instance
+        self.network_info = network_info or []
+        self.plugged = []
+
+    def execute(self, lpar_wrap):
+        # Every VIF is checked before anything is created.
+        for one in self.network_info:
+            vif.validate(self.instance, one)
+        if self.instance.task_state in _NEW_PARTITION_STATES:
+            existing = []
+        else:
+            existing = vif.get_cnas(self.adapter, self.instance)
+        events = self._events()
+        host_uuid = getattr(lpar_wrap, 'assoc_sys_uuid', None)
+        if events:
+            try:
+                with self.virt_api.wait_for_instance_event(
+                        self.instance, events,
+                        timeout=CONF.vif_plugging_timeout,
+                        error_callback=self._event_failed):
+                    self._plug(host_uuid, existing)
+            except nova_exc.InstanceEventTimeout:
+                if CONF.vif_plugging_is_fatal:
+                    raise nova_exc.VirtualInterfaceCreateException()
+                LOG.warning('Timed out waiting for network-vif-plugged '
+                            'events; continuing.', instance=self.instance)
+        else:
+            self._plug(host_uuid, existing)
+        return existing + [p.cna for p in self.plugged]
+
+    def _plug(self, host_uuid, existing):
+        self.plugged = vif.plug_vifs(self.adapter, self.instance,
+                                     self.network_info, host_uuid=host_uuid,
+                                     cna_list=existing)
+
+    def _events(self):
+        if not (CONF.vif_plugging_timeout and
+                self.instance.task_state in _NEW_PARTITION_STATES):
+            return []
+        return [('network-vif-plugged', one['id'])
+                for one in self.network_info
+                if one.get('active', True) is False]
+
+    def _event_failed(self, event_name, instance):
+        LOG.error('Neutron reported a failure plugging %s.', event_name,
+                  instance=instance)
+        if CONF.vif_plugging_is_fatal:
+            raise nova_exc.VirtualInterfaceCreateException()
+
+    def revert(self, lpar_wrap, result, flow_failures, **kwargs):
+        if not self.plugged:
+            return
+        LOG.warning('Unplugging %d VIF(s) after a failed operation.',
+                    len(self.plugged), instance=self.instance)
+        vif.unplug_all(self.adapter, self.instance, self.plugged)
+        self.plugged = []
+
+
+class UnplugVifs(task.Task):
+    """Unplug the instance's VIFs (trunk adapters too).  Idempotent."""
+
+    def __init__(self, adapter, instance, network_info):
+        super().__init__(name='unplug_vifs')
+        self.adapter = adapter
+        self.instance = instance
+        self.network_info = network_info or []
+
+    def execute(self):
+        vif.unplug_vifs(self.adapter, self.instance, self.network_info)
+
+
+class PlugMgmtVif(task.Task):
+    """Create the RMC management adapter; requires 'vm_cnas'.
+
+    Provides 'mgmt_cna' (None when ``use_rmc_mgmt_vif`` is off).  Revert
+    deletes the adapter if this task created it.
+    """
+
+    def __init__(self, adapter, instance):
+        super().__init__(name='plug_mgmt_vif', provides='mgmt_cna',
+                         requires=['vm_cnas'])
+        self.adapter = adapter
+        self.instance = instance
+        self.created = None
+
+    def execute(self, vm_cnas):
+        if not CONF.powervm.use_rmc_mgmt_vif:
+            return None
+        cna = vif.plug_mgmt_vif(self.adapter, self.instance, vm_cnas)
+        if not any(c is cna for c in vm_cnas or []):
+            self.created = cna
+        return cna
+
+    def revert(self, vm_cnas, result, flow_failures, **kwargs):
+        if self.created is None or isinstance(result, task_fail.Failure):
+            return
+        LOG.warning('Deleting the RMC management adapter after a failed '
+                    'operation.', instance=self.instance)
+        try:
+            vif.unplug_mgmt_vif(self.created)
+        except Exception:
+            LOG.exception('The RMC management adapter could not be deleted.',
+                          instance=self.instance)
+        self.created = None
