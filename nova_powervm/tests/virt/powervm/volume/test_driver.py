@@ -1,0 +1,157 @@
+"""Volume entry points of PowerVMDriver and the connector selection."""
+from unittest import mock
+
+import fixtures
+from nova import exception as nova_exc
+from nova import objects
+from nova import test
+from oslo_serialization import jsonutils
+from pypowervm.tasks import hdisk as tsk_hdisk
+from taskflow.patterns import linear_flow as tf_lf
+
+from nova_powervm.tests.virt.powervm.volume import fakes
+from nova_powervm.virt.powervm import driver as pvm_driver
+from nova_powervm.virt.powervm.tasks import volume as tf_vol
+from nova_powervm.virt.powervm.volume import driver as volume_dvr
+from nova_powervm.virt.powervm.volume import npiv
+from nova_powervm.virt.powervm.volume import vscsi
+
+UDID = 'UDID-1'
+
+
+def conn_info(vol='vol-1', vtype='fibre_channel'):
+    return {'driver_volume_type': vtype,
+            'data': {'volume_id': vol, 'target_wwn': ['500507680b2155e4'],
+                     'target_lun': 1}}
+
+
+class TestSelection(test.NoDBTestCase):
+
+    def test_strategy(self):
+        self.assertIs(vscsi.VscsiVolumeAdapter,
+                      volume_dvr.volume_driver_class(conn_info()))
+        self.flags(fc_attach_strategy='NPIV', group='powervm')
+        self.assertIs(npiv.NPIVVolumeAdapter,
+                      volume_dvr.volume_driver_class(conn_info()))
+        self.assertEqual(['ViosFCMapping', 'ViosStorage'],
+                         volume_dvr.all_min_xags())
+
+    def test_unsupported_type(self):
+        self.assertRaises(nova_exc.VolumeDriverNotFound,
+                          volume_dvr.volume_driver_class,
+                          conn_info(vtype='iscsi'))
+
+
+class TestDriverVolumes(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.srv = fakes.FakeVioServer()
+        self.drv = pvm_driver.PowerVMDriver(mock.Mock())
+        self.drv.adapter = self.srv.adpt
+        self.drv.host_uuid = fakes.HOST_UUID
+        self.inst = fakes.FakeInstance()
+        vscsi._PFC_CACHE.clear()
+        self.discover = self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.hdisk.discover_hdisk')).mock
+        self.discover.return_value = (tsk_hdisk.LUAStatus.DEVICE_AVAILABLE,
+                                      'hdisk9', UDID)
+        self.rm_hdisk = self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.hdisk.remove_hdisk')).mock
+
+    def test_connector_vscsi(self):
+        self.flags(host='cmp1', my_block_storage_ip='10.0.0.5')
+        self.flags(volume_use_multipath=True, group='powervm')
+        conn = self.drv.get_volume_connector(self.inst)
+        self.assertEqual('cmp1', conn['host'])
+        self.assertEqual('10.0.0.5', conn['ip'])
+        self.assertTrue(conn['multipath'])
+        self.assertEqual(sorted(fakes.VIOS1_PORTS + fakes.VIOS2_PORTS),
+                         sorted(conn['wwpns']))
+
+    def test_connector_npiv(self):
+        self.flags(fc_attach_strategy='npiv', group='powervm')
+        self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.vfc_mapper.build_wwpn_pair',
+            return_value=['C0507600AAAA0000', 'C0507600AAAA0001']))
+        conn = self.drv.get_volume_connector(self.inst)
+        self.assertEqual(['c0507600aaaa0000', 'c0507600aaaa0001'],
+                         conn['wwpns'])
+        self.assertFalse(conn['multipath'])
+
+    def test_attach_detach_extend(self):
+        info = conn_info()
+        self.drv.attach_volume(None, info, self.inst, '/dev/sdb')
+        self.assertEqual(UDID, info['data'][vscsi.UDID_KEY])
+        self.assertEqual(2, len(self.srv.posts))
+        self.srv.posts = []
+        self.drv.extend_volume(None, info, self.inst, 2 ** 31)
+        self.assertEqual([], self.srv.posts)
+        self.drv.detach_volume(None, info, self.inst, '/dev/sdb')
+        self.assertEqual(2, len(self.srv.posts))
+        self.assertEqual(2, self.rm_hdisk.call_count)
+
+    def test_attach_failure_is_volume_attach_failed(self):
+        self.discover.return_value = (tsk_hdisk.LUAStatus.INCORRECT_ITL,
+                                      None, None)
+        exc = self.assertRaises(nova_exc.VolumeAttachFailed,
+                                self.drv.attach_volume, None, conn_info(),
+                                self.inst, '/dev/sdb')
+        self.assertIn('vol-1', str(exc))
+        self.assertEqual([], self.srv.posts)
+
+    def test_encrypted_volume_refused_first(self):
+        self.assertRaises(nova_exc.VolumeEncryptionNotSupported,
+                          self.drv.attach_volume, None, conn_info(),
+                          self.inst, '/dev/sdb',
+                          encryption={'provider': 'luks'})
+        self.assertEqual([], self.srv.reads)
+
+    def _bdms(self, *infos):
+        bdms = []
+        for vol, info in infos:
+            bdm = mock.Mock(is_volume=True, volume_id=vol,
+                            connection_info=jsonutils.dumps(info))
+            bdms.append(bdm)
+        return bdms
+
+    def test_last_fc_volume(self):
+        get = self.useFixture(fixtures.MockPatchObject(
+            objects.BlockDeviceMappingList, 'get_by_instance_uuid')).mock
+        get.return_value = self._bdms(('vol-1', conn_info()))
+        self.assertTrue(self.drv._last_fc_volume(None, self.inst, 'vol-1'))
+        get.return_value = self._bdms(('vol-1', conn_info()),
+                                      ('vol-2', conn_info('vol-2')))
+        self.assertFalse(self.drv._last_fc_volume(None, self.inst, 'vol-1'))
+        get.side_effect = ValueError
+        self.assertFalse(self.drv._last_fc_volume(None, self.inst, 'vol-1'))
+
+    def test_npiv_detach_keeps_adapters_for_other_volumes(self):
+        self.flags(fc_attach_strategy='npiv', group='powervm')
+        self.useFixture(fixtures.MockPatchObject(
+            self.drv, '_last_fc_volume', return_value=False))
+        seen = []
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_powervm.virt.powervm.volume.npiv.NPIVVolumeAdapter.'
+            'disconnect_volume',
+            lambda vol_drv: seen.append(vol_drv.last_volume)))
+        self.drv.detach_volume(None, conn_info(), self.inst, '/dev/sdb')
+        self.assertEqual([False], seen)
+
+    def test_bfv_helpers(self):
+        bdm = {'boot_index': 0, 'connection_info': conn_info(),
+               'volume_id': 'vol-1'}
+        bdi = {'block_device_mapping': [bdm]}
+        self.assertTrue(self.drv._is_booted_from_volume(bdi))
+        self.assertFalse(self.drv._is_booted_from_volume(
+            {'block_device_mapping': [dict(bdm, boot_index=1)]}))
+        self.assertFalse(self.drv._is_booted_from_volume(None))
+        flow = tf_lf.Flow('f')
+        self.drv._add_volume_connect_tasks(flow, self.inst, bdi, 'ftsk')
+        tasks = list(flow)
+        self.assertIsInstance(tasks[0], tf_vol.AttachVolume)
+        self.assertEqual('ftsk', tasks[0].vol_drv.stg_ftsk)
+        self.assertIsInstance(tasks[1], tf_vol.SaveBDM)
+        flow = tf_lf.Flow('g')
+        self.drv._add_volume_disconnect_tasks(flow, self.inst, bdi, 'ftsk')
+        self.assertIsInstance(list(flow)[0], tf_vol.DetachVolume)
