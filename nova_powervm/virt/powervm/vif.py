@@ -244,6 +244,17 @@ def get_cnas(adapter, instance):
         return []
 
 
+def _create_on_partition(cna, instance, lpar_wrap=None):
+    """PUT a built CNA under the instance's partition.
+
+    With the partition wrapper pypowervm needs no extra GET of it.
+    """
+    if lpar_wrap is not None:
+        return cna.create(parent=lpar_wrap)
+    return cna.create(parent_type=pvm_lpar.LPAR,
+                      parent_uuid=vm.get_pvm_uuid(instance))
+
+
 def _find_cna(cna_list, vif):
     mac = norm_mac(vif['address'])
     for cna in cna_list:
@@ -263,7 +274,7 @@ class _SeaDriver(object):
         _sea_vlan(instance, vif)
 
     @staticmethod
-    def plug(adapter, instance, vif, host_uuid=None):
+    def plug(adapter, instance, vif, host_uuid=None, lpar_wrap=None):
         vlan = _sea_vlan(instance, vif)
         physnet = _physnet(vif)
         vsw = None
@@ -285,9 +296,7 @@ class _SeaDriver(object):
                   'inst': instance.name})
         cna = pvm_net.CNA.bld(adapter, vlan, vsw.related_href,
                               mac_addr=vif['address'])
-        cna = cna.create(parent_type=pvm_lpar.LPAR,
-                         parent_uuid=vm.get_pvm_uuid(instance))
-        return Plugged(vif, cna)
+        return Plugged(vif, _create_on_partition(cna, instance, lpar_wrap))
 
     @staticmethod
     def unplug(adapter, instance, vif, cna):
@@ -333,7 +342,7 @@ class _OvsDriver(object):
                             vsw.name)
 
     @classmethod
-    def plug(cls, adapter, instance, vif, host_uuid=None):
+    def plug(cls, adapter, instance, vif, host_uuid=None, lpar_wrap=None):
         cache = _hostnet(adapter, host_uuid)
         vsw = get_vswitch(adapter, CONF.powervm.pvm_vswitch_for_novalink_io,
                           create=True, host_uuid=host_uuid)
@@ -353,8 +362,7 @@ class _OvsDriver(object):
         try:
             cna = pvm_net.CNA.bld(adapter, vlan, vsw.related_href,
                                   mac_addr=vif['address'])
-            plugged.cna = cna.create(parent_type=pvm_lpar.LPAR,
-                                     parent_uuid=vm.get_pvm_uuid(instance))
+            plugged.cna = _create_on_partition(cna, instance, lpar_wrap)
             LOG.info('Plugging trunk device %(dev)s of port %(port)s into '
                      'Open vSwitch bridge %(br)s.',
                      {'dev': dev, 'port': _port(vif),
@@ -419,8 +427,10 @@ def _init_os_vif():
 # ---------------------------------------------------------------------------
 # Public entry points.
 # ---------------------------------------------------------------------------
-def plug(adapter, instance, vif, host_uuid=None):
+def plug(adapter, instance, vif, host_uuid=None, lpar_wrap=None):
     """Create the adapter(s) for one VIF.
+
+    :param lpar_wrap: the partition's wrapper if at hand (saves requests).
 
     :return: a :class:`Plugged` with the created client (and trunk) adapters.
     :raises VirtualInterfacePlugException: unsupported or invalid VIF
@@ -428,8 +438,9 @@ def plug(adapter, instance, vif, host_uuid=None):
     """
     validate(instance, vif)
     try:
-        return _DRIVERS[vif['type']].plug(adapter, instance, vif,
-                                          host_uuid=host_uuid)
+        return _DRIVERS[vif['type']].plug(
+            adapter, instance, vif, lpar_wrap=lpar_wrap,
+            host_uuid=host_uuid or getattr(lpar_wrap, 'assoc_sys_uuid', None))
     except nova_exc.NovaException:
         raise
     except pvm_exc.Error as e:
@@ -477,7 +488,7 @@ def unplug(adapter, instance, vif, cna_list=None):
 
 
 def plug_vifs(adapter, instance, network_info, host_uuid=None,
-              cna_list=None):
+              cna_list=None, lpar_wrap=None):
     """Plug every VIF not already on the partition.
 
     Every VIF is validated before anything is created.  If one fails, what
@@ -497,7 +508,8 @@ def plug_vifs(adapter, instance, network_info, host_uuid=None,
             if _find_cna(cna_list, vif) is not None:
                 LOG.debug('Port %s already plugged.', _port(vif))
                 continue
-            done.append(plug(adapter, instance, vif, host_uuid=host_uuid))
+            done.append(plug(adapter, instance, vif, host_uuid=host_uuid,
+                             lpar_wrap=lpar_wrap))
     except Exception:
         unplug_all(adapter, instance, done)
         raise
@@ -524,7 +536,8 @@ def unplug_vifs(adapter, instance, network_info):
         unplug(adapter, instance, vif, cna_list=cna_list)
 
 
-def plug_mgmt_vif(adapter, instance, vm_cnas=None, host_uuid=None):
+def plug_mgmt_vif(adapter, instance, vm_cnas=None, host_uuid=None,
+                  lpar_wrap=None):
     """Give the partition its RMC management adapter on MGMTSWITCH.
 
     The vswitch is created when the host has none.  Nothing is created if
@@ -533,15 +546,15 @@ def plug_mgmt_vif(adapter, instance, vm_cnas=None, host_uuid=None):
     :return: the management CNA wrapper.
     """
     vsw = get_vswitch(adapter, SECURE_RMC_VSWITCH, create=True,
-                      host_uuid=host_uuid)
+                      host_uuid=host_uuid or getattr(lpar_wrap,
+                                                     'assoc_sys_uuid', None))
     for cna in vm_cnas or []:
         if on_vswitch(cna, vsw):
             return cna
     LOG.info('Creating the RMC management adapter of instance %s.',
              instance.name)
     cna = pvm_net.CNA.bld(adapter, SECURE_RMC_VLAN, vsw.related_href)
-    return cna.create(parent_type=pvm_lpar.LPAR,
-                      parent_uuid=vm.get_pvm_uuid(instance))
+    return _create_on_partition(cna, instance, lpar_wrap)
 
 
 def unplug_mgmt_vif(cna):

@@ -102,6 +102,16 @@ class TestSeaVif(VifTestBase):
             parent_type=pvm_lpar.LPAR, parent_uuid=self.lpar_uuid)
         self.assertIs(wrapper.create.return_value, res.cna)
 
+    def test_plug_with_lpar_wrap_saves_partition_get(self):
+        wrapper = mock.Mock()
+        self.bld.side_effect = None
+        self.bld.return_value = wrapper
+        lpar_w = mock.Mock(assoc_sys_uuid='OTHERHOST')
+        vif.plug(self.adapter, self.inst, make_vif(), lpar_wrap=lpar_w)
+        wrapper.create.assert_called_once_with(parent=lpar_w)
+        self.vsw_get.assert_called_once_with(
+            self.adapter, parent_type=pvm_ms.System, parent_uuid='OTHERHOST')
+
     def test_physnet_selects_vswitch_by_name(self):
         self.vswitches.append(fake_vswitch('physnet2', 'vsw7'))
         vif.plug(self.adapter, self.inst, make_vif(physnet='physnet2'))

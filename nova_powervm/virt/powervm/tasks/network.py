@@ -42,26 +42,25 @@ class PlugVifs(task.Task):
         else:
             existing = vif.get_cnas(self.adapter, self.instance)
         events = self._events()
-        host_uuid = getattr(lpar_wrap, 'assoc_sys_uuid', None)
         if events:
             try:
                 with self.virt_api.wait_for_instance_event(
                         self.instance, events,
                         timeout=CONF.vif_plugging_timeout,
                         error_callback=self._event_failed):
-                    self._plug(host_uuid, existing)
+                    self._plug(lpar_wrap, existing)
             except nova_exc.InstanceEventTimeout:
                 if CONF.vif_plugging_is_fatal:
                     raise nova_exc.VirtualInterfaceCreateException()
                 LOG.warning('Timed out waiting for network-vif-plugged '
                             'events; continuing.', instance=self.instance)
         else:
-            self._plug(host_uuid, existing)
+            self._plug(lpar_wrap, existing)
         return existing + [p.cna for p in self.plugged]
 
-    def _plug(self, host_uuid, existing):
+    def _plug(self, lpar_wrap, existing):
         self.plugged = vif.plug_vifs(self.adapter, self.instance,
-                                     self.network_info, host_uuid=host_uuid,
+                                     self.network_info, lpar_wrap=lpar_wrap,
                                      cna_list=existing)
 
     def _events(self):
@@ -114,15 +113,17 @@ class PlugMgmtVif(task.Task):
         self.instance = instance
         self.created = None
 
-    def execute(self, vm_cnas):
+    def execute(self, vm_cnas, lpar_wrap=None):
         if not CONF.powervm.use_rmc_mgmt_vif:
             return None
-        cna = vif.plug_mgmt_vif(self.adapter, self.instance, vm_cnas)
+        cna = vif.plug_mgmt_vif(self.adapter, self.instance, vm_cnas,
+                                lpar_wrap=lpar_wrap)
         if not any(c is cna for c in vm_cnas or []):
             self.created = cna
         return cna
 
-    def revert(self, vm_cnas, result, flow_failures, **kwargs):
+    def revert(self, vm_cnas, result, flow_failures, lpar_wrap=None,
+               **kwargs):
         if self.created is None or isinstance(result, task_fail.Failure):
             return
         LOG.warning('Deleting the RMC management adapter after a failed '

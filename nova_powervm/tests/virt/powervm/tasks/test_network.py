@@ -27,10 +27,12 @@ class _Fail(tf_task.Task):
         raise ValueError('later step failed')
 
 
+LPAR_W = mock.Mock(assoc_sys_uuid='HOST')
+
+
 def _run(*tasks, fail=False):
     flow = tf_lf.Flow('f')
-    flow.add(_Provide('lpar_wrap', mock.Mock(assoc_sys_uuid='HOST')),
-             *tasks)
+    flow.add(_Provide('lpar_wrap', LPAR_W), *tasks)
     if fail:
         flow.add(_Fail(name='fail'))
     return tf_eng.run(flow)
@@ -55,7 +57,7 @@ class TestPlugVifs(test.NoDBTestCase):
                                    self.nwinfo))
         self.assertEqual([mock.sentinel.cna1], res['vm_cnas'])
         self.vif.plug_vifs.assert_called_once_with(
-            'adpt', self.inst, self.nwinfo, host_uuid='HOST', cna_list=[])
+            'adpt', self.inst, self.nwinfo, lpar_wrap=LPAR_W, cna_list=[])
         self.assertFalse(self.vif.get_cnas.called)
         self.assertFalse(self.virtapi.wait_for_instance_event.called)
 
@@ -66,7 +68,7 @@ class TestPlugVifs(test.NoDBTestCase):
         self.assertEqual([mock.sentinel.old, mock.sentinel.cna1],
                          res['vm_cnas'])
         self.vif.plug_vifs.assert_called_once_with(
-            'adpt', self.inst, self.nwinfo, host_uuid='HOST',
+            'adpt', self.inst, self.nwinfo, lpar_wrap=LPAR_W,
             cna_list=[mock.sentinel.old])
 
     def test_validates_before_reading_or_plugging(self):
@@ -134,7 +136,7 @@ class TestUnplugAndMgmt(test.NoDBTestCase):
         res = self._mgmt_flow()
         self.assertIs(mock.sentinel.mgmt, res['mgmt_cna'])
         self.vif.plug_mgmt_vif.assert_called_once_with(
-            'adpt', self.inst, [mock.sentinel.c1])
+            'adpt', self.inst, [mock.sentinel.c1], lpar_wrap=LPAR_W)
 
     def test_mgmt_vif_disabled(self):
         self.flags(group='powervm', use_rmc_mgmt_vif=False)
