@@ -10,6 +10,7 @@ hooks (it is imported automatically, being named ``network*``):
 - on_create('ClientNetworkAdapter'): the VirtualNetwork of (vswitch, PVID)
   exists afterwards.
 - on_delete('ClientNetworkAdapter'): it goes when no other adapter uses it.
+- inventory()['virtual_networks']: sorted "<SwitchID>/<VLAN>" strings.
 
 To extend, add further hooks with ``registry.on_create``/``on_delete`` in a
 module of this package named ``network*`` (see the package docstring).
@@ -87,3 +88,9 @@ def _release_vnet(sim, obj, ctx):
     for vn in _vnets(sim):
         if (vn.text('VswitchID'), vn.text('NetworkVLANID')) == pair:
             sim.store.remove(vn, ctx)
+
+
+@reg.snapshot('virtual_networks')
+def _snap_vnets(sim):
+    return sorted('%s/%s' % (vn.text('VswitchID'), vn.text('NetworkVLANID'))
+                  for vn in _vnets(sim))

@@ -177,11 +177,15 @@ def _quick(sim, obj, prop):
                     {'Content-Type': 'application/json'})
 
 
-def _check_content_type(req, el):
+def _check_media_type(req):
     ctype = req.headers.get('Content-Type') or ''
     if ctype and 'xml' not in ctype:
         raise errors.SimError(415, 'Unsupported content type %s' % ctype,
                               'Unsupported Media Type')
+
+
+def _check_content_type(req, el):
+    ctype = req.headers.get('Content-Type') or ''
     m = re.search(r'type=(\w+)', ctype)
     if m and m.group(1) != xu.localname(el):
         raise errors.BadRequest('Content-Type names %s but the body is %s'
@@ -189,6 +193,7 @@ def _check_content_type(req, el):
 
 
 def _body_element(req, expected):
+    _check_media_type(req)
     el = xu.parse(req.body())
     _check_content_type(req, el)
     if xu.localname(el) != expected:

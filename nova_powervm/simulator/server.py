@@ -109,36 +109,41 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(self._safe(admin.handle, sim, req), req)
             return
         target = req.path + ('?' + req.raw_query if req.raw_query else '')
-        status = 0
+        if sim.latency_ms:
+            time.sleep(sim.latency_ms / 1000.0)
+        fault = sim.faults.match(req.method, target)
+        resp = None
+        if fault is not None:
+            if fault.delay_s:
+                time.sleep(fault.delay_s)
+            if fault.drop:
+                # Logged before the socket closes so tests see it at once.
+                self._log(sim, req, 0, start)
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault.job_failure:
+                req.job_failure = fault.job_failure
+            elif fault.status:
+                resp = _error(fault.status, req.path,
+                              'Injected fault %d' % fault.id)
+        if resp is None:
+            resp = self._safe(self._route, sim, req)
+        # Log before answering: a client that got its answer can rely on
+        # the request being in the log.
+        self._log(sim, req, resp.status, start)
         try:
-            if sim.latency_ms:
-                time.sleep(sim.latency_ms / 1000.0)
-            fault = sim.faults.match(req.method, target)
-            resp = None
-            if fault is not None:
-                if fault.delay_s:
-                    time.sleep(fault.delay_s)
-                if fault.drop:
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                    return
-                if fault.job_failure:
-                    req.job_failure = fault.job_failure
-                elif fault.status:
-                    resp = _error(fault.status, req.path,
-                                  'Injected fault %d' % fault.id)
-            if resp is None:
-                resp = self._safe(self._route, sim, req)
-            status = resp.status
             self._send(resp, req)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        finally:
-            sim.log.record(req.method, req.path, req.raw_query, status,
-                           (time.monotonic() - start) * 1000.0)
+
+    @staticmethod
+    def _log(sim, req, status, start):
+        sim.log.record(req.method, req.path, req.raw_query, status,
+                       (time.monotonic() - start) * 1000.0)
 
     def _safe(self, fn, sim, req):
         try:
