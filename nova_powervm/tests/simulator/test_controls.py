@@ -1,0 +1,152 @@
+"""Fault injection, latency, admin API, reset/restart, state files, CLI."""
+import concurrent.futures
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from pypowervm import exceptions as pvm_exc
+from pypowervm.wrappers import logical_partition as pvm_lpar
+import requests
+
+from nova_powervm.simulator import control
+from nova_powervm.tests.simulator import base
+from nova_powervm.tests.simulator import test_core
+
+
+class TestFaults(base.SimTestCase):
+
+    def test_status_fault_on_nth_matching_request(self):
+        self.sim.inject_fault(method='GET', path='/LogicalPartition', nth=2,
+                              status=503)
+        pvm_lpar.LPAR.get(self.adpt)
+        e = self.assertRaises(pvm_exc.HttpError, pvm_lpar.LPAR.get,
+                              self.adpt)
+        self.assertEqual(503, e.response.status)
+        self.assertIn('Injected fault', e.response.body)
+        self.assertEqual(1, len(pvm_lpar.LPAR.get(self.adpt)))
+
+    def test_drop_and_delay(self):
+        self.sim.inject_fault(path='/ManagedSystem', drop=True)
+        self.assertRaises(pvm_exc.ConnectionError, self.host)
+        self.assertEqual(0, self.sim.request_log()[-1]['status'])
+        self.sim.inject_fault(path='/ManagedSystem', delay_s=0.3)
+        start = time.monotonic()
+        self.host()
+        self.assertGreaterEqual(time.monotonic() - start, 0.3)
+        self.assertEqual(200, self.sim.request_log()[-1]['status'])
+
+    def test_times_and_clear(self):
+        self.sim.inject_fault(path='/ManagedSystem', times=None)
+        for _ in range(3):
+            self.assertRaises(pvm_exc.HttpError, self.host)
+        self.sim.clear_faults()
+        self.host()
+
+    def test_latency_and_counters(self):
+        self.sim.set_latency(50)
+        start = time.monotonic()
+        self.host()
+        self.assertGreaterEqual(time.monotonic() - start, 0.05)
+        c = self.sim.counters()
+        self.assertEqual((1, 1, 2), (c['GET'], c['PUT'], c['status_200']))
+        self.assertGreaterEqual(self.sim.request_log()[-1]['duration_ms'], 50)
+
+
+class TestControls(base.SimTestCase):
+
+    def test_reset_restores_seed(self):
+        before = self.sim.inventory()
+        test_core.build_lpar(self)
+        self.sim.reset()
+        self.assertEqual(before, self.sim.inventory())
+        self.assertEqual(['novalink'],
+                         [w.name for w in pvm_lpar.LPAR.get(self.adpt)])
+
+    def test_restart_keeps_state_and_port(self):
+        w = test_core.build_lpar(self)
+        port = self.sim.port
+        self.sim.restart()
+        self.assertEqual(port, self.sim.port)
+        self.assertEqual('vm1', pvm_lpar.LPAR.get(self.adpt,
+                                                  uuid=w.uuid).name)
+
+    def test_state_file_round_trip(self):
+        w = test_core.build_lpar(self)
+        path = os.path.join(tempfile.mkdtemp(), 'state.xml')
+        self.sim.dump_state(path)
+        other = control.Simulator(state_file=path).start()
+        self.addCleanup(other.close)
+        self.assertEqual(self.sim.inventory(), other.inventory())
+        self.assertIn(w.uuid, other.inventory()['partitions'])
+
+    def test_admin_http_api(self):
+        url = self.sim.base_url + '/sim/admin/'
+        info = requests.get(url + 'info', timeout=5).json()
+        self.assertEqual(self.sim.vios_uuids, info['vios_uuids'])
+        r = requests.post(url + 'faults', json={'path': '/ManagedSystem',
+                                                'status': 500}, timeout=5)
+        self.assertEqual(200, r.status_code)
+        self.assertRaises(pvm_exc.HttpError, self.host)
+        r = requests.post(url + 'partitions/%s/state' % self.sim.mgmt_uuid,
+                          json={'state': 'open firmware'}, timeout=5)
+        self.assertEqual(204, r.status_code)
+        self.assertEqual('open firmware', pvm_lpar.LPAR.get(
+            self.adpt, uuid=self.sim.mgmt_uuid).state)
+        inv = requests.get(url + 'inventory', timeout=5).json()
+        self.assertEqual(self.sim.inventory(), inv)
+        r = requests.post(url + 'call/set_latency', json={'ms': 0},
+                          timeout=5)
+        self.assertEqual(200, r.status_code)
+        r = requests.post(url + 'faults', data='[1', timeout=5)
+        self.assertEqual(400, r.status_code)
+        self.assertEqual(404, requests.get(url + 'nope', timeout=5)
+                         .status_code)
+        r = requests.get(url + 'requests', timeout=5).json()
+        self.assertFalse(any(e['path'].startswith('/sim/') for e in r))
+
+    def test_concurrent_creates(self):
+        host = self.host()
+
+        def create(i):
+            return _create(self, host, 'c%d' % i)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            made = list(pool.map(create, range(16)))
+        ids = sorted(w.id for w in made)
+        self.assertEqual(len(set(ids)), 16)
+        self.assertEqual(19, len(self.sim.inventory()['partitions']))
+
+
+def _create(test, host, name):
+    from pypowervm.utils import lpar_builder as lb
+    bldr = lb.LPARBuilder(test.adpt, {'name': name, 'memory': 1024,
+                                      'vcpu': 1, 'proc_units': 0.1},
+                          lb.DefaultStandardize(host))
+    return bldr.build().create(parent=host)
+
+
+class TestCli(base.testtools.TestCase):
+
+    def test_cli_ready_line_and_logon(self):
+        proc = subprocess.Popen(
+            [sys.executable, '-c', 'from nova_powervm.simulator import cli;'
+             'cli.main()', '--port', '0', '--username', 'u',
+             '--password', 'p'],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                os.path.dirname(os.path.abspath(__file__))))))
+        self.addCleanup(proc.wait, 10)
+        self.addCleanup(proc.terminate)
+        line = proc.stdout.readline()
+        self.assertIn('powervm-simulator ready on http://127.0.0.1:', line)
+        url = line.split()[3]
+        body = ('<LogonRequest xmlns="http://www.ibm.com/xmlns/systems/power/'
+                'firmware/web/mc/2012_10/" schemaVersion="V1_0"><UserID>u'
+                '</UserID><Password>bad</Password></LogonRequest>')
+        r = requests.put(url + '/rest/api/web/Logon', data=body, timeout=5)
+        self.assertEqual(401, r.status_code)
+        r = requests.put(url + '/rest/api/web/Logon',
+                         data=body.replace('bad', 'p'), timeout=5)
+        self.assertEqual(200, r.status_code)
+        self.assertEqual('PVM', r.headers['X-MC-Type'])
