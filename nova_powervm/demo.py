@@ -1,22 +1,246 @@
-"""End-to-end demo (placeholder until the nova-in-the-loop demo lands).
+"""End-to-end demo: nova's services and the PowerVM driver on the simulator.
 
-For now it only loads the driver through nova's own loader, exactly as
-nova-compute does for ``compute_driver = powervm.PowerVMDriver``, and prints
-its declared capabilities.
+``python -m nova_powervm.demo`` (``tox -e demo``) starts the PowerVM REST
+simulator and nova's API, conductor, scheduler, Placement and compute
+in-process (SQLite in memory, an in-process message bus, nova's fake Neutron
+and Cinder, a streaming image service) with ``compute_driver =
+powervm.PowerVMDriver``, then drives a server's life through the compute REST
+API.  Each step prints its elapsed time and the REST requests it sent to the
+simulator; a summary follows.  The exit status is non-zero when a step fails.
+
+The stack is the one the nova-in-the-loop functional tests use
+(``nova_powervm.tests.functional.nova.base``); the demo borrows that class
+only to set up and tear down nova's services (its fixtures need a
+testtools case), and runs its own steps.
 """
+import argparse
+import collections
+import os
 import sys
+import time
+import traceback
 
-from nova.virt import driver
+
+class Step(object):
+    def __init__(self, name, needs=(), after=None):
+        self.name = name
+        self.needs = needs          # PowerVMDriver methods this step uses
+        self.after = after          # the step this one builds on
+        self.status = 'not run'
+        self.reason = ''
+        self.elapsed = 0.0
+        self.requests = []
 
 
-def main():
-    drv = driver.load_compute_driver(None, 'powervm.PowerVMDriver')
-    print('Loaded %s.%s through nova\'s loader' % (
-        type(drv).__module__, type(drv).__name__))
-    for name, value in sorted(drv.capabilities.items()):
-        print('  %-45s %s' % (name, value))
-    print('NOTE: the full demo (simulator + nova services) is not built yet.')
-    return 0
+def _missing_driver_methods(names):
+    """Driver entry points still inherited from nova's ComputeDriver."""
+    from nova.virt import driver as nova_driver
+
+    from nova_powervm.virt.powervm import driver as pvm_driver
+    return [n for n in names
+            if getattr(pvm_driver.PowerVMDriver, n, None) is
+            getattr(nova_driver.ComputeDriver, n, None)]
+
+
+def _request_summary(requests):
+    by_method = collections.Counter(r['method'] for r in requests)
+    detail = ', '.join('%s %d' % kv for kv in sorted(by_method.items()))
+    return '%3d REST requests%s' % (
+        len(requests), ' (%s)' % detail if detail else '')
+
+
+class Demo(object):
+    """The demo's steps, run against a started stack (``case``)."""
+
+    def __init__(self, out, verbose=False):
+        self.out = out
+        self.verbose = verbose
+        self.steps = []
+        self.server = None
+        self.volume_id = None
+
+    def say(self, text=''):
+        self.out.write(text + '\n')
+        self.out.flush()
+
+    def _report(self, step):
+        mark = {'ok': 'ok', 'FAILED': 'FAILED', 'skipped': 'skipped',
+                'not run': 'not run'}[step.status]
+        line = '%-34s %-8s' % (step.name, mark)
+        if step.status in ('ok', 'FAILED'):
+            line += '%7.2f s  %s' % (step.elapsed,
+                                     _request_summary(step.requests))
+        if step.reason:
+            line += '\n    ' + step.reason
+        self.say(line)
+        if self.verbose and step.requests:
+            for r in step.requests:
+                self.say('      %-6s %s %s (%.1f ms)' % (
+                    r['method'], r['status'], r['path'],
+                    r.get('duration_ms', 0.0)))
+
+    def run_step(self, case, step, func):
+        """Run one step; returns True when it succeeded."""
+        self.steps.append(step)
+        missing = _missing_driver_methods(step.needs)
+        if missing:
+            step.status = 'skipped'
+            step.reason = ('PowerVMDriver does not implement %s yet'
+                           % ', '.join(missing))
+        elif step.after is not None and step.after.status == 'skipped':
+            step.status = 'skipped'
+            step.reason = 'needs "%s", which was skipped' % step.after.name
+        elif step.after is not None and step.after.status != 'ok':
+            step.status = 'not run'
+            step.reason = '"%s" failed' % step.after.name
+        else:
+            case.sim.clear_request_log()
+            start = time.monotonic()
+            try:
+                detail = func()
+                step.status = 'ok'
+                step.reason = detail or ''
+            except Exception as exc:
+                step.status = 'FAILED'
+                step.reason = '%s: %s' % (type(exc).__name__, exc)
+                if self.verbose:
+                    step.reason += '\n' + traceback.format_exc()
+            step.elapsed = time.monotonic() - start
+            step.requests = case.sim.request_log()
+        self._report(step)
+        return step.status == 'ok'
+
+    def run(self, case, setup_seconds):
+        sim = case.sim
+        start_step = Step('start simulator + nova services')
+        start_step.status = 'ok'
+        start_step.elapsed = setup_seconds
+        start_step.requests = sim.request_log()
+        start_step.reason = 'nova-compute host %s, driver %s' % (
+            case.compute.host, type(case.compute.manager.driver).__name__)
+        self.steps.append(start_step)
+        self._report(start_step)
+
+        boot = Step('boot server from image', needs=('spawn',))
+        self.run_step(case, boot, lambda: self._boot(case))
+        self.run_step(
+            case, Step('attach FC volume', after=boot,
+                       needs=('attach_volume', 'get_volume_connector')),
+            lambda: self._attach(case))
+        self.run_step(
+            case, Step('snapshot to image', needs=('snapshot',), after=boot),
+            lambda: self._snapshot(case))
+        for kind in ('SOFT', 'HARD'):
+            self.run_step(
+                case, Step('reboot (%s)' % kind.lower(), needs=('reboot',),
+                           after=boot),
+                lambda kind=kind: self._reboot(case, kind))
+        self.run_step(
+            case, Step('delete server', needs=('destroy',), after=boot),
+            lambda: self._delete(case))
+
+    # -- steps -------------------------------------------------------------
+    def _boot(self, case):
+        self.server = case._boot(networks='auto')
+        lpar = case._assert_running_with_disk(self.server)
+        return 'server %s ACTIVE; partition %s running' % (
+            self.server['id'], case._uuid_of(lpar))
+
+    def _attach(self, case):
+        self.volume_id = case._attach_fc_volume(self.server)
+        return 'volume %s in-use; %s' % (
+            self.volume_id, case._describe_volume_mapping(self.server))
+
+    def _snapshot(self, case):
+        image = case._snapshot(self.server)
+        return 'image %s active, %d bytes streamed to the image service' % (
+            image['id'], image['size'])
+
+    def _reboot(self, case, kind):
+        case.api.post_server_action(self.server['id'],
+                                    {'reboot': {'type': kind}})
+        case._wait_for_status(self.server, 'ACTIVE')
+        ops = case._job_ops()
+        if 'PowerOff' not in ops or 'PowerOn' not in ops:
+            raise AssertionError('expected PowerOff and PowerOn jobs, the '
+                                 'simulator ran %s' % ops)
+        return 'partition %s; jobs %s' % (case._state(self.server),
+                                          ' -> '.join(ops))
+
+    def _delete(self, case):
+        if self.volume_id:
+            case._detach_volume(self.server, self.volume_id)
+        case._delete(self.server)
+        left = case._inventory_diff(case.start_inventory,
+                                    case.sim.inventory())
+        if left:
+            raise AssertionError('simulator not back to its starting '
+                                 'state: %s' % left)
+        return 'server gone; simulator inventory back to its starting state'
+
+    def summary(self, total):
+        counts = collections.Counter(s.status for s in self.steps)
+        requests = sum(len(s.requests) for s in self.steps)
+        self.say()
+        self.say('Summary: %d ok, %d failed, %d skipped, %d not run; '
+                 '%.1f s, %d REST requests to the simulator' % (
+                     counts['ok'], counts['FAILED'], counts['skipped'],
+                     counts['not run'], total, requests))
+        for step in self.steps:
+            if step.status == 'skipped':
+                self.say('  skipped: %s (%s)' % (step.name, step.reason))
+        return 1 if counts['FAILED'] or counts['not run'] else 0
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(
+        prog='python -m nova_powervm.demo', description=__doc__.split(
+            '\n\n')[0])
+    parser.add_argument('-v', '--verbose', action='store_true',
+                        help='list every REST request and full tracebacks')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    out = sys.stdout
+    # nova's test fixtures capture stdout/stderr and logging when these are
+    # set (tox sets them for the test environments); the demo talks to the
+    # terminal.
+    for var in ('OS_STDOUT_CAPTURE', 'OS_STDERR_CAPTURE'):
+        os.environ[var] = '0'
+    begin = time.monotonic()
+
+    import testtools
+
+    from nova_powervm.tests.functional.nova import base
+
+    if base.sim_fixture is None:
+        out.write('nova-powervm demo: the PowerVM REST simulator '
+                  '(nova_powervm.simulator.fixture) is not available.\n')
+        return 1
+
+    demo = Demo(out, verbose=args.verbose)
+
+    class DemoStack(base.PowerVMNovaTestCase):
+        """nova + driver + simulator, set up and torn down by testtools."""
+
+        def runTest(self):
+            demo.run(self, time.monotonic() - begin)
+
+    import nova.version
+    out.write('nova-powervm demo: nova %s in-process, PowerVMDriver against '
+              'the PowerVM REST simulator\n\n' %
+              nova.version.version_string())
+    result = testtools.TestResult()
+    DemoStack('runTest').run(result)
+    status = demo.summary(time.monotonic() - begin)
+    problems = result.errors + result.failures
+    for _case, text in problems:
+        out.write('\nThe demo stack failed outside a step:\n%s\n' % text)
+    if problems:
+        return 1
+    return status
 
 
 if __name__ == '__main__':

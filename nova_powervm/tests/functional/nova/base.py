@@ -10,6 +10,7 @@ compute REST API and assert on the simulator's state.
 import os
 import sys
 import time
+import types
 
 from nova import context as nova_context
 from nova import test
@@ -23,8 +24,9 @@ from nova_powervm.tests.functional import fixtures as pvm_fixtures
 
 try:
     from nova_powervm.simulator import fixture as sim_fixture
+    from nova_powervm.simulator import xmlutil as xu
 except ImportError:  # pragma: no cover - until the simulator lands
-    sim_fixture = None
+    sim_fixture = xu = None
 
 COMPUTE_HOST = 'powervm-compute'
 IMAGE_SIZE = 2 * 1024 * 1024
@@ -160,24 +162,81 @@ class PowerVMNovaTestCase(test.TestCase,
         self.api.post_server_action(server['id'], body)
         return self._wait_for_status(server, expected)
 
-    def _instance(self, server):
-        """The nova Instance object behind a server (for its pvm uuid)."""
-        from nova import objects
-        ctx = nova_context.get_admin_context()
-        return objects.Instance.get_by_uuid(ctx, server['id'])
+    def _pvm_uuid(self, server):
+        """The partition UUID the driver gives a server's instance."""
+        from nova_powervm.virt.powervm import vm
+        return vm.get_pvm_uuid(types.SimpleNamespace(uuid=server['id']))
 
     def _lpar(self, server):
-        """The simulator's partition object of a server."""
-        from nova_powervm.virt.powervm import vm
-        pvm_uuid = vm.get_pvm_uuid(self._instance(server))
-        for lpar in self.sim.objects('LogicalPartition'):
-            if self._uuid_of(lpar).upper() == pvm_uuid:
-                return lpar
-        return None
+        """The simulator's partition element of a server (or None)."""
+        return self.sim.get_object('LogicalPartition',
+                                   self._pvm_uuid(server))
+
+    def _state(self, server):
+        lpar = self._lpar(server)
+        self.assertIsNotNone(lpar, 'no partition for %s' % server['id'])
+        return xu.text(lpar, 'PartitionState')
+
+    def _lpar_id(self, server):
+        return xu.text(self._lpar(server), 'PartitionID')
+
+    def _scsi_mappings(self, server):
+        """vSCSI mappings that serve a server's partition.
+
+        :returns: list of (VIOS name, storage element name, storage name).
+        """
+        lpar_id = self._lpar_id(server)
+        found = []
+        for vios in self.sim.objects('VirtualIOServer'):
+            for mapping in xu.findall(
+                    vios, 'VirtualSCSIMappings/VirtualSCSIMapping'):
+                client = xu.find(mapping, 'ClientAdapter')
+                if client is None or xu.text(
+                        client, 'LocalPartitionID') != lpar_id:
+                    continue
+                storage = xu.find(mapping, 'Storage')
+                if storage is None or not len(storage):
+                    continue
+                stg = storage[0]
+                found.append((xu.text(vios, 'PartitionName'),
+                              xu.localname(stg),
+                              xu.text(stg, 'DiskName') or
+                              xu.text(stg, 'VolumeName') or
+                              xu.text(stg, 'UnitName') or
+                              xu.text(stg, 'MediaName')))
+        return found
+
+    def _adapters_of(self, server):
+        """Client network adapters of a server's partition."""
+        lpar_id = self._lpar_id(server)
+        return [cna for cna in self.sim.objects('ClientNetworkAdapter')
+                if xu.text(cna, 'LocalPartitionID') == lpar_id]
+
+    def _assert_running_with_disk(self, server):
+        """The partition runs and has a virtual disk mapped through a VIOS.
+
+        :returns: the partition element.
+        """
+        lpar = self._lpar(server)
+        self.assertIsNotNone(lpar, 'no partition for %s' % server['id'])
+        self.assertEqual('running', xu.text(lpar, 'PartitionState'))
+        disks = [m for m in self._scsi_mappings(server)
+                 if m[1] in ('VirtualDisk', 'PhysicalVolume', 'LogicalUnit')]
+        self.assertTrue(disks, 'no disk mapped to %s: %s' % (
+            server['id'], self._scsi_mappings(server)))
+        return lpar
+
+    def _job_ops(self):
+        """Operations of the jobs run since the request log was cleared."""
+        ops = []
+        for req in self.sim.request_log():
+            if req['method'] == 'PUT' and '/do/' in req['path']:
+                ops.append(req['path'].rsplit('/do/', 1)[1].split('?')[0])
+        return ops
 
     @staticmethod
-    def _uuid_of(obj):
-        return obj['uuid'] if isinstance(obj, dict) else obj.uuid
+    def _uuid_of(element):
+        return xu.text(element, 'PartitionUUID') or xu.atom_id(element)
 
     def _run_power_sync(self):
         """Run nova-compute's periodic power state sync once."""
