@@ -1,6 +1,7 @@
 """Tests of the shared functional fixtures (no simulator needed)."""
 import hashlib
 import io
+import os
 import types
 
 from nova import exception
@@ -63,6 +64,17 @@ class TestStreamingGlanceFixture(testtools.TestCase):
         self.assertEqual({}, self.glance._imagedata)
         self.assertEqual(hashlib.sha256(payload).hexdigest(),
                          self.glance.image_digest(snap['id']))
+
+    def test_zero_runs_are_stored_sparse(self):
+        snap = self.glance.create(None, {'name': 'snap'})
+        size = 64 * pvm_fixtures.CHUNK_SIZE
+        data = b'head' + bytes(size - 8) + b'tail'
+        self.glance.update(None, snap['id'], {}, data=io.BytesIO(data))
+        self.assertEqual(size, self.glance.images[snap['id']]['size'])
+        self.assertEqual(data, self.glance.read_image(snap['id']))
+        self.assertEqual(b'head', self.glance.read_image(snap['id'], 4))
+        blocks = os.stat(self.glance.data_path(snap['id'])).st_blocks
+        self.assertLess(blocks * 512, size // 2)
 
     def test_update_with_chunk_iterator(self):
         snap = self.glance.create(None, {'name': 'snap'})

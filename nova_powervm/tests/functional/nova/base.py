@@ -54,6 +54,8 @@ class PowerVMNovaTestCase(test.TestCase,
 
     microversion = 'latest'
     compute_driver = 'powervm.PowerVMDriver'
+    # nova's [workarounds] handle_virt_lifecycle_events.
+    HANDLE_VIRT_LIFECYCLE_EVENTS = True
     # Timeouts for state waits; a boot against the simulator takes ~1 s.
     WAIT_TIMEOUT = 60
     WAIT_INTERVAL = 0.05
@@ -64,8 +66,12 @@ class PowerVMNovaTestCase(test.TestCase,
         self.sim = self.sim_fx.sim
         pvm_flags = dict(self.sim_fx.flags_for_conf())
         pvm_flags.setdefault('disk_driver', 'localdisk')
+        pvm_flags.setdefault('volume_group_name', xu.text(
+            self._data_vg_element(), 'GroupName'))
         self.flags(group='powervm', **pvm_flags)
         self.flags(compute_driver=self.compute_driver)
+        self.flags(group='workarounds', handle_virt_lifecycle_events=(
+            self.HANDLE_VIRT_LIFECYCLE_EVENTS))
         paste = api_paste_config()
         if paste:
             self.flags(api_paste_config=paste, group='wsgi')
@@ -96,6 +102,21 @@ class PowerVMNovaTestCase(test.TestCase,
         self.image = self.glance.add_image(IMAGE_SIZE)
         self.flavor = self._create_flavor(
             name='pvm.small', memory_mb=2048, vcpu=1, disk=1)
+
+    def _data_vg_element(self):
+        """The simulator's volume group for ephemeral disks.
+
+        The first one that is neither rootvg nor holds the virtual optical
+        media repository.
+        """
+        vgs = self.sim.objects('VolumeGroup')
+        for vg in vgs:
+            repos = xu.find(vg, 'MediaRepositories')
+            if (xu.text(vg, 'GroupName') != 'rootvg' and
+                    (repos is None or not len(repos))):
+                return vg
+        self.fail('the simulator has no data volume group: %s' % [
+            xu.text(vg, 'GroupName') for vg in vgs])
 
     # -- waiting -----------------------------------------------------------
     def _wait_for(self, predicate, what, timeout=None):
