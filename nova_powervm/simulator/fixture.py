@@ -8,13 +8,15 @@ class SimulatorFixture(fixtures.Fixture):
     """Start a Simulator for the test; stop it (socket closed) on cleanup.
 
     Keyword arguments go to control.Simulator (e.g. power_delay_s,
-    event_hold_s, latency_ms, state_file).
+    event_hold_s (default 1.0 here), latency_ms, state_file).
     """
 
     def __init__(self, **kwargs):
         super(SimulatorFixture, self).__init__()
         kwargs.setdefault('host', '127.0.0.1')
         kwargs.setdefault('port', 0)
+        # Short event holds keep listener threads' teardown quick.
+        kwargs.setdefault('event_hold_s', 1.0)
         self._kwargs = kwargs
         self.sim = None
 

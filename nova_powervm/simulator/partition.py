@@ -190,9 +190,21 @@ def _on_update(sim, obj, old, ctx):
             xu.set_text(obj.element, path, val)
     if obj.text('PartitionName') != xu.text(old, 'PartitionName'):
         _check_name(sim, obj)
-    _fill_mem_proc(obj.element)
-    if obj.text('PartitionState') in ACTIVE:
-        update_capacity(sim)
+    if _desired(obj.element) != _desired(old):
+        # A resize: current values follow the new desired ones.
+        _fill_mem_proc(obj.element)
+        if obj.text('PartitionState') in ACTIVE:
+            update_capacity(sim)
+
+
+def _desired(el):
+    ppc = 'PartitionProcessorConfiguration/'
+    return tuple(xu.text(el, p) for p in (
+        'PartitionMemoryConfiguration/DesiredMemory',
+        ppc + 'HasDedicatedProcessors',
+        ppc + 'SharedProcessorConfiguration/DesiredProcessingUnits',
+        ppc + 'SharedProcessorConfiguration/DesiredVirtualProcessors',
+        ppc + 'DedicatedProcessorConfiguration/DesiredProcessors'))
 
 
 def _on_delete(sim, obj, ctx):

@@ -168,16 +168,20 @@ def merge_hidden(stored, new, groups):
     """Carry over stored top-level children of groups the request hid.
 
     A client that read with ?group=X posts back only the groups it saw; the
-    others must survive the update.
+    others survive the update, whatever the body says about them (pypowervm
+    wrappers seed empty elements when a property is merely read).
     """
     if groups is None:
         return new
     for idx, c in enumerate(stored):
         if not isinstance(c.tag, str) or visible(c.get('group'), groups):
             continue
-        if child(new, localname(c)) is not None:
-            continue
-        new.insert(min(idx, len(new)), etree.fromstring(etree.tostring(c)))
+        keep = etree.fromstring(etree.tostring(c))
+        sent = child(new, localname(c))
+        if sent is not None:
+            new.replace(sent, keep)
+        else:
+            new.insert(min(idx, len(new)), keep)
     return new
 
 

@@ -141,6 +141,25 @@ class TestCrud(base.SimTestCase):
         w2.delete()
         self.assertEqual(before, self.sim.inventory())
 
+    def test_stale_delete_412_and_view_update_keeps_hidden_groups(self):
+        w = build_lpar(self)
+        fresh = pvm_lpar.LPAR.get(self.adpt, uuid=w.uuid)
+        fresh.name = 'vm9'
+        fresh.update()
+        e = self.assertRaises(pvm_exc.HttpError, w.delete)
+        self.assertEqual(412, e.response.status)
+        self.assertIn(w.uuid, self.sim.inventory()['partitions'])
+        # Update a VIOS through its group=None view: storage groups survive.
+        before = self.sim.inventory()
+        uuid = self.sim.vios_uuids[0]
+        vios = pvm_vios.VIOS.get(self.adpt, uuid=uuid)
+        self.assertEqual(0, len(vios.phys_vols))
+        vios.update()
+        full = pvm_vios.VIOS.get(self.adpt, uuid=uuid,
+                                 xag=[pvm_vios.VIOS.xags.STORAGE])
+        self.assertEqual(3, len(full.phys_vols))
+        self.assertEqual(before, self.sim.inventory())
+
     def test_duplicate_name_rejected(self):
         build_lpar(self)
         e = self.assertRaises(pvm_exc.HttpError, build_lpar, self)
