@@ -5,6 +5,7 @@ delegates to TaskFlow flows (``tasks/``) and to the logic modules (``vm``,
 ``host``, ``vif``, ``media``, ``disk/``, ``volume/``).
 """
 from nova.compute import task_states
+from nova import context as nova_context
 from nova import exception as nova_exc
 from nova import objects
 from nova.virt import configdrive
@@ -122,6 +123,23 @@ class PowerVMDriver(driver.ComputeDriver):
         One GET.
         """
         return [lpar.name for lpar in vm.list_lpars(self.adapter)]
+
+    def list_instance_uuids(self):
+        """UUIDs of nova instances (deleted ones too) with a partition here.
+
+        nova-compute calls this at start-up (a new host with instances
+        refuses to start) and to find instances to clean up.  A partition
+        UUID maps back to two candidate instance UUIDs and a host may hold
+        partitions nova never created, so nova's database decides.  One GET
+        and one database query.
+        """
+        candidates = [uuid for lpar in vm.list_lpars(self.adapter)
+                      for uuid in vm.instance_uuid_candidates(lpar.uuid)]
+        if not candidates:
+            return []
+        ctx = nova_context.get_admin_context(read_deleted='yes')
+        return [inst.uuid for inst in objects.InstanceList.get_by_filters(
+            ctx, {'uuid': candidates}, expected_attrs=[])]
 
     def instance_exists(self, instance):
         return vm.instance_exists(self.adapter, instance)
