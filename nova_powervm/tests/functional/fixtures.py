@@ -10,6 +10,7 @@ written to a temporary file, never held in memory.
 block device: ``mgmt.discover_vscsi_disk`` answers the simulator's file that
 backs the mapped disk (``sim.disk_path(name)``).
 """
+import copy
 import hashlib
 import os
 
@@ -172,6 +173,23 @@ class StreamingGlanceFixture(nova_fixtures.GlanceFixture):
                 return src.read(length)
         except FileNotFoundError:
             raise exception.ImageNotFound(image_id=image_id)
+
+
+class SEANeutronFixture(nova_fixtures.NeutronFixture):
+    """nova's NeutronFixture with ports bound as ``pvm_sea``.
+
+    nova's fixture binds ``ovs`` ports, which os-vif would plug into a real
+    Open vSwitch; a Shared Ethernet Adapter port is all PowerVM REST.
+    """
+
+    VIF_TYPE = 'pvm_sea'
+
+    def __init__(self, test):
+        super().__init__(test)
+        self.default_port = copy.deepcopy(self.default_port)
+        self.default_port['binding:vif_type'] = self.VIF_TYPE
+        for port in self._ports.values():
+            port['binding:vif_type'] = self.VIF_TYPE
 
 
 class FCCinderFixture(nova_fixtures.CinderFixture):

@@ -77,7 +77,7 @@ class PowerVMNovaTestCase(test.TestCase,
             self.flags(api_paste_config=paste, group='wsgi')
 
         self.policy = self.useFixture(nova_fixtures.RealPolicyFixture())
-        self.neutron = self.useFixture(nova_fixtures.NeutronFixture(self))
+        self.neutron = self.useFixture(pvm_fixtures.SEANeutronFixture(self))
         self.glance = self.useFixture(
             pvm_fixtures.StreamingGlanceFixture(self))
         self.cinder = self.useFixture(pvm_fixtures.FCCinderFixture(self))
@@ -101,22 +101,49 @@ class PowerVMNovaTestCase(test.TestCase,
 
         self.image = self.glance.add_image(IMAGE_SIZE)
         self.flavor = self._create_flavor(
-            name='pvm.small', memory_mb=2048, vcpu=1, disk=1)
+            name='pvm.small', memory_mb=2048, vcpu=1, disk=1, ephemeral=0)
 
     def _data_vg_element(self):
         """The simulator's volume group for ephemeral disks.
 
-        The first one that is neither rootvg nor holds the virtual optical
-        media repository.
+        The first one that is neither rootvg nor the file-backed QCOW VG.
         """
         vgs = self.sim.objects('VolumeGroup')
-        for vg in vgs:
-            repos = xu.find(vg, 'MediaRepositories')
-            if (xu.text(vg, 'GroupName') != 'rootvg' and
-                    (repos is None or not len(repos))):
+        names = [xu.text(vg, 'GroupName') for vg in vgs]
+        for name, vg in zip(names, vgs):
+            if name not in ('rootvg', 'QCOW VG - default'):
                 return vg
-        self.fail('the simulator has no data volume group: %s' % [
-            xu.text(vg, 'GroupName') for vg in vgs])
+        self.fail('the simulator has no data volume group: %s' % names)
+
+    def _data_vg_disks(self):
+        """{virtual disk name: GB} of the data volume group, as stored."""
+        vg = self._data_vg_element()
+        return {xu.text(vd, 'DiskName'): float(xu.text(vd, 'DiskCapacity'))
+                for vd in xu.findall(vg, 'VirtualDisks/VirtualDisk')}
+
+    @staticmethod
+    def _comparable(inventory):
+        """A sim.inventory() snapshot without the RMC vswitch.
+
+        NovaLink creates MGMTSWITCH at installation; the simulator's seed
+        lacks it, so the driver creates it on the first boot (once per
+        host), which is not state of any server.
+        """
+        inv = dict(inventory)
+        inv['vswitches'] = {k: v for k, v in inv.get('vswitches', {}).items()
+                            if v.get('name') != 'MGMTSWITCH'}
+        return inv
+
+    def _without_storage(self, inventory):
+        """Comparable snapshot without volume groups and disk files."""
+        return {k: v for k, v in self._comparable(inventory).items()
+                if k not in ('volume_groups', 'disk_data_files')}
+
+    def assertInventoryRestored(self, before=None):
+        """The simulator holds what it held before (default: at start)."""
+        self.assertEqual(
+            self._comparable(before or self.start_inventory),
+            self._comparable(self.sim.inventory()))
 
     # -- waiting -----------------------------------------------------------
     def _wait_for(self, predicate, what, timeout=None):
@@ -246,6 +273,63 @@ class PowerVMNovaTestCase(test.TestCase,
         self.assertTrue(disks, 'no disk mapped to %s: %s' % (
             server['id'], self._scsi_mappings(server)))
         return lpar
+
+    def _disk_mappings(self, server):
+        return [m for m in self._scsi_mappings(server)
+                if m[1] in ('VirtualDisk', 'LogicalUnit')]
+
+    def _volume_mappings(self, server):
+        return [m for m in self._scsi_mappings(server)
+                if m[1] == 'PhysicalVolume']
+
+    # -- images and volumes -------------------------------------------------
+    def _snapshot(self, server, name='snap'):
+        """createImage through the API; waits for the image to be active.
+
+        :returns: the image record of the streaming Glance fixture.
+        """
+        body = self.api.post_server_action(
+            server['id'], {'createImage': {'name': name}})
+        image_id = body['image_id']
+        self._wait_for_status(server, server['status'])
+        self._wait_for(
+            lambda: self.glance.images[image_id]['status'] == 'active',
+            'image %s to become active' % image_id)
+        return self.glance.images[image_id]
+
+    def _fc_targets(self):
+        """Storage target WWPNs the simulator's FC ports reach."""
+        return self.sim.fc_targets()
+
+    def _attach_fc_volume(self, server, lun=1):
+        """Attach a new Cinder FC volume through the API; returns its id."""
+        vol_id = self.cinder.add_fc_volume(self._fc_targets(), lun=lun)
+        self.api.post_server_volume(
+            server['id'], {'volumeAttachment': {'volumeId': vol_id}})
+        self._wait_for(lambda: self.cinder.volumes[vol_id]['status'] ==
+                       'in-use', 'volume %s to be attached' % vol_id)
+        return vol_id
+
+    def _detach_volume(self, server, vol_id):
+        self.api.delete_server_volume(server['id'], vol_id)
+
+        def _gone():
+            return (not self.cinder.volume_to_attachment[vol_id] and
+                    vol_id not in [a['volumeId'] for a in
+                                   self.api.get_server_volumes(server['id'])])
+        self._wait_for(_gone, 'volume %s to be detached' % vol_id)
+
+    def _describe_volume_mapping(self, server):
+        maps = self._volume_mappings(server)
+        return 'vSCSI: %s' % ', '.join(
+            '%s on %s' % (m[2], m[0]) for m in maps) if maps else (
+            'no vSCSI mapping')
+
+    @staticmethod
+    def _inventory_diff(before, after):
+        """Keys of two sim.inventory() snapshots that differ."""
+        return sorted(k for k in set(before) | set(after)
+                      if before.get(k) != after.get(k))
 
     def _job_ops(self):
         """Operations of the jobs run since the request log was cleared."""

@@ -1,0 +1,72 @@
+"""Snapshots and Cinder volumes through nova's API, on the simulator."""
+from nova_powervm.tests.functional import fixtures as pvm_fixtures
+from nova_powervm.tests.functional.nova import base
+
+
+class TestSnapshot(base.PowerVMNovaTestCase):
+
+    def test_create_image(self):
+        server = self._boot()
+        disk = self._disk_mappings(server)[0][2]
+        before = self.sim.inventory()
+
+        image = self._snapshot(server, name='snap1')
+
+        # The image holds the partition's disk: it starts with the bytes
+        # the server was booted from, and is as large as the disk.
+        with open(self.sim.disk_path(name=disk), 'rb') as src:
+            src.seek(0, 2)
+            disk_size = src.tell()
+        self.assertEqual(disk_size, image['size'])
+        self.assertEqual(
+            b''.join(pvm_fixtures.pattern_bytes(
+                base.IMAGE_SIZE, seed=self.image['name'].encode())),
+            self.glance.read_image(image['id'], base.IMAGE_SIZE))
+        self.assertEqual('snap1', image['name'])
+        self.assertEqual(server['id'],
+                         image['properties'].get('instance_uuid'))
+        # The disk was mapped to the management partition only while it was
+        # read: nothing on the simulator changed.
+        self.assertInventoryRestored(before)
+        self.assertEqual('running', self._state(server))
+
+
+class TestVolumes(base.PowerVMNovaTestCase):
+
+    def test_attach_detach_fc_volume(self):
+        server = self._boot()
+        before = self.sim.inventory()
+
+        vol_id = self._attach_fc_volume(server)
+        maps = self._volume_mappings(server)
+        self.assertTrue(maps, 'no hdisk mapped to the partition')
+        connector = self.cinder.connectors[-1]
+        self.assertTrue(connector.get('wwpns'), connector)
+        self.assertEqual(['ACTIVE'], [self._show_server(server)['status']])
+
+        self._detach_volume(server, vol_id)
+        self.assertEqual([], self._volume_mappings(server))
+        self.assertInventoryRestored(before)
+        # The boot disk is untouched.
+        self.assertEqual(1, len(self._disk_mappings(server)))
+
+    def test_boot_from_volume(self):
+        vol_id = self.cinder.add_fc_volume(self._fc_targets(), lun=7,
+                                           bootable=True)
+        body = self._build_server(image_uuid='', flavor_id=self.flavor,
+                                  networks='none')
+        body.pop('imageRef', None)
+        body['block_device_mapping_v2'] = [{
+            'source_type': 'volume', 'destination_type': 'volume',
+            'boot_index': 0, 'uuid': vol_id}]
+        server = self._wait_for_status(
+            self.api.post_server({'server': body}), 'ACTIVE')
+
+        self.assertEqual('running', self._state(server))
+        self.assertTrue(self._volume_mappings(server))
+        self.assertEqual([], self._disk_mappings(server),
+                         'a boot-from-volume server got a local disk')
+        self.assertEqual('in-use', self.cinder.volumes[vol_id]['status'])
+
+        self._delete(server)
+        self.assertInventoryRestored()
