@@ -1,0 +1,629 @@
+"""Volume groups, virtual disks, virtual optical media and disk contents.
+
+Seeded on every VIOS: ``rootvg`` (vios1's holds the virtual optical media
+repository), and on vios1 ``datavg`` (free space for virtual disks) and the
+file-backed ``QCOW VG - default``.
+
+A VolumeGroup update (``POST``) is how pypowervm creates, grows and deletes
+virtual disks and optical media: new ``VirtualDisk`` elements (no
+UniqueDeviceID) are created (a ``BaseImage`` UDID makes a server-side copy),
+disks that disappear are deleted (refused while a SCSI mapping uses them),
+capacity grows are applied and the free space recomputed.
+
+Disk contents live in files in a per-simulator temporary directory (written
+by the upload protocol in ``storage_files``).  A copy or linked clone shares
+its source's file: contents are only ever replaced whole, so sharing is safe.
+``Simulator.disk_path(name)`` answers the file of a disk (by name or UDID).
+
+Helpers here (``ordered_set``, ``new_el``, ``find_disk`` ...) are used by the
+other storage hook modules (``storage_files``, ``storage_scsi``, ``fc``,
+``ssp``); to model another storage type, add a hook module with one of those
+prefixes and register it with ``registry``.
+"""
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+
+from lxml import etree
+
+from nova_powervm.simulator import errors
+from nova_powervm.simulator import registry as reg
+from nova_powervm.simulator import xmlutil as xu
+
+U = '{%s}' % xu.UOM_NS
+GB = float(1 << 30)
+ROOTVG = 'rootvg'
+DATAVG = 'datavg'
+QCOW_VG = 'QCOW VG - default'
+REPO_NAME = 'VMLibrary'
+MAX_VDISK_NAME = 15
+
+VG_ORDER = ('AvailableSize', 'BackingDeviceCount', 'FreeSpace',
+            'GroupCapacity', 'GroupName', 'GroupSerialID', 'GroupState',
+            'MaximumLogicalVolumes', 'MediaRepositories',
+            'MinimumAllocationSize', 'PhysicalVolumes', 'UniqueDeviceID',
+            'VirtualDisks')
+_STOR = ('ReadIOPS', 'WriteIOPS', 'EncryptionState', 'EncryptionKey',
+         'EncryptionAgent', 'Tag', 'EmulateModel')
+VDISK_ORDER = _STOR + (
+    'DiskCapacity', 'DiskLabel', 'DiskName', 'MaxLogicalVolumes',
+    'PartitionSize', 'VolumeGroup', 'BaseImage', 'UniqueDeviceID',
+    'VirtualDiskType', 'BackStoreType', 'FileFormat', 'RbdUser',
+    'OptionalParameters')
+VOPT_ORDER = _STOR + ('MediaName', 'MediaUDID', 'MountType', 'Size')
+PV_ORDER = _STOR + (
+    'AvailablePhysicalPartitions', 'Description', 'LocationCode',
+    'PersistentReserveKeyValue', 'ReservePolicy', 'ReservePolicyAlgorithm',
+    'TotalPhysicalPartitions', 'UniqueDeviceID', 'AvailableForUsage',
+    'VolumeCapacity', 'VolumeName', 'VolumeState', 'VolumeUniqueID',
+    'IsFibreChannelBacked', 'StorageLabel', 'DescriptorPage83')
+
+reg.register_type('VolumeGroup', parents=('VirtualIOServer',))
+
+
+# ---- XML helpers (shared by the storage modules) ------------------------
+def fmt(value):
+    """A number as PowerVM prints it ('2', '0.5', '1051.1')."""
+    out = ('%.6f' % float(value)).rstrip('0').rstrip('.')
+    return out or '0'
+
+
+def num(value, default=0.0):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def new_el(name, schema='V1_0', meta=True):
+    """A new UOM-namespace element (with Metadata/Atom when meta)."""
+    el = etree.Element(U + name, nsmap={None: xu.UOM_NS},
+                       attrib={'schemaVersion': schema})
+    if meta:
+        xu.metadata(el)
+    return el
+
+
+def sub(parent, name, meta=True, attrib=None):
+    """A list/child element (kb=CUD) appended to parent."""
+    el = xu.make(parent, name, attrib=attrib if attrib is not None else {
+        'kb': 'CUD', 'kxe': 'false', 'schemaVersion': 'V1_0'})
+    if meta:
+        xu.metadata(el)
+    return el
+
+
+def ordered_set(el, name, value, order, attrib=None):
+    """Set child ``name`` of el (created at its schema position)."""
+    found = xu.child(el, name)
+    if found is None:
+        found = etree.Element('{%s}%s' % (etree.QName(el).namespace, name),
+                              attrib=attrib or {'kb': 'ROR', 'kxe': 'false'})
+        pos = order.index(name) if name in order else len(order)
+        idx = len(el)
+        for i, c in enumerate(el):
+            if not isinstance(c.tag, str):
+                continue
+            cn = xu.localname(c)
+            if cn in order and order.index(cn) > pos:
+                idx = i
+                break
+        el.insert(idx, found)
+    found.text = None if value is None else str(value)
+    return found
+
+
+def remove_child(el, name):
+    found = xu.child(el, name)
+    if found is not None:
+        el.remove(found)
+
+
+def copy_el(el):
+    return etree.fromstring(etree.tostring(el))
+
+
+def uuid_in_href(href):
+    """Last UUID-looking path segment of an href (case kept)."""
+    if not href:
+        return None
+    for seg in reversed(href.split('?')[0].rstrip('/').split('/')):
+        if len(seg) == 36 and seg.count('-') == 4:
+            return seg
+    return None
+
+
+# ---- disk contents ------------------------------------------------------
+_DIRS = weakref.WeakKeyDictionary()
+_DIR_LOCK = threading.Lock()
+
+
+def data_dir(sim):
+    """The simulator's temporary directory for disk contents."""
+    with _DIR_LOCK:
+        tmp = _DIRS.get(sim)
+        if tmp is None:
+            tmp = _DIRS[sim] = tempfile.TemporaryDirectory(
+                prefix='powervm-sim-disks-')
+        return tmp.name
+
+
+def _blobs(sim):
+    """{storage UDID: content file path}."""
+    return sim.extra.setdefault('stg_blobs', {})
+
+
+def new_blob_path(sim):
+    fd, path = tempfile.mkstemp(dir=data_dir(sim), suffix='.img')
+    os.close(fd)
+    return path
+
+
+def set_content(sim, udid, path):
+    """Point storage ``udid`` at content file ``path`` (shared ok)."""
+    blobs = _blobs(sim)
+    old = blobs.get(udid)
+    blobs[udid] = path
+    if old and old != path:
+        _gc_blob(sim, old)
+
+
+def share_content(sim, src_udid, dst_udid):
+    """dst gets src's content (copy / linked clone)."""
+    path = _blobs(sim).get(src_udid)
+    if path:
+        _blobs(sim)[dst_udid] = path
+
+
+def drop_content(sim, udid):
+    path = _blobs(sim).pop(udid, None)
+    if path:
+        _gc_blob(sim, path)
+
+
+def _gc_blob(sim, path):
+    if path not in _blobs(sim).values():
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def content_path(sim, udid):
+    """The content file of a storage UDID (an empty one if none yet)."""
+    path = _blobs(sim).get(udid)
+    if path is None:
+        path = new_blob_path(sim)
+        _blobs(sim)[udid] = path
+    return path
+
+
+@reg.seeder
+def _wipe_contents(sim):
+    """Reset: contents of the previous state are gone."""
+    d = data_dir(sim)
+    for name in os.listdir(d):
+        full = os.path.join(d, name)
+        if os.path.isdir(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            os.unlink(full)
+
+
+# ---- lookups ----------------------------------------------------------
+def vioses(sim):
+    return sorted(sim.store.of_type('VirtualIOServer'),
+                  key=lambda o: o.text('PartitionName', ''))
+
+
+def vgs_of(sim, vios_key):
+    return sim.store.children(vios_key, 'VolumeGroup')
+
+
+def base_name(name):
+    return name.split('/')[-1] if name else name
+
+
+def vdisks(vg_el):
+    return xu.findall(vg_el, 'VirtualDisks/VirtualDisk')
+
+
+def media(vg_el):
+    return xu.findall(vg_el, 'MediaRepositories/VirtualMediaRepository/'
+                             'OpticalMedia/VirtualOpticalMedia')
+
+
+def repo_vg(sim, vios_key):
+    """The VG of a VIOS holding a media repository (or None)."""
+    for vg in vgs_of(sim, vios_key):
+        if xu.findall(vg.element,
+                      'MediaRepositories/VirtualMediaRepository'):
+            return vg
+    return None
+
+
+def find_vdisk(sim, vios_key, name=None, udid=None):
+    """(vg Obj, VirtualDisk element) on a VIOS by UDID or name."""
+    for vg in vgs_of(sim, vios_key):
+        for vd in vdisks(vg.element):
+            if udid and xu.text(vd, 'UniqueDeviceID') == udid:
+                return vg, vd
+            if not udid and name and base_name(
+                    xu.text(vd, 'DiskName')) == base_name(name):
+                return vg, vd
+    return None, None
+
+
+def find_media(sim, vios_key, name):
+    for vg in vgs_of(sim, vios_key):
+        for m in media(vg.element):
+            if xu.text(m, 'MediaName') == name:
+                return vg, m
+    return None, None
+
+
+def all_storage(sim):
+    """Yield (kind, name, udid) of every disk-like object with content."""
+    for vios in vioses(sim):
+        for vg in vgs_of(sim, vios.key):
+            for vd in vdisks(vg.element):
+                yield ('VirtualDisk', base_name(xu.text(vd, 'DiskName')),
+                       xu.text(vd, 'UniqueDeviceID'))
+            for m in media(vg.element):
+                yield ('VirtualOpticalMedia', xu.text(m, 'MediaName'),
+                       xu.text(m, 'MediaUDID'))
+    for lu in sim.store.of_type('LogicalUnit'):
+        yield 'LogicalUnit', lu.text('UnitName'), lu.text('UniqueDeviceID')
+
+
+def storage_in_use(sim, vios_key, udid):
+    """Whether a SCSI mapping of the VIOS has storage with this UDID."""
+    vios = sim.store.get(*vios_key)
+    if vios is None or not udid:
+        return False
+    for stg in xu.findall(vios.element,
+                          'VirtualSCSIMappings/VirtualSCSIMapping/Storage'):
+        for c in stg:
+            if isinstance(c.tag, str) and udid in (
+                    xu.text(c, 'UniqueDeviceID'), xu.text(c, 'MediaUDID')):
+                return True
+    return False
+
+
+def next_udid_seq(sim):
+    seq = sim.extra.get('stg_seq')
+    if seq is None:
+        seq = sim.extra['stg_seq'] = itertools.count(1)
+    return next(seq)
+
+
+# ---- seed --------------------------------------------------------------
+def _pv(name, udid, gb, desc='SAS RAID 0 Disk Array', loc=None, fc=False):
+    pv = new_el('PhysicalVolume')
+    vals = (('Description', desc), ('LocationCode', loc or
+                                    'U78C9.001.WZS0095-P1-C14-R1-L%s-L0'
+                                    % name[-1]),
+            ('ReservePolicy', 'NoReserve'),
+            ('ReservePolicyAlgorithm', 'Failover'),
+            ('UniqueDeviceID', udid), ('AvailableForUsage', 'false'),
+            ('VolumeCapacity', int(gb * 1024)), ('VolumeName', name),
+            ('VolumeState', 'active'),
+            ('VolumeUniqueID', udid[2:]),
+            ('IsFibreChannelBacked', 'true' if fc else 'false'))
+    for k, v in vals:
+        xu.make(pv, k, v)
+    return pv
+
+
+def _vg(sim, vios, name, serial, capacity, pvs, repo_gb=None, n=1):
+    el = new_el('VolumeGroup')
+    xu.make(el, 'AvailableSize', fmt(capacity))
+    xu.make(el, 'FreeSpace', fmt(capacity))
+    xu.make(el, 'GroupCapacity', fmt(capacity))
+    xu.make(el, 'GroupName', name)
+    xu.make(el, 'GroupSerialID', serial)
+    xu.make(el, 'MaximumLogicalVolumes', 1024)
+    mr = sub(el, 'MediaRepositories')
+    if repo_gb:
+        repo = sub(mr, 'VirtualMediaRepository', attrib={
+            'schemaVersion': 'V1_0'})
+        sub(repo, 'OpticalMedia')
+        xu.make(repo, 'RepositoryName', REPO_NAME)
+        xu.make(repo, 'RepositorySize', fmt(repo_gb))
+    pvl = sub(el, 'PhysicalVolumes')
+    for pv in pvs:
+        pvl.append(pv)
+    xu.make(el, 'UniqueDeviceID', '04' + serial)
+    sub(el, 'VirtualDisks')
+    uid = sim.new_uuid('VolumeGroup')
+    obj = sim.store.add('VolumeGroup', uid, el, parent=vios.key, emit=False)
+    xu.set_text(el, 'Metadata/Atom/AtomID', uid)
+    recompute(obj.element)
+    return obj
+
+
+@reg.seeder
+def _seed_vgs(sim):
+    vs = vioses(sim)
+    for idx, vios in enumerate(vs):
+        vid = idx + 1
+        sas = [_pv('hdisk%d' % n, '01M0lCTSAgIFNBUyBWSU9TJWRoZGlzayVk%d%d'
+                   % (vid, n), 300.0 if n == 0 else 1000.0)
+               for n in range(3 if idx == 0 else 1)]
+        vgs = [_vg(sim, vios, ROOTVG, '00f8d6de00004b0%d0000014a54555cd9'
+                   % vid, 300.0, [sas[0]], repo_gb=10 if idx == 0 else None)]
+        if idx == 0:
+            vgs.append(_vg(sim, vios, DATAVG,
+                           '00f8d6de00004b0%d0000014a54555d00' % vid,
+                           1000.0, [sas[1]]))
+            vgs.append(_vg(sim, vios, QCOW_VG,
+                           '00f8d6de00004b0%d0000014a54555e00' % vid,
+                           1000.0, [sas[2]]))
+        # The VIOS's own storage view: its PVs, pools and repository.
+        pvs = xu.child(vios.element, 'PhysicalVolumes')
+        if pvs is not None:
+            for c in list(pvs):
+                if xu.localname(c) == 'PhysicalVolume':
+                    pvs.remove(c)
+            for pv in sas:
+                pvs.append(copy_el(pv))
+        pools = xu.child(vios.element, 'StoragePools')
+        if pools is not None:
+            for c in list(pools):
+                pools.remove(c)
+            for vg in vgs:
+                xu.make(pools, 'link', attrib={
+                    'href': sim.store.href(vg), 'rel': 'related'})
+        sync_vios_view(sim, vios, touch=False)
+
+
+def sync_vios_view(sim, vios, touch=True):
+    """Refresh the VIOS's MediaRepositories view from its VGs.
+
+    The media repository belongs to the VG (which carries the etag); the
+    VIOS's ViosStorage copy is refreshed without a VIOS etag change.
+    """
+    mr = xu.child(vios.element, 'MediaRepositories')
+    if mr is None:
+        return
+    for c in list(mr):
+        if xu.localname(c) != 'Metadata':
+            mr.remove(c)
+    vg = repo_vg(sim, vios.key)
+    if vg is not None:
+        for repo in xu.findall(vg.element,
+                               'MediaRepositories/VirtualMediaRepository'):
+            mr.append(copy_el(repo))
+    vios.cache.clear()
+
+
+# ---- capacity ---------------------------------------------------------
+def used_gb(vg_el):
+    used = sum(num(xu.text(vd, 'DiskCapacity')) for vd in vdisks(vg_el))
+    used += sum(num(xu.text(r, 'RepositorySize')) for r in xu.findall(
+        vg_el, 'MediaRepositories/VirtualMediaRepository'))
+    return used
+
+
+def recompute(vg_el):
+    free = num(xu.text(vg_el, 'GroupCapacity')) - used_gb(vg_el)
+    ordered_set(vg_el, 'AvailableSize', fmt(max(free, 0)), VG_ORDER)
+    ordered_set(vg_el, 'FreeSpace', fmt(max(free, 0)), VG_ORDER)
+
+
+# ---- VolumeGroup create/update/delete ---------------------------------
+@reg.on_create('VolumeGroup')
+def _vg_create(sim, obj, ctx):
+    raise errors.BadRequest('Creating volume groups is not modelled by the '
+                            'simulator; use the seeded ones')
+
+
+@reg.on_delete('VolumeGroup')
+def _vg_delete(sim, obj, ctx):
+    if ctx is None:   # cascade of a VIOS removal
+        return
+    if vdisks(obj.element) or media(obj.element):
+        raise errors.SimError(409, 'Volume group %s still holds virtual '
+                              'disks or media' % obj.text('GroupName'))
+
+
+def _by(els, key):
+    out = {}
+    for e in els:
+        k = xu.text(e, key)
+        if k:
+            out[k] = e
+    return out
+
+
+@reg.on_update('VolumeGroup')
+def _vg_update(sim, obj, old, ctx):
+    """Apply vdisk/media creations, grows and deletions of a VG POST."""
+    el = obj.element
+    for path in ('GroupCapacity', 'GroupName', 'GroupSerialID',
+                 'UniqueDeviceID'):
+        val = xu.text(old, path)
+        if val is not None:
+            ordered_set(el, path, val, VG_ORDER)
+    vios_key = obj.parent
+    file_vg = xu.text(old, 'GroupName') == QCOW_VG
+    old_vds = _by(vdisks(old), 'UniqueDeviceID')
+    old_media = _by(media(old), 'MediaName')
+    new_udids = set()
+    names = set()
+    created = []
+    for vd in vdisks(el):
+        udid = xu.text(vd, 'UniqueDeviceID')
+        name = base_name(xu.text(vd, 'DiskName'))
+        if name in names:
+            raise errors.BadRequest('Virtual disk name %s is used twice in '
+                                    'volume group %s' % (name, obj.text(
+                                        'GroupName')))
+        names.add(name)
+        if udid:
+            prev = old_vds.get(udid)
+            if prev is None:
+                raise errors.BadRequest(
+                    'Virtual disk %s (UDID %s) does not exist in volume '
+                    'group %s' % (name, udid, obj.text('GroupName')))
+            _apply_vdisk_change(prev, vd, file_vg)
+            new_udids.add(udid)
+        else:
+            created.append(vd)
+    for udid, prev in old_vds.items():
+        if udid not in new_udids and storage_in_use(sim, vios_key, udid):
+            raise errors.SimError(409, 'Virtual disk %s is in use by a '
+                                  'virtual SCSI mapping' % xu.text(
+                                      prev, 'DiskName'))
+    repos = xu.findall(el, 'MediaRepositories/VirtualMediaRepository')
+    if len(repos) > 1:
+        raise errors.BadRequest('A volume group holds at most one media '
+                                'repository')
+    new_media = {}
+    for m in media(el):
+        mname = xu.text(m, 'MediaName')
+        if not mname:
+            raise errors.BadRequest('Virtual optical media without a name')
+        if mname in new_media:
+            raise errors.BadRequest('Media %s listed twice' % mname)
+        new_media[mname] = m
+    for mname, prev in old_media.items():
+        if mname not in new_media and storage_in_use(
+                sim, vios_key, xu.text(prev, 'MediaUDID')):
+            raise errors.SimError(409, 'Virtual optical media %s is in use '
+                                  'by a virtual SCSI mapping' % mname)
+    blobs_to_share = []
+    for vd in created:
+        blobs_to_share.append(_create_vdisk(sim, obj, vd, file_vg))
+    for mname, m in new_media.items():
+        prev = old_media.get(mname)
+        if prev is not None:
+            m.getparent().replace(m, copy_el(prev))
+        else:
+            ordered_set(m, 'MediaUDID', '0e' + mname, VOPT_ORDER)
+            ordered_set(m, 'MountType', xu.text(m, 'MountType') or 'rw',
+                        VOPT_ORDER)
+            ordered_set(m, 'Size', fmt(num(xu.text(m, 'Size'))), VOPT_ORDER)
+    for repo in repos:
+        if xu.text(repo, 'RepositoryName') is None:
+            raise errors.BadRequest('A media repository needs a name')
+        ordered_set(repo, 'RepositorySize', fmt(num(xu.text(
+            repo, 'RepositorySize'), 1)), ('OpticalMedia', 'RepositoryName',
+                                           'RepositorySize'))
+    if not repos and media(old):
+        raise errors.SimError(409, 'The media repository still holds media')
+    if num(xu.text(el, 'GroupCapacity')) - used_gb(el) < -1e-6:
+        raise errors.SimError(
+            400, 'HSCL2935 Insufficient free space in volume group %s '
+            '(%s GB free)' % (obj.text('GroupName'),
+                              xu.text(old, 'AvailableSize')))
+    recompute(el)
+    # Accepted: now the side effects (content files).
+    for src, dst in blobs_to_share:
+        if src:
+            share_content(sim, src, dst)
+    for udid in set(old_vds) - new_udids:
+        drop_content(sim, udid)
+    for mname, prev in old_media.items():
+        if mname not in new_media:
+            drop_content(sim, xu.text(prev, 'MediaUDID'))
+    vios = sim.store.get(*vios_key) if vios_key else None
+    if vios is not None:
+        sync_vios_view(sim, vios)
+
+
+def _apply_vdisk_change(prev, vd, file_vg):
+    """An existing disk: only a capacity grow is accepted."""
+    new_cap = num(xu.text(vd, 'DiskCapacity'))
+    old_cap = num(xu.text(prev, 'DiskCapacity'))
+    name = xu.text(prev, 'DiskName')
+    if new_cap < old_cap - 1e-6:
+        raise errors.BadRequest('Virtual disk %s cannot shrink from %s to '
+                                '%s GB' % (name, fmt(old_cap), fmt(new_cap)))
+    if new_cap > old_cap + 1e-6 and file_vg:
+        raise errors.BadRequest('File-backed virtual disk %s cannot be '
+                                'resized' % name)
+    grown = copy_el(prev)
+    ordered_set(grown, 'DiskCapacity', fmt(max(new_cap, old_cap)),
+                VDISK_ORDER)
+    vd.getparent().replace(vd, grown)
+
+
+def _create_vdisk(sim, vg, vd, file_vg):
+    """Fill a new VirtualDisk; returns (source UDID or None, new UDID)."""
+    name = xu.text(vd, 'DiskName')
+    if not name or len(base_name(name)) > MAX_VDISK_NAME:
+        raise errors.BadRequest('Virtual disk name %r is empty or longer '
+                                'than %d characters' % (name, MAX_VDISK_NAME))
+    cap = num(xu.text(vd, 'DiskCapacity'), -1)
+    if cap <= 0:
+        raise errors.BadRequest('Virtual disk %s needs a positive '
+                                'DiskCapacity (GB), got %r'
+                                % (name, xu.text(vd, 'DiskCapacity')))
+    src = xu.text(vd, 'BaseImage')
+    if src:
+        base = [d for d in vdisks(vg.element)
+                if xu.text(d, 'UniqueDeviceID') == src]
+        if not base:
+            raise errors.BadRequest('Base image %s of virtual disk %s is not '
+                                    'a disk of volume group %s'
+                                    % (src, name, vg.text('GroupName')))
+        if cap < num(xu.text(base[0], 'DiskCapacity')) - 1e-6:
+            raise errors.BadRequest('Virtual disk %s is smaller than its '
+                                    'base image' % name)
+        remove_child(vd, 'BaseImage')
+    udid = '0300%s.%d' % (vg.text('GroupSerialID'), next_udid_seq(sim))
+    ordered_set(vd, 'DiskCapacity', fmt(cap), VDISK_ORDER)
+    ordered_set(vd, 'DiskLabel', xu.text(vd, 'DiskLabel') or 'None',
+                VDISK_ORDER)
+    ordered_set(vd, 'UniqueDeviceID', udid, VDISK_ORDER)
+    if file_vg:
+        ordered_set(vd, 'VirtualDiskType', 'File', VDISK_ORDER)
+        ordered_set(vd, 'BackStoreType', 'user:qcow', VDISK_ORDER)
+        ordered_set(vd, 'FileFormat', xu.text(vd, 'FileFormat') or 'raw',
+                    VDISK_ORDER)
+    else:
+        ordered_set(vd, 'VirtualDiskType', 'LogicalVolume', VDISK_ORDER)
+    return src, udid
+
+
+# ---- controls and snapshot -------------------------------------------
+@reg.control('disk_path')
+def disk_path(sim, name):
+    """The file holding the contents of a disk/LU/media (name or UDID).
+
+    A disk never written reads back empty.  Raises KeyError if unknown.
+    """
+    with sim.lock:
+        for kind, sname, udid in all_storage(sim):
+            if name in (sname, udid):
+                return content_path(sim, udid)
+    raise KeyError('No disk, logical unit or media named %s' % name)
+
+
+@reg.snapshot('volume_groups')
+def _snap_vgs(sim):
+    out = {}
+    for vios in vioses(sim):
+        for vg in vgs_of(sim, vios.key):
+            key = '%s/%s' % (vios.text('PartitionName'), vg.text('GroupName'))
+            out[key] = {
+                'capacity_gb': num(vg.text('GroupCapacity')),
+                'free_gb': num(vg.text('AvailableSize')),
+                'virtual_disks': {
+                    base_name(xu.text(vd, 'DiskName')):
+                        num(xu.text(vd, 'DiskCapacity'))
+                    for vd in vdisks(vg.element)},
+                'media': sorted(xu.text(m, 'MediaName')
+                                for m in media(vg.element))}
+    return out
+
+
+@reg.snapshot('disk_data_files')
+def _snap_data(sim):
+    """How many content files exist (leaked uploads show up here)."""
+    d = data_dir(sim)
+    return len(os.listdir(d)) if os.path.isdir(d) else 0

@@ -1,0 +1,424 @@
+"""Virtual SCSI mappings on the VIOSes (``ViosSCSIMapping`` group).
+
+pypowervm adds and removes mappings by POSTing the VIOS with an edited
+``VirtualSCSIMappings`` list (etag-checked by the core).  On each accepted
+update this module compares the list with the stored one:
+
+* a mapping whose TargetDevice UDID is known is kept as stored (the client
+  cannot change server fields);
+* a new mapping is validated (its partition must exist, its storage must be
+  a disk/media/PV/LU this VIOS sees, no second mapping of the same storage
+  to the same client) and filled as PowerVM does: client and server adapters
+  (slots, location codes, vhost name), the full storage element (UDID ...)
+  and a target device (vtscsiN/vtoptN, LUA, UDID).  A mapping cloned from an
+  existing one (``bld_from_existing``: its ServerAdapter has a UDID) shares
+  that adapter pair;
+* a mapping that disappeared is removed (its adapters go with the last one).
+
+Deleting a partition removes its SCSI and virtual FC mappings from every
+VIOS (PowerVM removes the adapters with the partition).  Client slots used
+by mappings are published in ``sim.extra[('slots', partition key)]`` so
+network adapters never take them.
+"""
+import random
+
+from lxml import etree
+
+from nova_powervm.simulator import errors
+from nova_powervm.simulator import network
+# Imported first so that its delete refusal (running partition) runs before
+# the mapping cascade registered here.
+from nova_powervm.simulator import partition
+from nova_powervm.simulator import registry as reg
+from nova_powervm.simulator import storage as stg
+from nova_powervm.simulator import xmlutil as xu
+
+LOC = 'U8247.22L.2125D4A-V%s-C%s'
+SCSI_PATH = 'VirtualSCSIMappings/VirtualSCSIMapping'
+VFC_PATH = 'VirtualFibreChannelMappings/VirtualFibreChannelMapping'
+ADPT_ORDER = (
+    'AdapterType', 'DynamicReconfigurationConnectorName', 'LocationCode',
+    'LocalPartitionID', 'RequiredAdapter', 'VariedOn',
+    'UseNextAvailableSlotID', 'UseNextAvailableHighSlotID',
+    'VirtualSlotNumber', 'Enabled', 'AdapterName', 'BackingDeviceName',
+    'RemoteBackingDeviceName', 'RemoteLogicalPartitionID',
+    'ConnectingPartition', 'ConnectingPartitionID', 'RemoteSlotNumber',
+    'ConnectingVirtualSlotNumber', 'ServerLocationCode', 'UniqueDeviceID',
+    'MapPort', 'PhysicalPort', 'ServerAdapter', 'WWPNs',
+    'NportLoggedInStatus', 'OperatingSystemDisks')
+_TD_TYPES = {'VirtualDisk': ('LogicalVolumeVirtualTargetDevice', 'vtscsi'),
+             'PhysicalVolume': ('PhysicalVolumeVirtualTargetDevice',
+                                'vtscsi'),
+             'LogicalUnit': ('SharedStoragePoolLogicalUnitVirtualTargetDevice',
+                             'vtscsi'),
+             'VirtualOpticalMedia': ('VirtualOpticalTargetDevice', 'vtopt')}
+
+
+# ---- shared by SCSI and VFC mappings -----------------------------------
+def client_of(sim, mapping):
+    """The client partition Obj of a mapping element (or None)."""
+    link = xu.child(mapping, 'AssociatedLogicalPartition')
+    uid = stg.uuid_in_href(link.get('href') if link is not None else None)
+    if uid is None:
+        return None
+    return (sim.store.get('LogicalPartition', uid) or
+            sim.store.get('VirtualIOServer', uid))
+
+
+def client_key_of(mapping):
+    """(href uuid upper, client LocalPartitionID) of a mapping element."""
+    link = xu.child(mapping, 'AssociatedLogicalPartition')
+    uid = stg.uuid_in_href(link.get('href') if link is not None else None)
+    return ((uid or '').upper(),
+            xu.text(mapping, 'ClientAdapter/LocalPartitionID'))
+
+
+def all_maps(el):
+    return xu.findall(el, SCSI_PATH) + xu.findall(el, VFC_PATH)
+
+
+def server_slots(sim, vios, el=None):
+    el = vios.element if el is None else el
+    used = set(network.used_slots(sim, vios.key))
+    for m in all_maps(el):
+        s = xu.text(m, 'ServerAdapter/VirtualSlotNumber')
+        if s and s.isdigit():
+            used.add(int(s))
+    for d in xu.findall(el, 'TrunkAdapters/TrunkAdapter'):
+        s = xu.text(d, 'VirtualSlotNumber')
+        if s and s.isdigit():
+            used.add(int(s))
+    return used
+
+
+def free_slot(used, first=network.FIRST_CLIENT_SLOT):
+    slot = first
+    while slot in used:
+        slot += 1
+    return slot
+
+
+def refresh_client_slots(sim):
+    """Publish the client slots held by mappings, per client partition."""
+    slots = {}
+    for vios in sim.store.of_type('VirtualIOServer'):
+        for m in all_maps(vios.element):
+            client = client_of(sim, m)
+            s = xu.text(m, 'ClientAdapter/VirtualSlotNumber')
+            if client is not None and s and s.isdigit():
+                slots.setdefault(client.key, set()).add(int(s))
+    for key in [k for k in sim.extra if isinstance(k, tuple) and
+                len(k) == 2 and k[0] == 'slots']:
+        sim.extra.pop(key)
+    for key, val in slots.items():
+        sim.extra[('slots', key)] = val
+
+
+def pick_client_slot(sim, mapping, client, taken):
+    """The client slot a new mapping asks for (or the next free one)."""
+    used = set(network.used_slots(sim, client.key)) | taken.setdefault(
+        client.key, set())
+    ca = xu.child(mapping, 'ClientAdapter')
+    want = xu.text(ca, 'VirtualSlotNumber') if ca is not None else None
+    if want and xu.text(ca, 'UseNextAvailableSlotID') != 'true':
+        if not want.isdigit():
+            raise errors.BadRequest('Client slot %r is not a number' % want)
+        if int(want) in used:
+            raise errors.SimError(409, 'HSCL1400 Slot %s of %s is in use'
+                                  % (want, client.text('PartitionName')))
+        slot = int(want)
+    else:
+        slot = free_slot(used)
+    taken[client.key].add(slot)
+    return slot
+
+
+def build_adapter(parent_map, name, fields):
+    """Replace parent_map's ``name`` adapter with one holding fields."""
+    old = xu.child(parent_map, name)
+    new = etree.Element('{%s}%s' % (xu.UOM_NS, name),
+                        attrib={'kb': 'CUR', 'kxe': 'false',
+                                'schemaVersion': 'V1_0'})
+    xu.metadata(new)
+    for key, val in fields:
+        if val is not None:
+            stg.ordered_set(new, key, val, ADPT_ORDER)
+    if old is not None:
+        parent_map.replace(old, new)
+    else:
+        parent_map.append(new)
+    return new
+
+
+def reorder(mapping, order):
+    """Put a mapping's children in schema order (Metadata first)."""
+    kids = [c for c in mapping if isinstance(c.tag, str)]
+    rank = {n: i for i, n in enumerate(order)}
+    kids.sort(key=lambda c: -1 if xu.localname(c) == 'Metadata' else
+              rank.get(xu.localname(c), len(order)))
+    for c in kids:
+        mapping.remove(c)
+        mapping.append(c)
+
+
+# ---- storage lookups ------------------------------------------------------
+def canonical_storage(sim, vios, el, stg_el):
+    """A copy of the server's element for a mapping's storage reference."""
+    kind = xu.localname(stg_el)
+    udid = xu.text(stg_el, 'UniqueDeviceID')
+    found = None
+    if kind == 'VirtualDisk':
+        found = stg.find_vdisk(sim, vios.key, xu.text(stg_el, 'DiskName'),
+                               udid)[1]
+    elif kind == 'VirtualOpticalMedia':
+        found = stg.find_media(sim, vios.key,
+                               xu.text(stg_el, 'MediaName'))[1]
+    elif kind == 'PhysicalVolume':
+        name = xu.text(stg_el, 'VolumeName')
+        for pv in xu.findall(el, 'PhysicalVolumes/PhysicalVolume'):
+            if (udid and xu.text(pv, 'UniqueDeviceID') == udid) or (
+                    not udid and xu.text(pv, 'VolumeName') == name):
+                found = pv
+    elif kind == 'LogicalUnit':
+        name = xu.text(stg_el, 'UnitName')
+        for lu in sim.store.of_type('LogicalUnit'):
+            if (udid and lu.text('UniqueDeviceID') == udid) or (
+                    not udid and lu.text('UnitName') == name):
+                found = lu.element
+    else:
+        raise errors.BadRequest('Mapping storage of type %s is not modelled'
+                                % kind)
+    if found is None:
+        raise errors.BadRequest(
+            '%s %s is not known to Virtual I/O Server %s' % (
+                kind, udid or xu.text(stg_el, 'DiskName') or xu.text(
+                    stg_el, 'MediaName') or xu.text(stg_el, 'VolumeName') or
+                xu.text(stg_el, 'UnitName'), vios.text('PartitionName')))
+    out = stg.copy_el(found)
+    out.tag = '{%s}%s' % (xu.UOM_NS, kind)
+    for extra in ('Tag', 'EmulateModel'):
+        val = xu.text(stg_el, extra)
+        if val is not None:
+            stg.ordered_set(out, extra, val, stg._STOR)
+    return out
+
+
+def storage_id(stg_el):
+    return (xu.localname(stg_el), xu.text(stg_el, 'UniqueDeviceID') or
+            xu.text(stg_el, 'MediaUDID'))
+
+
+def _tdev_udid(mapping):
+    td = xu.child(mapping, 'TargetDevice')
+    if td is None or not len(td):
+        return None
+    return xu.text(td[0], 'UniqueDeviceID')
+
+
+def _storage_el(mapping):
+    s = xu.child(mapping, 'Storage')
+    kids = [c for c in s if isinstance(c.tag, str)] if s is not None else []
+    return kids[0] if len(kids) == 1 else None
+
+
+# ---- the VIOS update hook ---------------------------------------------------
+@reg.on_update('VirtualIOServer')
+def _scsi_update(sim, obj, old, ctx):
+    olds = xu.findall(old, SCSI_PATH)
+    by_tdev = {}
+    by_bus_only = {}
+    for m in olds:
+        t = _tdev_udid(m)
+        if t:
+            by_tdev[t] = m
+        else:
+            by_bus_only[xu.text(m, 'ServerAdapter/UniqueDeviceID')] = m
+    kept = set()
+    new_maps = []
+    for m in xu.findall(obj.element, SCSI_PATH):
+        t = _tdev_udid(m)
+        sudid = xu.text(m, 'ServerAdapter/UniqueDeviceID')
+        prev = by_tdev.get(t) if t else None
+        if prev is None and t is None and _storage_el(m) is None:
+            prev = by_bus_only.get(sudid)
+        if prev is not None and id(prev) not in kept:
+            kept.add(id(prev))
+            m.getparent().replace(m, stg.copy_el(prev))
+        else:
+            new_maps.append(m)
+    if not new_maps and len(kept) == len(olds):
+        return
+    taken = {}
+    buses = {xu.text(m, 'ServerAdapter/UniqueDeviceID'): m for m in olds}
+    for m in new_maps:
+        _fill_scsi(sim, obj, m, buses, taken)
+    seen = set()
+    for m in xu.findall(obj.element, SCSI_PATH):
+        s = _storage_el(m)
+        if s is None:
+            continue
+        key = (client_key_of(m)[0], storage_id(s))
+        if key in seen:
+            raise errors.SimError(
+                409, 'Storage %s is already mapped to this partition '
+                'through Virtual I/O Server %s' % (
+                    key[1][1], obj.text('PartitionName')))
+        seen.add(key)
+    refresh_client_slots(sim)
+
+
+def _fill_scsi(sim, vios, m, buses, taken):
+    client = client_of(sim, m)
+    if client is None:
+        raise errors.BadRequest('The virtual SCSI mapping names no existing '
+                                'client partition (AssociatedLogicalPartition)')
+    cid = client.text('PartitionID')
+    vid = vios.text('PartitionID')
+    s = _storage_el(m)
+    if s is not None:
+        m.find('{%s}Storage' % xu.UOM_NS).replace(
+            s, canonical_storage(sim, vios, vios.element, s))
+        s = _storage_el(m)
+    sudid = xu.text(m, 'ServerAdapter/UniqueDeviceID')
+    if sudid:
+        bus = buses.get(sudid)
+        if bus is None or client_of(sim, bus) is not client:
+            raise errors.BadRequest('Server adapter %s is not an adapter of '
+                                    'this partition on %s' % (
+                                        sudid, vios.text('PartitionName')))
+        for name in ('ClientAdapter', 'ServerAdapter'):
+            src = xu.child(bus, name)
+            if src is not None:
+                old = xu.child(m, name)
+                if old is not None:
+                    m.replace(old, stg.copy_el(src))
+                else:
+                    m.append(stg.copy_el(src))
+        sslot = xu.text(m, 'ServerAdapter/VirtualSlotNumber')
+    else:
+        cslot = pick_client_slot(sim, m, client, taken)
+        used = server_slots(sim, vios) | taken.setdefault(vios.key, set())
+        sslot = free_slot(used, first=11)
+        taken[vios.key].add(sslot)
+        sloc, cloc = LOC % (vid, sslot), LOC % (cid, cslot)
+        vhosts = {xu.text(x, 'ServerAdapter/AdapterName')
+                  for x in xu.findall(vios.element, SCSI_PATH)}
+        n = 0
+        while 'vhost%d' % n in vhosts:
+            n += 1
+        build_adapter(m, 'ClientAdapter', (
+            ('AdapterType', 'Client'),
+            ('DynamicReconfigurationConnectorName', cloc),
+            ('LocationCode', cloc), ('LocalPartitionID', cid),
+            ('RequiredAdapter', 'false'), ('VariedOn', 'true'),
+            ('VirtualSlotNumber', cslot), ('RemoteLogicalPartitionID', vid),
+            ('RemoteSlotNumber', sslot), ('ServerLocationCode', sloc)))
+        build_adapter(m, 'ServerAdapter', (
+            ('AdapterType', 'Server'),
+            ('DynamicReconfigurationConnectorName', sloc),
+            ('LocationCode', sloc), ('LocalPartitionID', vid),
+            ('RequiredAdapter', 'false'), ('VariedOn', 'true'),
+            ('VirtualSlotNumber', sslot), ('AdapterName', 'vhost%d' % n),
+            ('RemoteLogicalPartitionID', cid), ('RemoteSlotNumber', cslot),
+            ('ServerLocationCode', cloc), ('UniqueDeviceID', '1e' + sloc)))
+        buses[xu.text(m, 'ServerAdapter/UniqueDeviceID')] = m
+    if s is not None:
+        stg.ordered_set(xu.child(m, 'ServerAdapter'), 'BackingDeviceName',
+                        stg.base_name(xu.text(s, 'DiskName') or xu.text(
+                            s, 'MediaName') or xu.text(s, 'VolumeName') or
+                            xu.text(s, 'UnitName')), ADPT_ORDER)
+        _target_device(vios, m, s, sslot)
+    else:
+        stg.remove_child(m, 'TargetDevice')
+    reorder(m, ('AssociatedLogicalPartition', 'ClientAdapter',
+                'ServerAdapter', 'Storage', 'TargetDevice'))
+
+
+def _target_device(vios, m, s, sslot):
+    td_type, prefix = _TD_TYPES[xu.localname(s)]
+    td = xu.child(m, 'TargetDevice')
+    want = td[0] if td is not None and len(td) else None
+    names = set()
+    luas = set()
+    for x in xu.findall(vios.element, SCSI_PATH):
+        if x is m:
+            continue
+        t = xu.child(x, 'TargetDevice')
+        if t is not None and len(t):
+            names.add(xu.text(t[0], 'TargetName'))
+            if xu.text(x, 'ServerAdapter/VirtualSlotNumber') == str(sslot):
+                luas.add(xu.text(t[0], 'LogicalUnitAddress'))
+    name = xu.text(want, 'TargetName') if want is not None else None
+    if name and name in names:
+        raise errors.SimError(409, 'Target device name %s is in use on %s'
+                              % (name, vios.text('PartitionName')))
+    n = 0
+    while name is None:
+        if '%s%d' % (prefix, n) not in names:
+            name = '%s%d' % (prefix, n)
+        n += 1
+    lua = xu.text(want, 'LogicalUnitAddress') if want is not None else None
+    k = 1
+    while lua is None:
+        if '0x8%d00000000000000' % k not in luas:
+            lua = '0x8%d00000000000000' % k
+        k += 1
+    new_td = etree.Element('{%s}TargetDevice' % xu.UOM_NS,
+                           attrib={'kb': 'CUR', 'kxe': 'false'})
+    dev = etree.SubElement(new_td, '{%s}%s' % (xu.UOM_NS, td_type),
+                           attrib={'schemaVersion': 'V1_0'})
+    xu.metadata(dev)
+    xu.make(dev, 'LogicalUnitAddress', lua)
+    xu.make(dev, 'TargetName', name)
+    xu.make(dev, 'UniqueDeviceID', '09%016x' % random.getrandbits(64))
+    if td is not None:
+        m.replace(td, new_td)
+    else:
+        m.append(new_td)
+
+
+# ---- cascade on partition delete --------------------------------------
+def _cascade(sim, obj, ctx):
+    if obj.text('PartitionState') in partition.ACTIVE:
+        return
+    uid = obj.uuid.upper()
+    pid = obj.text('PartitionID')
+    for vios in sim.store.of_type('VirtualIOServer'):
+        if vios is obj:
+            continue
+        gone = [m for m in all_maps(vios.element)
+                if client_key_of(m)[0] == uid or (
+                    not client_key_of(m)[0] and
+                    client_key_of(m)[1] == pid)]
+        for m in gone:
+            m.getparent().remove(m)
+        if gone:
+            sim.store.touch(vios)
+    sim.extra.pop(('slots', obj.key), None)
+
+
+reg.on_delete('LogicalPartition')(_cascade)
+reg.on_delete('VirtualIOServer')(_cascade)
+
+
+@reg.snapshot('scsi_mappings')
+def _snap_scsi(sim):
+    out = []
+    for vios in stg.vioses(sim):
+        for m in xu.findall(vios.element, SCSI_PATH):
+            s = _storage_el(m)
+            out.append({
+                'vios': vios.text('PartitionName'),
+                'client': client_key_of(m)[0],
+                'client_slot': xu.text(m, 'ClientAdapter/VirtualSlotNumber'),
+                'server_slot': xu.text(m, 'ServerAdapter/VirtualSlotNumber'),
+                'storage_type': xu.localname(s) if s is not None else None,
+                'storage': stg.base_name(
+                    xu.text(s, 'DiskName') or xu.text(s, 'MediaName') or
+                    xu.text(s, 'VolumeName') or xu.text(s, 'UnitName'))
+                if s is not None else None,
+                'target': xu.text(xu.child(m, 'TargetDevice')[0],
+                                  'TargetName')
+                if _tdev_udid(m) else None})
+    return sorted(out, key=lambda d: sorted((k, str(v))
+                                            for k, v in d.items()))
