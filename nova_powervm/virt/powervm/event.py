@@ -79,6 +79,10 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
                                                     expected_attrs=[])
             except nova_exc.InstanceNotFound:
                 continue
+            except Exception as e:
+                LOG.warning('Cannot look up the instance of partition '
+                            '%(uuid)s: %(err)s', {'uuid': pvm_uuid, 'err': e})
+                return None
             with self._lock:
                 self._uuids[pvm_uuid] = inst.uuid
             return inst.uuid
