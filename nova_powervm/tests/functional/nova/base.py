@@ -30,6 +30,8 @@ except ImportError:  # pragma: no cover - until the simulator lands
 
 COMPUTE_HOST = 'powervm-compute'
 IMAGE_SIZE = 2 * 1024 * 1024
+# Storage array target ports used when the simulator does not list its own.
+FC_TARGETS = ('500507680b2155e4', '500507680b2155e5')
 
 
 def api_paste_config():
@@ -299,7 +301,10 @@ class PowerVMNovaTestCase(test.TestCase,
 
     def _fc_targets(self):
         """Storage target WWPNs the simulator's FC ports reach."""
-        return self.sim.fc_targets()
+        try:
+            return list(self.sim.fc_targets())
+        except AttributeError:
+            return list(FC_TARGETS)
 
     def _attach_fc_volume(self, server, lun=1):
         """Attach a new Cinder FC volume through the API; returns its id."""
