@@ -267,6 +267,14 @@ class PowerVMDriver(driver.ComputeDriver):
         self._remember(instance)
         vm.reboot(self.adapter, instance, reboot_type == 'HARD')
 
+    def manage_image_cache(self, context, all_instances):
+        """Remove cached images that no instance of this host uses.
+
+        nova calls this every ``[DEFAULT] image_cache_manager_interval``
+        when the disk driver caches images (``has_imagecache``).
+        """
+        self.disk_dvr.manage_image_cache(context, all_instances)
+
     # Snapshot (SSP+snapshot helper).
 
     def snapshot(self, context, instance, image_id, update_task_state):

@@ -6,12 +6,16 @@ spec is checked here (type, range, host capability, conflicts) so that a bad
 flavor fails with a message naming the key and the allowed values before
 anything is created on the host.
 """
+import copy
+import threading
+
 from nova.compute import power_state
 from nova import exception as nova_exc
 from nova.virt import hardware
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 from oslo_utils import strutils
+from pypowervm import entities as pvm_ent
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import power as pvm_pwr
 from pypowervm.tasks import power_opts as pvm_popts
@@ -19,6 +23,7 @@ from pypowervm import util as pvm_u
 from pypowervm.utils import lpar_builder as lpar_bldr
 from pypowervm.utils import uuid as pvm_uuid
 from pypowervm.wrappers import base_partition as pvm_bp
+from pypowervm.wrappers import job as pvm_job
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import shared_proc_pool as pvm_spp
 
@@ -418,6 +423,59 @@ def delete_lpar(adapter, instance):
     LOG.info('Deleted partition %s.', uuid, instance=instance)
 
 
+# Job templates (GET .../do/<Operation>) do not depend on the partition:
+# read each once per process instead of once per power operation.
+_JOB_TEMPLATES = {}
+_JOB_LOCK = threading.Lock()
+
+
+class _PowerOp(pvm_pwr.PowerOp):
+    """pypowervm's PowerOp with cached job templates (one GET less)."""
+
+    @classmethod
+    def _run(cls, part, opts, timeout, synchronous=True):
+        key = (part.schema_type, opts.JOB_SUFFIX)
+        with _JOB_LOCK:
+            tmpl = _JOB_TEMPLATES.get(key)
+        if tmpl is None:
+            tmpl = part.adapter.read(part.schema_type, part.uuid,
+                                     suffix_type='do',
+                                     suffix_parm=opts.JOB_SUFFIX).entry
+            with _JOB_LOCK:
+                _JOB_TEMPLATES[key] = tmpl
+        entry = pvm_ent.Entry(copy.deepcopy(tmpl.properties),
+                              copy.deepcopy(tmpl.element).element,
+                              part.adapter)
+        pvm_job.Job.wrap(entry).run_job(
+            part.uuid, job_parms=opts.bld_jparms(), timeout=timeout,
+            synchronous=synchronous)
+
+
+def _stop(part, hard, timeout, restart=False):
+    """Stop (or restart) a partition.
+
+    Hard at once, or an OS (VSP normal without RMC) shutdown given
+    ``timeout`` seconds, then hard.
+    """
+    if not hard:
+        opts = pvm_popts.PowerOffOpts().restart(value=restart)
+        if part.env == pvm_bp.LPARType.OS400:
+            opts.os_normal()
+        elif pvm_popts.PowerOffOpts.can_os_shutdown(part):
+            opts.os_immediate()
+        else:
+            opts.vsp_normal()
+        try:
+            _PowerOp.stop(part, opts=opts, timeout=timeout)
+            return
+        except pvm_exc.VMPowerOffFailure as e:
+            LOG.warning('Normal shutdown of partition %(name)s did not '
+                        'complete (%(err)s); shutting it down hard.',
+                        {'name': part.name, 'err': e})
+    _PowerOp.stop(part, opts=pvm_popts.PowerOffOpts().vsp_hard().restart(
+        value=restart), timeout=CONF.pypowervm_job_request_timeout)
+
+
 def power_on(adapter, instance, lpar_w=None):
     """Power on the partition (already running is success).
 
@@ -426,7 +484,7 @@ def power_on(adapter, instance, lpar_w=None):
     """
     part = lpar_w or get_instance_wrapper(adapter, instance)
     try:
-        pvm_pwr.PowerOp.start(part)
+        _PowerOp.start(part)
     except pvm_exc.VMPowerOnFailure as e:
         raise nova_exc.InstancePowerOnFailure(reason=str(e))
 
@@ -445,14 +503,9 @@ def power_off(adapter, instance, force_immediate=False, timeout=None,
     if part.state == pvm_bp.LPARState.NOT_ACTIVATED:
         LOG.debug('Partition is already powered off.', instance=instance)
         return
-    timeout = timeout or CONF.pypowervm_job_request_timeout
     try:
-        if force_immediate:
-            pvm_pwr.PowerOp.stop(
-                part, opts=pvm_popts.PowerOffOpts().vsp_hard(),
-                timeout=timeout)
-        else:
-            pvm_pwr.power_off_progressive(part, timeout=timeout)
+        _stop(part, force_immediate,
+              timeout or CONF.pypowervm_job_request_timeout)
     except pvm_exc.VMPowerOffFailure as e:
         raise nova_exc.InstancePowerOffFailure(reason=str(e))
 
@@ -465,12 +518,10 @@ def reboot(adapter, instance, hard):
     part = get_instance_wrapper(adapter, instance)
     try:
         if part.state == pvm_bp.LPARState.NOT_ACTIVATED:
-            pvm_pwr.PowerOp.start(part)
-        elif hard:
-            pvm_pwr.PowerOp.stop(
-                part, opts=pvm_popts.PowerOffOpts().vsp_hard().restart())
+            _PowerOp.start(part)
         else:
-            pvm_pwr.power_off_progressive(part, restart=True)
+            _stop(part, hard, CONF.pypowervm_job_request_timeout,
+                  restart=True)
     except (pvm_exc.VMPowerOffFailure, pvm_exc.VMPowerOnFailure) as e:
         raise nova_exc.InstanceRebootFailure(reason=str(e))
 

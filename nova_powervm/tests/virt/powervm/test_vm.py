@@ -8,9 +8,11 @@ from nova import objects
 from nova import test
 from nova.tests.unit import fake_instance
 from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import power_opts as pvm_popts
 from pypowervm.tests.test_utils import pvmhttp
 from pypowervm import traits as pvm_traits
 from pypowervm.wrappers import base_partition as pvm_bp
+from pypowervm.wrappers import job as pvm_job
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
 
@@ -353,58 +355,103 @@ class TestRestOps(test.NoDBTestCase):
         self.assertEqual([lpar], vm.list_lpars(self.adpt))
         get.assert_called_once_with(self.adpt)
 
-    @mock.patch('pypowervm.tasks.power.PowerOp.start')
-    def test_power_on(self, start):
+    @mock.patch.object(vm._PowerOp, '_run')
+    def test_power_on(self, run):
         lpar_w = mock.Mock()
         vm.power_on(self.adpt, self.inst, lpar_w=lpar_w)
-        start.assert_called_once_with(lpar_w)
-        start.side_effect = pvm_exc.VMPowerOnFailure(lpar_nm='x',
-                                                     reason='HSCL boom')
+        self.assertEqual(lpar_w, run.call_args[0][0])
+        self.assertEqual('PowerOn()', str(run.call_args[0][1]))
+        run.side_effect = pvm_exc.JobRequestFailed(operation_name='PowerOn',
+                                                   error='HSCL boom')
         err = self.assertRaises(nova_exc.InstancePowerOnFailure, vm.power_on,
                                 self.adpt, self.inst, lpar_w=lpar_w)
         self.assertIn('HSCL boom', str(err))
+        # Already on is success.
+        run.side_effect = pvm_exc.JobRequestFailed(operation_name='PowerOn',
+                                                   error='HSCL3681 on')
+        vm.power_on(self.adpt, self.inst, lpar_w=lpar_w)
 
-    @mock.patch('pypowervm.tasks.power.power_off_progressive')
-    @mock.patch('pypowervm.tasks.power.PowerOp.stop')
-    def test_power_off(self, stop, progressive):
+    @mock.patch.object(vm._PowerOp, '_run')
+    def test_power_off(self, run):
         lpar_w = mock.Mock(state='not activated')
         vm.power_off(self.adpt, self.inst, lpar_w=lpar_w)
-        self.assertFalse(stop.called or progressive.called)
+        self.assertFalse(run.called)
 
-        lpar_w.state = 'running'
+        # No RMC: VSP normal shutdown with nova's timeout.
+        lpar_w = mock.Mock(state='running', env='AIX/Linux',
+                           rmc_state='inactive')
         vm.power_off(self.adpt, self.inst, timeout=30, lpar_w=lpar_w)
-        progressive.assert_called_once_with(lpar_w, timeout=30)
-        self.assertFalse(stop.called)
+        self.assertEqual('PowerOff(operation=shutdown)',
+                         str(run.call_args[0][1]))
+        self.assertEqual(30, run.call_args[0][2])
 
+        # RMC active: OS immediate shutdown.
+        lpar_w.rmc_state = 'active'
+        vm.power_off(self.adpt, self.inst, timeout=30, lpar_w=lpar_w)
+        self.assertEqual('PowerOff(immediate=true, operation=osshutdown)',
+                         str(run.call_args[0][1]))
+
+        # A normal shutdown that does not finish -> hard.
+        run.reset_mock()
+        run.side_effect = [pvm_exc.JobRequestTimedOut(
+            operation_name='PowerOff', seconds=30), None]
+        vm.power_off(self.adpt, self.inst, timeout=30, lpar_w=lpar_w)
+        self.assertEqual(2, run.call_count)
+        self.assertEqual('PowerOff(immediate=true, operation=shutdown)',
+                         str(run.call_args[0][1]))
+
+        run.reset_mock()
+        run.side_effect = None
         vm.power_off(self.adpt, self.inst, force_immediate=True,
                      lpar_w=lpar_w)
-        opts = stop.call_args[1]['opts']
+        run.assert_called_once()
         self.assertEqual('PowerOff(immediate=true, operation=shutdown)',
-                         str(opts))
+                         str(run.call_args[0][1]))
 
-        stop.side_effect = pvm_exc.VMPowerOffFailure(lpar_nm='x',
-                                                     reason='stuck')
+        run.side_effect = pvm_exc.JobRequestFailed(operation_name='PowerOff',
+                                                   error='stuck')
         self.assertRaises(nova_exc.InstancePowerOffFailure, vm.power_off,
                           self.adpt, self.inst, force_immediate=True,
                           lpar_w=lpar_w)
 
     @mock.patch.object(vm, 'get_instance_wrapper')
-    @mock.patch('pypowervm.tasks.power.power_off_progressive')
-    @mock.patch('pypowervm.tasks.power.PowerOp')
-    def test_reboot(self, pop, progressive, get):
+    @mock.patch.object(vm._PowerOp, '_run')
+    def test_reboot(self, run, get):
         lpar_w = get.return_value
-        lpar_w.state = 'running'
+        lpar_w.configure_mock(state='running', env='AIX/Linux',
+                              rmc_state='inactive')
         vm.reboot(self.adpt, self.inst, hard=False)
-        progressive.assert_called_once_with(lpar_w, restart=True)
+        self.assertEqual(
+            'PowerOff(operation=shutdown, restart=true)',
+            str(run.call_args[0][1]))
         vm.reboot(self.adpt, self.inst, hard=True)
-        opts = pop.stop.call_args[1]['opts']
         self.assertEqual(
             'PowerOff(immediate=true, operation=shutdown, restart=true)',
-            str(opts))
+            str(run.call_args[0][1]))
         lpar_w.state = 'not activated'
         vm.reboot(self.adpt, self.inst, hard=True)
-        pop.start.assert_called_once_with(lpar_w)
-        pop.start.side_effect = pvm_exc.VMPowerOnFailure(lpar_nm='x',
-                                                         reason='no')
+        self.assertEqual('PowerOn()', str(run.call_args[0][1]))
+        run.side_effect = pvm_exc.JobRequestFailed(operation_name='PowerOn',
+                                                   error='no')
         self.assertRaises(nova_exc.InstanceRebootFailure, vm.reboot,
                           self.adpt, self.inst, hard=True)
+
+    def test_job_template_read_once(self):
+        tmpl = pvmhttp.load_pvm_resp(
+            'job_request_power_off.txt').get_response()
+        adpt = mock.Mock()
+        adpt.read.return_value = tmpl
+        part = mock.Mock(schema_type='LogicalPartition', uuid=PVM_UUID,
+                         adapter=adpt)
+        part.name = 'p'
+        self.addCleanup(vm._JOB_TEMPLATES.clear)
+        vm._JOB_TEMPLATES.clear()
+        with mock.patch.object(pvm_job.Job, 'run_job') as run_job:
+            for _ in range(2):
+                vm._PowerOp.stop(part, opts=pvm_popts.PowerOffOpts()
+                                 .vsp_hard())
+        adpt.read.assert_called_once_with(
+            'LogicalPartition', PVM_UUID, suffix_type='do',
+            suffix_parm='PowerOff')
+        self.assertEqual(2, run_job.call_count)
+        self.assertEqual(PVM_UUID, run_job.call_args[0][0])
