@@ -1,0 +1,325 @@
+"""VIFs and the config drive against the REST simulator.
+
+Real pypowervm over HTTP; assertions read the simulator's state back
+(client and trunk adapters, vswitches, virtual networks, media, mappings)
+and count the REST requests each operation costs.  os-vif (the host side of
+an OVS port) is mocked: it touches the NovaLink partition's Open vSwitch,
+not the REST API.
+"""
+import os
+from unittest import mock
+
+import fixtures
+from nova import exception as nova_exc
+from nova.network import model as network_model
+from nova import objects
+from nova import test
+from pypowervm import const as pvm_const
+from pypowervm.tasks import partition as pvm_par
+from taskflow import engines as tf_eng
+from taskflow.patterns import linear_flow as tf_lf
+from taskflow import task as tf_task
+
+from nova_powervm.simulator.fixture import SimulatorFixture
+from nova_powervm.virt.powervm import media
+from nova_powervm.virt.powervm import session
+from nova_powervm.virt.powervm.tasks import media as tf_media
+from nova_powervm.virt.powervm.tasks import network as tf_net
+from nova_powervm.virt.powervm import vif
+from nova_powervm.virt.powervm import vm
+
+INST = '1a2b3c4d-0000-4000-8000-0000000000aa'
+NET = '5c6b1bd3-2c5d-4a3c-8b8a-0e8f4b1a2c3d'
+
+
+def make_vif(n, vif_type='pvm_sea', vlan=100, physnet=None):
+    net = network_model.Network(id=NET, bridge='br-int', label='private',
+                                physical_network=physnet, subnets=[])
+    port = '%08d-7b7a-4c2a-9d6e-5a7fdc1b0d01' % n
+    return network_model.VIF(
+        id=port, address='fa:16:3e:00:00:%02x' % n, type=vif_type,
+        network=net, details={'vlan': vlan} if vlan else {},
+        devname=('tap' + port)[:14], active=True)
+
+
+class _Fail(tf_task.Task):
+    def execute(self):
+        raise ValueError('a later step failed')
+
+
+class _Provide(tf_task.Task):
+    def __init__(self, name, value):
+        super().__init__(name='provide_' + name, provides=name)
+        self.value = value
+
+    def execute(self):
+        return self.value
+
+
+class SimTestBase(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        fx = self.useFixture(SimulatorFixture(power_delay_s=0.01))
+        self.sim = fx.sim
+        self.flags(group='powervm', **fx.flags_for_conf())
+        self.adapter = session.build_adapter()
+        self.addCleanup(self.adapter.session._logoff)
+        self.host_w = session.get_host_wrapper(self.adapter)
+        self.inst = objects.Instance(
+            uuid=INST, id=7, display_name='vm7', host='h', image_ref=None,
+            system_metadata={}, metadata={})
+        self.inst.flavor = objects.Flavor(
+            root_gb=1, vcpus=1, memory_mb=512, extra_specs={},
+            ephemeral_gb=0, swap=0)
+        self.lpar_w = vm.create_lpar(self.adapter, self.host_w, self.inst)
+        self.lpar_uuid = self.lpar_w.uuid
+        self.os_vif = self.useFixture(
+            fixtures.MockPatchObject(vif, 'os_vif')).mock
+
+    def _requests(self, fn, *args, **kwargs):
+        self.sim.clear_request_log()
+        ret = fn(*args, **kwargs)
+        return ret, [(r['method'], r['path']) for r in self.sim.request_log()]
+
+    def _mine(self, kind):
+        inv = self.sim.inventory()[kind]
+        return {k: v for k, v in inv.items()
+                if v['partition'] == self.lpar_uuid}
+
+    def _trunks(self):
+        return self.sim.inventory()['trunk_adapters']
+
+
+class TestVifsOnSimulator(SimTestBase):
+
+    def test_sea_plug_one_request_warm(self):
+        vif.plug(self.adapter, self.inst, make_vif(1), lpar_wrap=self.lpar_w)
+        _, reqs = self._requests(vif.plug, self.adapter, self.inst,
+                                 make_vif(2, vlan=200), lpar_wrap=self.lpar_w)
+        self.assertEqual(1, len(reqs), reqs)
+        self.assertEqual('PUT', reqs[0][0])
+        cnas = sorted(self._mine('client_adapters').values(),
+                      key=lambda c: c['mac'])
+        self.assertEqual([('FA163E000001', '100', 'ETHERNET0'),
+                          ('FA163E000002', '200', 'ETHERNET0')],
+                         [(c['mac'], c['pvid'], c['vswitch']) for c in cnas])
+
+    def test_sea_plug_vifs_cold_cache_requests(self):
+        _, reqs = self._requests(
+            vif.plug_vifs, self.adapter, self.inst, [make_vif(1)],
+            lpar_wrap=self.lpar_w, cna_list=[])
+        # vswitch feed (once per adapter) + the adapter PUT.
+        self.assertEqual(['GET', 'PUT'], [m for m, _p in reqs], reqs)
+
+    def test_physnet_named_vswitch(self):
+        vif.plug(self.adapter, self.inst,
+                 make_vif(1, physnet='NovaLinkVEABridge'),
+                 lpar_wrap=self.lpar_w)
+        (cna,) = self._mine('client_adapters').values()
+        self.assertEqual('NovaLinkVEABridge', cna['vswitch'])
+
+    def test_ovs_plug_trunk_pairs_with_distinct_vlans(self):
+        before_vnets = self.sim.inventory()['virtual_networks']
+        vif.plug_vifs(self.adapter, self.inst,
+                      [make_vif(1, 'ovs', None), make_vif(2, 'ovs', None)],
+                      lpar_wrap=self.lpar_w, cna_list=[])
+        clients = {c['mac']: c for c in
+                   self._mine('client_adapters').values()}
+        trunks = list(self._trunks().values())
+        self.assertEqual(2, len(trunks))
+        self.assertEqual({'novalink'}, {t['partition_name'] for t in trunks})
+        pvids = {c['pvid'] for c in clients.values()}
+        self.assertEqual(2, len(pvids))
+        self.assertEqual(pvids, {t['pvid'] for t in trunks})
+        self.assertEqual({'NovaLinkVEABridge'},
+                         {c['vswitch'] for c in clients.values()} |
+                         {t['vswitch'] for t in trunks})
+        # Host side plugged into OVS with the trunk's device name.
+        names = sorted(c[0][0].vif_name for c in
+                       self.os_vif.plug.call_args_list)
+        self.assertEqual([make_vif(1)['devname'], make_vif(2)['devname']],
+                         names)
+        # Unplug removes clients, trunks, OVS ports and the VLANs.
+        vif.unplug_vifs(self.adapter, self.inst,
+                        [make_vif(1, 'ovs', None), make_vif(2, 'ovs', None)])
+        self.assertEqual({}, self._mine('client_adapters'))
+        self.assertEqual({}, self._trunks())
+        self.assertEqual(2, self.os_vif.unplug.call_count)
+        self.assertEqual(before_vnets,
+                         self.sim.inventory()['virtual_networks'])
+
+    def test_ovs_unplug_after_partition_gone_removes_trunk(self):
+        vif.plug(self.adapter, self.inst, make_vif(1, 'ovs', None),
+                 lpar_wrap=self.lpar_w)
+        vm.delete_lpar(self.adapter, self.inst)
+        vif.unplug_vifs(self.adapter, self.inst, [make_vif(1, 'ovs', None)])
+        self.assertEqual({}, self._trunks())
+
+    def test_unplug_idempotent(self):
+        vifs = [make_vif(1), make_vif(2, 'ovs', None)]
+        vif.plug_vifs(self.adapter, self.inst, vifs, lpar_wrap=self.lpar_w,
+                      cna_list=[])
+        vif.unplug_vifs(self.adapter, self.inst, vifs)
+        inv = self.sim.inventory()
+        vif.unplug_vifs(self.adapter, self.inst, vifs)
+        self.assertEqual(inv, self.sim.inventory())
+        self.assertEqual({}, self._mine('client_adapters'))
+
+    def test_mgmt_vif_creates_switch_once(self):
+        cna = vif.plug_mgmt_vif(self.adapter, self.inst, [],
+                                lpar_wrap=self.lpar_w)
+        inv = self.sim.inventory()
+        names = [v['name'] for v in inv['vswitches'].values()]
+        self.assertEqual(1, names.count('MGMTSWITCH'))
+        (mine,) = self._mine('client_adapters').values()
+        self.assertEqual(('4094', 'MGMTSWITCH'),
+                         (mine['pvid'], mine['vswitch']))
+        # Already there: nothing new.
+        again, reqs = self._requests(vif.plug_mgmt_vif, self.adapter,
+                                     self.inst, [cna], lpar_wrap=self.lpar_w)
+        self.assertIs(cna, again)
+        self.assertEqual([], reqs)
+
+    def test_unknown_type_fails_before_any_request(self):
+        self.sim.clear_request_log()
+        ex = self.assertRaises(
+            nova_exc.VirtualInterfacePlugException, vif.plug_vifs,
+            self.adapter, self.inst, [make_vif(1), make_vif(2, 'macvtap')],
+            lpar_wrap=self.lpar_w)
+        self.assertIn('macvtap', str(ex))
+        self.assertEqual([], self.sim.request_log())
+
+    def test_rest_failure_leaves_nothing(self):
+        before = self.sim.inventory()
+        # The second adapter PUT fails.
+        self.sim.inject_fault(method='PUT', path='ClientNetworkAdapter',
+                              nth=2, status=500)
+        self.assertRaises(
+            nova_exc.VirtualInterfacePlugException, vif.plug_vifs,
+            self.adapter, self.inst,
+            [make_vif(1), make_vif(2, 'ovs', None), make_vif(3)],
+            lpar_wrap=self.lpar_w, cna_list=[])
+        self.assertEqual(before, self.sim.inventory())
+
+    def test_plug_tasks_revert_leaves_nothing(self):
+        before = self.sim.inventory()
+        self.flags(group='powervm', use_rmc_mgmt_vif=True)
+        flow = tf_lf.Flow('spawn_net')
+        flow.add(_Provide('lpar_wrap', self.lpar_w),
+                 tf_net.PlugVifs(mock.Mock(), self.adapter, self.inst,
+                                 [make_vif(1), make_vif(2, 'ovs', None)]),
+                 tf_net.PlugMgmtVif(self.adapter, self.inst),
+                 _Fail(name='fail'))
+        self.inst.task_state = 'spawning'
+        self.assertRaises(ValueError, tf_eng.run, flow)
+        after = self.sim.inventory()
+        # MGMTSWITCH stays (as on a real host); no adapter does.
+        after['vswitches'] = {k: v for k, v in after['vswitches'].items()
+                              if v['name'] != 'MGMTSWITCH'}
+        self.assertEqual(before, after)
+
+
+class TestConfigDriveOnSimulator(SimTestBase):
+
+    def setUp(self):
+        super().setUp()
+        if not self.sim.objects('VolumeGroup'):
+            self.skipTest('the simulator has no volume groups (storage '
+                          'hooks not loaded)')
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.flags(group='powervm', image_meta_local_path=self.tmp)
+        # No mkisofs here: the builder writes the staged tree's file list.
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
+            side_effect=self._fake_iso))
+        self.useFixture(fixtures.MockPatch(
+            'nova.api.metadata.base.InstanceMetadata'))
+
+    def _fake_iso(self, path, tmpdir):
+        with open(path, 'wb') as f:
+            f.write(b'CD001' + b'\0' * 4096)
+
+    def _ftsk(self):
+        return pvm_par.build_active_vio_feed_task(
+            self.adapter, xag=[pvm_const.XAG.VIO_SMAP])
+
+    def _media(self):
+        """{vios/vg: [media names]} for groups holding media."""
+        return {k: v['media'] for k, v in
+                self.sim.inventory()['volume_groups'].items() if v['media']}
+
+    def _vopt_maps(self):
+        return [m for m in self.sim.inventory()['scsi_mappings']
+                if m['storage_type'] == 'VirtualOpticalMedia']
+
+    def test_create_and_delete(self):
+        name = media.media_name(self.inst)
+        before = self.sim.inventory()
+        ftsk = self._ftsk()
+        _, reqs = self._requests(
+            tf_eng.run, tf_lf.Flow('cd').add(
+                tf_media.CreateAndConnectCfgDrive(
+                    self.adapter, self.inst, [], [], ftsk), ftsk))
+        self.addDetail('cfgdrive_requests', _text(reqs))
+        (media_names,) = self._media().values()
+        self.assertIn(name, media_names)
+        (smap,) = self._vopt_maps()
+        self.assertEqual(name, smap['storage'])
+        self.assertEqual({}, self.sim.inventory()['files'])
+        self.assertEqual([], os.listdir(self.tmp))
+        # Cold repository lookup included; a warm one is cheaper.
+        self.assertLessEqual(len(reqs), 9, reqs)
+        ftsk = self._ftsk()
+        _, reqs = self._requests(tf_eng.run, tf_lf.Flow('del').add(
+            tf_media.DeleteVOpt(self.adapter, self.inst, stg_ftsk=ftsk),
+            ftsk))
+        self.addDetail('cfgdrive_delete_requests', _text(reqs))
+        self.assertEqual([], self._vopt_maps())
+        self.assertEqual(before, self.sim.inventory())
+
+    def test_warm_create_requests(self):
+        media._repository(self.adapter)
+        ftsk = self._ftsk()
+        _, reqs = self._requests(
+            tf_eng.run, tf_lf.Flow('cd').add(
+                tf_media.CreateAndConnectCfgDrive(
+                    self.adapter, self.inst, [], [], ftsk), ftsk))
+        self.addDetail('cfgdrive_requests', _text(reqs))
+        # File PUT, upload, File DELETE, VIOS update (its feed GET was
+        # done when the FeedTask was built).
+        self.assertLessEqual(len(reqs), 4, reqs)
+
+    def test_delete_without_ftsk_idempotent(self):
+        before = self.sim.inventory()
+        media.create_cfg_drive(self.adapter, self.inst, [], [])
+        self.assertEqual(1, len(self._vopt_maps()))
+        media.delete_cfg_drive(self.adapter, self.inst)
+        self.assertEqual(before, self.sim.inventory())
+        media.delete_cfg_drive(self.adapter, self.inst)
+        self.assertEqual(before, self.sim.inventory())
+
+    def test_revert_after_mapping_removes_media_and_map(self):
+        before = self.sim.inventory()
+        ftsk = self._ftsk()
+        self.assertRaises(ValueError, tf_eng.run, tf_lf.Flow('cd').add(
+            tf_media.CreateAndConnectCfgDrive(
+                self.adapter, self.inst, [], [], ftsk), ftsk,
+            _Fail(name='fail')))
+        self.assertEqual(before, self.sim.inventory())
+
+    def test_upload_failure_leaves_nothing(self):
+        media._repository(self.adapter)
+        before = self.sim.inventory()
+        self.sim.inject_fault(method='PUT', path='/web/File/contents',
+                              status=500, times=10)
+        self.assertRaises(nova_exc.NovaException, media.create_cfg_drive,
+                          self.adapter, self.inst, [], [],
+                          stg_ftsk=self._ftsk())
+        self.assertEqual(before, self.sim.inventory())
+        self.assertEqual([], os.listdir(self.tmp))
+
+
+def _text(reqs):
+    from testtools import content
+    return content.text_content('\n'.join('%s %s' % r for r in reqs))
