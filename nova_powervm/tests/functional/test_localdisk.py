@@ -225,6 +225,14 @@ class TestLocalDiskSim(LocalDiskSimTestCase):
         self.assertEqual(self.glance.image_digest(self.image_meta.id),
                          self._disk_digest(self.img_name))
 
+    def test_file_create_failure_leaves_nothing(self):
+        # pypowervm itself only cleans up after a failed data transfer.
+        before = self.sim.inventory()
+        self.sim.inject_fault(method='PUT', path='/web/File$', status=500)
+        self.assertRaises(pvm_exc.HttpError, self.drv.create_disk_from_image,
+                          None, _instance(INST1), self.image_meta)
+        self.assertEqual(before, self.sim.inventory())
+
     def test_extend(self):
         inst = _instance(INST1, root_gb=1, image_ref=self.image_meta.id)
         self.drv.create_disk_from_image(None, inst, self.image_meta)

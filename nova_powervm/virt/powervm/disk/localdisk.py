@@ -18,6 +18,7 @@ import time
 from nova import exception as nova_exc
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_utils import units
 from pypowervm import const as pvm_const
 from pypowervm.tasks import storage as tsk_stg
@@ -170,7 +171,8 @@ class LocalStorage(disk_dvr.DiskAdapter):
 
         REST requests: cached image: 2 (read the VG, add the disk); new
         image: 8 (read the VG, upload: create disk, file, stream, delete
-        file metadata, then read and update the VG for the copy).
+        file metadata, then read and update the VG for the copy).  A failed
+        upload leaves no image disk behind.
         :raises ImageUnacceptable: unsupported disk format or no image data.
         :raises FlavorDiskSmallerThanImage: the image exceeds the root disk.
         """
@@ -220,15 +222,34 @@ class LocalStorage(disk_dvr.DiskAdapter):
         stream, size = image.image_stream(
             context, image_meta.id, size=img_size,
             checksum=image.image_checksum(image_meta))
-        with stream:
-            vdisk, leftover = tsk_stg.upload_new_vdisk(
-                self.adapter, self._vios_uuid, self.vg_uuid, stream,
-                img_name, size, d_size=size, file_format=file_format)
+        try:
+            with stream:
+                vdisk, leftover = tsk_stg.upload_new_vdisk(
+                    self.adapter, self._vios_uuid, self.vg_uuid, stream,
+                    img_name, size, d_size=size, file_format=file_format)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # pypowervm removes the new disk when the data transfer
+                # fails, but not when creating the upload's File fails.
+                self._remove_partial_image(img_name)
         if leftover is not None:
             LOG.warning('Upload metadata (File %s) of image %s could not be '
                         'removed from the REST server.', leftover.uuid,
                         image_meta.id)
         return vdisk
+
+    def _remove_partial_image(self, img_name):
+        """Best effort: delete an image disk whose upload failed.
+
+        Called with the image's lock held, so no spawn is using it.
+        """
+        try:
+            self.delete_disks([pvm_stg.VDisk.bld_ref(self.adapter,
+                                                     img_name)])
+        except Exception:
+            LOG.exception('Image disk %(disk)s of a failed upload could not '
+                          'be removed from volume group %(vg)s.',
+                          {'disk': img_name, 'vg': self.vg_name})
 
     def _copy_image(self, vg_wrap, img_vdisk, boot_name, disk_gb,
                     file_format, instance):

@@ -278,6 +278,25 @@ class TestCreateDisk(LocalDiskTestCase):
         self.assertEqual([], self.srv.posted)
         self.assertEqual(['test'], self.srv.disk_names())
 
+    def test_failed_upload_removes_image_disk(self):
+        # E.g. creating the upload's File failed after the disk was made:
+        # pypowervm leaves that disk, the driver removes it.
+        def upload(adpt, v_uuid, vg_uuid, stream, name, f_size, **kwargs):
+            self.srv.etag += 1
+            self.srv.add_disk(name, 1)
+            raise ValueError('File create failed')
+
+        with mock.patch.object(image, 'image_stream',
+                               return_value=(mock.MagicMock(), 100)), \
+                mock.patch.object(tsk_stg, 'upload_new_vdisk',
+                                  side_effect=upload):
+            self.assertRaises(ValueError, self.drv.create_disk_from_image,
+                              'ctx', _instance(), _image_meta())
+        self.assertEqual(['test'], self.srv.disk_names())
+        self.assertEqual(1, len(self.srv.posted))
+        self.assertIsNone(localdisk._find_vdisk(self.srv.posted[0],
+                                                self.img_name))
+
     def test_bad_disk_format(self):
         ex = self.assertRaises(
             nova_exc.ImageUnacceptable, self.drv.create_disk_from_image,
