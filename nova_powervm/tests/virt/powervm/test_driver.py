@@ -1,0 +1,164 @@
+"""Unit tests for the lifecycle entry points of driver.py (flows mocked)."""
+from unittest import mock
+
+import fixtures
+from nova import exception as nova_exc
+from nova import test
+from taskflow import task
+
+from nova_powervm.virt.powervm import driver
+from nova_powervm.virt.powervm import exception as exc
+
+
+class _FeedTask(task.Task):
+    """Stands in for the pypowervm FeedTask over the VIOSes."""
+
+    def execute(self):
+        pass
+
+
+class TestDriverLifecycle(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.drv = driver.PowerVMDriver(mock.Mock())
+        self.drv.adapter = mock.Mock()
+        self.drv.host_wrapper = mock.Mock()
+        self.drv.host_uuid = 'host-uuid'
+        self.drv.disk_dvr = mock.Mock()
+        self.vm = self.useFixture(fixtures.MockPatchObject(driver, 'vm')).mock
+        self.run = self.useFixture(fixtures.MockPatchObject(
+            driver.tf_base, 'run')).mock
+        self.ftsk = self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.partition.build_active_vio_feed_task')).mock
+        self.ftsk.return_value = _FeedTask(name='vio_feed')
+        self.inst = mock.Mock(uuid='inst-uuid', config_drive=None)
+        self.cfgdrv = self.useFixture(fixtures.MockPatch(
+            'nova.virt.configdrive.required_by', return_value=False)).mock
+
+    def flow_names(self):
+        flow = self.run.call_args[0][0]
+        return [atom.name for atom in flow]
+
+    def test_spawn_flow_order(self):
+        self.drv.spawn('ctx', self.inst, 'img', [], 'pw', {}, ['vif'])
+        self.assertEqual(
+            ['create_vm', 'plug_vifs', 'plug_mgmt_vif',
+             'create_disk_from_img', 'attach_disk', 'vio_feed', 'pwr_on_vm'],
+            self.flow_names())
+        self.vm.build_lpar.assert_called_once_with(
+            self.drv.adapter, self.drv.host_wrapper, self.inst)
+        create = list(self.run.call_args[0][0])[0]
+        self.assertEqual(self.vm.build_lpar.return_value, create.lpar_w)
+        self.assertEqual(exc.SpawnTaskFailed,
+                         self.run.call_args[1]['exc_class'])
+        # Mappings only: no storage xag on the VIOS feed.
+        self.assertEqual(['ViosSCSIMapping'],
+                         self.ftsk.call_args[1]['xag'])
+
+    def test_spawn_config_drive_no_power_on(self):
+        self.cfgdrv.return_value = True
+        self.drv.spawn('ctx', self.inst, 'img', [], 'pw', {}, [],
+                       power_on=False)
+        names = self.flow_names()
+        self.assertEqual(['create_vm', 'plug_vifs', 'plug_mgmt_vif',
+                          'create_disk_from_img', 'attach_disk', 'cfg_drive',
+                          'vio_feed'], names)
+
+    def test_spawn_invalid_flavor_before_anything(self):
+        self.vm.build_lpar.side_effect = exc.InvalidFlavorExtraSpec(
+            key='powervm:uncapped', value='x', reason='r', allowed='a')
+        self.assertRaises(exc.InvalidFlavorExtraSpec, self.drv.spawn, 'ctx',
+                          self.inst, 'img', [], 'pw', {}, [])
+        self.assertFalse(self.ftsk.called)
+        self.assertFalse(self.run.called)
+
+    def test_destroy_flow_order(self):
+        self.drv.destroy('ctx', self.inst, ['vif'])
+        self.assertEqual(['pwr_off_vm', 'detach_disk', 'delete_disk',
+                          'unplug_vifs', 'dlt_vm'], self.flow_names())
+        kwargs = self.run.call_args[1]
+        self.assertEqual({'lpar_wrap':
+                          self.vm.get_instance_wrapper.return_value},
+                         kwargs['store'])
+        self.assertEqual(exc.DestroyTaskFailed, kwargs['exc_class'])
+        pwr_off = list(self.run.call_args[0][0])[0]
+        self.assertTrue(pwr_off.force_immediate)
+        # No volumes, no config drive: no VIOS feed read.
+        self.assertFalse(self.ftsk.called)
+
+    def test_destroy_keep_disks_with_config_drive(self):
+        self.cfgdrv.return_value = True
+        self.drv.destroy('ctx', self.inst, [], destroy_disks=False)
+        self.assertEqual(['pwr_off_vm', 'vopt_delete', 'detach_disk',
+                          'unplug_vifs', 'dlt_vm'], self.flow_names())
+        self.assertFalse(list(self.run.call_args[0][0])[0].force_immediate)
+
+    def test_destroy_missing_partition(self):
+        self.vm.get_instance_wrapper.side_effect = nova_exc.InstanceNotFound(
+            instance_id='inst-uuid')
+        self.drv.destroy('ctx', self.inst, [])
+        self.assertFalse(self.run.called)
+
+    def test_destroy_partition_vanishes(self):
+        self.run.side_effect = nova_exc.InstanceNotFound(instance_id='x')
+        self.drv.destroy('ctx', self.inst, [])
+
+    def test_destroy_failure_raises(self):
+        self.run.side_effect = exc.DestroyTaskFailed(task='detach_disk',
+                                                     reason='busy')
+        err = self.assertRaises(nova_exc.InstanceTerminationFailure,
+                                self.drv.destroy, 'ctx', self.inst, [])
+        self.assertIn('detach_disk', str(err))
+
+    def test_power_off_timeouts(self):
+        self.drv.power_off(self.inst, timeout=60, retry_interval=10)
+        self.vm.power_off.assert_called_with(
+            self.drv.adapter, self.inst, force_immediate=False, timeout=60)
+        self.drv.power_off(self.inst)
+        self.vm.power_off.assert_called_with(
+            self.drv.adapter, self.inst, force_immediate=True, timeout=None)
+
+    def test_power_on_reboot_info_list(self):
+        self.drv.power_on('ctx', self.inst, [])
+        self.vm.power_on.assert_called_once_with(self.drv.adapter, self.inst)
+        self.drv.reboot('ctx', self.inst, [], 'HARD')
+        self.vm.reboot.assert_called_with(self.drv.adapter, self.inst, True)
+        self.drv.reboot('ctx', self.inst, [], 'SOFT')
+        self.vm.reboot.assert_called_with(self.drv.adapter, self.inst, False)
+        self.assertEqual(self.vm.get_info.return_value,
+                         self.drv.get_info(self.inst))
+        one, two = mock.Mock(), mock.Mock()
+        one.name, two.name = 'a', 'b'
+        self.vm.list_lpars.return_value = [one, two]
+        self.assertEqual(['a', 'b'], self.drv.list_instances())
+        self.assertEqual(self.vm.instance_exists.return_value,
+                         self.drv.instance_exists(self.inst))
+
+    def test_manage_image_cache(self):
+        self.drv.manage_image_cache('ctx', ['i'])
+        self.drv.disk_dvr.manage_image_cache.assert_called_once_with(
+            'ctx', ['i'])
+
+
+class TestInitHost(test.NoDBTestCase):
+
+    @mock.patch.object(driver.pvm_event, 'start_listener')
+    @mock.patch.object(driver.mgmt, 'mgmt_uuid')
+    @mock.patch.object(driver.disk_dvr, 'get_disk_driver')
+    @mock.patch.object(driver.pvm_session, 'get_host_wrapper')
+    @mock.patch.object(driver.pvm_session, 'build_adapter')
+    def test_init_and_cleanup(self, build, get_host, get_disk, mgmt_uuid,
+                              start):
+        get_disk.return_value.capabilities = {'has_imagecache': True}
+        drv = driver.PowerVMDriver(mock.Mock())
+        drv.init_host('h')
+        get_disk.assert_called_once_with(build.return_value,
+                                         get_host.return_value.uuid)
+        self.assertTrue(drv.capabilities['has_imagecache'])
+        self.assertFalse(driver.PowerVMDriver.capabilities['has_imagecache'])
+        mgmt_uuid.assert_called_once_with(build.return_value)
+        start.assert_called_once_with(drv)
+        with mock.patch.object(driver.pvm_event, 'stop_listener') as stop:
+            drv.cleanup_host('h')
+        stop.assert_called_once_with(drv, start.return_value)
