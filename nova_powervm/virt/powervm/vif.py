@@ -85,11 +85,11 @@ class _HostNet(object):
         self.lock = threading.Lock()
         self.host_uuid = None
         self.vswitches = None   # name -> VSwitch wrapper
-        self.missing = {}       # name -> time it was found absent
+        self.read_at = 0.0      # when the vswitch feed was read
         self.mgmt = None        # management partition wrapper
 
 
-# A vswitch found absent is not looked up again for this many seconds.
+# A vswitch absent from the feed is not looked up again for this long (s).
 _ABSENT_TTL = 300
 
 _CACHES = weakref.WeakKeyDictionary()
@@ -122,32 +122,42 @@ def reset_cache(adapter=None):
 
 
 def get_vswitch(adapter, name, create=False, host_uuid=None):
-    """The VSwitch wrapper called ``name`` (cached; one feed read per miss).
+    """The VSwitch wrapper called ``name`` (cached).
+
+    The host's vswitch feed is read once; a name missing from it is taken as
+    absent for ``_ABSENT_TTL`` seconds before the feed is read again.
 
     :param create: create the vswitch (VEB mode) when the host has none.
     :return: the wrapper, or None when absent and ``create`` is False.
     """
     cache = _hostnet(adapter, host_uuid)
     with cache.lock:
-        known_absent = (time.monotonic() - cache.missing.get(name, -1e9) <
-                        _ABSENT_TTL)
-        if cache.vswitches is None or (name not in cache.vswitches and
-                                       (create or not known_absent)):
-            feed = pvm_net.VSwitch.get(
-                adapter, parent_type=pvm_ms.System,
-                parent_uuid=_host_uuid(adapter, cache))
-            cache.vswitches = {vsw.name: vsw for vsw in feed}
-            cache.missing = {}
+        if (cache.vswitches is None or (
+                name not in cache.vswitches and
+                time.monotonic() - cache.read_at >= _ABSENT_TTL)):
+            _read_vswitches(adapter, cache)
         vsw = cache.vswitches.get(name)
-        if vsw is None and not create:
-            cache.missing.setdefault(name, time.monotonic())
         if vsw is None and create:
             LOG.info('Creating virtual switch %s.', name)
-            vsw = pvm_net.VSwitch.bld(adapter, name).create(
-                parent_type=pvm_ms.System,
-                parent_uuid=_host_uuid(adapter, cache))
+            try:
+                vsw = pvm_net.VSwitch.bld(adapter, name).create(
+                    parent_type=pvm_ms.System,
+                    parent_uuid=_host_uuid(adapter, cache))
+            except pvm_exc.HttpError:
+                # Someone else may have created it meanwhile.
+                _read_vswitches(adapter, cache)
+                if name not in cache.vswitches:
+                    raise
+                vsw = cache.vswitches[name]
             cache.vswitches[name] = vsw
         return vsw
+
+
+def _read_vswitches(adapter, cache):
+    feed = pvm_net.VSwitch.get(adapter, parent_type=pvm_ms.System,
+                               parent_uuid=_host_uuid(adapter, cache))
+    cache.vswitches = {vsw.name: vsw for vsw in feed}
+    cache.read_at = time.monotonic()
 
 
 def _mgmt_partition(adapter):

@@ -366,6 +366,27 @@ class TestMgmtVif(VifTestBase):
                                          VSW_BASE + 'vsw5')
         self.assertIs(self.created[0], cna)
 
+    def test_switch_created_concurrently_is_used(self):
+        err = pvm_exc.HttpError(mock.Mock(status=409, reqmethod='PUT',
+                                          reqpath='x', body='', headers={}))
+        with mock.patch('pypowervm.wrappers.network.VSwitch.bld') as vbld:
+            def _create(**kw):
+                self.vswitches.append(fake_vswitch('MGMTSWITCH', 'vsw5'))
+                raise err
+            vbld.return_value.create.side_effect = _create
+            vif.plug_mgmt_vif(self.adapter, self.inst, [])
+        self.assertEqual(2, self.vsw_get.call_count)
+        self.bld.assert_called_once_with(self.adapter, 4094,
+                                         VSW_BASE + 'vsw5')
+
+    def test_absent_switch_no_reread_within_ttl(self):
+        vif.plug(self.adapter, self.inst, make_vif(physnet='nosuch'))
+        with mock.patch('pypowervm.wrappers.network.VSwitch.bld') as vbld:
+            vbld.return_value.create.return_value = fake_vswitch(
+                'MGMTSWITCH', 'vsw5')
+            vif.plug_mgmt_vif(self.adapter, self.inst, [])
+        self.assertEqual(1, self.vsw_get.call_count)
+
     def test_existing_switch_no_create(self):
         self.vswitches.append(fake_vswitch('MGMTSWITCH', 'vsw5'))
         with mock.patch('pypowervm.wrappers.network.VSwitch.bld') as vbld:
