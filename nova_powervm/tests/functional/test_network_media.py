@@ -166,6 +166,22 @@ class TestVifsOnSimulator(SimTestBase):
         self.assertEqual(inv, self.sim.inventory())
         self.assertEqual({}, self._mine('client_adapters'))
 
+    def test_unplug_before_partition_delete(self):
+        before = self.sim.inventory()
+        vifs = [make_vif(1), make_vif(2, 'ovs', None)]
+        vif.plug_vifs(self.adapter, self.inst, vifs, lpar_wrap=self.lpar_w,
+                      cna_list=[])
+        _, reqs = self._requests(vif.unplug_vifs, self.adapter, self.inst,
+                                 vifs, partition_deleted=True)
+        # Partition adapters, NovaLink adapters, the trunk DELETE.
+        self.assertEqual(['GET', 'GET', 'DELETE'], [m for m, _p in reqs])
+        self.assertEqual({}, self._trunks())
+        vm.delete_lpar(self.adapter, self.inst)
+        after = self.sim.inventory()
+        self.assertEqual(
+            {k: v for k, v in before.items() if k != 'partitions'},
+            {k: v for k, v in after.items() if k != 'partitions'})
+
     def test_mgmt_vif_creates_switch_once(self):
         cna = vif.plug_mgmt_vif(self.adapter, self.inst, [],
                                 lpar_wrap=self.lpar_w)

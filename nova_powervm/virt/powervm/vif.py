@@ -386,9 +386,10 @@ class _OvsDriver(object):
         return plugged
 
     @classmethod
-    def unplug(cls, adapter, instance, vif, cna, trunks=None, ovs=True):
+    def unplug(cls, adapter, instance, vif, cna, trunks=None, ovs=True,
+               mgmt_cnas=None, keep_client=False):
         if trunks is None:
-            trunks = cls._find_trunks(adapter, vif, cna)
+            trunks = cls._find_trunks(adapter, vif, cna, mgmt_cnas)
         if ovs:
             try:
                 _init_os_vif()
@@ -399,15 +400,16 @@ class _OvsDriver(object):
                             exc_info=True)
         for trunk in trunks:
             _delete_quietly(trunk)
-        if cna is not None:
+        if cna is not None and not keep_client:
             _delete_quietly(cna)
 
     @staticmethod
-    def _find_trunks(adapter, vif, cna):
-        mgmt = _mgmt_partition(adapter)
+    def _find_trunks(adapter, vif, cna, mgmt_cnas=None):
+        if mgmt_cnas is None:
+            mgmt_cnas = mgmt_adapters(adapter)
         dev = _devname(vif)
         found = []
-        for trunk in pvm_net.CNA.get(adapter, parent=mgmt):
+        for trunk in mgmt_cnas:
             if not trunk.is_trunk:
                 continue
             if cna is not None and (trunk.pvid == cna.pvid and
@@ -468,10 +470,19 @@ def unplug_plugged(adapter, instance, plugged):
         drv.unplug(adapter, instance, plugged.vif, plugged.cna)
 
 
-def unplug(adapter, instance, vif, cna_list=None):
+def mgmt_adapters(adapter):
+    """The NovaLink partition's network adapters (its trunks among them)."""
+    return pvm_net.CNA.get(adapter, parent=_mgmt_partition(adapter))
+
+
+def unplug(adapter, instance, vif, cna_list=None, mgmt_cnas=None,
+           keep_client=False):
     """Remove a VIF's adapters (trunks too).  Idempotent.
 
     :param cna_list: the partition's CNAs if already read.
+    :param mgmt_cnas: the NovaLink partition's CNAs if already read.
+    :param keep_client: leave the partition's own adapter (it goes with the
+        partition); remove only host-side pieces.
     :return: the removed client CNA wrapper, or None if it was not there.
     """
     if cna_list is None:
@@ -490,7 +501,11 @@ def unplug(adapter, instance, vif, cna_list=None):
                  {'port': _port(vif), 'inst': instance.name})
         return None
     try:
-        drv.unplug(adapter, instance, vif, cna)
+        if drv is _OvsDriver:
+            drv.unplug(adapter, instance, vif, cna, mgmt_cnas=mgmt_cnas,
+                       keep_client=keep_client)
+        elif not keep_client:
+            drv.unplug(adapter, instance, vif, cna)
     except pvm_exc.Error as e:
         raise VifUnplugFailed(port=_port(vif), instance=instance.name,
                               reason=str(e))
@@ -537,13 +552,26 @@ def unplug_all(adapter, instance, plugged_list):
                                       'inst': instance.name})
 
 
-def unplug_vifs(adapter, instance, network_info):
-    """Unplug every VIF (one read of the partition's adapters).  Idempotent."""
+def unplug_vifs(adapter, instance, network_info, partition_deleted=False):
+    """Unplug every VIF.  Idempotent.
+
+    Reads the partition's adapters once (and the NovaLink partition's once
+    when there are ovs VIFs).
+
+    :param partition_deleted: the partition is deleted next and takes its
+        client adapters with it: only host-side pieces (OVS ports, trunk
+        adapters) are removed; no request at all without ovs VIFs.
+    """
     if not network_info:
         return
+    ovs = [v for v in network_info if v.get('type') == VIF_TYPE_OVS]
+    if partition_deleted and not ovs:
+        return
     cna_list = get_cnas(adapter, instance)
-    for vif in network_info:
-        unplug(adapter, instance, vif, cna_list=cna_list)
+    mgmt_cnas = mgmt_adapters(adapter) if ovs else None
+    for vif in (ovs if partition_deleted else network_info):
+        unplug(adapter, instance, vif, cna_list=cna_list,
+               mgmt_cnas=mgmt_cnas, keep_client=partition_deleted)
 
 
 def plug_mgmt_vif(adapter, instance, vm_cnas=None, host_uuid=None,

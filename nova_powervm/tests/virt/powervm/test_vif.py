@@ -340,6 +340,50 @@ class TestOvsVif(VifTestBase):
             vif.unplug(self.adapter, self.inst, self._ovs(), cna_list=[])
         trunk.delete.assert_called_once_with()
 
+    def test_unplug_vifs_partition_deleted_keeps_clients(self):
+        client = fake_cna('fa:16:3e:00:00:01', vsw_uuid='vsw1', pvid=5)
+        sea = fake_cna('fa:16:3e:00:00:02')
+        trunk = fake_cna('aa:aa:aa:aa:aa:aa', vsw_uuid='vsw1', pvid=5,
+                         trunk=True)
+
+        def _get(adapter, parent=None, **kw):
+            return [trunk] if parent is self.mgmt else [client, sea]
+        with mock.patch('pypowervm.wrappers.network.CNA.get',
+                        side_effect=_get) as get:
+            vif.unplug_vifs(self.adapter, self.inst,
+                            [self._ovs(), make_vif(mac='fa:16:3e:00:00:02')],
+                            partition_deleted=True)
+            self.assertEqual(2, get.call_count)
+        trunk.delete.assert_called_once_with()
+        self.assertFalse(client.delete.called)
+        self.assertFalse(sea.delete.called)
+        self.assertEqual(1, self.os_vif.unplug.call_count)
+
+    def test_unplug_vifs_partition_deleted_sea_only_no_request(self):
+        with mock.patch('pypowervm.wrappers.network.CNA.get') as get:
+            vif.unplug_vifs(self.adapter, self.inst, [make_vif()],
+                            partition_deleted=True)
+            self.assertFalse(get.called)
+
+    def test_unplug_vifs_reads_mgmt_adapters_once(self):
+        c1 = fake_cna('fa:16:3e:00:00:01', vsw_uuid='vsw1', pvid=5)
+        c2 = fake_cna('fa:16:3e:00:00:02', vsw_uuid='vsw1', pvid=6)
+        t1 = fake_cna('aa:aa:aa:aa:aa:01', vsw_uuid='vsw1', pvid=5,
+                      trunk=True)
+        t2 = fake_cna('aa:aa:aa:aa:aa:02', vsw_uuid='vsw1', pvid=6,
+                      trunk=True)
+
+        def _get(adapter, parent=None, **kw):
+            return [t1, t2] if parent is self.mgmt else [c1, c2]
+        with mock.patch('pypowervm.wrappers.network.CNA.get',
+                        side_effect=_get) as get:
+            second = self._ovs(mac='fa:16:3e:00:00:02',
+                               port_id='2f1d7e5c-7b7a-4c2a-9d6e-5a7fdc1b0d02')
+            vif.unplug_vifs(self.adapter, self.inst, [self._ovs(), second])
+            self.assertEqual(2, get.call_count)
+        for w in (c1, c2, t1, t2):
+            w.delete.assert_called_once_with()
+
     def test_unplug_plugged_deletes_exactly_created(self):
         res = vif.plug(self.adapter, self.inst, self._ovs())
         with mock.patch('pypowervm.wrappers.network.CNA.get') as get:

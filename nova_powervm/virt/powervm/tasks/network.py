@@ -87,16 +87,24 @@ class PlugVifs(task.Task):
 
 
 class UnplugVifs(task.Task):
-    """Unplug the instance's VIFs (trunk adapters too).  Idempotent."""
+    """Unplug the instance's VIFs (trunk adapters too).  Idempotent.
 
-    def __init__(self, adapter, instance, network_info):
+    With ``partition_deleted`` (the flow deletes the partition next) the
+    partition's own adapters are left to go with it: only OVS ports and
+    trunk adapters are removed, which saves two requests per VIF.
+    """
+
+    def __init__(self, adapter, instance, network_info,
+                 partition_deleted=False):
         super().__init__(name='unplug_vifs')
         self.adapter = adapter
         self.instance = instance
         self.network_info = network_info or []
+        self.partition_deleted = partition_deleted
 
     def execute(self):
-        vif.unplug_vifs(self.adapter, self.instance, self.network_info)
+        vif.unplug_vifs(self.adapter, self.instance, self.network_info,
+                        partition_deleted=self.partition_deleted)
 
 
 class PlugMgmtVif(task.Task):

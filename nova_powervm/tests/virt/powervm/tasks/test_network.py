@@ -124,8 +124,14 @@ class TestUnplugAndMgmt(test.NoDBTestCase):
 
     def test_unplug(self):
         _run(tf_net.UnplugVifs('adpt', self.inst, ['v']))
-        self.vif.unplug_vifs.assert_called_once_with('adpt', self.inst,
-                                                     ['v'])
+        self.vif.unplug_vifs.assert_called_once_with(
+            'adpt', self.inst, ['v'], partition_deleted=False)
+
+    def test_unplug_partition_deleted(self):
+        _run(tf_net.UnplugVifs('adpt', self.inst, ['v'],
+                               partition_deleted=True))
+        self.vif.unplug_vifs.assert_called_once_with(
+            'adpt', self.inst, ['v'], partition_deleted=True)
 
     def _mgmt_flow(self, fail=False):
         return _run(_Provide('vm_cnas', [mock.sentinel.c1]),
