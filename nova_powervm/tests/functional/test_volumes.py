@@ -310,6 +310,36 @@ class TestVscsi(VolumeSimTestBase):
         self.addDetail('etag_conflicts', content.text_content(
             str(conflicts)))
 
+    @_require_fc
+    def test_unreachable_targets(self):
+        inst = self.make_vm(1)
+        before = self.sim.inventory()
+        for wwpn in TARGETS:
+            self.sim.set_fc_target_reachable(wwpn=wwpn, reachable=False)
+        exc = self.assertRaises(nova_exc.VolumeAttachFailed, self.attach,
+                                inst, 'vol-a', 1)
+        self.assertIn('found on 0 Virtual I/O Server(s)', str(exc))
+        self.assertEqual(before, self.sim.inventory())
+        # One path left is enough (LUA status "some paths").
+        self.sim.set_fc_target_reachable(wwpn=TARGETS[1], reachable=True)
+        self.attach(inst, 'vol-a', 1)
+        self.assertEqual(2, len(self.pv_maps(inst)))
+
+    @_require_fc
+    def test_detach_post_failure_keeps_volume_attached(self):
+        inst = self.make_vm(1)
+        info = self.attach(inst, 'vol-a', 1)
+        before = self.pv_maps(inst)
+        vios2 = sorted(self.sim.vios_uuids)[1]
+        self.sim.inject_fault(method='POST', path='VirtualIOServer/%s' % vios2,
+                              status=500)
+        self.assertRaises(nova_exc.VolumeDetachFailed,
+                          self.drv.detach_volume, None, info, inst,
+                          '/dev/sdb')
+        self.assertEqual(before, self.pv_maps(inst))
+        self.assertEqual(sorted(before), sorted(self.hdisks(
+            info['data'][vscsi.UDID_KEY])))
+
 
 class TestNPIV(VolumeSimTestBase):
 
@@ -338,6 +368,34 @@ class TestNPIV(VolumeSimTestBase):
         self.assertEqual([], self.vfc_wwpns(inst))
         # Re-attach (reboot/rebuild path) reuses the same WWPNs.
         self.assertEqual(conn, self.drv.get_volume_connector(inst))
+
+    @_require_fc
+    def test_16_parallel_attach_detach(self):
+        self.useFixture(fixtures.MockPatchObject(
+            self.drv, '_last_fc_volume', return_value=True))
+        insts = [self.make_vm(n) for n in range(1, 17)]
+        infos = {i.uuid: _conn_info('vol-%d' % i.id, i.id) for i in insts}
+
+        def attach(inst):
+            self.drv.get_volume_connector(inst)
+            self.drv.attach_volume(None, infos[inst.uuid], inst, '/dev/sdb')
+
+        def detach(inst):
+            self.drv.detach_volume(None, infos[inst.uuid], inst, '/dev/sdb')
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(attach, insts))
+        wwpns = set()
+        for inst in insts:
+            pairs = self.vfc_wwpns(inst)
+            self.assertEqual(1, len(pairs), inst.uuid)
+            wwpns |= pairs[0]
+        # Every instance got its own WWPNs.
+        self.assertEqual(32, len(wwpns))
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(detach, insts))
+        for inst in insts:
+            self.assertEqual([], self.vfc_wwpns(inst))
 
     @_require_fc
     def test_post_failure_leaves_nothing(self):
