@@ -24,10 +24,11 @@ import traceback
 
 
 class Step(object):
-    def __init__(self, name, needs=(), after=None):
+    def __init__(self, name, needs=(), after=None, missing=None):
         self.name = name
         self.needs = needs          # PowerVMDriver methods this step uses
         self.after = after          # the step this one builds on
+        self.missing = missing      # why the simulator cannot do it yet
         self.status = 'not run'
         self.reason = ''
         self.elapsed = 0.0
@@ -89,6 +90,9 @@ class Demo(object):
             step.status = 'skipped'
             step.reason = ('PowerVMDriver does not implement %s yet'
                            % ', '.join(missing))
+        elif step.missing:
+            step.status = 'skipped'
+            step.reason = step.missing
         elif step.after is not None and step.after.status == 'skipped':
             step.status = 'skipped'
             step.reason = 'needs "%s", which was skipped' % step.after.name
@@ -127,7 +131,8 @@ class Demo(object):
         self.run_step(case, boot, lambda: self._boot(case))
         self.run_step(
             case, Step('attach FC volume', after=boot,
-                       needs=('attach_volume', 'get_volume_connector')),
+                       needs=('attach_volume', 'get_volume_connector'),
+                       missing=case._fc_missing()),
             lambda: self._attach(case))
         self.run_step(
             case, Step('snapshot to image', needs=('snapshot',), after=boot),

@@ -299,6 +299,21 @@ class PowerVMNovaTestCase(test.TestCase,
             'image %s to become active' % image_id)
         return self.glance.images[image_id]
 
+    def _fc_missing(self):
+        """Why the simulator cannot serve FC volumes yet (None if it can)."""
+        try:
+            self.sim.set_fc_target_reachable
+        except AttributeError:
+            return ('the simulator has no Fibre Channel model yet (fc* hook '
+                    'modules: physical FC ports, LUARecovery hdisk '
+                    'discovery, set_fc_target_reachable)')
+        return None
+
+    def _require_fc(self):
+        missing = self._fc_missing()
+        if missing:
+            self.skipTest(missing)
+
     def _fc_targets(self):
         """Storage target WWPNs the simulator's FC ports reach."""
         try:
@@ -311,18 +326,38 @@ class PowerVMNovaTestCase(test.TestCase,
         vol_id = self.cinder.add_fc_volume(self._fc_targets(), lun=lun)
         self.api.post_server_volume(
             server['id'], {'volumeAttachment': {'volumeId': vol_id}})
-        self._wait_for(lambda: self.cinder.volumes[vol_id]['status'] ==
-                       'in-use', 'volume %s to be attached' % vol_id)
+
+        def _attached():
+            self._assert_action_ok(server, 'attach_volume')
+            return self.cinder.volumes[vol_id]['status'] == 'in-use'
+        self._wait_for(_attached, 'volume %s to be attached' % vol_id)
         return vol_id
 
     def _detach_volume(self, server, vol_id):
         self.api.delete_server_volume(server['id'], vol_id)
 
         def _gone():
+            self._assert_action_ok(server, 'detach_volume')
             return (not self.cinder.volume_to_attachment[vol_id] and
                     vol_id not in [a['volumeId'] for a in
                                    self.api.get_server_volumes(server['id'])])
         self._wait_for(_gone, 'volume %s to be detached' % vol_id)
+
+    def _assert_action_ok(self, server, action):
+        """Fail at once if nova recorded ``action`` on the server as failed.
+
+        (A failed attach is rolled back and would otherwise look like one
+        still in progress.)
+        """
+        for act in self.api.get_instance_actions(server['id']):
+            if act['action'] == action and act.get('message') == 'Error':
+                details = self.api.api_get(
+                    '/servers/%s/os-instance-actions/%s' % (
+                        server['id'], act['request_id'])).body
+                events = details['instanceAction'].get('events', [])
+                self.fail('%s failed: %s' % (action, [
+                    (e['event'], e.get('result'),
+                     (e.get('traceback') or '')[-600:]) for e in events]))
 
     def _describe_volume_mapping(self, server):
         maps = self._volume_mappings(server)
