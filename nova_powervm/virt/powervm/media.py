@@ -222,6 +222,13 @@ def delete_cfg_drive(adapter, instance, stg_ftsk=None):
     name = media_name(instance)
     lpar_uuid = vm.get_pvm_uuid(instance)
     match = _match_media(name)
+    try:
+        vios_uuid, _vg = _repository(adapter)
+    except NoMediaRepository:
+        # No repository anywhere: no media can exist; nothing to remove.
+        LOG.info('No virtual optical media repository; no config drive to '
+                 'remove.', instance=instance)
+        return
 
     def _rm_maps(vios_w):
         return tsk_map.remove_maps(vios_w, lpar_uuid, match_func=match)
@@ -230,7 +237,6 @@ def delete_cfg_drive(adapter, instance, stg_ftsk=None):
         stg_ftsk.add_functor_subtask(_rm_maps)
         stg_ftsk.add_post_execute(_DeleteMediaAfterUnmap(adapter, name))
         return
-    vios_uuid, _vg = _repository(adapter)
     wtsk = pvm_tx.WrapperTask('cfg_drive_unmap', pvm_vios.VIOS.getter(
         adapter, entry_uuid=vios_uuid, xag=[pvm_const.XAG.VIO_SMAP]))
     wtsk.add_functor_subtask(_rm_maps)

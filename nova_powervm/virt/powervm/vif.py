@@ -77,9 +77,7 @@ class Plugged(object):
         self.trunks = list(trunks)
 
 
-# ---------------------------------------------------------------------------
 # Per-adapter cache of host network topology (vswitches, mgmt partition).
-# ---------------------------------------------------------------------------
 class _HostNet(object):
     def __init__(self):
         self.lock = threading.Lock()
@@ -168,9 +166,7 @@ def _mgmt_partition(adapter):
         return cache.mgmt
 
 
-# ---------------------------------------------------------------------------
 # Helpers.
-# ---------------------------------------------------------------------------
 def norm_mac(mac):
     """'AABBCCDDEEFF' or 'aa:bb:..' -> 'aa:bb:cc:dd:ee:ff'."""
     raw = mac.replace(':', '').lower()
@@ -273,9 +269,7 @@ def _find_cna(cna_list, vif):
     return None
 
 
-# ---------------------------------------------------------------------------
 # Drivers.
-# ---------------------------------------------------------------------------
 class _SeaDriver(object):
     """pvm_sea: a CNA on the physical network's vswitch, PVID = VLAN."""
 
@@ -436,9 +430,7 @@ def _init_os_vif():
             _os_vif_ready = True
 
 
-# ---------------------------------------------------------------------------
 # Public entry points.
-# ---------------------------------------------------------------------------
 def plug(adapter, instance, vif, host_uuid=None, lpar_wrap=None):
     """Create the adapter(s) for one VIF.
 

@@ -199,6 +199,13 @@ class TestMedia(test.NoDBTestCase):
         wt.return_value.execute.assert_called_once_with()
         self.assertFalse(rmvg.called)
 
+    def test_delete_without_repository_is_noop(self):
+        self.validate.side_effect = pvm_exc.NoMediaRepoVolumeGroupFound(
+            vol_grp='datavg')
+        ftsk = mock.Mock()
+        media.delete_cfg_drive(self.adapter, self.inst, stg_ftsk=ftsk)
+        self.assertFalse(ftsk.add_functor_subtask.called)
+
     def test_match_func_matches_only_our_media(self):
         match = media._match_media('cfg_abc')
         from pypowervm.wrappers import storage as pvm_stg
