@@ -1,5 +1,6 @@
 """Fault injection, latency, admin API, reset/restart, state files, CLI."""
 import concurrent.futures
+import json
 import os
 import subprocess
 import sys
@@ -95,7 +96,7 @@ class TestControls(base.SimTestCase):
         self.assertEqual('open firmware', pvm_lpar.LPAR.get(
             self.adpt, uuid=self.sim.mgmt_uuid).state)
         inv = requests.get(url + 'inventory', timeout=5).json()
-        self.assertEqual(self.sim.inventory(), inv)
+        self.assertEqual(json.loads(json.dumps(self.sim.inventory())), inv)
         r = requests.post(url + 'call/set_latency', json={'ms': 0},
                           timeout=5)
         self.assertEqual(200, r.status_code)
