@@ -129,11 +129,10 @@ class Demo(object):
 
         boot = Step('boot server from image', needs=('spawn',))
         self.run_step(case, boot, lambda: self._boot(case))
-        self.run_step(
-            case, Step('attach FC volume', after=boot,
-                       needs=('attach_volume', 'get_volume_connector'),
-                       missing=case._fc_missing()),
-            lambda: self._attach(case))
+        attach = Step('attach FC volume', after=boot,
+                      needs=('attach_volume', 'get_volume_connector'),
+                      missing=case._fc_missing())
+        self.run_step(case, attach, lambda: self._attach(case))
         self.run_step(
             case, Step('snapshot to image', needs=('snapshot',), after=boot),
             lambda: self._snapshot(case))
@@ -142,6 +141,10 @@ class Demo(object):
                 case, Step('reboot (%s)' % kind.lower(), needs=('reboot',),
                            after=boot),
                 lambda kind=kind: self._reboot(case, kind))
+        self.run_step(
+            case, Step('detach FC volume', needs=('detach_volume',),
+                       after=attach),
+            lambda: self._detach(case))
         self.run_step(
             case, Step('delete server', needs=('destroy',), after=boot),
             lambda: self._delete(case))
@@ -176,9 +179,15 @@ class Demo(object):
                                  (ops, state))
         return 'jobs: %s; partition %s' % (', '.join(ops), state)
 
+    def _detach(self, case):
+        case._detach_volume(self.server, self.volume_id)
+        left = case._volume_mappings(self.server)
+        if left:
+            raise AssertionError('hdisk mappings left: %s' % left)
+        return 'volume %s %s; no hdisk mapped to the partition' % (
+            self.volume_id, case.cinder.volumes[self.volume_id]['status'])
+
     def _delete(self, case):
-        if self.volume_id:
-            case._detach_volume(self.server, self.volume_id)
         case._delete(self.server)
         left = case._inventory_diff(
             case._without_storage(case.start_inventory),
