@@ -192,8 +192,8 @@ def _run(sim, req, rec):
 
 
 def _finish_delayed(sim, rec, delay):
-    if rec.status != RUNNING:
-        return
+    # Like PowerVM, a cancelled job's operation still completes; only the
+    # job's own status (already failed by the cancel) is left alone.
     try:
         with sim.lock:
             rec.finish(results=delay.finish())

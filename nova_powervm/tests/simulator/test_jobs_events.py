@@ -94,6 +94,21 @@ class TestSlowJob(base.SimTestCase):
         self.assertTrue(any('/jobs/' in p for p in paths[2:-1]), paths)
         self.assertEqual('running', w.refresh().state)
 
+    def test_timeout_cancels_job(self):
+        self.sim.sync_job_max_s = 0.1
+        w = test_core.build_lpar(self)
+        job = pvm_job.Job.wrap(self.adpt.read(
+            'LogicalPartition', w.uuid, suffix_type='do',
+            suffix_parm='PowerOn'))
+        self.assertRaises(pvm_exc.JobRequestTimedOut, job.run_job, w.uuid,
+                          timeout=0.5)
+        posts = [e for e in self.sim.request_log() if e['method'] == 'POST']
+        self.assertTrue(posts[-1]['path'].endswith('/cancel'))
+        self.assertEqual('starting', w.refresh().state)
+        # Like PowerVM, the operation itself still completes.
+        time.sleep(1.5)
+        self.assertEqual('running', w.refresh().state)
+
 
 class _Collector(pvm_adpt.RawEventHandler):
     def __init__(self):
