@@ -55,6 +55,8 @@ uuid_upper=False)``
     ``wire.Response``.
 ``@registry.seeder`` -> ``fn(sim)``  add default objects after the core seed
 ``@registry.snapshot(name)`` -> ``fn(sim)``  data at ``inventory()[name]``
+    (deterministic, JSON-able; prefer lists to tuples, since the admin API
+    returns JSON)
 ``@registry.control(name)`` -> ``fn(sim, **kw)``
     Becomes ``Simulator.<name>(**kw)`` and
     ``POST /sim/admin/call/<name>`` (e.g. ``set_fc_target_reachable``,
