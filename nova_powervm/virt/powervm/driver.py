@@ -13,6 +13,7 @@ from nova.virt import driver
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 from pypowervm import const as pvm_const
+from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import partition as pvm_par
 from taskflow.patterns import linear_flow as tf_lf
 
@@ -152,14 +153,20 @@ class PowerVMDriver(driver.ComputeDriver):
         if self.event_handler is not None:
             self.event_handler.remember(instance)
 
-    def _vios_feed_task(self, volumes=False):
-        """FeedTask over the active VIOSes for one flow's mappings."""
+    def _vios_feed_task(self, volumes=False, exc_class=exc.PowerVMTaskFailed):
+        """FeedTask over the active VIOSes for one flow's mappings.
+
+        :raises exc_class: the VIOS feed cannot be read (nothing changed).
+        """
         xag = [pvm_const.XAG.VIO_SMAP]
         if volumes:
             xag.append(pvm_const.XAG.VIO_FMAP)
             # The FC connectors also read the physical ports and hdisks.
             xag = sorted(set(xag) | set(volume_dvr.all_min_xags()))
-        return pvm_par.build_active_vio_feed_task(self.adapter, xag=xag)
+        try:
+            return pvm_par.build_active_vio_feed_task(self.adapter, xag=xag)
+        except pvm_exc.Error as e:
+            raise exc_class(task='read_vios_feed', reason=str(e)) from e
 
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
@@ -183,7 +190,8 @@ class PowerVMDriver(driver.ComputeDriver):
         flow.add(tf_net.PlugVifs(self.virtapi, self.adapter, instance,
                                  network_info))
         flow.add(tf_net.PlugMgmtVif(self.adapter, instance))
-        stg_ftsk = self._vios_feed_task(volumes=bool(bdms))
+        stg_ftsk = self._vios_feed_task(volumes=bool(bdms),
+                                        exc_class=exc.SpawnTaskFailed)
         if not self._is_booted_from_volume(block_device_info):
             flow.add(tf_stg.CreateDiskForImg(self.disk_dvr, context,
                                              instance, image_meta))
@@ -212,12 +220,16 @@ class PowerVMDriver(driver.ComputeDriver):
             LOG.warning('Partition not found on destroy; nothing to remove.',
                         instance=instance)
             return
+        except pvm_exc.Error as e:
+            raise exc.DestroyTaskFailed(task='read_partition',
+                                        reason=str(e)) from e
         bdms = driver.block_device_info_get_mapping(block_device_info)
         flow = tf_lf.Flow('destroy_%s' % instance.uuid)
         # Hard power off when the disks go away anyway.
         flow.add(tf_vm.PowerOff(self.adapter, instance,
                                 force_immediate=destroy_disks))
-        stg_ftsk = self._vios_feed_task(volumes=True) if bdms else None
+        stg_ftsk = self._vios_feed_task(
+            volumes=True, exc_class=exc.DestroyTaskFailed) if bdms else None
         if configdrive.required_by(instance):
             flow.add(tf_media.DeleteVOpt(self.adapter, instance,
                                          stg_ftsk=stg_ftsk))
@@ -229,7 +241,9 @@ class PowerVMDriver(driver.ComputeDriver):
         flow.add(tf_stg.DetachDisk(self.disk_dvr, instance))
         if destroy_disks:
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
-        flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info))
+        # The partition's own adapters go with it (next task).
+        flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
+                                   partition_deleted=True))
         flow.add(tf_vm.Delete(self.adapter, instance))
         try:
             tf_base.run(flow, instance=instance,

@@ -82,8 +82,9 @@ class TestDriverLifecycle(test.NoDBTestCase):
                           self.vm.get_instance_wrapper.return_value},
                          kwargs['store'])
         self.assertEqual(exc.DestroyTaskFailed, kwargs['exc_class'])
-        pwr_off = list(self.run.call_args[0][0])[0]
-        self.assertTrue(pwr_off.force_immediate)
+        atoms = list(self.run.call_args[0][0])
+        self.assertTrue(atoms[0].force_immediate)
+        self.assertTrue(atoms[3].partition_deleted)
         # No volumes, no config drive: no VIOS feed read.
         self.assertFalse(self.ftsk.called)
 
