@@ -4,6 +4,7 @@ The Virtual I/O Servers log in to the SAN with their physical FC ports; each
 VIOS that reaches the LUN discovers it as an hdisk (pypowervm's LUARecovery
 job) and maps the hdisk to the partition over virtual SCSI.
 """
+from concurrent import futures
 import time
 
 from nova import exception as nova_exc
@@ -238,14 +239,23 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
             return None
         return dev_name, udid, status
 
+    def _discover_all(self, feed, targets):
+        """{vios_uuid: (dev_name, udid, status)}; the VIOSes' discovery
+        jobs run in parallel (each takes seconds on a real VIOS).
+        """
+        feed = list(feed)
+        if len(feed) == 1:
+            results = [self._discover(feed[0], targets)]
+        else:
+            with futures.ThreadPoolExecutor(len(feed)) as pool:
+                results = list(pool.map(
+                    lambda v: self._discover(v, targets), feed))
+        return {v.uuid: res for v, res in zip(feed, results) if res}
+
     def connect_volume(self):
         targets = FCTargets(self.volume_id, self._data)
         ftsk, run_now = self._feed_task('attach_vscsi')
-        found = {}
-        for vios_w in ftsk.feed:
-            res = self._discover(vios_w, targets)
-            if res:
-                found[vios_w.uuid] = res
+        found = self._discover_all(ftsk.feed, targets)
         self._discovered.update(found)
         need = CONF.powervm.vscsi_vios_connections_required
         if len(found) < need:
