@@ -98,12 +98,25 @@ class PowerVMNovaTestCase(test.TestCase,
 
         self.start_service('conductor')
         self.start_service('scheduler')
+        # Runs after nova-compute stopped, before the simulator closes.
+        self.addCleanup(self._log_off_driver)
         self.compute = self._start_compute(COMPUTE_HOST)
         self.start_inventory = self.sim.inventory()
 
         self.image = self.glance.add_image(IMAGE_SIZE)
         self.flavor = self._create_flavor(
             name='pvm.small', memory_mb=2048, vcpu=1, disk=1, ephemeral=0)
+
+    def _log_off_driver(self):
+        """Log the driver's REST session off while the simulator is up.
+
+        Otherwise pypowervm logs off when the session is garbage collected,
+        at interpreter exit, against a closed port.
+        """
+        compute = getattr(self, 'compute', None)
+        adapter = compute and getattr(compute.manager.driver, 'adapter', None)
+        if adapter is not None:
+            adapter.session._logoff()
 
     def _data_vg_element(self):
         """The simulator's volume group for ephemeral disks.

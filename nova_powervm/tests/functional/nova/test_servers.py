@@ -66,6 +66,11 @@ class TestServerFaults(base.PowerVMNovaTestCase):
             flavor, {'extra_specs': {'powervm:proc_units': 'lots'}})
         self.api.microversion = self.microversion
 
+        self.sim.clear_request_log()
         server = self._boot(expected='ERROR', flavor_id=flavor)
         self.assertIn('powervm:proc_units', server['fault']['message'])
+        # Refused before anything was sent that changes the host.
+        self.assertEqual([], [(r['method'], r['path'])
+                              for r in self.sim.request_log()
+                              if r['method'] in ('PUT', 'POST', 'DELETE')])
         self.assertInventoryRestored()
