@@ -393,6 +393,21 @@ class TestSpawnDestroy(SimDriverTestCase):
         self.assertLessEqual(counts['spawn_cached_image'], 12, counts)
         self.assertLessEqual(counts['destroy'], 8, counts)
 
+    def test_destroy_after_partition_vanished_removes_leftovers(self):
+        before = self.sim.inventory()
+        inst = make_instance(5, image_ref=self.image_id)
+        self.spawn(inst, [sea_vif(1, 100)])
+        # The partition disappears behind nova's back (e.g. removed on the
+        # NovaLink command line); its mappings and adapters go with it.
+        self.drv.power_off(inst)
+        self.drv.adapter.delete(pvm_lpar.LPAR.schema_type,
+                                root_id=vm.get_pvm_uuid(inst))
+        self.drv.destroy(None, inst, network_model.NetworkInfo(
+            [sea_vif(1, 100)]))
+        self.drv.manage_image_cache(None, [])
+        # The boot disk did not stay behind.
+        self.assertInventory(before)
+
     def test_spawn_two_vifs(self):
         self._spawn_and_check(2)
 

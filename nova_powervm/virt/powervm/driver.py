@@ -217,8 +217,7 @@ class PowerVMDriver(driver.ComputeDriver):
         try:
             lpar_w = vm.get_instance_wrapper(self.adapter, instance)
         except nova_exc.InstanceNotFound:
-            LOG.warning('Partition not found on destroy; nothing to remove.',
-                        instance=instance)
+            self._destroy_leftovers(instance, network_info, destroy_disks)
             return
         except pvm_exc.Error as e:
             raise exc.DestroyTaskFailed(task='read_partition',
@@ -252,6 +251,24 @@ class PowerVMDriver(driver.ComputeDriver):
         except nova_exc.InstanceNotFound:
             LOG.warning('Partition vanished during destroy.',
                         instance=instance)
+
+    def _destroy_leftovers(self, instance, network_info, destroy_disks):
+        """Remove what a partition that is already gone left behind.
+
+        Its adapters and mappings went with it; its boot disk, config drive
+        media and NovaLink trunk adapters (ovs) did not.
+        """
+        LOG.info('Partition already gone; removing its leftovers.',
+                 instance=instance)
+        flow = tf_lf.Flow('destroy_leftovers_%s' % instance.uuid)
+        if configdrive.required_by(instance):
+            flow.add(tf_media.DeleteVOpt(self.adapter, instance))
+        flow.add(tf_stg.DetachDisk(self.disk_dvr, instance))
+        if destroy_disks:
+            flow.add(tf_stg.DeleteDisk(self.disk_dvr))
+        flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
+                                   partition_deleted=True))
+        tf_base.run(flow, instance=instance, exc_class=exc.DestroyTaskFailed)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,

@@ -98,8 +98,13 @@ class TestDriverLifecycle(test.NoDBTestCase):
     def test_destroy_missing_partition(self):
         self.vm.get_instance_wrapper.side_effect = nova_exc.InstanceNotFound(
             instance_id='inst-uuid')
-        self.drv.destroy('ctx', self.inst, [])
-        self.assertFalse(self.run.called)
+        self.drv.destroy('ctx', self.inst, ['vif'])
+        # Only what outlives the partition is removed.
+        self.assertEqual(['detach_disk', 'delete_disk', 'unplug_vifs'],
+                         self.flow_names())
+        self.assertNotIn('store', self.run.call_args[1])
+        atoms = list(self.run.call_args[0][0])
+        self.assertTrue(atoms[2].partition_deleted)
 
     def test_destroy_partition_vanishes(self):
         self.run.side_effect = nova_exc.InstanceNotFound(instance_id='x')
