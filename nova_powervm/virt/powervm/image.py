@@ -15,6 +15,7 @@ from nova import exception as nova_exc
 from nova.image import glance
 from oslo_log import log as logging
 from pypowervm import const as pvm_const
+from pypowervm import exceptions as pvm_exc
 from pypowervm import util as pvm_u
 from pypowervm.wrappers import storage as pvm_stg
 
@@ -231,3 +232,27 @@ def stream_to_image(context, image_id, metadata, disk_path):
         with open(disk_path, 'rb') as stream:
             IMAGE_API.update(context, image_id, metadata, data=stream,
                              purge_props=False)
+
+
+def remove_upload_metadata(file_w):
+    """Delete an upload's File metadata pypowervm failed to remove.
+
+    pypowervm's upload deletes the REST server's File record afterwards but
+    only logs a failure and returns the record for a retry; left there, such
+    records count against the server's limit of 100 files.  A failure here
+    is logged, not raised (the upload itself succeeded).
+
+    :param file_w: the File wrapper pypowervm returned, or None (nothing to
+        do).
+    """
+    if file_w is None:
+        return
+    try:
+        file_w.adapter.delete(file_w.schema_type, root_id=file_w.uuid,
+                              service='web')
+    except pvm_exc.HttpNotFound:
+        pass
+    except Exception:
+        LOG.warning('Upload metadata (File %s) could not be removed from the '
+                    'REST server; remove it manually.', file_w.uuid,
+                    exc_info=True)

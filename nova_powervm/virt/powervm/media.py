@@ -28,6 +28,7 @@ from taskflow import task as tf_task
 
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import image as pvm_image
 from nova_powervm.virt.powervm import vif as pvm_vif
 from nova_powervm.virt.powervm import vm
 
@@ -144,8 +145,9 @@ def create_cfg_drive(adapter, instance, injected_files, network_info,
         size = os.path.getsize(path)
         uploading = True
         with open(path, 'rb') as stream:
-            vopt, _f = tsk_stg.upload_vopt(adapter, vios_uuid, stream, name,
-                                           f_size=size)
+            vopt, leftover = tsk_stg.upload_vopt(adapter, vios_uuid, stream,
+                                                 name, f_size=size)
+        pvm_image.remove_upload_metadata(leftover)
     except Exception as e:
         if uploading:
             _cleanup_failed_upload(adapter, name)

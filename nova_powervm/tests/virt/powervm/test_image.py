@@ -146,3 +146,26 @@ class TestNaming(test.NoDBTestCase):
         self.assertIsNone(image.image_checksum(self._meta()))
         self.assertEqual('abc', image.image_checksum(
             self._meta(checksum='abc')))
+
+
+class TestRemoveUploadMetadata(test.NoDBTestCase):
+    """Retrying the File clean-up pypowervm's upload left to the caller."""
+
+    def test_none_is_nothing(self):
+        image.remove_upload_metadata(None)
+
+    def test_deletes_the_file_record(self):
+        file_w = mock.Mock(schema_type='File', uuid='f-1')
+        image.remove_upload_metadata(file_w)
+        file_w.adapter.delete.assert_called_once_with(
+            'File', root_id='f-1', service='web')
+
+    def test_gone_or_failing_is_not_raised(self):
+        from pypowervm import exceptions as pvm_exc
+        resp = mock.Mock(status=404, body=b'', reason='Not Found',
+                         reqmethod='DELETE', reqpath='/rest/api/web/File/f')
+        for error in (pvm_exc.HttpNotFound(resp), ValueError('boom')):
+            file_w = mock.Mock(schema_type='File', uuid='f-1')
+            file_w.adapter.delete.side_effect = error
+            image.remove_upload_metadata(file_w)
+            file_w.adapter.delete.assert_called_once()

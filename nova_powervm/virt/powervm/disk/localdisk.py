@@ -232,10 +232,7 @@ class LocalStorage(disk_dvr.DiskAdapter):
                 # pypowervm removes the new disk when the data transfer
                 # fails, but not when creating the upload's File fails.
                 self._remove_partial_image(img_name)
-        if leftover is not None:
-            LOG.warning('Upload metadata (File %s) of image %s could not be '
-                        'removed from the REST server.', leftover.uuid,
-                        image_meta.id)
+        image.remove_upload_metadata(leftover)
         return vdisk
 
     def _remove_partial_image(self, img_name):

@@ -1,0 +1,161 @@
+"""A base for driver tests that share one REST simulator per test class.
+
+Starting a simulator per test is cheap, but suites that run the same flow
+hundreds of times (the fault matrix) keep one per class and ``reset()`` it
+before every test.  Each test still gets a fresh driver (``init_host`` over
+a new session), fresh process caches and its own image service.
+"""
+import difflib
+import pprint
+from unittest import mock
+
+import fixtures
+from nova import objects
+from nova import test
+import testtools
+
+from nova_powervm.tests.functional import fixtures as pvm_fixtures
+from nova_powervm.virt.powervm import driver
+from nova_powervm.virt.powervm import event as pvm_event
+from nova_powervm.virt.powervm import mgmt
+from nova_powervm.virt.powervm import vm
+from nova_powervm.virt.powervm.volume import vscsi
+
+try:
+    from nova_powervm.simulator import control as sim_control
+    from nova_powervm.simulator import registry as sim_registry
+    from nova_powervm.simulator import xmlutil as xu
+except ImportError:  # pragma: no cover - until the simulator lands
+    sim_control = sim_registry = xu = None
+
+IMAGE_SIZE = 256 * 1024 + 17
+
+
+def sim_types():
+    """Resource types the simulator models."""
+    sim_registry.load_plugins()
+    return set(sim_registry.TYPES)
+
+
+def sim_jobs():
+    """(type, operation) of the jobs the simulator runs."""
+    sim_registry.load_plugins()
+    return set(sim_registry.JOBS)
+
+
+def non_event(log):
+    """Request log entries without the event listener's long polls."""
+    return [r for r in log if not r['path'].startswith('/rest/api/uom/Event')]
+
+
+def fake_iso(path, tmpdir):
+    """Stand-in for mkisofs (not installed here)."""
+    with open(path, 'wb') as f:
+        f.write(b'CD001' + b'\0' * 4096)
+
+
+@testtools.skipIf(sim_control is None, 'needs the REST simulator')
+class ClassSimTestCase(test.NoDBTestCase):
+    """The real driver (``init_host`` done) against a per-class simulator.
+
+    Attributes: ``sim`` (reset before each test), ``drv``, ``glance``
+    (:class:`StreamingGlanceFixture`), ``image_meta``/``image_id`` (a small
+    raw image), ``disks`` (:class:`DiscoverDiskFixture`).  Config drives
+    are built without mkisofs.  ``event_listener = False`` (the default)
+    keeps the listener's long polls out of the request log.
+    """
+
+    disk_driver = 'localdisk'
+    event_listener = False
+    sim_kwargs = {'power_delay_s': 0.0, 'event_hold_s': 0.2}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if sim_control is None:
+            return
+        cls.sim = sim_control.Simulator(host='127.0.0.1', port=0,
+                                        **cls.sim_kwargs)
+        cls.sim.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if sim_control is not None:
+            cls.sim.close()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        if not self.sim.running:
+            self.sim.start()
+        self.sim.reset()
+        self.addCleanup(self.sim.clear_faults)
+        self._clear_caches()
+        self.flags(group='powervm', host=self.sim.host, port=self.sim.port,
+                   protocol='http', username=self.sim.username,
+                   password=self.sim.password, use_rmc_mgmt_vif=False,
+                   disk_driver=self.disk_driver)
+        if self.disk_driver == 'localdisk':
+            self.flags(group='powervm', volume_group_name=self.data_vg())
+        self.flags(group='powervm', image_meta_local_path=self.useFixture(
+            fixtures.TempDir()).path)
+        self.flags(remove_unused_base_images=True, group='image_cache')
+        self.glance = self.useFixture(
+            pvm_fixtures.StreamingGlanceFixture(self))
+        img = self.glance.add_image(IMAGE_SIZE, name='fm-image')
+        self.image_meta = objects.ImageMeta.from_dict(img)
+        self.image_id = img['id']
+        self.disks = self.useFixture(pvm_fixtures.DiscoverDiskFixture(
+            self.sim))
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
+            side_effect=fake_iso))
+        self.useFixture(fixtures.MockPatch(
+            'nova.api.metadata.base.InstanceMetadata'))
+        if not self.event_listener:
+            self.useFixture(fixtures.MockPatchObject(
+                pvm_event, 'start_listener', return_value=None))
+        self.drv = self.new_driver()
+
+    def _clear_caches(self):
+        mgmt._reset_cache()
+        self.addCleanup(mgmt._reset_cache)
+        vm._JOB_TEMPLATES.clear()
+        vscsi._PFC_CACHE.clear()
+
+    def new_driver(self):
+        """A PowerVMDriver after init_host (stopped at test cleanup)."""
+        drv = driver.PowerVMDriver(mock.Mock())
+        drv.init_host('compute1')
+        self.addCleanup(self._shutdown, drv)
+        return drv
+
+    @staticmethod
+    def _shutdown(drv):
+        drv.cleanup_host('compute1')
+        try:
+            drv.adapter.session._logoff()
+        except Exception:
+            pass
+
+    def data_vg(self):
+        """Name of a volume group other than rootvg (the media repo's)."""
+        names = [xu.text(vg, 'GroupName') for vg in
+                 self.sim.objects('VolumeGroup')]
+        data = [n for n in names if n and n != 'rootvg']
+        return (data or names or ['datavg'])[0]
+
+    def requests(self):
+        """(method, path) of the logged requests, event polls excluded."""
+        return [(r['method'], r['path'])
+                for r in non_event(self.sim.request_log())]
+
+    def assertInventory(self, expected, actual=None, msg=''):
+        """The simulator's state equals ``expected`` (diff on mismatch)."""
+        actual = self.sim.inventory() if actual is None else actual
+        if actual != expected:
+            diff = difflib.unified_diff(
+                pprint.pformat(expected).splitlines(),
+                pprint.pformat(actual).splitlines(), lineterm='')
+            self.fail('%sinventory differs:\n%s' % (
+                msg and msg + ': ', '\n'.join(diff)))

@@ -1,0 +1,342 @@
+"""Fault matrix: every REST request of every flow fails once.
+
+For each flow the requests it makes are recorded once (per test class);
+then one test per request index k reruns the flow with the simulator
+answering HTTP 500 to the k-th request, and one test per job j with the
+j-th job failing.  After each run:
+
+- the flow raised a nova exception whose message names what failed (the
+  HTTP status and the request's resource, or the failed job's message), and
+  the simulator's inventory equals the inventory before the flow (destroy:
+  the instance is gone, or a retry of destroy removes it);
+- or, when the driver tolerated the fault (e.g. a failed job clean-up), the
+  flow's full result is there.
+
+Test names identify the cell: ``<FlowClass>.test_http500_at_request_07``,
+``<FlowClass>.test_job_failure_at_job_1``.  ``test_recorded_requests``
+reports the flow's requests and fails if the flow grew beyond the generated
+matrix (raise ``max_requests``/``max_jobs`` then).
+"""
+# nova's concurrency set-up (eventlet monkey patching) must come before
+# anything imports sockets or urllib3, as in nova's own functional tests.
+from nova import monkey_patch
+monkey_patch.patch()
+
+import hashlib  # noqa: E402
+import re  # noqa: E402
+from unittest import mock  # noqa: E402
+
+from nova import exception as nova_exc  # noqa: E402
+from nova.network import model as network_model  # noqa: E402
+from testtools import content  # noqa: E402
+
+from nova_powervm.tests.functional import base  # noqa: E402
+from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
+from nova_powervm.virt.powervm.disk import localdisk  # noqa: E402
+from nova_powervm.virt.powervm import vm  # noqa: E402
+
+JOB_PATH = re.compile(r'/do/[^/]+$')
+
+
+def _is_job(method, path):
+    return method == 'PUT' and bool(JOB_PATH.search(path))
+
+
+def _resource(path):
+    """The resource type a REST path names last (e.g. VirtualIOServer)."""
+    parts = [p for p in path.split('/') if p and p not in ('rest', 'api')]
+    types = [p for p in parts[1:] if re.match(r'^[A-Za-z]+$', p) and
+             p not in ('do', 'contents', 'quick')]
+    return types[-1] if types else parts[-1]
+
+
+class _FaultMatrix(base.ClassSimTestCase):
+    """One flow; subclasses define prepare/run_flow (and checks)."""
+
+    # Simulator resource types / jobs the flow needs (skip otherwise).
+    needs_types = ()
+    needs_jobs = ()
+    # Size of the generated matrix (see test_recorded_requests).
+    max_requests = 0
+    max_jobs = 0
+    _recorded = None
+
+    def setUp(self):
+        missing = sorted(set(self.needs_types) - base.sim_types())
+        missing += sorted('%s/%s' % j for j in
+                          set(self.needs_jobs) - base.sim_jobs())
+        if missing:
+            self.skipTest('the simulator lacks %s' % ', '.join(missing))
+        super().setUp()
+
+    # -- flow hooks --------------------------------------------------------
+
+    def prepare(self):
+        """Set up what the flow needs (no faults armed); return a state."""
+        return {}
+
+    def run_flow(self, state):
+        raise NotImplementedError()
+
+    def check_failed(self, state, before, err):
+        """After the flow raised: nothing is left over."""
+        self.assertInventory(before)
+
+    def check_succeeded(self, state, before):
+        """After the flow tolerated the fault: its full result is there."""
+        raise NotImplementedError()
+
+    # -- machinery ---------------------------------------------------------
+
+    def fresh(self):
+        """Back to a freshly started host and driver."""
+        self.sim.clear_faults()
+        self.sim.reset()
+        self._clear_caches()
+        self.drv = self.new_driver()
+
+    def recorded(self):
+        """(method, path) of the requests the flow makes, recorded once."""
+        cls = type(self)
+        if cls.__dict__.get('_recorded') is None:
+            state = self.prepare()
+            self.sim.clear_request_log()
+            self.run_flow(state)
+            cls._recorded = self.requests()
+            self.fresh()
+        return cls._recorded
+
+    def _check_recorded(self):
+        reqs = self.recorded()
+        jobs = [r for r in reqs if _is_job(*r)]
+        self.addDetail('requests', content.text_content(
+            '\n'.join('%2d %s %s' % (i + 1, m, p)
+                      for i, (m, p) in enumerate(reqs))))
+        self.assertLessEqual(len(reqs), self.max_requests,
+                             'the flow makes more requests than the matrix '
+                             'covers: raise max_requests')
+        self.assertLessEqual(len(jobs), self.max_jobs,
+                             'the flow runs more jobs than the matrix '
+                             'covers: raise max_jobs')
+        self.assertTrue(reqs)
+
+    def _fault_case(self, k, job=False):
+        reqs = self.recorded()
+        total = len([r for r in reqs if _is_job(*r)]) if job else len(reqs)
+        if k > total:
+            self.skipTest('the flow makes %d %s' % (
+                total, 'jobs' if job else 'requests'))
+        state = self.prepare()
+        before = self.sim.inventory()
+        self.sim.clear_request_log()
+        if job:
+            self.sim.inject_fault(method='PUT', path=JOB_PATH.pattern,
+                                  nth=k, job_failure=True)
+        else:
+            self.sim.inject_fault(nth=k, status=500)
+        err = None
+        try:
+            self.run_flow(state)
+        except Exception as e:
+            err = e
+        self.sim.clear_faults()
+        log = base.non_event(self.sim.request_log())
+        if job:
+            hits = [r for r in log if _is_job(r['method'], r['path'])]
+        else:
+            hits = log
+        self.assertGreaterEqual(len(hits), k, 'the fault never fired')
+        hit = hits[k - 1]
+        label = '%s: %s at %s #%d (%s %s)' % (
+            type(self).__name__, 'failed job' if job else 'HTTP 500',
+            'job' if job else 'request', k, hit['method'], hit['path'])
+        self.addDetail('fault', content.text_content(label))
+        self.addDetail('requests', content.text_content('\n'.join(
+            '%2d %s %s %s' % (i + 1, r['method'], r['path'], r['status'])
+            for i, r in enumerate(log))))
+        if err is None:
+            self.check_succeeded(state, before)
+            return
+        self.addDetail('error', content.text_content(
+            '%s: %s' % (type(err).__name__, err)))
+        if not isinstance(err, nova_exc.NovaException):
+            self.fail('%s: raised %s, not a nova exception: %s' % (
+                label, type(err).__name__, err))
+        self.assert_names_failure(label, str(err), hit, job)
+        self.check_failed(state, before, err)
+
+    def assert_names_failure(self, label, msg, hit, job):
+        if job:
+            wanted = ['HSCL9999']
+        else:
+            wanted = ['500', _resource(hit['path'])]
+        missing = [w for w in wanted if w not in msg]
+        if missing:
+            self.fail('%s: the error does not name what failed (%s): %s' % (
+                label, ', '.join(missing), msg))
+
+
+def _generate(cls):
+    """Add one test per request index and per job index to ``cls``."""
+    def recorded(self):
+        self._check_recorded()
+    recorded.__name__ = 'test_recorded_requests'
+    cls.test_recorded_requests = recorded
+    for k in range(1, cls.max_requests + 1):
+        def http(self, k=k):
+            self._fault_case(k)
+        http.__name__ = 'test_http500_at_request_%02d' % k
+        setattr(cls, http.__name__, http)
+    for j in range(1, cls.max_jobs + 1):
+        def job(self, j=j):
+            self._fault_case(j, job=True)
+        job.__name__ = 'test_job_failure_at_job_%d' % j
+        setattr(cls, job.__name__, job)
+    return cls
+
+
+class _SpawnFlow(_FaultMatrix):
+    """spawn of instance 1 with one SEA VIF."""
+
+    config_drive = False
+    warm_cache = False
+
+    def prepare(self):
+        if self.warm_cache:
+            warm = lc.make_instance(4, image_ref=self.image_id)
+            self.drv.spawn(None, warm, self.image_meta, [], None, {},
+                           network_model.NetworkInfo([]))
+            self.drv.destroy(None, warm, [])
+        inst = lc.make_instance(1, image_ref=self.image_id,
+                                config_drive=self.config_drive)
+        return {'inst': inst,
+                'vifs': network_model.NetworkInfo([lc.sea_vif(1, 100)])}
+
+    def run_flow(self, state):
+        self.drv.spawn(None, state['inst'], self.image_meta, [], None, {},
+                       state['vifs'], **state.get('spawn_kwargs', {}))
+
+    def _image_disks(self):
+        vg = self.drv.disk_dvr._get_vg()
+        return [vd.name for vd in vg.virtual_disks
+                if localdisk._base_name(vd.name).startswith(
+                    localdisk.IMAGE_PREFIX)]
+
+    def _digest(self, name):
+        digest = hashlib.sha256()
+        with open(self.sim.disk_path(name=name), 'rb') as src:
+            for chunk in iter(lambda: src.read(1 << 16), b''):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def check_failed(self, state, before, err):
+        self.assertFalse(self.drv.instance_exists(state['inst']))
+        if not self.warm_cache and self.sim.inventory() != before:
+            # The image may stay cached (by design), but only complete.
+            want = self.glance.image_digest(self.image_id)
+            for name in self._image_disks():
+                self.assertEqual(want, self._digest(name),
+                                 'partly uploaded image disk %s left in the '
+                                 'cache' % name)
+            self.drv.manage_image_cache(None, [])
+        self.assertInventory(before)
+
+    def check_succeeded(self, state, before):
+        inst = state['inst']
+        self.assertEqual('running', vm.get_instance_wrapper(
+            self.drv.adapter, inst).state)
+        self.drv.destroy(None, inst, state['vifs'])
+        if not self.warm_cache:
+            self.drv.manage_image_cache(None, [])
+        self.assertInventory(before)
+
+
+@_generate
+class TestSpawnLocalDisk(_SpawnFlow):
+    """First boot of the image: upload into the VG cache, copy, map, boot."""
+
+    needs_types = ('VolumeGroup',)
+    max_requests = 17
+    max_jobs = 1
+
+
+@_generate
+class TestSpawnLocalDiskCachedImage(_SpawnFlow):
+    """Boot from the cached image (server-side copy)."""
+
+    needs_types = ('VolumeGroup',)
+    warm_cache = True
+    max_requests = 10
+    max_jobs = 1
+
+
+@_generate
+class TestSpawnConfigDrive(_SpawnFlow):
+    """Cached image plus a config drive (media upload, vopt mapping)."""
+
+    needs_types = ('VolumeGroup',)
+    warm_cache = True
+    config_drive = True
+    max_requests = 16
+    max_jobs = 1
+
+
+@_generate
+class TestSnapshot(_FaultMatrix):
+    """Snapshot of a running localdisk instance."""
+
+    needs_types = ('VolumeGroup',)
+    max_requests = 4
+    max_jobs = 0
+
+    def prepare(self):
+        inst = lc.make_instance(1, image_ref=self.image_id)
+        self.drv.spawn(None, inst, self.image_meta, [], None, {},
+                       network_model.NetworkInfo([]))
+        snap = self.glance.create(None, {
+            'name': 'snap', 'disk_format': 'raw',
+            'container_format': 'bare', 'status': 'queued'})
+        return {'inst': inst, 'image_id': snap['id'],
+                'update': mock.Mock()}
+
+    def run_flow(self, state):
+        self.drv.snapshot(None, state['inst'], state['image_id'],
+                          state['update'])
+
+    def check_succeeded(self, state, before):
+        self.assertInventory(before)
+        self.assertEqual(self.glance.image_digest(self.image_id),
+                         self.glance.image_digest(state['image_id']))
+
+
+@_generate
+class TestDestroy(_FaultMatrix):
+    """destroy of a running instance with a VIF and a config drive."""
+
+    needs_types = ('VolumeGroup',)
+    max_requests = 14
+    max_jobs = 1
+
+    def prepare(self):
+        base_inv = self.sim.inventory()
+        inst = lc.make_instance(1, image_ref=self.image_id,
+                                config_drive=True)
+        vifs = network_model.NetworkInfo([lc.sea_vif(1, 100)])
+        self.drv.spawn(None, inst, self.image_meta, [], None, {}, vifs)
+        return {'inst': inst, 'vifs': vifs, 'base': base_inv}
+
+    def run_flow(self, state):
+        self.drv.destroy(None, state['inst'], state['vifs'])
+
+    def _gone(self, state):
+        self.assertFalse(self.drv.instance_exists(state['inst']))
+        self.drv.manage_image_cache(None, [])
+        self.assertInventory(state['base'])
+
+    def check_failed(self, state, before, err):
+        # A retry (nova retries a failed delete) removes the rest.
+        self.drv.destroy(None, state['inst'], state['vifs'])
+        self._gone(state)
+
+    def check_succeeded(self, state, before):
+        self._gone(state)
