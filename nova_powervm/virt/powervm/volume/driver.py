@@ -142,17 +142,22 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
     # Helpers for implementations.
 
     def _feed_task(self, name, exc_cls=nova_exc.VolumeAttachFailed):
-        """The FeedTask to queue on and whether this call must run it."""
+        """The FeedTask to queue on and whether this call must run it.
+
+        Attaches need ``min_vios_count()`` active VIOSes; anything else
+        (detach, revert, extend) works with what is active.
+        """
         if self.stg_ftsk is not None:
             return self.stg_ftsk, False
         return self._own_feed_task(name, exc_cls), True
 
     def _own_feed_task(self, name, exc_cls=nova_exc.VolumeAttachFailed):
         """A FeedTask over the active VIOSes (one GET with min_xags)."""
+        need = (self.min_vios_count()
+                if exc_cls is nova_exc.VolumeAttachFailed else 1)
         try:
             vioses = pvm_par.get_active_vioses(
-                self.adapter, xag=self.min_xags(),
-                find_min=self.min_vios_count())
+                self.adapter, xag=self.min_xags(), find_min=need)
         except pvm_exc.NotEnoughActiveVioses as exc:
             raise exc_cls(volume_id=self.volume_id, reason=str(exc))
         return pvm_tx.FeedTask('%s_%s' % (name, self.volume_id), vioses)

@@ -273,7 +273,8 @@ class NPIVVolumeAdapter(v_driver.VolumeAdapter):
         for vios_uuid, pmap in self._added:
             by_vios.setdefault(vios_uuid, []).append(pmap)
         try:
-            ftsk = self._own_feed_task('revert_npiv')
+            ftsk = self._own_feed_task('revert_npiv',
+                                       nova_exc.VolumeDetachFailed)
             if self._queue_removal(ftsk, by_vios):
                 ftsk.execute()
             self._added = set()

@@ -207,6 +207,10 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         return True
 
     @classmethod
+    def min_vios_count(cls):
+        return CONF.powervm.vscsi_vios_connections_required
+
+    @classmethod
     def get_connector_properties(cls, adapter, host_uuid, instance):
         return {'wwpns': physical_wwpns(adapter, host_uuid)}
 
@@ -371,7 +375,8 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         if not self._discovered:
             return
         try:
-            ftsk = self._own_feed_task('revert_vscsi')
+            ftsk = self._own_feed_task('revert_vscsi',
+                                       nova_exc.VolumeDetachFailed)
             udid = self.udid or next(
                 (r[1] for r in self._discovered.values() if r[1]), None)
             self._queue_unmap(ftsk, udid, extra=self._discovered)

@@ -136,6 +136,14 @@ class TestConnect(VscsiTestBase):
         self.rm_hdisk.assert_called_once_with(self.adpt, '', 'hdisk9',
                                               fakes.VIOS1)
 
+    def test_fewer_active_vioses_than_required_fails_first(self):
+        self.flags(vscsi_vios_connections_required=3, group='powervm')
+        exc = self.assertRaises(nova_exc.VolumeAttachFailed,
+                                self.vol().connect_volume)
+        self.assertIn('vol-1', str(exc))
+        self.discover.assert_not_called()
+        self.assertEqual([], self.srv.posts)
+
     def test_discovery_job_error_counts_as_not_found(self):
         def discover(adpt, vios_uuid, itls, **kw):
             if vios_uuid == fakes.VIOS1:
