@@ -207,6 +207,32 @@ class TestDisconnect(VscsiTestBase):
                     (self.adpt, '', 'hdisk9', fakes.VIOS2)]),
             sorted(c.args for c in self.rm_hdisk.call_args_list))
 
+    def test_two_volumes_one_shared_transaction(self):
+        # Destroy: both volumes unmapped with one POST per VIOS, hdisks
+        # removed after it (VIOS1 maps only the first volume).
+        info1 = self.attached()
+        self.discover.return_value = (AVAIL, 'hdisk10', UDID + 'x')
+        info2 = conn_info(volume_id='vol-2', initiator_target_map={
+            fakes.VIOS2_PORTS[0]: [TARGET]})
+        self.vol(info2).connect_volume()
+        self.assertEqual([], self.mapped(fakes.VIOS1, 'hdisk10'))
+        self.srv.posts = []
+        ftsk = pvm_par.build_active_vio_feed_task(
+            self.adpt, xag=vscsi.VscsiVolumeAdapter.min_xags())
+        for info in (info1, info2):
+            self.vol(info, stg_ftsk=ftsk).disconnect_volume()
+        self.assertEqual([], self.srv.posts)
+        ftsk.execute()
+        self.assertEqual(sorted([fakes.VIOS1, fakes.VIOS2]),
+                         sorted(self.srv.posts))
+        for name in ('hdisk9', 'hdisk10'):
+            for vios_uuid in (fakes.VIOS1, fakes.VIOS2):
+                self.assertEqual([], self.mapped(vios_uuid, name))
+        self.assertEqual(
+            sorted([('hdisk9', fakes.VIOS1), ('hdisk9', fakes.VIOS2),
+                    ('hdisk10', fakes.VIOS2)]),
+            sorted(c.args[2:] for c in self.rm_hdisk.call_args_list))
+
     def test_disconnect_keeps_hdisk_another_partition_maps(self):
         info = self.attached()
         other = fakes.FakeInstance(uuid='0c4e1ac1-0000-4000-8000-000000000001')
