@@ -30,7 +30,8 @@ except ImportError:  # pragma: no cover - until the simulator lands
 
 COMPUTE_HOST = 'powervm-compute'
 IMAGE_SIZE = 2 * 1024 * 1024
-# Storage array target ports used when the simulator does not list its own.
+# Storage array target ports of the FC volumes (the simulator's fabric reaches
+# every target unless a test calls sim.set_fc_target_reachable(wwpn, False)).
 FC_TARGETS = ('500507680b2155e4', '500507680b2155e5')
 
 
@@ -327,12 +328,10 @@ class PowerVMNovaTestCase(test.TestCase,
         if missing:
             self.skipTest(missing)
 
-    def _fc_targets(self):
+    @staticmethod
+    def _fc_targets():
         """Storage target WWPNs the simulator's FC ports reach."""
-        try:
-            return list(self.sim.fc_targets())
-        except AttributeError:
-            return list(FC_TARGETS)
+        return list(FC_TARGETS)
 
     def _attach_fc_volume(self, server, lun=1):
         """Attach a new Cinder FC volume through the API; returns its id."""

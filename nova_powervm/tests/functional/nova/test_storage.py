@@ -54,6 +54,27 @@ class TestVolumes(base.PowerVMNovaTestCase):
         # The boot disk is untouched.
         self.assertEqual(1, len(self._disk_mappings(server)))
 
+    def test_attach_to_unreachable_target_rolls_back(self):
+        server = self._boot()
+        before = self.sim.inventory()
+        for wwpn in self._fc_targets():
+            self.sim.set_fc_target_reachable(wwpn, False)
+        vol_id = self.cinder.add_fc_volume(self._fc_targets())
+        self.api.post_server_volume(
+            server['id'], {'volumeAttachment': {'volumeId': vol_id}})
+
+        def _failed():
+            actions = self.api.get_instance_actions(server['id'])
+            return any(a['action'] == 'attach_volume' and
+                       a.get('message') == 'Error' for a in actions)
+        self._wait_for(_failed, 'the attach to fail')
+        self._wait_for(lambda: not self.cinder.volume_to_attachment[vol_id],
+                       'nova to delete the attachment')
+        self.assertEqual('ACTIVE', self._show_server(server)['status'])
+        self.assertEqual([], self.api.get_server_volumes(server['id']))
+        self.assertEqual([], self._volume_mappings(server))
+        self.assertInventoryRestored(before)
+
     def test_boot_from_volume(self):
         vol_id = self.cinder.add_fc_volume(self._fc_targets(), lun=7,
                                            bootable=True)
