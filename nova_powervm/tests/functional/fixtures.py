@@ -220,6 +220,14 @@ class FCCinderFixture(nova_fixtures.CinderFixture):
                      'target_discovered': False, 'encrypted': False}}
         return vol_id
 
+    def fake_attachment_delete(self, context, attachment_id):
+        """As Cinder: a volume left without attachments is available."""
+        volume_id, _att, attachments = self._find_attachment(attachment_id)
+        super().fake_attachment_delete(context, attachment_id)
+        if not attachments and volume_id in self.volumes:
+            self.volumes[volume_id].update(status='available',
+                                           attach_status='detached')
+
     def _find_connection_info(self, volume_id, attachment_id):
         info = super()._find_connection_info(volume_id, attachment_id)
         if info['driver_volume_type'] != 'fibre_channel':

@@ -112,3 +112,8 @@ class TestFCCinderFixture(testtools.TestCase):
             info['data']['initiator_target_map'])
         self.assertEqual('available',
                          self.cinder.fake_get(None, vol)['status'])
+        self.cinder.fake_attachment_complete(None, att['id'])
+        self.assertEqual('in-use', self.cinder.volumes[vol]['status'])
+        self.cinder.fake_begin_detaching(None, vol)
+        self.cinder.fake_attachment_delete(None, att['id'])
+        self.assertEqual('available', self.cinder.volumes[vol]['status'])

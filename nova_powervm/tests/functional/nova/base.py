@@ -350,7 +350,7 @@ class PowerVMNovaTestCase(test.TestCase,
 
         def _gone():
             self._assert_action_ok(server, 'detach_volume')
-            return (not self.cinder.volume_to_attachment[vol_id] and
+            return (self.cinder.volumes[vol_id]['status'] == 'available' and
                     vol_id not in [a['volumeId'] for a in
                                    self.api.get_server_volumes(server['id'])])
         self._wait_for(_gone, 'volume %s to be detached' % vol_id)

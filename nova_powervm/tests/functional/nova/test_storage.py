@@ -68,8 +68,9 @@ class TestVolumes(base.PowerVMNovaTestCase):
             return any(a['action'] == 'attach_volume' and
                        a.get('message') == 'Error' for a in actions)
         self._wait_for(_failed, 'the attach to fail')
-        self._wait_for(lambda: not self.cinder.volume_to_attachment[vol_id],
-                       'nova to delete the attachment')
+        self._wait_for(
+            lambda: self.cinder.volumes[vol_id]['status'] == 'available',
+            'nova to delete the attachment')
         self.assertEqual('ACTIVE', self._show_server(server)['status'])
         self.assertEqual([], self.api.get_server_volumes(server['id']))
         self.assertEqual([], self._volume_mappings(server))
