@@ -301,7 +301,8 @@ def next_udid_seq(sim):
 
 
 # ---- seed --------------------------------------------------------------
-def _pv(name, udid, gb, desc='SAS RAID 0 Disk Array', loc=None, fc=False):
+def pv_element(name, udid, gb, desc='SAS RAID 0 Disk Array', loc=None,
+               fc=False):
     pv = new_el('PhysicalVolume')
     vals = (('Description', desc), ('LocationCode', loc or
                                     'U78C9.001.WZS0095-P1-C14-R1-L%s-L0'
@@ -350,8 +351,8 @@ def _seed_vgs(sim):
     vs = vioses(sim)
     for idx, vios in enumerate(vs):
         vid = idx + 1
-        sas = [_pv('hdisk%d' % n, '01M0lCTSAgIFNBUyBWSU9TJWRoZGlzayVk%d%d'
-                   % (vid, n), 300.0 if n == 0 else 1000.0)
+        sas = [pv_element('hdisk%d' % n, '01M0lCTSAgIFNBUyBWSU9TJWRoZGlz'
+                          'ayVk%d%d' % (vid, n), 300.0 if n == 0 else 1000.0)
                for n in range(3 if idx == 0 else 1)]
         vgs = [_vg(sim, vios, ROOTVG, '00f8d6de00004b0%d0000014a54555cd9'
                    % vid, 300.0, [sas[0]], repo_gb=10 if idx == 0 else None)]

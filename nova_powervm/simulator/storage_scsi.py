@@ -46,6 +46,7 @@ ADPT_ORDER = (
     'ConnectingVirtualSlotNumber', 'ServerLocationCode', 'UniqueDeviceID',
     'MapPort', 'PhysicalPort', 'ServerAdapter', 'WWPNs',
     'NportLoggedInStatus', 'OperatingSystemDisks')
+_VIEW = ('PhysicalVolumes', 'MediaRepositories', 'StoragePools')
 _TD_TYPES = {'VirtualDisk': ('LogicalVolumeVirtualTargetDevice', 'vtscsi'),
              'PhysicalVolume': ('PhysicalVolumeVirtualTargetDevice',
                                 'vtscsi'),
@@ -224,6 +225,13 @@ def _storage_el(mapping):
 # ---- the VIOS update hook ---------------------------------------------------
 @reg.on_update('VirtualIOServer')
 def _scsi_update(sim, obj, old, ctx):
+    # The storage view (PVs, media repository, pools) is the server's: what
+    # the client posted back of it is ignored.
+    for name in _VIEW:
+        prev = xu.child(old, name)
+        cur = xu.child(obj.element, name)
+        if prev is not None and cur is not None:
+            obj.element.replace(cur, stg.copy_el(prev))
     olds = xu.findall(old, SCSI_PATH)
     by_tdev = {}
     by_bus_only = {}
@@ -271,7 +279,8 @@ def _fill_scsi(sim, vios, m, buses, taken):
     client = client_of(sim, m)
     if client is None:
         raise errors.BadRequest('The virtual SCSI mapping names no existing '
-                                'client partition (AssociatedLogicalPartition)')
+                                'client partition '
+                                '(AssociatedLogicalPartition)')
     cid = client.text('PartitionID')
     vid = vios.text('PartitionID')
     s = _storage_el(m)
@@ -392,6 +401,12 @@ def _cascade(sim, obj, ctx):
                     client_key_of(m)[1] == pid)]
         for m in gone:
             m.getparent().remove(m)
+            port_name = xu.text(m, 'Port/PortName')
+            for p in (xu.descendants(vios.element, 'PhysicalFibreChannelPort')
+                      if port_name else ()):
+                if xu.text(p, 'PortName') == port_name:
+                    xu.set_text(p, 'AvailablePorts', int(
+                        xu.text(p, 'AvailablePorts') or 0) + 1)
         if gone:
             sim.store.touch(vios)
     sim.extra.pop(('slots', obj.key), None)
