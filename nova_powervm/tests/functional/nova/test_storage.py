@@ -46,7 +46,7 @@ class TestVolumes(base.PowerVMNovaTestCase):
         self.assertTrue(maps, 'no hdisk mapped to the partition')
         connector = self.cinder.connectors[-1]
         self.assertTrue(connector.get('wwpns'), connector)
-        self.assertEqual(['ACTIVE'], [self._show_server(server)['status']])
+        self.assertEqual('ACTIVE', self._show_server(server)['status'])
 
         self._detach_volume(server, vol_id)
         self.assertEqual([], self._volume_mappings(server))
