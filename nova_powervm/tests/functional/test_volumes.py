@@ -501,6 +501,32 @@ class TestBootFromVolume(fbase.ClassSimTestCase):
                           _bdi(boot))
         self.assertInventory(before)
 
+    def test_vscsi_boot_http500_at_every_request(self):
+        """A failed BFV spawn leaves nothing; a good one destroys clean."""
+        fired = 0
+        for n in range(1, 60):
+            self.sim.reset()
+            self._clear_caches()
+            self.drv = self.new_driver()
+            before = self.sim.inventory()
+            inst = _bfv_instance(1)
+            boot = FakeBDM(boot_index=0, volume_id='vol-boot',
+                           connection_info=_conn_info('vol-boot', 1))
+            self.sim.inject_fault(nth=n, status=500)
+            try:
+                self.spawn(inst, _bdi(boot))
+                failed = False
+            except nova_exc.NovaException:
+                failed = True
+            if self.sim.faults.list():
+                break
+            fired += 1
+            if not failed:
+                self.drv.destroy(None, inst, [],
+                                 block_device_info=_bdi(boot))
+            self.assertInventory(before, msg='fault at request %d' % n)
+        self.assertGreater(fired, 10)
+
     def test_npiv_boot(self):
         self.flags(fc_attach_strategy='npiv', group='powervm')
         npiv.fabric_names()
@@ -514,3 +540,89 @@ class TestBootFromVolume(fbase.ClassSimTestCase):
                          self.vfc_wwpns(inst))
         self.drv.destroy(None, inst, [], block_device_info=_bdi(boot))
         self.assertInventory(before)
+
+
+class TestVscsiFaultMatrix(VolumeSimTestBase):
+    """An HTTP 500 or a job failure at every request of attach/detach."""
+
+    def setUp(self):
+        super().setUp()
+        self.drv = pvm_driver.PowerVMDriver(mock.Mock())
+        self.drv.adapter = self.adapter
+        self.drv.host_uuid = self.host_uuid
+
+    def fresh(self):
+        self.sim.reset()
+        vscsi._PFC_CACHE.clear()
+        inst = self.make_vm(1)
+        return inst, self.sim.inventory()
+
+    def attached_everywhere(self, inst, info):
+        maps = self.pv_maps(inst)
+        hdisks = self.hdisks(info['data'][vscsi.UDID_KEY])
+        return (sorted(maps) == sorted(self.sim.vios_uuids) and
+                all(maps[v] == [hdisks[v]] for v in maps))
+
+    def run_matrix(self, inject, detach_phase):
+        fired = 0
+        for n in range(1, 20):
+            inst, before = self.fresh()
+            info = _conn_info('vol-a', 1)
+            if detach_phase:
+                self.drv.attach_volume(None, info, inst, '/dev/sdb')
+            inject(n)
+            try:
+                if detach_phase:
+                    self.drv.detach_volume(None, info, inst, '/dev/sdb')
+                else:
+                    self.drv.attach_volume(None, info, inst, '/dev/sdb')
+                failed = False
+            except (nova_exc.VolumeAttachFailed,
+                    nova_exc.VolumeDetachFailed):
+                failed = True
+            if self.sim.faults.list():
+                # Fewer requests than n: the matrix is complete.
+                break
+            fired += 1
+            if failed and not detach_phase:
+                self.assertEqual(before, self.sim.inventory(),
+                                 'attach failed at request %d' % n)
+                continue
+            if failed:
+                self.assertTrue(self.attached_everywhere(inst, info),
+                                'detach failed at request %d' % n)
+            elif not detach_phase:
+                # Attached (maybe through one VIOS only): a detach without
+                # faults must leave nothing behind.
+                self.assertTrue(self.pv_maps(inst))
+            self.sim.clear_faults()
+            self.drv.detach_volume(None, info, inst, '/dev/sdb')
+            self.assertEqual(before, self.sim.inventory(),
+                             'after fault at request %d' % n)
+        return fired
+
+    @_require_fc
+    def test_attach_http500_at_every_request(self):
+        fired = self.run_matrix(
+            lambda n: self.sim.inject_fault(nth=n, status=500), False)
+        self.assertGreaterEqual(fired, 9)
+
+    @_require_fc
+    def test_attach_job_failure_at_every_job(self):
+        fired = self.run_matrix(
+            lambda n: self.sim.inject_fault(method='PUT', path='/do/',
+                                            nth=n, job_failure=True), False)
+        self.assertEqual(2, fired)
+
+    @_require_fc
+    def test_detach_http500_at_every_request(self):
+        fired = self.run_matrix(
+            lambda n: self.sim.inject_fault(nth=n, status=500), True)
+        self.assertGreaterEqual(fired, 9)
+
+    @_require_fc
+    def test_detach_job_failure_at_every_job(self):
+        fired = self.run_matrix(
+            lambda n: self.sim.inject_fault(method='PUT', path='/do/',
+                                            nth=n, job_failure=True), True)
+        self.assertEqual(2, fired)

@@ -158,6 +158,8 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
         try:
             vioses = pvm_par.get_active_vioses(
                 self.adapter, xag=self.min_xags(), find_min=need)
-        except pvm_exc.NotEnoughActiveVioses as exc:
-            raise exc_cls(volume_id=self.volume_id, reason=str(exc))
+        except (pvm_exc.NotEnoughActiveVioses, pvm_exc.Error) as exc:
+            raise exc_cls(volume_id=self.volume_id,
+                          reason='reading the Virtual I/O Servers failed: '
+                                 '%s' % exc)
         return pvm_tx.FeedTask('%s_%s' % (name, self.volume_id), vioses)
