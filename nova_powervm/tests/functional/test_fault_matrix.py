@@ -59,6 +59,7 @@ class _FaultMatrix(base.ClassSimTestCase):
     # Size of the generated matrix (see test_recorded_requests).
     max_requests = 0
     max_jobs = 0
+    max_updates = 0
     _recorded = None
 
     def setUp(self):
@@ -108,61 +109,92 @@ class _FaultMatrix(base.ClassSimTestCase):
 
     def _check_recorded(self):
         reqs = self.recorded()
-        jobs = [r for r in reqs if _is_job(*r)]
         self.addDetail('requests', content.text_content(
             '\n'.join('%2d %s %s' % (i + 1, m, p)
                       for i, (m, p) in enumerate(reqs))))
-        self.assertLessEqual(len(reqs), self.max_requests,
-                             'the flow makes more requests than the matrix '
-                             'covers: raise max_requests')
-        self.assertLessEqual(len(jobs), self.max_jobs,
-                             'the flow runs more jobs than the matrix '
-                             'covers: raise max_jobs')
+        for kind, bound in (('request', self.max_requests),
+                            ('job', self.max_jobs),
+                            ('update', self.max_updates)):
+            self.assertLessEqual(
+                len(_select(kind, reqs)), bound,
+                'the flow makes more %ss than the matrix covers: raise '
+                'max_%ss' % (kind, kind))
         self.assertTrue(reqs)
 
-    def _fault_case(self, k, job=False):
-        reqs = self.recorded()
-        total = len([r for r in reqs if _is_job(*r)]) if job else len(reqs)
+    def _arm(self, fault, k):
+        """Arm ``fault`` for the k-th request (or job, or update)."""
+        if fault == 'http500':
+            self.sim.inject_fault(nth=k, status=500)
+        elif fault == 'job':
+            self.sim.inject_fault(method='PUT', path=JOB_PATH.pattern,
+                                  nth=k, job_failure=True)
+        elif fault == 'http412':
+            self.sim.inject_fault(method='POST', nth=k, status=412)
+        elif fault == 'expiry':
+            self._expire_sessions_at(k)
+
+    def _expire_sessions_at(self, k):
+        """All sessions expire just before the k-th request is served."""
+        faults = self.sim.faults
+        orig = faults.match
+        seen = [0]
+
+        def match(method, target):
+            seen[0] += 1
+            if seen[0] == k:
+                self.sim.expire_sessions()
+            return orig(method, target)
+        faults.match = match
+        self.addCleanup(vars(faults).pop, 'match', None)
+
+    def _fault_case(self, fault, k):
+        kind = KINDS[fault]
+        total = len(_select(kind, self.recorded()))
         if k > total:
-            self.skipTest('the flow makes %d %s' % (
-                total, 'jobs' if job else 'requests'))
+            self.skipTest('the flow makes %d %ss' % (total, kind))
         state = self.prepare()
         before = self.sim.inventory()
         self.sim.clear_request_log()
-        if job:
-            self.sim.inject_fault(method='PUT', path=JOB_PATH.pattern,
-                                  nth=k, job_failure=True)
-        else:
-            self.sim.inject_fault(nth=k, status=500)
+        logons = self.sim.counters()['logons']
+        self._arm(fault, k)
         err = None
         try:
             self.run_flow(state)
         except Exception as e:
             err = e
         self.sim.clear_faults()
+        vars(self.sim.faults).pop('match', None)
         log = base.non_event(self.sim.request_log())
-        if job:
-            hits = [r for r in log if _is_job(r['method'], r['path'])]
-        else:
-            hits = log
+        hits = [r for r in log if _select(kind, [(r['method'], r['path'])])]
         self.assertGreaterEqual(len(hits), k, 'the fault never fired')
         hit = hits[k - 1]
         label = '%s: %s at %s #%d (%s %s)' % (
-            type(self).__name__, 'failed job' if job else 'HTTP 500',
-            'job' if job else 'request', k, hit['method'], hit['path'])
+            type(self).__name__, fault, kind, k, hit['method'], hit['path'])
         self.addDetail('fault', content.text_content(label))
         self.addDetail('requests', content.text_content('\n'.join(
             '%2d %s %s %s' % (i + 1, r['method'], r['path'], r['status'])
             for i, r in enumerate(log))))
+        if err is not None:
+            self.addDetail('error', content.text_content(
+                '%s: %s' % (type(err).__name__, err)))
+        if fault in ('http412', 'expiry'):
+            # Retried (new etag / new session): the flow completes.
+            if err is not None:
+                self.fail('%s: the flow failed: %s: %s' % (
+                    label, type(err).__name__, err))
+            if fault == 'expiry':
+                self.assertEqual(401, hit['status'], label)
+                self.assertEqual(logons + 1, self.sim.counters()['logons'],
+                                 '%s: one new logon expected' % label)
+            self.check_succeeded(state, before)
+            return
         if err is None:
             self.check_succeeded(state, before)
             return
-        self.addDetail('error', content.text_content(
-            '%s: %s' % (type(err).__name__, err)))
         if not isinstance(err, nova_exc.NovaException):
             self.fail('%s: raised %s, not a nova exception: %s' % (
                 label, type(err).__name__, err))
-        self.assert_names_failure(label, str(err), hit, job)
+        self.assert_names_failure(label, str(err), hit, fault == 'job')
         self.check_failed(state, before, err)
 
     def assert_names_failure(self, label, msg, hit, job):
@@ -176,22 +208,42 @@ class _FaultMatrix(base.ClassSimTestCase):
                 label, ', '.join(missing), msg))
 
 
+# Fault -> what its index counts.
+KINDS = {'http500': 'request', 'job': 'job', 'http412': 'update',
+         'expiry': 'request'}
+
+
+def _select(kind, reqs):
+    """The (method, path) pairs of ``reqs`` that ``kind`` counts."""
+    if kind == 'job':
+        return [r for r in reqs if _is_job(*r)]
+    if kind == 'update':
+        return [r for r in reqs if r[0] == 'POST']
+    return list(reqs)
+
+
 def _generate(cls):
-    """Add one test per request index and per job index to ``cls``."""
+    """Add the matrix's tests to ``cls``.
+
+    ``test_http500_at_request_NN``, ``test_session_expiry_at_request_NN``
+    (1..max_requests), ``test_job_failure_at_job_N`` (1..max_jobs) and
+    ``test_http412_at_update_N`` (1..max_updates; updates are POSTs).
+    """
     def recorded(self):
         self._check_recorded()
     recorded.__name__ = 'test_recorded_requests'
     cls.test_recorded_requests = recorded
-    for k in range(1, cls.max_requests + 1):
-        def http(self, k=k):
-            self._fault_case(k)
-        http.__name__ = 'test_http500_at_request_%02d' % k
-        setattr(cls, http.__name__, http)
-    for j in range(1, cls.max_jobs + 1):
-        def job(self, j=j):
-            self._fault_case(j, job=True)
-        job.__name__ = 'test_job_failure_at_job_%d' % j
-        setattr(cls, job.__name__, job)
+    names = (('http500', 'test_http500_at_request_%02d', cls.max_requests),
+             ('expiry', 'test_session_expiry_at_request_%02d',
+              cls.max_requests),
+             ('job', 'test_job_failure_at_job_%d', cls.max_jobs),
+             ('http412', 'test_http412_at_update_%d', cls.max_updates))
+    for fault, fmt, bound in names:
+        for k in range(1, bound + 1):
+            def case(self, fault=fault, k=k):
+                self._fault_case(fault, k)
+            case.__name__ = fmt % k
+            setattr(cls, case.__name__, case)
     return cls
 
 
@@ -258,6 +310,7 @@ class TestSpawnLocalDisk(_SpawnFlow):
     needs_types = ('VolumeGroup',)
     max_requests = 17
     max_jobs = 1
+    max_updates = 8
 
 
 @_generate
@@ -268,6 +321,7 @@ class TestSpawnLocalDiskCachedImage(_SpawnFlow):
     warm_cache = True
     max_requests = 10
     max_jobs = 1
+    max_updates = 8
 
 
 @_generate
@@ -279,6 +333,7 @@ class TestSpawnConfigDrive(_SpawnFlow):
     config_drive = True
     max_requests = 16
     max_jobs = 1
+    max_updates = 8
 
 
 @_generate
@@ -288,6 +343,7 @@ class TestSnapshot(_FaultMatrix):
     needs_types = ('VolumeGroup',)
     max_requests = 4
     max_jobs = 0
+    max_updates = 8
 
     def prepare(self):
         inst = lc.make_instance(1, image_ref=self.image_id)
@@ -316,6 +372,7 @@ class TestDestroy(_FaultMatrix):
     needs_types = ('VolumeGroup',)
     max_requests = 14
     max_jobs = 1
+    max_updates = 8
 
     def prepare(self):
         base_inv = self.sim.inventory()

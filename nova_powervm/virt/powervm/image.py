@@ -256,3 +256,33 @@ def remove_upload_metadata(file_w):
         LOG.warning('Upload metadata (File %s) could not be removed from the '
                     'REST server; remove it manually.', file_w.uuid,
                     exc_info=True)
+
+
+def retry_upload(adapter, upload, between=None, what='upload'):
+    """Run ``upload()``, again when a retry can fix its failure.
+
+    Retried (at most twice more): the REST session was renewed while it ran
+    (pypowervm re-sends a request after a re-logon, but an upload without
+    its data), or HTTP 412 (another update of the volume group won the etag
+    race while the upload created its disk; nothing was created).
+
+    :param upload: makes the whole upload, opening its data stream anew.
+    :param between: clean-up run after a failed attempt that is retried
+        (the caller cleans up after the last one).
+    :return: what ``upload()`` returns.
+    """
+    for attempt in range(1, 4):
+        token = getattr(adapter.session, '_sessToken', None)
+        try:
+            return upload()
+        except Exception as e:
+            renewed = getattr(adapter.session, '_sessToken', None) != token
+            status = getattr(getattr(e, 'response', None), 'status', None)
+            if attempt == 3 or not (renewed or status == 412):
+                raise
+            LOG.warning('Retrying the %(what)s: %(why)s (%(err)s).',
+                        {'what': what, 'err': e,
+                         'why': 'the REST session was renewed meanwhile'
+                         if renewed else 'concurrent update (HTTP 412)'})
+            if between is not None:
+                between()

@@ -144,9 +144,14 @@ def create_cfg_drive(adapter, instance, injected_files, network_info,
         _build_iso(instance, injected_files, network_info, admin_pass, path)
         size = os.path.getsize(path)
         uploading = True
-        with open(path, 'rb') as stream:
-            vopt, leftover = tsk_stg.upload_vopt(adapter, vios_uuid, stream,
-                                                 name, f_size=size)
+
+        def upload():
+            with open(path, 'rb') as stream:
+                return tsk_stg.upload_vopt(adapter, vios_uuid, stream, name,
+                                           f_size=size)
+        vopt, leftover = pvm_image.retry_upload(
+            adapter, upload, what='config drive upload',
+            between=lambda: _cleanup_failed_upload(adapter, name))
         pvm_image.remove_upload_metadata(leftover)
     except Exception as e:
         if uploading:

@@ -5,6 +5,7 @@ from unittest import mock
 from nova import exception as nova_exc
 from nova import objects
 from nova import test
+from pypowervm import exceptions as pvm_exc
 
 from nova_powervm.virt.powervm import image
 
@@ -161,7 +162,6 @@ class TestRemoveUploadMetadata(test.NoDBTestCase):
             'File', root_id='f-1', service='web')
 
     def test_gone_or_failing_is_not_raised(self):
-        from pypowervm import exceptions as pvm_exc
         resp = mock.Mock(status=404, body=b'', reason='Not Found',
                          reqmethod='DELETE', reqpath='/rest/api/web/File/f')
         for error in (pvm_exc.HttpNotFound(resp), ValueError('boom')):
@@ -169,3 +169,64 @@ class TestRemoveUploadMetadata(test.NoDBTestCase):
             file_w.adapter.delete.side_effect = error
             image.remove_upload_metadata(file_w)
             file_w.adapter.delete.assert_called_once()
+
+
+class TestRetryUpload(test.NoDBTestCase):
+    """Uploads retried only when a retry can fix them."""
+
+    def setUp(self):
+        super().setUp()
+        self.adapter = mock.Mock()
+        self.adapter.session._sessToken = 'tok1'
+        self.between = mock.Mock()
+
+    @staticmethod
+    def _http_error(status):
+        resp = mock.Mock(status=status, body=b'', reason='x',
+                         reqmethod='POST', reqpath='/rest/api/uom/x')
+        return pvm_exc.HttpError(resp)
+
+    def test_success_once(self):
+        upload = mock.Mock(return_value='done')
+        self.assertEqual('done', image.retry_upload(
+            self.adapter, upload, between=self.between))
+        upload.assert_called_once_with()
+        self.between.assert_not_called()
+
+    def test_other_failure_not_retried(self):
+        upload = mock.Mock(side_effect=self._http_error(500))
+        self.assertRaises(pvm_exc.HttpError, image.retry_upload,
+                          self.adapter,
+                          upload, between=self.between)
+        upload.assert_called_once_with()
+        self.between.assert_not_called()
+
+    def test_412_retried(self):
+        upload = mock.Mock(side_effect=[self._http_error(412), 'done'])
+        self.assertEqual('done', image.retry_upload(
+            self.adapter, upload, between=self.between))
+        self.assertEqual(2, upload.call_count)
+        self.between.assert_called_once_with()
+
+    def test_session_renewed_retried(self):
+        def renew_and_fail():
+            self.adapter.session._sessToken = 'tok2'
+            raise self._http_error(400)
+        calls = []
+
+        def fake():
+            calls.append(1)
+            if len(calls) == 1:
+                renew_and_fail()
+            return 'done'
+        self.assertEqual('done', image.retry_upload(
+            self.adapter, fake, between=self.between))
+        self.assertEqual(2, len(calls))
+
+    def test_gives_up_after_three(self):
+        upload = mock.Mock(side_effect=self._http_error(412))
+        self.assertRaises(pvm_exc.HttpError, image.retry_upload,
+                          self.adapter,
+                          upload, between=self.between)
+        self.assertEqual(3, upload.call_count)
+        self.assertEqual(2, self.between.call_count)

@@ -219,19 +219,28 @@ class LocalStorage(disk_dvr.DiskAdapter):
                  '%(disk)s of volume group %(vg)s.',
                  {'id': image_meta.id, 'size': img_size, 'disk': img_name,
                   'vg': self.vg_name})
-        stream, size = image.image_stream(
-            context, image_meta.id, size=img_size,
-            checksum=image.image_checksum(image_meta))
-        try:
+
+        def upload():
+            stream, size = image.image_stream(
+                context, image_meta.id, size=img_size,
+                checksum=image.image_checksum(image_meta))
             with stream:
-                vdisk, leftover = tsk_stg.upload_new_vdisk(
+                return tsk_stg.upload_new_vdisk(
                     self.adapter, self._vios_uuid, self.vg_uuid, stream,
                     img_name, size, d_size=size, file_format=file_format)
+
+        # pypowervm removes the new disk when the data transfer fails, but
+        # not when creating the upload's File fails.
+        def cleanup():
+            self._remove_partial_image(img_name)
+
+        try:
+            vdisk, leftover = image.retry_upload(
+                self.adapter, upload, between=cleanup,
+                what='upload of image %s' % image_meta.id)
         except Exception:
             with excutils.save_and_reraise_exception():
-                # pypowervm removes the new disk when the data transfer
-                # fails, but not when creating the upload's File fails.
-                self._remove_partial_image(img_name)
+                cleanup()
         image.remove_upload_metadata(leftover)
         return vdisk
 
