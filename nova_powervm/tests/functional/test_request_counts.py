@@ -1,0 +1,121 @@
+"""REST request counts of the driver's operations (regression check).
+
+The flows ``benchmarks.run`` measures (``tox -e bench``,
+``doc/source/performance.rst``), counted exactly against the simulator:
+counts are deterministic (a fresh driver, process caches cleared, no event
+listener), so any change shows up here.  No timing is asserted.
+"""
+import collections
+
+from nova.compute import provider_tree
+from nova.network import model as network_model
+import testtools
+
+from nova_powervm.tests.functional import base
+from nova_powervm.tests.functional import test_lifecycle
+from nova_powervm.tests.functional import test_volumes
+
+
+def _by_method(log):
+    return dict(collections.Counter(r['method'] for r in log))
+
+
+class TestRequestCounts(base.ClassSimTestCase):
+    """Exact request counts; the issue's targets are upper bounds."""
+
+    def setUp(self):
+        super().setUp()
+        self.vifs = network_model.NetworkInfo(
+            [test_lifecycle.sea_vif(1, 100)])
+
+    def count(self, fn, *args, **kwargs):
+        """(total, {method: n}) of one call's requests."""
+        self.sim.clear_request_log()
+        fn(*args, **kwargs)
+        log = base.non_event(self.sim.request_log())
+        self.addDetail('requests', base.testtools.content.text_content(
+            '\n'.join('%s %s %s' % (r['method'], r['path'], r['status'])
+                      for r in log)))
+        return len(log), _by_method(log)
+
+    def spawn(self, n, config_drive=False):
+        inst = test_lifecycle.make_instance(n, image_ref=self.image_id,
+                                            config_drive=config_drive)
+        # Disk names keep 13 hex digits of the uuid: make them differ.
+        inst.uuid = 'c0ffee%02d-0000-4000-8000-000000000000' % n
+        counts = self.count(self.drv.spawn, None, inst, self.image_meta, [],
+                            None, {}, self.vifs)
+        inst.task_state = None
+        return inst, counts
+
+    def test_spawn_info_list_resources_destroy(self):
+        first, counts = self.spawn(1)
+        # The image is uploaded once (create disk, File, contents, File
+        # delete), the PowerOn job template and the vswitches are read once
+        # per process.
+        self.assertEqual((16, {'GET': 6, 'PUT': 5, 'POST': 3, 'DELETE': 2}),
+                         counts)
+        inst, counts = self.spawn(2)
+        # VIOS feed, create partition, adapter, VG read + disk copy, VIOS
+        # mapping, PowerOn job, job delete.
+        self.assertEqual((8, {'GET': 2, 'PUT': 3, 'POST': 2, 'DELETE': 1}),
+                         counts)
+        self.assertLessEqual(counts[0], 12)
+
+        self.assertEqual((1, {'GET': 1}),
+                         self.count(self.drv.get_info, inst))
+        self.assertEqual((1, {'GET': 1}),
+                         self.count(self.drv.list_instances))
+        tree = provider_tree.ProviderTree()
+        tree.new_root('compute1', '6f0e7e7c-0000-4000-8000-00000000a11c')
+
+        def resources():
+            self.drv.get_available_resource('compute1')
+            self.drv.update_provider_tree(tree, 'compute1')
+        self.assertEqual((1, {'GET': 1}), self.count(resources))
+
+        # The first power off of the process reads the job template.
+        self.assertEqual((9, {'GET': 4, 'PUT': 1, 'POST': 2, 'DELETE': 2}),
+                         self.count(self.drv.destroy, None, first,
+                                    self.vifs))
+        counts = self.count(self.drv.destroy, None, inst, self.vifs)
+        self.assertEqual((8, {'GET': 3, 'PUT': 1, 'POST': 2, 'DELETE': 2}),
+                         counts)
+        self.assertLessEqual(counts[0], 8)
+
+    def test_config_drive(self):
+        warm, _counts = self.spawn(1)
+        self.drv.destroy(None, warm, self.vifs)
+        inst, counts = self.spawn(2, config_drive=True)
+        # Plus the media repository read, the ISO upload (File, contents,
+        # File delete) and a second VIOS read.
+        self.assertEqual((13, {'GET': 4, 'PUT': 5, 'POST': 2, 'DELETE': 2}),
+                         counts)
+        self.assertEqual((12, {'GET': 5, 'PUT': 1, 'POST': 4, 'DELETE': 2}),
+                         self.count(self.drv.destroy, None, inst, self.vifs))
+
+    def test_snapshot(self):
+        inst, _counts = self.spawn(1)
+        snap = self.glance.create(None, {'name': 'snap', 'status': 'queued',
+                                         'container_format': 'bare',
+                                         'disk_format': 'raw'})
+        # VIOS feed, map to the management partition, unmap.
+        self.assertEqual((3, {'GET': 1, 'POST': 2}), self.count(
+            self.drv.snapshot, None, inst, snap['id'],
+            lambda task_state, expected_state=None: None))
+
+    @testtools.skipUnless(
+        {('VirtualIOServer', 'LUARecovery'),
+         ('VirtualIOServer', 'RemoveDevice')} <= base.sim_jobs(),
+        'the simulator lacks vSCSI discovery (FC) jobs')
+    def test_vscsi_attach_detach(self):
+        inst, _counts = self.spawn(1)
+        conn = test_volumes._conn_info('vol-a', 1)
+        # VIOS feed, per VIOS (2): LUARecovery template, job, job delete and
+        # one mapping POST.
+        self.assertEqual((9, {'GET': 3, 'PUT': 2, 'POST': 2, 'DELETE': 2}),
+                         self.count(self.drv.attach_volume, None, conn, inst,
+                                    '/dev/sdb'))
+        self.assertEqual((9, {'GET': 3, 'PUT': 2, 'POST': 2, 'DELETE': 2}),
+                         self.count(self.drv.detach_volume, None, conn, inst,
+                                    '/dev/sdb'))
