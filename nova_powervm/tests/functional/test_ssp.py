@@ -82,6 +82,23 @@ class TestSSPDisks(test_snapshot._DiskDriverMixin, base.PowerVMNovaTestCase):
         self._run_image_cache_manager()
         self.assertEqual({}, self._lus())
 
+    def test_concurrent_boots_upload_once(self):
+        self.sim.clear_request_log()
+        body = self._build_server(image_uuid=self.image['id'],
+                                  flavor_id=self.flavor, networks='none')
+        body.update(min_count=3, max_count=3)
+        self.api.post_server({'server': body})
+
+        def all_active():
+            servers = self.api.get_servers()
+            active = [s for s in servers if s['status'] == 'ACTIVE']
+            return len(active) == 3 and active
+        # nova builds the three in parallel: one upload, three clones.
+        self._wait_for(all_active, 'three ACTIVE servers')
+        self.assertEqual(1, len(self._uploads()))
+        self.assertEqual(1, len(self._image_lus()))
+        self.assertEqual(3, len(self._disk_lus()))
+
     def test_spawn_after_cache_cleanup_uploads_again(self):
         server = self._boot()
         self._delete(server)
