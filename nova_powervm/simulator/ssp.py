@@ -208,12 +208,14 @@ def _in_use(sim, udid):
                for v in sim.store.of_type('VirtualIOServer'))
 
 
-def _check_delete(sim, ssp, lu):
+def _check_delete(sim, ssp, lu, going=()):
+    """Refuse deleting a mapped LU or an image with clones not in going."""
     udid = lu.text('UniqueDeviceID')
     if _in_use(sim, udid):
         raise errors.SimError(409, 'Logical unit %s is in use by a virtual '
                               'SCSI mapping' % lu.text('UnitName'))
     clones = [o for o in _lus(sim, ssp) if o is not lu and
+              o not in going and
               (o.text('ClonedFrom') or '')[2:] == udid[2:]]
     if clones:
         raise errors.SimError(409, 'Image logical unit %s still has %d '
@@ -275,7 +277,7 @@ def _ssp_update(sim, obj, old, ctx):
     gone = [lu for lu in _lus(sim, obj)
             if lu.text('UniqueDeviceID') not in keep]
     for lu in gone:
-        _check_delete(sim, obj, lu)
+        _check_delete(sim, obj, lu, going=gone)
     tiers = sim.store.children(obj.key, 'Tier')
     default = [t for t in tiers if t.text('IsDefault') == 'true'] or tiers
     for el in new:
