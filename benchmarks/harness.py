@@ -16,6 +16,8 @@ import contextlib
 import json
 import os
 import re
+import subprocess  # nosec
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -33,8 +35,6 @@ from nova.virt import driver as nova_driver  # noqa: E402
 from nova.virt import virtapi  # noqa: E402
 
 from nova_powervm import conf as cfg  # noqa: E402
-from nova_powervm.simulator import fixture as sim_fixture  # noqa: E402
-from nova_powervm.simulator import registry as sim_registry  # noqa: E402
 from nova_powervm.tests.functional import fixtures as pvm_fixtures  # noqa
 from nova_powervm.tests.functional import test_lifecycle  # noqa: E402
 from nova_powervm.virt.powervm import mgmt  # noqa: E402
@@ -70,9 +70,9 @@ class _FixtureHost(fixtures.Fixture):
 
 
 class RemoteSim(object):
-    """The parts of the simulator's control API a child process uses.
+    """The simulator's control API over its admin HTTP API (/sim/admin/).
 
-    Talks to the simulator's admin HTTP API (``/sim/admin/``).
+    ``start()`` runs one in a child process (``benchmarks.simserver``).
     """
 
     def __init__(self, host, port, username, password):
@@ -81,32 +81,55 @@ class RemoteSim(object):
         self.username = username
         self.password = password
         self.base_url = 'http://%s:%d' % (host, port)
+        self.proc = None
 
-    def _post(self, path, body):
+    @classmethod
+    def start(cls):
+        proc = subprocess.Popen(  # nosec
+            [sys.executable, '-m', 'benchmarks.simserver'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        info = json.loads(proc.stdout.readline())
+        sim = cls(info['host'], info['port'], info['username'],
+                  info['password'])
+        sim.proc = proc
+        return sim
+
+    def close(self):
+        if self.proc is not None:
+            self.proc.stdin.close()
+            self.proc.wait(30)
+            self.proc = None
+
+    def _call(self, method, path, body=None):
         req = urllib.request.Request(
-            self.base_url + path, data=json.dumps(body).encode(),
-            headers={'Content-Type': 'application/json'}, method='POST')
+            self.base_url + '/sim/admin/' + path, method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={'Content-Type': 'application/json'})
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:  # nosec
                 return json.loads(resp.read() or b'{}')
         except urllib.error.HTTPError as e:
             raise RuntimeError('%s %s: %s' % (path, e, e.read()[-900:]))
 
+    def request_log(self):
+        return self._call('GET', 'requests')
+
+    def clear_request_log(self):
+        self._call('DELETE', 'requests')
+
+    def set_latency(self, ms):
+        self._call('POST', 'latency', {'ms': ms})
+
+    def set_partition_state(self, uuid, state):
+        self._call('POST', 'partitions/%s/state' % uuid, {'state': state})
+
+    def inventory(self):
+        return self._call('GET', 'inventory')
+
     def disk_path(self, name):
-        return self._post('/sim/admin/call/bench_disk_path',
+        return self._call('POST', 'call/bench_disk_path',
                           {'disk': name})['result']
-
-
-def _bench_disk_path(sim, disk):
-    """Control ``bench_disk_path(disk)``: ``sim.disk_path`` for the admin API.
-
-    ``POST /sim/admin/call/disk_path`` cannot pass ``name`` (it collides with
-    ``Simulator.call``'s own first parameter).
-    """
-    return sim.disk_path(disk)
-
-
-sim_registry.CONTROLS.setdefault('bench_disk_path', _bench_disk_path)
 
 
 def resource_key(method, path):
@@ -162,13 +185,12 @@ def network_info(n=1):
 class Env(object):
     """Simulator + configuration + image service + driver factory.
 
-    :param remote: a :class:`RemoteSim` to use instead of starting a
-        simulator in this process.
+    :param remote: a running simulator's :class:`RemoteSim`; by default
+        one is started in a child process (and stopped on exit).
     """
 
-    def __init__(self, remote=None, sim_kwargs=None):
+    def __init__(self, remote=None):
         self.remote = remote
-        self.sim_kwargs = sim_kwargs or {}
         self.host = _FixtureHost()
         self.sim = None
         self.glance = None
@@ -190,8 +212,8 @@ class Env(object):
         objects.register_all()
         h = self.host
         if self.remote is None:
-            fx = h.useFixture(sim_fixture.SimulatorFixture(**self.sim_kwargs))
-            self.sim = fx.sim
+            self.sim = RemoteSim.start()
+            h.addCleanup(self.sim.close)
         else:
             self.sim = self.remote
         flags = {'host': self.sim.host, 'port': self.sim.port,
@@ -221,11 +243,10 @@ class Env(object):
         CONF.set_override('volume_group_name', name, group='powervm')
 
     def data_vg(self):
-        """A volume group other than rootvg (local simulator only)."""
-        names = [vg.findtext('{*}GroupName') for vg in
-                 self.sim.objects('VolumeGroup')]
-        names = [n for n in names if n and n != 'rootvg'] or names
-        return names[0]
+        """A volume group other than rootvg."""
+        names = [key.split('/', 1)[1] for key in
+                 sorted(self.sim.inventory()['volume_groups'])]
+        return ([n for n in names if n != 'rootvg'] or names)[0]
 
     def add_image(self, size, name='bench-image', data=True):
         """An active raw image of ``size`` bytes.

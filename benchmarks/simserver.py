@@ -1,0 +1,53 @@
+"""The PowerVM REST simulator in a process of its own, for the benchmarks.
+
+``python -m benchmarks.simserver`` starts a simulator on a free 127.0.0.1
+port, prints one JSON line (host, port, username, password) and serves until
+its standard input is closed.  The benchmarks drive it through its admin
+HTTP API (``harness.RemoteSim``), so that the driver process measured shares
+neither CPU (the GIL) nor memory with the REST server, as on a real
+NovaLink.
+
+Adds the control ``bench_disk_path(disk)`` (``Simulator.disk_path``: the
+admin API cannot pass that control's ``name`` argument, which collides with
+``Simulator.call``'s own).
+"""
+import argparse
+import json
+import logging
+import sys
+
+from nova_powervm.simulator import control
+from nova_powervm.simulator import registry
+
+
+@registry.control('bench_disk_path')
+def _bench_disk_path(sim, disk):
+    return sim.disk_path(disk)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.simserver')
+    parser.add_argument('--power-delay', type=float, default=0.2,
+                        help='seconds a power job takes')
+    parser.add_argument('--event-hold', type=float, default=1.0,
+                        help='seconds an idle event poll is held')
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.ERROR)
+    sim = control.Simulator(host='127.0.0.1', port=0,
+                            power_delay_s=args.power_delay,
+                            event_hold_s=args.event_hold)
+    sim.start()
+    try:
+        sys.stdout.write(json.dumps({
+            'host': sim.host, 'port': sim.port, 'username': sim.username,
+            'password': sim.password}) + '\n')
+        sys.stdout.flush()
+        # Serve until the parent closes our stdin (or exits).
+        sys.stdin.read()
+    finally:
+        sim.close()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
