@@ -591,6 +591,20 @@ def _create_vdisk(sim, vg, vd, file_vg):
     return src, udid
 
 
+@reg.job('VirtualIOServer', 'RescanVirtualDisk')
+def _rescan_vdisk(sim, vios, params, ctx):
+    """pypowervm rescan_vstor: succeeds for a virtual disk of the VIOS."""
+    udid = params.get('VirtualDiskUDID')
+    if stg_find(sim, vios, udid) is None:
+        raise errors.JobFailure('Virtual disk %s not found on %s'
+                                % (udid, vios.text('PartitionName')))
+    return {'RETURN_CODE': '0'}
+
+
+def stg_find(sim, vios, udid):
+    return find_vdisk(sim, vios.key, udid=udid)[1] if udid else None
+
+
 # ---- controls and snapshot -------------------------------------------
 @reg.control('disk_path')
 def disk_path(sim, name):

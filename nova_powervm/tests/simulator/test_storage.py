@@ -90,6 +90,13 @@ class TestVolumeGroups(StorageTestCase):
         self.assertEqual({}, disks)
         self.assertEqual(1000, vg.available_size)
 
+    def test_rescan(self):
+        vd = tsk_stg.crt_vdisk(self.adpt, self.vios_uuid, self.vg.uuid,
+                               'r1', 1)
+        tsk_stg.rescan_vstor(self.vios_uuid, vd.udid, adapter=self.adpt)
+        self.assertRaises(pvm_exc.JobRequestFailed, tsk_stg.rescan_vstor,
+                          self.vios_uuid, '0300nope.1', adapter=self.adpt)
+
     def test_bad_vdisks_rejected(self):
         before = self.sim.inventory()
         for args in (('x' * 16, 1), ('ok', 0), ('huge', 5000)):
