@@ -28,13 +28,18 @@ from unittest import mock  # noqa: E402
 
 from nova import exception as nova_exc  # noqa: E402
 from nova.network import model as network_model  # noqa: E402
+from nova import objects  # noqa: E402
+from pypowervm.wrappers import virtual_io_server as pvm_vios  # noqa: E402
 from testtools import content  # noqa: E402
 
+from nova_powervm import conf as cfg  # noqa: E402
 from nova_powervm.tests.functional import base  # noqa: E402
 from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
+from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
 from nova_powervm.virt.powervm.disk import localdisk  # noqa: E402
 from nova_powervm.virt.powervm import vm  # noqa: E402
 
+CONF = cfg.CONF
 JOB_PATH = re.compile(r'/do/[^/]+$')
 
 
@@ -310,7 +315,7 @@ class TestSpawnLocalDisk(_SpawnFlow):
     needs_types = ('VolumeGroup',)
     max_requests = 17
     max_jobs = 1
-    max_updates = 8
+    max_updates = 4
 
 
 @_generate
@@ -321,7 +326,7 @@ class TestSpawnLocalDiskCachedImage(_SpawnFlow):
     warm_cache = True
     max_requests = 10
     max_jobs = 1
-    max_updates = 8
+    max_updates = 3
 
 
 @_generate
@@ -333,7 +338,7 @@ class TestSpawnConfigDrive(_SpawnFlow):
     config_drive = True
     max_requests = 16
     max_jobs = 1
-    max_updates = 8
+    max_updates = 4
 
 
 @_generate
@@ -343,7 +348,7 @@ class TestSnapshot(_FaultMatrix):
     needs_types = ('VolumeGroup',)
     max_requests = 4
     max_jobs = 0
-    max_updates = 8
+    max_updates = 2
 
     def prepare(self):
         inst = lc.make_instance(1, image_ref=self.image_id)
@@ -372,7 +377,7 @@ class TestDestroy(_FaultMatrix):
     needs_types = ('VolumeGroup',)
     max_requests = 14
     max_jobs = 1
-    max_updates = 8
+    max_updates = 4
 
     def prepare(self):
         base_inv = self.sim.inventory()
@@ -397,3 +402,116 @@ class TestDestroy(_FaultMatrix):
 
     def check_succeeded(self, state, before):
         self._gone(state)
+
+
+_FC_JOBS = (('VirtualIOServer', 'LUARecovery'),
+            ('VirtualIOServer', 'RemoveDevice'))
+
+
+class _VolumeFlow(_FaultMatrix):
+    """vSCSI (FC) volumes of a partition without boot disk."""
+
+    needs_types = ('VolumeGroup',)
+    needs_jobs = _FC_JOBS
+
+    def make_vm(self):
+        inst = tv._instance(1)
+        vm.create_lpar(self.drv.adapter, self.drv.host_wrapper, inst)
+        return inst
+
+    def pv_maps(self, inst):
+        return tv.VolumeSimTestBase.pv_maps(self, inst)
+
+    def vioses(self):
+        return pvm_vios.VIOS.get(self.drv.adapter, xag=tv._XAGS)
+
+
+@_generate
+class TestAttachVolume(_VolumeFlow):
+    """attach_volume: hdisk discovery on each VIOS, one mapping POST each."""
+
+    max_requests = 12
+    max_jobs = 2
+    max_updates = 2
+
+    def prepare(self):
+        return {'inst': self.make_vm(), 'info': tv._conn_info('vol-a', 1)}
+
+    def run_flow(self, state):
+        self.drv.attach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+
+    def check_succeeded(self, state, before):
+        # A VIOS that failed is tolerated while enough others connect.
+        self.assertGreaterEqual(
+            len(self.pv_maps(state['inst'])),
+            CONF.powervm.vscsi_vios_connections_required)
+        self.drv.detach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+        self.assertInventory(before)
+
+
+@_generate
+class TestDetachVolume(_VolumeFlow):
+    """detach_volume: mappings removed, then the hdisks."""
+
+    max_requests = 12
+    max_jobs = 2
+    max_updates = 2
+
+    def prepare(self):
+        state = {'inst': self.make_vm(),
+                 'info': tv._conn_info('vol-a', 1)}
+        self.drv.attach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+        state['attached'] = self.sim.inventory()
+        self.drv.detach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+        state['detached'] = self.sim.inventory()
+        self.drv.attach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+        return state
+
+    def run_flow(self, state):
+        self.drv.detach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+
+    def check_failed(self, state, before, err):
+        # Still attached (connected back), as before the detach...
+        self.assertInventory(before)
+        # ...and a retry detaches it completely.
+        self.run_flow(state)
+        self.assertInventory(state['detached'])
+
+    def check_succeeded(self, state, before):
+        self.assertEqual({}, self.pv_maps(state['inst']))
+        self.assertInventory(state['detached'])
+
+
+@_generate
+class TestSpawnBootFromVolume(_VolumeFlow):
+    """spawn from a vSCSI boot volume plus a data volume."""
+
+    max_requests = 20
+    max_jobs = 5
+    max_updates = 2
+
+    def prepare(self):
+        inst = lc.make_instance(1)
+        boot = tv.FakeBDM(boot_index=0, volume_id='vol-boot',
+                          connection_info=tv._conn_info('vol-boot', 1))
+        data = tv.FakeBDM(boot_index=-1, volume_id='vol-data',
+                          connection_info=tv._conn_info('vol-data', 2))
+        return {'inst': inst, 'bdi': {'block_device_mapping': [boot, data],
+                                      'root_device_name': '/dev/sda'}}
+
+    def run_flow(self, state):
+        self.drv.spawn(None, state['inst'], objects.ImageMeta.from_dict({}),
+                       [], None, {}, [], block_device_info=state['bdi'])
+
+    def check_succeeded(self, state, before):
+        self.assertEqual('running', vm.get_instance_wrapper(
+            self.drv.adapter, state['inst']).state)
+        self.drv.destroy(None, state['inst'], [],
+                         block_device_info=state['bdi'])
+        self.assertInventory(before)

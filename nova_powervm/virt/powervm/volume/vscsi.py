@@ -126,10 +126,14 @@ def _pv_matcher(udid, dev_name=None):
     return match
 
 
-def _add_mapping(vios_w, lpar_uuid, dev_name, udid):
-    """Subtask: map hdisk ``dev_name`` to the partition (idempotent)."""
+def _add_mapping(vios_w, lpar_uuid, dev_name, udid, slot=None):
+    """Subtask: map hdisk ``dev_name`` to the partition (idempotent).
+
+    :param slot: the partition's client slot (None: the server picks one).
+    """
     pv = pvm_stor.PV.bld(vios_w.adapter, dev_name, udid=udid)
-    smap = tsk_map.build_vscsi_mapping(None, vios_w, lpar_uuid, pv)
+    smap = tsk_map.build_vscsi_mapping(None, vios_w, lpar_uuid, pv,
+                                       lpar_slot_num=slot)
     return tsk_map.add_map(vios_w, smap) is not None
 
 
@@ -179,7 +183,8 @@ class RemoveUnusedHdisks(tf_task.Task):
                             'VIOS %(vios)s failed: %(exc)s',
                             {'dev': dev_name, 'vol': self.volume_id,
                              'vios': vios_uuid, 'exc': exc})
-                failed.append('%s on VIOS %s' % (dev_name, vios_uuid))
+                failed.append('%s on VIOS %s (%s)' % (dev_name, vios_uuid,
+                                                       exc))
         if failed:
             raise nova_exc.VolumeDetachFailed(
                 volume_id=self.volume_id,
@@ -193,6 +198,9 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         super().__init__(*args, **kwargs)
         # {vios_uuid: (dev_name, udid, status)} found by connect_volume.
         self._discovered = {}
+        # {vios_uuid: client slot} of mappings a disconnect removed: a
+        # connect that reverts it maps the volume back into the same slot.
+        self._unmapped_slots = {}
 
     @classmethod
     def vol_type(cls):
@@ -275,6 +283,7 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         for vios_uuid, (dev_name, udid, _st) in found.items():
             ftsk.wrapper_tasks[vios_uuid].add_functor_subtask(
                 _add_mapping, self.vm_uuid, dev_name, udid or self.udid,
+                slot=self._unmapped_slots.get(vios_uuid),
                 logspec=[LOG.info, 'Mapping hdisk %s of volume %s on VIOS %s',
                          dev_name, self.volume_id, vios_uuid])
         if run_now:
@@ -326,6 +335,9 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
             if dev_name is None:
                 continue
             hdisks[vios_w.uuid] = (dev_name, udid)
+            if maps and maps[0].client_adapter is not None:
+                self._unmapped_slots[vios_w.uuid] = (
+                    maps[0].client_adapter.lpar_slot_num)
             if maps:
                 ftsk.wrapper_tasks[vios_w.uuid].add_functor_subtask(
                     _remove_mapping, self.vm_uuid, udid, dev_name,
