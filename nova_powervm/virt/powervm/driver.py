@@ -18,6 +18,7 @@ from pypowervm.tasks import partition as pvm_par
 from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import exception as exc
@@ -156,6 +157,7 @@ class PowerVMDriver(driver.ComputeDriver):
     def _vios_feed_task(self, volumes=False, exc_class=exc.PowerVMTaskFailed):
         """FeedTask over the active VIOSes for one flow's mappings.
 
+        Concurrent flows' changes to a VIOS share one POST (batch.FeedTask).
         :raises exc_class: the VIOS feed cannot be read (nothing changed).
         """
         xag = [pvm_const.XAG.VIO_SMAP]
@@ -164,7 +166,9 @@ class PowerVMDriver(driver.ComputeDriver):
             # The FC connectors also read the physical ports and hdisks.
             xag = sorted(set(xag) | set(volume_dvr.all_min_xags()))
         try:
-            return pvm_par.build_active_vio_feed_task(self.adapter, xag=xag)
+            return batch.FeedTask.adopt(
+                pvm_par.build_active_vio_feed_task(self.adapter, xag=xag),
+                xag)
         except pvm_exc.Error as e:
             raise exc_class(task='read_vios_feed', reason=str(e)) from e
 
@@ -178,10 +182,13 @@ class PowerVMDriver(driver.ComputeDriver):
         failure every completed step is reverted and the raised nova
         exception names the failed step.
 
-        :raises InvalidFlavorExtraSpec: before anything is created.
+        :raises InvalidFlavorExtraSpec, ComputeResourcesUnavailable (a
+            flavor larger than the managed system): before anything is
+            created.
         """
         # Validates every powervm: extra spec; no REST mutation yet.
         lpar_w = vm.build_lpar(self.adapter, self.host_wrapper, instance)
+        pvm_host.check_fits(self.host_wrapper, lpar_w, instance)
         self._remember(instance)
         bdms = driver.block_device_info_get_mapping(block_device_info)
         flow = tf_lf.Flow('spawn_%s' % instance.uuid)

@@ -12,6 +12,7 @@ cannot be grown (resize is refused before anything changes).
 
 Mappings to partitions (attach/detach) are shared code in ``disk.driver``.
 """
+import collections
 import math
 import time
 
@@ -22,12 +23,12 @@ from oslo_utils import excutils
 from oslo_utils import units
 from pypowervm import const as pvm_const
 from pypowervm.tasks import storage as tsk_stg
-from pypowervm.utils import transaction as pvm_tx
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import image
@@ -84,6 +85,8 @@ class LocalStorage(disk_dvr.DiskAdapter):
                                  snapshot=True,
                                  extend=not self.file_backed)
         self._image_locks = lockutils.Semaphores()
+        # Uploads per image by this driver (the VG is this host's alone).
+        self._uploads = collections.Counter()
         LOG.info('localdisk: volume group %(vg)s on Virtual I/O Server '
                  '%(vios)s%(fb)s.', {'vg': self.vg_name, 'vios': vios_w.name,
                                      'fb': ' (file-backed disks)'
@@ -130,10 +133,11 @@ class LocalStorage(disk_dvr.DiskAdapter):
         On an etag mismatch the VG is read again and ``func`` re-applied.
         :return: (the current VG wrapper, ``func``'s return value)
         """
-        wtask = pvm_tx.WrapperTask(name, vg_wrap or self._vg_getter())
-        wtask.add_functor_subtask(func, *args, provides='result')
-        vg_wrap, provided = wtask.execute()
-        return self._seen(vg_wrap), provided['result']
+        # Concurrent changes (e.g. spawns adding disks) share one POST.
+        vg_wrap, result = batch.update(
+            ('VolumeGroup', self.vg_uuid), self._vg_getter(),
+            lambda vg_w: func(vg_w, *args), wrapper=vg_wrap, name=name)
+        return self._seen(vg_wrap), result
 
     @property
     def capacity(self):
@@ -192,25 +196,34 @@ class LocalStorage(disk_dvr.DiskAdapter):
                                        short=True)
         img_name = image_disk_name(image_meta)
 
-        with self._image_locks.get(img_name):
-            vg_wrap = self._get_vg()
-            if _find_vdisk(vg_wrap, boot_name) is not None:
-                raise nova_exc.StorageError(reason=_(
-                    'virtual disk %(disk)s of instance %(inst)s already '
-                    'exists in volume group %(vg)s') % {
-                    'disk': boot_name, 'inst': instance.uuid,
-                    'vg': self.vg_name})
-            img_vdisk = _find_vdisk(vg_wrap, img_name)
-            if img_vdisk is None:
-                img_vdisk = self._upload_image(context, image_meta, img_name,
-                                               img_size, file_format)
-                # The upload changed the VG: read it again for the copy.
-                vg_wrap = None
-            else:
-                LOG.info('Using cached image %(img)s for the boot disk.',
-                         {'img': img_name}, instance=instance)
-            return self._copy_image(vg_wrap, img_vdisk, boot_name, disk_gb,
-                                    file_format, instance)
+        uploads = self._uploads[img_name]
+        vg_wrap = self._get_vg()
+        if _find_vdisk(vg_wrap, boot_name) is not None:
+            raise nova_exc.StorageError(reason=_(
+                'virtual disk %(disk)s of instance %(inst)s already '
+                'exists in volume group %(vg)s') % {
+                'disk': boot_name, 'inst': instance.uuid,
+                'vg': self.vg_name})
+        img_vdisk = _find_vdisk(vg_wrap, img_name)
+        if img_vdisk is None:
+            # Only the upload is serialized (once per image): spawns of a
+            # cached image copy it concurrently.
+            with self._image_locks.get(img_name):
+                if self._uploads[img_name] != uploads:
+                    # Uploaded by another spawn since the read above.
+                    img_vdisk = _find_vdisk(self._get_vg(), img_name)
+                if img_vdisk is None:
+                    img_vdisk = self._upload_image(
+                        context, image_meta, img_name, img_size,
+                        file_format)
+                    self._uploads[img_name] += 1
+            # The VG changed meanwhile: the copy starts from a fresh read.
+            vg_wrap = None
+        else:
+            LOG.info('Using cached image %(img)s for the boot disk.',
+                     {'img': img_name}, instance=instance)
+        return self._copy_image(vg_wrap, img_vdisk, boot_name, disk_gb,
+                                file_format, instance)
 
     def _upload_image(self, context, image_meta, img_name, img_size,
                       file_format):
