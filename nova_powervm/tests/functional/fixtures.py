@@ -6,6 +6,10 @@ destination returns an iterator of chunks, and image data given to
 ``create()``/``update()`` (a file-like object or an iterator of chunks) is
 written to a temporary file, never held in memory.
 
+``SEANeutronFixture`` binds nova's fake Neutron ports as ``pvm_sea`` (pure
+REST) instead of ``ovs`` (a real Open vSwitch); ``FCCinderFixture`` adds Fibre
+Channel volumes to nova's fake Cinder.
+
 ``DiscoverDiskFixture`` is the glue that lets snapshot run without a real
 block device: ``mgmt.discover_vscsi_disk`` answers the simulator's file that
 backs the mapped disk (``sim.disk_path(name)``).
@@ -59,9 +63,8 @@ def pattern_bytes(size, seed=b'nova-powervm'):
 class StreamingGlanceFixture(nova_fixtures.GlanceFixture):
     """nova's GlanceFixture with image data kept in files and streamed."""
 
-    def __init__(self, test=None):
-        # nova's fixture calls test.useFixture/stub_out; a demo passes a
-        # stand-in object with those two methods.
+    def __init__(self, test):
+        # nova's fixture stubs nova.image.glance through test.stub_out.
         super().__init__(test)
         self.downloads = []
 
