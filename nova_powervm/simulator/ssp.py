@@ -51,7 +51,7 @@ def _seed_ssp(sim):
     if not vs:
         return
     host = sim.store.of_type('ManagedSystem')[0]
-    ssp_uuid = sim.new_uuid('SharedStoragePool')
+    ssp_uuid = stg.seed_uuid(host.uuid, 'ssp')
     ssp = stg.new_el('SharedStoragePool')
     stg.sub(ssp, 'LogicalUnits', meta=True)
     xu.make(ssp, 'MultiDataTierConfigured', 'false')
@@ -75,7 +75,8 @@ def _seed_ssp(sim):
                  ('MirrorState', 'NotMirrored')):
         xu.make(tier, k, v)
     xu.link(tier, 'AssociatedSharedStoragePool', sim.store.href(sobj))
-    sim.store.add('Tier', sim.new_uuid('Tier'), tier, parent=sobj.key,
+    sim.store.add('Tier', stg.seed_uuid(host.uuid, 'tier'), tier,
+                  parent=sobj.key,
                   emit=False)
     cl = stg.new_el('Cluster')
     xu.make(cl, 'ClusterName', 'simcluster')
@@ -99,7 +100,8 @@ def _seed_ssp(sim):
         xu.link(node, 'VirtualIOServer', '%s/rest/api/uom/ManagedSystem/%s/'
                 'VirtualIOServer/%s' % (sim.base_url, host.uuid, vios.uuid))
         xu.make(node, 'State', 'Up')
-    sim.store.add('Cluster', sim.new_uuid('Cluster'), cl, emit=False)
+    sim.store.add('Cluster', stg.seed_uuid(host.uuid, 'cluster'), cl,
+                  emit=False)
 
 
 # ---- helpers ---------------------------------------------------------------

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid as uuidlib
 import weakref
 
 from lxml import etree
@@ -293,6 +294,14 @@ def storage_in_use(sim, vios_key, udid):
     return False
 
 
+def seed_uuid(*parts):
+    """A stable UUID for a seeded object.
+
+    The same in every simulator, like the UUIDs of one real system.
+    """
+    return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, '/'.join(parts)))
+
+
 def next_udid_seq(sim):
     seq = sim.extra.get('stg_seq')
     if seq is None:
@@ -339,7 +348,7 @@ def _vg(sim, vios, name, serial, capacity, pvs, repo_gb=None, n=1):
         pvl.append(pv)
     xu.make(el, 'UniqueDeviceID', '04' + serial)
     sub(el, 'VirtualDisks')
-    uid = sim.new_uuid('VolumeGroup')
+    uid = seed_uuid(vios.uuid, name)
     obj = sim.store.add('VolumeGroup', uid, el, parent=vios.key, emit=False)
     xu.set_text(el, 'Metadata/Atom/AtomID', uid)
     recompute(obj.element)
