@@ -166,9 +166,7 @@ class PowerVMDriver(driver.ComputeDriver):
             # The FC connectors also read the physical ports and hdisks.
             xag = sorted(set(xag) | set(volume_dvr.all_min_xags()))
         try:
-            return batch.FeedTask.adopt(
-                pvm_par.build_active_vio_feed_task(self.adapter, xag=xag),
-                xag)
+            return batch.FeedTask.build(self.adapter, xag)
         except pvm_exc.Error as e:
             raise exc_class(task='read_vios_feed', reason=str(e)) from e
 
@@ -189,6 +187,9 @@ class PowerVMDriver(driver.ComputeDriver):
         # Validates every powervm: extra spec; no REST mutation yet.
         lpar_w = vm.build_lpar(self.adapter, self.host_wrapper, instance)
         pvm_host.check_fits(self.host_wrapper, lpar_w, instance)
+        boot_from_volume = self._is_booted_from_volume(block_device_info)
+        if not boot_from_volume:
+            self.disk_dvr.check_image(image_meta)
         self._remember(instance)
         bdms = driver.block_device_info_get_mapping(block_device_info)
         flow = tf_lf.Flow('spawn_%s' % instance.uuid)
@@ -199,7 +200,7 @@ class PowerVMDriver(driver.ComputeDriver):
         flow.add(tf_net.PlugMgmtVif(self.adapter, instance))
         stg_ftsk = self._vios_feed_task(volumes=bool(bdms),
                                         exc_class=exc.SpawnTaskFailed)
-        if not self._is_booted_from_volume(block_device_info):
+        if not boot_from_volume:
             flow.add(tf_stg.CreateDiskForImg(self.disk_dvr, context,
                                              instance, image_meta))
             flow.add(tf_stg.AttachDisk(self.disk_dvr, instance, stg_ftsk))

@@ -1,9 +1,13 @@
 """Host resources of the managed system, for nova's resource tracker."""
 import math
 
+from nova import exception as nova_exc
 from nova.objects import fields
 from oslo_concurrency import processutils
 from oslo_serialization import jsonutils
+from pypowervm.wrappers import base_partition as pvm_bp
+
+from nova_powervm.i18n import _
 
 # nova wants an integer hypervisor version.
 HYPERVISOR_VERSION = 7
@@ -73,3 +77,46 @@ def uptime():
     """``uptime`` output of the host nova-compute runs on (NovaLink)."""
     out, _err = processutils.execute('env', 'LANG=C', 'uptime')
     return out
+
+
+def check_fits(host_w, lpar_w, instance):
+    """Refuse a partition larger than the managed system can ever give.
+
+    Compared with the system's totals (configurable memory and processor
+    units, virtual processors per partition), not with what is free now:
+    the scheduler tracks that, and ``host_w`` may be minutes old.  No REST
+    request.
+
+    :param lpar_w: the partition wrapper built for ``instance``.
+    :raises ComputeResourcesUnavailable: naming the flavor's figure and the
+        system's limit.
+    """
+    flavor = instance.flavor
+    problems = []
+    mem = int(lpar_w.mem_config.desired)
+    if mem > int(host_w.memory_configurable):
+        problems.append(_('memory_mb %(mem)d is more than the %(max)d MB the '
+                          'managed system can give a partition') %
+                        {'mem': mem, 'max': host_w.memory_configurable})
+    procs = lpar_w.proc_config
+    if procs.has_dedicated:
+        units = vprocs = procs.dedicated_proc_cfg.desired
+        limit = host_w.max_procs_per_aix_linux_lpar
+    else:
+        units = procs.shared_proc_cfg.desired_units
+        vprocs = procs.shared_proc_cfg.desired_virtual
+        limit = host_w.max_vcpus_per_aix_linux_lpar
+    if float(units) > float(host_w.proc_units_configurable):
+        problems.append(_('vcpus %(vcpus)d need %(units)s processor units; '
+                          'the managed system has %(max)s') %
+                        {'vcpus': flavor.vcpus, 'units': units,
+                         'max': host_w.proc_units_configurable})
+    elif limit and lpar_w.env == pvm_bp.LPARType.AIXLINUX and vprocs > limit:
+        problems.append(_('vcpus %(vcpus)d is more than the %(max)d '
+                          'processors the managed system allows a '
+                          'partition') % {'vcpus': vprocs, 'max': limit})
+    if problems:
+        raise nova_exc.ComputeResourcesUnavailable(reason=_(
+            'flavor %(flavor)s does not fit managed system %(host)s: '
+            '%(why)s.') % {'flavor': flavor.name, 'host': host_w.system_name,
+                           'why': '; '.join(problems)})

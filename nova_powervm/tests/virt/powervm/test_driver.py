@@ -27,6 +27,8 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.drv.host_uuid = 'host-uuid'
         self.drv.disk_dvr = mock.Mock()
         self.vm = self.useFixture(fixtures.MockPatchObject(driver, 'vm')).mock
+        self.fits = self.useFixture(fixtures.MockPatchObject(
+            driver.pvm_host, 'check_fits')).mock
         self.run = self.useFixture(fixtures.MockPatchObject(
             driver.tf_base, 'run')).mock
         self.ftsk = self.useFixture(fixtures.MockPatch(
@@ -55,6 +57,24 @@ class TestDriverLifecycle(test.NoDBTestCase):
         # Mappings only: no storage xag on the VIOS feed.
         self.assertEqual(['ViosSCSIMapping'],
                          self.ftsk.call_args[1]['xag'])
+
+    def test_spawn_checks_size_and_image_before_the_flow(self):
+        self.fits.side_effect = nova_exc.ComputeResourcesUnavailable(
+            reason='too big')
+        self.assertRaises(nova_exc.ComputeResourcesUnavailable,
+                          self.drv.spawn, 'ctx', self.inst, 'img', [], 'pw',
+                          {}, [])
+        self.fits.assert_called_once_with(
+            self.drv.host_wrapper, self.vm.build_lpar.return_value,
+            self.inst)
+        self.fits.side_effect = None
+        self.drv.disk_dvr.check_image.side_effect = (
+            nova_exc.ImageUnacceptable(image_id='img', reason='vmdk'))
+        self.assertRaises(nova_exc.ImageUnacceptable, self.drv.spawn, 'ctx',
+                          self.inst, 'img', [], 'pw', {}, [])
+        self.drv.disk_dvr.check_image.assert_called_once_with('img')
+        self.run.assert_not_called()
+        self.ftsk.assert_not_called()
 
     def test_spawn_config_drive_no_power_on(self):
         self.cfgdrv.return_value = True

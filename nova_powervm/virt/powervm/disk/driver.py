@@ -29,6 +29,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import image
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -76,9 +77,20 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         'extend': False,
     }
 
+    # nova image disk formats the backend can boot from.
+    image_formats = ('raw', 'qcow2')
+
     def __init__(self, adapter, host_uuid):
         self.adapter = adapter
         self.host_uuid = host_uuid
+
+    def check_image(self, image_meta):
+        """Refuse an image this backend cannot boot (no REST request).
+
+        :raises ImageUnacceptable: naming its disk format and the accepted
+            ones.
+        """
+        image.disk_file_format(image_meta, allowed=self.image_formats)
 
     @property
     @abc.abstractmethod

@@ -53,6 +53,8 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         'snapshot': True,
         'extend': True,
     }
+    # An LU holds the image's bytes as they are: only raw images boot.
+    image_formats = ('raw',)
 
     def __init__(self, adapter, host_uuid):
         """Find the cluster, its pool and default tier (two GETs).
