@@ -4,18 +4,19 @@ Seeded on every VIOS: ``rootvg`` (vios1's holds the virtual optical media
 repository), and on vios1 ``datavg`` (free space for virtual disks) and the
 file-backed ``QCOW VG - default``.
 
-A VolumeGroup update (``POST``) is how pypowervm creates, grows and deletes
-virtual disks and optical media: new ``VirtualDisk`` elements (no
-UniqueDeviceID) are created (a ``BaseImage`` UDID makes a server-side copy),
-disks that disappear are deleted (refused while a SCSI mapping uses them),
-capacity grows are applied and the free space recomputed.
+A VolumeGroup update (``POST``; hooks in ``storage_vg``) is how pypowervm
+creates, grows and deletes virtual disks and optical media: new
+``VirtualDisk`` elements (no UniqueDeviceID) are created (a ``BaseImage``
+UDID makes a server-side copy), disks that disappear are deleted (refused
+while a SCSI mapping uses them), capacity grows are applied and the free
+space recomputed.
 
 Disk contents live in files in a per-simulator temporary directory (written
 by the upload protocol in ``storage_files``).  A copy or linked clone shares
 its source's file: contents are only ever replaced whole, so sharing is safe.
 ``Simulator.disk_path(name)`` answers the file of a disk (by name or UDID).
 
-Helpers here (``ordered_set``, ``new_el``, ``find_disk`` ...) are used by the
+Helpers here (``ordered_set``, ``new_el``, ``find_vdisk`` ...) are used by the
 other storage hook modules (``storage_files``, ``storage_scsi``, ``fc``,
 ``ssp``); to model another storage type, add a hook module with one of those
 prefixes and register it with ``registry``.
@@ -30,7 +31,6 @@ import weakref
 
 from lxml import etree
 
-from nova_powervm.simulator import errors
 from nova_powervm.simulator import registry as reg
 from nova_powervm.simulator import xmlutil as xu
 
@@ -422,196 +422,6 @@ def recompute(vg_el):
     free = num(xu.text(vg_el, 'GroupCapacity')) - used_gb(vg_el)
     ordered_set(vg_el, 'AvailableSize', fmt(max(free, 0)), VG_ORDER)
     ordered_set(vg_el, 'FreeSpace', fmt(max(free, 0)), VG_ORDER)
-
-
-# ---- VolumeGroup create/update/delete ---------------------------------
-@reg.on_create('VolumeGroup')
-def _vg_create(sim, obj, ctx):
-    raise errors.BadRequest('Creating volume groups is not modelled by the '
-                            'simulator; use the seeded ones')
-
-
-@reg.on_delete('VolumeGroup')
-def _vg_delete(sim, obj, ctx):
-    if ctx is None:   # cascade of a VIOS removal
-        return
-    if vdisks(obj.element) or media(obj.element):
-        raise errors.SimError(409, 'Volume group %s still holds virtual '
-                              'disks or media' % obj.text('GroupName'))
-
-
-def _by(els, key):
-    out = {}
-    for e in els:
-        k = xu.text(e, key)
-        if k:
-            out[k] = e
-    return out
-
-
-@reg.on_update('VolumeGroup')
-def _vg_update(sim, obj, old, ctx):
-    """Apply vdisk/media creations, grows and deletions of a VG POST."""
-    el = obj.element
-    for path in ('GroupCapacity', 'GroupName', 'GroupSerialID',
-                 'UniqueDeviceID'):
-        val = xu.text(old, path)
-        if val is not None:
-            ordered_set(el, path, val, VG_ORDER)
-    vios_key = obj.parent
-    file_vg = xu.text(old, 'GroupName') == QCOW_VG
-    old_vds = _by(vdisks(old), 'UniqueDeviceID')
-    old_media = _by(media(old), 'MediaName')
-    new_udids = set()
-    names = set()
-    created = []
-    for vd in vdisks(el):
-        udid = xu.text(vd, 'UniqueDeviceID')
-        name = base_name(xu.text(vd, 'DiskName'))
-        if name in names:
-            raise errors.BadRequest('Virtual disk name %s is used twice in '
-                                    'volume group %s' % (name, obj.text(
-                                        'GroupName')))
-        names.add(name)
-        if udid:
-            prev = old_vds.get(udid)
-            if prev is None:
-                raise errors.BadRequest(
-                    'Virtual disk %s (UDID %s) does not exist in volume '
-                    'group %s' % (name, udid, obj.text('GroupName')))
-            _apply_vdisk_change(prev, vd, file_vg)
-            new_udids.add(udid)
-        else:
-            created.append(vd)
-    for udid, prev in old_vds.items():
-        if udid not in new_udids and storage_in_use(sim, vios_key, udid):
-            raise errors.SimError(409, 'Virtual disk %s is in use by a '
-                                  'virtual SCSI mapping' % xu.text(
-                                      prev, 'DiskName'))
-    repos = xu.findall(el, 'MediaRepositories/VirtualMediaRepository')
-    if len(repos) > 1:
-        raise errors.BadRequest('A volume group holds at most one media '
-                                'repository')
-    new_media = {}
-    for m in media(el):
-        mname = xu.text(m, 'MediaName')
-        if not mname:
-            raise errors.BadRequest('Virtual optical media without a name')
-        if mname in new_media:
-            raise errors.BadRequest('Media %s listed twice' % mname)
-        new_media[mname] = m
-    for mname, prev in old_media.items():
-        if mname not in new_media and storage_in_use(
-                sim, vios_key, xu.text(prev, 'MediaUDID')):
-            raise errors.SimError(409, 'Virtual optical media %s is in use '
-                                  'by a virtual SCSI mapping' % mname)
-    blobs_to_share = []
-    for vd in created:
-        blobs_to_share.append(_create_vdisk(sim, obj, vd, file_vg))
-    for mname, m in new_media.items():
-        prev = old_media.get(mname)
-        if prev is not None:
-            m.getparent().replace(m, copy_el(prev))
-        else:
-            ordered_set(m, 'MediaUDID', '0e' + mname, VOPT_ORDER)
-            ordered_set(m, 'MountType', xu.text(m, 'MountType') or 'rw',
-                        VOPT_ORDER)
-            ordered_set(m, 'Size', fmt(num(xu.text(m, 'Size'))), VOPT_ORDER)
-    for repo in repos:
-        if xu.text(repo, 'RepositoryName') is None:
-            raise errors.BadRequest('A media repository needs a name')
-        ordered_set(repo, 'RepositorySize', fmt(num(xu.text(
-            repo, 'RepositorySize'), 1)), ('OpticalMedia', 'RepositoryName',
-                                           'RepositorySize'))
-    if not repos and media(old):
-        raise errors.SimError(409, 'The media repository still holds media')
-    if num(xu.text(el, 'GroupCapacity')) - used_gb(el) < -1e-6:
-        raise errors.SimError(
-            400, 'HSCL2935 Insufficient free space in volume group %s '
-            '(%s GB free)' % (obj.text('GroupName'),
-                              xu.text(old, 'AvailableSize')))
-    recompute(el)
-    # Accepted: now the side effects (content files).
-    for src, dst in blobs_to_share:
-        if src:
-            share_content(sim, src, dst)
-    for udid in set(old_vds) - new_udids:
-        drop_content(sim, udid)
-    for mname, prev in old_media.items():
-        if mname not in new_media:
-            drop_content(sim, xu.text(prev, 'MediaUDID'))
-    vios = sim.store.get(*vios_key) if vios_key else None
-    if vios is not None:
-        sync_vios_view(sim, vios)
-
-
-def _apply_vdisk_change(prev, vd, file_vg):
-    """An existing disk: only a capacity grow is accepted."""
-    new_cap = num(xu.text(vd, 'DiskCapacity'))
-    old_cap = num(xu.text(prev, 'DiskCapacity'))
-    name = xu.text(prev, 'DiskName')
-    if new_cap < old_cap - 1e-6:
-        raise errors.BadRequest('Virtual disk %s cannot shrink from %s to '
-                                '%s GB' % (name, fmt(old_cap), fmt(new_cap)))
-    if new_cap > old_cap + 1e-6 and file_vg:
-        raise errors.BadRequest('File-backed virtual disk %s cannot be '
-                                'resized' % name)
-    grown = copy_el(prev)
-    ordered_set(grown, 'DiskCapacity', fmt(max(new_cap, old_cap)),
-                VDISK_ORDER)
-    vd.getparent().replace(vd, grown)
-
-
-def _create_vdisk(sim, vg, vd, file_vg):
-    """Fill a new VirtualDisk; returns (source UDID or None, new UDID)."""
-    name = xu.text(vd, 'DiskName')
-    if not name or len(base_name(name)) > MAX_VDISK_NAME:
-        raise errors.BadRequest('Virtual disk name %r is empty or longer '
-                                'than %d characters' % (name, MAX_VDISK_NAME))
-    cap = num(xu.text(vd, 'DiskCapacity'), -1)
-    if cap <= 0:
-        raise errors.BadRequest('Virtual disk %s needs a positive '
-                                'DiskCapacity (GB), got %r'
-                                % (name, xu.text(vd, 'DiskCapacity')))
-    src = xu.text(vd, 'BaseImage')
-    if src:
-        base = [d for d in vdisks(vg.element)
-                if xu.text(d, 'UniqueDeviceID') == src]
-        if not base:
-            raise errors.BadRequest('Base image %s of virtual disk %s is not '
-                                    'a disk of volume group %s'
-                                    % (src, name, vg.text('GroupName')))
-        if cap < num(xu.text(base[0], 'DiskCapacity')) - 1e-6:
-            raise errors.BadRequest('Virtual disk %s is smaller than its '
-                                    'base image' % name)
-        remove_child(vd, 'BaseImage')
-    udid = '0300%s.%d' % (vg.text('GroupSerialID'), next_udid_seq(sim))
-    ordered_set(vd, 'DiskCapacity', fmt(cap), VDISK_ORDER)
-    ordered_set(vd, 'DiskLabel', xu.text(vd, 'DiskLabel') or 'None',
-                VDISK_ORDER)
-    ordered_set(vd, 'UniqueDeviceID', udid, VDISK_ORDER)
-    if file_vg:
-        ordered_set(vd, 'VirtualDiskType', 'File', VDISK_ORDER)
-        ordered_set(vd, 'BackStoreType', 'user:qcow', VDISK_ORDER)
-        ordered_set(vd, 'FileFormat', xu.text(vd, 'FileFormat') or 'raw',
-                    VDISK_ORDER)
-    else:
-        ordered_set(vd, 'VirtualDiskType', 'LogicalVolume', VDISK_ORDER)
-    return src, udid
-
-
-@reg.job('VirtualIOServer', 'RescanVirtualDisk')
-def _rescan_vdisk(sim, vios, params, ctx):
-    """pypowervm rescan_vstor: succeeds for a virtual disk of the VIOS."""
-    udid = params.get('VirtualDiskUDID')
-    if stg_find(sim, vios, udid) is None:
-        raise errors.JobFailure('Virtual disk %s not found on %s'
-                                % (udid, vios.text('PartitionName')))
-    return {'RETURN_CODE': '0'}
-
-
-def stg_find(sim, vios, udid):
-    return find_vdisk(sim, vios.key, udid=udid)[1] if udid else None
 
 
 # ---- controls and snapshot -------------------------------------------
