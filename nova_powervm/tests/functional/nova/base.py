@@ -12,6 +12,7 @@ import sys
 import time
 import types
 
+import fixtures
 from nova import context as nova_context
 from nova import test
 from nova.tests import fixtures as nova_fixtures
@@ -71,6 +72,9 @@ class PowerVMNovaTestCase(test.TestCase,
         pvm_flags.setdefault('disk_driver', 'localdisk')
         pvm_flags.setdefault('volume_group_name', xu.text(
             self._data_vg_element(), 'GroupName'))
+        # Config drive ISOs are built here before their upload.
+        pvm_flags.setdefault('image_meta_local_path', self.useFixture(
+            fixtures.TempDir()).path)
         self.flags(group='powervm', **pvm_flags)
         self.flags(compute_driver=self.compute_driver)
         self.flags(group='workarounds', handle_virt_lifecycle_events=(

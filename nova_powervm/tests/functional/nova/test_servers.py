@@ -1,4 +1,8 @@
 """Servers through nova's compute API, backed by the PowerVM simulator."""
+import json
+import os
+
+import fixtures
 from nova import context as nova_context
 
 from nova_powervm.tests.functional.nova import base
@@ -74,3 +78,45 @@ class TestServerFaults(base.PowerVMNovaTestCase):
                               for r in self.sim.request_log()
                               if r['method'] in ('PUT', 'POST', 'DELETE')])
         self.assertInventoryRestored()
+
+
+class TestConfigDrive(base.PowerVMNovaTestCase):
+    """nova's config drive reaches the partition as virtual optical media."""
+
+    def setUp(self):
+        super().setUp()
+        self.staged = {}
+        # No mkisofs on test machines: keep what nova staged for the ISO
+        # (nova's own metadata files) and write a small stand-in image.
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
+            side_effect=self._fake_iso))
+
+    def _fake_iso(self, path, tmpdir):
+        meta = os.path.join(tmpdir, 'openstack', 'latest', 'meta_data.json')
+        with open(meta) as f:
+            self.staged['meta_data'] = json.load(f)
+        with open(path, 'wb') as f:
+            f.write(b'CD001' + bytes(4096))
+
+    def _vopt_mappings(self):
+        return [m for m in self.sim.inventory()['scsi_mappings']
+                if m['storage_type'] == 'VirtualOpticalMedia']
+
+    def test_boot_with_config_drive_and_delete(self):
+        server = self._boot(config_drive=True, networks='auto')
+        self._assert_running_with_disk(server)
+        self.assertEqual(server['id'], self.staged['meta_data']['uuid'])
+        media = [m for m in self._scsi_mappings(server)
+                 if m[1] == 'VirtualOpticalMedia']
+        self.assertEqual(1, len(media), self._scsi_mappings(server))
+        self.assertEqual(1, len(self._vopt_mappings()))
+
+        self._delete(server)
+        self.assertEqual([], self._vopt_mappings())
+        self.assertEqual(self._without_storage(self.start_inventory),
+                         self._without_storage(self.sim.inventory()))
+        # The media repository holds no media any more.
+        self.assertEqual(
+            [], [m for vg in self.sim.inventory()['volume_groups'].values()
+                 for m in vg['media']])
