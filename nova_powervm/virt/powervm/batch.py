@@ -9,7 +9,8 @@ before someone else's POST is rejected (412) and redone.
 :func:`update` queues a change to an object; whichever caller gets the
 object's turn applies every change queued by then to one wrapper and POSTs
 once (a pypowervm WrapperTask: on 412 it re-reads and re-applies them all).
-The base is the most recent wrapper a queued caller read, else a GET.  When
+The base is the wrapper a queued caller read (:func:`read`), unless this
+process POSTed the object since: then a GET.  When
 the combined change fails, each change is retried alone on a fresh read, so
 one bad change fails only its own caller.
 
@@ -17,9 +18,11 @@ one bad change fails only its own caller.
 committed this way.
 """
 import threading
+import time
 import weakref
 
 from oslo_log import log as logging
+from pypowervm.tasks import partition as pvm_par
 from pypowervm.utils import transaction as pvm_tx
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
@@ -40,11 +43,39 @@ class _Slot(object):
     def __init__(self):
         self.turn = threading.Lock()
         self.queue = []
+        # when this process's last POST of the object completed
+        self.posted_at = None
 
+
+# A change to an object POSTed less than _BUSY_S ago waits _LINGER_S for
+# more changes to join it.
+_BUSY_S = 1.0
+_LINGER_S = 0.01
 
 # adapter -> {key: _Slot}
 _SLOTS = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+
+
+_READ_AT = '_nova_powervm_read_at'
+
+
+def read(getter):
+    """GET a wrapper, noting when, for :func:`update`."""
+    start = time.monotonic()
+    return stamp(getter.get(), start)
+
+
+def stamp(wrapper, read_at):
+    """Note that ``wrapper`` was read from ``read_at`` (monotonic)."""
+    setattr(wrapper, _READ_AT, read_at)
+    return wrapper
+
+
+def _older(wrapper, posted_at):
+    read_at = getattr(wrapper, _READ_AT, None)
+    return (posted_at is not None and read_at is not None and
+            read_at < posted_at)
 
 
 def _commit(name, base, changes):
@@ -80,6 +111,12 @@ def update(key, getter, func, wrapper=None, name='batched_update'):
         slot.queue.append(change)
     with slot.turn:
         if not change.done:
+            if (slot.posted_at is not None and
+                    time.monotonic() - slot.posted_at < _BUSY_S):
+                # The object is busy: changes released by the same earlier
+                # batch (e.g. the disks of concurrent spawns) arrive within
+                # milliseconds; take them along.
+                time.sleep(_LINGER_S)
             with _LOCK:
                 batch, slot.queue = slot.queue, []
             _run_batch(name, slot, getter, batch)
@@ -90,7 +127,10 @@ def update(key, getter, func, wrapper=None, name='batched_update'):
 
 def _run_batch(name, slot, getter, batch):
     """Commit ``batch`` together; on failure, each change alone."""
-    wrappers = [c.wrapper for c in batch if c.wrapper is not None]
+    # A caller's wrapper read before this process's last POST of the object
+    # would only earn a 412: read the object instead.
+    wrappers = [c.wrapper for c in batch if c.wrapper is not None and
+                not _older(c.wrapper, slot.posted_at)]
     base = wrappers[-1] if wrappers else getter
     if len(batch) > 1:
         LOG.debug('%(name)s: %(n)d changes in one update.',
@@ -98,9 +138,11 @@ def _run_batch(name, slot, getter, batch):
     try:
         try:
             result = _commit(name, base, batch)
+            slot.posted_at = time.monotonic()
             for change in batch:
                 change.wrapper = result
         except Exception as e:
+            slot.posted_at = time.monotonic()
             if len(batch) == 1:
                 batch[0].error = e
                 return
@@ -130,14 +172,16 @@ class FeedTask(pvm_tx.FeedTask):
         self.xag = sorted(xag or [])
 
     @classmethod
-    def adopt(cls, ftsk, xag):
-        """This kind of FeedTask over the feed ``ftsk`` (pypowervm's) read.
+    def build(cls, adapter, xag):
+        """One over the active VIOSes (pypowervm's feed read: one GET).
 
-        Anything else (e.g. a test's stand-in) is returned as it is.
+        :raises NotEnoughActiveVioses: none is active.
         """
+        start = time.monotonic()
+        ftsk = pvm_par.build_active_vio_feed_task(adapter, xag=xag)
         if type(ftsk) is not pvm_tx.FeedTask:
-            return ftsk
-        return cls(ftsk.name, ftsk.feed, xag)
+            return ftsk  # a test's stand-in
+        return cls(ftsk.name, [stamp(w, start) for w in ftsk.feed], xag)
 
     def execute(self):
         if not any([self._tx_by_uuid, self._common_tx.subtasks,

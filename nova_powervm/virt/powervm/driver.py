@@ -14,7 +14,6 @@ from oslo_log import log as logging
 from oslo_serialization import jsonutils
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
-from pypowervm.tasks import partition as pvm_par
 from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm import conf as cfg

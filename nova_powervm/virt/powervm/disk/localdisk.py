@@ -125,7 +125,7 @@ class LocalStorage(disk_dvr.DiskAdapter):
 
     def _get_vg(self):
         """Read the volume group (one GET)."""
-        return self._seen(self._vg_getter().get())
+        return self._seen(batch.read(self._vg_getter()))
 
     def _update_vg(self, name, vg_wrap, func, *args):
         """Run ``func(vg_wrap, *args)`` and POST the VG if it returns true.

@@ -1,0 +1,125 @@
+"""Unit tests for batch: group commit of changes to one REST object."""
+import threading
+import time
+from unittest import mock
+
+from pypowervm.wrappers import entry_wrapper as ewrap
+import testtools
+
+from nova_powervm.virt.powervm import batch
+
+
+class _Obj(object):
+    """A REST object: its wrapper POSTs record what changes they carry."""
+
+    def __init__(self, block_first=False):
+        self.adapter = mock.Mock()
+        self.posts = []          # list of change lists, one per POST
+        self.gets = 0
+        self.in_post = threading.Event()
+        self.release = threading.Event()
+        if not block_first:
+            self.release.set()
+        self.getter = mock.Mock(spec=ewrap.EntryWrapperGetter, uuid='U1',
+                                adapter=self.adapter)
+        self.getter.get.side_effect = self._get
+
+    def wrapper(self):
+        w = mock.Mock(spec=ewrap.EntryWrapper, uuid='U1', etag='e')
+        w.changes = []
+        w.update.side_effect = lambda timeout=-1: self._post(w)
+        return w
+
+    def _get(self):
+        self.gets += 1
+        return self.wrapper()
+
+    def _post(self, w):
+        self.posts.append(list(w.changes))
+        self.in_post.set()
+        self.release.wait(5)
+        return self.wrapper()
+
+
+def _change(name, fail=False):
+    def func(wrapper):
+        if fail:
+            raise ValueError('bad change %s' % name)
+        wrapper.changes.append(name)
+        return name
+    return func
+
+
+class TestUpdate(testtools.TestCase):
+
+    def _start(self, obj, name, results, fail=False):
+        def run():
+            try:
+                results[name] = batch.update(('VIOS', 'U1'), obj.getter,
+                                             _change(name, fail))[1]
+            except Exception as e:
+                results[name] = e
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def test_changes_queued_during_a_post_share_the_next(self):
+        obj = _Obj(block_first=True)
+        results = {}
+        threads = [self._start(obj, 'a', results)]
+        self.assertTrue(obj.in_post.wait(5))
+        threads += [self._start(obj, n, results) for n in ('b', 'c', 'd')]
+        time.sleep(0.2)   # b, c, d queue behind a's POST
+        obj.release.set()
+        for thread in threads:
+            thread.join(5)
+        self.assertEqual([['a'], ['b', 'c', 'd']], obj.posts)
+        self.assertEqual({'a': 'a', 'b': 'b', 'c': 'c', 'd': 'd'}, results)
+
+    def test_failing_change_fails_alone(self):
+        obj = _Obj(block_first=True)
+        results = {}
+        threads = [self._start(obj, 'a', results)]
+        self.assertTrue(obj.in_post.wait(5))
+        threads += [self._start(obj, 'bad', results, fail=True),
+                    self._start(obj, 'c', results)]
+        time.sleep(0.2)
+        obj.release.set()
+        for thread in threads:
+            thread.join(5)
+        # The combined change failed before any POST; each was retried
+        # alone on a fresh read: only the good one was POSTed.
+        self.assertEqual([['a'], ['c']], obj.posts)
+        self.assertEqual('c', results['c'])
+        self.assertIsInstance(results['bad'], ValueError)
+
+    def test_callers_wrapper_used_unless_read_before_last_post(self):
+        obj = _Obj()
+        key = ('VolumeGroup', 'U1')
+        fresh = batch.stamp(obj.wrapper(), time.monotonic())
+        wrapper, result = batch.update(key, obj.getter, _change('a'),
+                                       wrapper=fresh)
+        self.assertEqual(('a', 0), (result, obj.gets))
+        self.assertEqual([['a']], obj.posts)
+        # Read before that POST: it would only earn a 412, so a GET.
+        stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
+        batch.update(key, obj.getter, _change('b'), wrapper=stale)
+        self.assertEqual(1, obj.gets)
+        self.assertEqual([], stale.changes)
+        self.assertEqual([['a'], ['b']], obj.posts)
+
+    def test_unchanged_no_post(self):
+        obj = _Obj()
+        wrapper, result = batch.update(('x', 'U1'), obj.getter,
+                                       lambda w: False)
+        self.assertFalse(result)
+        self.assertEqual([], obj.posts)
+
+
+class TestFeedTask(testtools.TestCase):
+
+    @mock.patch('pypowervm.tasks.partition.build_active_vio_feed_task')
+    def test_build_keeps_stand_ins(self, build):
+        build.return_value = standin = mock.Mock()
+        self.assertIs(standin, batch.FeedTask.build('adpt', ['xag']))
+        build.assert_called_once_with('adpt', xag=['xag'])
