@@ -39,6 +39,11 @@ from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
 from nova_powervm.virt.powervm.disk import localdisk  # noqa: E402
 from nova_powervm.virt.powervm import vm  # noqa: E402
 
+try:
+    from nova_powervm.simulator import xmlutil as xu
+except ImportError:  # pragma: no cover - until the simulator lands
+    xu = None
+
 CONF = cfg.CONF
 JOB_PATH = re.compile(r'/do/[^/]+$')
 
@@ -274,6 +279,10 @@ class _SpawnFlow(_FaultMatrix):
                        state['vifs'], **state.get('spawn_kwargs', {}))
 
     def _image_disks(self):
+        if self.disk_driver == 'ssp':
+            return [xu.text(lu, 'UnitName')
+                    for lu in self.sim.objects('LogicalUnit')
+                    if xu.text(lu, 'LogicalUnitType') == 'VirtualIO_Image']
         vg = self.drv.disk_dvr._get_vg()
         return [vd.name for vd in vg.virtual_disks
                 if localdisk._base_name(vd.name).startswith(
@@ -339,6 +348,20 @@ class TestSpawnConfigDrive(_SpawnFlow):
     max_requests = 16
     max_jobs = 1
     max_updates = 4
+
+
+@_generate
+class TestSpawnSSP(_SpawnFlow):
+    """First boot of the image on a Shared Storage Pool.
+
+    Image LU upload (marker LU protocol), linked clone, mappings, boot.
+    """
+
+    disk_driver = 'ssp'
+    needs_types = ('Cluster', 'SharedStoragePool', 'LogicalUnit')
+    max_requests = 20
+    max_jobs = 1
+    max_updates = 3
 
 
 @_generate

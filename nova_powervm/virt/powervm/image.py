@@ -9,6 +9,7 @@ hands an open disk to the image API, which reads it in chunks.
 """
 import contextlib
 import hashlib
+import logging as logging_std
 import os
 
 from nova import exception as nova_exc
@@ -286,3 +287,44 @@ def retry_upload(adapter, upload, between=None, what='upload'):
                          if renewed else 'concurrent update (HTTP 412)'})
             if between is not None:
                 between()
+
+
+class _UndeletedFiles(logging_std.Handler):
+    """Notes the File records pypowervm's upload failed to delete.
+
+    Some pypowervm uploads (the SSP image LU) drop the File record they
+    could not delete after only logging its UUID; this handler on their
+    logger picks it up.
+    """
+
+    def __init__(self):
+        super().__init__(level=logging_std.ERROR)
+        self.uuids = []
+
+    def emit(self, record):
+        if 'vio_file' in str(record.msg) and record.args:
+            self.uuids.append(str(record.args[0]))
+
+
+@contextlib.contextmanager
+def removing_undeleted_upload_files(adapter):
+    """Delete (afterwards) the File records an upload inside left behind."""
+    handler = _UndeletedFiles()
+    logger = logging_std.getLogger('pypowervm.tasks.storage')
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        for uuid in handler.uuids:
+            remove_upload_metadata(_FileRef(adapter, uuid))
+
+
+class _FileRef(object):
+    """What remove_upload_metadata needs of a File wrapper."""
+
+    schema_type = 'File'
+
+    def __init__(self, adapter, uuid):
+        self.adapter = adapter
+        self.uuid = uuid

@@ -230,3 +230,25 @@ class TestRetryUpload(test.NoDBTestCase):
                           upload, between=self.between)
         self.assertEqual(3, upload.call_count)
         self.assertEqual(2, self.between.call_count)
+
+
+class TestRemovingUndeletedUploadFiles(test.NoDBTestCase):
+    """File records pypowervm only logged as undeleted are removed."""
+
+    def test_logged_failure_is_cleaned_up(self):
+        import logging
+        adapter = mock.Mock()
+        with image.removing_undeleted_upload_files(adapter):
+            logging.getLogger('pypowervm.tasks.storage').error(
+                'Failed to delete vio_file with UUID %s.  It must be '
+                'manually deleted.', 'f-9')
+            logging.getLogger('pypowervm.tasks.storage').error('other %s',
+                                                                'x')
+        adapter.delete.assert_called_once_with('File', root_id='f-9',
+                                               service='web')
+
+    def test_nothing_logged_nothing_deleted(self):
+        adapter = mock.Mock()
+        with image.removing_undeleted_upload_files(adapter):
+            pass
+        adapter.delete.assert_not_called()

@@ -18,6 +18,7 @@ import time
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from pypowervm import const as pvm_const
+from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import cluster_ssp as tsk_cs
 from pypowervm.tasks import storage as tsk_stg
 from pypowervm.wrappers import cluster as pvm_clust
@@ -148,20 +149,56 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 LOG.debug('Using image LU %s.', luname)
                 return lu
         size = image_meta.size if image_meta.obj_attr_is_set('size') else None
-        stream, size = pvm_image.image_stream(
-            context, image_meta.id, size=size,
-            checksum=pvm_image.image_checksum(image_meta))
+
+        def upload():
+            stream, nbytes = pvm_image.image_stream(
+                context, image_meta.id, size=size,
+                checksum=pvm_image.image_checksum(image_meta))
+            try:
+                LOG.info('Uploading image %(img)s (%(size)d bytes) to image '
+                         'LU %(lu)s.', {'img': image_meta.id, 'size': nbytes,
+                                        'lu': luname})
+                return self._upload_image_lu(luname, stream, nbytes)
+            finally:
+                close = getattr(stream, 'close', None)
+                if close:
+                    close()
+
+        # pypowervm removes a failed image LU and its marker LU itself.
+        return pvm_image.retry_upload(
+            self.adapter, upload, what='upload of image %s' % image_meta.id)
+
+    def _upload_image_lu(self, luname, stream, size):
+        """pypowervm's marker-LU upload, retrying its failed LU removal.
+
+        pypowervm raises when removing its marker LU (or a failed image LU)
+        fails, and leaves the LU: a marker left there makes every later
+        upload of this image, on any host of the cluster, wait for an
+        upload that never ends.  The removal is retried once here.
+        """
         try:
-            LOG.info('Uploading image %(img)s (%(size)d bytes) to image LU '
-                     '%(lu)s.', {'img': image_meta.id, 'size': size,
-                                 'lu': luname})
-            return tsk_cs.get_or_upload_image_lu(
-                self._tier, luname, self._vios_uuids[0], stream, size,
-                upload_type=tsk_stg.UploadType.IO_STREAM)
-        finally:
-            close = getattr(stream, 'close', None)
-            if close:
-                close()
+            # pypowervm drops the File record it failed to delete.
+            with pvm_image.removing_undeleted_upload_files(self.adapter):
+                return tsk_cs.get_or_upload_image_lu(
+                    self._tier, luname, self._vios_uuids[0], stream, size,
+                    upload_type=tsk_stg.UploadType.IO_STREAM)
+        except pvm_exc.HttpError as e:
+            resp = e.response
+            if (resp is None or resp.reqmethod != 'DELETE' or
+                    '/LogicalUnit/' not in (resp.reqpath or '')):
+                raise
+            LOG.warning('Removing LU %(path)s after the upload of image LU '
+                        '%(lu)s failed; retrying: %(err)s',
+                        {'path': resp.reqpath, 'lu': luname, 'err': e})
+            try:
+                self.adapter.delete_by_path(resp.reqpath.split('?')[0])
+            except pvm_exc.HttpNotFound:
+                pass
+            # The marker is gone; the upload itself may have completed.
+            for lu in self._image_lus():
+                if lu.name == luname:
+                    return lu
+            raise
 
     def create_disk_from_image(self, context, instance, image_meta):
         """Linked clone of the image LU (uploaded first if needed).
