@@ -418,6 +418,12 @@ class PowerVMDriver(driver.ComputeDriver):
         return any(bdm.get('boot_index') == 0 for bdm in
                    driver.block_device_info_get_mapping(block_device_info))
 
+    def _volume_drivers(self, instance, block_device_info, stg_ftsk):
+        """(bdm, connector) for each volume of ``block_device_info``."""
+        for bdm in driver.block_device_info_get_mapping(block_device_info):
+            yield bdm, self._build_vol_drv(instance, bdm['connection_info'],
+                                           stg_ftsk=stg_ftsk)
+
     def _add_volume_connect_tasks(self, flow, instance, block_device_info,
                                   stg_ftsk):
         """Spawn: connect each volume and save its BDM.
@@ -425,20 +431,14 @@ class PowerVMDriver(driver.ComputeDriver):
         The VIOS changes are queued on ``stg_ftsk``; the caller adds it to
         ``flow`` after these tasks.
         """
-        for bdm in driver.block_device_info_get_mapping(block_device_info):
-            vol_drv = self._build_vol_drv(instance, bdm['connection_info'],
-                                          stg_ftsk=stg_ftsk)
+        for bdm, vol_drv in self._volume_drivers(instance, block_device_info,
+                                                 stg_ftsk):
             flow.add(tf_vol.AttachVolume(vol_drv))
             flow.add(tf_vol.SaveBDM(bdm, instance))
 
     def _add_volume_disconnect_tasks(self, flow, instance, block_device_info,
                                      stg_ftsk):
-        """Destroy: disconnect every volume.
-
-        The VIOS changes are queued on ``stg_ftsk``; the caller adds it to
-        ``flow`` after these tasks.
-        """
-        for bdm in driver.block_device_info_get_mapping(block_device_info):
-            vol_drv = self._build_vol_drv(instance, bdm['connection_info'],
-                                          stg_ftsk=stg_ftsk)
+        """Destroy: disconnect every volume (changes queued on stg_ftsk)."""
+        for _bdm, vol_drv in self._volume_drivers(
+                instance, block_device_info, stg_ftsk):
             flow.add(tf_vol.DetachVolume(vol_drv))
