@@ -398,7 +398,7 @@ class TestDestroy(_FaultMatrix):
     """destroy of a running instance with a VIF and a config drive."""
 
     needs_types = ('VolumeGroup',)
-    max_requests = 14
+    max_requests = 16
     max_jobs = 1
     max_updates = 4
 
@@ -425,6 +425,23 @@ class TestDestroy(_FaultMatrix):
 
     def check_succeeded(self, state, before):
         self._gone(state)
+
+
+_SSP_TYPES = ('Cluster', 'SharedStoragePool', 'LogicalUnit')
+
+
+class TestSnapshotSSP(TestSnapshot):
+    """Snapshot of a running instance on a Shared Storage Pool."""
+
+    disk_driver = 'ssp'
+    needs_types = _SSP_TYPES
+
+
+class TestDestroySSP(TestDestroy):
+    """destroy on a Shared Storage Pool (linked clone LU removed)."""
+
+    disk_driver = 'ssp'
+    needs_types = _SSP_TYPES
 
 
 _FC_JOBS = (('VirtualIOServer', 'LUARecovery'),

@@ -223,15 +223,38 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 typ=pvm_stg.LUType.DISK, clone=image_lu)
         return lu
 
+    def detach_disk(self, instance):
+        """Remove the boot LU's mappings; return the LU(s) to delete.
+
+        With no mapping left (a partition already gone, or a destroy
+        retried after its LU deletion failed) the boot LU is still returned,
+        found by name (one more GET), so destroy leaves no LU behind.
+        """
+        removed = super().detach_disk(instance)
+        if removed:
+            return removed
+        name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance)
+        return [lu for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
+                if lu.name == name and lu.lu_type == pvm_stg.LUType.DISK]
+
     def delete_disks(self, storage_elems):
         """Delete the instance LUs (not their image LU; see cache manager).
 
-        One GET of the tier's LUs plus one DELETE per LU.
+        One GET of the tier's LUs plus one DELETE per LU.  Unlike
+        pypowervm's rm_tier_storage, a failed DELETE is raised (not logged
+        and ignored): the LU would leak.  Absent LUs are fine.
         """
         if not storage_elems:
             return
-        tsk_stg.rm_tier_storage(storage_elems, tier=self._tier,
-                                del_unused_images=False)
+        udids = {elem.udid for elem in storage_elems if elem.udid}
+        for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier):
+            if lu.udid in udids and lu.lu_type != pvm_stg.LUType.IMAGE:
+                LOG.info('Deleting LU %(lu)s (UDID %(udid)s).',
+                         {'lu': lu.name, 'udid': lu.udid})
+                try:
+                    lu.delete()
+                except pvm_exc.HttpNotFound:
+                    pass
 
     def extend_disk(self, instance, disk_info, size_gb):
         """Grow the boot LU to ``size_gb`` (one GET, one POST)."""

@@ -228,16 +228,48 @@ class TestDeleteExtend(SSPTestBase):
         super().setUp()
         self.drv = self.make()
 
-    @mock.patch('pypowervm.tasks.storage.rm_tier_storage')
-    def test_delete_keeps_image_lu(self, mock_rm):
-        self.drv.delete_disks(['lu1'])
-        mock_rm.assert_called_once_with(['lu1'], tier=self.tier,
-                                        del_unused_images=False)
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_delete_keeps_image_lu(self, mock_get):
+        img = _lu(self.adpt, 'image_x', '27aa', typ=pvm_stg.LUType.IMAGE)
+        boot = _lu(self.adpt, 'boot_x', '27dd', clone=img)
+        other = _lu(self.adpt, 'boot_y', '27ee', clone=img)
+        for lu in (img, boot, other):
+            lu.delete = mock.Mock()
+        mock_get.return_value = [img, boot, other]
+        self.drv.delete_disks([_lu(self.adpt, 'boot_x', '27dd'),
+                               _lu(self.adpt, 'image_x', '27aa')])
+        boot.delete.assert_called_once_with()
+        img.delete.assert_not_called()
+        other.delete.assert_not_called()
 
-    @mock.patch('pypowervm.tasks.storage.rm_tier_storage')
-    def test_delete_nothing(self, mock_rm):
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_delete_failure_raised_absent_ignored(self, mock_get):
+        from pypowervm import exceptions as pvm_exc
+        boot = _lu(self.adpt, 'boot_x', '27dd')
+        mock_get.return_value = [boot]
+        resp = mock.Mock(status=500, body=b'', reason='x',
+                         reqmethod='DELETE', reqpath='/rest/api/uom/x')
+        boot.delete = mock.Mock(side_effect=pvm_exc.HttpError(resp))
+        self.assertRaises(pvm_exc.HttpError, self.drv.delete_disks, [boot])
+        resp.status = 404
+        boot.delete.side_effect = pvm_exc.HttpNotFound(resp)
+        self.drv.delete_disks([boot])
+
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_delete_nothing(self, mock_get):
         self.drv.delete_disks([])
-        mock_rm.assert_not_called()
+        mock_get.assert_not_called()
+
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_detach_without_mapping_returns_boot_lu(self, mock_get):
+        inst = _instance()
+        name = self.drv.get_disk_name('boot', inst)
+        boot = _lu(self.adpt, name, '27dd')
+        mock_get.return_value = [
+            _lu(self.adpt, name, '27aa', typ=pvm_stg.LUType.IMAGE), boot,
+            _lu(self.adpt, 'boot_other', '27ee')]
+        with mock.patch.object(self.drv, '_vios_feed', return_value=[]):
+            self.assertEqual([boot], self.drv.detach_disk(inst))
 
     @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
     def test_extend_grows(self, mock_get):
