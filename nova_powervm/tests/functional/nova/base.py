@@ -181,13 +181,15 @@ class PowerVMNovaTestCase(test.TestCase,
         """Wait until the server has ``status`` and no task in progress.
 
         For ERROR the fault is awaited too (nova records it just after the
-        state).
+        state); waiting for another status fails at once on ERROR.
         """
         last = {}
 
         def _check():
             srv = self.api.get_server(server['id'])
             last['server'] = srv
+            if srv['status'] == 'ERROR' != status and 'fault' in srv:
+                return srv      # no point waiting any longer
             if srv['status'] != status:
                 return None
             if srv.get('OS-EXT-STS:task_state') != task_state:
@@ -197,13 +199,15 @@ class PowerVMNovaTestCase(test.TestCase,
             return srv
 
         try:
-            return self._wait_for(_check, 'status %s' % status)
+            srv = self._wait_for(_check, 'status %s' % status)
         except self.failureException:
             srv = last.get('server', {})
+        if srv.get('status') != status:
             self.fail('Server %s did not reach %s: status=%s task_state=%s '
                       'fault=%s' % (server['id'], status, srv.get('status'),
                                     srv.get('OS-EXT-STS:task_state'),
                                     srv.get('fault')))
+        return srv
 
     def _wait_gone(self, server):
         def _gone():
