@@ -151,6 +151,19 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
             return self.stg_ftsk, False
         return self._own_feed_task(name, exc_cls), True
 
+    def _run_connect(self, ftsk, what):
+        """Run an attach's own FeedTask; on failure undo and raise.
+
+        :param what: what the mappings are, for the error message.
+        """
+        try:
+            ftsk.execute()
+        except Exception as exc:
+            self.revert_connect()
+            raise nova_exc.VolumeAttachFailed(
+                volume_id=self.volume_id,
+                reason='%s failed: %s' % (what, exc))
+
     def _own_feed_task(self, name, exc_cls=nova_exc.VolumeAttachFailed):
         """A FeedTask over the active VIOSes (one GET with min_xags)."""
         need = (self.min_vios_count()

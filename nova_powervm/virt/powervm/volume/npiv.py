@@ -226,13 +226,7 @@ class NPIVVolumeAdapter(v_driver.VolumeAdapter):
                              'port %s on VIOS %s', pmap[1], pmap[0],
                              vios_w.uuid])
         if run_now:
-            try:
-                ftsk.execute()
-            except Exception as exc:
-                self.revert_connect()
-                raise nova_exc.VolumeAttachFailed(
-                    volume_id=self.volume_id,
-                    reason='adding the virtual FC mappings failed: %s' % exc)
+            self._run_connect(ftsk, 'adding the virtual FC mappings')
 
     def _queue_removal(self, ftsk, pmaps_by_vios=None):
         queued = 0

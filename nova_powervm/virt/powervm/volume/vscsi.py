@@ -287,13 +287,7 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
                 logspec=[LOG.info, 'Mapping hdisk %s of volume %s on VIOS %s',
                          dev_name, self.volume_id, vios_uuid])
         if run_now:
-            try:
-                ftsk.execute()
-            except Exception as exc:
-                self.revert_connect()
-                raise nova_exc.VolumeAttachFailed(
-                    volume_id=self.volume_id,
-                    reason='mapping the hdisk failed: %s' % exc)
+            self._run_connect(ftsk, 'mapping the hdisk')
 
     def _cleanup_discovered(self, feed):
         """Remove hdisks this connect discovered that nothing maps."""
