@@ -207,13 +207,17 @@ class Simulator(object):
         with self.lock:
             seed.dump_state(self, path)
 
-    def call(self, name, **kwargs):
-        """Invoke a registered control by name (used by the admin API)."""
-        if name in registry.CONTROLS:
-            return registry.CONTROLS[name](self, **kwargs)
-        fn = getattr(self, name, None)
-        if name.startswith('_') or not callable(fn):
-            raise AttributeError('No control %s' % name)
+    def call(self, control, /, **kwargs):
+        """Invoke a control by name (used by the admin API).
+
+        ``control`` is positional-only so a control may itself take a
+        ``name`` argument (e.g. ``disk_path(name=...)``).
+        """
+        if control in registry.CONTROLS:
+            return registry.CONTROLS[control](self, **kwargs)
+        fn = getattr(self, control, None)
+        if control.startswith('_') or not callable(fn):
+            raise AttributeError('No control %s' % control)
         return fn(**kwargs)
 
     def __getattr__(self, name):

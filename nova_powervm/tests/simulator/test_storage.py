@@ -131,6 +131,9 @@ class TestUploads(StorageTestCase):
             self.assertEqual(data, f.read())
         self.assertEqual(self.sim.disk_path(name='img1'),
                          self.sim.disk_path(name=vd.udid))
+        # The admin API's generic call passes a control's own 'name' along.
+        self.assertEqual(self.sim.disk_path(name='img1'),
+                         self.sim.call('disk_path', name='img1'))
         # The File metadata was deleted by pypowervm.
         self.assertEqual({}, self.sim.inventory()['files'])
         # A copy reads back the same bytes.
