@@ -26,6 +26,8 @@ import hashlib  # noqa: E402
 import re  # noqa: E402
 from unittest import mock  # noqa: E402
 
+import fixtures  # noqa: E402
+
 from nova import exception as nova_exc  # noqa: E402
 from nova.network import model as network_model  # noqa: E402
 from nova import objects  # noqa: E402
@@ -37,7 +39,9 @@ from nova_powervm.tests.functional import base  # noqa: E402
 from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
 from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
 from nova_powervm.virt.powervm.disk import localdisk  # noqa: E402
+from nova_powervm.virt.powervm import driver as pvm_driver  # noqa: E402
 from nova_powervm.virt.powervm import vm  # noqa: E402
+from nova_powervm.virt.powervm.volume import npiv  # noqa: E402
 
 try:
     from nova_powervm.simulator import xmlutil as xu
@@ -555,3 +559,76 @@ class TestSpawnBootFromVolume(_VolumeFlow):
         self.drv.destroy(None, state['inst'], [],
                          block_device_info=state['bdi'])
         self.assertInventory(before)
+
+
+class _NPIVFlow(_VolumeFlow):
+    """NPIV: virtual FC mappings (the instance's own WWPNs)."""
+
+    needs_jobs = _FC_JOBS + (('ManagedSystem', 'GetNextWWPNs'),)
+
+    def setUp(self):
+        super().setUp()
+        self.flags(fc_attach_strategy='npiv', group='powervm')
+        npiv.fabric_names()
+        # The instance's last FC volume: its virtual FC adapters go too.
+        self.useFixture(fixtures.MockPatchObject(
+            pvm_driver.PowerVMDriver, '_last_fc_volume', return_value=True))
+
+    def npiv_state(self, inst):
+        """Connector properties first (they create the instance's WWPNs)."""
+        return {'inst': inst, 'conn': self.drv.get_volume_connector(inst),
+                'info': tv._conn_info('vol-a', 1)}
+
+    def vfc_maps(self, inst):
+        return tv.VolumeSimTestBase.vfc_wwpns(self, inst)
+
+
+@_generate
+class TestAttachVolumeNPIV(_NPIVFlow):
+    """attach_volume over NPIV: one virtual FC mapping per fabric."""
+
+    max_requests = 3
+    max_jobs = 0
+    max_updates = 1
+
+    def prepare(self):
+        return self.npiv_state(self.make_vm())
+
+    def run_flow(self, state):
+        self.drv.attach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+
+    def check_succeeded(self, state, before):
+        self.assertTrue(self.vfc_maps(state['inst']))
+        self.drv.detach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+        self.assertInventory(before)
+
+
+@_generate
+class TestDetachVolumeNPIV(_NPIVFlow):
+    """detach_volume over NPIV (the instance's last FC volume)."""
+
+    max_requests = 3
+    max_jobs = 0
+    max_updates = 1
+
+    def prepare(self):
+        state = self.npiv_state(self.make_vm())
+        state['detached'] = self.sim.inventory()
+        self.drv.attach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+        return state
+
+    def run_flow(self, state):
+        self.drv.detach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+
+    def check_failed(self, state, before, err):
+        self.assertInventory(before)
+        self.run_flow(state)
+        self.assertInventory(state['detached'])
+
+    def check_succeeded(self, state, before):
+        self.assertEqual([], self.vfc_maps(state['inst']))
+        self.assertInventory(state['detached'])
