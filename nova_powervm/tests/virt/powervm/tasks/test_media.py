@@ -5,23 +5,9 @@ import fixtures
 from nova import test
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
-from taskflow import task as tf_task
 
+from nova_powervm.tests.virt.powervm.tasks import fakes
 from nova_powervm.virt.powervm.tasks import media as tf_media
-
-
-class _Provide(tf_task.Task):
-    def __init__(self, name, value):
-        super().__init__(name='provide_' + name, provides=name)
-        self.value = value
-
-    def execute(self):
-        return self.value
-
-
-class _Fail(tf_task.Task):
-    def execute(self):
-        raise ValueError('later step failed')
 
 
 class TestCfgDriveTasks(test.NoDBTestCase):
@@ -44,13 +30,13 @@ class TestCfgDriveTasks(test.NoDBTestCase):
 
     def test_create_uses_mgmt_cna_when_provided(self):
         tf_eng.run(tf_lf.Flow('f').add(
-            _Provide('mgmt_cna', mock.sentinel.mgmt), self._task()))
+            fakes.Provide('mgmt_cna', mock.sentinel.mgmt), self._task()))
         self.assertIs(mock.sentinel.mgmt,
                       self.media.create_cfg_drive.call_args[1]['mgmt_cna'])
 
     def test_revert_removes_media_and_mapping(self):
         self.assertRaises(ValueError, tf_eng.run, tf_lf.Flow('f').add(
-            self._task(), _Fail(name='fail')))
+            self._task(), fakes.Fail(name='fail')))
         self.media.delete_cfg_drive.assert_called_once_with('adpt',
                                                             self.inst)
 

@@ -7,24 +7,10 @@ from nova import exception as nova_exc
 from nova import test
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
-from taskflow import task as tf_task
 
+from nova_powervm.tests.virt.powervm.tasks import fakes
 from nova_powervm.virt.powervm.tasks import network as tf_net
 from nova_powervm.virt.powervm import vif
-
-
-class _Provide(tf_task.Task):
-    def __init__(self, name, value):
-        super().__init__(name='provide_' + name, provides=name)
-        self.value = value
-
-    def execute(self):
-        return self.value
-
-
-class _Fail(tf_task.Task):
-    def execute(self):
-        raise ValueError('later step failed')
 
 
 LPAR_W = mock.Mock(assoc_sys_uuid='HOST')
@@ -32,9 +18,9 @@ LPAR_W = mock.Mock(assoc_sys_uuid='HOST')
 
 def _run(*tasks, fail=False):
     flow = tf_lf.Flow('f')
-    flow.add(_Provide('lpar_wrap', LPAR_W), *tasks)
+    flow.add(fakes.Provide('lpar_wrap', LPAR_W), *tasks)
     if fail:
-        flow.add(_Fail(name='fail'))
+        flow.add(fakes.Fail(name='fail'))
     return tf_eng.run(flow)
 
 
@@ -134,7 +120,7 @@ class TestUnplugAndMgmt(test.NoDBTestCase):
             'adpt', self.inst, ['v'], partition_deleted=True)
 
     def _mgmt_flow(self, fail=False):
-        return _run(_Provide('vm_cnas', [mock.sentinel.c1]),
+        return _run(fakes.Provide('vm_cnas', [mock.sentinel.c1]),
                     tf_net.PlugMgmtVif('adpt', self.inst), fail=fail)
 
     def test_mgmt_vif_provided(self):

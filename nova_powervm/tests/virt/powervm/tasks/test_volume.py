@@ -4,14 +4,9 @@ from unittest import mock
 from nova import test
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
-from taskflow import task as tf_task
 
+from nova_powervm.tests.virt.powervm.tasks import fakes
 from nova_powervm.virt.powervm.tasks import volume as tf_vol
-
-
-class Boom(tf_task.Task):
-    def execute(self):
-        raise ValueError('later step failed')
 
 
 class TestVolumeTasks(test.NoDBTestCase):
@@ -32,7 +27,7 @@ class TestVolumeTasks(test.NoDBTestCase):
 
     def test_attach_reverted_when_a_later_step_fails(self):
         self.assertRaises(ValueError, self.run_flow,
-                          tf_vol.AttachVolume(self.vol_drv), Boom())
+                          tf_vol.AttachVolume(self.vol_drv), fakes.Fail())
         self.vol_drv.revert_connect.assert_called_once_with()
 
     def test_attach_reverted_when_it_fails(self):
@@ -46,7 +41,7 @@ class TestVolumeTasks(test.NoDBTestCase):
         self.vol_drv.disconnect_volume.assert_called_once_with()
         self.vol_drv.connect_volume.assert_not_called()
         self.assertRaises(ValueError, self.run_flow,
-                          tf_vol.DetachVolume(self.vol_drv), Boom())
+                          tf_vol.DetachVolume(self.vol_drv), fakes.Fail())
         # Reconnected in its own transaction (the shared one has run).
         self.vol_drv.connect_volume.assert_called_once_with()
         self.assertIsNone(self.vol_drv.stg_ftsk)
@@ -54,12 +49,12 @@ class TestVolumeTasks(test.NoDBTestCase):
     def test_detach_revert_swallows_reconnect_error(self):
         self.vol_drv.connect_volume.side_effect = ValueError('no')
         self.assertRaises(ValueError, self.run_flow,
-                          tf_vol.DetachVolume(self.vol_drv), Boom())
+                          tf_vol.DetachVolume(self.vol_drv), fakes.Fail())
         self.assertEqual(
             'later step failed',
             str(self.assertRaises(ValueError, self.run_flow,
                                   tf_vol.DetachVolume(self.vol_drv),
-                                  Boom())))
+                                  fakes.Fail())))
 
     def test_extend_and_save_bdm(self):
         bdm = mock.MagicMock()
