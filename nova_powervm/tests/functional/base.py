@@ -18,15 +18,17 @@ from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import mgmt
+from nova_powervm.virt.powervm import session
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import vscsi
 
 try:
     from nova_powervm.simulator import control as sim_control
+    from nova_powervm.simulator import fixture as sim_fixture
     from nova_powervm.simulator import registry as sim_registry
     from nova_powervm.simulator import xmlutil as xu
 except ImportError:  # pragma: no cover - until the simulator lands
-    sim_control = sim_registry = xu = None
+    sim_control = sim_fixture = sim_registry = xu = None
 
 IMAGE_SIZE = 256 * 1024 + 17
 
@@ -54,8 +56,74 @@ def fake_iso(path, tmpdir):
         f.write(b'CD001' + b'\0' * 4096)
 
 
+def use_fake_config_drive(test_case):
+    """Config drives built in a temporary directory without mkisofs.
+
+    nova's metadata service content is mocked: it is not what these tests
+    are about.  Returns the directory (image_meta_local_path).
+    """
+    tmp = test_case.useFixture(fixtures.TempDir()).path
+    test_case.flags(group='powervm', image_meta_local_path=tmp)
+    test_case.useFixture(fixtures.MockPatch(
+        'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
+        side_effect=fake_iso))
+    test_case.useFixture(fixtures.MockPatch(
+        'nova.api.metadata.base.InstanceMetadata'))
+    return tmp
+
+
+def bare_instance(uuid, n, name, image_ref=None, root_gb=1):
+    """An Instance (no DB) with a 1 vCPU, 512 MB flavor."""
+    inst = objects.Instance(uuid=uuid, id=n, image_ref=image_ref,
+                            display_name=name, host='h',
+                            system_metadata={}, metadata={})
+    inst.flavor = objects.Flavor(root_gb=root_gb, vcpus=1, memory_mb=512,
+                                 extra_specs={}, ephemeral_gb=0, swap=0)
+    return inst
+
+
+@testtools.skipIf(sim_fixture is None, 'needs the REST simulator')
+class AdapterSimTestCase(test.NoDBTestCase):
+    """A fresh simulator per test and a pypowervm adapter logged on to it.
+
+    Attributes: ``sim``, ``adapter`` (logged off at cleanup), ``host_w``
+    (the managed system's wrapper).  [powervm] points at the simulator.
+    """
+
+    sim_kwargs = {'power_delay_s': 0.01}
+
+    def setUp(self):
+        super().setUp()
+        fx = self.useFixture(sim_fixture.SimulatorFixture(**self.sim_kwargs))
+        self.sim = fx.sim
+        self.flags(group='powervm', **fx.flags_for_conf())
+        self.adapter = session.build_adapter()
+        self.addCleanup(self.adapter.session._logoff)
+        self.host_w = session.get_host_wrapper(self.adapter)
+
+    def _requests(self, fn, *args, **kwargs):
+        """``fn``'s result and the (method, path) of the requests it sent."""
+        self.sim.clear_request_log()
+        ret = fn(*args, **kwargs)
+        return ret, [(r['method'], r['path']) for r in self.sim.request_log()]
+
+
+class InventoryAssertions(object):
+    """assertInventory for test cases with a simulator in ``self.sim``."""
+
+    def assertInventory(self, expected, actual=None, msg=''):
+        """The simulator's state equals ``expected`` (diff on mismatch)."""
+        actual = self.sim.inventory() if actual is None else actual
+        if actual != expected:
+            diff = difflib.unified_diff(
+                pprint.pformat(expected).splitlines(),
+                pprint.pformat(actual).splitlines(), lineterm='')
+            self.fail('%sinventory differs:\n%s' % (
+                msg and msg + ': ', '\n'.join(diff)))
+
+
 @testtools.skipIf(sim_control is None, 'needs the REST simulator')
-class ClassSimTestCase(test.NoDBTestCase):
+class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
     """The real driver (``init_host`` done) against a per-class simulator.
 
     Attributes: ``sim`` (reset before each test), ``drv``, ``glance``
@@ -97,8 +165,6 @@ class ClassSimTestCase(test.NoDBTestCase):
                    disk_driver=self.disk_driver)
         if self.disk_driver == 'localdisk':
             self.flags(group='powervm', volume_group_name=self.data_vg())
-        self.flags(group='powervm', image_meta_local_path=self.useFixture(
-            fixtures.TempDir()).path)
         self.flags(remove_unused_base_images=True, group='image_cache')
         self.glance = self.useFixture(
             pvm_fixtures.StreamingGlanceFixture(self))
@@ -107,11 +173,7 @@ class ClassSimTestCase(test.NoDBTestCase):
         self.image_id = img['id']
         self.disks = self.useFixture(pvm_fixtures.DiscoverDiskFixture(
             self.sim))
-        self.useFixture(fixtures.MockPatch(
-            'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
-            side_effect=fake_iso))
-        self.useFixture(fixtures.MockPatch(
-            'nova.api.metadata.base.InstanceMetadata'))
+        use_fake_config_drive(self)
         if not self.event_listener:
             self.useFixture(fixtures.MockPatchObject(
                 pvm_event, 'start_listener', return_value=None))
@@ -149,13 +211,3 @@ class ClassSimTestCase(test.NoDBTestCase):
         """(method, path) of the logged requests, event polls excluded."""
         return [(r['method'], r['path'])
                 for r in non_event(self.sim.request_log())]
-
-    def assertInventory(self, expected, actual=None, msg=''):
-        """The simulator's state equals ``expected`` (diff on mismatch)."""
-        actual = self.sim.inventory() if actual is None else actual
-        if actual != expected:
-            diff = difflib.unified_diff(
-                pprint.pformat(expected).splitlines(),
-                pprint.pformat(actual).splitlines(), lineterm='')
-            self.fail('%sinventory differs:\n%s' % (
-                msg and msg + ': ', '\n'.join(diff)))

@@ -4,35 +4,23 @@ Real pypowervm over HTTP; assertions read the simulator's state back (the
 volume group's virtual disks, SCSI mappings, the bytes of uploaded disks) and
 count the REST requests each operation costs.
 """
-# nova's concurrency set-up (eventlet monkey patching) must come before
-# anything imports sockets or urllib3, as in nova's own functional tests.
-from nova import monkey_patch
-monkey_patch.patch()
+import hashlib
+import threading
 
-import hashlib  # noqa: E402
-import threading  # noqa: E402
+from nova import exception as nova_exc
+from nova import objects
+from pypowervm import const as pvm_const
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import partition as pvm_par
+from pypowervm.tasks import scsi_mapper as tsk_map
+from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import virtual_io_server as pvm_vios
 
-from nova import exception as nova_exc  # noqa: E402
-from nova import objects  # noqa: E402
-from nova import test  # noqa: E402
-from pypowervm import const as pvm_const  # noqa: E402
-from pypowervm import exceptions as pvm_exc  # noqa: E402
-from pypowervm.tasks import partition as pvm_par  # noqa: E402
-from pypowervm.tasks import scsi_mapper as tsk_map  # noqa: E402
-from pypowervm.wrappers import storage as pvm_stg  # noqa: E402
-from pypowervm.wrappers import virtual_io_server as pvm_vios  # noqa: E402
-import testtools  # noqa: E402
-
-from nova_powervm.tests.functional import fixtures as pvm_fix  # noqa: E402
-from nova_powervm.virt.powervm.disk import localdisk  # noqa: E402
-from nova_powervm.virt.powervm import exception as exc  # noqa: E402
-from nova_powervm.virt.powervm import session  # noqa: E402
-from nova_powervm.virt.powervm import vm  # noqa: E402
-
-try:
-    from nova_powervm.simulator.fixture import SimulatorFixture
-except ImportError:  # pragma: no cover - until the simulator lands
-    SimulatorFixture = None
+from nova_powervm.tests.functional import base
+from nova_powervm.tests.functional import fixtures as pvm_fix
+from nova_powervm.virt.powervm.disk import localdisk
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import vm
 
 IMAGE_SIZE = 3 * 1024 * 1024 + 123
 INST1 = '1a2b3c4d-0000-4000-8000-00000000000a'
@@ -40,25 +28,14 @@ INST2 = '2b3c4d5e-0000-4000-8000-00000000000b'
 
 
 def _instance(uuid, root_gb=1, image_ref=None, iid=1):
-    inst = objects.Instance(uuid=uuid, id=iid, image_ref=image_ref,
-                            display_name='vm%d' % iid, host='h',
-                            system_metadata={}, metadata={})
-    inst.flavor = objects.Flavor(root_gb=root_gb, vcpus=1, memory_mb=512,
-                                 extra_specs={}, ephemeral_gb=0, swap=0)
-    return inst
+    return base.bare_instance(uuid, iid, 'vm%d' % iid, image_ref=image_ref,
+                              root_gb=root_gb)
 
 
-@testtools.skipIf(SimulatorFixture is None, 'needs the REST simulator')
-class LocalDiskSimTestCase(test.NoDBTestCase):
+class LocalDiskSimTestCase(base.AdapterSimTestCase):
 
     def setUp(self):
         super().setUp()
-        fx = self.useFixture(SimulatorFixture(power_delay_s=0.01))
-        self.sim = fx.sim
-        self.flags(group='powervm', **fx.flags_for_conf())
-        self.adapter = session.build_adapter()
-        self.addCleanup(self.adapter.session._logoff)
-        self.host_w = session.get_host_wrapper(self.adapter)
         self.glance = self.useFixture(
             pvm_fix.StreamingGlanceFixture(self))
         img = self.glance.add_image(IMAGE_SIZE, name='ld-image')
@@ -84,11 +61,6 @@ class LocalDiskSimTestCase(test.NoDBTestCase):
         """{name: VDisk} of the volume group, read back over REST."""
         vg = self.drv._get_vg()
         return {localdisk._base_name(vd.name): vd for vd in vg.virtual_disks}
-
-    def _requests(self, fn, *args):
-        self.sim.clear_request_log()
-        ret = fn(*args)
-        return ret, [(r['method'], r['path']) for r in self.sim.request_log()]
 
     def _disk_digest(self, name):
         digest = hashlib.sha256()

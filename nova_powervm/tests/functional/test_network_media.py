@@ -12,17 +12,14 @@ from unittest import mock
 import fixtures
 from nova import exception as nova_exc
 from nova.network import model as network_model
-from nova import objects
-from nova import test
 from pypowervm import const as pvm_const
 from pypowervm.tasks import partition as pvm_par
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
-from taskflow import task as tf_task
 
-from nova_powervm.simulator.fixture import SimulatorFixture
+from nova_powervm.tests.functional import base
+from nova_powervm.tests.virt.powervm.tasks import fakes
 from nova_powervm.virt.powervm import media
-from nova_powervm.virt.powervm import session
 from nova_powervm.virt.powervm.tasks import media as tf_media
 from nova_powervm.virt.powervm.tasks import network as tf_net
 from nova_powervm.virt.powervm import vif
@@ -42,45 +39,15 @@ def make_vif(n, vif_type='pvm_sea', vlan=100, physnet=None):
         devname=('tap' + port)[:14], active=True)
 
 
-class _Fail(tf_task.Task):
-    def execute(self):
-        raise ValueError('a later step failed')
-
-
-class _Provide(tf_task.Task):
-    def __init__(self, name, value):
-        super().__init__(name='provide_' + name, provides=name)
-        self.value = value
-
-    def execute(self):
-        return self.value
-
-
-class SimTestBase(test.NoDBTestCase):
+class SimTestBase(base.AdapterSimTestCase):
 
     def setUp(self):
         super().setUp()
-        fx = self.useFixture(SimulatorFixture(power_delay_s=0.01))
-        self.sim = fx.sim
-        self.flags(group='powervm', **fx.flags_for_conf())
-        self.adapter = session.build_adapter()
-        self.addCleanup(self.adapter.session._logoff)
-        self.host_w = session.get_host_wrapper(self.adapter)
-        self.inst = objects.Instance(
-            uuid=INST, id=7, display_name='vm7', host='h', image_ref=None,
-            system_metadata={}, metadata={})
-        self.inst.flavor = objects.Flavor(
-            root_gb=1, vcpus=1, memory_mb=512, extra_specs={},
-            ephemeral_gb=0, swap=0)
+        self.inst = base.bare_instance(INST, 7, 'vm7')
         self.lpar_w = vm.create_lpar(self.adapter, self.host_w, self.inst)
         self.lpar_uuid = self.lpar_w.uuid
         self.os_vif = self.useFixture(
             fixtures.MockPatchObject(vif, 'os_vif')).mock
-
-    def _requests(self, fn, *args, **kwargs):
-        self.sim.clear_request_log()
-        ret = fn(*args, **kwargs)
-        return ret, [(r['method'], r['path']) for r in self.sim.request_log()]
 
     def _mine(self, kind):
         inv = self.sim.inventory()[kind]
@@ -222,11 +189,11 @@ class TestVifsOnSimulator(SimTestBase):
         before = self.sim.inventory()
         self.flags(group='powervm', use_rmc_mgmt_vif=True)
         flow = tf_lf.Flow('spawn_net')
-        flow.add(_Provide('lpar_wrap', self.lpar_w),
+        flow.add(fakes.Provide('lpar_wrap', self.lpar_w),
                  tf_net.PlugVifs(mock.Mock(), self.adapter, self.inst,
                                  [make_vif(1), make_vif(2, 'ovs', None)]),
                  tf_net.PlugMgmtVif(self.adapter, self.inst),
-                 _Fail(name='fail'))
+                 fakes.Fail(name='fail'))
         self.inst.task_state = 'spawning'
         self.assertRaises(ValueError, tf_eng.run, flow)
         after = self.sim.inventory()
@@ -243,18 +210,7 @@ class TestConfigDriveOnSimulator(SimTestBase):
         if not self.sim.objects('VolumeGroup'):
             self.skipTest('the simulator has no volume groups (storage '
                           'hooks not loaded)')
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.flags(group='powervm', image_meta_local_path=self.tmp)
-        # No mkisofs here: the builder writes the staged tree's file list.
-        self.useFixture(fixtures.MockPatch(
-            'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
-            side_effect=self._fake_iso))
-        self.useFixture(fixtures.MockPatch(
-            'nova.api.metadata.base.InstanceMetadata'))
-
-    def _fake_iso(self, path, tmpdir):
-        with open(path, 'wb') as f:
-            f.write(b'CD001' + b'\0' * 4096)
+        self.tmp = base.use_fake_config_drive(self)
 
     def _ftsk(self):
         return pvm_par.build_active_vio_feed_task(
@@ -321,7 +277,7 @@ class TestConfigDriveOnSimulator(SimTestBase):
         self.assertRaises(ValueError, tf_eng.run, tf_lf.Flow('cd').add(
             tf_media.CreateAndConnectCfgDrive(
                 self.adapter, self.inst, [], [], ftsk), ftsk,
-            _Fail(name='fail')))
+            fakes.Fail(name='fail')))
         self.assertEqual(before, self.sim.inventory())
 
     def test_upload_failure_leaves_nothing(self):

@@ -9,37 +9,24 @@ hdisk discovery job, RemoveDevice, GetNextWWPNs, virtual FC mappings) comes
 from its ``fc*`` hook modules; tests that need it are skipped until it is
 there (``_require_fc``).
 """
-# nova's concurrency set-up (eventlet monkey patching) must come before
-# anything imports sockets or urllib3, as in nova's own functional tests.
-from nova import monkey_patch
-monkey_patch.patch()
+import concurrent.futures
+import functools
+from unittest import mock
 
-import concurrent.futures  # noqa: E402
-import functools  # noqa: E402
-from unittest import mock  # noqa: E402
+import fixtures
+from nova import exception as nova_exc
+from pypowervm import const as pvm_const
+from pypowervm.tasks import scsi_mapper as tsk_map
+from pypowervm.tasks import vfc_mapper as tsk_vfc
+from pypowervm.wrappers import storage as pvm_stor
+from pypowervm.wrappers import virtual_io_server as pvm_vios
+from testtools import content
 
-import fixtures  # noqa: E402
-from nova import exception as nova_exc  # noqa: E402
-from nova import objects  # noqa: E402
-from nova import test  # noqa: E402
-from pypowervm import const as pvm_const  # noqa: E402
-from pypowervm.tasks import scsi_mapper as tsk_map  # noqa: E402
-from pypowervm.tasks import vfc_mapper as tsk_vfc  # noqa: E402
-from pypowervm.wrappers import storage as pvm_stor  # noqa: E402
-from pypowervm.wrappers import virtual_io_server as pvm_vios  # noqa: E402
-import testtools  # noqa: E402
-from testtools import content  # noqa: E402
-
-from nova_powervm.virt.powervm import driver as pvm_driver  # noqa: E402
-from nova_powervm.virt.powervm import session  # noqa: E402
-from nova_powervm.virt.powervm import vm  # noqa: E402
-from nova_powervm.virt.powervm.volume import npiv  # noqa: E402
-from nova_powervm.virt.powervm.volume import vscsi  # noqa: E402
-
-try:
-    from nova_powervm.simulator.fixture import SimulatorFixture
-except ImportError:  # pragma: no cover - until the simulator lands
-    SimulatorFixture = None
+from nova_powervm.tests.functional import base
+from nova_powervm.virt.powervm import driver as pvm_driver
+from nova_powervm.virt.powervm import vm
+from nova_powervm.virt.powervm.volume import npiv
+from nova_powervm.virt.powervm.volume import vscsi
 
 TARGETS = ['500507680b2155e4', '500507680b2155e5']
 _XAGS = [pvm_const.XAG.VIO_SMAP, pvm_const.XAG.VIO_FMAP,
@@ -48,11 +35,7 @@ _XAGS = [pvm_const.XAG.VIO_SMAP, pvm_const.XAG.VIO_FMAP,
 
 def _instance(n):
     uuid = '3c4d5e6f-0000-4000-8000-%012d' % n
-    inst = objects.Instance(uuid=uuid, id=n, display_name='volvm%d' % n,
-                            host='h', system_metadata={}, metadata={},
-                            image_ref='')
-    inst.flavor = objects.Flavor(root_gb=1, vcpus=1, memory_mb=512,
-                                 extra_specs={}, ephemeral_gb=0, swap=0)
+    inst = base.bare_instance(uuid, n, 'volvm%d' % n, image_ref='')
     # No DB in these tests: the NPIV connector's state save is a no-op.
     inst.save = lambda: None
     return inst
@@ -77,17 +60,10 @@ def _require_fc(func):
     return wrapper
 
 
-@testtools.skipIf(SimulatorFixture is None, 'needs the REST simulator')
-class VolumeSimTestBase(test.NoDBTestCase):
+class VolumeSimTestBase(base.AdapterSimTestCase):
 
     def setUp(self):
         super().setUp()
-        fx = self.useFixture(SimulatorFixture(power_delay_s=0.01))
-        self.sim = fx.sim
-        self.flags(group='powervm', **fx.flags_for_conf())
-        self.adapter = session.build_adapter()
-        self.addCleanup(self.adapter.session._logoff)
-        self.host_w = session.get_host_wrapper(self.adapter)
         self.host_uuid = self.host_w.uuid
         vscsi._PFC_CACHE.clear()
 
