@@ -4,8 +4,6 @@ Real pypowervm over HTTP, real TaskFlow flows; assertions read the
 simulator's state back (partitions and their state, adapters, SCSI
 mappings, media) and count the REST requests each operation costs.
 """
-import difflib
-import pprint
 import threading
 import time
 from unittest import mock
@@ -25,6 +23,7 @@ import testtools
 from testtools import content
 
 from nova_powervm import conf as cfg
+from nova_powervm.tests.functional import base
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import event as pvm_event
@@ -78,12 +77,11 @@ def sea_vif(n, vlan):
 
 def non_event(log):
     """Request log entries without the event listener's long polls."""
-    return [(r['method'], r['path']) for r in log
-            if not r['path'].startswith('/rest/api/uom/Event')]
+    return [(r['method'], r['path']) for r in base.non_event(log)]
 
 
 @testtools.skipIf(SimulatorFixture is None, 'needs the REST simulator')
-class SimDriverTestCase(test.NoDBTestCase):
+class SimDriverTestCase(base.InventoryAssertions, test.NoDBTestCase):
     """The driver connected to a fresh simulator (init_host)."""
 
     # Set by subclasses that need real ephemeral storage in the simulator.
@@ -149,15 +147,6 @@ class SimDriverTestCase(test.NoDBTestCase):
         self.sim.clear_request_log()
         ret = fn(*args, **kwargs)
         return ret, non_event(self.sim.request_log())
-
-    def assertInventory(self, expected):
-        """The simulator's state equals ``expected`` (diff on mismatch)."""
-        actual = self.sim.inventory()
-        if actual != expected:
-            diff = difflib.unified_diff(
-                pprint.pformat(expected).splitlines(),
-                pprint.pformat(actual).splitlines(), lineterm='')
-            self.fail('inventory differs:\n' + '\n'.join(diff))
 
     def lpar(self, inst):
         return pvm_lpar.LPAR.get(self.drv.adapter, uuid=vm.get_pvm_uuid(inst))
@@ -412,20 +401,11 @@ class TestSpawnDestroy(SimDriverTestCase):
         self._spawn_and_check(2)
 
     def test_spawn_config_drive(self):
-        self.flags(group='powervm', image_meta_local_path=self.useFixture(
-            fixtures.TempDir()).path)
-        # No mkisofs here; the metadata service content is not the point.
-        self.useFixture(fixtures.MockPatch(
-            'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
-            side_effect=self._fake_iso))
-        self.useFixture(fixtures.MockPatch(
-            'nova.api.metadata.base.InstanceMetadata'))
+        base.use_fake_config_drive(self)
         self._spawn_and_check(1, config_drive=True)
 
-    @staticmethod
-    def _fake_iso(path, tmpdir):
-        with open(path, 'wb') as f:
-            f.write(b'CD001' + b'\0' * 4096)
+    # benchmarks/harness.py uses it.
+    _fake_iso = staticmethod(base.fake_iso)
 
     def _failed_spawn_leaves_nothing(self, warm_cache=False, **fault):
         if warm_cache:
