@@ -225,15 +225,20 @@ class TestConfigDriveOnSimulator(SimTestBase):
         return [m for m in self.sim.inventory()['scsi_mappings']
                 if m['storage_type'] == 'VirtualOpticalMedia']
 
-    def test_create_and_delete(self):
-        name = media.media_name(self.inst)
-        before = self.sim.inventory()
+    def _create(self):
+        """The requests of a config drive's creation and mapping."""
         ftsk = self._ftsk()
         _, reqs = self._requests(
             tf_eng.run, tf_lf.Flow('cd').add(
                 tf_media.CreateAndConnectCfgDrive(
                     self.adapter, self.inst, [], [], ftsk), ftsk))
         self.addDetail('cfgdrive_requests', _text(reqs))
+        return reqs
+
+    def test_create_and_delete(self):
+        name = media.media_name(self.inst)
+        before = self.sim.inventory()
+        reqs = self._create()
         (media_names,) = self._media().values()
         self.assertIn(name, media_names)
         (smap,) = self._vopt_maps()
@@ -252,12 +257,7 @@ class TestConfigDriveOnSimulator(SimTestBase):
 
     def test_warm_create_requests(self):
         media._repository(self.adapter)
-        ftsk = self._ftsk()
-        _, reqs = self._requests(
-            tf_eng.run, tf_lf.Flow('cd').add(
-                tf_media.CreateAndConnectCfgDrive(
-                    self.adapter, self.inst, [], [], ftsk), ftsk))
-        self.addDetail('cfgdrive_requests', _text(reqs))
+        reqs = self._create()
         # File PUT, upload, File DELETE, VIOS update (its feed GET was
         # done when the FeedTask was built).
         self.assertLessEqual(len(reqs), 4, reqs)

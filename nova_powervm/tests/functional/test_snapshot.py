@@ -63,21 +63,13 @@ class SnapshotTestMixin(object):
         mgmt = self.sim.get_object('LogicalPartition', self.sim.mgmt_uuid)
         if mgmt is None:
             mgmt = self.sim.get_object('VirtualIOServer', self.sim.mgmt_uuid)
-        mgmt_id = xu.text(mgmt, 'PartitionID')
         found = []
-        for vios in self.sim.objects('VirtualIOServer'):
-            for mapping in xu.findall(
-                    vios, 'VirtualSCSIMappings/VirtualSCSIMapping'):
-                client = xu.find(mapping, 'ClientAdapter')
-                if client is None or xu.text(
-                        client, 'LocalPartitionID') != mgmt_id:
-                    continue
-                storage = xu.find(mapping, 'Storage')
-                name = None
-                if storage is not None and len(storage):
-                    name = (xu.text(storage[0], 'DiskName') or
-                            xu.text(storage[0], 'UnitName'))
-                found.append((xu.text(vios, 'PartitionName'), name))
+        for vios_name, stg in self._vscsi_mappings_to(
+                xu.text(mgmt, 'PartitionID')):
+            name = None
+            if stg is not None:
+                name = xu.text(stg, 'DiskName') or xu.text(stg, 'UnitName')
+            found.append((vios_name, name))
         return found
 
     def _boot_disk_name(self, server):

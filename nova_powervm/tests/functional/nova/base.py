@@ -257,8 +257,21 @@ class PowerVMNovaTestCase(test.TestCase,
 
         :returns: list of (VIOS name, storage element name, storage name).
         """
-        lpar_id = self._lpar_id(server)
         found = []
+        for vios_name, stg in self._vscsi_mappings_to(self._lpar_id(server)):
+            if stg is None:
+                continue
+            found.append((vios_name, xu.localname(stg),
+                          xu.text(stg, 'DiskName') or
+                          xu.text(stg, 'VolumeName') or
+                          xu.text(stg, 'UnitName') or
+                          xu.text(stg, 'MediaName')))
+        return found
+
+    def _vscsi_mappings_to(self, lpar_id):
+        """(VIOS name, storage element or None) of each vSCSI mapping whose
+        client is the partition with ID ``lpar_id``.
+        """
         for vios in self.sim.objects('VirtualIOServer'):
             for mapping in xu.findall(
                     vios, 'VirtualSCSIMappings/VirtualSCSIMapping'):
@@ -267,16 +280,9 @@ class PowerVMNovaTestCase(test.TestCase,
                         client, 'LocalPartitionID') != lpar_id:
                     continue
                 storage = xu.find(mapping, 'Storage')
-                if storage is None or not len(storage):
-                    continue
-                stg = storage[0]
-                found.append((xu.text(vios, 'PartitionName'),
-                              xu.localname(stg),
-                              xu.text(stg, 'DiskName') or
-                              xu.text(stg, 'VolumeName') or
-                              xu.text(stg, 'UnitName') or
-                              xu.text(stg, 'MediaName')))
-        return found
+                yield (xu.text(vios, 'PartitionName'),
+                       storage[0] if storage is not None and len(storage)
+                       else None)
 
     def _adapters_of(self, server):
         """Client network adapters of a server's partition."""
