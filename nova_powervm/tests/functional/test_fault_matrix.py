@@ -2,20 +2,25 @@
 
 For each flow the requests it makes are recorded once (per test class);
 then one test per request index k reruns the flow with the simulator
-answering HTTP 500 to the k-th request, and one test per job j with the
-j-th job failing.  After each run:
+answering HTTP 500 to the k-th request, or dropping its connection, and
+one test per job j with the j-th job failing.  After each run:
 
 - the flow raised a nova exception whose message names what failed (the
-  HTTP status and the request's resource, or the failed job's message), and
-  the simulator's inventory equals the inventory before the flow (destroy:
-  the instance is gone, or a retry of destroy removes it);
+  HTTP status or method and the request's resource, or the failed job's
+  message), and the simulator's inventory equals the inventory before the
+  flow (destroy and detach: a retry completes them);
 - or, when the driver tolerated the fault (e.g. a failed job clean-up), the
   flow's full result is there.
 
+Two more dimensions must not fail the flow at all: every session expires
+just before request k (the driver logs on again), and HTTP 412 answers
+update (POST) k (re-read and retried).
+
 Test names identify the cell: ``<FlowClass>.test_http500_at_request_07``,
-``<FlowClass>.test_job_failure_at_job_1``.  ``test_recorded_requests``
-reports the flow's requests and fails if the flow grew beyond the generated
-matrix (raise ``max_requests``/``max_jobs`` then).
+``test_connection_drop_at_request_07``, ``test_job_failure_at_job_1``,
+``test_session_expiry_at_request_07``, ``test_http412_at_update_2``.
+``test_recorded_requests`` fails if the flow grew beyond the generated
+matrix (raise ``max_requests``/``max_jobs``/``max_updates`` then).
 """
 # nova's concurrency set-up (eventlet monkey patching) must come before
 # anything imports sockets or urllib3, as in nova's own functional tests.
@@ -139,6 +144,8 @@ class _FaultMatrix(base.ClassSimTestCase):
         """Arm ``fault`` for the k-th request (or job, or update)."""
         if fault == 'http500':
             self.sim.inject_fault(nth=k, status=500)
+        elif fault == 'drop':
+            self.sim.inject_fault(nth=k, drop=True)
         elif fault == 'job':
             self.sim.inject_fault(method='PUT', path=JOB_PATH.pattern,
                                   nth=k, job_failure=True)
@@ -208,12 +215,14 @@ class _FaultMatrix(base.ClassSimTestCase):
         if not isinstance(err, nova_exc.NovaException):
             self.fail('%s: raised %s, not a nova exception: %s' % (
                 label, type(err).__name__, err))
-        self.assert_names_failure(label, str(err), hit, fault == 'job')
+        self.assert_names_failure(label, str(err), hit, fault)
         self.check_failed(state, before, err)
 
-    def assert_names_failure(self, label, msg, hit, job):
-        if job:
+    def assert_names_failure(self, label, msg, hit, fault):
+        if fault == 'job':
             wanted = ['HSCL9999']
+        elif fault == 'drop':
+            wanted = [hit['method'], _resource(hit['path'])]
         else:
             wanted = ['500', _resource(hit['path'])]
         missing = [w for w in wanted if w not in msg]
@@ -224,7 +233,7 @@ class _FaultMatrix(base.ClassSimTestCase):
 
 # Fault -> what its index counts.
 KINDS = {'http500': 'request', 'job': 'job', 'http412': 'update',
-         'expiry': 'request'}
+         'expiry': 'request', 'drop': 'request'}
 
 
 def _select(kind, reqs):
@@ -239,8 +248,9 @@ def _select(kind, reqs):
 def _generate(cls):
     """Add the matrix's tests to ``cls``.
 
-    ``test_http500_at_request_NN``, ``test_session_expiry_at_request_NN``
-    (1..max_requests), ``test_job_failure_at_job_N`` (1..max_jobs) and
+    ``test_http500_at_request_NN``, ``test_session_expiry_at_request_NN``,
+    ``test_connection_drop_at_request_NN`` (1..max_requests),
+    ``test_job_failure_at_job_N`` (1..max_jobs) and
     ``test_http412_at_update_N`` (1..max_updates; updates are POSTs).
     """
     def recorded(self):
@@ -249,6 +259,8 @@ def _generate(cls):
     cls.test_recorded_requests = recorded
     names = (('http500', 'test_http500_at_request_%02d', cls.max_requests),
              ('expiry', 'test_session_expiry_at_request_%02d',
+              cls.max_requests),
+             ('drop', 'test_connection_drop_at_request_%02d',
               cls.max_requests),
              ('job', 'test_job_failure_at_job_%d', cls.max_jobs),
              ('http412', 'test_http412_at_update_%d', cls.max_updates))

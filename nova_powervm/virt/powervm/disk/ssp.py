@@ -12,6 +12,7 @@ lock (one upload), and across hosts pypowervm's marker-LU protocol
 (``cluster_ssp.get_or_upload_image_lu``) elects one uploader.  The image
 cache manager removes image LUs that no longer have linked clones.
 """
+import re
 import threading
 import time
 
@@ -39,6 +40,26 @@ _MARKER_PREFIX_LEN = 12
 _IMAGE_LU_MAX_LEN = pvm_const.MaxLen.FILENAME_DEFAULT - _MARKER_PREFIX_LEN
 # Seconds a pool read serves capacity and capacity_used together.
 _SSP_CACHE_SECONDS = 5
+
+
+# pypowervm's ConnectionError only has a message: "ConnectionError for
+# DELETE http://host:port/rest/api/uom/...: reason".
+_CONN_ERR_DELETE = re.compile(
+    r'for DELETE \S*?(/rest/api/uom/\S*?/LogicalUnit/[0-9A-Fa-f-]+)')
+
+
+def _failed_lu_delete(error):
+    """REST path of the LU whose DELETE raised ``error`` (else None)."""
+    resp = getattr(error, 'response', None)
+    if resp is not None and getattr(resp, 'reqmethod', None):
+        path = (resp.reqpath or '').split('?')[0]
+        if resp.reqmethod == 'DELETE' and '/LogicalUnit/' in path:
+            return path
+        return None
+    if isinstance(error, pvm_exc.ConnectionError):
+        match = _CONN_ERR_DELETE.search(str(error))
+        return match.group(1) if match else None
+    return None
 
 
 def _lock_name(image_lu_name):
@@ -182,16 +203,15 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 return tsk_cs.get_or_upload_image_lu(
                     self._tier, luname, self._vios_uuids[0], stream, size,
                     upload_type=tsk_stg.UploadType.IO_STREAM)
-        except pvm_exc.HttpError as e:
-            resp = e.response
-            if (resp is None or resp.reqmethod != 'DELETE' or
-                    '/LogicalUnit/' not in (resp.reqpath or '')):
+        except pvm_exc.Error as e:
+            path = _failed_lu_delete(e)
+            if path is None:
                 raise
             LOG.warning('Removing LU %(path)s after the upload of image LU '
                         '%(lu)s failed; retrying: %(err)s',
-                        {'path': resp.reqpath, 'lu': luname, 'err': e})
+                        {'path': path, 'lu': luname, 'err': e})
             try:
-                self.adapter.delete_by_path(resp.reqpath.split('?')[0])
+                self.adapter.delete_by_path(path)
             except pvm_exc.HttpNotFound:
                 pass
             # The marker is gone; the upload itself may have completed.

@@ -335,3 +335,31 @@ class TestImageCache(SSPTestBase):
         self.drv.manage_image_cache('ctx', [])
         mock_get.assert_not_called()
         mock_rm.assert_not_called()
+
+
+class TestFailedLUDelete(test.NoDBTestCase):
+    """Which failed request of pypowervm's SSP upload was an LU DELETE."""
+
+    PATH = ('/rest/api/uom/Tier/9de8-69f3/LogicalUnit/'
+            '4dff7456-6114-42ce-ac14-de7cf5adb99a')
+
+    def test_http_error(self):
+        from pypowervm import exceptions as pvm_exc
+        resp = mock.Mock(status=500, body=b'', reason='x',
+                         reqmethod='DELETE', reqpath=self.PATH + '?group=x')
+        self.assertEqual(self.PATH,
+                         ssp._failed_lu_delete(pvm_exc.HttpError(resp)))
+        resp.reqmethod = 'PUT'
+        self.assertIsNone(ssp._failed_lu_delete(pvm_exc.HttpError(resp)))
+
+    def test_connection_error(self):
+        from pypowervm import exceptions as pvm_exc
+        err = pvm_exc.ConnectionError(
+            'ConnectionError for DELETE http://127.0.0.1:34719%s: '
+            "('Connection aborted.')" % self.PATH)
+        self.assertEqual(self.PATH, ssp._failed_lu_delete(err))
+        err = pvm_exc.ConnectionError(
+            'ConnectionError for GET http://h:1/rest/api/uom/Tier/t/'
+            'LogicalUnit: x')
+        self.assertIsNone(ssp._failed_lu_delete(err))
+        self.assertIsNone(ssp._failed_lu_delete(ValueError('x')))
