@@ -338,9 +338,9 @@ class TestSpawnLocalDisk(_SpawnFlow):
     """First boot of the image: upload into the VG cache, copy, map, boot."""
 
     needs_types = ('VolumeGroup',)
-    max_requests = 17
+    max_requests = 16
     max_jobs = 1
-    max_updates = 4
+    max_updates = 3
 
 
 @_generate
@@ -349,9 +349,9 @@ class TestSpawnLocalDiskCachedImage(_SpawnFlow):
 
     needs_types = ('VolumeGroup',)
     warm_cache = True
-    max_requests = 10
+    max_requests = 9
     max_jobs = 1
-    max_updates = 3
+    max_updates = 2
 
 
 @_generate
@@ -361,9 +361,9 @@ class TestSpawnConfigDrive(_SpawnFlow):
     needs_types = ('VolumeGroup',)
     warm_cache = True
     config_drive = True
-    max_requests = 16
+    max_requests = 13
     max_jobs = 1
-    max_updates = 4
+    max_updates = 2
 
 
 @_generate
@@ -375,9 +375,9 @@ class TestSpawnSSP(_SpawnFlow):
 
     disk_driver = 'ssp'
     needs_types = ('Cluster', 'SharedStoragePool', 'LogicalUnit')
-    max_requests = 20
+    max_requests = 19
     max_jobs = 1
-    max_updates = 3
+    max_updates = 2
 
 
 @_generate
@@ -385,7 +385,7 @@ class TestSnapshot(_FaultMatrix):
     """Snapshot of a running localdisk instance."""
 
     needs_types = ('VolumeGroup',)
-    max_requests = 4
+    max_requests = 3
     max_jobs = 0
     max_updates = 2
 
@@ -414,7 +414,7 @@ class TestDestroy(_FaultMatrix):
     """destroy of a running instance with a VIF and a config drive."""
 
     needs_types = ('VolumeGroup',)
-    max_requests = 16
+    max_requests = 13
     max_jobs = 1
     max_updates = 4
 
@@ -453,11 +453,13 @@ class TestSnapshotSSP(TestSnapshot):
     needs_types = _SSP_TYPES
 
 
+@_generate
 class TestDestroySSP(TestDestroy):
     """destroy on a Shared Storage Pool (linked clone LU removed)."""
 
     disk_driver = 'ssp'
     needs_types = _SSP_TYPES
+    max_requests = 14
 
 
 _FC_JOBS = (('VirtualIOServer', 'LUARecovery'),
@@ -486,7 +488,7 @@ class _VolumeFlow(_FaultMatrix):
 class TestAttachVolume(_VolumeFlow):
     """attach_volume: hdisk discovery on each VIOS, one mapping POST each."""
 
-    max_requests = 12
+    max_requests = 9
     max_jobs = 2
     max_updates = 2
 
@@ -511,7 +513,7 @@ class TestAttachVolume(_VolumeFlow):
 class TestDetachVolume(_VolumeFlow):
     """detach_volume: mappings removed, then the hdisks."""
 
-    max_requests = 12
+    max_requests = 9
     max_jobs = 2
     max_updates = 2
 
@@ -548,7 +550,7 @@ class TestDetachVolume(_VolumeFlow):
 class TestSpawnBootFromVolume(_VolumeFlow):
     """spawn from a vSCSI boot volume plus a data volume."""
 
-    max_requests = 20
+    max_requests = 19
     max_jobs = 5
     max_updates = 2
 
@@ -599,7 +601,7 @@ class _NPIVFlow(_VolumeFlow):
 class TestAttachVolumeNPIV(_NPIVFlow):
     """attach_volume over NPIV: one virtual FC mapping per fabric."""
 
-    max_requests = 3
+    max_requests = 2
     max_jobs = 0
     max_updates = 1
 
@@ -621,7 +623,7 @@ class TestAttachVolumeNPIV(_NPIVFlow):
 class TestDetachVolumeNPIV(_NPIVFlow):
     """detach_volume over NPIV (the instance's last FC volume)."""
 
-    max_requests = 3
+    max_requests = 2
     max_jobs = 0
     max_updates = 1
 
