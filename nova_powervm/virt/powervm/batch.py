@@ -10,13 +10,17 @@ before someone else's POST is rejected (412) and redone.
 object's turn applies every change queued by then to one wrapper and POSTs
 once (a pypowervm WrapperTask: on 412 it re-reads and re-applies them all).
 The base is the wrapper a queued caller read (:func:`read`), unless this
-process POSTed the object since: then a GET.  When
-the combined change fails, each change is retried alone on a fresh read, so
-one bad change fails only its own caller.
+process POSTed the object since: then, for changes that waited for that
+POST, (a copy of) the wrapper the POST returned (the server's answer, as
+current as a GET would be; should something else have changed the object
+meanwhile, the etag check rejects it and pypowervm re-reads), else a GET.
+When the combined change fails, each change is retried alone on a fresh
+read, so one bad change fails only its own caller.
 
 :class:`FeedTask` is pypowervm's FeedTask with each VIOS's subtasks
 committed this way.
 """
+import copy
 import threading
 import time
 import weakref
@@ -34,6 +38,7 @@ class _Change(object):
     def __init__(self, func, wrapper):
         self.func = func
         self.wrapper = wrapper   # the caller's (recent) wrapper, or None
+        self.queued_at = time.monotonic()
         self.done = False
         self.result = None
         self.error = None
@@ -45,6 +50,8 @@ class _Slot(object):
         self.queue = []
         # when this process's last POST of the object completed
         self.posted_at = None
+        # the wrapper that POST returned (None after a failure)
+        self.last = None
 
 
 # A change to an object POSTed less than _BUSY_S ago waits _LINGER_S for
@@ -125,13 +132,27 @@ def update(key, getter, func, wrapper=None, name='batched_update'):
     return change.wrapper, change.result
 
 
-def _run_batch(name, slot, getter, batch):
-    """Commit ``batch`` together; on failure, each change alone."""
-    # A caller's wrapper read before this process's last POST of the object
-    # would only earn a 412: read the object instead.
+def _base(slot, getter, batch):
+    """The wrapper (or getter) a batch starts from."""
     wrappers = [c.wrapper for c in batch if c.wrapper is not None and
                 not _older(c.wrapper, slot.posted_at)]
-    base = wrappers[-1] if wrappers else getter
+    if wrappers:
+        return wrappers[-1]
+    # A caller's wrapper read before this process's last POST of the object
+    # would only earn a 412.  That POST's answer is newer: use it when it is
+    # recent, for changes that waited for it or hold such a wrapper (not for
+    # callers that passed none: they may know of a change made elsewhere).
+    if (slot.last is not None and
+            time.monotonic() - slot.posted_at < _BUSY_S and
+            any(c.queued_at < slot.posted_at or c.wrapper is not None
+                for c in batch)):
+        return slot.last
+    return getter
+
+
+def _run_batch(name, slot, getter, batch):
+    """Commit ``batch`` together; on failure, each change alone."""
+    base = _base(slot, getter, batch)
     if len(batch) > 1:
         LOG.debug('%(name)s: %(n)d changes in one update.',
                   {'name': name, 'n': len(batch)})
@@ -139,10 +160,13 @@ def _run_batch(name, slot, getter, batch):
         try:
             result = _commit(name, base, batch)
             slot.posted_at = time.monotonic()
+            # A copy of its own: the callers get (and may change) result.
+            slot.last = _copy(result)
             for change in batch:
                 change.wrapper = result
         except Exception as e:
             slot.posted_at = time.monotonic()
+            slot.last = None
             if len(batch) == 1:
                 batch[0].error = e
                 return
@@ -155,6 +179,12 @@ def _run_batch(name, slot, getter, batch):
     finally:
         for change in batch:
             change.done = True
+
+
+def _copy(wrapper):
+    """A deep copy of a pypowervm EntryWrapper (same etag)."""
+    return type(wrapper).wrap(copy.deepcopy(wrapper.entry),
+                              etag=wrapper.etag)
 
 
 class FeedTask(pvm_tx.FeedTask):

@@ -24,21 +24,55 @@ class _Obj(object):
                                 adapter=self.adapter)
         self.getter.get.side_effect = self._get
 
-    def wrapper(self):
-        w = mock.Mock(spec=ewrap.EntryWrapper, uuid='U1', etag='e')
-        w.changes = []
-        w.update.side_effect = lambda timeout=-1: self._post(w)
-        return w
+    def wrapper(self, state=()):
+        return _Wrapper(self, state)
 
     def _get(self):
         self.gets += 1
-        return self.wrapper()
+        return self.wrapper(self.state())
+
+    def state(self):
+        """Every change POSTed so far."""
+        return sum(self.posts, [])
 
     def _post(self, w):
-        self.posts.append(list(w.changes))
+        self.posts.append(w.changes)
+        self.posted_state = w.state + w.changes
         self.in_post.set()
         self.release.wait(5)
-        return self.wrapper()
+        return self.wrapper(self.state())
+
+
+class _Entry(object):
+    def __init__(self, obj, state):
+        self.obj = obj
+        self.state = state
+
+    def __deepcopy__(self, memo=None):
+        return _Entry(self.obj, list(self.state))
+
+
+class _Wrapper(ewrap.EntryWrapper):
+    """A wrapper of _Obj: ``changes`` are those made to this copy."""
+
+    uuid = 'U1'
+    etag = 'e'
+
+    def __init__(self, obj, state):
+        self.obj = obj
+        self.state = list(state)
+        self.changes = []
+
+    @property
+    def entry(self):
+        return _Entry(self.obj, self.state + self.changes)
+
+    @classmethod
+    def wrap(cls, entry, etag=None):
+        return cls(entry.obj, entry.state)
+
+    def update(self, timeout=-1):
+        return self.obj._post(self)
 
 
 def _change(name, fail=False):
@@ -75,6 +109,9 @@ class TestUpdate(testtools.TestCase):
             thread.join(5)
         self.assertEqual([['a'], ['b', 'c', 'd']], obj.posts)
         self.assertEqual({'a': 'a', 'b': 'b', 'c': 'c', 'd': 'd'}, results)
+        # The second POST started from the answer to the first: no GET.
+        self.assertEqual(1, obj.gets)
+        self.assertEqual(['a', 'b', 'c', 'd'], obj.posted_state)
 
     def test_failing_change_fails_alone(self):
         obj = _Obj(block_first=True)
@@ -101,12 +138,25 @@ class TestUpdate(testtools.TestCase):
                                        wrapper=fresh)
         self.assertEqual(('a', 0), (result, obj.gets))
         self.assertEqual([['a']], obj.posts)
-        # Read before that POST: it would only earn a 412, so a GET.
+        # Read before that POST: it would only earn a 412.  The POST's
+        # answer is newer (and a copy: the caller of 'a' keeps its own).
         stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
         batch.update(key, obj.getter, _change('b'), wrapper=stale)
-        self.assertEqual(1, obj.gets)
+        self.assertEqual(0, obj.gets)
         self.assertEqual([], stale.changes)
+        self.assertEqual([], wrapper.changes)
         self.assertEqual([['a'], ['b']], obj.posts)
+        self.assertEqual(['a', 'b'], obj.posted_state)
+        # No wrapper given (the caller may know of a change made
+        # elsewhere): a GET.
+        batch.update(key, obj.getter, _change('c'))
+        self.assertEqual(1, obj.gets)
+        # That answer is too old to trust: a GET.
+        stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
+        with mock.patch.object(batch, '_BUSY_S', 0):
+            batch.update(key, obj.getter, _change('d'), wrapper=stale)
+        self.assertEqual(2, obj.gets)
+        self.assertEqual(['a', 'b', 'c', 'd'], obj.posted_state)
 
     def test_unchanged_no_post(self):
         obj = _Obj()
