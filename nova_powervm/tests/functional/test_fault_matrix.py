@@ -575,6 +575,37 @@ class TestSpawnBootFromVolume(_VolumeFlow):
         self.assertInventory(before)
 
 
+@_generate
+class TestDestroyBootFromVolume(TestSpawnBootFromVolume):
+    """destroy of an instance booted from a vSCSI volume plus a data one.
+
+    The volumes' mappings and hdisks go; a failed destroy is completed by
+    a retry.
+    """
+
+    max_requests = 22
+    max_jobs = 5
+    max_updates = 2
+
+    def prepare(self):
+        state = super().prepare()
+        state['base'] = self.sim.inventory()
+        super().run_flow(state)
+        return state
+
+    def run_flow(self, state):
+        self.drv.destroy(None, state['inst'], [],
+                         block_device_info=state['bdi'])
+
+    def check_failed(self, state, before, err):
+        self.run_flow(state)
+        self.check_succeeded(state, before)
+
+    def check_succeeded(self, state, before):
+        self.assertFalse(self.drv.instance_exists(state['inst']))
+        self.assertInventory(state['base'])
+
+
 class _NPIVFlow(_VolumeFlow):
     """NPIV: virtual FC mappings (the instance's own WWPNs)."""
 
