@@ -677,3 +677,34 @@ class TestDetachVolumeNPIV(_NPIVFlow):
     def check_succeeded(self, state, before):
         self.assertEqual([], self.vfc_maps(state['inst']))
         self.assertInventory(state['detached'])
+
+
+@_generate
+class TestSpawnBootFromVolumeNPIV(_NPIVFlow):
+    """spawn from a boot volume over NPIV (new WWPNs, virtual FC mapping)."""
+
+    max_requests = 6
+    max_jobs = 1
+    max_updates = 1
+
+    def prepare(self):
+        inst = lc.make_instance(1)
+        inst.save = lambda: None   # no DB: the connector's state save
+        state = self.npiv_state(inst)
+        boot = tv.FakeBDM(boot_index=0, volume_id='vol-boot',
+                          connection_info=tv._conn_info('vol-boot', 1))
+        state['bdi'] = {'block_device_mapping': [boot],
+                        'root_device_name': '/dev/sda'}
+        return state
+
+    def run_flow(self, state):
+        self.drv.spawn(None, state['inst'], objects.ImageMeta.from_dict({}),
+                       [], None, {}, [], block_device_info=state['bdi'])
+
+    def check_succeeded(self, state, before):
+        self.assertEqual('running', vm.get_instance_wrapper(
+            self.drv.adapter, state['inst']).state)
+        self.assertTrue(self.vfc_maps(state['inst']))
+        self.drv.destroy(None, state['inst'], [],
+                         block_device_info=state['bdi'])
+        self.assertInventory(before)
