@@ -124,6 +124,40 @@ class TestEtagRaces(base.ClassSimTestCase):
         conflicts = self._spawn_destroy_all()
         self.assertGreaterEqual(len(conflicts), 12)
 
+    def test_concurrent_spawns_with_failures(self):
+        # Grouped VIOS/VG updates must fail only the spawn whose change
+        # failed: every spawn ends complete or leaves nothing.
+        before = self.sim.inventory()
+        warm = instance(self.image_id)
+        self.spawn(warm)   # image cached: the spawns below only copy
+        self.destroy(warm)
+        cached = self.sim.inventory()
+        insts = [instance(self.image_id) for _i in range(CONCURRENCY)]
+        for path, nth in (('VirtualIOServer/', 3), ('VolumeGroup/', 5),
+                          ('/do/PowerOn', 7)):
+            self.sim.inject_fault(method='POST' if 'do' not in path
+                                  else 'PUT', path=path, nth=nth,
+                                  status=500)
+
+        def spawn(inst):
+            try:
+                self.spawn(inst)
+            except nova_exc.NovaException:
+                return False
+            return True
+        ok = run_all(spawn, insts)
+        self.sim.clear_faults()
+        self.assertIn(False, ok)
+        self.assertIn(True, ok)
+        good = [i for i, res in zip(insts, ok) if res]
+        for inst, res in zip(insts, ok):
+            self.assertEqual(res, self.drv.instance_exists(inst))
+        self.assertEqual({i.uuid: 1 for i in good}, self.vios_mappings(good))
+        run_all(self.destroy, good)
+        self.assertInventory(cached)
+        self.drv.manage_image_cache(None, [])
+        self.assertInventory(before)
+
     def test_16_concurrent_volume_attaches(self):
         if set(tv_jobs()) - base.sim_jobs():
             self.skipTest('the simulator lacks FC')
