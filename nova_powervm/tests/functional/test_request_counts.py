@@ -7,6 +7,7 @@ listener), so any change shows up here.  No timing is asserted.
 """
 import collections
 
+import fixtures
 from nova.compute import provider_tree
 from nova.network import model as network_model
 import testtools
@@ -25,6 +26,11 @@ class TestRequestCounts(base.ClassSimTestCase):
 
     def setUp(self):
         super().setUp()
+        # pypowervm remembers the media repository per process; start cold
+        # so counts do not depend on which tests ran before in this worker.
+        for name in ('_cur_vios_uuid', '_cur_vg_uuid'):
+            self.useFixture(fixtures.MonkeyPatch(
+                'pypowervm.tasks.vopt.' + name, None))
         self.vifs = network_model.NetworkInfo(
             [test_lifecycle.sea_vif(1, 100)])
 
@@ -33,7 +39,7 @@ class TestRequestCounts(base.ClassSimTestCase):
         self.sim.clear_request_log()
         fn(*args, **kwargs)
         log = base.non_event(self.sim.request_log())
-        self.addDetail('requests', base.testtools.content.text_content(
+        self.addDetail('requests', testtools.content.text_content(
             '\n'.join('%s %s %s' % (r['method'], r['path'], r['status'])
                       for r in log)))
         return len(log), _by_method(log)
