@@ -483,6 +483,21 @@ class _VolumeFlow(_FaultMatrix):
     def vioses(self):
         return pvm_vios.VIOS.get(self.drv.adapter, xag=tv._XAGS)
 
+    def attach(self, state):
+        self.drv.attach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+
+    def detach(self, state):
+        self.drv.detach_volume(None, state['info'], state['inst'],
+                               '/dev/sdb')
+
+    def check_detach_failed(self, state, before):
+        # Still attached (connected back), as before the detach...
+        self.assertInventory(before)
+        # ...and a retry detaches it completely.
+        self.detach(state)
+        self.assertInventory(state['detached'])
+
 
 @_generate
 class TestAttachVolume(_VolumeFlow):
@@ -496,16 +511,14 @@ class TestAttachVolume(_VolumeFlow):
         return {'inst': self.make_vm(), 'info': tv._conn_info('vol-a', 1)}
 
     def run_flow(self, state):
-        self.drv.attach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.attach(state)
 
     def check_succeeded(self, state, before):
         # A VIOS that failed is tolerated while enough others connect.
         self.assertGreaterEqual(
             len(self.pv_maps(state['inst'])),
             CONF.powervm.vscsi_vios_connections_required)
-        self.drv.detach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.detach(state)
         self.assertInventory(before)
 
 
@@ -520,26 +533,18 @@ class TestDetachVolume(_VolumeFlow):
     def prepare(self):
         state = {'inst': self.make_vm(),
                  'info': tv._conn_info('vol-a', 1)}
-        self.drv.attach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.attach(state)
         state['attached'] = self.sim.inventory()
-        self.drv.detach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.detach(state)
         state['detached'] = self.sim.inventory()
-        self.drv.attach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.attach(state)
         return state
 
     def run_flow(self, state):
-        self.drv.detach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.detach(state)
 
     def check_failed(self, state, before, err):
-        # Still attached (connected back), as before the detach...
-        self.assertInventory(before)
-        # ...and a retry detaches it completely.
-        self.run_flow(state)
-        self.assertInventory(state['detached'])
+        self.check_detach_failed(state, before)
 
     def check_succeeded(self, state, before):
         self.assertEqual({}, self.pv_maps(state['inst']))
@@ -640,13 +645,11 @@ class TestAttachVolumeNPIV(_NPIVFlow):
         return self.npiv_state(self.make_vm())
 
     def run_flow(self, state):
-        self.drv.attach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.attach(state)
 
     def check_succeeded(self, state, before):
         self.assertTrue(self.vfc_maps(state['inst']))
-        self.drv.detach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.detach(state)
         self.assertInventory(before)
 
 
@@ -661,18 +664,14 @@ class TestDetachVolumeNPIV(_NPIVFlow):
     def prepare(self):
         state = self.npiv_state(self.make_vm())
         state['detached'] = self.sim.inventory()
-        self.drv.attach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.attach(state)
         return state
 
     def run_flow(self, state):
-        self.drv.detach_volume(None, state['info'], state['inst'],
-                               '/dev/sdb')
+        self.detach(state)
 
     def check_failed(self, state, before, err):
-        self.assertInventory(before)
-        self.run_flow(state)
-        self.assertInventory(state['detached'])
+        self.check_detach_failed(state, before)
 
     def check_succeeded(self, state, before):
         self.assertEqual([], self.vfc_maps(state['inst']))
