@@ -6,6 +6,7 @@ before every test.  Each test still gets a fresh driver (``init_host`` over
 a new session), fresh process caches and its own image service.
 """
 import difflib
+import hashlib
 import pprint
 from unittest import mock
 
@@ -48,6 +49,15 @@ def sim_jobs():
 def non_event(log):
     """Request log entries without the event listener's long polls."""
     return [r for r in log if not r['path'].startswith('/rest/api/uom/Event')]
+
+
+def disk_digest(sim, name):
+    """sha256 of a simulated disk's contents, read in chunks."""
+    digest = hashlib.sha256()
+    with open(sim.disk_path(name=name), 'rb') as src:
+        for chunk in iter(lambda: src.read(1 << 16), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def fake_iso(path, tmpdir):

@@ -27,7 +27,6 @@ matrix (raise ``max_requests``/``max_jobs``/``max_updates`` then).
 from nova import monkey_patch
 monkey_patch.patch()
 
-import hashlib  # noqa: E402
 import re  # noqa: E402
 from unittest import mock  # noqa: E402
 
@@ -305,11 +304,7 @@ class _SpawnFlow(_FaultMatrix):
                     localdisk.IMAGE_PREFIX)]
 
     def _digest(self, name):
-        digest = hashlib.sha256()
-        with open(self.sim.disk_path(name=name), 'rb') as src:
-            for chunk in iter(lambda: src.read(1 << 16), b''):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return base.disk_digest(self.sim, name)
 
     def check_failed(self, state, before, err):
         self.assertFalse(self.drv.instance_exists(state['inst']))

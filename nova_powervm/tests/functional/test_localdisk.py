@@ -4,7 +4,6 @@ Real pypowervm over HTTP; assertions read the simulator's state back (the
 volume group's virtual disks, SCSI mappings, the bytes of uploaded disks) and
 count the REST requests each operation costs.
 """
-import hashlib
 import threading
 
 from nova import exception as nova_exc
@@ -63,11 +62,7 @@ class LocalDiskSimTestCase(base.AdapterSimTestCase):
         return {localdisk._base_name(vd.name): vd for vd in vg.virtual_disks}
 
     def _disk_digest(self, name):
-        digest = hashlib.sha256()
-        with open(self.sim.disk_path(name=name), 'rb') as src:
-            for chunk in iter(lambda: src.read(1 << 16), b''):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return base.disk_digest(self.sim, name)
 
 
 class TestLocalDiskSim(LocalDiskSimTestCase):
