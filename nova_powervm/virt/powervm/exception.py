@@ -117,3 +117,35 @@ class VolumeGroupNotFound(nova_exc.InvalidConfiguration):
     msg_fmt = _('Volume group %(vg_name)s ([powervm] volume_group_name) was '
                 'not found on any Virtual I/O Server of this host (searched: '
                 '%(vioses)s).')
+
+
+class VifTypeNotSupported(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('The PowerVM driver cannot plug port %(port)s of instance '
+                '%(instance)s: VIF type %(vif_type)s is not supported '
+                '(supported: %(supported)s).')
+
+
+class VifInvalid(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('The PowerVM driver cannot plug port %(port)s of instance '
+                '%(instance)s: %(reason)s')
+
+
+class ConfigDriveFailed(nova_exc.NovaException):
+    msg_fmt = _('Creating the config drive of instance %(instance)s '
+                'failed: %(reason)s')
+
+
+class NoMediaRepository(nova_exc.InvalidConfiguration):
+    msg_fmt = _('No virtual optical media repository exists and volume '
+                'group %(vg)s ([powervm] vopt_media_volume_group) was not '
+                'found on any active Virtual I/O Server.')
+
+
+class VifPlugFailed(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('Plugging port %(port)s (%(vif_type)s) into instance '
+                '%(instance)s failed: %(reason)s')
+
+
+class VifUnplugFailed(nova_exc.VirtualInterfaceUnplugException):
+    msg_fmt = _('Unplugging port %(port)s from instance %(instance)s '
+                'failed: %(reason)s')

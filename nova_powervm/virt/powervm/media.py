@@ -27,7 +27,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 from taskflow import task as tf_task
 
 from nova_powervm import conf as cfg
-from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import image as pvm_image
 from nova_powervm.virt.powervm import vif as pvm_vif
 from nova_powervm.virt.powervm import vm
@@ -37,17 +37,6 @@ CONF = cfg.CONF
 
 _LLA_SUBNET = 'fe80::/64'
 _PREFIX = 'cfg_'
-
-
-class ConfigDriveFailed(nova_exc.NovaException):
-    msg_fmt = _('Creating the config drive of instance %(instance)s '
-                'failed: %(reason)s')
-
-
-class NoMediaRepository(nova_exc.InvalidConfiguration):
-    msg_fmt = _('No virtual optical media repository exists and volume '
-                'group %(vg)s ([powervm] vopt_media_volume_group) was not '
-                'found on any active Virtual I/O Server.')
 
 
 # adapter -> (vios_uuid, vg_uuid) of the media repository, once found.
@@ -77,7 +66,7 @@ def _repository(adapter, refresh=False):
                     adapter, CONF.powervm.vopt_media_volume_group,
                     CONF.powervm.vopt_media_rep_size)
             except pvm_exc.NoMediaRepoVolumeGroupFound:
-                raise NoMediaRepository(
+                raise exc.NoMediaRepository(
                     vg=CONF.powervm.vopt_media_volume_group)
         return repo
 
@@ -158,7 +147,7 @@ def create_cfg_drive(adapter, instance, injected_files, network_info,
             _cleanup_failed_upload(adapter, name)
         if isinstance(e, nova_exc.NovaException):
             raise
-        raise ConfigDriveFailed(instance=instance.name, reason=str(e))
+        raise exc.ConfigDriveFailed(instance=instance.name, reason=str(e))
     finally:
         try:
             os.remove(path)
@@ -231,7 +220,7 @@ def delete_cfg_drive(adapter, instance, stg_ftsk=None):
     match = _match_media(name)
     try:
         vios_uuid, _vg = _repository(adapter)
-    except NoMediaRepository:
+    except exc.NoMediaRepository:
         # No repository anywhere: no media can exist; nothing to remove.
         LOG.info('No virtual optical media repository; no config drive to '
                  'remove.', instance=instance)

@@ -35,6 +35,7 @@ from pypowervm.wrappers import network as pvm_net
 
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import vm
 
 LOG = logging.getLogger(__name__)
@@ -45,27 +46,6 @@ VIF_TYPE_OVS = network_model.VIF_TYPE_OVS
 
 SECURE_RMC_VSWITCH = 'MGMTSWITCH'
 SECURE_RMC_VLAN = 4094
-
-
-class VifTypeNotSupported(nova_exc.VirtualInterfacePlugException):
-    msg_fmt = _('The PowerVM driver cannot plug port %(port)s of instance '
-                '%(instance)s: VIF type %(vif_type)s is not supported '
-                '(supported: %(supported)s).')
-
-
-class VifInvalid(nova_exc.VirtualInterfacePlugException):
-    msg_fmt = _('The PowerVM driver cannot plug port %(port)s of instance '
-                '%(instance)s: %(reason)s')
-
-
-class VifPlugFailed(nova_exc.VirtualInterfacePlugException):
-    msg_fmt = _('Plugging port %(port)s (%(vif_type)s) into instance '
-                '%(instance)s failed: %(reason)s')
-
-
-class VifUnplugFailed(nova_exc.VirtualInterfaceUnplugException):
-    msg_fmt = _('Unplugging port %(port)s from instance %(instance)s '
-                'failed: %(reason)s')
 
 
 class Plugged(object):
@@ -213,7 +193,7 @@ def _sea_vlan(instance, vif):
     except (TypeError, ValueError):
         vlan = None
     if vlan is None or not 1 <= vlan <= 4094:
-        raise VifInvalid(port=_port(vif), instance=instance.name,
+        raise exc.VifInvalid(port=_port(vif), instance=instance.name,
                          reason=_('VLAN %s is not an integer from 1 to '
                                   '4094') % details.get('vlan',
                                                         meta.get('vlan')))
@@ -224,11 +204,11 @@ def validate(instance, vif):
     """Check a VIF before anything is created; raise a nova exception."""
     vif_type = vif.get('type')
     if vif_type not in _DRIVERS:
-        raise VifTypeNotSupported(port=_port(vif), instance=instance.name,
+        raise exc.VifTypeNotSupported(port=_port(vif), instance=instance.name,
                                   vif_type=vif_type,
                                   supported=', '.join(sorted(_DRIVERS)))
     if not vif.get('address'):
-        raise VifInvalid(port=_port(vif), instance=instance.name,
+        raise exc.VifInvalid(port=_port(vif), instance=instance.name,
                          reason=_('the port has no MAC address'))
     _DRIVERS[vif_type].validate(instance, vif)
 
@@ -288,7 +268,7 @@ class _SeaDriver(object):
             vsw = get_vswitch(adapter, pvm_net.VSW_DEFAULT_VSWITCH,
                               host_uuid=host_uuid)
         if vsw is None:
-            raise VifPlugFailed(
+            raise exc.VifPlugFailed(
                 port=_port(vif), vif_type=vif['type'],
                 instance=instance.name,
                 reason=_('no virtual switch %(vsw)s for physical network '
@@ -314,7 +294,7 @@ class _OvsDriver(object):
     @staticmethod
     def validate(instance, vif):
         if not vif.get('id'):
-            raise VifInvalid(port=_port(vif), instance=instance.name,
+            raise exc.VifInvalid(port=_port(vif), instance=instance.name,
                              reason=_('an ovs port needs an id'))
 
     @staticmethod
@@ -340,7 +320,7 @@ class _OvsDriver(object):
         for vlan in range(1, 4094):
             if vlan not in used:
                 return vlan
-        raise VifPlugFailed(port=_port(vif), vif_type=VIF_TYPE_OVS,
+        raise exc.VifPlugFailed(port=_port(vif), vif_type=VIF_TYPE_OVS,
                             instance=instance.name,
                             reason=_('no free VLAN on virtual switch %s') %
                             vsw.name)
@@ -448,7 +428,7 @@ def plug(adapter, instance, vif, host_uuid=None, lpar_wrap=None):
     except nova_exc.NovaException:
         raise
     except pvm_exc.Error as e:
-        raise VifPlugFailed(port=_port(vif), vif_type=vif['type'],
+        raise exc.VifPlugFailed(port=_port(vif), vif_type=vif['type'],
                             instance=instance.name, reason=str(e))
 
 
@@ -499,7 +479,7 @@ def unplug(adapter, instance, vif, cna_list=None, mgmt_cnas=None,
         elif not keep_client:
             drv.unplug(adapter, instance, vif, cna)
     except pvm_exc.Error as e:
-        raise VifUnplugFailed(port=_port(vif), instance=instance.name,
+        raise exc.VifUnplugFailed(port=_port(vif), instance=instance.name,
                               reason=str(e))
     return cna
 

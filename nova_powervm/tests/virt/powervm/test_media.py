@@ -7,6 +7,7 @@ from nova import test
 from nova.tests.unit import fake_instance
 from pypowervm import exceptions as pvm_exc
 
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import media
 from nova_powervm.virt.powervm import vm
 
@@ -131,7 +132,7 @@ class TestMedia(test.NoDBTestCase):
     def test_upload_failure_removes_partial_media_and_iso(self):
         self.upload.side_effect = pvm_exc.Error('upload broke')
         with mock.patch.object(media, '_remove_media') as rm:
-            ex = self.assertRaises(media.ConfigDriveFailed,
+            ex = self.assertRaises(exc.ConfigDriveFailed,
                                    media.create_cfg_drive, self.adapter,
                                    self.inst, [], [], stg_ftsk=mock.Mock())
         self.assertIn('upload broke', str(ex))
@@ -147,14 +148,14 @@ class TestMedia(test.NoDBTestCase):
     def test_build_failure_uploads_nothing(self):
         self.cdb.return_value.__enter__.return_value.make_drive.side_effect = (
             OSError('mkisofs missing'))
-        self.assertRaises(media.ConfigDriveFailed, media.create_cfg_drive,
+        self.assertRaises(exc.ConfigDriveFailed, media.create_cfg_drive,
                           self.adapter, self.inst, [], [])
         self.assertFalse(self.upload.called)
 
     def test_no_repository_clear_error(self):
         self.validate.side_effect = pvm_exc.NoMediaRepoVolumeGroupFound(
             vol_grp='datavg')
-        ex = self.assertRaises(media.NoMediaRepository,
+        ex = self.assertRaises(exc.NoMediaRepository,
                                media.create_cfg_drive, self.adapter,
                                self.inst, [], [])
         self.assertIn('datavg', str(ex))

@@ -10,6 +10,7 @@ from pypowervm import exceptions as pvm_exc
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
 
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import vif
 from nova_powervm.virt.powervm import vm
 
@@ -134,7 +135,7 @@ class TestSeaVif(VifTestBase):
 
     def test_bad_vlan_rejected_before_any_request(self):
         for bad in (0, 4095, 'abc'):
-            self.assertRaises(vif.VifInvalid, vif.plug, self.adapter,
+            self.assertRaises(exc.VifInvalid, vif.plug, self.adapter,
                               self.inst, make_vif(vlan=bad))
         self.assertFalse(self.bld.called)
         self.assertFalse(self.vsw_get.called)
@@ -191,7 +192,7 @@ class TestValidation(VifTestBase):
     def test_plug_vifs_validates_all_before_creating(self):
         good = make_vif()
         bad = make_vif(vif_type='vhostuser', mac='fa:16:3e:00:00:02')
-        self.assertRaises(vif.VifTypeNotSupported, vif.plug_vifs,
+        self.assertRaises(exc.VifTypeNotSupported, vif.plug_vifs,
                           self.adapter, self.inst, [good, bad], cna_list=[])
         self.assertFalse(self.bld.called)
 
@@ -311,7 +312,7 @@ class TestOvsVif(VifTestBase):
             calls.append(1)
             return w
         self.bld.side_effect = _bld
-        self.assertRaises(vif.VifPlugFailed, vif.plug, self.adapter,
+        self.assertRaises(exc.VifPlugFailed, vif.plug, self.adapter,
                           self.inst, self._ovs())
         self.created[0].delete.assert_called_once_with()
         self.assertFalse(self.os_vif.unplug.called)

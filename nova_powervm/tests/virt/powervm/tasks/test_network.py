@@ -9,8 +9,8 @@ from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm.tests.virt.powervm.tasks import fakes
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm.tasks import network as tf_net
-from nova_powervm.virt.powervm import vif
 
 
 LPAR_W = mock.Mock(assoc_sys_uuid='HOST')
@@ -58,10 +58,10 @@ class TestPlugVifs(test.NoDBTestCase):
             cna_list=[mock.sentinel.old])
 
     def test_validates_before_reading_or_plugging(self):
-        self.vif.validate.side_effect = vif.VifTypeNotSupported(
+        self.vif.validate.side_effect = exc.VifTypeNotSupported(
             port='p1', instance='vm1', vif_type='x', supported='pvm_sea')
         self.inst.task_state = None
-        self.assertRaises(vif.VifTypeNotSupported, _run,
+        self.assertRaises(exc.VifTypeNotSupported, _run,
                           tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
                                           self.nwinfo))
         self.assertFalse(self.vif.get_cnas.called)
