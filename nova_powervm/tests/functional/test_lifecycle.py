@@ -28,6 +28,7 @@ from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import vm
 
@@ -149,11 +150,11 @@ class SimDriverTestCase(base.InventoryAssertions, test.NoDBTestCase):
         return ret, non_event(self.sim.request_log())
 
     def lpar(self, inst):
-        return pvm_lpar.LPAR.get(self.drv.adapter, uuid=vm.get_pvm_uuid(inst))
+        return pvm_lpar.LPAR.get(self.drv.adapter, uuid=ids.pvm_uuid(inst))
 
     def cnas(self, inst):
         return pvm_net.CNA.get(self.drv.adapter, parent_type=pvm_lpar.LPAR,
-                               parent_uuid=vm.get_pvm_uuid(inst))
+                               parent_uuid=ids.pvm_uuid(inst))
 
     def create_partition(self, inst):
         """A partition for ``inst`` without the spawn flow (no disk)."""
@@ -306,7 +307,7 @@ class TestSpawnDestroy(SimDriverTestCase):
                              network_model.NetworkInfo(list(vifs)), **kwargs)
 
     def mappings(self, inst):
-        uuid = vm.get_pvm_uuid(inst)
+        uuid = ids.pvm_uuid(inst)
         ret = []
         for vios in pvm_vios.VIOS.get(self.drv.adapter,
                                       xag=['ViosSCSIMapping']):
@@ -390,7 +391,7 @@ class TestSpawnDestroy(SimDriverTestCase):
         # NovaLink command line); its mappings and adapters go with it.
         self.drv.power_off(inst)
         self.drv.adapter.delete(pvm_lpar.LPAR.schema_type,
-                                root_id=vm.get_pvm_uuid(inst))
+                                root_id=ids.pvm_uuid(inst))
         self.drv.destroy(None, inst, network_model.NetworkInfo(
             [sea_vif(1, 100)]))
         self.drv.manage_image_cache(None, [])

@@ -40,6 +40,7 @@ from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
 from nova_powervm.virt.powervm.disk import driver as disk_dvr  # noqa: E402
 from nova_powervm.virt.powervm import event as pvm_event  # noqa: E402
 from nova_powervm.virt.powervm import exception as exc  # noqa: E402
+from nova_powervm.virt.powervm import ids  # noqa: E402
 from nova_powervm.virt.powervm import vm  # noqa: E402
 
 CONCURRENCY = 16
@@ -74,7 +75,7 @@ class TestEtagRaces(base.ClassSimTestCase):
         """{instance uuid: number of SCSI mappings on any VIOS}."""
         vioses = pvm_vios.VIOS.get(self.drv.adapter, xag=['ViosSCSIMapping'])
         return {inst.uuid: sum(len(tsk_map.find_maps(
-            v.scsi_mappings, vm.get_pvm_uuid(inst))) for v in vioses)
+            v.scsi_mappings, ids.pvm_uuid(inst))) for v in vioses)
             for inst in insts}
 
     def spawn(self, inst):
@@ -244,7 +245,7 @@ class TestRestServerRestart(base.ClassSimTestCase):
         self.assertGreater(self.sim.counters()['logons'], logons)
         # And a state change behind the driver's back is reported too.
         self.events[:] = []
-        self.sim.set_partition_state(vm.get_pvm_uuid(inst), 'not activated')
+        self.sim.set_partition_state(ids.pvm_uuid(inst), 'not activated')
         self.wait_event((inst.uuid, nova_event.EVENT_LIFECYCLE_STOPPED))
 
 

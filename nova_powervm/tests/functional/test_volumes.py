@@ -24,6 +24,7 @@ from testtools import content
 
 from nova_powervm.tests.functional import base
 from nova_powervm.virt.powervm import driver as pvm_driver
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import npiv
 from nova_powervm.virt.powervm.volume import vscsi
@@ -94,7 +95,7 @@ class VolumeSimTestBase(base.AdapterSimTestCase):
 
     def pv_maps(self, inst):
         """{vios_uuid: [hdisk names mapped to the instance]}."""
-        vm_uuid = vm.get_pvm_uuid(inst)
+        vm_uuid = ids.pvm_uuid(inst)
         res = {}
         for vios_w in self.vioses():
             names = [m.backing_storage.name for m in tsk_map.find_maps(
@@ -115,7 +116,7 @@ class VolumeSimTestBase(base.AdapterSimTestCase):
 
     def vfc_wwpns(self, inst):
         """Client WWPN pairs of the instance's virtual FC mappings."""
-        vm_uuid = vm.get_pvm_uuid(inst)
+        vm_uuid = ids.pvm_uuid(inst)
         pairs = []
         for vios_w in self.vioses():
             for vmap in tsk_vfc.find_maps(vios_w.vfc_mappings, vm_uuid):

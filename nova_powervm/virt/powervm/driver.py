@@ -22,6 +22,7 @@ from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import session as pvm_session
 from nova_powervm.virt.powervm.tasks import base as tf_base
@@ -135,7 +136,7 @@ class PowerVMDriver(driver.ComputeDriver):
         and one database query.
         """
         candidates = [uuid for lpar in vm.list_lpars(self.adapter)
-                      for uuid in vm.instance_uuid_candidates(lpar.uuid)]
+                      for uuid in ids.instance_uuid_candidates(lpar.uuid)]
         if not candidates:
             return []
         ctx = nova_context.get_admin_context(read_deleted='yes')

@@ -17,6 +17,7 @@ from nova.virt import event as nova_event
 from oslo_log import log as logging
 from pypowervm import adapter as pvm_adpt
 
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import vm
 
 LOG = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
     def remember(self, instance):
         """Record an instance's partition uuid (saves a DB lookup)."""
         with self._lock:
-            self._uuids[vm.get_pvm_uuid(instance)] = instance.uuid
+            self._uuids[ids.pvm_uuid(instance)] = instance.uuid
 
     def _instance_uuid(self, pvm_uuid):
         with self._lock:
@@ -73,7 +74,7 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
         if known:
             return known
         ctx = nova_context.get_admin_context()
-        for candidate in vm.instance_uuid_candidates(pvm_uuid):
+        for candidate in ids.instance_uuid_candidates(pvm_uuid):
             try:
                 inst = objects.Instance.get_by_uuid(ctx, candidate,
                                                     expected_attrs=[])

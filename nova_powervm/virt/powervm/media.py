@@ -28,9 +28,9 @@ from taskflow import task as tf_task
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import image as pvm_image
 from nova_powervm.virt.powervm import vif as pvm_vif
-from nova_powervm.virt.powervm import vm
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -154,7 +154,7 @@ def create_cfg_drive(adapter, instance, injected_files, network_info,
         except FileNotFoundError:
             pass
 
-    lpar_uuid = vm.get_pvm_uuid(instance)
+    lpar_uuid = ids.pvm_uuid(instance)
 
     def _add_map(vios_w):
         LOG.info('Mapping config drive %(media)s of instance %(inst)s '
@@ -216,7 +216,7 @@ def delete_cfg_drive(adapter, instance, stg_ftsk=None):
         and the media is deleted after it runs.  None does both at once.
     """
     name = media_name(instance)
-    lpar_uuid = vm.get_pvm_uuid(instance)
+    lpar_uuid = ids.pvm_uuid(instance)
     match = _match_media(name)
     try:
         vios_uuid, _vg = _repository(adapter)

@@ -36,7 +36,7 @@ from pypowervm.wrappers import network as pvm_net
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm import exception as exc
-from nova_powervm.virt.powervm import vm
+from nova_powervm.virt.powervm import ids
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -225,7 +225,7 @@ def get_cnas(adapter, instance):
     """Client network adapters of the instance's partition ([] if gone)."""
     try:
         return pvm_net.CNA.get(adapter, parent_type=pvm_lpar.LPAR,
-                               parent_uuid=vm.get_pvm_uuid(instance))
+                               parent_uuid=ids.pvm_uuid(instance))
     except pvm_exc.HttpNotFound:
         return []
 
@@ -238,7 +238,7 @@ def _create_on_partition(cna, instance, lpar_wrap=None):
     if lpar_wrap is not None:
         return cna.create(parent=lpar_wrap)
     return cna.create(parent_type=pvm_lpar.LPAR,
-                      parent_uuid=vm.get_pvm_uuid(instance))
+                      parent_uuid=ids.pvm_uuid(instance))
 
 
 def _find_cna(cna_list, vif):

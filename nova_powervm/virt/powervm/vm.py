@@ -21,7 +21,6 @@ from pypowervm.tasks import power as pvm_pwr
 from pypowervm.tasks import power_opts as pvm_popts
 from pypowervm import util as pvm_u
 from pypowervm.utils import lpar_builder as lpar_bldr
-from pypowervm.utils import uuid as pvm_uuid
 from pypowervm.wrappers import base_partition as pvm_bp
 from pypowervm.wrappers import job as pvm_job
 from pypowervm.wrappers import logical_partition as pvm_lpar
@@ -30,6 +29,7 @@ from pypowervm.wrappers import shared_proc_pool as pvm_spp
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import ids
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -78,22 +78,6 @@ BOOL_ALLOWED = 'true or false'
 def power_state_of(pvm_state):
     """nova power state for a PowerVM partition state string."""
     return _POWER_STATE.get((pvm_state or '').lower(), power_state.NOSTATE)
-
-
-def get_pvm_uuid(instance):
-    """The PowerVM partition UUID of a nova instance (upper case)."""
-    return pvm_uuid.convert_uuid_to_pvm(instance.uuid).upper()
-
-
-def instance_uuid_candidates(pvm_uuid_str):
-    """The two nova instance UUIDs that map to a partition UUID.
-
-    ``convert_uuid_to_pvm`` clears the top bit of the first hex digit, so
-    the instance UUID is one of these two.
-    """
-    low = pvm_uuid_str.lower()
-    first = int(low[0], 16) & 7
-    return ['%x%s' % (first, low[1:]), '%x%s' % (first | 8, low[1:])]
 
 
 # -- extra spec parsing ------------------------------------------------------
@@ -319,7 +303,7 @@ def lpar_attrs(host_w, instance):
                     instance=instance)
     attrs = {
         lpar_bldr.NAME: pvm_u.sanitize_partition_name_for_api(instance.name),
-        lpar_bldr.UUID: get_pvm_uuid(instance),
+        lpar_bldr.UUID: ids.pvm_uuid(instance),
         lpar_bldr.MEM: flavor.memory_mb,
         lpar_bldr.VCPU: flavor.vcpus,
         lpar_bldr.ENV: pvm_bp.LPARType.AIXLINUX,
@@ -388,7 +372,7 @@ def get_instance_wrapper(adapter, instance, xag=None):
     :raises InstanceNotFound: no partition for the instance.
     """
     try:
-        return pvm_lpar.LPAR.get(adapter, uuid=get_pvm_uuid(instance),
+        return pvm_lpar.LPAR.get(adapter, uuid=ids.pvm_uuid(instance),
                                  xag=xag)
     except pvm_exc.HttpError as e:
         if e.response is not None and e.response.status == 404:
@@ -411,7 +395,7 @@ def create_lpar(adapter, host_wrapper, instance, lpar_w=None):
 
 def delete_lpar(adapter, instance):
     """Delete the partition of ``instance``; a missing one is success."""
-    uuid = get_pvm_uuid(instance)
+    uuid = ids.pvm_uuid(instance)
     try:
         adapter.delete(pvm_lpar.LPAR.schema_type, root_id=uuid)
     except pvm_exc.HttpError as e:
@@ -545,7 +529,7 @@ def get_vm_qp(adapter, lpar_uuid, qprop):
 def get_info(adapter, instance):
     """nova InstanceInfo from the partition's state (one GET)."""
     try:
-        state = get_vm_qp(adapter, get_pvm_uuid(instance), 'PartitionState')
+        state = get_vm_qp(adapter, ids.pvm_uuid(instance), 'PartitionState')
     except nova_exc.InstanceNotFound:
         raise nova_exc.InstanceNotFound(instance_id=instance.uuid)
     return hardware.InstanceInfo(state=power_state_of(state))
@@ -554,7 +538,7 @@ def get_info(adapter, instance):
 def instance_exists(adapter, instance):
     """Whether the instance's partition exists (one GET)."""
     try:
-        get_vm_qp(adapter, get_pvm_uuid(instance), 'PartitionState')
+        get_vm_qp(adapter, ids.pvm_uuid(instance), 'PartitionState')
     except nova_exc.InstanceNotFound:
         return False
     return True

@@ -236,8 +236,8 @@ class PowerVMNovaTestCase(test.TestCase,
 
     def _pvm_uuid(self, server):
         """The partition UUID the driver gives a server's instance."""
-        from nova_powervm.virt.powervm import vm
-        return vm.get_pvm_uuid(types.SimpleNamespace(uuid=server['id']))
+        from nova_powervm.virt.powervm import ids
+        return ids.pvm_uuid(types.SimpleNamespace(uuid=server['id']))
 
     def _lpar(self, server):
         """The simulator's partition element of a server (or None)."""

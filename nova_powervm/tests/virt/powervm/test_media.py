@@ -8,8 +8,8 @@ from nova.tests.unit import fake_instance
 from pypowervm import exceptions as pvm_exc
 
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import media
-from nova_powervm.virt.powervm import vm
 
 VIOS = 'vios-uuid-1'
 VG = 'vg-uuid-1'
@@ -26,7 +26,7 @@ class TestMedia(test.NoDBTestCase):
         self.inst = fake_instance.fake_instance_obj(
             mock.sentinel.ctx, name='vm1',
             uuid='49629a5c-f4c4-4721-9511-9725786ff2e5')
-        self.lpar_uuid = vm.get_pvm_uuid(self.inst)
+        self.lpar_uuid = ids.pvm_uuid(self.inst)
         self.validate = self.useFixture(fixtures.MockPatch(
             'pypowervm.tasks.vopt.validate_vopt_repo_exists',
             return_value=(VIOS, VG))).mock

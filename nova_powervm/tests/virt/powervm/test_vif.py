@@ -11,8 +11,8 @@ from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
 
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import vif
-from nova_powervm.virt.powervm import vm
 
 HOST = 'c889bf0d-9996-33ac-84c5-d16727083a77'
 VSW_BASE = 'https://h/rest/api/uom/ManagedSystem/%s/VirtualSwitch/' % HOST
@@ -55,7 +55,7 @@ class VifTestBase(test.NoDBTestCase):
         self.inst = fake_instance.fake_instance_obj(
             mock.sentinel.ctx, name='vm1',
             uuid='49629a5c-f4c4-4721-9511-9725786ff2e5')
-        self.lpar_uuid = vm.get_pvm_uuid(self.inst)
+        self.lpar_uuid = ids.pvm_uuid(self.inst)
         self.vswitches = [fake_vswitch('ETHERNET0', 'vsw0'),
                           fake_vswitch('NovaLinkVEABridge', 'vsw1')]
         self.vsw_get = self.useFixture(fixtures.MockPatch(

@@ -54,14 +54,6 @@ def make_instance(extra_specs=None, vcpus=2, memory_mb=2048, **kw):
 
 class TestUuids(test.NoDBTestCase):
 
-    def test_pvm_uuid_upper_with_low_first_digit(self):
-        self.assertEqual(PVM_UUID, vm.get_pvm_uuid(make_instance()))
-
-    def test_candidates_include_instance_uuid(self):
-        self.assertIn(INST_UUID, vm.instance_uuid_candidates(PVM_UUID))
-        self.assertEqual(['1ba2c5e4-5e2c-4d18-a2e6-2d2b7f6d5a11', INST_UUID],
-                         vm.instance_uuid_candidates(PVM_UUID))
-
     def test_power_state_map(self):
         self.assertEqual(power_state.RUNNING, vm.power_state_of('running'))
         self.assertEqual(power_state.SHUTDOWN,

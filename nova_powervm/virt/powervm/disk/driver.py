@@ -23,12 +23,12 @@ from pypowervm import const as pvm_const
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm import util as pvm_u
 from pypowervm.utils import transaction as pvm_tx
-from pypowervm.utils import uuid as pvm_uuid
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import image
 
 LOG = logging.getLogger(__name__)
@@ -49,11 +49,6 @@ def get_disk_driver(adapter, host_uuid):
     """Instantiate the disk driver configured in ``[powervm] disk_driver``."""
     name = CONF.powervm.disk_driver.lower()
     return importutils.import_object(DISK_DRIVERS[name], adapter, host_uuid)
-
-
-def _pvm_uuid(instance):
-    """PowerVM partition UUID of a nova instance (as vm.get_pvm_uuid)."""
-    return pvm_uuid.convert_uuid_to_pvm(instance.uuid).upper()
 
 
 class DiskAdapter(metaclass=abc.ABCMeta):
@@ -179,7 +174,7 @@ class DiskAdapter(metaclass=abc.ABCMeta):
 
         One GET of the VIOS feed (SCSI mappings only).
         """
-        lpar_uuid = _pvm_uuid(instance)
+        lpar_uuid = ids.pvm_uuid(instance)
         match = self.disk_match_func(disk_type, instance)
         for vwrap in self._vios_feed():
             for smap in tsk_map.find_maps(vwrap.scsi_mappings,
@@ -203,7 +198,7 @@ class DiskAdapter(metaclass=abc.ABCMeta):
             added as subtasks and written when the caller executes it.
         :raises DiskMappingFailed: no VIOS of the feed task can map the disk.
         """
-        lpar_uuid = _pvm_uuid(instance)
+        lpar_uuid = ids.pvm_uuid(instance)
         wanted = set(self.vios_uuids)
         wtasks = [wt for uuid, wt in stg_ftsk.wrapper_tasks.items()
                   if uuid in wanted]
@@ -237,7 +232,7 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         :return: the storage elements that were mapped (for
             :meth:`delete_disks`), each once.
         """
-        lpar_uuid = _pvm_uuid(instance)
+        lpar_uuid = ids.pvm_uuid(instance)
         match = self.disk_match_func(DiskType.BOOT, instance)
         removed = []
         wtasks = []

@@ -17,9 +17,9 @@ from oslo_utils import importutils
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import partition as pvm_par
 from pypowervm.utils import transaction as pvm_tx
-from pypowervm.utils import uuid as pvm_uuid
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import ids
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -92,7 +92,7 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
     @property
     def vm_uuid(self):
         """PowerVM UUID of the instance's partition."""
-        return pvm_uuid.convert_uuid_to_pvm(self.instance.uuid).upper()
+        return ids.pvm_uuid(self.instance)
 
     @classmethod
     def min_xags(cls):

@@ -20,10 +20,10 @@ from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import partition as pvm_par
 from pypowervm.tasks import vfc_mapper as tsk_vfc
 from pypowervm import util as pvm_util
-from pypowervm.utils import uuid as pvm_uuid
 
 from nova_powervm import conf as cfg
 from nova_powervm.conf import powervm as pvm_conf
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm.volume import driver as v_driver
 
 LOG = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def ensure_port_maps(adapter, host_uuid, instance, vios_wraps=None):
     if vios_wraps is None:
         vios_wraps = pvm_par.get_active_vioses(adapter, xag=_XAGS,
                                                find_min=1)
-    lpar_uuid = pvm_uuid.convert_uuid_to_pvm(instance.uuid).upper()
+    lpar_uuid = ids.pvm_uuid(instance)
     for fabric in missing:
         ports = fabric_ports(fabric, vios_wraps)
         maps = _existing_maps(vios_wraps, lpar_uuid, ports)
