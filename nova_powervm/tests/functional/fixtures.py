@@ -186,13 +186,17 @@ class SEANeutronFixture(nova_fixtures.NeutronFixture):
     """
 
     VIF_TYPE = 'pvm_sea'
+    # The VLAN networking-powervm's SEA agent puts in the binding details
+    # (a pvm_sea port without one is refused).
+    VLAN = 100
 
     def __init__(self, test):
         super().__init__(test)
         self.default_port = copy.deepcopy(self.default_port)
-        self.default_port['binding:vif_type'] = self.VIF_TYPE
-        for port in self._ports.values():
+        for port in [self.default_port] + list(self._ports.values()):
             port['binding:vif_type'] = self.VIF_TYPE
+            port['binding:vif_details'] = dict(
+                port.get('binding:vif_details') or {}, vlan=self.VLAN)
 
 
 class FCCinderFixture(nova_fixtures.CinderFixture):

@@ -173,6 +173,19 @@ class TestVifsOnSimulator(SimTestBase):
         self.assertIn('macvtap', str(ex))
         self.assertEqual([], self.sim.request_log())
 
+    def test_sea_without_vlan_fails_before_any_request(self):
+        # Was PVID 1: the instance silently on the SEA's untagged network.
+        before = self.sim.inventory()
+        self.sim.clear_request_log()
+        ex = self.assertRaises(
+            nova_exc.VirtualInterfacePlugException, vif.plug_vifs,
+            self.adapter, self.inst, [make_vif(1), make_vif(2, vlan=None)],
+            lpar_wrap=self.lpar_w)
+        self.assertIn('needs a VLAN', str(ex))
+        self.assertIn(make_vif(2)['id'], str(ex))
+        self.assertEqual([], self.sim.request_log())
+        self.assertEqual(before, self.sim.inventory())
+
     def test_rest_failure_leaves_nothing(self):
         before = self.sim.inventory()
         # The second adapter PUT fails.

@@ -2,10 +2,11 @@
 
 One small interface keyed by ``vif['type']``:
 
-- ``pvm_sea``: a client network adapter (CNA) with the port's VLAN as its
-  PVID on the virtual switch of the port's physical network (a vswitch of
-  that name, else the default ``ETHERNET0``); the Shared Ethernet Adapter
-  (network bridge) of that vswitch carries it to the physical network.
+- ``pvm_sea``: a client network adapter (CNA) with the port's VLAN (which
+  it must have) as its PVID on the virtual switch of the port's physical
+  network (a vswitch of that name, else the default ``ETHERNET0``); the
+  Shared Ethernet Adapter (network bridge) of that vswitch carries it to the
+  physical network.
 - ``ovs``: a CNA paired with a trunk adapter on the NovaLink management
   partition on ``[powervm] pvm_vswitch_for_novalink_io``, both on a VLAN
   that is free on that vswitch; the trunk's Linux device (named like nova's
@@ -182,21 +183,29 @@ def _physnet(vif):
 
 
 def _sea_vlan(instance, vif):
-    """The VLAN of a pvm_sea port (binding details, network meta, else 1)."""
+    """The VLAN of a pvm_sea port (binding details, else network meta).
+
+    The client adapter's PVID is the port's VLAN; the SEA carries it tagged.
+    A port without one (e.g. on a flat network) is refused: neither earlier
+    PowerVM driver nor the SEA agent supported untagged networks, and PVID
+    1 would silently put the instance on the SEA's untagged network.
+    """
     details = vif.get('details') or {}
     meta = (vif.get('network') or {}).get('meta') or {}
-    vlan = details.get(network_model.VIF_DETAILS_VLAN, meta.get('vlan'))
-    if vlan in (None, ''):
-        return 1
+    raw = details.get(network_model.VIF_DETAILS_VLAN, meta.get('vlan'))
+    if raw in (None, ''):
+        raise exc.VifInvalid(
+            port=_port(vif), instance=instance.name,
+            reason=_('a pvm_sea port needs a VLAN (binding detail "vlan"); '
+                     'flat (untagged) networks are not supported'))
     try:
-        vlan = int(vlan)
+        vlan = int(raw)
     except (TypeError, ValueError):
         vlan = None
     if vlan is None or not 1 <= vlan <= 4094:
         raise exc.VifInvalid(port=_port(vif), instance=instance.name,
-                         reason=_('VLAN %s is not an integer from 1 to '
-                                  '4094') % details.get('vlan',
-                                                        meta.get('vlan')))
+                             reason=_('VLAN %s is not an integer from 1 to '
+                                      '4094') % raw)
     return vlan
 
 

@@ -129,9 +129,21 @@ class TestSeaVif(VifTestBase):
         self.assertEqual(1, self.vsw_get.call_count)
         self.assertEqual(3, len(self.created))
 
-    def test_no_vlan_means_vlan_1(self):
-        vif.plug(self.adapter, self.inst, make_vif(vlan=None))
-        self.assertEqual(1, self.bld.call_args[0][1])
+    def test_no_vlan_rejected_before_any_request(self):
+        # Was silently VLAN 1 (the SEA's untagged network).
+        for vlan in (None, ''):
+            ex = self.assertRaises(exc.VifInvalid, vif.plug, self.adapter,
+                                   self.inst, make_vif(vlan=vlan))
+            self.assertIn('needs a VLAN', str(ex))
+            self.assertIn('flat', str(ex))
+        self.assertFalse(self.bld.called)
+        self.assertFalse(self.vsw_get.called)
+
+    def test_vlan_from_network_meta(self):
+        one = make_vif(vlan=None)
+        one['network']['meta']['vlan'] = '230'
+        vif.plug(self.adapter, self.inst, one)
+        self.assertEqual(230, self.bld.call_args[0][1])
 
     def test_bad_vlan_rejected_before_any_request(self):
         for bad in (0, 4095, 'abc'):
