@@ -15,20 +15,23 @@ from nova_powervm.simulator import xmlutil as xu
 class SessionStore(object):
     """Tokens handed out by PUT /rest/api/web/Logon."""
 
-    def __init__(self, username, password, timeout_s=None):
+    def __init__(self, username, password, timeout_s=None, xml_lock=None):
         self.username = username
         self.password = password
         self.timeout_s = timeout_s
         self._tokens = {}
         self._lock = threading.Lock()
+        # The simulator's state lock: XML work runs under it (see xmlutil).
+        self._xml_lock = xml_lock or threading.RLock()
         self._dir = None
         self.logons = 0
         self.failed_logons = 0
 
     def _token_dir(self):
-        if self._dir is None:
-            self._dir = tempfile.mkdtemp(prefix='powervm-sim-tokens-')
-        return self._dir
+        with self._lock:
+            if self._dir is None:
+                self._dir = tempfile.mkdtemp(prefix='powervm-sim-tokens-')
+            return self._dir
 
     def valid(self, token):
         if not token:
@@ -53,8 +56,13 @@ class SessionStore(object):
 
     def logon(self, req):
         """Answer a LogonRequest (password or session-file)."""
+        body = req.body()
+        with self._xml_lock:
+            return self._logon(body)
+
+    def _logon(self, body):
         try:
-            el = xu.parse(req.body())
+            el = xu.parse(body)
         except xu.XMLError as e:
             raise errors.BadRequest(str(e))
         if xu.localname(el) != 'LogonRequest':
@@ -68,7 +76,8 @@ class SessionStore(object):
             ok = (user == self.username and password is not None and
                   secrets.compare_digest(password, self.password))
         if not ok:
-            self.failed_logons += 1
+            with self._lock:
+                self.failed_logons += 1
             raise errors.SimError(401, 'Logon failed for user %s' % user,
                                   'Unauthorized')
         token = secrets.token_urlsafe(48)
@@ -98,8 +107,9 @@ class SessionStore(object):
         return wire.Response(204)
 
     def cleanup(self):
-        if self._dir and os.path.isdir(self._dir):
-            for name in os.listdir(self._dir):
-                os.unlink(os.path.join(self._dir, name))
-            os.rmdir(self._dir)
-        self._dir = None
+        with self._lock:
+            tdir, self._dir = self._dir, None
+        if tdir and os.path.isdir(tdir):
+            for name in os.listdir(tdir):
+                os.unlink(os.path.join(tdir, name))
+            os.rmdir(tdir)

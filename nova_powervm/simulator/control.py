@@ -40,7 +40,7 @@ class Simulator(object):
         self.events = sim_events.EventBus(event_hold_s)
         self.jobs = sim_jobs.JobStore()
         self.sessions = auth.SessionStore(username, password,
-                                          session_timeout_s)
+                                          session_timeout_s, self.lock)
         self.faults = sim_faults.Faults()
         self.log = sim_faults.RequestLog()
         self.extra = {}   # scratch space for hook modules
@@ -93,6 +93,9 @@ class Simulator(object):
         return self._server is not None
 
     def _seed(self):
+        xu.in_private_thread(self._seed_locked)
+
+    def _seed_locked(self):
         with self.lock:
             if self.state_file:
                 seed.load_state(self, self.state_file)
@@ -104,11 +107,14 @@ class Simulator(object):
 
     def reset(self):
         """Back to the initial state; faults, latency and logs cleared."""
+        xu.in_private_thread(self._reset)
+
+    def _reset(self):
         with self.lock:
             self.store.clear()
             self.extra.clear()
             self.jobs.jobs.clear()
-            self._seed()
+            self._seed_locked()
         self.faults.clear()
         self.latency_ms = 0
         self.log.clear()
@@ -172,7 +178,7 @@ class Simulator(object):
         self.log.clear()
 
     def counters(self):
-        c = dict(self.log.counters)
+        c = self.log.counter_values()
         c['logons'] = self.sessions.logons
         c['failed_logons'] = self.sessions.failed_logons
         c['active_sessions'] = self.sessions.count()
@@ -185,6 +191,9 @@ class Simulator(object):
 
     def set_partition_state(self, uuid, state):
         """Change a partition's state behind the client's back."""
+        xu.in_private_thread(self._set_partition_state, uuid, state)
+
+    def _set_partition_state(self, uuid, state):
         from nova_powervm.simulator import partition
         with self.lock:
             obj = (self.store.get('LogicalPartition', uuid) or
@@ -214,7 +223,8 @@ class Simulator(object):
         ``name`` argument (e.g. ``disk_path(name=...)``).
         """
         if control in registry.CONTROLS:
-            return registry.CONTROLS[control](self, **kwargs)
+            return xu.in_private_thread(registry.CONTROLS[control], self,
+                                        **kwargs)
         fn = getattr(self, control, None)
         if control.startswith('_') or not callable(fn):
             raise AttributeError('No control %s' % control)
@@ -226,4 +236,4 @@ class Simulator(object):
         fn = registry.CONTROLS.get(name)
         if fn is None:
             raise AttributeError(name)
-        return functools.partial(fn, self)
+        return functools.partial(xu.in_private_thread, fn, self)

@@ -110,6 +110,10 @@ class RequestLog(object):
         with self._lock:
             self.counters[name] = self.counters.get(name, 0) + n
 
+    def counter_values(self):
+        with self._lock:
+            return dict(self.counters)
+
     def entries(self):
         with self._lock:
             return [dict(e) for e in self._log]

@@ -140,48 +140,56 @@ def handle_do(sim, req, type_name, target, op):
     if not op:
         raise errors.NotFound('No operation in %s' % req.path)
     if req.method == 'GET':
-        return wire.xml_response(200, xu.entry_bytes(
-            sim.new_uuid('JobRequest'), None, None,
-            etree.tostring(template(op, type_name)), 'JobRequest', web=True))
+        with sim.lock:
+            return wire.xml_response(200, xu.entry_bytes(
+                sim.new_uuid('JobRequest'), None, None,
+                etree.tostring(template(op, type_name)), 'JobRequest',
+                web=True))
     if req.method != 'PUT':
         raise errors.SimError(405, '%s not allowed on %s' % (req.method,
                                                              req.path))
-    el = xu.parse(req.body())
-    if xu.localname(el) != 'JobRequest':
-        raise errors.BadRequest('Expected a JobRequest, got %s'
-                                % xu.localname(el))
-    sent_op = xu.text(el, 'RequestedOperation/OperationName')
-    if sent_op and sent_op != op:
-        raise errors.BadRequest('Operation %s sent to %s' % (sent_op,
-                                                             req.path))
-    rec = JobRecord(sim.jobs.new_id(), op, type_name, target, req.path,
-                    params_of(el), el)
+    body = req.body()
+    with sim.lock:
+        el = xu.parse(body)
+        if xu.localname(el) != 'JobRequest':
+            raise errors.BadRequest('Expected a JobRequest, got %s'
+                                    % xu.localname(el))
+        sent_op = xu.text(el, 'RequestedOperation/OperationName')
+        if sent_op and sent_op != op:
+            raise errors.BadRequest('Operation %s sent to %s'
+                                    % (sent_op, req.path))
+        rec = JobRecord(sim.jobs.new_id(), op, type_name, target, req.path,
+                        params_of(el), el)
     sim.jobs.add(rec)
     _run(sim, req, rec)
-    return _job_response(sim, rec)
+    with sim.lock:
+        return _job_response(sim, rec)
 
 
 def _run(sim, req, rec):
     handler = (registry.JOBS.get((rec.group, rec.op)) or
                registry.JOBS.get((None, rec.op)))
+    # Job records change and are read only under sim.lock.
     if getattr(req, 'job_failure', None):
-        rec.finish(failure=errors.JobFailure(req.job_failure))
+        with sim.lock:
+            rec.finish(failure=errors.JobFailure(req.job_failure))
         return
     if handler is None:
-        rec.finish(failure=errors.JobFailure(
-            'Operation %s on %s is not modelled by the simulator'
-            % (rec.op, rec.group)))
+        with sim.lock:
+            rec.finish(failure=errors.JobFailure(
+                'Operation %s on %s is not modelled by the simulator'
+                % (rec.op, rec.group)))
         return
     ctx = {'req': req, 'job': rec}
-    try:
-        with sim.lock:
+    with sim.lock:
+        try:
             out = handler(sim, rec.target, rec.params, ctx)
-    except errors.JobFailure as e:
-        rec.finish(failure=e)
-        return
-    if not isinstance(out, errors.JobDelay):
-        rec.finish(results=out)
-        return
+        except errors.JobFailure as e:
+            rec.finish(failure=e)
+            return
+        if not isinstance(out, errors.JobDelay):
+            rec.finish(results=out)
+            return
     if out.seconds <= sim.sync_job_max_s:
         time.sleep(max(out.seconds, 0))
         _finish_delayed(sim, rec, out)
@@ -194,13 +202,14 @@ def _run(sim, req, rec):
 def _finish_delayed(sim, rec, delay):
     # Like PowerVM, a cancelled job's operation still completes; only the
     # job's own status (already failed by the cancel) is left alone.
-    try:
-        with sim.lock:
+    xu.mark_simulator_thread()
+    with sim.lock:
+        try:
             rec.finish(results=delay.finish())
-    except errors.JobFailure as e:
-        rec.finish(failure=e)
-    except Exception as e:   # never leave a job RUNNING forever
-        rec.finish(failure=errors.JobFailure('Internal error: %s' % e))
+        except errors.JobFailure as e:
+            rec.finish(failure=e)
+        except Exception as e:   # never leave a job RUNNING forever
+            rec.finish(failure=errors.JobFailure('Internal error: %s' % e))
 
 
 def handle_jobs(sim, req, chain, suffix):
@@ -210,12 +219,16 @@ def handle_jobs(sim, req, chain, suffix):
         raise errors.NotFound('No job id in %s' % req.path)
     if len(chain) == 2 and chain[1] == ('cancel', None):
         rec = sim.jobs.get(jid)
-        rec.finish(failure=errors.JobFailure('Job %s was cancelled' % jid))
+        with sim.lock:
+            rec.finish(failure=errors.JobFailure('Job %s was cancelled'
+                                                 % jid))
         return wire.Response(204)
     if len(chain) != 1:
         raise errors.NotFound('Unknown job path %s' % req.path)
     if req.method == 'GET':
-        return _job_response(sim, sim.jobs.get(jid))
+        rec = sim.jobs.get(jid)
+        with sim.lock:
+            return _job_response(sim, rec)
     if req.method == 'DELETE':
         sim.jobs.remove(jid)
         return wire.Response(204)

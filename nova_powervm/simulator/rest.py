@@ -283,7 +283,8 @@ def _events(sim, req):
     if req.method != 'GET':
         raise errors.SimError(405, 'Only GET on the event feed')
     appid = (req.query.get('QUEUE_APPLICATIONID') or ['default'])[0]
-    evs = sim.events.poll(appid)
+    evs = sim.events.poll(appid)   # waits: not under sim.lock
     if not evs:
         return wire.Response(204)
-    return wire.xml_response(200, sim_events.feed(sim.base_url, evs))
+    with sim.lock:
+        return wire.xml_response(200, sim_events.feed(sim.base_url, evs))

@@ -43,7 +43,7 @@ _DEFAULT_CACHE = []
 def recorded(fname):
     """{uuid: content element} of a recorded response file."""
     f = pvmhttp.PVMFile(os.path.join(DATA_DIR, fname))
-    root = etree.fromstring(f.body.strip().encode(), xu._PARSER)
+    root = etree.fromstring(f.body.strip().encode(), xu.parser())
     atom = '{%s}' % xu.ATOM_NS
     entries = (root.findall(atom + 'entry')
                if root.tag == atom + 'feed' else [root])
@@ -131,7 +131,7 @@ def build_default(sim):
             (t, u, p, etree.tostring(el))
             for t, u, p, el in _build_default_objects())
     for t, u, p, data in _DEFAULT_CACHE:
-        sim.store.add(t, u, etree.fromstring(data, xu._PARSER), p,
+        sim.store.add(t, u, etree.fromstring(data, xu.parser()), p,
                       emit=False)
     ms = sim.store.get('ManagedSystem', HOST_UUID)
     sim.extra['capacity_target'] = (FREE_PROC_UNITS, FREE_MEMORY_MB)

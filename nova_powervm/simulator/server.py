@@ -1,4 +1,9 @@
-"""Threaded HTTP front end: parses requests, applies faults, logs."""
+"""Threaded HTTP front end: parses requests, applies faults, logs.
+
+One thread per connection.  Every piece of XML work a request causes runs
+under ``sim.lock`` (see xmlutil's docstring); only waiting (latency, fault
+delays, event long-polls, job delays) and streaming bodies happen outside.
+"""
 import http.server
 import logging
 import socket
@@ -74,6 +79,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = 'PowerVM-Simulator/1.0'
 
+    def setup(self):
+        xu.mark_simulator_thread()
+        http.server.BaseHTTPRequestHandler.setup(self)
+
     def log_message(self, fmt, *args):
         LOG.debug('%s ' + fmt, self.client_address[0], *args)
 
@@ -106,7 +115,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         start = time.monotonic()
         req = Request(self)
         if req.path.startswith('/sim/admin'):
-            self._send(self._safe(admin.handle, sim, req), req)
+            req.body()   # read before taking the lock
+            with sim.lock:
+                resp = self._safe(admin.handle, sim, req)
+            self._send(resp, req)
             return
         target = req.path + ('?' + req.raw_query if req.raw_query else '')
         if sim.latency_ms:
@@ -128,8 +140,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if fault.job_failure:
                 req.job_failure = fault.job_failure
             elif fault.status:
-                resp = _error(fault.status, req.path,
-                              'Injected fault %d' % fault.id)
+                with sim.lock:
+                    resp = _error(fault.status, req.path,
+                                  'Injected fault %d' % fault.id)
         if resp is None:
             resp = self._safe(self._route, sim, req)
         # Log before answering: a client that got its answer can rely on
@@ -149,12 +162,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             return fn(sim, req)
         except errors.SimError as e:
-            return _error(e.status, req.path, e.message, e.reason)
+            err = (e.status, req.path, e.message, e.reason)
         except xu.XMLError as e:
-            return _error(400, req.path, str(e), 'Bad request')
+            err = (400, req.path, str(e), 'Bad request')
         except Exception as e:
             LOG.exception('Simulator error on %s %s', req.method, req.path)
-            return _error(500, req.path, 'Internal simulator error: %s' % e)
+            err = (500, req.path, 'Internal simulator error: %s' % e)
+        with sim.lock:
+            return _error(*err)
 
     def _route(self, sim, req):
         if req.path == LOGON_PATH:

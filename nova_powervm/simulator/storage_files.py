@@ -107,8 +107,8 @@ def _drain(req):
 @reg.route('POST', r'^/rest/api/web/File/contents/([^/]+)$')
 def _upload(sim, req, match):
     fid = match.group(1)
-    busy = sim.extra.setdefault('stg_uploading', set())
     with sim.lock:
+        busy = sim.extra.setdefault('stg_uploading', set())
         fobj = _file_by_id(sim, fid)
         state = ('missing' if fobj is None else
                  'busy' if fid in busy else 'ok')
@@ -139,7 +139,8 @@ def _upload(sim, req, match):
             _complete(sim, fobj, path, size)
             path = None
     finally:
-        busy.discard(fid)
+        with sim.lock:
+            busy.discard(fid)
         if path is not None:
             try:
                 os.unlink(path)

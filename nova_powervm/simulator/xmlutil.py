@@ -1,6 +1,17 @@
-"""XML helpers: namespaces, Atom entry/feed rendering, xag filtering."""
+"""XML helpers: namespaces, Atom entry/feed rendering, xag filtering.
+
+Threads: libxml2 interns names in the dictionary of the thread that made a
+document, and that dictionary is not locked.  Changing a stored tree while
+the thread that built it parses something else can corrupt it (seen as
+"Extra content at the end of the document" on a valid body, or a crash).
+So each thread parses with its own parser (``parser()``), the server does
+all its XML work under ``sim.lock``, and objects a test thread creates are
+built in a throw-away thread (``in_private_thread``) so that no stored tree
+shares a dictionary with a thread working outside the lock.
+"""
 import datetime
 import re
+import threading
 import uuid as uuidlib
 
 from lxml import etree
@@ -15,8 +26,7 @@ EXTENDED_GROUPS = frozenset((
     'Advanced', 'EnergyManagement', 'NVRAM', 'TierThreshold',
     'ViosFCMapping', 'ViosNetwork', 'ViosSCSIMapping', 'ViosStorage', 'VNIC'))
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True,
-                          remove_blank_text=True, huge_tree=True)
+_LOCAL = threading.local()
 _HREF_RE = re.compile(r'^https?://[^/]+(/rest/api/.*)$')
 _AUTHOR = ('<author><name>IBM Power Systems Management Console</name>'
            '</author>')
@@ -26,12 +36,52 @@ class XMLError(ValueError):
     """The request body is not the XML we expected."""
 
 
+def parser():
+    """This thread's parser (lxml parsers must not be shared)."""
+    p = getattr(_LOCAL, 'parser', None)
+    if p is None:
+        p = _LOCAL.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, remove_blank_text=True,
+            huge_tree=True)
+    return p
+
+
+def mark_simulator_thread():
+    """Record that this thread does its XML work under sim.lock."""
+    _LOCAL.simulator = True
+
+
+def in_private_thread(fn, *args, **kwargs):
+    """fn(*args, **kwargs) in a new thread; its result or exception.
+
+    Trees built there intern their names in that thread's dictionary,
+    which nothing else uses once it ends (see the module docstring).
+    Simulator threads (see mark_simulator_thread) run fn directly.
+    """
+    if getattr(_LOCAL, 'simulator', False):
+        return fn(*args, **kwargs)
+    out = {}
+
+    def run():
+        mark_simulator_thread()
+        try:
+            out['result'] = fn(*args, **kwargs)
+        except BaseException as e:  # re-raised in the caller
+            out['error'] = e
+    t = threading.Thread(target=run, name='powervm-simulator-xml')
+    t.start()
+    t.join()
+    if 'error' in out:
+        raise out['error']
+    return out.get('result')
+
+
 def parse(body):
     """Parse bytes into an element; raise XMLError on anything malformed."""
     if not body or not body.strip():
         raise XMLError('Empty request body')
     try:
-        return etree.fromstring(body, _PARSER)
+        return etree.fromstring(body, parser())
     except etree.XMLSyntaxError as e:
         raise XMLError('Malformed XML: %s' % e)
 
