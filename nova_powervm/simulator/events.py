@@ -25,6 +25,7 @@ class EventBus(object):
         self.emitted = 0
 
     def emit(self, etype, href, detail=None):
+        """Queue an event for every listener; returns its EventID."""
         with self._cond:
             self.emitted += 1
             ev = (str(next(self._ids)), etype, href, detail)
@@ -35,6 +36,7 @@ class EventBus(object):
                               None))
                 q.append(ev)
             self._cond.notify_all()
+            return ev[0]
 
     def poll(self, appid, hold_s=None):
         """Events for appid; waits up to hold_s when there are none."""

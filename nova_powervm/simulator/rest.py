@@ -80,6 +80,8 @@ def handle(sim, req):
     if head == 'jobs':
         return jobs.handle_jobs(sim, req, chain, suffix)
     if head == 'Event' and len(chain) == 1 and chain[0][1] is None:
+        if req.method == 'PUT':
+            return _custom_event(sim, req)
         return _events(sim, req)
     method = req.method
     if suffix and suffix[0] == 'do':
@@ -272,11 +274,26 @@ def _update(sim, req, obj):
 
 
 def _custom_event(sim, req):
+    """PUT /rest/api/uom/Event: a client pushes an event to all listeners.
+
+    Every listening application gets it as a CUSTOM_CLIENT_EVENT carrying
+    the pushed EventData and EventDetail; the answer is the event as
+    queued (server-assigned EventType and EventID).
+    """
     el = _body_element(req, 'Event')
-    sim.events.emit('CUSTOM_CLIENT_EVENT', xu.text(el, 'EventData', ''),
-                    xu.text(el, 'EventDetail'))
+    data, detail = xu.text(el, 'EventData', ''), xu.text(el, 'EventDetail')
+    eid = sim.events.emit('CUSTOM_CLIENT_EVENT', data, detail)
+    uid = sim.new_uuid('Event')
+    out = etree.Element('{%s}Event' % xu.UOM_NS, nsmap={None: xu.UOM_NS},
+                        attrib={'schemaVersion': 'V1_3_0'})
+    xu.metadata(out, uid)
+    xu.make(out, 'EventType', 'CUSTOM_CLIENT_EVENT')
+    xu.make(out, 'EventID', eid)
+    xu.make(out, 'EventData', data)
+    xu.make(out, 'EventDetail', detail)
     return wire.xml_response(200, xu.entry_bytes(
-        sim.new_uuid('Event'), None, None, etree.tostring(el), 'Event'))
+        uid, '%s/rest/api/uom/Event/%s' % (sim.base_url, uid), None,
+        etree.tostring(out), 'Event'))
 
 
 def _events(sim, req):

@@ -6,6 +6,7 @@ from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import power
 from pypowervm.tasks import power_opts as popts
+from pypowervm.wrappers import event as pvm_event
 from pypowervm.wrappers import job as pvm_job
 from pypowervm.wrappers import logical_partition as pvm_lpar
 
@@ -170,3 +171,30 @@ class TestEvents(base.SimTestCase):
         self.assertLess(len(polls), 8)
         self.assertGreaterEqual(len(polls), 2)
         self.assertIn(204, [p['status'] for p in polls])
+
+    def test_client_pushed_event_reaches_every_listener(self):
+        # As nova 25's in-tree driver did once per VIF plug.
+        first = self._listen()
+        other_sess = base.session(self.fix)
+        self.addCleanup(other_sess._logoff)
+        other_listener = other_sess.get_event_listener()
+        second = _Collector()
+        other_listener.subscribe(second)
+        self.addCleanup(other_listener.unsubscribe, second)
+        href = self.sim.base_url + '/rest/api/uom/ClientNetworkAdapter/x'
+        pushed = pvm_event.Event.bld(self.adpt, href, 'detail-1').create()
+        self.assertEqual('CUSTOM_CLIENT_EVENT', pushed.etype)
+        self.assertEqual(href, pushed.data)
+        self.assertEqual('detail-1', pushed.detail)
+        self.assertTrue(pushed.eid)
+        put = [e for e in self.sim.request_log() if e['method'] == 'PUT' and
+               e['path'] == '/rest/api/uom/Event']
+        self.assertEqual([200], [e['status'] for e in put])
+
+        def is_pushed(e):
+            return (e['EventType'] == 'CUSTOM_CLIENT_EVENT' and
+                    e['EventData'] == href and
+                    e['EventDetail'] == 'detail-1' and
+                    e['EventID'] == pushed.eid)
+        self.assertTrue(first.wait_for(is_pushed))
+        self.assertTrue(second.wait_for(is_pushed))
