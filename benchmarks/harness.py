@@ -35,6 +35,7 @@ from nova.virt import driver as nova_driver  # noqa: E402
 from nova.virt import virtapi  # noqa: E402
 
 from nova_powervm import conf as cfg  # noqa: E402
+from nova_powervm.simulator import admin  # noqa: E402
 from nova_powervm.tests.functional import fixtures as pvm_fixtures  # noqa
 from nova_powervm.tests.functional import test_lifecycle  # noqa: E402
 from nova_powervm.virt.powervm import mgmt  # noqa: E402
@@ -75,11 +76,12 @@ class RemoteSim(object):
     ``start()`` runs one in a child process (``benchmarks.simserver``).
     """
 
-    def __init__(self, host, port, username, password):
+    def __init__(self, host, port, username, password, admin_token):
         self.host = host
         self.port = port
         self.username = username
         self.password = password
+        self.admin_token = admin_token
         self.base_url = 'http://%s:%d' % (host, port)
         self.proc = None
 
@@ -91,7 +93,7 @@ class RemoteSim(object):
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         info = json.loads(proc.stdout.readline())
         sim = cls(info['host'], info['port'], info['username'],
-                  info['password'])
+                  info['password'], info['admin_token'])
         sim.proc = proc
         return sim
 
@@ -105,7 +107,8 @@ class RemoteSim(object):
         req = urllib.request.Request(
             self.base_url + '/sim/admin/' + path, method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={'Content-Type': 'application/json'})
+            headers={'Content-Type': 'application/json',
+                     admin.TOKEN_HEADER: self.admin_token})
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:  # nosec
                 return json.loads(resp.read() or b'{}')

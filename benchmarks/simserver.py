@@ -1,7 +1,8 @@
 """The PowerVM REST simulator in a process of its own, for the benchmarks.
 
 ``python -m benchmarks.simserver`` starts a simulator on a free 127.0.0.1
-port, prints one JSON line (host, port, username, password) and serves until
+port, prints one JSON line (host, port, username, password, admin_token: the
+admin API's credential, over the pipe to the parent only) and serves until
 its standard input is closed.  The benchmarks drive it through its admin
 HTTP API (``harness.RemoteSim``), so that the driver process measured shares
 neither CPU (the GIL) nor memory with the REST server, as on a real
@@ -40,7 +41,8 @@ def main(argv=None):
     try:
         sys.stdout.write(json.dumps({
             'host': sim.host, 'port': sim.port, 'username': sim.username,
-            'password': sim.password}) + '\n')
+            'password': sim.password,
+            'admin_token': sim.admin_token}) + '\n')
         sys.stdout.flush()
         # Serve until the parent closes our stdin (or exits).
         sys.stdin.read()

@@ -1,4 +1,9 @@
-"""Admin HTTP API under /sim/admin/ (JSON in, JSON out; no auth).
+"""Admin HTTP API under /sim/admin/ (JSON in, JSON out).
+
+Every request needs the simulator's admin token in the ``X-Sim-Admin-Token``
+header (``Simulator.admin_token``; the started simulator also writes it to
+``<state_dir>/admin-token``): none -> 401, a wrong one -> 403.  A simulator
+made with ``admin_api=False`` answers 404 here.
 
 GET    /sim/admin/info                  host/VIOS/mgmt UUIDs, base URL
 GET    /sim/admin/inventory             Simulator.inventory()
@@ -12,13 +17,21 @@ POST   /sim/admin/latency               {"ms": n}
 POST   /sim/admin/reset                 reset()
 POST   /sim/admin/expire-sessions       expire_sessions()
 POST   /sim/admin/partitions/<uuid>/state   {"state": "running"}
-POST   /sim/admin/call/<control>        any control by name, body = kwargs
+POST   /sim/admin/call/<control>        a control by name, body = kwargs
+                                        (not the lifecycle: start, stop,
+                                        close, restart)
 """
 import json
 import re
+import secrets
 
 from nova_powervm.simulator import errors
 from nova_powervm.simulator import wire
+
+TOKEN_HEADER = 'X-Sim-Admin-Token'
+# Controls the admin API does not offer: they would stop the server that is
+# answering the request.
+_LOCAL_ONLY = frozenset(('start', 'stop', 'close', 'restart', 'call'))
 
 _STATE_RE = re.compile(r'^/sim/admin/partitions/([^/]+)/state$')
 _CALL_RE = re.compile(r'^/sim/admin/call/(\w+)$')
@@ -43,7 +56,20 @@ def _body(req):
     return data
 
 
+def check_token(sim, req):
+    """Refuse a request without the admin token (401) or a wrong one (403)."""
+    if not sim.admin_api:
+        raise errors.NotFound('The admin API is off in this simulator')
+    given = req.headers.get(TOKEN_HEADER)
+    if not given:
+        raise errors.SimError(401, 'The admin API needs the %s header'
+                              % TOKEN_HEADER, 'Unauthorized')
+    if not secrets.compare_digest(given.encode(), sim.admin_token.encode()):
+        raise errors.SimError(403, 'Wrong admin token', 'Forbidden')
+
+
 def handle(sim, req):
+    check_token(sim, req)
     path, m = req.path, req.method
     if path == '/sim/admin/info' and m == 'GET':
         return _json({'base_url': sim.base_url, 'host_uuid': sim.host_uuid,
@@ -88,8 +114,13 @@ def handle(sim, req):
         return wire.Response(204)
     match = _CALL_RE.match(path)
     if match and m == 'POST':
+        if match.group(1) in _LOCAL_ONLY:
+            raise errors.SimError(403, 'Control %s is not offered by the '
+                                  'admin API' % match.group(1), 'Forbidden')
         try:
             result = sim.call(match.group(1), **_body(req))
+        except errors.SimError:
+            raise
         except AttributeError as e:
             raise errors.NotFound(str(e))
         except (TypeError, ValueError, KeyError) as e:

@@ -1,6 +1,7 @@
 """Logon sessions: password and file-based logon, expiry, logoff."""
 import os
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -15,22 +16,31 @@ from nova_powervm.simulator import xmlutil as xu
 class SessionStore(object):
     """Tokens handed out by PUT /rest/api/web/Logon."""
 
-    def __init__(self, username, password, timeout_s=None, xml_lock=None):
+    def __init__(self, username, password, timeout_s=None, xml_lock=None,
+                 file_users=None, token_dir=None):
         self.username = username
         self.password = password
         self.timeout_s = timeout_s
+        # Users NovaLink's file-based (local) logon accepts; as on a real
+        # NovaLink, only these local users, not any name.
+        self.file_users = frozenset(
+            (username,) if file_users is None else file_users)
         self._tokens = {}
         self._lock = threading.Lock()
         # The simulator's state lock: XML work runs under it (see xmlutil).
         self._xml_lock = xml_lock or threading.RLock()
         self._dir = None
+        self._dir_base = token_dir
         self.logons = 0
         self.failed_logons = 0
 
     def _token_dir(self):
         with self._lock:
             if self._dir is None:
-                self._dir = tempfile.mkdtemp(prefix='powervm-sim-tokens-')
+                if self._dir_base is not None:
+                    os.makedirs(self._dir_base, mode=0o700, exist_ok=True)
+                self._dir = tempfile.mkdtemp(prefix='tokens-',
+                                             dir=self._dir_base)
             return self._dir
 
     def valid(self, token):
@@ -71,7 +81,7 @@ class SessionStore(object):
         password = xu.text(el, 'Password')
         use_file = (xu.text(el, 'GenerateX-API-SessionFile') or '') == 'true'
         if use_file:
-            ok = bool(user)
+            ok = bool(user) and user in self.file_users
         else:
             ok = (user == self.username and password is not None and
                   secrets.compare_digest(password, self.password))
@@ -110,6 +120,4 @@ class SessionStore(object):
         with self._lock:
             tdir, self._dir = self._dir, None
         if tdir and os.path.isdir(tdir):
-            for name in os.listdir(tdir):
-                os.unlink(os.path.join(tdir, name))
-            os.rmdir(tdir)
+            shutil.rmtree(tdir, ignore_errors=True)

@@ -13,13 +13,39 @@ def parse_args(argv=None):
         prog='powervm-simulator',
         description='Serve a simulated NovaLink PowerVM REST API over HTTP.')
     p.add_argument('--host', default='127.0.0.1',
-                   help='address to listen on (default 127.0.0.1)')
+                   help='address to listen on (default 127.0.0.1; any other '
+                        'address prints a warning naming what is exposed)')
     p.add_argument('--port', type=int, default=12080,
                    help='port to listen on (default 12080; 0 = any free)')
     p.add_argument('--username', default=control.DEFAULT_USERNAME,
                    help='user accepted at logon (default %(default)s)')
     p.add_argument('--password', default=control.DEFAULT_PASSWORD,
                    help='password accepted at logon (default %(default)s)')
+    p.add_argument('--file-user', action='append', dest='file_users',
+                   metavar='USER',
+                   help='user accepted by file-based (local, passwordless) '
+                        'logon; repeat for more (default: --username)')
+    p.add_argument('--state-dir', metavar='DIR',
+                   help='the only directory the simulator writes to (session '
+                        'files, admin-token, dump_state files); default: a '
+                        'temporary one removed at exit')
+    p.add_argument('--admin-token', metavar='TOKEN',
+                   help='token the admin API (/sim/admin/) requires in its '
+                        'X-Sim-Admin-Token header (default: random; always '
+                        'written to <state-dir>/admin-token)')
+    p.add_argument('--no-admin-api', dest='admin_api', action='store_false',
+                   help='do not serve the admin API at all')
+    p.add_argument('--mc-type', default='PVM', choices=['PVM', 'HMC'],
+                   help='management console the server claims to be '
+                        '(X-MC-Type header): PVM = NovaLink (default), HMC')
+    p.add_argument('--vios-boot-delay', type=float, default=0.0,
+                   metavar='SECONDS',
+                   help='VIOSes are "not activated" for this long after '
+                        'start (or a reboot_host control), as after a host '
+                        'reboot')
+    p.add_argument('--vios-rmc-delay', type=float, default=0.0,
+                   metavar='SECONDS',
+                   help='then running with RMC inactive for this long')
     p.add_argument('--state', metavar='FILE',
                    help='seed state file (written by dump_state); default: '
                         'the built-in NovaLink host')
@@ -40,7 +66,10 @@ def main(argv=None):
         host=args.host, port=args.port, username=args.username,
         password=args.password, state_file=args.state,
         latency_ms=args.latency_ms, power_delay_s=args.power_delay,
-        event_hold_s=args.event_hold)
+        event_hold_s=args.event_hold, file_users=args.file_users,
+        state_dir=args.state_dir, admin_api=args.admin_api,
+        admin_token=args.admin_token, mc_type=args.mc_type,
+        vios_boot_s=args.vios_boot_delay, vios_rmc_s=args.vios_rmc_delay)
     try:
         sim.start()
     except OSError as e:
@@ -50,8 +79,10 @@ def main(argv=None):
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *a: done.set())
-    print('powervm-simulator ready on %s (host %s, user %s)'
-          % (sim.base_url, sim.host_uuid, sim.username), flush=True)
+    admin = ('admin token in %s' % sim.admin_token_file if sim.admin_api
+             else 'admin API off')
+    print('powervm-simulator ready on %s (host %s, user %s; %s)'
+          % (sim.base_url, sim.host_uuid, sim.username, admin), flush=True)
     done.wait()
     sim.close()
     return 0

@@ -1,8 +1,15 @@
 """The Simulator: state, server lifecycle and the test-control API."""
 import functools
+import ipaddress
+import logging
+import os
+import secrets
+import shutil
+import tempfile
 import threading
 
 from nova_powervm.simulator import auth
+from nova_powervm.simulator import errors
 from nova_powervm.simulator import events as sim_events
 from nova_powervm.simulator import faults as sim_faults
 from nova_powervm.simulator import inventory as sim_inv
@@ -12,8 +19,20 @@ from nova_powervm.simulator import seed
 from nova_powervm.simulator import server as sim_server
 from nova_powervm.simulator import xmlutil as xu
 
+LOG = logging.getLogger(__name__)
 DEFAULT_USERNAME = 'neo'
 DEFAULT_PASSWORD = 'passw0rd'
+ADMIN_TOKEN_FILE = 'admin-token'
+
+
+def is_loopback(host):
+    """Whether a listen address is reachable from this machine only."""
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Simulator(object):
@@ -22,7 +41,21 @@ class Simulator(object):
     def __init__(self, host='127.0.0.1', port=0, username=DEFAULT_USERNAME,
                  password=DEFAULT_PASSWORD, state_file=None, latency_ms=0,
                  event_hold_s=10.0, power_delay_s=0.2, session_timeout_s=None,
-                 mc_type='PVM'):
+                 mc_type='PVM', state_dir=None, admin_api=True,
+                 admin_token=None, file_users=None, vios_boot_s=0.0,
+                 vios_rmc_s=0.0):
+        """See the keyword arguments' use below; security-relevant ones:
+
+        ``state_dir``: the only directory the simulator writes to (session
+        files, the admin token, ``dump_state``); a private temporary one,
+        removed by close(), when not given.  ``admin_api``: serve
+        /sim/admin/ (with ``admin_token``, random when not given).
+        ``file_users``: users NovaLink's file-based logon accepts (default:
+        ``username`` only).  ``vios_boot_s``/``vios_rmc_s``: after start
+        (and reset()), the VIOSes are "not activated" for vios_boot_s, then
+        running with RMC inactive for vios_rmc_s, as after a host reboot
+        (see the reboot_host control).
+        """
         registry.load_plugins()
         self.lock = threading.RLock()
         self.host = host
@@ -36,11 +69,22 @@ class Simulator(object):
         # requests per job); longer ones answer RUNNING and are polled.
         self.sync_job_max_s = 2.0
         self.mc_type = mc_type
+        self.vios_boot_s = vios_boot_s
+        self.vios_rmc_s = vios_rmc_s
         self.store = sim_inv.Inventory(self)
         self.events = sim_events.EventBus(event_hold_s)
         self.jobs = sim_jobs.JobStore()
-        self.sessions = auth.SessionStore(username, password,
-                                          session_timeout_s, self.lock)
+        self._own_state_dir = state_dir is None
+        self.state_dir = os.path.realpath(
+            tempfile.mkdtemp(prefix='powervm-sim-') if state_dir is None
+            else state_dir)
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        self.admin_api = admin_api
+        self.admin_token = admin_token or secrets.token_urlsafe(32)
+        self.sessions = auth.SessionStore(
+            username, password, session_timeout_s, self.lock,
+            file_users=file_users,
+            token_dir=os.path.join(self.state_dir, 'sessions'))
         self.faults = sim_faults.Faults()
         self.log = sim_faults.RequestLog()
         self.extra = {}   # scratch space for hook modules
@@ -58,6 +102,11 @@ class Simulator(object):
         srv = sim_server.Server(self, self.host, self.port)
         self.port = srv.server_address[1]
         self.base_url = 'http://%s:%d' % (self._url_host(), self.port)
+        if self.admin_api:
+            self._write_admin_token()
+        warning = self.exposure_warning()
+        if warning:
+            LOG.warning(warning)
         self.events.wake_all(closing=False)
         if not self.store.objs:
             self._seed()
@@ -82,6 +131,46 @@ class Simulator(object):
     def close(self):
         self.stop()
         self.sessions.cleanup()
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    # ---- exposure ------------------------------------------------------
+    @property
+    def admin_token_file(self):
+        return os.path.join(self.state_dir, ADMIN_TOKEN_FILE)
+
+    def _write_admin_token(self):
+        fd = os.open(self.admin_token_file,
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(self.admin_token + '\n')
+
+    def exposure_warning(self):
+        """What a listener beyond loopback exposes (None on loopback)."""
+        if is_loopback(self.host):
+            return None
+        parts = ['the simulated PowerVM REST API (logon as %s%s)'
+                 % (self.username, ', the default password'
+                    if self.password == DEFAULT_PASSWORD else '')]
+        if self.admin_api:
+            parts.append('the admin API /sim/admin/ (token-protected: '
+                         'reset, faults, partition states, every control, '
+                         'files written under %s)' % self.state_dir)
+        return ('powervm-simulator listens on %s, beyond loopback: anyone '
+                'who can reach it can use %s; everything, passwords and '
+                'tokens included, travels in clear over HTTP.'
+                % (self.host or '0.0.0.0', ' and '.join(parts)))
+
+    def state_path(self, path):
+        """``path`` resolved under state_dir (relative: from state_dir).
+
+        Anything outside state_dir raises OutsideStateDir.
+        """
+        full = os.path.realpath(os.path.join(self.state_dir, path))
+        if full == self.state_dir or os.path.commonpath(
+                [full, self.state_dir]) != self.state_dir:
+            raise errors.OutsideStateDir(path, self.state_dir)
+        return full
 
     def restart(self):
         """Stop and start on the same port; state is kept."""
@@ -104,6 +193,10 @@ class Simulator(object):
                 for fn in registry.SEEDERS:
                     fn(self)
             seed.finish(self)
+            if self.vios_boot_s or self.vios_rmc_s:
+                registry.CONTROLS['reboot_host'](
+                    self, vios_boot_s=self.vios_boot_s,
+                    vios_rmc_s=self.vios_rmc_s, emit=False)
 
     def reset(self):
         """Back to the initial state; faults, latency and logs cleared."""
@@ -213,8 +306,11 @@ class Simulator(object):
                     sorted(registry.SNAPSHOTS.items())}
 
     def dump_state(self, path):
+        """Write the state file ``path`` (under state_dir); returns it."""
+        full = self.state_path(path)
         with self.lock:
-            seed.dump_state(self, path)
+            seed.dump_state(self, full)
+        return full
 
     def call(self, control, /, **kwargs):
         """Invoke a control by name (used by the admin API).

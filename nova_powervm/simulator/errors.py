@@ -46,3 +46,12 @@ class JobDelay(object):
     def __init__(self, seconds, finish):
         self.seconds = seconds
         self.finish = finish
+
+
+class OutsideStateDir(SimError, ValueError):
+    """A control was asked to write outside the simulator's state dir."""
+
+    def __init__(self, path, state_dir):
+        super(OutsideStateDir, self).__init__(
+            403, 'Refusing to write %s: the simulator writes only under its '
+            'state directory %s' % (path, state_dir), 'Forbidden')

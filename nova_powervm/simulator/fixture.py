@@ -1,6 +1,7 @@
 """SimulatorFixture: a simulator on a free 127.0.0.1 port for a test."""
 import fixtures
 
+from nova_powervm.simulator import admin
 from nova_powervm.simulator import control
 
 
@@ -8,7 +9,8 @@ class SimulatorFixture(fixtures.Fixture):
     """Start a Simulator for the test; stop it (socket closed) on cleanup.
 
     Keyword arguments go to control.Simulator (e.g. power_delay_s,
-    event_hold_s (default 1.0 here), latency_ms, state_file).
+    event_hold_s (default 1.0 here), latency_ms, state_file, vios_boot_s,
+    mc_type).  The admin API (/sim/admin/) needs ``admin_headers()``.
     """
 
     def __init__(self, **kwargs):
@@ -40,6 +42,14 @@ class SimulatorFixture(fixtures.Fixture):
     @property
     def password(self):
         return self.sim.password
+
+    @property
+    def admin_url(self):
+        return self.sim.base_url + '/sim/admin/'
+
+    def admin_headers(self):
+        """Headers the admin API requires (its token)."""
+        return {admin.TOKEN_HEADER: self.sim.admin_token}
 
     def flags_for_conf(self):
         """[powervm] options that point the driver at this simulator."""

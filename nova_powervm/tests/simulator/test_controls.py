@@ -75,15 +75,16 @@ class TestControls(base.SimTestCase):
 
     def test_state_file_round_trip(self):
         w = test_core.build_lpar(self)
-        path = os.path.join(tempfile.mkdtemp(), 'state.xml')
-        self.sim.dump_state(path)
+        path = self.sim.dump_state('state.xml')
+        self.assertEqual(os.path.join(self.sim.state_dir, 'state.xml'), path)
         other = control.Simulator(state_file=path).start()
         self.addCleanup(other.close)
         self.assertEqual(self.sim.inventory(), other.inventory())
         self.assertIn(w.uuid, other.inventory()['partitions'])
 
     def test_admin_http_api(self):
-        url = self.sim.base_url + '/sim/admin/'
+        url = self.fix.admin_url
+        requests = _AdminRequests(self.fix.admin_headers())
         info = requests.get(url + 'info', timeout=5).json()
         self.assertEqual(self.sim.vios_uuids, info['vios_uuids'])
         r = requests.post(url + 'faults', json={'path': '/ManagedSystem',
@@ -119,6 +120,107 @@ class TestControls(base.SimTestCase):
         self.assertEqual(19, len(self.sim.inventory()['partitions']))
 
 
+class _AdminRequests(object):
+    """requests' get/post/delete with the admin token header added."""
+
+    def __init__(self, headers):
+        self._headers = headers
+
+    def __getattr__(self, method):
+        def call(url, **kw):
+            kw.setdefault('headers', {}).update(self._headers)
+            return getattr(requests, method)(url, **kw)
+        return call
+
+
+class TestAdminDoorLocked(base.SimTestCase):
+
+    def test_no_token_401_wrong_token_403(self):
+        url = self.fix.admin_url
+        for method, path in (('GET', 'info'), ('GET', 'inventory'),
+                             ('POST', 'reset'), ('POST', 'faults'),
+                             ('POST', 'call/dump_state')):
+            r = requests.request(method, url + path, json={}, timeout=5)
+            self.assertEqual(401, r.status_code, path)
+            self.assertIn('X-Sim-Admin-Token', r.text)
+            r = requests.request(method, url + path, json={}, timeout=5,
+                                 headers={'X-Sim-Admin-Token': 'guess'})
+            self.assertEqual(403, r.status_code, path)
+        self.assertEqual([], self.sim.faults.list())
+        self.assertFalse(os.path.exists(os.path.join(self.sim.state_dir,
+                                                     'state.xml')))
+        r = requests.get(url + 'info', headers=self.fix.admin_headers(),
+                         timeout=5)
+        self.assertEqual(200, r.status_code)
+
+    def test_token_written_to_state_dir_only_for_owner(self):
+        with open(self.sim.admin_token_file) as f:
+            self.assertEqual(self.sim.admin_token, f.read().strip())
+        mode = os.stat(self.sim.admin_token_file).st_mode
+        self.assertEqual(0o600, mode & 0o777)
+
+    def test_file_writes_confined_to_state_dir(self):
+        admin = _AdminRequests(self.fix.admin_headers())
+        outside = os.path.join(tempfile.mkdtemp(), 'state.xml')
+        for path in (outside, '../escape.xml', '/etc/passwd',
+                     self.sim.state_dir):
+            r = admin.post(self.fix.admin_url + 'call/dump_state',
+                           json={'path': path}, timeout=5)
+            self.assertEqual(403, r.status_code, path)
+            self.assertIn('state directory', r.text)
+        self.assertFalse(os.path.exists(outside))
+        self.assertFalse(os.path.exists(os.path.join(
+            os.path.dirname(self.sim.state_dir), 'escape.xml')))
+        self.assertRaises(ValueError, self.sim.dump_state, outside)
+        r = admin.post(self.fix.admin_url + 'call/dump_state',
+                       json={'path': 'saved/../state.xml'}, timeout=5)
+        self.assertEqual(200, r.status_code)
+        self.assertEqual(os.path.join(self.sim.state_dir, 'state.xml'),
+                         r.json()['result'])
+
+    def test_lifecycle_controls_not_offered(self):
+        admin = _AdminRequests(self.fix.admin_headers())
+        for name in ('stop', 'close', 'restart', 'start'):
+            r = admin.post(self.fix.admin_url + 'call/' + name, json={},
+                           timeout=5)
+            self.assertEqual(403, r.status_code, name)
+        self.assertTrue(self.sim.running)
+
+    def test_admin_api_off(self):
+        sim = control.Simulator(admin_api=False).start()
+        self.addCleanup(sim.close)
+        r = requests.get(sim.base_url + '/sim/admin/info', timeout=5,
+                         headers={'X-Sim-Admin-Token': sim.admin_token})
+        self.assertEqual(404, r.status_code)
+        self.assertFalse(os.path.exists(sim.admin_token_file))
+
+    def test_state_dir_removed_on_close_when_private(self):
+        sim = control.Simulator().start()
+        sim.dump_state('s.xml')
+        sim.close()
+        self.assertFalse(os.path.exists(sim.state_dir))
+        kept = tempfile.mkdtemp()
+        sim = control.Simulator(state_dir=kept).start()
+        sim.close()
+        self.assertTrue(os.path.isfile(os.path.join(kept, 'admin-token')))
+
+    def test_bind_warning_names_what_is_exposed(self):
+        self.assertIsNone(self.sim.exposure_warning())
+        for host in ('0.0.0.0', '192.0.2.10', ''):
+            text = control.Simulator(host=host).exposure_warning()
+            self.assertIn('beyond loopback', text)
+            self.assertIn('logon as neo, the default password', text)
+            self.assertIn('/sim/admin/', text)
+            self.assertIn('in clear', text)
+        text = control.Simulator(host='0.0.0.0', admin_api=False,
+                                 password='x').exposure_warning()
+        self.assertNotIn('/sim/admin/', text)
+        self.assertNotIn('x', text.split('logon as')[1][:10])
+        for host in ('127.0.0.1', '::1', 'localhost', '127.0.0.2'):
+            self.assertIsNone(control.Simulator(host=host)
+                              .exposure_warning())
+
+
 def _create(test, host, name):
     from pypowervm.utils import lpar_builder as lb
     bldr = lb.LPARBuilder(test.adpt, {'name': name, 'memory': 1024,
@@ -141,6 +243,14 @@ class TestCli(base.testtools.TestCase):
         self.addCleanup(proc.terminate)
         line = proc.stdout.readline()
         self.assertIn('powervm-simulator ready on http://127.0.0.1:', line)
+        token_file = line.split('admin token in ')[1].split(')')[0]
+        with open(token_file) as f:
+            token = f.read().strip()
+        r = requests.get(line.split()[3] + '/sim/admin/info', timeout=5)
+        self.assertEqual(401, r.status_code)
+        r = requests.get(line.split()[3] + '/sim/admin/info', timeout=5,
+                         headers={'X-Sim-Admin-Token': token})
+        self.assertEqual(200, r.status_code)
         url = line.split()[3]
         body = ('<LogonRequest xmlns="http://www.ibm.com/xmlns/systems/power/'
                 'firmware/web/mc/2012_10/" schemaVersion="V1_0"><UserID>u'

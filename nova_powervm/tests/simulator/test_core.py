@@ -1,5 +1,6 @@
 """Logon, reads, xag, search, quick, CRUD with etags through pypowervm."""
 import json
+import os
 
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import cna as pvm_cna
@@ -40,6 +41,15 @@ class TestLogon(base.SimTestCase):
         self.assertTrue(sess.use_file_auth)
         ms = pvm_lpar.LPAR.get(self.adpt.__class__(sess))
         self.assertEqual(['novalink'], [w.name for w in ms])
+        # The token file lives under the simulator's state directory.
+        self.assertTrue(os.listdir(os.path.join(self.sim.state_dir,
+                                                'sessions')))
+
+    def test_file_logon_unknown_user_refused(self):
+        e = self.assertRaises(pvm_exc.HttpError, base.session, self.fix,
+                              username='intruder', password=None)
+        self.assertEqual(401, e.response.status)
+        self.assertEqual(1, self.sim.counters()['failed_logons'])
 
     def test_expired_token_relogon(self):
         self.sim.expire_sessions()
