@@ -12,6 +12,7 @@ import threading
 
 from nova_powervm.simulator import partition
 from nova_powervm.simulator import registry as reg
+from nova_powervm.simulator import xmlutil as xu
 
 _GEN = 'vios_boot_generation'
 
@@ -27,6 +28,7 @@ def _later(sim, gen, seconds, fn):
         return      # never: the VIOS stays where it is
 
     def run():
+        xu.mark_simulator_thread()   # XML work only under sim.lock
         with sim.lock:
             # reset() (which clears sim.extra) or a later reboot_host
             # supersedes this boot.

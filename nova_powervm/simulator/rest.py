@@ -280,20 +280,24 @@ def _custom_event(sim, req):
     the pushed EventData and EventDetail; the answer is the event as
     queued (server-assigned EventType and EventID).
     """
-    el = _body_element(req, 'Event')
-    data, detail = xu.text(el, 'EventData', ''), xu.text(el, 'EventDetail')
-    eid = sim.events.emit('CUSTOM_CLIENT_EVENT', data, detail)
-    uid = sim.new_uuid('Event')
-    out = etree.Element('{%s}Event' % xu.UOM_NS, nsmap={None: xu.UOM_NS},
-                        attrib={'schemaVersion': 'V1_3_0'})
-    xu.metadata(out, uid)
-    xu.make(out, 'EventType', 'CUSTOM_CLIENT_EVENT')
-    xu.make(out, 'EventID', eid)
-    xu.make(out, 'EventData', data)
-    xu.make(out, 'EventDetail', detail)
-    return wire.xml_response(200, xu.entry_bytes(
-        uid, '%s/rest/api/uom/Event/%s' % (sim.base_url, uid), None,
-        etree.tostring(out), 'Event'))
+    req.body()   # stream it outside the lock
+    with sim.lock:
+        el = _body_element(req, 'Event')
+        data = xu.text(el, 'EventData', '')
+        detail = xu.text(el, 'EventDetail')
+        eid = sim.events.emit('CUSTOM_CLIENT_EVENT', data, detail)
+        uid = sim.new_uuid('Event')
+        out = etree.Element('{%s}Event' % xu.UOM_NS,
+                            nsmap={None: xu.UOM_NS},
+                            attrib={'schemaVersion': 'V1_3_0'})
+        xu.metadata(out, uid)
+        xu.make(out, 'EventType', 'CUSTOM_CLIENT_EVENT')
+        xu.make(out, 'EventID', eid)
+        xu.make(out, 'EventData', data)
+        xu.make(out, 'EventDetail', detail)
+        return wire.xml_response(200, xu.entry_bytes(
+            uid, '%s/rest/api/uom/Event/%s' % (sim.base_url, uid), None,
+            etree.tostring(out), 'Event'))
 
 
 def _events(sim, req):
