@@ -109,7 +109,8 @@ class SimDriverTestCase(base.InventoryAssertions, test.NoDBTestCase):
             self.flags(group='powervm', volume_group_name=self._pick_vg())
         else:
             disk = mock.Mock(capabilities={'has_imagecache': False},
-                             capacity=100.0, capacity_used=10.0)
+                             capacity=100.0, capacity_used=10.0,
+                             image_formats=('raw',))
             self.useFixture(fixtures.MockPatch(
                 'nova_powervm.virt.powervm.disk.driver.get_disk_driver',
                 return_value=disk))

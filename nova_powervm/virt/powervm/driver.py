@@ -38,11 +38,14 @@ from nova_powervm.virt.powervm.volume import driver as volume_dvr
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
+_IMAGE_TYPE_CAP = 'supports_image_type_'
+
 
 class PowerVMDriver(driver.ComputeDriver):
     """PowerVM implementation of nova's ComputeDriver."""
 
     # nova's defaults are all False; only what is implemented is turned on.
+    # has_imagecache and the image types follow the disk driver (init_host).
     capabilities = dict(driver.ComputeDriver.capabilities,
                         supports_image_type_raw=True,
                         supports_extend_volume=True)
@@ -70,11 +73,26 @@ class PowerVMDriver(driver.ComputeDriver):
         # A bad disk configuration stops nova-compute here, before any
         # instance is touched.
         self.disk_dvr = disk_dvr.get_disk_driver(self.adapter, self.host_uuid)
-        self.capabilities = dict(
-            self.capabilities,
-            has_imagecache=self.disk_dvr.capabilities['has_imagecache'])
+        self.capabilities = self.disk_capabilities(self.disk_dvr)
         mgmt.mgmt_uuid(self.adapter)
         self.event_handler = pvm_event.start_listener(self)
+
+    @classmethod
+    def disk_capabilities(cls, disk_dvr):
+        """nova capabilities with what depends on the disk driver.
+
+        ``has_imagecache`` as the disk driver says; each
+        ``supports_image_type_<format>`` true exactly for the image disk
+        formats it boots (``image_formats``), so nova's scheduler sends no
+        other image here.
+        """
+        caps = dict(cls.capabilities,
+                    has_imagecache=disk_dvr.capabilities['has_imagecache'])
+        formats = disk_dvr.image_formats
+        for key in caps:
+            if key.startswith(_IMAGE_TYPE_CAP):
+                caps[key] = key[len(_IMAGE_TYPE_CAP):] in formats
+        return caps
 
     def cleanup_host(self, host):
         """Stop the event listener (nova-compute is stopping)."""
@@ -277,6 +295,35 @@ class PowerVMDriver(driver.ComputeDriver):
         flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
                                    partition_deleted=True))
         tf_base.run(flow, instance=instance, exc_class=exc.DestroyTaskFailed)
+
+    def plug_vifs(self, instance, network_info):
+        """Plug the VIFs missing on the instance's partition.
+
+        nova calls this at start-up (e.g. after a host reboot) for each
+        instance of the host.  Adapters already on the partition are left
+        alone; missing ones, and the RMC management adapter, are created
+        (and removed again if a later one fails).  An instance without a
+        partition is left to nova's power state sync.  Two GETs when nothing
+        is missing.
+
+        :raises VirtualInterfacePlugException: invalid VIF, or the REST
+            failure (nova then sets the instance to ERROR).
+        """
+        try:
+            lpar_w = vm.get_instance_wrapper(self.adapter, instance)
+        except nova_exc.InstanceNotFound:
+            LOG.warning('The instance has no partition; no VIFs to plug.',
+                        instance=instance)
+            return
+        except pvm_exc.Error as e:
+            raise exc.VifReplugFailed(task='read_partition',
+                                      reason=str(e)) from e
+        flow = tf_lf.Flow('plug_vifs_%s' % instance.uuid)
+        flow.add(tf_net.PlugVifs(self.virtapi, self.adapter, instance,
+                                 network_info),
+                 tf_net.PlugMgmtVif(self.adapter, instance))
+        tf_base.run(flow, instance=instance, store={'lpar_wrap': lpar_w},
+                    exc_class=exc.VifReplugFailed)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,

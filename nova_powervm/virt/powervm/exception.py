@@ -149,3 +149,8 @@ class VifPlugFailed(nova_exc.VirtualInterfacePlugException):
 class VifUnplugFailed(nova_exc.VirtualInterfaceUnplugException):
     msg_fmt = _('Unplugging port %(port)s from instance %(instance)s '
                 'failed: %(reason)s')
+
+
+class VifReplugFailed(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('Re-plugging the network adapters of an instance failed: '
+                'step %(task)s failed: %(reason)s')

@@ -177,6 +177,7 @@ class TestInitHost(test.NoDBTestCase):
     def test_init_and_cleanup(self, build, get_host, get_disk, mgmt_uuid,
                               start):
         get_disk.return_value.capabilities = {'has_imagecache': True}
+        get_disk.return_value.image_formats = ('raw', 'qcow2')
         drv = driver.PowerVMDriver(mock.Mock())
         drv.init_host('h')
         get_disk.assert_called_once_with(build.return_value,

@@ -56,6 +56,7 @@ class TestInitHost(test.NoDBTestCase):
         dsk = self.useFixture(fixtures.MockPatch(
             'nova_powervm.virt.powervm.disk.driver.get_disk_driver')).mock
         dsk.return_value.capabilities = {'has_imagecache': True}
+        dsk.return_value.image_formats = ('raw',)
         self.useFixture(fixtures.MockPatch(
             'nova_powervm.virt.powervm.mgmt.mgmt_uuid'))
         self.useFixture(fixtures.MockPatch(

@@ -9,9 +9,13 @@ from nova.tests.unit import fake_instance
 from pypowervm import exceptions as pvm_exc
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
+from taskflow import engines as tf_eng
+from taskflow.patterns import linear_flow as tf_lf
 
+from nova_powervm.tests.virt.powervm.tasks import fakes
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm.tasks import network as tf_net
 from nova_powervm.virt.powervm import vif
 
 HOST = 'c889bf0d-9996-33ac-84c5-d16727083a77'
@@ -243,6 +247,31 @@ class TestPlugVifs(VifTestBase):
                           [make_vif(), make_vif(mac='fa:16:3e:00:00:02')],
                           cna_list=[])
         self.created[0].delete.assert_called_once_with()
+
+
+class TestPlugVifsTaskRevert(VifTestBase):
+    """tasks/network.PlugVifs with the real vif module: its revert."""
+
+    def test_revert_deletes_exactly_what_it_created(self):
+        have = fake_cna('fa:16:3e:00:00:01')
+        self.useFixture(fixtures.MockPatch(
+            'pypowervm.wrappers.network.CNA.get', return_value=[have]))
+        self.inst.task_state = None
+        lpar_w = mock.Mock(assoc_sys_uuid=HOST)
+        flow = tf_lf.Flow('f').add(
+            fakes.Provide('lpar_wrap', lpar_w),
+            tf_net.PlugVifs(mock.Mock(), self.adapter, self.inst,
+                            [make_vif(), make_vif(mac='fa:16:3e:00:00:02'),
+                             make_vif(mac='fa:16:3e:00:00:03')]),
+            fakes.Fail(name='fail'))
+        self.assertRaises(ValueError, tf_eng.run, flow)
+        # Two adapters were created on the partition, and both deleted;
+        # the one that was there before is left alone.
+        self.assertEqual(['fa:16:3e:00:00:02', 'fa:16:3e:00:00:03'],
+                         [c.kw['mac_addr'] for c in self.created])
+        for made in self.created:
+            made.delete.assert_called_once_with()
+        have.delete.assert_not_called()
 
 
 class TestOvsVif(VifTestBase):

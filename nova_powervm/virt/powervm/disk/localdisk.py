@@ -80,6 +80,10 @@ class LocalStorage(disk_dvr.DiskAdapter):
         self.vg_uuid = vg_w.uuid
         self._seen(vg_w)
         self.file_backed = self.vg_name == FILE_BACKED_VG
+        # A logical volume holds the image's bytes as they are: only raw
+        # boots.  File-backed disks are files of the image's format.
+        self.image_formats = (('raw', 'qcow2') if self.file_backed
+                              else ('raw',))
         self.capabilities = dict(disk_dvr.DiskAdapter.capabilities,
                                  shared_storage=False, has_imagecache=True,
                                  snapshot=True,
@@ -110,6 +114,26 @@ class LocalStorage(disk_dvr.DiskAdapter):
     @property
     def vios_uuids(self):
         return [self._vios_uuid]
+
+    def check_image(self, image_meta):
+        """Refuse an image this volume group cannot boot (no REST request).
+
+        :return: the image's pypowervm FileFormatType.
+        :raises ImageUnacceptable: naming the format and what is accepted
+            (qcow2 only in the file-backed ``QCOW VG - default``).
+        """
+        def attr(name):
+            return (getattr(image_meta, name)
+                    if image_meta.obj_attr_is_set(name) else None)
+        if not self.file_backed and attr('disk_format') == 'qcow2':
+            raise nova_exc.ImageUnacceptable(
+                image_id=attr('id'),
+                reason=_('disk format qcow2 boots only from the file-backed '
+                         'volume group %(fb)s; volume group %(vg)s '
+                         '([powervm] volume_group_name) holds logical '
+                         'volumes and boots raw images only') % {
+                    'fb': FILE_BACKED_VG, 'vg': self.vg_name})
+        return image.disk_file_format(image_meta, allowed=self.image_formats)
 
     # -- volume group reads ---------------------------------------------------
 
@@ -180,7 +204,7 @@ class LocalStorage(disk_dvr.DiskAdapter):
         :raises ImageUnacceptable: unsupported disk format or no image data.
         :raises FlavorDiskSmallerThanImage: the image exceeds the root disk.
         """
-        file_format = image.disk_file_format(image_meta)
+        file_format = self.check_image(image_meta)
         img_size = image_meta.size if image_meta.obj_attr_is_set(
             'size') else None
         if not img_size:

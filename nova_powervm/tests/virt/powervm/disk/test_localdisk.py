@@ -149,6 +149,7 @@ class TestLocalDiskInit(test.NoDBTestCase):
         self.assertEqual({'shared_storage': False, 'has_imagecache': True,
                           'snapshot': True, 'extend': True},
                          drv.capabilities)
+        self.assertEqual(('raw',), drv.image_formats)
         # The VIOS feed is read without extended attribute groups.
         vios_call = self.adpt.read.call_args_list[0]
         self.assertEqual(pvm_vios.VIOS.schema_type, vios_call[0][0])
@@ -163,6 +164,12 @@ class TestLocalDiskInit(test.NoDBTestCase):
         self.assertTrue(drv.file_backed)
         self.assertFalse(drv.capabilities['extend'])
         self.assertTrue(drv.capabilities['has_imagecache'])
+        # Its disks are files of the image's format: qcow2 boots.
+        self.assertEqual(('raw', 'qcow2'), drv.image_formats)
+        meta = objects.ImageMeta.from_dict(
+            {'id': 'c0ffee00-0000-4000-8000-000000000001',
+             'disk_format': 'qcow2', 'container_format': 'bare'})
+        self.assertEqual('qcow2', drv.check_image(meta))
         # The class default is untouched.
         self.assertFalse(disk_dvr.DiskAdapter.capabilities['has_imagecache'])
 
@@ -302,8 +309,22 @@ class TestCreateDisk(LocalDiskTestCase):
             nova_exc.ImageUnacceptable, self.drv.create_disk_from_image,
             'ctx', _instance(), _image_meta(disk_format='vmdk'))
         self.assertIn('vmdk', str(ex))
-        self.assertIn('raw, qcow2', str(ex))
+        self.assertIn('use one of: raw', str(ex))
         self.adpt.read.assert_not_called()
+
+    def test_qcow2_refused_on_logical_volume_group(self):
+        # A logical volume holds the qcow2 bytes as they are: unbootable.
+        for call in (self.drv.check_image,
+                     lambda meta: self.drv.create_disk_from_image(
+                         'ctx', _instance(), meta)):
+            ex = self.assertRaises(nova_exc.ImageUnacceptable, call,
+                                   _image_meta(disk_format='qcow2'))
+            self.assertIn('qcow2 boots only from the file-backed volume '
+                          'group QCOW VG - default', str(ex))
+            self.assertIn('image_pool', str(ex))
+        self.adpt.read.assert_not_called()
+        self.assertEqual('raw',
+                         self.drv.check_image(_image_meta(disk_format='raw')))
 
     def test_image_bigger_than_flavor(self):
         self.assertRaises(
