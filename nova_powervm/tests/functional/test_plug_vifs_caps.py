@@ -1,4 +1,4 @@
-"""plug_vifs at start-up and the driver's capabilities, on the simulator.
+"""plug_vifs at start-up, capabilities and refused images, on the simulator.
 
 nova-compute calls ``plug_vifs`` for every instance of the host when it
 starts (e.g. after a host reboot): adapters already there are left alone,
@@ -13,6 +13,7 @@ from nova.virt import driver as nova_driver
 from nova_powervm.tests.functional import test_lifecycle as lc
 from nova_powervm.virt.powervm.disk import localdisk
 from nova_powervm.virt.powervm import driver
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import vif
 
 
@@ -135,6 +136,18 @@ class TestCapabilities(_CapsTestCase):
         self.assertIn(localdisk.FILE_BACKED_VG, str(ex))
         self.assertEqual([], _mutations(lc.non_event(
             self.sim.request_log())))
+        self.assertEqual(before, self.sim.inventory())
+
+    def test_ibmi_spawn_refused_before_any_request(self):
+        img = self.glance.add_image(1024, name='ibmi', os_distro='ibmi')
+        meta = objects.ImageMeta.from_dict(img)
+        inst = lc.make_instance(1, image_ref=meta.id)
+        before = self.sim.inventory()
+        self.sim.clear_request_log()
+        ex = self.assertRaises(exc.IBMiNotSupported, self.drv.spawn,
+                               None, inst, meta, [], None, {}, [])
+        self.assertIn('IBM i', str(ex))
+        self.assertEqual([], lc.non_event(self.sim.request_log()))
         self.assertEqual(before, self.sim.inventory())
 
 

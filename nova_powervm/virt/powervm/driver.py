@@ -199,9 +199,10 @@ class PowerVMDriver(driver.ComputeDriver):
         exception names the failed step.
 
         :raises InvalidFlavorExtraSpec, ComputeResourcesUnavailable (a
-            flavor larger than the managed system): before anything is
-            created.
+            flavor larger than the managed system), IBMiNotSupported: before
+            anything is created.
         """
+        vm.refuse_ibmi(instance, image_meta)
         # Validates every powervm: extra spec; no REST mutation yet.
         lpar_w = vm.build_lpar(self.adapter, self.host_wrapper, instance)
         pvm_host.check_fits(self.host_wrapper, lpar_w, instance)

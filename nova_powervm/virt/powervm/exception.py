@@ -90,6 +90,17 @@ class InvalidFlavorExtraSpec(nova_exc.InvalidInput,
                 'Allowed: %(allowed)s.')
 
 
+class IBMiNotSupported(nova_exc.ImageUnacceptable):
+    """An IBM i image: refused before anything is created.
+
+    An ImageUnacceptable, so nova aborts the build without rescheduling.
+    """
+    msg_fmt = _('Instance %(instance)s cannot be deployed from image '
+                '%(image_id)s: IBM i partitions (image property '
+                'os_distro=ibmi) are not supported by the PowerVM driver '
+                '(their load source and console are not set up).')
+
+
 class SpawnTaskFailed(nova_exc.InstanceDeployFailure):
     msg_fmt = _('Failed to deploy instance: step %(task)s failed: '
                 '%(reason)s')

@@ -262,10 +262,6 @@ def _general_attrs(specs, host_w, attrs):
     if 'secure_boot' in specs:
         value = specs['secure_boot']
         level = _parse_num('secure_boot', value, int, 0, 9)
-        if level and attrs.get(lpar_bldr.ENV) == pvm_bp.LPARType.OS400:
-            raise _bad('secure_boot', value,
-                       _('IBM i partitions do not support secure boot.'),
-                       '0')
         if level:
             _require_cap(host_w, 'partition_secure_boot_capable',
                          'secure_boot', value)
@@ -288,6 +284,26 @@ _KNOWN = frozenset((
     'enforce_affinity_check'))
 
 
+def refuse_ibmi(instance, image_meta=None):
+    """Refuse an IBM i image (``os_distro=ibmi``) before anything is made.
+
+    Checks the image's properties and the instance's ``image_os_distro``
+    system metadata (nova copies the image properties there).
+
+    :raises IBMiNotSupported: naming the instance and the image.
+    """
+    distros = [(instance.system_metadata or {}).get('image_os_distro')]
+    props = getattr(image_meta, 'properties', None)
+    if props is not None and props.obj_attr_is_set('os_distro'):
+        distros.append(props.os_distro)
+    if any((d or '').lower() == 'ibmi' for d in distros):
+        image_id = (image_meta.id if image_meta is not None and
+                    image_meta.obj_attr_is_set('id') else
+                    instance.image_ref)
+        raise exc.IBMiNotSupported(instance=instance.uuid,
+                                   image_id=image_id)
+
+
 def lpar_attrs(host_w, instance):
     """lpar_builder attributes for ``instance`` (no REST call).
 
@@ -308,9 +324,7 @@ def lpar_attrs(host_w, instance):
         lpar_bldr.VCPU: flavor.vcpus,
         lpar_bldr.ENV: pvm_bp.LPARType.AIXLINUX,
     }
-    sysmeta = instance.system_metadata or {}
-    if (sysmeta.get('image_os_distro') or '').lower() == 'ibmi':
-        attrs[lpar_bldr.ENV] = pvm_bp.LPARType.OS400
+    refuse_ibmi(instance)
     _mem_vcpu_attrs(specs, host_w, flavor, attrs)
     _proc_attrs(specs, flavor.vcpus, attrs)
     _general_attrs(specs, host_w, attrs)

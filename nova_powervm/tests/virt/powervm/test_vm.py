@@ -154,9 +154,29 @@ class TestBuildLpar(test.NoDBTestCase):
                            'share_idle_procs_always'})
         self.assertTrue(lpar.proc_config.has_dedicated)
 
-    def test_ibmi_from_image_os_distro(self):
-        lpar = self.build(system_metadata={'image_os_distro': 'ibmi'})
-        self.assertEqual(pvm_bp.LPARType.OS400, lpar.env)
+    def test_ibmi_refused(self):
+        # Was built as an OS400 partition with no load source or console
+        # (it could not boot).
+        err = self.assertRaises(exc.IBMiNotSupported, self.build,
+                                system_metadata={'image_os_distro': 'IBMi'})
+        self.assertIn('IBM i', str(err))
+        self.assertIn(INST_UUID, str(err))
+        # nova aborts the build (no reschedule).
+        self.assertIsInstance(err, nova_exc.ImageUnacceptable)
+
+    def test_ibmi_refused_from_image_properties(self):
+        inst = make_instance()
+        meta = objects.ImageMeta.from_dict(
+            {'id': 'c0ffee00-0000-4000-8000-000000000001',
+             'properties': {'os_distro': 'ibmi'}})
+        err = self.assertRaises(exc.IBMiNotSupported, vm.refuse_ibmi, inst,
+                                meta)
+        self.assertIn('c0ffee00-0000-4000-8000-000000000001', str(err))
+        meta = objects.ImageMeta.from_dict(
+            {'id': 'c0ffee00-0000-4000-8000-000000000001',
+             'properties': {'os_distro': 'rhel'}})
+        vm.refuse_ibmi(inst, meta)
+        vm.refuse_ibmi(inst)
 
     def test_shared_proc_pool_resolved(self):
         pool = mock.Mock(id=3)
