@@ -74,8 +74,10 @@ storage_opts = [
     cfg.StrOpt(
         'volume_group_name', default='',
         help=_('Volume group holding ephemeral disks for the localdisk '
-               'driver.  "QCOW VG - default" selects file-backed disks.  '
-               'Required when disk_driver is localdisk.')),
+               'driver.  "QCOW VG - default" selects file-backed disks, '
+               'the only ones that boot qcow2 images (other volume groups '
+               'boot raw images only).  Required when disk_driver is '
+               'localdisk.')),
     cfg.StrOpt(
         'cluster_name', default='',
         help=_('Shared Storage Pool cluster for the ssp disk driver.  When '
