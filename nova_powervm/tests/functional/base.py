@@ -13,7 +13,6 @@ from unittest import mock
 import fixtures
 from nova import objects
 from nova import test
-import testtools
 
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.virt.powervm import driver
@@ -23,27 +22,11 @@ from nova_powervm.virt.powervm import session
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import vscsi
 
-try:
-    from nova_powervm.simulator import control as sim_control
-    from nova_powervm.simulator import fixture as sim_fixture
-    from nova_powervm.simulator import registry as sim_registry
-    from nova_powervm.simulator import xmlutil as xu
-except ImportError:  # pragma: no cover - until the simulator lands
-    sim_control = sim_fixture = sim_registry = xu = None
+from nova_powervm.simulator import control as sim_control
+from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.simulator import xmlutil as xu
 
 IMAGE_SIZE = 256 * 1024 + 17
-
-
-def sim_types():
-    """Resource types the simulator models."""
-    sim_registry.load_plugins()
-    return set(sim_registry.TYPES)
-
-
-def sim_jobs():
-    """(type, operation) of the jobs the simulator runs."""
-    sim_registry.load_plugins()
-    return set(sim_registry.JOBS)
 
 
 def non_event(log):
@@ -92,7 +75,6 @@ def bare_instance(uuid, n, name, image_ref=None, root_gb=1):
     return inst
 
 
-@testtools.skipIf(sim_fixture is None, 'needs the REST simulator')
 class AdapterSimTestCase(test.NoDBTestCase):
     """A fresh simulator per test and a pypowervm adapter logged on to it.
 
@@ -132,7 +114,6 @@ class InventoryAssertions(object):
                 msg and msg + ': ', '\n'.join(diff)))
 
 
-@testtools.skipIf(sim_control is None, 'needs the REST simulator')
 class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
     """The real driver (``init_host`` done) against a per-class simulator.
 
@@ -150,16 +131,13 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if sim_control is None:
-            return
         cls.sim = sim_control.Simulator(host='127.0.0.1', port=0,
                                         **cls.sim_kwargs)
         cls.sim.start()
 
     @classmethod
     def tearDownClass(cls):
-        if sim_control is not None:
-            cls.sim.close()
+        cls.sim.close()
         super().tearDownClass()
 
     def setUp(self):

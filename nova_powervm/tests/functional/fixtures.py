@@ -270,11 +270,6 @@ class DiscoverDiskFixture(fixtures.Fixture):
         return self.sim.disk_path(name)
 
     def _setUp(self):
-        try:
-            from nova_powervm.virt.powervm import mgmt
-        except ImportError:  # pragma: no cover - before mgmt.py exists
-            return
-        if hasattr(mgmt, 'discover_vscsi_disk'):
-            self.useFixture(fixtures.MonkeyPatch(
-                'nova_powervm.virt.powervm.mgmt.discover_vscsi_disk',
-                self._discover))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_powervm.virt.powervm.mgmt.discover_vscsi_disk',
+            self._discover))

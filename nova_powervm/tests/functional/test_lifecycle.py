@@ -19,10 +19,10 @@ from nova.virt import event as nova_event
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import network as pvm_net
 from pypowervm.wrappers import virtual_io_server as pvm_vios
-import testtools
 from testtools import content
 
 from nova_powervm import conf as cfg
+from nova_powervm.simulator.fixture import SimulatorFixture
 from nova_powervm.tests.functional import base
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.virt.powervm import driver
@@ -32,23 +32,10 @@ from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import vm
 
-try:
-    from nova_powervm.simulator.fixture import SimulatorFixture
-    from nova_powervm.simulator import registry as sim_registry
-except ImportError:  # pragma: no cover - until the simulator lands
-    SimulatorFixture = sim_registry = None
 
 CONF = cfg.CONF
 INST_UUIDS = ['1a2b3c4d-0000-4000-8000-%012d' % n for n in range(1, 6)]
 IMAGE_SIZE = 1024 * 1024 + 17
-
-
-def _storage_simulated():
-    if sim_registry is None:
-        return False
-    sim_registry.load_plugins()
-    return 'VolumeGroup' in getattr(sim_registry, 'TYPES', {}) or any(
-        'storage' in name for name in getattr(sim_registry, 'MODULES', ()))
 
 
 def make_instance(n=1, image_ref=None, config_drive=False, vcpus=1,
@@ -81,7 +68,6 @@ def non_event(log):
     return [(r['method'], r['path']) for r in base.non_event(log)]
 
 
-@testtools.skipIf(SimulatorFixture is None, 'needs the REST simulator')
 class SimDriverTestCase(base.InventoryAssertions, test.NoDBTestCase):
     """The driver connected to a fresh simulator (init_host)."""
 
@@ -295,8 +281,6 @@ class TestPartitionOps(SimDriverTestCase):
         self.assertEqual(1, len(failed))
 
 
-@testtools.skipUnless(_storage_simulated(),
-                      'needs storage (volume groups) in the simulator')
 class TestSpawnDestroy(SimDriverTestCase):
     """Full spawn/destroy flows with the localdisk driver."""
 

@@ -220,9 +220,6 @@ class TestConfigDriveOnSimulator(SimTestBase):
 
     def setUp(self):
         super().setUp()
-        if not self.sim.objects('VolumeGroup'):
-            self.skipTest('the simulator has no volume groups (storage '
-                          'hooks not loaded)')
         self.tmp = base.use_fake_config_drive(self)
 
     def _ftsk(self):

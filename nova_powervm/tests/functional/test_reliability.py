@@ -160,8 +160,6 @@ class TestEtagRaces(base.ClassSimTestCase):
         self.assertInventory(before)
 
     def test_16_concurrent_volume_attaches(self):
-        if set(tv_jobs()) - base.sim_jobs():
-            self.skipTest('the simulator lacks FC')
         insts = []
         for n in range(CONCURRENCY):
             inst = tv._instance(n + 1)
@@ -181,11 +179,6 @@ class TestEtagRaces(base.ClassSimTestCase):
         run_all(lambda i: self.drv.detach_volume(
             None, infos[i.uuid], i, '/dev/sdb'), insts)
         self.assertInventory(before)
-
-
-def tv_jobs():
-    return (('VirtualIOServer', 'LUARecovery'),
-            ('VirtualIOServer', 'RemoveDevice'))
 
 
 class TestRestServerRestart(base.ClassSimTestCase):
@@ -317,16 +310,12 @@ class TestBadInput(base.ClassSimTestCase):
                             names=('no_such_vg',))
 
     def test_missing_cluster(self):
-        if 'Cluster' not in base.sim_types():
-            self.skipTest('the simulator lacks SSP clusters')
         self.flags(group='powervm', disk_driver='ssp',
                    cluster_name='no_such_cluster')
         self.assertRejected(exc.ClusterNotFound, self.new_driver,
                             names=('no_such_cluster',))
 
     def test_volume_targets_unreachable(self):
-        if set(tv_jobs()) - base.sim_jobs():
-            self.skipTest('the simulator lacks FC')
         inst = tv._instance(1)
         vm.create_lpar(self.drv.adapter, self.drv.host_wrapper, inst)
         for wwpn in tv.TARGETS:
@@ -340,8 +329,6 @@ class TestBadInput(base.ClassSimTestCase):
 
     def test_volume_wwpns_match_no_fc_port(self):
         # Targets the storage never zoned to this host's FC ports.
-        if set(tv_jobs()) - base.sim_jobs():
-            self.skipTest('the simulator lacks FC')
         inst = tv._instance(1)
         vm.create_lpar(self.drv.adapter, self.drv.host_wrapper, inst)
         info = tv._conn_info('vol-y', 1)
@@ -414,10 +401,6 @@ class TestBandit(testtools.TestCase):
     """``bandit -r nova_powervm -x nova_powervm/tests``: no high severity."""
 
     def test_no_high_severity_findings(self):
-        try:
-            import bandit  # noqa: F401
-        except ImportError:
-            self.skipTest('bandit is not installed')
         root = os.path.dirname(os.path.dirname(os.path.dirname(
             os.path.dirname(os.path.abspath(__file__)))))
         proc = subprocess.run(  # nosec B603 - fixed argv, no shell

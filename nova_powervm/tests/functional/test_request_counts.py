@@ -113,10 +113,6 @@ class TestRequestCounts(base.ClassSimTestCase):
             self.drv.snapshot, None, inst, snap['id'],
             lambda task_state, expected_state=None: None))
 
-    @testtools.skipUnless(
-        {('VirtualIOServer', 'LUARecovery'),
-         ('VirtualIOServer', 'RemoveDevice')} <= base.sim_jobs(),
-        'the simulator lacks vSCSI discovery (FC) jobs')
     def test_vscsi_attach_detach(self):
         inst, _counts = self.spawn(1)
         conn = test_volumes._conn_info('vol-a', 1)

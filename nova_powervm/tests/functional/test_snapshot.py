@@ -11,13 +11,9 @@ from unittest import mock
 
 import fixtures
 
+from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional.nova import base
-
-try:
-    from nova_powervm.simulator import fixture as sim_fixture
-except ImportError:  # pragma: no cover - until the simulator lands
-    sim_fixture = None
 
 
 def _sha256_file(path):
@@ -35,18 +31,8 @@ class _DiskDriverMixin(object):
 
     disk_driver = 'localdisk'
     extra_flags = {}
-    # Simulator types the disk driver needs (skip until they are simulated).
-    needs_types = {'localdisk': ('VolumeGroup',),
-                   'ssp': ('Cluster', 'Tier', 'LogicalUnit')}
 
     def setUp(self):
-        from nova_powervm.simulator import registry
-        registry.load_plugins()
-        missing = [t for t in self.needs_types[self.disk_driver]
-                   if t not in registry.TYPES]
-        if missing or 'disk_path' not in registry.CONTROLS:
-            self.skipTest('simulator lacks %s' % (
-                ', '.join(missing) or 'disk_path'))
         orig = sim_fixture.SimulatorFixture.flags_for_conf
         flags = dict(self.extra_flags, disk_driver=self.disk_driver)
         self.useFixture(fixtures.MonkeyPatch(
@@ -154,13 +140,11 @@ class SnapshotTestMixin(object):
         self._assert_running_with_disk(server)
 
 
-@base.testtools.skipIf(sim_fixture is None, 'needs the simulator')
 class TestSnapshotLocalDisk(_DiskDriverMixin, SnapshotTestMixin,
                            base.PowerVMNovaTestCase):
     disk_driver = 'localdisk'
 
 
-@base.testtools.skipIf(sim_fixture is None, 'needs the simulator')
 class TestSnapshotSSP(_DiskDriverMixin, SnapshotTestMixin,
                       base.PowerVMNovaTestCase):
     disk_driver = 'ssp'

@@ -6,20 +6,14 @@ finds it unused.
 """
 from nova import context as nova_context
 
+from nova_powervm.simulator import xmlutil as xu
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.tests.functional import test_snapshot
-
-try:
-    from nova_powervm.simulator import xmlutil as xu
-except ImportError:  # pragma: no cover - until the simulator lands
-    xu = None
 
 IMAGE_TYPE = 'VirtualIO_Image'
 DISK_TYPE = 'VirtualIO_Disk'
 
 
-@base.testtools.skipIf(test_snapshot.sim_fixture is None,
-                       'needs the simulator')
 class TestSSPDisks(test_snapshot._DiskDriverMixin, base.PowerVMNovaTestCase):
     disk_driver = 'ssp'
 

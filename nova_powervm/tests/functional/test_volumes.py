@@ -6,11 +6,9 @@ count the requests each operation costs.
 
 The simulator's Fibre Channel model (physical FC ports, the LUARecovery
 hdisk discovery job, RemoveDevice, GetNextWWPNs, virtual FC mappings) comes
-from its ``fc*`` hook modules; tests that need it are skipped until it is
-there (``_require_fc``).
+from its ``fc*`` hook modules (``TestProbe`` checks it is complete).
 """
 import concurrent.futures
-import functools
 from unittest import mock
 
 import fixtures
@@ -49,16 +47,6 @@ def _conn_info(vol_id, lun, itmap_for=None):
         data['initiator_target_map'] = {w: list(TARGETS) for w in itmap_for}
     return {'driver_volume_type': 'fibre_channel', 'serial': vol_id,
             'data': data}
-
-
-def _require_fc(func):
-    @functools.wraps(func)
-    def wrapper(self, *args, **kwargs):
-        missing = self.fc_gaps()
-        if missing:
-            self.skipTest('simulator lacks FC support: %s' % missing)
-        return func(self, *args, **kwargs)
-    return wrapper
 
 
 class VolumeSimTestBase(base.AdapterSimTestCase):
@@ -141,10 +129,8 @@ class FakeBDM(dict):
 class TestProbe(VolumeSimTestBase):
 
     def test_fc_model(self):
-        """Reports (as a skip) what the FC model lacks."""
-        gaps = self.fc_gaps()
-        if gaps:
-            self.skipTest('simulator lacks FC support: %s' % gaps)
+        """The simulator models everything these tests use of FC."""
+        self.assertEqual([], self.fc_gaps())
 
 
 class TestVscsi(VolumeSimTestBase):
@@ -168,7 +154,6 @@ class TestVscsi(VolumeSimTestBase):
             res[r['method']] = res.get(r['method'], 0) + 1
         return res
 
-    @_require_fc
     def test_attach_detach(self):
         inst = self.make_vm(1)
         self.sim.clear_request_log()
@@ -194,7 +179,6 @@ class TestVscsi(VolumeSimTestBase):
         self.assertEqual(2, detach_counts['POST'])
         self.assertLessEqual(detach_counts['total'], 9)
 
-    @_require_fc
     def test_extend_rescans(self):
         inst = self.make_vm(1)
         info = self.attach(inst, 'vol-a', 1)
@@ -208,7 +192,6 @@ class TestVscsi(VolumeSimTestBase):
                                  if r['method'] == 'POST']))
         self.assertEqual(before, self.pv_maps(inst))
 
-    @_require_fc
     def test_min_vios_connections(self):
         inst = self.make_vm(1)
         vios1 = sorted(self.sim.vios_uuids)[0]
@@ -228,7 +211,6 @@ class TestVscsi(VolumeSimTestBase):
         self.assertIn('vol-b', str(exc))
         self.assertEqual(1, len(list(self.pv_maps(inst).values())[0]))
 
-    @_require_fc
     def test_post_failure_leaves_nothing(self):
         inst = self.make_vm(1)
         vios2 = sorted(self.sim.vios_uuids)[1]
@@ -243,7 +225,6 @@ class TestVscsi(VolumeSimTestBase):
         self.assertTrue(udid)
         self.assertEqual({}, self.hdisks(udid))
 
-    @_require_fc
     def test_failed_detach_leaves_volume_attached(self):
         inst = self.make_vm(1)
         info = self.attach(inst, 'vol-a', 1)
@@ -259,7 +240,6 @@ class TestVscsi(VolumeSimTestBase):
         self.assertEqual({}, self.pv_maps(inst))
         self.assertEqual({}, self.hdisks(info['data'][vscsi.UDID_KEY]))
 
-    @_require_fc
     def test_16_parallel_attach_detach(self):
         insts = [self.make_vm(n) for n in range(1, 17)]
         infos = {}
@@ -285,7 +265,6 @@ class TestVscsi(VolumeSimTestBase):
         self.addDetail('etag_conflicts', content.text_content(
             str(conflicts)))
 
-    @_require_fc
     def test_unreachable_targets(self):
         inst = self.make_vm(1)
         before = self.sim.inventory()
@@ -300,7 +279,6 @@ class TestVscsi(VolumeSimTestBase):
         self.attach(inst, 'vol-a', 1)
         self.assertEqual(2, len(self.pv_maps(inst)))
 
-    @_require_fc
     def test_detach_post_failure_keeps_volume_attached(self):
         inst = self.make_vm(1)
         info = self.attach(inst, 'vol-a', 1)
@@ -326,7 +304,6 @@ class TestNPIV(VolumeSimTestBase):
         self.drv.adapter = self.adapter
         self.drv.host_uuid = self.host_uuid
 
-    @_require_fc
     def test_connector_attach_detach(self):
         inst = self.make_vm(1)
         conn = self.drv.get_volume_connector(inst)
@@ -344,7 +321,6 @@ class TestNPIV(VolumeSimTestBase):
         # Re-attach (reboot/rebuild path) reuses the same WWPNs.
         self.assertEqual(conn, self.drv.get_volume_connector(inst))
 
-    @_require_fc
     def test_16_parallel_attach_detach(self):
         self.useFixture(fixtures.MockPatchObject(
             self.drv, '_last_fc_volume', return_value=True))
@@ -372,7 +348,6 @@ class TestNPIV(VolumeSimTestBase):
         for inst in insts:
             self.assertEqual([], self.vfc_wwpns(inst))
 
-    @_require_fc
     def test_post_failure_leaves_nothing(self):
         inst = self.make_vm(1)
         self.drv.get_volume_connector(inst)
@@ -442,26 +417,22 @@ class TestVscsiFaultMatrix(VolumeSimTestBase):
                              'after fault at request %d' % n)
         return fired
 
-    @_require_fc
     def test_attach_http500_at_every_request(self):
         fired = self.run_matrix(
             lambda n: self.sim.inject_fault(nth=n, status=500), False)
         self.assertGreaterEqual(fired, 9)
 
-    @_require_fc
     def test_attach_job_failure_at_every_job(self):
         fired = self.run_matrix(
             lambda n: self.sim.inject_fault(method='PUT', path='/do/',
                                             nth=n, job_failure=True), False)
         self.assertEqual(2, fired)
 
-    @_require_fc
     def test_detach_http500_at_every_request(self):
         fired = self.run_matrix(
             lambda n: self.sim.inject_fault(nth=n, status=500), True)
         self.assertGreaterEqual(fired, 9)
 
-    @_require_fc
     def test_detach_job_failure_at_every_job(self):
         fired = self.run_matrix(
             lambda n: self.sim.inject_fault(method='PUT', path='/do/',

@@ -43,15 +43,6 @@ def _bdi(*bdms):
 class TestBootFromVolume(fbase.ClassSimTestCase):
     """spawn/destroy with Cinder volumes (vSCSI and NPIV)."""
 
-    def setUp(self):
-        super().setUp()
-        gaps = [key for key in (('VirtualIOServer', 'LUARecovery'),
-                                ('VirtualIOServer', 'RemoveDevice'),
-                                ('ManagedSystem', 'GetNextWWPNs'))
-                if key not in fbase.sim_jobs()]
-        if gaps:
-            self.skipTest('simulator lacks FC jobs %s' % gaps)
-
     def pv_maps(self, inst):
         return tv.VolumeSimTestBase.pv_maps(self, inst)
 

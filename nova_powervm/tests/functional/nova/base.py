@@ -18,16 +18,12 @@ from nova import test
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional import fixtures as func_fixtures
 from nova.tests.functional import integrated_helpers
-import testtools
 
 import nova_powervm.conf  # noqa: F401 - registers [powervm]
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 
-try:
-    from nova_powervm.simulator import fixture as sim_fixture
-    from nova_powervm.simulator import xmlutil as xu
-except ImportError:  # pragma: no cover - until the simulator lands
-    sim_fixture = xu = None
+from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.simulator import xmlutil as xu
 
 COMPUTE_HOST = 'powervm-compute'
 IMAGE_SIZE = 2 * 1024 * 1024
@@ -42,8 +38,6 @@ def api_paste_config():
     return path if os.path.exists(path) else None
 
 
-@testtools.skipIf(sim_fixture is None,
-                  'needs nova_powervm.simulator.fixture.SimulatorFixture')
 class PowerVMNovaTestCase(test.TestCase,
                           integrated_helpers.PlacementInstanceHelperMixin):
     """Base class: nova + PowerVMDriver + simulator, driven through the API.
@@ -326,21 +320,6 @@ class PowerVMNovaTestCase(test.TestCase,
             lambda: self.glance.images[image_id]['status'] == 'active',
             'image %s to become active' % image_id)
         return self.glance.images[image_id]
-
-    def _fc_missing(self):
-        """Why the simulator cannot serve FC volumes yet (None if it can)."""
-        try:
-            self.sim.set_fc_target_reachable
-        except AttributeError:
-            return ('the simulator has no Fibre Channel model yet (fc* hook '
-                    'modules: physical FC ports, LUARecovery hdisk '
-                    'discovery, set_fc_target_reachable)')
-        return None
-
-    def _require_fc(self):
-        missing = self._fc_missing()
-        if missing:
-            self.skipTest(missing)
 
     @staticmethod
     def _fc_targets():

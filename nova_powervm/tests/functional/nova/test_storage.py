@@ -33,10 +33,6 @@ class TestSnapshot(base.PowerVMNovaTestCase):
 
 class TestVolumes(base.PowerVMNovaTestCase):
 
-    def setUp(self):
-        super().setUp()
-        self._require_fc()
-
     def test_attach_detach_fc_volume(self):
         server = self._boot()
         before = self.sim.inventory()
