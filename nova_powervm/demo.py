@@ -144,8 +144,7 @@ class Demo(object):
         boot = Step('boot server from image', needs=('spawn',))
         self.run_step(case, boot, lambda: self._boot(case))
         attach = Step('attach FC volume', after=boot,
-                      needs=('attach_volume', 'get_volume_connector'),
-                      missing=case._fc_missing())
+                      needs=('attach_volume', 'get_volume_connector'))
         self.run_step(case, attach, lambda: self._attach(case))
         self.run_step(
             case, Step('snapshot to image', needs=('snapshot',), after=boot),

@@ -7,7 +7,10 @@ a new session), fresh process caches and its own image service.
 """
 import difflib
 import hashlib
+import json
 import pprint
+import shutil
+import struct
 from unittest import mock
 
 import fixtures
@@ -43,26 +46,112 @@ def disk_digest(sim, name):
     return digest.hexdigest()
 
 
+# nova's [DEFAULT] mkisofs_cmd; CI installs it (.ci/run).
+ISO_TOOL = 'genisoimage'
+MISSING_ISO_TOOL = 'missing external tool: %s' % ISO_TOOL
+_SECTOR = 2048
+
+
 def fake_iso(path, tmpdir):
-    """Stand-in for mkisofs (not installed here)."""
+    """Stand-in for mkisofs, kept for the benchmarks only."""
     with open(path, 'wb') as f:
         f.write(b'CD001' + b'\0' * 4096)
 
 
-def use_fake_config_drive(test_case):
-    """Config drives built in a temporary directory without mkisofs.
+def require_iso_tool(test_case):
+    """Skip (naming the tool) when genisoimage is not installed."""
+    if shutil.which(ISO_TOOL) is None:
+        test_case.skipTest(MISSING_ISO_TOOL)
 
-    nova's metadata service content is mocked: it is not what these tests
-    are about.  Returns the directory (image_meta_local_path).
+
+class StaticMetadata(object):
+    """nova's InstanceMetadata for tests without a database.
+
+    The real one reads security groups, block device mappings and EC2 ids
+    from the DB; the files here are what the tests check inside the ISO.
+    """
+
+    def __init__(self, instance, content=None, extra_md=None,
+                 network_info=None, **kwargs):
+        self.instance = instance
+
+    def metadata_for_config_drive(self):
+        yield ('openstack/latest/meta_data.json', json.dumps(
+            {'uuid': self.instance.uuid,
+             'name': self.instance.display_name}))
+
+
+def use_config_drive(test_case):
+    """Config drives built by nova's builder with the real ISO tool.
+
+    The ISO lands in a temporary directory (image_meta_local_path);
+    without the tool, the ISO build raises (tests that build one call
+    require_iso_tool first).  Returns the directory.
     """
     tmp = test_case.useFixture(fixtures.TempDir()).path
     test_case.flags(group='powervm', image_meta_local_path=tmp)
+    test_case.flags(mkisofs_cmd=ISO_TOOL, config_drive_format='iso9660')
     test_case.useFixture(fixtures.MockPatch(
-        'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
-        side_effect=fake_iso))
-    test_case.useFixture(fixtures.MockPatch(
-        'nova.api.metadata.base.InstanceMetadata'))
+        'nova.api.metadata.base.InstanceMetadata',
+        side_effect=StaticMetadata))
     return tmp
+
+
+def iso9660(path):
+    """(volume label, {file path: bytes}) of an ISO 9660 image.
+
+    Reads the primary volume descriptor and walks its directory tree
+    (names without the ';1' version), enough to check a config drive.
+    """
+    with open(path, 'rb') as f:
+        data = f.read()
+
+    def sector(n):
+        return data[n * _SECTOR:(n + 1) * _SECTOR]
+    pvd = sector(16)
+    if pvd[0:1] != b'\x01' or pvd[1:6] != b'CD001':
+        raise ValueError('%s is not an ISO 9660 image' % path)
+    label = pvd[40:72].decode('ascii').strip()
+    files = {}
+
+    def walk(extent, size, prefix):
+        raw = data[extent * _SECTOR:extent * _SECTOR + size]
+        pos = 0
+        while pos < len(raw):
+            length = raw[pos]
+            if length == 0:     # records do not cross sector ends
+                pos = (pos // _SECTOR + 1) * _SECTOR
+                continue
+            rec = raw[pos:pos + length]
+            pos += length
+            name = rec[33:33 + rec[32]]
+            if name in (b'\0', b'\1'):
+                continue
+            ext, = struct.unpack('<I', rec[2:6])
+            dlen, = struct.unpack('<I', rec[10:14])
+            name = name.decode('ascii').split(';')[0].rstrip('.')
+            if rec[25] & 2:
+                walk(ext, dlen, prefix + name + '/')
+            else:
+                files[prefix + name] = data[ext * _SECTOR:
+                                            ext * _SECTOR + dlen]
+    root = pvd[156:190]
+    walk(struct.unpack('<I', root[2:6])[0],
+         struct.unpack('<I', root[10:14])[0], '')
+    return label, files
+
+
+def assert_config_drive(test_case, sim, instance):
+    """Check the instance's config drive in the media repository.
+
+    It is an ISO 9660 image labelled config-2 holding its metadata.
+    """
+    from nova_powervm.virt.powervm import media
+    label, files = iso9660(sim.disk_path(name=media.media_name(instance)))
+    test_case.assertEqual('config-2', label)
+    meta = json.loads(files['openstack/latest/meta_data.json'])
+    test_case.assertEqual(instance.uuid, meta['uuid'])
+    return files
 
 
 def bare_instance(uuid, n, name, image_ref=None, root_gb=1):
@@ -120,7 +209,8 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
     Attributes: ``sim`` (reset before each test), ``drv``, ``glance``
     (:class:`StreamingGlanceFixture`), ``image_meta``/``image_id`` (a small
     raw image), ``disks`` (:class:`DiscoverDiskFixture`).  Config drives
-    are built without mkisofs.  ``event_listener = False`` (the default)
+    are built with genisoimage (tests that spawn one call
+    ``require_iso_tool``).  ``event_listener = False`` (the default)
     keeps the listener's long polls out of the request log.
     """
 
@@ -161,7 +251,7 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
         self.image_id = img['id']
         self.disks = self.useFixture(pvm_fixtures.DiscoverDiskFixture(
             self.sim))
-        use_fake_config_drive(self)
+        use_config_drive(self)
         if not self.event_listener:
             self.useFixture(fixtures.MockPatchObject(
                 pvm_event, 'start_listener', return_value=None))

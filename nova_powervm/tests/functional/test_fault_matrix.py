@@ -265,6 +265,8 @@ class _SpawnFlow(_FaultMatrix):
     warm_cache = False
 
     def prepare(self):
+        if self.config_drive:
+            base.require_iso_tool(self)
         if self.warm_cache:
             warm = lc.make_instance(4, image_ref=self.image_id)
             self.drv.spawn(None, warm, self.image_meta, [], None, {},
@@ -394,6 +396,7 @@ class TestDestroy(_FaultMatrix):
     max_updates = 4
 
     def prepare(self):
+        base.require_iso_tool(self)
         base_inv = self.sim.inventory()
         inst = lc.make_instance(1, image_ref=self.image_id,
                                 config_drive=True)

@@ -323,6 +323,8 @@ class TestSpawnDestroy(SimDriverTestCase):
                  m.backing_storage.schema_type == 'VirtualOpticalMedia']
         self.assertEqual(1 if config_drive else 0, len(media))
         self.assertEqual(2 if config_drive else 1, len(maps))
+        if config_drive:
+            base.assert_config_drive(self, self.sim, inst)
         self.assertEqual(power_state.RUNNING, self.drv.get_info(inst).state)
 
         self.drv.power_off(inst, timeout=5, retry_interval=1)
@@ -387,7 +389,8 @@ class TestSpawnDestroy(SimDriverTestCase):
         self._spawn_and_check(2)
 
     def test_spawn_config_drive(self):
-        base.use_fake_config_drive(self)
+        base.require_iso_tool(self)
+        base.use_config_drive(self)
         self._spawn_and_check(1, config_drive=True)
 
     # benchmarks/harness.py uses it.

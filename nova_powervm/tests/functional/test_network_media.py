@@ -219,8 +219,9 @@ class TestVifsOnSimulator(SimTestBase):
 class TestConfigDriveOnSimulator(SimTestBase):
 
     def setUp(self):
+        base.require_iso_tool(self)
         super().setUp()
-        self.tmp = base.use_fake_config_drive(self)
+        self.tmp = base.use_config_drive(self)
 
     def _ftsk(self):
         return pvm_par.build_active_vio_feed_task(
@@ -253,6 +254,7 @@ class TestConfigDriveOnSimulator(SimTestBase):
         self.assertIn(name, media_names)
         (smap,) = self._vopt_maps()
         self.assertEqual(name, smap['storage'])
+        base.assert_config_drive(self, self.sim, self.inst)
         self.assertEqual({}, self.sim.inventory()['files'])
         self.assertEqual([], os.listdir(self.tmp))
         # Cold repository lookup included; a warm one is cheaper.

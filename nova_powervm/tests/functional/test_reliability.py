@@ -113,8 +113,7 @@ class TestEtagRaces(base.ClassSimTestCase):
                        content.text_content(str(len(conflicts))))
 
     def test_16_concurrent_spawns_with_config_drive(self):
-        self.flags(group='powervm', image_meta_local_path=self.useFixture(
-            fixtures.TempDir()).path)
+        base.require_iso_tool(self)
         self._spawn_destroy_all(config_drive=True)
 
     def test_injected_412s_during_concurrent_spawns(self):
@@ -368,6 +367,7 @@ class TestPasswordNotLogged(base.ClassSimTestCase):
             self.assertNotIn(secret, text)
 
     def test_spawn_destroy_and_failures(self):
+        base.require_iso_tool(self)
         inst = instance(self.image_id, config_drive=True)
         vifs = network_model.NetworkInfo([lc.sea_vif(1, 100)])
         self.drv.spawn(None, inst, self.image_meta, [], ADMIN_PASS, {},

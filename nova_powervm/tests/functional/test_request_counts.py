@@ -93,6 +93,7 @@ class TestRequestCounts(base.ClassSimTestCase):
         # The first config drive of the process also looks the media
         # repository up (pypowervm caches that per process, this driver per
         # adapter); count the steady state.
+        base.require_iso_tool(self)
         warm, _counts = self.spawn(1, config_drive=True)
         self.drv.destroy(None, warm, self.vifs)
         inst, counts = self.spawn(2, config_drive=True)

@@ -1,10 +1,9 @@
 """Servers through nova's compute API, backed by the PowerVM simulator."""
 import json
-import os
 
-import fixtures
 from nova import context as nova_context
 
+from nova_powervm.tests.functional import base as fbase
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.virt.powervm.disk import localdisk
 
@@ -84,20 +83,10 @@ class TestConfigDrive(base.PowerVMNovaTestCase):
     """nova's config drive reaches the partition as virtual optical media."""
 
     def setUp(self):
+        # nova's own metadata and builder, with the real ISO tool.
+        fbase.require_iso_tool(self)
         super().setUp()
-        self.staged = {}
-        # No mkisofs on test machines: keep what nova staged for the ISO
-        # (nova's own metadata files) and write a small stand-in image.
-        self.useFixture(fixtures.MockPatch(
-            'nova.virt.configdrive.ConfigDriveBuilder._make_iso9660',
-            side_effect=self._fake_iso))
-
-    def _fake_iso(self, path, tmpdir):
-        meta = os.path.join(tmpdir, 'openstack', 'latest', 'meta_data.json')
-        with open(meta) as f:
-            self.staged['meta_data'] = json.load(f)
-        with open(path, 'wb') as f:
-            f.write(b'CD001' + bytes(4096))
+        self.flags(mkisofs_cmd=fbase.ISO_TOOL, config_drive_format='iso9660')
 
     def _vopt_mappings(self):
         return [m for m in self.sim.inventory()['scsi_mappings']
@@ -106,10 +95,14 @@ class TestConfigDrive(base.PowerVMNovaTestCase):
     def test_boot_with_config_drive_and_delete(self):
         server = self._boot(config_drive=True, networks='auto')
         self._assert_running_with_disk(server)
-        self.assertEqual(server['id'], self.staged['meta_data']['uuid'])
         media = [m for m in self._scsi_mappings(server)
                  if m[1] == 'VirtualOpticalMedia']
         self.assertEqual(1, len(media), self._scsi_mappings(server))
+        # A real ISO 9660 image holding nova's metadata for this server.
+        label, files = fbase.iso9660(self.sim.disk_path(name=media[0][2]))
+        self.assertEqual('config-2', label)
+        meta = json.loads(files['openstack/latest/meta_data.json'])
+        self.assertEqual(server['id'], meta['uuid'])
         self.assertEqual(1, len(self._vopt_mappings()))
 
         self._delete(server)

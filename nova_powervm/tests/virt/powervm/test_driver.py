@@ -127,8 +127,12 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.assertTrue(atoms[2].partition_deleted)
 
     def test_destroy_partition_vanishes(self):
+        # The partition disappears while the flow runs: the delete was
+        # attempted (the whole flow ran) and destroy succeeds.
         self.run.side_effect = nova_exc.InstanceNotFound(instance_id='x')
-        self.drv.destroy('ctx', self.inst, [])
+        self.assertIsNone(self.drv.destroy('ctx', self.inst, []))
+        self.assertEqual(1, self.run.call_count)
+        self.assertEqual('dlt_vm', self.flow_names()[-1])
 
     def test_destroy_failure_raises(self):
         self.run.side_effect = exc.DestroyTaskFailed(task='detach_disk',

@@ -164,10 +164,19 @@ class TestRemoveUploadMetadata(test.NoDBTestCase):
     def test_gone_or_failing_is_not_raised(self):
         resp = mock.Mock(status=404, body=b'', reason='Not Found',
                          reqmethod='DELETE', reqpath='/rest/api/web/File/f')
-        for error in (pvm_exc.HttpNotFound(resp), ValueError('boom')):
+        for error, warned in ((pvm_exc.HttpNotFound(resp), False),
+                              (ValueError('boom'), True)):
             file_w = mock.Mock(schema_type='File', uuid='f-1')
             file_w.adapter.delete.side_effect = error
-            image.remove_upload_metadata(file_w)
+            with mock.patch.object(image.LOG, 'warning') as warn:
+                self.assertIsNone(image.remove_upload_metadata(file_w))
+            # The delete was attempted; only a real failure is reported,
+            # naming the record to remove by hand.
+            file_w.adapter.delete.assert_called_once_with(
+                'File', root_id='f-1', service='web')
+            self.assertEqual(warned, warn.called)
+            if warned:
+                self.assertEqual('f-1', warn.call_args[0][1])
             file_w.adapter.delete.assert_called_once()
 
 

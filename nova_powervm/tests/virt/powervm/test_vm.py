@@ -199,7 +199,9 @@ class TestBuildLpar(test.NoDBTestCase):
         self.assertIn('DefaultPool, pool3', str(err))
 
     def test_unknown_key_ignored(self):
-        self.build({'powervm:no_such_thing': 'x', 'hw:cpu_policy': 'y'})
+        lpar = self.build({'powervm:no_such_thing': 'x', 'hw:cpu_policy': 'y'})
+        # The same partition as without those keys.
+        self.assertEqual(self.build().toxmlstring(), lpar.toxmlstring())
 
     def test_bad_bool(self):
         self.assertBad({'powervm:dedicated_proc': 'maybe'},

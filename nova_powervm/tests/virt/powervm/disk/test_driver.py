@@ -194,7 +194,8 @@ class TestDiskAdapter(test.NoDBTestCase):
     @mock.patch('oslo_utils.importutils.import_object')
     def test_get_disk_driver(self, mock_imp):
         self.flags(disk_driver='SSP', group='powervm')
-        disk_dvr.get_disk_driver(self.adpt, 'host')
+        self.assertIs(mock_imp.return_value,
+                      disk_dvr.get_disk_driver(self.adpt, 'host'))
         mock_imp.assert_called_once_with(
             'nova_powervm.virt.powervm.disk.ssp.SSPDiskAdapter', self.adpt,
             'host')
