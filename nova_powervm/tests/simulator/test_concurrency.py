@@ -8,6 +8,7 @@ from pypowervm.tasks import vfc_mapper as pvm_vfcm
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
+from nova_powervm.simulator import inventory as sim_inv
 from nova_powervm.simulator import xmlutil as xu
 from nova_powervm.tests.simulator import base
 from nova_powervm.tests.simulator import test_core
@@ -129,3 +130,22 @@ class TestXMLThreadRules(base.SimTestCase):
         self.assertEqual(400, e.response.status)
         self.assertGreaterEqual(len(held), 4)
         self.assertTrue(all(held), held)
+
+    def test_test_thread_never_changes_stored_trees(self):
+        """Seeding, reset and state changes asked by a test run elsewhere."""
+        seen = []
+        for name in ('add', 'touch'):
+            real = getattr(sim_inv.Inventory, name)
+
+            def spy(inv, *args, _real=real, **kwargs):
+                seen.append(threading.current_thread())
+                return _real(inv, *args, **kwargs)
+            self.useFixture(fixtures.MonkeyPatch(
+                'nova_powervm.simulator.inventory.Inventory.' + name, spy))
+        lpar = test_core.build_lpar(self, name='seen')
+        del seen[:]
+        self.sim.reset()
+        lpar = test_core.build_lpar(self, name='seen')
+        self.sim.set_partition_state(lpar.uuid, 'running')
+        self.assertTrue(seen)
+        self.assertNotIn(threading.current_thread(), seen)

@@ -62,9 +62,13 @@ class TestCheckFits(test.NoDBTestCase):
         self._refused(_lpar(dedicated=True, procs=9, units=9), 'vcpus')
 
     def test_limits_only_for_aix_linux(self):
+        # The per-partition processor limit is the AIX/Linux one: an IBM i
+        # partition above it fits, but the system's totals still apply.
         lpar = _lpar(vprocs=65)
         lpar.env = pvm_bp.LPARType.OS400
-        host.check_fits(_host(), lpar, self.inst)
+        self.assertIsNone(host.check_fits(_host(), lpar, self.inst))
+        lpar.mem_config.desired = 8448
+        self._refused(lpar, 'memory_mb 8448')
 
 
 class TestCheckImage(test.NoDBTestCase):

@@ -173,6 +173,9 @@ class TestEventHandler(test.NoDBTestCase):
     def test_start_stop_listener(self):
         listener = self.drv.adapter.session.get_event_listener.return_value
         handler = event.start_listener(self.drv)
+        # A nova event handler for this driver is what gets subscribed.
+        self.assertIsInstance(handler, event.PowerVMNovaEventHandler)
+        self.assertIs(self.drv, handler._driver)
         listener.subscribe.assert_called_once_with(handler)
         event.stop_listener(self.drv, handler)
         listener.unsubscribe.assert_called_once_with(handler)

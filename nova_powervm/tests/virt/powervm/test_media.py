@@ -106,11 +106,25 @@ class TestMedia(test.NoDBTestCase):
         self.assertEqual(1, self.validate.call_count)
 
     def test_no_ftsk_maps_immediately(self):
-        with mock.patch('pypowervm.utils.transaction.WrapperTask') as wt:
+        with mock.patch('pypowervm.utils.transaction.WrapperTask') as wt, \
+                mock.patch('pypowervm.wrappers.virtual_io_server.VIOS.'
+                           'getter') as getter:
             media.create_cfg_drive(self.adapter, self.inst, [], [])
-        wt.return_value.add_functor_subtask.assert_called_once_with(
-            mock.ANY)
+        # One VIOS update of the repository VIOS, with its SCSI mappings.
+        getter.assert_called_once_with(self.adapter, entry_uuid=VIOS,
+                                       xag=['ViosSCSIMapping'])
+        self.assertIs(getter.return_value, wt.call_args[0][1])
         wt.return_value.execute.assert_called_once_with()
+        # Its subtask maps the media to the partition.
+        func = wt.return_value.add_functor_subtask.call_args[0][0]
+        vios_w = mock.Mock()
+        with mock.patch('pypowervm.tasks.scsi_mapper.build_vscsi_mapping'
+                        ) as bld, mock.patch(
+                'pypowervm.tasks.scsi_mapper.add_map') as add:
+            self.assertIs(add.return_value, func(vios_w))
+        bld.assert_called_once_with(None, vios_w, self.lpar_uuid,
+                                    mock.sentinel.vopt)
+        add.assert_called_once_with(vios_w, bld.return_value)
 
     def test_mgmt_cna_added_as_link_local_vif(self):
         cna = mock.Mock(mac='FA163E000001')
