@@ -253,10 +253,10 @@ class Simulator(object):
     # ---- controls ------------------------------------------------------
     def inject_fault(self, method=None, path=None, nth=None,
                      status=sim_faults._DEFAULT, job_failure=False,
-                     drop=False, delay_s=0, times=1):
+                     drop=False, delay_s=0, times=1, after_commit=False):
         """Arm a fault; returns its id.  See the package docstring."""
         return self.faults.add(method, path, nth, status, job_failure, drop,
-                               delay_s, times)
+                               delay_s, times, after_commit)
 
     def clear_faults(self):
         self.faults.clear()

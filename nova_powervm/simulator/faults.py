@@ -1,4 +1,12 @@
-"""Fault injection, latency and the request log."""
+"""Fault injection, latency and the request log.
+
+A fault fires before the request is served (nothing is applied), unless it
+is ``after_commit``: then the request is served in full (the change is
+made, a job is started) and the answer is lost: the connection dropped,
+an HTTP error sent instead, or the answer held ``delay_s`` (beyond the
+client's timeout).  That is the ambiguous write a real client must survive:
+it got an error, yet the change is there.
+"""
 import itertools
 import re
 import threading
@@ -8,7 +16,7 @@ _DEFAULT = object()
 
 class Fault(object):
     def __init__(self, fid, method, path, nth, status, job_failure, drop,
-                 delay_s, times):
+                 delay_s, times, after_commit=False):
         self.id = fid
         self.method = method.upper() if method else None
         self.path = re.compile(path) if path else None
@@ -18,6 +26,7 @@ class Fault(object):
         self.drop = drop
         self.delay_s = delay_s
         self.times = times
+        self.after_commit = after_commit
         self.seen = 0
         self.fired = 0
 
@@ -32,7 +41,7 @@ class Fault(object):
                 'nth': self.nth, 'status': self.status,
                 'job_failure': self.job_failure, 'drop': self.drop,
                 'delay_s': self.delay_s, 'times': self.times,
-                'seen': self.seen, 'fired': self.fired}
+                'after_commit': self.after_commit, 'seen': self.seen, 'fired': self.fired}
 
 
 class Faults(object):
@@ -44,7 +53,11 @@ class Faults(object):
         self._lock = threading.Lock()
 
     def add(self, method=None, path=None, nth=None, status=_DEFAULT,
-            job_failure=False, drop=False, delay_s=0, times=1):
+            job_failure=False, drop=False, delay_s=0, times=1,
+            after_commit=False):
+        if after_commit and job_failure:
+            raise ValueError('after_commit loses the answer of a request '
+                             'that was served; a job failure is not one')
         if status is _DEFAULT:
             status = None if (job_failure or drop or delay_s) else 500
         if job_failure is True:
@@ -53,7 +66,7 @@ class Faults(object):
             raise ValueError('nth is 1-based')
         with self._lock:
             f = Fault(next(self._ids), method, path, nth, status,
-                      job_failure, drop, delay_s, times)
+                      job_failure, drop, delay_s, times, bool(after_commit))
             self._faults.append(f)
             return f.id
 

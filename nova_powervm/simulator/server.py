@@ -125,17 +125,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(sim.latency_ms / 1000.0)
         fault = sim.faults.match(req.method, target)
         resp = None
-        if fault is not None:
+        if fault is not None and not fault.after_commit:
             if fault.delay_s:
                 time.sleep(fault.delay_s)
             if fault.drop:
-                # Logged before the socket closes so tests see it at once.
-                self._log(sim, req, 0, start)
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                self._drop(sim, req, start)
                 return
             if fault.job_failure:
                 req.job_failure = fault.job_failure
@@ -145,6 +139,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                   'Injected fault %d' % fault.id)
         if resp is None:
             resp = self._safe(self._route, sim, req)
+        if fault is not None and fault.after_commit:
+            # Served (the change is made); now its answer is lost.
+            if fault.delay_s:
+                time.sleep(fault.delay_s)
+            if fault.drop:
+                self._drop(sim, req, start)
+                return
+            if fault.status:
+                resp = _error(fault.status, req.path,
+                              'Injected fault %d (after the change was '
+                              'made)' % fault.id)
         # Log before answering: a client that got its answer can rely on
         # the request being in the log.
         self._log(sim, req, resp.status, start)
@@ -152,6 +157,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(resp, req)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _drop(self, sim, req, start):
+        """Close the connection without an answer."""
+        # Logged before the socket closes so tests see it at once.
+        self._log(sim, req, 0, start)
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     @staticmethod
     def _log(sim, req, status, start):

@@ -11,10 +11,11 @@ from nova_powervm.simulator import fixture
 def session(fix, **kwargs):
     kwargs.setdefault('username', fix.username)
     kwargs.setdefault('password', fix.password)
+    kwargs.setdefault('timeout', 10)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         return pvm_adpt.Session(host=fix.host, port=fix.port,
-                                protocol='http', timeout=10, **kwargs)
+                                protocol='http', **kwargs)
 
 
 class SimTestCase(testtools.TestCase):

@@ -7,7 +7,9 @@ import sys
 import tempfile
 import time
 
+from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import power as pvm_power
 from pypowervm.wrappers import logical_partition as pvm_lpar
 import requests
 
@@ -53,6 +55,65 @@ class TestFaults(base.SimTestCase):
         c = self.sim.counters()
         self.assertEqual((1, 1, 2), (c['GET'], c['PUT'], c['status_200']))
         self.assertGreaterEqual(self.sim.request_log()[-1]['duration_ms'], 50)
+
+
+class TestAmbiguousWrites(base.SimTestCase):
+    """after_commit faults: the change is made, the client gets an error."""
+
+    def _names(self):
+        return sorted(w.name for w in pvm_lpar.LPAR.get(self.adpt))
+
+    def test_create_then_connection_dropped(self):
+        self.sim.inject_fault(method='PUT', path='/LogicalPartition$',
+                              drop=True, after_commit=True)
+        self.assertRaises(pvm_exc.ConnectionError, test_core.build_lpar,
+                          self)
+        self.assertEqual(0, self.sim.request_log()[-1]['status'])
+        self.assertEqual(['novalink', 'vm1'], self._names())
+
+    def test_update_then_http500(self):
+        w = test_core.build_lpar(self)
+        w.name = 'renamed'
+        self.sim.inject_fault(method='POST', after_commit=True)
+        e = self.assertRaises(pvm_exc.HttpError, w.update)
+        self.assertEqual(500, e.response.status)
+        self.assertIn('after the change was made', e.response.body)
+        self.assertEqual(['novalink', 'renamed'], self._names())
+
+    def test_delete_then_timeout(self):
+        w = test_core.build_lpar(self)
+        sess = base.session(self.fix, timeout=0.5)
+        self.addCleanup(sess._logoff)
+        adpt = pvm_adpt.Adapter(sess)
+        self.sim.inject_fault(method='DELETE', delay_s=1.5,
+                              after_commit=True)
+        self.assertRaises(pvm_exc.Error, adpt.delete, 'LogicalPartition',
+                          root_id=w.uuid)
+        self.assertEqual(['novalink'], self._names())
+
+    def test_job_submission_then_dropped(self):
+        w = test_core.build_lpar(self)
+        self.sim.inject_fault(method='PUT', path='/do/PowerOn$', drop=True,
+                              after_commit=True)
+        self.assertRaises(pvm_exc.Error, pvm_power.power_on, w, None)
+        self.assertEqual(1, self.sim.counters()['jobs_started'])
+        for _ in range(50):
+            w = w.refresh()
+            if w.state == 'running':
+                break
+            time.sleep(0.05)
+        self.assertEqual('running', w.state)
+
+    def test_before_commit_changes_nothing(self):
+        self.sim.inject_fault(method='PUT', path='/LogicalPartition$',
+                              drop=True)
+        self.assertRaises(pvm_exc.ConnectionError, test_core.build_lpar,
+                          self)
+        self.assertEqual(['novalink'], self._names())
+
+    def test_job_failure_cannot_be_after_commit(self):
+        self.assertRaises(ValueError, self.sim.inject_fault,
+                          job_failure=True, after_commit=True)
 
 
 class TestControls(base.SimTestCase):
