@@ -12,15 +12,25 @@ one test per job j with the j-th job failing.  After each run:
 - or, when the driver tolerated the fault (e.g. a failed job clean-up), the
   flow's full result is there.
 
+Ambiguous writes: at every mutating request (PUT, POST, DELETE, job
+submissions and job deletes) the simulator makes the change and then
+loses the answer (``after_commit``): an HTTP 500 instead of the answer
+(``test_ambiguous_http500_at_write_NN``), or no answer at all
+(``test_ambiguous_loss_at_write_NN``: the connection dropped at odd NN, a
+client timeout at even NN).  The flow must converge exactly as above:
+its full result, or the inventory before it (destroy and detach: a retry
+completes them), nothing leaked and nothing duplicated.
+
 Two more dimensions must not fail the flow at all: every session expires
 just before request k (the driver logs on again), and HTTP 412 answers
 update (POST) k (re-read and retried).
 
 Test names identify the cell: ``<FlowClass>.test_http500_at_request_07``,
 ``test_connection_drop_at_request_07``, ``test_job_failure_at_job_1``,
-``test_session_expiry_at_request_07``, ``test_http412_at_update_2``.
-``test_recorded_requests`` fails if the flow grew beyond the generated
-matrix (raise ``max_requests``/``max_jobs``/``max_updates`` then).
+``test_session_expiry_at_request_07``, ``test_http412_at_update_2``,
+``test_ambiguous_loss_at_write_3``.  ``test_recorded_requests`` fails if
+the flow grew beyond the generated matrix (raise ``max_requests``/
+``max_jobs``/``max_updates``/``max_writes`` then).
 """
 # nova's concurrency set-up (eventlet monkey patching) must come before
 # anything imports sockets or urllib3, as in nova's own functional tests.
@@ -50,10 +60,20 @@ from nova_powervm.virt.powervm.volume import npiv  # noqa: E402
 
 CONF = cfg.CONF
 JOB_PATH = re.compile(r'/do/[^/]+$')
+# Timeout cells: the client's timeout and how long the simulator holds
+# the answer of the request it has already served.
+AMBIGUOUS_TIMEOUT_S = 1.5
+AMBIGUOUS_HOLD_S = 2.0
 
 
 def _is_job(method, path):
     return method == 'PUT' and bool(JOB_PATH.search(path))
+
+
+def _is_write(method, path):
+    """A request that changes something (a logon excepted)."""
+    return (method in ('PUT', 'POST', 'DELETE') and
+            not path.endswith('/web/Logon'))
 
 
 def _resource(path):
@@ -71,6 +91,7 @@ class _FaultMatrix(base.ClassSimTestCase):
     max_requests = 0
     max_jobs = 0
     max_updates = 0
+    max_writes = 0
     _recorded = None
 
     # -- flow hooks --------------------------------------------------------
@@ -117,7 +138,8 @@ class _FaultMatrix(base.ClassSimTestCase):
                       for i, (m, p) in enumerate(reqs))))
         for kind, bound in (('request', self.max_requests),
                             ('job', self.max_jobs),
-                            ('update', self.max_updates)):
+                            ('update', self.max_updates),
+                            ('write', self.max_writes)):
             self.assertLessEqual(
                 len(_select(kind, reqs)), bound,
                 'the flow makes more %ss than the matrix covers: raise '
@@ -137,6 +159,25 @@ class _FaultMatrix(base.ClassSimTestCase):
             self.sim.inject_fault(method='POST', nth=k, status=412)
         elif fault == 'expiry':
             self._expire_sessions_at(k)
+        elif fault in ('amb500', 'amb_loss'):
+            self._arm_ambiguous(fault, k)
+
+    def _arm_ambiguous(self, fault, k):
+        """The k-th write is made, then its answer lost."""
+        reqs = self.recorded()
+        pos = [i for i, r in enumerate(reqs) if _is_write(*r)][k - 1]
+        method = reqs[pos][0]
+        # The fault counts the requests of that method.
+        nth = [m for m, _p in reqs[:pos + 1]].count(method)
+        kwargs = {'method': method, 'nth': nth, 'after_commit': True}
+        if fault == 'amb500':
+            kwargs['status'] = 500
+        elif k % 2:
+            kwargs['drop'] = True
+        else:
+            self.drv.adapter.session.timeout = AMBIGUOUS_TIMEOUT_S
+            kwargs['delay_s'] = AMBIGUOUS_HOLD_S
+        self.sim.inject_fault(**kwargs)
 
     def _expire_sessions_at(self, k):
         """All sessions expire just before the k-th request is served."""
@@ -168,6 +209,7 @@ class _FaultMatrix(base.ClassSimTestCase):
             self.run_flow(state)
         except Exception as e:
             err = e
+        self.drv.adapter.session.timeout = CONF.powervm.rest_timeout
         self.sim.clear_faults()
         vars(self.sim.faults).pop('match', None)
         log = base.non_event(self.sim.request_log())
@@ -206,7 +248,7 @@ class _FaultMatrix(base.ClassSimTestCase):
     def assert_names_failure(self, label, msg, hit, fault):
         if fault == 'job':
             wanted = ['HSCL9999']
-        elif fault == 'drop':
+        elif fault in ('drop', 'amb_loss'):
             wanted = [hit['method'], _resource(hit['path'])]
         else:
             wanted = ['500', _resource(hit['path'])]
@@ -218,7 +260,8 @@ class _FaultMatrix(base.ClassSimTestCase):
 
 # Fault -> what its index counts.
 KINDS = {'http500': 'request', 'job': 'job', 'http412': 'update',
-         'expiry': 'request', 'drop': 'request'}
+         'expiry': 'request', 'drop': 'request', 'amb500': 'write',
+         'amb_loss': 'write'}
 
 
 def _select(kind, reqs):
@@ -227,6 +270,8 @@ def _select(kind, reqs):
         return [r for r in reqs if _is_job(*r)]
     if kind == 'update':
         return [r for r in reqs if r[0] == 'POST']
+    if kind == 'write':
+        return [r for r in reqs if _is_write(*r)]
     return list(reqs)
 
 
@@ -236,7 +281,9 @@ def _generate(cls):
     ``test_http500_at_request_NN``, ``test_session_expiry_at_request_NN``,
     ``test_connection_drop_at_request_NN`` (1..max_requests),
     ``test_job_failure_at_job_N`` (1..max_jobs) and
-    ``test_http412_at_update_N`` (1..max_updates; updates are POSTs).
+    ``test_http412_at_update_N`` (1..max_updates; updates are POSTs),
+    ``test_ambiguous_http500_at_write_NN`` and
+    ``test_ambiguous_loss_at_write_NN`` (1..max_writes).
     """
     def recorded(self):
         self._check_recorded()
@@ -248,7 +295,11 @@ def _generate(cls):
              ('drop', 'test_connection_drop_at_request_%02d',
               cls.max_requests),
              ('job', 'test_job_failure_at_job_%d', cls.max_jobs),
-             ('http412', 'test_http412_at_update_%d', cls.max_updates))
+             ('http412', 'test_http412_at_update_%d', cls.max_updates),
+             ('amb500', 'test_ambiguous_http500_at_write_%02d',
+              cls.max_writes),
+             ('amb_loss', 'test_ambiguous_loss_at_write_%02d',
+              cls.max_writes))
     for fault, fmt, bound in names:
         for k in range(1, bound + 1):
             def case(self, fault=fault, k=k):
@@ -323,6 +374,7 @@ class TestSpawnLocalDisk(_SpawnFlow):
     max_requests = 16
     max_jobs = 1
     max_updates = 3
+    max_writes = 10
 
 
 @_generate
@@ -333,6 +385,7 @@ class TestSpawnLocalDiskCachedImage(_SpawnFlow):
     max_requests = 9
     max_jobs = 1
     max_updates = 2
+    max_writes = 6
 
 
 @_generate
@@ -344,6 +397,7 @@ class TestSpawnConfigDrive(_SpawnFlow):
     max_requests = 13
     max_jobs = 1
     max_updates = 2
+    max_writes = 9
 
 
 @_generate
@@ -357,6 +411,7 @@ class TestSpawnSSP(_SpawnFlow):
     max_requests = 19
     max_jobs = 1
     max_updates = 2
+    max_writes = 13
 
 
 @_generate
@@ -366,6 +421,7 @@ class TestSnapshot(_FaultMatrix):
     max_requests = 3
     max_jobs = 0
     max_updates = 2
+    max_writes = 2
 
     def prepare(self):
         inst = lc.make_instance(1, image_ref=self.image_id)
@@ -394,6 +450,7 @@ class TestDestroy(_FaultMatrix):
     max_requests = 13
     max_jobs = 1
     max_updates = 4
+    max_writes = 7
 
     def prepare(self):
         base.require_iso_tool(self)
@@ -433,6 +490,7 @@ class TestDestroySSP(TestDestroy):
 
     disk_driver = 'ssp'
     max_requests = 14
+    max_writes = 8
 
 
 class _VolumeFlow(_FaultMatrix):
@@ -472,6 +530,7 @@ class TestAttachVolume(_VolumeFlow):
     max_requests = 9
     max_jobs = 2
     max_updates = 2
+    max_writes = 6
 
     def prepare(self):
         return {'inst': self.make_vm(), 'info': tv._conn_info('vol-a', 1)}
@@ -495,6 +554,7 @@ class TestDetachVolume(_VolumeFlow):
     max_requests = 9
     max_jobs = 2
     max_updates = 2
+    max_writes = 6
 
     def prepare(self):
         state = {'inst': self.make_vm(),
@@ -524,6 +584,7 @@ class TestSpawnBootFromVolume(_VolumeFlow):
     max_requests = 19
     max_jobs = 5
     max_updates = 2
+    max_writes = 13
 
     def prepare(self):
         inst = lc.make_instance(1)
@@ -557,6 +618,7 @@ class TestDestroyBootFromVolume(TestSpawnBootFromVolume):
     max_requests = 22
     max_jobs = 5
     max_updates = 2
+    max_writes = 13
 
     def prepare(self):
         state = super().prepare()
@@ -604,6 +666,7 @@ class TestAttachVolumeNPIV(_NPIVFlow):
     max_requests = 2
     max_jobs = 0
     max_updates = 1
+    max_writes = 1
 
     def prepare(self):
         return self.npiv_state(self.make_vm())
@@ -624,6 +687,7 @@ class TestDetachVolumeNPIV(_NPIVFlow):
     max_requests = 2
     max_jobs = 0
     max_updates = 1
+    max_writes = 1
 
     def prepare(self):
         state = self.npiv_state(self.make_vm())
@@ -649,6 +713,7 @@ class TestSpawnBootFromVolumeNPIV(_NPIVFlow):
     max_requests = 6
     max_jobs = 1
     max_updates = 1
+    max_writes = 4
 
     def prepare(self):
         inst = lc.make_instance(1)
