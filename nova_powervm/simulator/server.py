@@ -139,12 +139,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                   'Injected fault %d' % fault.id)
         if resp is None:
             resp = self._safe(self._route, sim, req)
+        logged = False
         if fault is not None and fault.after_commit:
             # Served (the change is made); now its answer is lost.
             if fault.delay_s:
+                # Logged as served: the log keeps the order of changes.
+                self._log(sim, req, resp.status, start)
+                logged = True
                 time.sleep(fault.delay_s)
             if fault.drop:
-                self._drop(sim, req, start)
+                self._drop(sim, req, start, log=not logged)
                 return
             if fault.status:
                 resp = _error(fault.status, req.path,
@@ -152,16 +156,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               'made)' % fault.id)
         # Log before answering: a client that got its answer can rely on
         # the request being in the log.
-        self._log(sim, req, resp.status, start)
+        if not logged:
+            self._log(sim, req, resp.status, start)
         try:
             self._send(resp, req)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _drop(self, sim, req, start):
+    def _drop(self, sim, req, start, log=True):
         """Close the connection without an answer."""
         # Logged before the socket closes so tests see it at once.
-        self._log(sim, req, 0, start)
+        if log:
+            self._log(sim, req, 0, start)
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -4,6 +4,7 @@ Each derives from a nova exception so nova records a meaningful instance
 fault; messages name what failed.
 """
 from nova import exception as nova_exc
+from pypowervm import exceptions as pvm_exc
 
 from nova_powervm.i18n import _
 
@@ -165,3 +166,27 @@ class VifUnplugFailed(nova_exc.VirtualInterfaceUnplugException):
 class VifReplugFailed(nova_exc.VirtualInterfacePlugException):
     msg_fmt = _('Re-plugging the network adapters of an instance failed: '
                 'step %(task)s failed: %(reason)s')
+
+
+def may_have_applied(error):
+    """Whether a failed REST write may have been made all the same.
+
+    Certainly not made only when the server refused it (an HTTP 4xx answer)
+    or the input was refused before any request (nova ``Invalid``).  After
+    a 5xx, a dropped connection or a timeout the server may have committed
+    the change and lost the answer: the caller must look for it.  The
+    causes (``__cause__``/``__context__``) of wrapped errors are followed.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, pvm_exc.HttpError):
+            status = getattr(error.response, 'status', None)
+            return status is None or status >= 500 or status == 408
+        if isinstance(error, (pvm_exc.ConnectionError,
+                              pvm_exc.TimeoutError)):
+            return True
+        if isinstance(error, nova_exc.Invalid):
+            return False
+        error = error.__cause__ or error.__context__
+    return True

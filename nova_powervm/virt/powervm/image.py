@@ -19,6 +19,7 @@ from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm import util as pvm_u
 from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import vios_file as pvm_vf
 
 from nova_powervm.i18n import _
 
@@ -257,6 +258,31 @@ def remove_upload_metadata(file_w):
         LOG.warning('Upload metadata (File %s) could not be removed from the '
                     'REST server; remove it manually.', file_w.uuid,
                     exc_info=True)
+
+
+def remove_upload_files(adapter, name, vios_uuid):
+    """Delete the File records of a failed upload, found by name.
+
+    pypowervm names an upload's File after the disk or media it fills.
+    When the answer to the File's creation is lost (the server made it),
+    pypowervm does not know it, so it cannot delete it; left there, such
+    records count against the server's limit of 100 files.  Only records
+    of this name targeting ``vios_uuid`` go (another host's upload of the
+    same image goes through its own VIOS).  One GET, plus a DELETE each.
+    Best effort: a failure is logged.
+    """
+    try:
+        files = pvm_vf.File.wrap(adapter.read(pvm_vf.File.schema_type,
+                                              service='web'))
+        for file_w in files:
+            if (file_w.file_name == name and
+                    (file_w.vios_uuid or '').upper() == vios_uuid.upper()):
+                LOG.info('Deleting File %(uuid)s of the failed upload of '
+                         '%(name)s.', {'uuid': file_w.uuid, 'name': name})
+                remove_upload_metadata(file_w)
+    except Exception:
+        LOG.warning('Could not look for File records of the failed upload '
+                    'of %s; remove them manually.', name, exc_info=True)
 
 
 def retry_upload(adapter, upload, between=None, what='upload'):

@@ -180,6 +180,10 @@ def _cleanup_failed_upload(adapter, name):
     except Exception:
         LOG.warning('Could not remove virtual optical media %s after a '
                     'failed upload.', name, exc_info=True)
+    else:
+        # The File's creation may have been made and its answer lost.
+        pvm_image.remove_upload_files(adapter, name,
+                                      _repository(adapter)[0])
     reset_cache(adapter)
 
 

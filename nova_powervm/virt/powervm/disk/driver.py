@@ -116,6 +116,14 @@ class DiskAdapter(metaclass=abc.ABCMeta):
     def delete_disks(self, storage_elems):
         """Delete the given storage elements (no-op for an empty list)."""
 
+    @abc.abstractmethod
+    def boot_disks(self, instance):
+        """The instance's boot disk(s), found by name, mapped or not.
+
+        For :meth:`delete_disks` after a create whose answer was lost (the
+        disk may exist though the create raised).  [] when there is none.
+        """
+
     def extend_disk(self, instance, disk_info, size_gb):
         """Grow the instance's boot disk to ``size_gb``.
 
@@ -279,7 +287,10 @@ class DiskAdapter(metaclass=abc.ABCMeta):
                             '%(err)s', {'disk': stg_elem.name,
                                         'vios': vwrap.name, 'err': e})
                 errors.append(str(e))
-                continue
+                made = self._made_despite(e, vwrap, mgmt_uuid, stg_elem)
+                if made is None:
+                    continue
+                vwrap = made
             maps = tsk_map.find_maps(vwrap.scsi_mappings,
                                      client_lpar_id=mgmt_uuid,
                                      stg_elem=stg_elem)
@@ -290,6 +301,26 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         raise exc.InstanceDiskMappingFailed(
             instance=instance.name,
             reason='; '.join(errors) or 'no boot disk mapping found')
+
+    def _made_despite(self, error, vwrap, mgmt_uuid, stg_elem):
+        """The VIOS re-read if its failed POST made the mapping, else None.
+
+        The server may have made the change and lost the answer.
+        """
+        if not exc.may_have_applied(error):
+            return None
+        try:
+            vwrap = pvm_vios.VIOS.get(self.adapter, uuid=vwrap.uuid,
+                                      xag=[pvm_const.XAG.VIO_SMAP])
+        except Exception:
+            LOG.warning('Could not re-read VIOS %s.', vwrap.name,
+                        exc_info=True)
+            return None
+        if tsk_map.find_maps(vwrap.scsi_mappings, client_lpar_id=mgmt_uuid,
+                             stg_elem=stg_elem):
+            LOG.info('The mapping was made although its update failed.')
+            return vwrap
+        return None
 
     def disconnect_disk_from_mgmt(self, vios_wrap, disk_name, mgmt_uuid):
         """Remove the mapping of ``disk_name`` to the management partition.

@@ -293,6 +293,8 @@ class LocalStorage(disk_dvr.DiskAdapter):
             LOG.exception('Image disk %(disk)s of a failed upload could not '
                           'be removed from volume group %(vg)s.',
                           {'disk': img_name, 'vg': self.vg_name})
+        # The File's creation may have been made and its answer lost.
+        image.remove_upload_files(self.adapter, img_name, self._vios_uuid)
 
     def _copy_image(self, vg_wrap, img_vdisk, boot_name, disk_gb,
                     file_format, instance):
@@ -315,6 +317,12 @@ class LocalStorage(disk_dvr.DiskAdapter):
         return vdisk
 
     # -- detach / delete ------------------------------------------------
+
+    def boot_disks(self, instance):
+        """The instance's boot virtual disk, if it exists (one GET)."""
+        vdisk = _find_vdisk(self._get_vg(), self.get_disk_name(
+            disk_dvr.DiskType.BOOT, instance, short=True))
+        return [] if vdisk is None else [vdisk]
 
     def detach_disk(self, instance):
         """Remove the boot disk's mappings; return the disk(s) to delete.

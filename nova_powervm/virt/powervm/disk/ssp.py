@@ -253,6 +253,10 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         removed = super().detach_disk(instance)
         if removed:
             return removed
+        return self.boot_disks(instance)
+
+    def boot_disks(self, instance):
+        """The instance's boot LU(s), found by name (one GET)."""
         name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance)
         return [lu for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
                 if lu.name == name and lu.lu_type == pvm_stg.LUType.DISK]

@@ -8,10 +8,23 @@ from nova import exception as nova_exc
 from oslo_log import log as logging
 from taskflow import engines as tf_eng
 from taskflow import exceptions as tf_exc
+from taskflow.types import failure as task_fail
 
 from nova_powervm.virt.powervm import exception as exc
 
 LOG = logging.getLogger(__name__)
+
+
+def may_have_changed(result):
+    """Whether a task's REST change may have been made despite ``result``.
+
+    A task's revert gets its own failure as ``result``: the change may still
+    have been made when the server lost the answer (see
+    :func:`exception.may_have_applied`); the revert must then look for it.
+    """
+    if not isinstance(result, task_fail.Failure):
+        return True
+    return exc.may_have_applied(result.exception)
 
 
 def _cause_text(error):

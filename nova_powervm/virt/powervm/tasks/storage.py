@@ -7,6 +7,8 @@ from oslo_log import log as logging
 from taskflow import task
 from taskflow.types import failure as task_fail
 
+from nova_powervm.virt.powervm.tasks import base as tf_base
+
 LOG = logging.getLogger(__name__)
 
 
@@ -29,17 +31,33 @@ class CreateDiskForImg(task.Task):
             self.context, self.instance, self.image_meta)
 
     def revert(self, result, flow_failures, **kwargs):
-        if result is None or isinstance(result, task_fail.Failure):
-            # Nothing was created (create_disk_from_image cleans up its own
-            # partial upload).
+        if isinstance(result, task_fail.Failure):
+            if not tf_base.may_have_changed(result):
+                return
+            # The disk may have been made and the answer lost: look it up
+            # by its name (create_disk_from_image cleans up its own partial
+            # image upload).
+            try:
+                disks = self.disk_dvr.boot_disks(self.instance)
+            except Exception:
+                LOG.exception('Could not look for the boot disk of the '
+                              'failed create; remove it manually if it '
+                              'exists.', instance=self.instance)
+                return
+        elif result is None:
             return
-        LOG.warning('Deleting boot disk %s after a failed spawn.',
-                    result.name, instance=self.instance)
+        else:
+            disks = [result]
+        if not disks:
+            return
+        names = ', '.join(d.name for d in disks)
+        LOG.warning('Deleting boot disk %s after a failed spawn.', names,
+                    instance=self.instance)
         try:
-            self.disk_dvr.delete_disks([result])
+            self.disk_dvr.delete_disks(disks)
         except Exception:
             LOG.exception('Boot disk %s could not be deleted; remove it '
-                          'manually.', result.name, instance=self.instance)
+                          'manually.', names, instance=self.instance)
 
 
 class AttachDisk(task.Task):

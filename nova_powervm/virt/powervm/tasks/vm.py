@@ -1,8 +1,8 @@
 """TaskFlow tasks for the instance's partition (thin; see vm.py)."""
 from oslo_log import log as logging
 from taskflow import task
-from taskflow.types import failure as task_fail
 
+from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm import vm
 
 LOG = logging.getLogger(__name__)
@@ -36,9 +36,12 @@ class Create(task.Task):
                               lpar_w=self.lpar_w)
 
     def revert(self, result, flow_failures, **kwargs):
-        if isinstance(result, task_fail.Failure):
-            # The create itself failed: nothing to remove.
+        if not tf_base.may_have_changed(result):
+            # The server refused the create: nothing to remove.
             return
+        # Also when the create's own call failed: its answer may have been
+        # lost after the partition was made.  Deleted by its UUID (derived
+        # from the instance's); already gone is fine.
         LOG.warning('Removing the partition of the failed spawn.',
                     instance=self.instance)
         vm.delete_lpar(self.adapter, self.instance)

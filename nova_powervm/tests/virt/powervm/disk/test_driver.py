@@ -29,6 +29,9 @@ class FakeDisk(disk_dvr.DiskAdapter):
     def delete_disks(self, storage_elems):
         raise AssertionError('not used')
 
+    def boot_disks(self, instance):
+        raise AssertionError('not used')
+
 
 def _inst():
     inst = mock.Mock(uuid=INST_UUID)
