@@ -41,7 +41,8 @@ class Fault(object):
                 'nth': self.nth, 'status': self.status,
                 'job_failure': self.job_failure, 'drop': self.drop,
                 'delay_s': self.delay_s, 'times': self.times,
-                'after_commit': self.after_commit, 'seen': self.seen, 'fired': self.fired}
+                'after_commit': self.after_commit, 'seen': self.seen,
+                'fired': self.fired}
 
 
 class Faults(object):

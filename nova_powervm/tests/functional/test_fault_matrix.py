@@ -92,6 +92,8 @@ class _FaultMatrix(base.ClassSimTestCase):
     max_jobs = 0
     max_updates = 0
     max_writes = 0
+    # Writes (1-based) whose lost answer still leaks (see the class).
+    known_leaks = ()
     _recorded = None
 
     # -- flow hooks --------------------------------------------------------
@@ -243,6 +245,11 @@ class _FaultMatrix(base.ClassSimTestCase):
             self.fail('%s: raised %s, not a nova exception: %s' % (
                 label, type(err).__name__, err))
         self.assert_names_failure(label, str(err), hit, fault)
+        if fault in ('amb500', 'amb_loss') and k in self.known_leaks:
+            # Documented below; fails once fixed (then drop the entry).
+            self.assertRaises(AssertionError, self.check_failed, state,
+                              before, err)
+            return
         self.check_failed(state, before, err)
 
     def assert_names_failure(self, label, msg, hit, fault):
@@ -408,6 +415,12 @@ class TestSpawnSSP(_SpawnFlow):
     """
 
     disk_driver = 'ssp'
+    # Known leak: pypowervm's marker-LU upload (get_or_upload_image_lu)
+    # cannot clean up when the answer to its marker LU's (write 3) or image
+    # LU's (write 4) creation is lost: the marker's name is random and an
+    # empty image LU looks complete.  Needs the upload protocol in the
+    # driver (issue 13, item 17's SSP upload rework).
+    known_leaks = (3, 4)
     max_requests = 19
     max_jobs = 1
     max_updates = 2

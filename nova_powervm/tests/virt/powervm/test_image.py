@@ -180,6 +180,39 @@ class TestRemoveUploadMetadata(test.NoDBTestCase):
             file_w.adapter.delete.assert_called_once()
 
 
+class TestRemoveUploadFiles(test.NoDBTestCase):
+    """File records of a failed upload, found by name and VIOS."""
+
+    def _file(self, name, vios, uuid):
+        return mock.Mock(file_name=name, vios_uuid=vios, uuid=uuid,
+                         schema_type='File', adapter=self.adpt)
+
+    def setUp(self):
+        super().setUp()
+        self.adpt = mock.Mock()
+        self.files = [self._file('img', 'v-1', 'f1'),
+                      self._file('img', 'V-2', 'f2'),
+                      self._file('other', 'v-1', 'f3'),
+                      self._file('img', 'V-1', 'f4')]
+        p = mock.patch('pypowervm.wrappers.vios_file.File.wrap',
+                       return_value=self.files)
+        p.start()
+        self.addCleanup(p.stop)
+
+    def test_deletes_only_matching(self):
+        image.remove_upload_files(self.adpt, 'img', 'v-1')
+        self.adpt.read.assert_called_once_with('File', service='web')
+        self.assertEqual(
+            [mock.call('File', root_id='f1', service='web'),
+             mock.call('File', root_id='f4', service='web')],
+            self.adpt.delete.call_args_list)
+
+    def test_failure_logged_not_raised(self):
+        self.adpt.read.side_effect = pvm_exc.ConnectionError('down')
+        image.remove_upload_files(self.adpt, 'img', 'v-1')
+        self.adpt.delete.assert_not_called()
+
+
 class TestRetryUpload(test.NoDBTestCase):
     """Uploads retried only when a retry can fix them."""
 

@@ -18,6 +18,7 @@ import time
 
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import excutils
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import cluster_ssp as tsk_cs
@@ -186,8 +187,15 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                     close()
 
         # pypowervm removes a failed image LU and its marker LU itself.
-        return pvm_image.retry_upload(
-            self.adapter, upload, what='upload of image %s' % image_meta.id)
+        try:
+            return pvm_image.retry_upload(
+                self.adapter, upload,
+                what='upload of image %s' % image_meta.id)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # Not the File whose creation's answer was lost.
+                pvm_image.remove_upload_files(self.adapter, luname,
+                                              self._vios_uuids[0])
 
     def _upload_image_lu(self, luname, stream, size):
         """pypowervm's marker-LU upload, retrying its failed LU removal.

@@ -50,7 +50,7 @@ class CreateDiskForImg(task.Task):
             disks = [result]
         if not disks:
             return
-        names = ', '.join(d.name for d in disks)
+        names = ', '.join(str(d.name) for d in disks)
         LOG.warning('Deleting boot disk %s after a failed spawn.', names,
                     instance=self.instance)
         try:

@@ -2,11 +2,13 @@
 from unittest import mock
 
 from nova import test
+from pypowervm import exceptions as pvm_exc
 from pypowervm.wrappers import entry_wrapper as ewrap
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm.tests.virt.powervm.disk import fake_adapter
+from nova_powervm.tests.virt.powervm import test_vm
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import exception as exc
 
@@ -158,7 +160,36 @@ class TestDiskAdapter(test.NoDBTestCase):
     def test_connect_to_mgmt_tries_next_vios(self):
         self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
         self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
-        self.feed[0].update.side_effect = ValueError('VIOS busy')
+        self.feed[0].update.side_effect = test_vm.http_error(409)
+        _stg, vwrap, _smap = self.drv.connect_instance_disk_to_mgmt(
+            self.inst, MGMT_UUID)
+        self.assertIs(self.feed[1], vwrap)
+        # A refusal: VIOS 1 is not read again.
+        self.mock_get.assert_called_once_with(self.adpt,
+                                              xag=['ViosSCSIMapping'])
+
+    def test_connect_to_mgmt_answer_lost(self):
+        # VIOS 1 made the mapping but its answer was lost: re-read, used.
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
+        self.feed[0].update.side_effect = pvm_exc.ConnectionError('dropped')
+        reread = self._vios('vios-1')
+        self._map(reread, LPAR_UUID, self._lu(self.boot))
+        made = self._map(reread, MGMT_UUID, self._lu(self.boot))
+        self.mock_get.side_effect = [self.feed, reread]
+        _stg, vwrap, smap = self.drv.connect_instance_disk_to_mgmt(
+            self.inst, MGMT_UUID)
+        self.assertIs(reread, vwrap)
+        self.assertIs(made, smap)
+        self.mock_get.assert_called_with(self.adpt, uuid='vios-1',
+                                         xag=['ViosSCSIMapping'])
+        self.feed[1].update.assert_not_called()
+
+    def test_connect_to_mgmt_answer_lost_not_made(self):
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
+        self.feed[0].update.side_effect = pvm_exc.TimeoutError('timed out')
+        self.mock_get.side_effect = [self.feed, self._vios('vios-1')]
         _stg, vwrap, _smap = self.drv.connect_instance_disk_to_mgmt(
             self.inst, MGMT_UUID)
         self.assertIs(self.feed[1], vwrap)

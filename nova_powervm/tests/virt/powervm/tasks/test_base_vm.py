@@ -3,10 +3,12 @@ from unittest import mock
 
 from nova import exception as nova_exc
 from nova import test
+from pypowervm import exceptions as pvm_exc
 from taskflow.patterns import linear_flow as tf_lf
 from taskflow import task
 from taskflow.types import failure
 
+from nova_powervm.tests.virt.powervm import test_vm
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import vm as tf_vm
@@ -25,6 +27,52 @@ class _Step(task.Task):
 
     def revert(self, result, flow_failures, **kwargs):
         self.log.append('undo ' + self.name)
+
+
+def _failure(error):
+    try:
+        raise error
+    except Exception:
+        return failure.Failure()
+
+
+class TestMayHaveChanged(test.NoDBTestCase):
+    """Which failures leave a change possibly made (answer lost)."""
+
+    def test_ambiguous(self):
+        for error in (pvm_exc.ConnectionError('dropped'),
+                      pvm_exc.TimeoutError('timed out'),
+                      test_vm.http_error(500), test_vm.http_error(503),
+                      ValueError('unknown')):
+            self.assertTrue(tf_base.may_have_changed(_failure(error)),
+                            error)
+        self.assertTrue(tf_base.may_have_changed('a result'))
+
+    def test_refused(self):
+        for error in (test_vm.http_error(400), test_vm.http_error(404),
+                      test_vm.http_error(412),
+                      nova_exc.InvalidInput(reason='bad')):
+            self.assertFalse(tf_base.may_have_changed(_failure(error)),
+                             error)
+
+    def test_cause_followed(self):
+        # A nova exception raised from a lost answer: ambiguous.
+        try:
+            try:
+                raise pvm_exc.ConnectionError('dropped')
+            except pvm_exc.Error as e:
+                raise exc.ConfigDriveFailed(instance='i', reason='x') from e
+        except Exception:
+            fail = failure.Failure()
+        self.assertTrue(tf_base.may_have_changed(fail))
+        try:
+            try:
+                raise test_vm.http_error(400)
+            except pvm_exc.Error as e:
+                raise nova_exc.NovaException('wrapped') from e
+        except Exception:
+            fail = failure.Failure()
+        self.assertFalse(tf_base.may_have_changed(fail))
 
 
 class TestRun(test.NoDBTestCase):
@@ -97,14 +145,25 @@ class TestVmTasks(test.NoDBTestCase):
         tsk.revert('created', {})
         self.vm.delete_lpar.assert_called_once_with(self.adpt, self.inst)
 
-    def test_create_revert_after_failed_create(self):
-        tsk = tf_vm.Create(self.adpt, mock.Mock(), self.inst)
-        try:
-            raise ValueError('x')
-        except ValueError:
-            fail = failure.Failure()
-        tsk.revert(fail, {})
-        self.assertFalse(self.vm.delete_lpar.called)
+    def test_create_revert_after_ambiguous_create(self):
+        # The PUT's answer was lost: the partition may exist.  Deleted by
+        # the instance (its UUID is derived from the instance's).
+        for error in (pvm_exc.ConnectionError('dropped'),
+                      pvm_exc.TimeoutError('read timed out'),
+                      test_vm.http_error(500)):
+            self.vm.delete_lpar.reset_mock()
+            tsk = tf_vm.Create(self.adpt, mock.Mock(), self.inst)
+            tsk.revert(_failure(error), {})
+            self.vm.delete_lpar.assert_called_once_with(self.adpt, self.inst)
+
+    def test_create_revert_after_refused_create(self):
+        # The server refused it (4xx) or bad input: nothing to delete.
+        for error in (test_vm.http_error(400), test_vm.http_error(409),
+                      exc.InvalidFlavorExtraSpec(key='k', value='v',
+                                                 reason='r', allowed='a')):
+            tsk = tf_vm.Create(self.adpt, mock.Mock(), self.inst)
+            tsk.revert(_failure(error), {})
+        self.vm.delete_lpar.assert_not_called()
 
     def test_power_on_uses_flow_wrapper_and_reverts_hard(self):
         tsk = tf_vm.PowerOn(self.adpt, self.inst)

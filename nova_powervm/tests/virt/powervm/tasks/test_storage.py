@@ -1,7 +1,9 @@
 """Unit tests for the disk tasks: what they ask of the disk driver."""
 from unittest import mock
 
+from nova import exception as nova_exc
 from nova import test
+from pypowervm import exceptions as pvm_exc
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
 from taskflow import task as tf_task
@@ -48,10 +50,33 @@ class TestStorageTasks(test.NoDBTestCase):
         self.dvr.detach_disk.assert_called_once_with(self.inst)
         self.dvr.delete_disks.assert_called_once_with([disk])
 
-    def test_create_failure_deletes_nothing(self):
-        self.dvr.create_disk_from_image.side_effect = ValueError('upload')
+    def test_refused_create_deletes_nothing(self):
+        self.dvr.create_disk_from_image.side_effect = (
+            nova_exc.ImageUnacceptable(image_id='i', reason='format'))
         self.assertRaises(
-            ValueError, self._run,
+            nova_exc.ImageUnacceptable, self._run,
+            tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'))
+        self.dvr.boot_disks.assert_not_called()
+        self.dvr.delete_disks.assert_not_called()
+
+    def test_ambiguous_create_deletes_disk_by_name(self):
+        # The VG POST's answer was lost: the disk may exist.
+        self.dvr.create_disk_from_image.side_effect = (
+            pvm_exc.ConnectionError('dropped'))
+        disk = mock.Mock()
+        self.dvr.boot_disks.return_value = [disk]
+        self.assertRaises(
+            pvm_exc.ConnectionError, self._run,
+            tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'))
+        self.dvr.boot_disks.assert_called_once_with(self.inst)
+        self.dvr.delete_disks.assert_called_once_with([disk])
+
+    def test_ambiguous_create_without_disk(self):
+        self.dvr.create_disk_from_image.side_effect = (
+            pvm_exc.TimeoutError('timed out'))
+        self.dvr.boot_disks.return_value = []
+        self.assertRaises(
+            pvm_exc.TimeoutError, self._run,
             tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'))
         self.dvr.delete_disks.assert_not_called()
 
