@@ -4,6 +4,7 @@ import time
 from unittest import mock
 
 from pypowervm.wrappers import entry_wrapper as ewrap
+from pypowervm.wrappers import virtual_io_server as pvm_vios
 import testtools
 
 from nova_powervm.virt.powervm import batch
@@ -169,7 +170,13 @@ class TestUpdate(testtools.TestCase):
 class TestFeedTask(testtools.TestCase):
 
     @mock.patch('pypowervm.tasks.partition.build_active_vio_feed_task')
-    def test_build_keeps_stand_ins(self, build):
-        build.return_value = standin = mock.Mock()
-        self.assertIs(standin, batch.FeedTask.build('adpt', ['xag']))
+    def test_build_from_the_active_vios_feed(self, build):
+        feed = [mock.Mock(spec=pvm_vios.VIOS, uuid=u) for u in ('v1', 'v2')]
+        build.return_value = mock.Mock(feed=feed)
+        build.return_value.name = 'vio_feed'
+        ftsk = batch.FeedTask.build('adpt', ['xag'])
         build.assert_called_once_with('adpt', xag=['xag'])
+        self.assertIsInstance(ftsk, batch.FeedTask)
+        self.assertEqual('vio_feed', ftsk.name)
+        self.assertEqual(['xag'], ftsk.xag)
+        self.assertEqual(['v1', 'v2'], sorted(ftsk.wrapper_tasks))

@@ -32,7 +32,7 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.run = self.useFixture(fixtures.MockPatchObject(
             driver.tf_base, 'run')).mock
         self.ftsk = self.useFixture(fixtures.MockPatch(
-            'pypowervm.tasks.partition.build_active_vio_feed_task')).mock
+            'nova_powervm.virt.powervm.batch.FeedTask.build')).mock
         self.ftsk.return_value = _FeedTask(name='vio_feed')
         self.inst = mock.Mock(uuid='inst-uuid', config_drive=None)
         self.cfgdrv = self.useFixture(fixtures.MockPatch(
@@ -56,7 +56,7 @@ class TestDriverLifecycle(test.NoDBTestCase):
                          self.run.call_args[1]['exc_class'])
         # Mappings only: no storage xag on the VIOS feed.
         self.assertEqual(['ViosSCSIMapping'],
-                         self.ftsk.call_args[1]['xag'])
+                         self.ftsk.call_args[0][1])
 
     def test_spawn_checks_size_and_image_before_the_flow(self):
         self.fits.side_effect = nova_exc.ComputeResourcesUnavailable(
