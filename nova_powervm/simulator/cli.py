@@ -1,11 +1,13 @@
 """powervm-simulator: serve the PowerVM REST API simulator."""
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 
 from nova_powervm.simulator import control
+from nova_powervm.simulator import san as sim_san
 
 
 def parse_args(argv=None):
@@ -55,6 +57,11 @@ def parse_args(argv=None):
                    help='seconds a power job takes (default 0.2)')
     p.add_argument('--event-hold', type=float, default=10.0,
                    help='seconds an idle event poll is held (default 10)')
+    p.add_argument('--hosts', type=int, default=1, metavar='N',
+                   help='simulate N managed systems whose VIOSes share one '
+                        'SSP cluster, each on its own port (--port, '
+                        '--port+1, ...; with --port 0 any free ones); '
+                        'default 1')
     p.add_argument('--debug', action='store_true', help='debug logging')
     return p.parse_args(argv)
 
@@ -62,29 +69,54 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO)
-    sim = control.Simulator(
-        host=args.host, port=args.port, username=args.username,
-        password=args.password, state_file=args.state,
-        latency_ms=args.latency_ms, power_delay_s=args.power_delay,
-        event_hold_s=args.event_hold, file_users=args.file_users,
-        state_dir=args.state_dir, admin_api=args.admin_api,
-        admin_token=args.admin_token, mc_type=args.mc_type,
-        vios_boot_s=args.vios_boot_delay, vios_rmc_s=args.vios_rmc_delay)
-    try:
-        sim.start()
-    except OSError as e:
-        sys.stderr.write('powervm-simulator: cannot listen on %s:%s: %s\n'
-                         % (args.host, args.port, e))
-        return 1
+    if args.hosts < 1:
+        sys.stderr.write('powervm-simulator: --hosts must be at least 1\n')
+        return 2
+    if args.hosts > 1 and args.state:
+        sys.stderr.write('powervm-simulator: --state serves one host; it '
+                         'cannot be combined with --hosts\n')
+        return 2
+    shared = sim_san.San() if args.hosts > 1 else None
+    sims = []
+    for index in range(args.hosts):
+        port = args.port + index if args.port else 0
+        state_dir = args.state_dir
+        if state_dir and args.hosts > 1:
+            # One directory per host (session files, admin token).
+            state_dir = os.path.join(state_dir, 'host%d' % index)
+            os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        sim = control.Simulator(
+            host=args.host, port=port, username=args.username,
+            password=args.password, state_file=args.state,
+            latency_ms=args.latency_ms, power_delay_s=args.power_delay,
+            event_hold_s=args.event_hold, file_users=args.file_users,
+            state_dir=state_dir, admin_api=args.admin_api,
+            admin_token=args.admin_token, mc_type=args.mc_type,
+            vios_boot_s=args.vios_boot_delay, vios_rmc_s=args.vios_rmc_delay,
+            san=shared)
+        try:
+            sim.start()
+        except OSError as e:
+            sys.stderr.write('powervm-simulator: cannot listen on %s:%s: %s\n'
+                             % (args.host, port, e))
+            for started in sims:
+                started.close()
+            return 1
+        sims.append(sim)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *a: done.set())
-    admin = ('admin token in %s' % sim.admin_token_file if sim.admin_api
-             else 'admin API off')
-    print('powervm-simulator ready on %s (host %s, user %s; %s)'
-          % (sim.base_url, sim.host_uuid, sim.username, admin), flush=True)
+    for sim in sims:
+        admin = ('admin token in %s' % sim.admin_token_file if sim.admin_api
+                 else 'admin API off')
+        print('powervm-simulator ready on %s (host %s, user %s; %s)'
+              % (sim.base_url, sim.host_uuid, sim.username, admin),
+              flush=True)
     done.wait()
-    sim.close()
+    for sim in sims:
+        sim.close()
+    if shared is not None:
+        shared.close()
     return 0
 
 

@@ -43,7 +43,7 @@ class Simulator(object):
                  event_hold_s=10.0, power_delay_s=0.2, session_timeout_s=None,
                  mc_type='PVM', state_dir=None, admin_api=True,
                  admin_token=None, file_users=None, vios_boot_s=0.0,
-                 vios_rmc_s=0.0):
+                 vios_rmc_s=0.0, san=None):
         """See the keyword arguments' use below; security-relevant ones:
 
         ``state_dir``: the only directory the simulator writes to (session
@@ -54,10 +54,15 @@ class Simulator(object):
         ``username`` only).  ``vios_boot_s``/``vios_rmc_s``: after start
         (and reset()), the VIOSes are "not activated" for vios_boot_s, then
         running with RMC inactive for vios_rmc_s, as after a host reboot
-        (see the reboot_host control).
+        (see the reboot_host control).  ``san``: a san.San this host
+        shares an SSP cluster with (several hosts, see san.py).
         """
         registry.load_plugins()
-        self.lock = threading.RLock()
+        # With a san (san.San) this is one host of several sharing an SSP
+        # cluster: the lock is shared, host_index picks the identity.
+        self.san = san
+        self.host_index = san.attach(self) if san is not None else 0
+        self.lock = san.lock if san is not None else threading.RLock()
         self.host = host
         self.port = port
         self.username = username
@@ -197,17 +202,28 @@ class Simulator(object):
                 registry.CONTROLS['reboot_host'](
                     self, vios_boot_s=self.vios_boot_s,
                     vios_rmc_s=self.vios_rmc_s, emit=False)
+            if self.san is not None:
+                self.san.joined(self)
 
     def reset(self):
-        """Back to the initial state; faults, latency and logs cleared."""
+        """Back to the initial state; faults, latency and logs cleared.
+
+        A host sharing a san resets every host of it.
+        """
         xu.in_private_thread(self._reset)
 
     def _reset(self):
+        if self.san is not None:
+            self.san.reset()
+            return
         with self.lock:
             self.store.clear()
             self.extra.clear()
             self.jobs.jobs.clear()
             self._seed_locked()
+        self._reset_controls()
+
+    def _reset_controls(self):
         self.faults.clear()
         self.latency_ms = 0
         self.log.clear()

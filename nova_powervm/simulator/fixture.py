@@ -3,6 +3,7 @@ import fixtures
 
 from nova_powervm.simulator import admin
 from nova_powervm.simulator import control
+from nova_powervm.simulator import san as sim_san
 
 
 class SimulatorFixture(fixtures.Fixture):
@@ -11,21 +12,34 @@ class SimulatorFixture(fixtures.Fixture):
     Keyword arguments go to control.Simulator (e.g. power_delay_s,
     event_hold_s (default 1.0 here), latency_ms, state_file, vios_boot_s,
     mc_type).  The admin API (/sim/admin/) needs ``admin_headers()``.
+
+    ``hosts=N`` (N > 1) starts N simulated managed systems, each on its own
+    port, whose VIOSes share one SSP cluster (``san.San``): ``self.sims``
+    lists them, ``self.sim`` is the first, ``self.san`` their SAN.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, hosts=1, **kwargs):
         super(SimulatorFixture, self).__init__()
         kwargs.setdefault('host', '127.0.0.1')
         kwargs.setdefault('port', 0)
         # Short event holds keep listener threads' teardown quick.
         kwargs.setdefault('event_hold_s', 1.0)
         self._kwargs = kwargs
+        self._hosts = hosts
         self.sim = None
+        self.sims = []
+        self.san = None
 
     def _setUp(self):
-        self.sim = control.Simulator(**self._kwargs)
-        self.sim.start()
-        self.addCleanup(self.sim.close)
+        if self._hosts > 1:
+            self.san = sim_san.San()
+            self.addCleanup(self.san.close)
+        for _ in range(self._hosts):
+            sim = control.Simulator(san=self.san, **self._kwargs)
+            sim.start()
+            self.addCleanup(sim.close)
+            self.sims.append(sim)
+        self.sim = self.sims[0]
 
     @property
     def host(self):
@@ -51,10 +65,11 @@ class SimulatorFixture(fixtures.Fixture):
         """Headers the admin API requires (its token)."""
         return {admin.TOKEN_HEADER: self.sim.admin_token}
 
-    def flags_for_conf(self):
-        """[powervm] options that point the driver at this simulator."""
-        return {'host': self.host, 'port': self.port, 'protocol': 'http',
-                'username': self.username, 'password': self.password}
+    def flags_for_conf(self, index=0):
+        """[powervm] options that point the driver at a simulated host."""
+        sim = self.sims[index] if self.sims else self.sim
+        return {'host': sim.host, 'port': sim.port, 'protocol': 'http',
+                'username': sim.username, 'password': sim.password}
 
     def set_conf(self, conf):
         """Apply flags_for_conf() to an oslo.config CONF (group powervm)."""

@@ -109,14 +109,21 @@ class Inventory(object):
         obj = Obj(type_name, uid, element, parent, self.next_etag(), service)
         self.objs[obj.key] = obj
         self.by_uuid[uid] = obj
+        self._changed(type_name)
         if emit:
             self.sim.events.emit('ADD_URI', self.href(obj), detail)
         return obj
+
+    def _changed(self, type_name):
+        san = getattr(self.sim, 'san', None)
+        if san is not None:
+            san.changed(self.sim, type_name)
 
     def touch(self, obj, detail='Other', emit=True):
         """Record a change of obj: new etag, drop caches, MODIFY_URI."""
         obj.etag = self.next_etag()
         obj.cache.clear()
+        self._changed(obj.type)
         if emit:
             self.sim.events.emit('MODIFY_URI', self.href(obj), detail)
 
@@ -136,6 +143,7 @@ class Inventory(object):
         self.objs.pop(obj.key, None)
         if self.by_uuid.get(obj.uuid) is obj:
             del self.by_uuid[obj.uuid]
+        self._changed(obj.type)
         if emit:
             self.sim.events.emit('DELETE_URI', href, None)
 

@@ -23,6 +23,7 @@ from lxml import etree
 import pypowervm
 from pypowervm.tests.test_utils import pvmhttp
 
+from nova_powervm.simulator import san
 from nova_powervm.simulator import xmlutil as xu
 
 DATA_DIR = os.path.join(os.path.dirname(pypowervm.__file__), 'tests', 'data')
@@ -130,10 +131,16 @@ def build_default(sim):
         _DEFAULT_CACHE.extend(
             (t, u, p, etree.tostring(el))
             for t, u, p, el in _build_default_objects())
+    index = getattr(sim, 'host_index', 0)
     for t, u, p, data in _DEFAULT_CACHE:
+        # Another host of a san: its own UUIDs and serial number.
+        if index:
+            u = san.host_uuid(index, u)
+            p = p and (p[0], san.host_uuid(index, p[1]))
+            data = san.rehost(index, data)
         sim.store.add(t, u, etree.fromstring(data, xu.parser()), p,
                       emit=False)
-    ms = sim.store.get('ManagedSystem', HOST_UUID)
+    ms = sim.store.get('ManagedSystem', san.host_uuid(index, HOST_UUID))
     sim.extra['capacity_target'] = (FREE_PROC_UNITS, FREE_MEMORY_MB)
     return ms
 

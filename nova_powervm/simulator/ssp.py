@@ -45,12 +45,43 @@ def _hex():
     return (uuidlib.uuid4().hex + uuidlib.uuid4().hex)[:64]
 
 
+def _node(sim, host, vios):
+    """A cluster Node element for a VIOS of host (this endpoint's hrefs)."""
+    node = stg.new_el('Node')
+    xu.make(node, 'HostName', '%s%s.example.com' % (
+        vios.text('PartitionName'),
+        '-h%d' % sim.host_index if getattr(sim, 'host_index', 0) else ''))
+    xu.make(node, 'PartitionID', vios.text('PartitionID'))
+    mtms = stg.sub(node, 'MachineTypeModelAndSerialNumber')
+    for k in ('MachineType', 'Model', 'SerialNumber'):
+        xu.make(mtms, k, host.text('MachineTypeModelAndSerialNumber/' + k))
+    xu.make(node, 'VirtualIOServerLevel', '3.1.0.0')
+    xu.link(node, 'VirtualIOServer', '%s/rest/api/uom/ManagedSystem/%s/'
+            'VirtualIOServer/%s' % (sim.base_url, host.uuid, vios.uuid))
+    xu.make(node, 'State', 'Up')
+    return node
+
+
+def _join_cluster(sim, src, host, vs):
+    """A host joining a san: the cluster as src has it, plus our nodes."""
+    sim.san.copy(src, sim)
+    for cl in sim.store.of_type('Cluster'):
+        nodes = xu.child(cl.element, 'Node')
+        for vios in vs:
+            nodes.append(_node(sim, host, vios))
+        sim.store.touch(cl, emit=False)
+
+
 @reg.seeder
 def _seed_ssp(sim):
     vs = stg.vioses(sim)
     if not vs:
         return
     host = sim.store.of_type('ManagedSystem')[0]
+    san = getattr(sim, 'san', None)
+    if san is not None and san.members(sim):
+        _join_cluster(sim, san.members(sim)[0], host, vs)
+        return
     ssp_uuid = stg.seed_uuid(host.uuid, 'ssp')
     ssp = stg.new_el('SharedStoragePool')
     stg.sub(ssp, 'LogicalUnits', meta=True)
@@ -88,18 +119,7 @@ def _seed_ssp(sim):
     xu.link(cl, 'ClusterSharedStoragePool', sim.store.href(sobj))
     nodes = stg.sub(cl, 'Node')
     for vios in vs:
-        node = stg.sub(nodes, 'Node', attrib={'schemaVersion': 'V1_0'})
-        xu.make(node, 'HostName', '%s.example.com'
-                % vios.text('PartitionName'))
-        xu.make(node, 'PartitionID', vios.text('PartitionID'))
-        mtms = stg.sub(node, 'MachineTypeModelAndSerialNumber')
-        for k, v in (('MachineType', '8247'), ('Model', '22L'),
-                     ('SerialNumber', '2125D4A')):
-            xu.make(mtms, k, v)
-        xu.make(node, 'VirtualIOServerLevel', '3.1.0.0')
-        xu.link(node, 'VirtualIOServer', '%s/rest/api/uom/ManagedSystem/%s/'
-                'VirtualIOServer/%s' % (sim.base_url, host.uuid, vios.uuid))
-        xu.make(node, 'State', 'Up')
+        nodes.append(_node(sim, host, vios))
     sim.store.add('Cluster', stg.seed_uuid(host.uuid, 'cluster'), cl,
                   emit=False)
 
@@ -206,8 +226,11 @@ def _check_lu(sim, ssp, el, exclude=None):
 
 
 def _in_use(sim, udid):
-    return any(stg.storage_in_use(sim, v.key, udid)
-               for v in sim.store.of_type('VirtualIOServer'))
+    """Whether a VIOS of any host of the cluster maps the storage."""
+    san = getattr(sim, 'san', None)
+    hosts = [sim] + (san.members(sim) if san is not None else [])
+    return any(stg.storage_in_use(h, v.key, udid) for h in hosts
+               for v in h.store.of_type('VirtualIOServer'))
 
 
 def _check_delete(sim, ssp, lu, going=()):

@@ -14,7 +14,10 @@ space recomputed.
 Disk contents live in files in a per-simulator temporary directory (written
 by the upload protocol in ``storage_files``).  A copy or linked clone shares
 its source's file: contents are only ever replaced whole, so sharing is safe.
-``Simulator.disk_path(name)`` answers the file of a disk (by name or UDID).
+``Simulator.disk_path(name)`` answers the file of a disk (by name or UDID)
+holding the disk's whole virtual size, as a real device reads: what was
+uploaded, then zeros (a sparse file; a shared file is copied, holes kept, when
+the disk is larger than its source).  Virtual optical media are their upload.
 
 Helpers here (``ordered_set``, ``new_el``, ``find_vdisk`` ...) are used by the
 other storage hook modules (``storage_files``, ``storage_scsi``, ``fc``,
@@ -143,7 +146,13 @@ _DIR_LOCK = threading.Lock()
 
 
 def data_dir(sim):
-    """The simulator's temporary directory for disk contents."""
+    """The simulator's temporary directory for disk contents.
+
+    Hosts sharing a san (``san.San``) share its directory.
+    """
+    san = getattr(sim, 'san', None)
+    if san is not None:
+        return san.data_dir
     with _DIR_LOCK:
         tmp = _DIRS.get(sim)
         if tmp is None:
@@ -152,9 +161,24 @@ def data_dir(sim):
         return tmp.name
 
 
-def _blobs(sim):
-    """{storage UDID: content file path}."""
+# UDID prefixes of storage shared by the hosts of a san: SSP logical units
+# (ssp.py makes their UDIDs unique cluster-wide).
+SHARED_UDID_PREFIXES = ('27', '29')
+
+
+def _blobs(sim, udid):
+    """{storage UDID: content file path} holding ``udid``'s content."""
+    san = getattr(sim, 'san', None)
+    if san is not None and (udid or '')[:2] in SHARED_UDID_PREFIXES:
+        return san.blobs
     return sim.extra.setdefault('stg_blobs', {})
+
+
+def _all_blobs(sim):
+    """Every {UDID: path} map content files of this simulator may be in."""
+    own = sim.extra.setdefault('stg_blobs', {})
+    san = getattr(sim, 'san', None)
+    return [own] if san is None else [own, san.blobs]
 
 
 def new_blob_path(sim):
@@ -165,7 +189,7 @@ def new_blob_path(sim):
 
 def set_content(sim, udid, path):
     """Point storage ``udid`` at content file ``path`` (shared ok)."""
-    blobs = _blobs(sim)
+    blobs = _blobs(sim, udid)
     old = blobs.get(udid)
     blobs[udid] = path
     if old and old != path:
@@ -174,19 +198,19 @@ def set_content(sim, udid, path):
 
 def share_content(sim, src_udid, dst_udid):
     """dst gets src's content (copy / linked clone)."""
-    path = _blobs(sim).get(src_udid)
+    path = _blobs(sim, src_udid).get(src_udid)
     if path:
-        _blobs(sim)[dst_udid] = path
+        _blobs(sim, dst_udid)[dst_udid] = path
 
 
 def drop_content(sim, udid):
-    path = _blobs(sim).pop(udid, None)
+    path = _blobs(sim, udid).pop(udid, None)
     if path:
         _gc_blob(sim, path)
 
 
 def _gc_blob(sim, path):
-    if path not in _blobs(sim).values():
+    if not any(path in b.values() for b in _all_blobs(sim)):
         try:
             os.unlink(path)
         except OSError:
@@ -195,16 +219,22 @@ def _gc_blob(sim, path):
 
 def content_path(sim, udid):
     """The content file of a storage UDID (an empty one if none yet)."""
-    path = _blobs(sim).get(udid)
+    path = _blobs(sim, udid).get(udid)
     if path is None:
         path = new_blob_path(sim)
-        _blobs(sim)[udid] = path
+        _blobs(sim, udid)[udid] = path
     return path
 
 
 @reg.seeder
 def _wipe_contents(sim):
-    """Reset: contents of the previous state are gone."""
+    """Reset: contents of the previous state are gone.
+
+    A host joining a san whose other hosts are up keeps their contents.
+    """
+    san = getattr(sim, 'san', None)
+    if san is not None and san.members(sim):
+        return
     d = data_dir(sim)
     for name in os.listdir(d):
         full = os.path.join(d, name)
@@ -266,18 +296,25 @@ def find_media(sim, vios_key, name):
     return None, None
 
 
-def all_storage(sim):
-    """Yield (kind, name, udid) of every disk-like object with content."""
+def storage_elements(sim):
+    """Yield (kind, name, udid, element) like all_storage, with elements."""
     for vios in vioses(sim):
         for vg in vgs_of(sim, vios.key):
             for vd in vdisks(vg.element):
                 yield ('VirtualDisk', base_name(xu.text(vd, 'DiskName')),
-                       xu.text(vd, 'UniqueDeviceID'))
+                       xu.text(vd, 'UniqueDeviceID'), vd)
             for m in media(vg.element):
                 yield ('VirtualOpticalMedia', xu.text(m, 'MediaName'),
-                       xu.text(m, 'MediaUDID'))
+                       xu.text(m, 'MediaUDID'), m)
     for lu in sim.store.of_type('LogicalUnit'):
-        yield 'LogicalUnit', lu.text('UnitName'), lu.text('UniqueDeviceID')
+        yield ('LogicalUnit', lu.text('UnitName'),
+               lu.text('UniqueDeviceID'), lu.element)
+
+
+def all_storage(sim):
+    """Yield (kind, name, udid) of every disk-like object with content."""
+    for kind, name, udid, _el in storage_elements(sim):
+        yield kind, name, udid
 
 
 def storage_in_use(sim, vios_key, udid):
@@ -425,16 +462,75 @@ def recompute(vg_el):
 
 
 # ---- controls and snapshot -------------------------------------------
+def _copy_sparse(src, dst):
+    """Copy file src to dst, keeping holes (only data extents copied)."""
+    with open(src, 'rb') as fin, open(dst, 'wb') as fout:
+        end = os.fstat(fin.fileno()).st_size
+        pos = 0
+        while pos < end:
+            try:
+                pos = os.lseek(fin.fileno(), pos, os.SEEK_DATA)
+            except OSError:   # ENXIO: only a hole is left
+                break
+            stop = os.lseek(fin.fileno(), pos, os.SEEK_HOLE)
+            fin.seek(pos)
+            fout.seek(pos)
+            left = stop - pos
+            while left > 0:
+                chunk = fin.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                fout.write(chunk)
+                left -= len(chunk)
+            pos = stop
+        fout.truncate(end)
+
+
+def whole_content_path(sim, udid, size):
+    """The content file of ``udid``, exactly ``size`` bytes long.
+
+    Unwritten space reads as zeros (a sparse extension).  A file shared
+    with other storage is first copied (holes kept), so growing or cutting
+    it changes no other disk.
+    """
+    path = content_path(sim, udid)
+    cur = os.path.getsize(path)
+    if cur == size:
+        return path
+    shared = [u for b in _all_blobs(sim) for u, p in b.items()
+              if p == path and u != udid]
+    if shared:
+        new = new_blob_path(sim)
+        _copy_sparse(path, new)
+        _blobs(sim, udid)[udid] = path = new
+    os.truncate(path, size)
+    return path
+
+
+def _virtual_bytes(kind, el):
+    """Virtual size of a disk/LU element in bytes (None: its upload)."""
+    if kind == 'VirtualDisk':
+        return int(round(num(xu.text(el, 'DiskCapacity')) * GB))
+    if kind == 'LogicalUnit':
+        return int(round(num(xu.text(el, 'UnitCapacity')) * GB))
+    return None
+
+
 @reg.control('disk_path')
 def disk_path(sim, name):
     """The file holding the contents of a disk/LU/media (name or UDID).
 
-    A disk never written reads back empty.  Raises KeyError if unknown.
+    A disk or LU reads back its whole virtual size (unwritten space:
+    zeros), as the device would; media are their uploaded bytes.  Raises
+    KeyError if unknown.
     """
     with sim.lock:
-        for kind, sname, udid in all_storage(sim):
+        for kind, sname, udid, el in storage_elements(sim):
             if name in (sname, udid):
-                return content_path(sim, udid)
+                size = _virtual_bytes(kind, el)
+                if size is None:
+                    return content_path(sim, udid)
+                return whole_content_path(sim, udid, size)
     raise KeyError('No disk, logical unit or media named %s' % name)
 
 

@@ -8,6 +8,7 @@ a new session), fresh process caches and its own image service.
 import difflib
 import hashlib
 import json
+import os
 import pprint
 import shutil
 import struct
@@ -37,13 +38,54 @@ def non_event(log):
     return [r for r in log if not r['path'].startswith('/rest/api/uom/Event')]
 
 
-def disk_digest(sim, name):
-    """sha256 of a simulated disk's contents, read in chunks."""
+def disk_digest(sim, name, length=None):
+    """sha256 of a simulated disk's contents, read in chunks.
+
+    A disk reads back its whole virtual size, so an image disk holds its
+    image and then zeros: with ``length``, the digest is of the first
+    ``length`` bytes, and only if zeros follow (else a marker that matches
+    no digest).
+    """
     digest = hashlib.sha256()
+    left = length
     with open(sim.disk_path(name=name), 'rb') as src:
-        for chunk in iter(lambda: src.read(1 << 16), b''):
+        while left is None or left > 0:
+            chunk = src.read(1 << 16 if left is None else min(left, 1 << 16))
+            if not chunk:
+                break
             digest.update(chunk)
+            if left is not None:
+                left -= len(chunk)
+        if length is not None and not _zeros_from(src, length):
+            return 'non-zero data after %d bytes' % length
     return digest.hexdigest()
+
+
+def _zeros_from(src, offset):
+    """Whether open file src holds only zeros from offset on.
+
+    Reads to the next 64 KiB boundary, then asks the file system whether
+    any data follows (the rest of a sparse disk is one hole).
+    """
+    size = os.fstat(src.fileno()).st_size
+    edge = min(size, -(-offset // 65536) * 65536)
+    src.seek(offset)
+    if src.read(edge - offset).strip(b'\0'):
+        return False
+    if edge >= size:
+        return True
+    try:
+        os.lseek(src.fileno(), edge, os.SEEK_DATA)
+    except OSError:   # ENXIO: nothing but a hole after edge
+        return True
+    src.seek(edge)
+    return all(c.count(0) == len(c)
+               for c in iter(lambda: src.read(1 << 20), b''))
+
+
+def image_size(glance, image_id):
+    """Bytes of an image stored by StreamingGlanceFixture."""
+    return os.path.getsize(glance.data_path(image_id))
 
 
 # nova's [DEFAULT] mkisofs_cmd; CI installs it (.ci/run).

@@ -350,7 +350,9 @@ class _SpawnFlow(_FaultMatrix):
                     localdisk.IMAGE_PREFIX)]
 
     def _digest(self, name):
-        return base.disk_digest(self.sim, name)
+        """Digest of an image disk's image-sized head (zeros follow)."""
+        return base.disk_digest(self.sim, name, base.image_size(
+            self.glance, self.image_id))
 
     def check_failed(self, state, before, err):
         self.assertFalse(self.drv.instance_exists(state['inst']))

@@ -62,7 +62,9 @@ class LocalDiskSimTestCase(base.AdapterSimTestCase):
         return {localdisk._base_name(vd.name): vd for vd in vg.virtual_disks}
 
     def _disk_digest(self, name):
-        return base.disk_digest(self.sim, name)
+        """Digest of an image disk's image-sized head (zeros follow)."""
+        return base.disk_digest(self.sim, name, base.image_size(
+            self.glance, self.image_meta.id))
 
 
 class TestLocalDiskSim(LocalDiskSimTestCase):

@@ -1,5 +1,6 @@
 """Simulator storage through pypowervm: VGs, uploads, vopt, vSCSI mappings."""
 import io
+import os
 
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
@@ -17,6 +18,27 @@ SMAP = [pvm_const.XAG.VIO_SMAP]
 
 def pattern(size):
     return bytes((i * 7) % 251 for i in range(size))
+
+
+def read_disk(path, head):
+    """(first ``head`` bytes, size, whether only zeros follow) of a disk.
+
+    The zero check reads up to the next 64 KiB boundary and then asks the
+    file system for data beyond it (the rest must be a hole), so a 5 GB
+    sparse disk is checked without reading 5 GB.
+    """
+    with open(path, 'rb') as f:
+        data = f.read(head)
+        size = os.fstat(f.fileno()).st_size
+        edge = min(size, -(-head // 65536) * 65536)
+        zeros = f.read(edge - head).strip(b'\0') == b''
+        if edge < size:
+            try:
+                os.lseek(f.fileno(), edge, os.SEEK_DATA)
+                zeros = False
+            except OSError:   # ENXIO: only a hole after edge
+                pass
+    return data, size, zeros
 
 
 class StorageTestCase(base.SimTestCase):
@@ -127,8 +149,9 @@ class TestUploads(StorageTestCase):
             'img1', len(data))
         self.assertIsNone(leftover)
         self.assertEqual(1, vd.capacity)
-        with open(self.sim.disk_path(name='img1'), 'rb') as f:
-            self.assertEqual(data, f.read())
+        # The whole 1 GB disk reads back: the upload, then zeros.
+        self.assertEqual((data, 1 << 30, True),
+                         read_disk(self.sim.disk_path(name='img1'), len(data)))
         self.assertEqual(self.sim.disk_path(name='img1'),
                          self.sim.disk_path(name=vd.udid))
         # The admin API's generic call passes a control's own 'name' along.
@@ -140,9 +163,34 @@ class TestUploads(StorageTestCase):
         copy = tsk_stg.crt_copy_vdisk(self.adpt, self.vios_uuid,
                                       self.vg.uuid, vd.udid, len(data),
                                       'img1copy')
-        with open(self.sim.disk_path(name=copy.name), 'rb') as f:
-            self.assertEqual(data, f.read())
+        self.assertEqual((data, 1 << 30, True),
+                         read_disk(self.sim.disk_path(name=copy.name),
+                                   len(data)))
         # Deleting both removes the stored data.
+        vg, disks = self.vdisks()
+        tsk_stg.rm_vg_storage(vg, vdisks=list(disks.values()))
+        self.assertEqual(0, self.sim.inventory()['disk_data_files'])
+
+    def test_whole_disks(self):
+        """A disk reads its whole virtual size; copies are their own."""
+        tsk_stg.crt_vdisk(self.adpt, self.vios_uuid, self.vg.uuid, 'blank',
+                          2)
+        self.assertEqual((b'', 2 << 30, True),
+                         read_disk(self.sim.disk_path(name='blank'), 0))
+        data = pattern(70000)
+        vd, _f = tsk_stg.upload_new_vdisk(
+            self.adpt, self.vios_uuid, self.vg.uuid, io.BytesIO(data),
+            'img3', len(data))
+        big = tsk_stg.crt_copy_vdisk(self.adpt, self.vios_uuid, self.vg.uuid,
+                                     vd.udid, len(data), 'img3big',
+                                     d_size=3 << 30)
+        self.assertEqual((data, 3 << 30, True), read_disk(
+            self.sim.disk_path(name=big.name), len(data)))
+        # Reading the larger copy did not grow its source.
+        self.assertEqual((data, 1 << 30, True), read_disk(
+            self.sim.disk_path(name='img3'), len(data)))
+        self.assertNotEqual(self.sim.disk_path(name='img3'),
+                            self.sim.disk_path(name=big.name))
         vg, disks = self.vdisks()
         tsk_stg.rm_vg_storage(vg, vdisks=list(disks.values()))
         self.assertEqual(0, self.sim.inventory()['disk_data_files'])
