@@ -554,6 +554,19 @@ def _snap_vgs(sim):
 
 @reg.snapshot('disk_data_files')
 def _snap_data(sim):
-    """How many content files exist (leaked uploads show up here)."""
+    """Content entries: storage with content, plus unreferenced files.
+
+    Leaked uploads show up as unreferenced files.  Storage sharing a file
+    counts once each, so making a disk whole on reading it (a copy of a
+    shared file) changes nothing here.
+    """
     d = data_dir(sim)
-    return len(os.listdir(d)) if os.path.isdir(d) else 0
+    if not os.path.isdir(d):
+        return 0
+    san = getattr(sim, 'san', None)
+    maps = _all_blobs(sim)
+    if san is not None:
+        maps += [m.extra.get('stg_blobs', {}) for m in san.members(sim)]
+    referenced = {p for b in maps for p in b.values()}
+    files = {os.path.join(d, n) for n in os.listdir(d)}
+    return sum(len(b) for b in _all_blobs(sim)) + len(files - referenced)

@@ -47,6 +47,12 @@ class ClusterHasNoLocalNode(nova_exc.NovaException):
                 'Storage Pool cluster %(cluster_name)s.')
 
 
+class NoActiveClusterVIOS(nova_exc.NovaException):
+    msg_fmt = _('No Virtual I/O Server of this host in Shared Storage Pool '
+                'cluster %(cluster_name)s is active (running with RMC '
+                'active) to upload an image through; members: %(vioses)s.')
+
+
 class DiskMappingFailed(nova_exc.NovaException):
     msg_fmt = _('Unable to map disk %(disk)s to instance %(instance)s: '
                 '%(reason)s')

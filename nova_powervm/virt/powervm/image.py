@@ -9,12 +9,13 @@ hands an open disk to the image API, which reads it in chunks.
 """
 import contextlib
 import hashlib
-import logging as logging_std
 import os
+import threading
 
 from nova import exception as nova_exc
 from nova.image import glance
 from oslo_log import log as logging
+from pypowervm import adapter as pvm_adpt
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm import util as pvm_u
@@ -22,6 +23,7 @@ from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import vios_file as pvm_vf
 
 from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import pvm_private
 
 LOG = logging.getLogger(__name__)
 
@@ -299,11 +301,12 @@ def retry_upload(adapter, upload, between=None, what='upload'):
     :return: what ``upload()`` returns.
     """
     for attempt in range(1, 4):
-        token = getattr(adapter.session, '_sessToken', None)
+        session_id = pvm_private.session_identity(adapter.session)
         try:
             return upload()
         except Exception as e:
-            renewed = getattr(adapter.session, '_sessToken', None) != token
+            renewed = (pvm_private.session_identity(adapter.session) !=
+                       session_id)
             status = getattr(getattr(e, 'response', None), 'status', None)
             if attempt == 3 or not (renewed or status == 412):
                 raise
@@ -315,42 +318,45 @@ def retry_upload(adapter, upload, between=None, what='upload'):
                 between()
 
 
-class _UndeletedFiles(logging_std.Handler):
-    """Notes the File records pypowervm's upload failed to delete.
+class FailedDeletes(object):
+    """An Adapter helper noting the DELETEs that failed, per thread.
 
-    Some pypowervm uploads (the SSP image LU) drop the File record they
-    could not delete after only logging its UUID; this handler on their
-    logger picks it up.
+    pypowervm's request helpers (``Adapter(helpers=...)``, the public
+    mechanism of ``pypowervm.helpers``) wrap every request of an adapter.
+    Inside :meth:`recording`, this one notes the path of each DELETE that
+    raised (not a 404): what pypowervm's SSP upload failed to delete and
+    only logged (its marker LU, a failed image LU, the File record).
     """
 
     def __init__(self):
-        super().__init__(level=logging_std.ERROR)
-        self.uuids = []
+        self._local = threading.local()
 
-    def emit(self, record):
-        if 'vio_file' in str(record.msg) and record.args:
-            self.uuids.append(str(record.args[0]))
+    def __call__(self, func):
+        def request(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except pvm_exc.HttpNotFound:
+                raise
+            except pvm_exc.Error:
+                paths = getattr(self._local, 'paths', None)
+                method = args[0] if args else kwargs.get('method')
+                path = args[1] if len(args) > 1 else kwargs.get('path')
+                if paths is not None and method == 'DELETE' and path:
+                    paths.append(path.split('?')[0])
+                raise
+        return request
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Yield the list the failed DELETE paths of this thread go to."""
+        self._local.paths = []
+        try:
+            yield self._local.paths
+        finally:
+            self._local.paths = None
 
 
-@contextlib.contextmanager
-def removing_undeleted_upload_files(adapter):
-    """Delete (afterwards) the File records an upload inside left behind."""
-    handler = _UndeletedFiles()
-    logger = logging_std.getLogger('pypowervm.tasks.storage')
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        for uuid in handler.uuids:
-            remove_upload_metadata(_FileRef(adapter, uuid))
-
-
-class _FileRef(object):
-    """What remove_upload_metadata needs of a File wrapper."""
-
-    schema_type = 'File'
-
-    def __init__(self, adapter, uuid):
-        self.adapter = adapter
-        self.uuid = uuid
+def recording_adapter(adapter, helper):
+    """An Adapter on ``adapter``'s session with ``helper`` added last."""
+    return pvm_adpt.Adapter(adapter.session,
+                            helpers=list(adapter.helpers or []) + [helper])

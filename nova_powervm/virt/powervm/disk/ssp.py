@@ -6,15 +6,38 @@ pool is visible from every host of the cluster (shared storage: live
 migration keeps the disk), and disks are mapped through every VIOS of this
 host that is a cluster member.
 
+Only this host's VIOSes are used: a cluster node counts when its VIOS link
+names this host's ManagedSystem.  The node list is re-read at most every
+``_NODES_CACHE_SECONDS`` (membership changes are seen without a restart).
+Uploads go through an active VIOS of them (RMC up), not always the first.
+
 Image LUs are named ``image_<image id>`` (``image.cached_image_name``);
 concurrent spawns of the same image on this host serialize on a per-image
 lock (one upload), and across hosts pypowervm's marker-LU protocol
-(``cluster_ssp.get_or_upload_image_lu``) elects one uploader.  The image
-cache manager removes image LUs that no longer have linked clones.
+(``cluster_ssp.get_or_upload_image_lu``) elects one uploader.
+
+Image cache across hosts (the SSP's LU list is the only shared state; each
+side writes its marker, then reads):
+
+* a spawn creates a *clone marker* LU (``cln<8 hex>_<image key>``), then
+  lists the LUs: if a *deletion marker* of the image is there it removes its
+  own marker, waits and starts again; otherwise it clones (uploading first
+  if the image is absent) and removes its marker;
+* the cache manager, for an image LU with no clone, no upload marker and no
+  clone marker, creates a deletion marker (``del<8 hex>_<image key>``),
+  lists the LUs again and deletes the image only if still none of those
+  exist; then removes its marker.
+
+Whichever of the two wrote first, the other's read sees that marker: an
+image is never removed between a spawn's look-up and its clone (the server
+itself refuses removing an image that has clones).  A deletion marker older
+than ``_DELETE_WAIT_SECONDS`` (its host died) is removed by the waiting
+spawn; a stale clone marker only keeps its image cached.
 """
-import re
+import hashlib
 import threading
 import time
+import uuid
 
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
@@ -22,7 +45,9 @@ from oslo_utils import excutils
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import cluster_ssp as tsk_cs
+from pypowervm.tasks import partition as tsk_par
 from pypowervm.tasks import storage as tsk_stg
+from pypowervm import util as pvm_u
 from pypowervm.wrappers import cluster as pvm_clust
 from pypowervm.wrappers import storage as pvm_stg
 
@@ -43,24 +68,36 @@ _IMAGE_LU_MAX_LEN = pvm_const.MaxLen.FILENAME_DEFAULT - _MARKER_PREFIX_LEN
 _SSP_CACHE_SECONDS = 5
 
 
-# pypowervm's ConnectionError only has a message: "ConnectionError for
-# DELETE http://host:port/rest/api/uom/...: reason".
-_CONN_ERR_DELETE = re.compile(
-    r'for DELETE \S*?(/rest/api/uom/\S*?/LogicalUnit/[0-9A-Fa-f-]+)')
+# The node list (cluster membership) is re-read after this many seconds.
+_NODES_CACHE_SECONDS = 60
+# Cross-host image cache markers (see the module docstring).
+_CLONE_MARK = 'cln'
+_DELETE_MARK = 'del'
+_MARKER_GB = 0.001
+# A spawn waits this long for another host's image removal to finish.
+_DELETE_WAIT_SECONDS = 60
+_DELETE_POLL_SECONDS = 2
 
 
-def _failed_lu_delete(error):
-    """REST path of the LU whose DELETE raised ``error`` (else None)."""
-    resp = getattr(error, 'response', None)
-    if resp is not None and getattr(resp, 'reqmethod', None):
-        path = (resp.reqpath or '').split('?')[0]
-        if resp.reqmethod == 'DELETE' and '/LogicalUnit/' in path:
-            return path
-        return None
-    if isinstance(error, pvm_exc.ConnectionError):
-        match = _CONN_ERR_DELETE.search(str(error))
-        return match.group(1) if match else None
-    return None
+def _image_key(image_lu_name):
+    """Short, name-independent key of an image LU (in marker names).
+
+    Marker names must not contain the image LU's name, or pypowervm's
+    upload protocol would take them for its own upload markers.
+    """
+    return hashlib.sha256(image_lu_name.encode()).hexdigest()[:24]
+
+
+def _marker_name(kind, image_lu_name):
+    return '%s%s_%s' % (kind, uuid.uuid4().hex[:8], _image_key(image_lu_name))
+
+
+def _markers(lus, kind, image_lu_name):
+    """Markers of ``kind`` for the image in an LU list."""
+    tail = '_' + _image_key(image_lu_name)
+    return [lu for lu in lus if lu.name.startswith(kind) and
+            lu.name.endswith(tail) and len(lu.name) == len(kind) + 8 +
+            len(tail)]
 
 
 def _lock_name(image_lu_name):
@@ -92,13 +129,19 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         self.cluster_name = cluster.name
         self.cluster_uuid = cluster.uuid
         self.ssp_uuid = cluster.ssp_uuid
-        self._vios_uuids = [node.vios_uuid for node in cluster.nodes
-                            if node.vios_uuid]
+        self._nodes_lock = threading.Lock()
+        self._vios_uuids = self._local_vios_uuids(cluster)
+        self._nodes_read_at = time.monotonic()
         if not self._vios_uuids:
             raise exc.ClusterHasNoLocalNode(cluster_name=cluster.name)
+        # pypowervm's uploads run through an adapter with a helper that
+        # notes DELETEs that failed (their File record or LU is left).
+        self._failed_deletes = pvm_image.FailedDeletes()
+        self._upload_adapter = pvm_image.recording_adapter(
+            adapter, self._failed_deletes)
         self._tier = pvm_stg.Tier.search(
-            adapter, parent_type=pvm_stg.SSP, parent_uuid=self.ssp_uuid,
-            is_default=True, one_result=True)
+            self._upload_adapter, parent_type=pvm_stg.SSP,
+            parent_uuid=self.ssp_uuid, is_default=True, one_result=True)
         if self._tier is None:
             raise exc.ClusterNotFound(cluster_name='%s (no default tier)' %
                                       cluster.name)
@@ -123,10 +166,57 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 names=', '.join(sorted(c.name for c in clusters)))
         return clusters[0]
 
+    def _local_vios_uuids(self, cluster):
+        """UUIDs of the cluster nodes that are VIOSes of this host.
+
+        A node of another host links to its VIOS under that host's
+        ManagedSystem (or has no link): never used here.
+        """
+        host = (self.host_uuid or '').lower()
+        found = []
+        for node in cluster.nodes:
+            uri = node.vios_uri
+            if not (node.vios_uuid and uri):
+                continue
+            owner = pvm_u.get_req_path_uuid(uri, preserve_case=True,
+                                            root=True)
+            if (owner or '').lower() == host:
+                found.append(node.vios_uuid)
+        return found
+
     @property
     def vios_uuids(self):
-        """The VIOSes of this host that are members of the cluster."""
-        return list(self._vios_uuids)
+        """The VIOSes of this host that are members of the cluster.
+
+        Re-read (one GET) when older than ``_NODES_CACHE_SECONDS``.
+        """
+        with self._nodes_lock:
+            if (time.monotonic() - self._nodes_read_at >
+                    _NODES_CACHE_SECONDS):
+                cluster = pvm_clust.Cluster.get(self.adapter,
+                                                uuid=self.cluster_uuid)
+                found = self._local_vios_uuids(cluster)
+                if found != self._vios_uuids:
+                    LOG.info('Cluster %(clust)s: VIOSes of this host now '
+                             '%(vios)s.', {'clust': self.cluster_name,
+                                           'vios': ', '.join(found)})
+                self._vios_uuids = found
+                self._nodes_read_at = time.monotonic()
+            if not self._vios_uuids:
+                raise exc.ClusterHasNoLocalNode(
+                    cluster_name=self.cluster_name)
+            return list(self._vios_uuids)
+
+    def _upload_vios_uuid(self):
+        """An active VIOS (RMC up) of this host in the cluster (one GET)."""
+        members = self.vios_uuids
+        active = {v.uuid.upper()
+                  for v in tsk_par.get_active_vioses(self.adapter)}
+        for vios_uuid in members:
+            if vios_uuid.upper() in active:
+                return vios_uuid
+        raise exc.NoActiveClusterVIOS(cluster_name=self.cluster_name,
+                                      vioses=', '.join(members))
 
     # -- capacity -----------------------------------------------------------
 
@@ -164,9 +254,12 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
             lus = pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
         return [lu for lu in lus if lu.lu_type == pvm_stg.LUType.IMAGE]
 
-    def _get_or_upload_image_lu(self, context, image_meta, luname):
-        """The image LU, uploading it if absent.  Caller holds the lock."""
-        for lu in self._image_lus():
+    def _get_or_upload_image_lu(self, context, image_meta, luname, lus):
+        """The image LU, uploading it if absent from ``lus``.
+
+        The caller holds the image's lock and a clone marker.
+        """
+        for lu in self._image_lus(lus):
             if lu.name == luname:
                 LOG.debug('Using image LU %s.', luname)
                 return lu
@@ -177,10 +270,13 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 context, image_meta.id, size=size,
                 checksum=pvm_image.image_checksum(image_meta))
             try:
+                vios_uuid = self._upload_vios_uuid()
                 LOG.info('Uploading image %(img)s (%(size)d bytes) to image '
-                         'LU %(lu)s.', {'img': image_meta.id, 'size': nbytes,
-                                        'lu': luname})
-                return self._upload_image_lu(luname, stream, nbytes)
+                         'LU %(lu)s through VIOS %(vios)s.',
+                         {'img': image_meta.id, 'size': nbytes, 'lu': luname,
+                          'vios': vios_uuid})
+                return self._upload_image_lu(luname, vios_uuid, stream,
+                                             nbytes)
             finally:
                 close = getattr(stream, 'close', None)
                 if close:
@@ -197,58 +293,133 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 pvm_image.remove_upload_files(self.adapter, luname,
                                               self._vios_uuids[0])
 
-    def _upload_image_lu(self, luname, stream, size):
-        """pypowervm's marker-LU upload, retrying its failed LU removal.
+    def _upload_image_lu(self, luname, vios_uuid, stream, size):
+        """pypowervm's marker-LU upload, redoing its failed DELETEs.
 
-        pypowervm raises when removing its marker LU (or a failed image LU)
-        fails, and leaves the LU: a marker left there makes every later
-        upload of this image, on any host of the cluster, wait for an
-        upload that never ends.  The removal is retried once here.
+        pypowervm only logs a failed removal of its marker LU, of a failed
+        image LU or of the upload's File record: a marker left there makes
+        every later upload of this image, on any host of the cluster, wait
+        for an upload that never ends; a File record counts against the
+        server's limit.  The upload adapter's helper notes those DELETEs;
+        each is redone here.
         """
-        try:
-            # pypowervm drops the File record it failed to delete.
-            with pvm_image.removing_undeleted_upload_files(self.adapter):
+        with self._failed_deletes.recording() as failed:
+            try:
                 return tsk_cs.get_or_upload_image_lu(
-                    self._tier, luname, self._vios_uuids[0], stream, size,
+                    self._tier, luname, vios_uuid, stream, size,
                     upload_type=tsk_stg.UploadType.IO_STREAM)
-        except pvm_exc.Error as e:
-            path = _failed_lu_delete(e)
-            if path is None:
+            except pvm_exc.Error:
+                if not any('/LogicalUnit/' in p for p in failed):
+                    raise
+                # The marker is removed below; the upload may have
+                # completed before its removal failed.
+                self._redo_deletes(failed)
+                for lu in self._image_lus():
+                    if lu.name == luname:
+                        return lu
                 raise
-            LOG.warning('Removing LU %(path)s after the upload of image LU '
-                        '%(lu)s failed; retrying: %(err)s',
-                        {'path': path, 'lu': luname, 'err': e})
+            finally:
+                self._redo_deletes(failed)
+
+    def _redo_deletes(self, paths):
+        """DELETE again what pypowervm failed to delete (absent is fine)."""
+        while paths:
+            path = paths.pop(0)
+            LOG.warning('Removing %s, which pypowervm failed to delete '
+                        'during an image upload.', path)
             try:
                 self.adapter.delete_by_path(path)
             except pvm_exc.HttpNotFound:
                 pass
-            # The marker is gone; the upload itself may have completed.
-            for lu in self._image_lus():
-                if lu.name == luname:
-                    return lu
+            except pvm_exc.Error:
+                LOG.warning('%s could not be removed; remove it manually.',
+                            path, exc_info=True)
+
+    # -- cross-host markers ---------------------------------------------------
+
+    def _add_marker(self, kind, luname):
+        """Create a marker LU; returns its name."""
+        name = _marker_name(kind, luname)
+        try:
+            tsk_stg.crt_lu(self._tier, name, _MARKER_GB, thin=True,
+                           typ=pvm_stg.LUType.IMAGE)
+        except pvm_exc.Error:
+            # Maybe created and the answer lost: leave nothing behind.
+            self._remove_marker(name)
             raise
+        return name
+
+    def _remove_marker(self, name):
+        """Delete a marker LU by name (one GET, one DELETE; retried once)."""
+        for attempt in (1, 2):
+            try:
+                for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier):
+                    if lu.name == name:
+                        lu.delete()
+                return
+            except pvm_exc.HttpNotFound:
+                return
+            except pvm_exc.Error:
+                if attempt == 2:
+                    LOG.warning('Marker LU %s could not be removed: remove '
+                                'it manually.', name, exc_info=True)
+
+    def _clone_marker_lus(self, luname):
+        """Clone marker placed, LUs listed, no removal under way.
+
+        Waits (up to ``_DELETE_WAIT_SECONDS``) while another host removes
+        the image; a deletion marker older than that is stale: removed.
+        :return: (marker name, LU list read after the marker was placed).
+        """
+        deadline = time.monotonic() + _DELETE_WAIT_SECONDS
+        while True:
+            marker = self._add_marker(_CLONE_MARK, luname)
+            try:
+                lus = pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
+            except Exception:
+                self._remove_marker(marker)
+                raise
+            removals = _markers(lus, _DELETE_MARK, luname)
+            if not removals:
+                return marker, lus
+            self._remove_marker(marker)
+            if time.monotonic() > deadline:
+                for lu in removals:
+                    LOG.warning('Removing stale image removal marker %s.',
+                                lu.name)
+                    self._remove_marker(lu.name)
+                deadline = time.monotonic() + _DELETE_WAIT_SECONDS
+                continue
+            LOG.info('Image LU %s is being removed by another host; '
+                     'waiting.', luname)
+            time.sleep(_DELETE_POLL_SECONDS)
 
     def create_disk_from_image(self, context, instance, image_meta):
         """Linked clone of the image LU (uploaded first if needed).
 
         Size: the flavor's root disk, or the image LU's when that is 0 or
-        smaller.  :return: the new LUEnt.
+        smaller.  A clone marker protects the image from other hosts' cache
+        managers meanwhile (module docstring).  :return: the new LUEnt.
         """
         luname = self.image_lu_name(image_meta)
         disk_name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance)
         size_gb = instance.flavor.root_gb
-        # Held across upload and clone so the cache manager cannot remove
-        # the image LU in between; other images are not blocked.
+        # Held across upload and clone so this host's cache manager cannot
+        # remove the image LU in between; other images are not blocked.
         with lockutils.lock(_lock_name(luname)):
-            image_lu = self._get_or_upload_image_lu(context, image_meta,
-                                                    luname)
-            LOG.info('Creating linked clone %(disk)s of image LU %(img)s '
-                     '(%(size)s GB).', {'disk': disk_name, 'img': luname,
-                                        'size': size_gb},
-                     instance=instance)
-            _tier, lu = tsk_stg.crt_lu(
-                self._tier, disk_name, size_gb, thin=True,
-                typ=pvm_stg.LUType.DISK, clone=image_lu)
+            marker, lus = self._clone_marker_lus(luname)
+            try:
+                image_lu = self._get_or_upload_image_lu(
+                    context, image_meta, luname, lus)
+                LOG.info('Creating linked clone %(disk)s of image LU %(img)s '
+                         '(%(size)s GB).', {'disk': disk_name, 'img': luname,
+                                            'size': size_gb},
+                         instance=instance)
+                _tier, lu = tsk_stg.crt_lu(
+                    self._tier, disk_name, size_gb, thin=True,
+                    typ=pvm_stg.LUType.DISK, clone=image_lu)
+            finally:
+                self._remove_marker(marker)
         return lu
 
     def detach_disk(self, instance):
@@ -316,23 +487,31 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
     # -- image cache --------------------------------------------------------
 
     def manage_image_cache(self, context, all_instances):
-        """Remove image LUs (ours) that have no linked clone left.
+        """Remove image LUs that no host uses or is about to clone.
 
-        Image LUs being uploaded (a marker LU exists) are kept.  The
-        decision is re-checked under the image's lock, so a spawn on this
-        host cloning the image at the same time keeps it.
+        An image LU is removed only with no linked clone, no upload marker
+        and no clone marker, checked again (under the image's lock, so this
+        host's spawns wait) after this host's deletion marker is placed:
+        the cross-host protocol of the module docstring.
         """
         if not CONF.image_cache.remove_unused_base_images:
             return
         lus = pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
         for candidate in self._unused_image_lus(lus):
             with lockutils.lock(_lock_name(candidate.name)):
-                current = pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
-                if candidate not in self._unused_image_lus(current):
-                    continue
-                LOG.info('Removing unused image LU %s.', candidate.name)
-                tsk_stg.rm_tier_storage([candidate], lufeed=current,
-                                        del_unused_images=False)
+                marker = self._add_marker(_DELETE_MARK, candidate.name)
+                try:
+                    current = pvm_stg.LUEnt.get(self.adapter,
+                                                parent=self._tier)
+                    if candidate not in self._unused_image_lus(current):
+                        LOG.info('Keeping image LU %s: in use meanwhile.',
+                                 candidate.name)
+                        continue
+                    LOG.info('Removing unused image LU %s.', candidate.name)
+                    tsk_stg.rm_tier_storage([candidate], lufeed=current,
+                                            del_unused_images=False)
+                finally:
+                    self._remove_marker(marker)
 
     def _unused_image_lus(self, lus):
         images = [lu for lu in self._image_lus(lus)
@@ -347,6 +526,9 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 continue
             if any(n != image.name and n.endswith(image.name) for n in names):
                 # A marker LU: upload in progress.
+                continue
+            if _markers(lus, _CLONE_MARK, image.name):
+                # A host is cloning it.
                 continue
             unused.append(image)
         return unused
