@@ -324,6 +324,30 @@ def _ssp_update(sim, obj, old, ctx):
     sync_pool(sim, obj, touch=False)
 
 
+@reg.control('set_cluster_member')
+def set_cluster_member(sim, vios_uuid, member=True):
+    """Add a VIOS of this host to the cluster, or remove it (its node).
+
+    As ``cluster -addnode`` / ``-rmnode`` on the VIOS; every host of a san
+    sees the new node list.
+    """
+    with sim.lock:
+        vios = sim.store.get('VirtualIOServer', vios_uuid)
+        if vios is None:
+            raise KeyError('No VIOS %s on this host' % vios_uuid)
+        host = sim.store.of_type('ManagedSystem')[0]
+        for cl in sim.store.of_type('Cluster'):
+            nodes = xu.child(cl.element, 'Node')
+            for node in xu.findall(cl.element, 'Node/Node'):
+                link = xu.child(node, 'VirtualIOServer')
+                if link is not None and link.get('href', '').upper() \
+                        .endswith('/' + vios.uuid.upper()):
+                    nodes.remove(node)
+            if member:
+                nodes.append(_node(sim, host, vios))
+            sim.store.touch(cl)
+
+
 @reg.snapshot('ssp')
 def _snap_ssp(sim):
     out = {}

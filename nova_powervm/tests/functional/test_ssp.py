@@ -4,11 +4,24 @@ Servers boot from one image LU (uploaded once) as linked clones; deleting a
 server removes its LU; the image LU stays until nova's image cache manager
 finds it unused.
 """
-from nova import context as nova_context
+import threading
+import time
+from unittest import mock
 
+import fixtures
+from nova import context as nova_context
+from nova import objects
+from pypowervm.tasks import cluster_ssp as tsk_cs
+from pypowervm.tasks import storage as tsk_stg
+
+from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.simulator import xmlutil as xu
+from nova_powervm.tests.functional import base as base_fn
+from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.tests.functional import test_snapshot
+from nova_powervm.virt.powervm.disk import ssp
+from nova_powervm.virt.powervm import session
 
 IMAGE_TYPE = 'VirtualIO_Image'
 DISK_TYPE = 'VirtualIO_Disk'
@@ -111,3 +124,137 @@ class TestSSPDisks(test_snapshot._DiskDriverMixin, base.PowerVMNovaTestCase):
         self._boot(expected='ERROR')
         self.sim.clear_faults()
         self.assertEqual({}, self._disk_lus())
+
+
+class TestTwoHostsOneCluster(base.test.NoDBTestCase):
+    """Two hosts (own endpoints) in one SSP cluster, one driver per host.
+
+    The cross-host image cache protocol of ``disk/ssp.py``.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.fx = self.useFixture(sim_fixture.SimulatorFixture(
+            hosts=2, power_delay_s=0.01, event_hold_s=0.2))
+        self.glance = self.useFixture(pvm_fixtures.StreamingGlanceFixture(
+            self))
+        img = self.glance.add_image(300000, name='shared-image')
+        self.image_meta = objects.ImageMeta.from_dict(img)
+        self.drvs = []
+        for index, sim in enumerate(self.fx.sims):
+            self.flags(group='powervm', disk_driver='ssp',
+                       **self.fx.flags_for_conf(index))
+            adapter = session.build_adapter()
+            self.addCleanup(adapter.session._logoff)
+            self.drvs.append(ssp.SSPDiskAdapter(adapter, sim.host_uuid))
+        self.flags(remove_unused_base_images=True, group='image_cache')
+
+    def _lus(self, sim=None):
+        """{name: (type, cloned_from)} of the cluster's LUs."""
+        sim = sim or self.fx.sims[0]
+        return {xu.text(lu, 'UnitName'): (xu.text(lu, 'LogicalUnitType'),
+                                          xu.text(lu, 'ClonedFrom'))
+                for lu in sim.objects('LogicalUnit')}
+
+    def _spawn(self, drv, n):
+        inst = base_fn.bare_instance(
+            '00000000-0000-4000-8000-%012d' % n, n, 'inst-%d' % n,
+            image_ref=self.image_meta.id)
+        return drv.create_disk_from_image(None, inst, self.image_meta)
+
+    def test_each_driver_uses_only_its_hosts_vioses(self):
+        for sim, drv in zip(self.fx.sims, self.drvs):
+            self.assertEqual(sorted(sim.vios_uuids), sorted(drv.vios_uuids))
+
+    def test_image_kept_while_another_host_has_clones(self):
+        drv_a, drv_b = self.drvs
+        lu_a = self._spawn(drv_a, 1)
+        uploads = [r for r in self.fx.sims[1].request_log()
+                   if '/File/contents' in r['path']]
+        lu_b = self._spawn(drv_b, 2)
+        # Host B cloned host A's image: no upload through host B.
+        self.assertEqual(uploads, [r for r in self.fx.sims[1].request_log()
+                                   if '/File/contents' in r['path']])
+        self.assertEqual([self.image_meta.id], self.glance.downloads)
+        drv_a.delete_disks([lu_a])
+        drv_a.manage_image_cache(None, [])
+        images = [n for n, (t, _c) in self._lus().items() if t == IMAGE_TYPE]
+        self.assertEqual([drv_a.image_lu_name(self.image_meta)], images)
+        drv_b.delete_disks([lu_b])
+        drv_a.manage_image_cache(None, [])
+        self.assertEqual({}, self._lus())
+        self.assertEqual({}, self._lus(self.fx.sims[1]))
+
+    def test_in_flight_clone_on_another_host_keeps_the_image(self):
+        drv_a, drv_b = self.drvs
+        drv_a.delete_disks([self._spawn(drv_a, 1)])
+        luname = drv_a.image_lu_name(self.image_meta)
+        real_crt_lu = tsk_stg.crt_lu
+        seen = []
+
+        def crt_lu(tier, name, *args, **kwargs):
+            if kwargs.get('clone') is not None:
+                # Host B found the image and is about to clone it: host
+                # A's cache manager runs now.
+                drv_a.manage_image_cache(None, [])
+                seen.append(sorted(self._lus()))
+            return real_crt_lu(tier, name, *args, **kwargs)
+        with mock.patch.object(tsk_stg, 'crt_lu', side_effect=crt_lu):
+            lu_b = self._spawn(drv_b, 2)
+        # The image was kept (B's clone marker), and B's clone exists.
+        self.assertIn(luname, seen[0])
+        self.assertEqual(IMAGE_TYPE, self._lus()[luname][0])
+        self.assertEqual(DISK_TYPE, self._lus()[lu_b.name][0])
+        # No marker is left on either side.
+        self.assertEqual(sorted([luname, lu_b.name]), sorted(self._lus()))
+
+    def test_spawn_waits_for_another_hosts_image_removal(self):
+        drv_a, drv_b = self.drvs
+        drv_a.delete_disks([self._spawn(drv_a, 1)])
+        real_rm = tsk_stg.rm_tier_storage
+        order = []
+
+        def rm_tier_storage(*args, **kwargs):
+            # Host A decided to remove the image; host B spawns now.
+            order.append('remove')
+            thread = threading.Thread(
+                target=lambda: order.append(self._spawn(drv_b, 2).name))
+            thread.start()
+            time.sleep(0.5)
+            real_rm(*args, **kwargs)
+            order.append('removed')
+            self.addCleanup(thread.join, 30)
+            self.thread = thread
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_powervm.virt.powervm.disk.ssp._DELETE_POLL_SECONDS', 0.2))
+        with mock.patch.object(tsk_stg, 'rm_tier_storage',
+                               side_effect=rm_tier_storage):
+            drv_a.manage_image_cache(None, [])
+        self.thread.join(30)
+        # B waited for the removal, then uploaded the image again.
+        self.assertEqual(['remove', 'removed'], order[:2])
+        self.assertEqual(3, len(order))
+        lus = self._lus()
+        self.assertEqual(DISK_TYPE, lus[order[2]][0])
+        self.assertEqual(2, len(self.glance.downloads))
+
+    def test_membership_change_seen_without_restart(self):
+        drv_a = self.drvs[0]
+        sim_a = self.fx.sims[0]
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_powervm.virt.powervm.disk.ssp._NODES_CACHE_SECONDS', 0))
+        gone = sim_a.vios_uuids[0]
+        sim_a.set_cluster_member(vios_uuid=gone, member=False)
+        self.assertEqual(sim_a.vios_uuids[1:], drv_a.vios_uuids)
+        sim_a.set_cluster_member(vios_uuid=gone, member=True)
+        self.assertEqual(sorted(sim_a.vios_uuids), sorted(drv_a.vios_uuids))
+
+    def test_upload_goes_through_an_active_vios(self):
+        drv_a = self.drvs[0]
+        sim_a = self.fx.sims[0]
+        first = drv_a.vios_uuids[0]
+        sim_a.set_partition_state(first, 'not activated')
+        with mock.patch.object(tsk_cs, 'get_or_upload_image_lu',
+                               wraps=tsk_cs.get_or_upload_image_lu) as up:
+            self._spawn(drv_a, 1)
+        self.assertEqual(drv_a.vios_uuids[1], up.call_args[0][2])
