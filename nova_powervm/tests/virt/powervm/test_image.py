@@ -274,23 +274,64 @@ class TestRetryUpload(test.NoDBTestCase):
         self.assertEqual(2, self.between.call_count)
 
 
-class TestRemovingUndeletedUploadFiles(test.NoDBTestCase):
-    """File records pypowervm only logged as undeleted are removed."""
+class TestFailedDeletes(test.NoDBTestCase):
+    """The helper notes failed DELETEs while recording, in its thread."""
 
-    def test_logged_failure_is_cleaned_up(self):
-        import logging
-        adapter = mock.Mock()
-        with image.removing_undeleted_upload_files(adapter):
-            logging.getLogger('pypowervm.tasks.storage').error(
-                'Failed to delete vio_file with UUID %s.  It must be '
-                'manually deleted.', 'f-9')
-            logging.getLogger('pypowervm.tasks.storage').error('other %s',
-                                                                'x')
-        adapter.delete.assert_called_once_with('File', root_id='f-9',
-                                               service='web')
+    def setUp(self):
+        super().setUp()
+        self.helper = image.FailedDeletes()
+        self.calls = []
 
-    def test_nothing_logged_nothing_deleted(self):
-        adapter = mock.Mock()
-        with image.removing_undeleted_upload_files(adapter):
+    def _server(self, status=None, error=None):
+        def request(method, path, *args, **kwargs):
+            self.calls.append((method, path))
+            if error is not None:
+                raise error
+            if status:
+                resp = mock.Mock(status=status, body=b'', reason='x',
+                                 reqmethod=method, reqpath=path)
+                raise (pvm_exc.HttpNotFound(resp) if status == 404 else
+                       pvm_exc.HttpError(resp))
+            return 'resp'
+        return self.helper(request)
+
+    def test_records_failed_deletes_only(self):
+        with self.helper.recording() as failed:
+            self.assertEqual('resp', self._server()('DELETE', '/a'))
+            self.assertRaises(pvm_exc.HttpError, self._server(500), 'PUT',
+                              '/b')
+            self.assertRaises(pvm_exc.HttpNotFound, self._server(404),
+                              'DELETE', '/c')
+            self.assertRaises(pvm_exc.HttpError, self._server(500),
+                              'DELETE', '/rest/api/web/File/f1?x=1')
+            self.assertRaises(pvm_exc.ConnectionError, self._server(
+                error=pvm_exc.ConnectionError('gone')), 'DELETE', '/d')
+            self.assertRaises(ValueError, self._server(
+                error=ValueError('not a REST error')), 'DELETE', '/e')
+        self.assertEqual(['/rest/api/web/File/f1', '/d'], failed)
+        # Every request went through to the server.
+        self.assertEqual(6, len(self.calls))
+
+    def test_not_recording_notes_nothing(self):
+        self.assertRaises(pvm_exc.HttpError, self._server(500), 'DELETE',
+                          '/a')
+        with self.helper.recording() as failed:
             pass
-        adapter.delete.assert_not_called()
+        self.assertEqual([], failed)
+
+    def test_other_threads_not_recorded(self):
+        import threading
+        with self.helper.recording() as failed:
+            t = threading.Thread(target=lambda: self.assertRaises(
+                pvm_exc.HttpError, self._server(500), 'DELETE', '/x'))
+            t.start()
+            t.join()
+        self.assertEqual([], failed)
+
+    def test_recording_adapter_adds_the_helper_last(self):
+        first = mock.Mock()
+        adapter = mock.Mock(helpers=[first])
+        rec = image.recording_adapter(adapter, self.helper)
+        self.assertIs(adapter.session, rec.session)
+        self.assertEqual([first, self.helper], rec.helpers)
+        self.assertEqual([first], adapter.helpers)

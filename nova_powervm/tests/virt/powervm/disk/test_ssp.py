@@ -25,13 +25,20 @@ def _lu(adpt, name, udid, typ=pvm_stg.LUType.DISK, cap=1.0, clone=None):
     return lu
 
 
-def _node(vios_uuid):
-    return mock.Mock(vios_uuid=vios_uuid)
+HOST = '1a2b3c4d-0000-4000-8000-000000000001'
+OTHER_HOST = '1a2b3c4d-0000-4000-8000-000000000002'
 
 
-def _cluster(name, nodes=('vios-1',), ssp_uuid='ssp-uuid'):
+def _node(vios_uuid, host=HOST):
+    uri = vios_uuid and ('https://h:12443/rest/api/uom/ManagedSystem/%s/'
+                         'VirtualIOServer/%s' % (host, vios_uuid))
+    return mock.Mock(vios_uuid=vios_uuid, vios_uri=uri)
+
+
+def _cluster(name, nodes=('vios-1',), ssp_uuid='ssp-uuid', foreign=()):
     clust = mock.Mock(uuid='clust-' + name, ssp_uuid=ssp_uuid,
-                      nodes=[_node(v) for v in nodes])
+                      nodes=[_node(v) for v in nodes] +
+                      [_node(v, host=OTHER_HOST) for v in foreign])
     clust.name = name
     return clust
 
@@ -62,10 +69,14 @@ class SSPTestBase(test.NoDBTestCase):
         self.tier.name = 'SYSTEM'
         self.mock_tier_search.return_value = self.tier
         self.mock_clust_get.return_value = [_cluster('clust1')]
+        # The upload adapter (with the failed-DELETE helper): the mock.
+        self.mock_rec = self.useFixture(fixtures.MockPatch(
+            'nova_powervm.virt.powervm.image.recording_adapter',
+            return_value=self.adpt)).mock
 
     def make(self, cluster_name=''):
         self.flags(cluster_name=cluster_name, group='powervm')
-        return ssp.SSPDiskAdapter(self.adpt, 'host-uuid')
+        return ssp.SSPDiskAdapter(self.adpt, HOST)
 
 
 class TestInit(SSPTestBase):
@@ -108,6 +119,34 @@ class TestInit(SSPTestBase):
         self.mock_clust_get.return_value = [_cluster('a', nodes=(None,))]
         self.assertRaises(exc.ClusterHasNoLocalNode, self.make)
 
+    def test_other_hosts_nodes_never_used(self):
+        self.mock_clust_get.return_value = [
+            _cluster('a', nodes=('v-1',), foreign=('v-9', 'v-8'))]
+        self.assertEqual(['v-1'], self.make().vios_uuids)
+        # Only other hosts' VIOSes in the cluster: not usable here.
+        self.mock_clust_get.return_value = [
+            _cluster('a', nodes=(), foreign=('v-9',))]
+        self.assertRaises(exc.ClusterHasNoLocalNode, self.make)
+
+    def test_node_list_reread_after_expiry(self):
+        drv = self.make()
+        self.mock_clust_get.reset_mock()
+        self.assertEqual(['vios-1'], drv.vios_uuids)
+        self.mock_clust_get.assert_not_called()
+        self.mock_clust_get.return_value = _cluster(
+            'clust1', nodes=('vios-1', 'vios-2'))
+        with mock.patch.object(time, 'monotonic',
+                               return_value=time.monotonic() + 61):
+            self.assertEqual(['vios-1', 'vios-2'], drv.vios_uuids)
+        self.mock_clust_get.assert_called_once_with(
+            self.adpt, uuid='clust-clust1')
+        # The VIOS left the cluster: no local node any more.
+        self.mock_clust_get.return_value = _cluster('clust1', nodes=())
+        with mock.patch.object(time, 'monotonic',
+                               return_value=time.monotonic() + 200):
+            self.assertRaises(exc.ClusterHasNoLocalNode,
+                              lambda: drv.vios_uuids)
+
 
 class TestCapacity(SSPTestBase):
 
@@ -130,6 +169,20 @@ class TestCapacity(SSPTestBase):
         self.assertEqual(2, mock_get.call_count)
 
 
+def _is_marker(kind):
+    return mock.ANY if kind is None else _Prefix(kind)
+
+
+class _Prefix(str):
+    """Equal to any string starting with it (a marker LU name)."""
+
+    def __eq__(self, other):
+        return isinstance(other, str) and other.startswith(str(self))
+
+    __hash__ = str.__hash__
+
+
+@mock.patch('pypowervm.tasks.partition.get_active_vioses')
 @mock.patch('pypowervm.tasks.storage.crt_lu')
 @mock.patch('pypowervm.tasks.cluster_ssp.get_or_upload_image_lu')
 @mock.patch('nova_powervm.virt.powervm.image.image_stream')
@@ -138,15 +191,22 @@ class TestCreateDisk(SSPTestBase):
 
     def setUp(self):
         super().setUp()
+        self.mock_clust_get.return_value = [
+            _cluster('clust1', nodes=('vios-1', 'vios-2'))]
         self.drv = self.make()
         self.luname = 'image_' + IMG_ID.replace('-', '')
+        self.key = ssp._image_key(self.luname)
+
+    def _marker_call(self, kind):
+        return mock.call(self.tier, _Prefix(kind), 0.001, thin=True,
+                         typ=pvm_stg.LUType.IMAGE)
 
     def test_image_lu_name(self, *mocks):
         self.assertEqual(self.luname,
                          self.drv.image_lu_name(_image_meta()))
 
     def test_existing_image_lu_is_cloned(self, mock_lus, mock_stream,
-                                         mock_upload, mock_crt):
+                                         mock_upload, mock_crt, mock_act):
         img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
         mock_lus.return_value = [
             _lu(self.adpt, 'other', '27bb', pvm_stg.LUType.IMAGE), img_lu]
@@ -156,43 +216,171 @@ class TestCreateDisk(SSPTestBase):
         self.assertEqual('new_lu', ret)
         mock_stream.assert_not_called()
         mock_upload.assert_not_called()
-        mock_lus.assert_called_once_with(self.adpt, parent=self.tier)
-        mock_crt.assert_called_once_with(
-            self.tier, self.drv.get_disk_name('boot', inst), 7, thin=True,
-            typ=pvm_stg.LUType.DISK, clone=img_lu)
+        mock_act.assert_not_called()
+        # Clone marker, LU list, clone; then the marker's removal (by name:
+        # one more GET).
+        self.assertEqual(
+            [self._marker_call('cln'),
+             mock.call(self.tier, self.drv.get_disk_name('boot', inst), 7,
+                       thin=True, typ=pvm_stg.LUType.DISK, clone=img_lu)],
+            mock_crt.call_args_list)
+        self.assertEqual(2, mock_lus.call_count)
+        marker = mock_crt.call_args_list[0][0][1]
+        self.assertTrue(marker.endswith('_' + self.key), marker)
+        self.assertNotIn(self.luname, marker)
+
+    def test_marker_removed_after_clone(self, mock_lus, mock_stream,
+                                        mock_upload, mock_crt, mock_act):
+        img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
+        made = []
+
+        def crt(tier, name, *args, **kwargs):
+            lu = _lu(self.adpt, name, '27f%d' % len(made),
+                     pvm_stg.LUType.IMAGE)
+            lu.delete = mock.Mock()
+            made.append(lu)
+            return tier, lu
+        mock_crt.side_effect = crt
+        mock_lus.side_effect = lambda *a, **k: [img_lu] + made
+        self.drv.create_disk_from_image('ctx', _instance(), _image_meta())
+        made[0].delete.assert_called_once_with()
+        made[1].delete.assert_not_called()
+
+    def test_marker_removed_when_clone_fails(self, mock_lus, mock_stream,
+                                             mock_upload, mock_crt,
+                                             mock_act):
+        img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
+        marker = []
+
+        def crt(tier, name, *args, **kwargs):
+            if kwargs.get('clone') is not None:
+                raise ValueError('clone failed')
+            lu = _lu(self.adpt, name, '27f0', pvm_stg.LUType.IMAGE)
+            lu.delete = mock.Mock()
+            marker.append(lu)
+            return tier, lu
+        mock_crt.side_effect = crt
+        mock_lus.side_effect = lambda *a, **k: [img_lu] + marker
+        self.assertRaises(ValueError, self.drv.create_disk_from_image,
+                          'ctx', _instance(), _image_meta())
+        marker[0].delete.assert_called_once_with()
+
+    def test_waits_for_another_hosts_removal(self, mock_lus, mock_stream,
+                                             mock_upload, mock_crt,
+                                             mock_act):
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_powervm.virt.powervm.disk.ssp._DELETE_POLL_SECONDS', 0))
+        img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
+        removal = _lu(self.adpt, 'del12345678_' + self.key, '27dd',
+                      pvm_stg.LUType.IMAGE)
+        # Per attempt: the list after the marker, the marker's removal.
+        mock_lus.side_effect = [[img_lu, removal], [],
+                                [img_lu, removal], [],
+                                [img_lu], []]
+        mock_crt.return_value = (self.tier, 'new_lu')
+        self.assertEqual('new_lu', self.drv.create_disk_from_image(
+            'ctx', _instance(), _image_meta()))
+        # Three clone markers placed; only the last attempt cloned.
+        self.assertEqual(4, mock_crt.call_count)
+        self.assertEqual(img_lu, mock_crt.call_args[1]['clone'])
+
+    def test_stale_removal_marker_is_removed(self, mock_lus, mock_stream,
+                                             mock_upload, mock_crt,
+                                             mock_act):
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_powervm.virt.powervm.disk.ssp._DELETE_WAIT_SECONDS', -1))
+        img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
+        removal = _lu(self.adpt, 'del12345678_' + self.key, '27dd',
+                      pvm_stg.LUType.IMAGE)
+        removal.delete = mock.Mock()
+        feeds = [[img_lu, removal]] * 3 + [[img_lu]] * 3
+        mock_lus.side_effect = feeds
+        mock_crt.return_value = (self.tier, 'new_lu')
+        self.drv.create_disk_from_image('ctx', _instance(), _image_meta())
+        removal.delete.assert_called_once_with()
 
     def test_upload_when_absent(self, mock_lus, mock_stream, mock_upload,
-                                mock_crt):
+                                mock_crt, mock_act):
         mock_lus.return_value = []
         stream = mock.Mock()
         mock_stream.return_value = (stream, 3145728)
         mock_upload.return_value = 'img_lu'
         mock_crt.return_value = (self.tier, 'new_lu')
+        # The first member VIOS is not active: the upload uses the second.
+        mock_act.return_value = [mock.Mock(uuid='VIOS-2')]
         self.drv.create_disk_from_image('ctx', _instance(0), _image_meta())
         mock_stream.assert_called_once_with('ctx', IMG_ID, size=3145728,
                                             checksum='abc123')
+        mock_act.assert_called_once_with(self.adpt)
         mock_upload.assert_called_once_with(
-            self.tier, self.luname, 'vios-1', stream, 3145728,
+            self.tier, self.luname, 'vios-2', stream, 3145728,
             upload_type=tsk_stg.UploadType.IO_STREAM)
         stream.close.assert_called_once_with()
         self.assertEqual('img_lu', mock_crt.call_args[1]['clone'])
 
-    def test_upload_failure_closes_stream_no_clone(
-            self, mock_lus, mock_stream, mock_upload, mock_crt):
+    def test_no_active_vios_refused(self, mock_lus, mock_stream, mock_upload,
+                                    mock_crt, mock_act):
         mock_lus.return_value = []
         stream = mock.Mock()
         mock_stream.return_value = (stream, 10)
+        mock_act.return_value = [mock.Mock(uuid='OTHER')]
+        e = self.assertRaises(exc.NoActiveClusterVIOS,
+                              self.drv.create_disk_from_image, 'ctx',
+                              _instance(), _image_meta())
+        self.assertIn('vios-1, vios-2', str(e))
+        mock_upload.assert_not_called()
+        stream.close.assert_called_once_with()
+
+    def test_upload_failure_closes_stream_no_clone(
+            self, mock_lus, mock_stream, mock_upload, mock_crt, mock_act):
+        mock_lus.return_value = []
+        stream = mock.Mock()
+        mock_stream.return_value = (stream, 10)
+        mock_act.return_value = [mock.Mock(uuid='VIOS-1')]
+        mock_crt.return_value = (self.tier, 'marker')
         mock_upload.side_effect = ValueError('boom')
         self.assertRaises(ValueError, self.drv.create_disk_from_image,
                           'ctx', _instance(), _image_meta())
         stream.close.assert_called_once_with()
-        mock_crt.assert_not_called()
+        self.assertEqual([self._marker_call('cln')],
+                         mock_crt.call_args_list)
+
+    def test_failed_deletes_of_the_upload_are_redone(
+            self, mock_lus, mock_stream, mock_upload, mock_crt, mock_act):
+        from pypowervm import exceptions as pvm_exc
+        mock_stream.return_value = (mock.Mock(), 10)
+        mock_act.return_value = [mock.Mock(uuid='VIOS-1')]
+        mock_crt.return_value = (self.tier, 'new_lu')
+        img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
+        lu_path = '/rest/api/uom/Tier/t/LogicalUnit/m1'
+        file_path = '/rest/api/web/File/f1'
+
+        def server(method, path, *args, **kwargs):
+            raise pvm_exc.ConnectionError('DELETE failed')
+
+        def upload(*args, **kwargs):
+            # pypowervm fails to delete its marker LU and the File record
+            # (both through the upload adapter's helper) and raises.
+            request = self.drv._failed_deletes(server)
+            for path in (file_path, lu_path):
+                self.assertRaises(pvm_exc.ConnectionError, request,
+                                  'DELETE', path)
+            raise pvm_exc.ConnectionError('DELETE failed')
+        mock_upload.side_effect = upload
+        # Before, marker/clone list, after the redone DELETEs: the image.
+        mock_lus.side_effect = [[], [img_lu], []]
+        self.assertEqual('new_lu', self.drv.create_disk_from_image(
+            'ctx', _instance(), _image_meta()))
+        self.assertEqual([mock.call(file_path), mock.call(lu_path)],
+                         self.adpt.delete_by_path.call_args_list)
+        self.assertEqual(img_lu, mock_crt.call_args[1]['clone'])
 
     def test_concurrent_spawns_upload_once(self, mock_lus, mock_stream,
-                                           mock_upload, mock_crt):
+                                           mock_upload, mock_crt, mock_act):
         pool = []
         mock_lus.side_effect = lambda *a, **k: list(pool)
         mock_stream.return_value = (mock.Mock(), 10)
+        mock_act.return_value = [mock.Mock(uuid='VIOS-1')]
 
         def upload(tier, luname, *args, **kwargs):
             time.sleep(0.05)
@@ -218,7 +406,8 @@ class TestCreateDisk(SSPTestBase):
             t.join()
         self.assertEqual([], errors)
         self.assertEqual(1, mock_upload.call_count)
-        self.assertEqual(4, mock_crt.call_count)
+        # A clone marker and a clone per spawn.
+        self.assertEqual(8, mock_crt.call_count)
         self.assertEqual(1, len(pool))
 
 
@@ -300,6 +489,7 @@ class TestDeleteExtend(SSPTestBase):
                           _instance(), _lu(self.adpt, 'b', '27dd', cap=5), 8)
 
 
+@mock.patch('pypowervm.tasks.storage.crt_lu')
 @mock.patch('pypowervm.tasks.storage.rm_tier_storage')
 @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
 class TestImageCache(SSPTestBase):
@@ -317,49 +507,51 @@ class TestImageCache(SSPTestBase):
         self.feed = [self.used, self.unused, self.uploading, self.marker,
                      self.foreign, self.clone]
 
-    def test_removes_only_unused_own_images(self, mock_get, mock_rm):
+    def test_removes_only_unused_own_images(self, mock_get, mock_rm,
+                                            mock_crt):
         mock_get.return_value = self.feed
+        mock_crt.return_value = (self.tier, 'marker')
         self.drv.manage_image_cache('ctx', [])
         mock_rm.assert_called_once_with([self.unused], lufeed=self.feed,
                                         del_unused_images=False)
+        # The deletion marker was placed before the re-read.
+        mock_crt.assert_called_once_with(
+            self.tier, _Prefix('del'), 0.001, thin=True,
+            typ=pvm_stg.LUType.IMAGE)
+        name = mock_crt.call_args[0][1]
+        self.assertTrue(name.endswith(ssp._image_key('image_unused')))
+        # Listing, re-listing after the marker, and the marker's removal.
+        self.assertEqual(3, mock_get.call_count)
 
-    def test_recheck_under_lock(self, mock_get, mock_rm):
+    def test_recheck_under_lock(self, mock_get, mock_rm, mock_crt):
         # A clone of the candidate appeared before the lock was taken.
+        mock_crt.return_value = (self.tier, 'marker')
         late_clone = _lu(self.adpt, 'boot_y', '27b2', clone=self.unused)
-        mock_get.side_effect = [self.feed, self.feed + [late_clone]]
+        mock_get.side_effect = [self.feed, self.feed + [late_clone], []]
         self.drv.manage_image_cache('ctx', [])
         mock_rm.assert_not_called()
 
-    def test_disabled_by_config(self, mock_get, mock_rm):
+    def test_another_hosts_clone_marker_keeps_image(self, mock_get, mock_rm,
+                                                    mock_crt):
+        mock_crt.return_value = (self.tier, 'marker')
+        cloning = _lu(self.adpt, 'cln0badc0de_' +
+                      ssp._image_key('image_unused'), '27c1',
+                      pvm_stg.LUType.IMAGE)
+        # Seen at the first listing: not even a candidate.
+        mock_get.return_value = self.feed + [cloning]
+        self.drv.manage_image_cache('ctx', [])
+        mock_rm.assert_not_called()
+        mock_crt.assert_not_called()
+        # Seen only after this host's deletion marker: kept too.
+        mock_get.reset_mock()
+        mock_get.side_effect = [self.feed, self.feed + [cloning], []]
+        self.drv.manage_image_cache('ctx', [])
+        mock_rm.assert_not_called()
+        self.assertEqual(1, mock_crt.call_count)
+
+    def test_disabled_by_config(self, mock_get, mock_rm, mock_crt):
         self.flags(remove_unused_base_images=False, group='image_cache')
         self.drv.manage_image_cache('ctx', [])
         mock_get.assert_not_called()
         mock_rm.assert_not_called()
-
-
-class TestFailedLUDelete(test.NoDBTestCase):
-    """Which failed request of pypowervm's SSP upload was an LU DELETE."""
-
-    PATH = ('/rest/api/uom/Tier/9de8-69f3/LogicalUnit/'
-            '4dff7456-6114-42ce-ac14-de7cf5adb99a')
-
-    def test_http_error(self):
-        from pypowervm import exceptions as pvm_exc
-        resp = mock.Mock(status=500, body=b'', reason='x',
-                         reqmethod='DELETE', reqpath=self.PATH + '?group=x')
-        self.assertEqual(self.PATH,
-                         ssp._failed_lu_delete(pvm_exc.HttpError(resp)))
-        resp.reqmethod = 'PUT'
-        self.assertIsNone(ssp._failed_lu_delete(pvm_exc.HttpError(resp)))
-
-    def test_connection_error(self):
-        from pypowervm import exceptions as pvm_exc
-        err = pvm_exc.ConnectionError(
-            'ConnectionError for DELETE http://127.0.0.1:34719%s: '
-            "('Connection aborted.')" % self.PATH)
-        self.assertEqual(self.PATH, ssp._failed_lu_delete(err))
-        err = pvm_exc.ConnectionError(
-            'ConnectionError for GET http://h:1/rest/api/uom/Tier/t/'
-            'LogicalUnit: x')
-        self.assertIsNone(ssp._failed_lu_delete(err))
-        self.assertIsNone(ssp._failed_lu_delete(ValueError('x')))
+        mock_crt.assert_not_called()

@@ -1,0 +1,87 @@
+"""Pin the pypowervm behaviour ``pvm_private`` and the uploads rely on.
+
+Against the REST simulator with the real pypowervm: a pypowervm upgrade
+that changes what is relied on fails here.
+"""
+import warnings
+
+from nova import test
+from pypowervm import adapter as pvm_adpt
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import storage as tsk_stg
+from pypowervm.wrappers import cluster as pvm_clust
+from pypowervm.wrappers import storage as pvm_stg
+
+from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.virt.powervm import image
+from nova_powervm.virt.powervm import pvm_private
+
+
+class PvmPrivateTestCase(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.fx = self.useFixture(sim_fixture.SimulatorFixture(
+            event_hold_s=0.2))
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            self.sess = pvm_adpt.Session(
+                host=self.fx.host, port=self.fx.port, protocol='http',
+                username=self.fx.username, password=self.fx.password,
+                timeout=10)
+        self.addCleanup(self.sess._logoff)
+        self.adapter = pvm_adpt.Adapter(self.sess)
+
+
+class TestSessionIdentity(PvmPrivateTestCase):
+
+    def test_changes_exactly_on_relogon(self):
+        first = pvm_private.session_identity(self.sess)
+        self.assertIsNotNone(first)
+        pvm_clust.Cluster.get(self.adapter)
+        self.assertEqual(first, pvm_private.session_identity(self.sess))
+        # The server forgets the session: pypowervm logs on again inside
+        # the next request, which succeeds.
+        self.fx.sim.expire_sessions()
+        pvm_clust.Cluster.get(self.adapter)
+        second = pvm_private.session_identity(self.sess)
+        self.assertIsNotNone(second)
+        self.assertNotEqual(first, second)
+
+
+class TestUploadHelperContract(PvmPrivateTestCase):
+    """pypowervm's public helper API, as FailedDeletes uses it."""
+
+    def test_wrapper_requests_run_through_its_adapters_helpers(self):
+        seen = []
+
+        def spy(func):
+            def request(*args, **kwargs):
+                seen.append(args[:2])
+                return func(*args, **kwargs)
+            return request
+        helper = image.FailedDeletes()
+        rec = image.recording_adapter(pvm_adpt.Adapter(self.sess,
+                                                       helpers=[spy]),
+                                      helper)
+        cluster = pvm_clust.Cluster.get(rec)[0]
+        tier = pvm_stg.Tier.search(rec, parent_type=pvm_stg.SSP,
+                                   parent_uuid=cluster.ssp_uuid,
+                                   is_default=True, one_result=True)
+        # Tasks use the wrapper's adapter: (method, path) positional.
+        _tier, lu = tsk_stg.crt_lu(tier, 'pin_lu', 1)
+        self.assertEqual('PUT', seen[-1][0])
+        self.assertIn('/LogicalUnit', seen[-1][1])
+        # A failed DELETE is noted with its path; a 404 is not.
+        self.fx.sim.inject_fault(method='DELETE', path='LogicalUnit',
+                                 status=500)
+        with helper.recording() as failed:
+            self.assertRaises(pvm_exc.HttpError, lu.delete)
+        self.assertEqual(1, len(failed))
+        self.assertTrue(failed[0].endswith('/LogicalUnit/' + lu.uuid),
+                        failed)
+        lu.delete()
+        with helper.recording() as failed:
+            self.assertRaises(pvm_exc.HttpNotFound, lu.delete)
+        self.assertEqual([], failed)
+        self.assertEqual('DELETE', seen[-1][0])
