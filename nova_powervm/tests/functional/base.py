@@ -46,9 +46,17 @@ def disk_digest(sim, name, length=None):
     ``length`` bytes, and only if zeros follow (else a marker that matches
     no digest).
     """
+    return file_digest(sim.disk_path(name=name), length)
+
+
+def file_digest(path, length=None):
+    """sha256 of a file (of its first ``length`` bytes, zeros following).
+
+    See :func:`disk_digest`.
+    """
     digest = hashlib.sha256()
     left = length
-    with open(sim.disk_path(name=name), 'rb') as src:
+    with open(path, 'rb') as src:
         while left is None or left > 0:
             chunk = src.read(1 << 16 if left is None else min(left, 1 << 16))
             if not chunk:

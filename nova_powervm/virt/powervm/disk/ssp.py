@@ -338,31 +338,42 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
     # -- cross-host markers ---------------------------------------------------
 
     def _add_marker(self, kind, luname):
-        """Create a marker LU; returns its name."""
+        """Create a marker LU; returns its wrapper (one PUT)."""
         name = _marker_name(kind, luname)
         try:
-            tsk_stg.crt_lu(self._tier, name, _MARKER_GB, thin=True,
-                           typ=pvm_stg.LUType.IMAGE)
+            _tier, marker = tsk_stg.crt_lu(self._tier, name, _MARKER_GB,
+                                           thin=True,
+                                           typ=pvm_stg.LUType.IMAGE)
         except pvm_exc.Error:
             # Maybe created and the answer lost: leave nothing behind.
             self._remove_marker(name)
             raise
-        return name
+        return marker
 
-    def _remove_marker(self, name):
-        """Delete a marker LU by name (one GET, one DELETE; retried once)."""
+    def _remove_marker(self, marker):
+        """Delete a marker LU (wrapper: one DELETE; name: GET first).
+
+        Retried once (by name); a marker that still cannot be removed is
+        logged: a clone marker only keeps its image cached, a deletion
+        marker is removed by a waiting spawn in time.
+        """
         for attempt in (1, 2):
             try:
-                for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier):
-                    if lu.name == name:
-                        lu.delete()
+                if isinstance(marker, str):
+                    for lu in pvm_stg.LUEnt.get(self.adapter,
+                                                parent=self._tier):
+                        if lu.name == marker:
+                            lu.delete()
+                else:
+                    marker.delete()
                 return
             except pvm_exc.HttpNotFound:
                 return
             except pvm_exc.Error:
+                marker = getattr(marker, 'name', marker)
                 if attempt == 2:
                     LOG.warning('Marker LU %s could not be removed: remove '
-                                'it manually.', name, exc_info=True)
+                                'it manually.', marker, exc_info=True)
 
     def _clone_marker_lus(self, luname):
         """Clone marker placed, LUs listed, no removal under way.
@@ -387,7 +398,7 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 for lu in removals:
                     LOG.warning('Removing stale image removal marker %s.',
                                 lu.name)
-                    self._remove_marker(lu.name)
+                    self._remove_marker(lu)
                 deadline = time.monotonic() + _DELETE_WAIT_SECONDS
                 continue
             LOG.info('Image LU %s is being removed by another host; '

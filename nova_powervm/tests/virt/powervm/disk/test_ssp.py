@@ -210,24 +210,25 @@ class TestCreateDisk(SSPTestBase):
         img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
         mock_lus.return_value = [
             _lu(self.adpt, 'other', '27bb', pvm_stg.LUType.IMAGE), img_lu]
-        mock_crt.return_value = (self.tier, 'new_lu')
+        marker = mock.Mock()
+        mock_crt.side_effect = [(self.tier, marker), (self.tier, 'new_lu')]
         inst = _instance(root_gb=7)
         ret = self.drv.create_disk_from_image('ctx', inst, _image_meta())
         self.assertEqual('new_lu', ret)
         mock_stream.assert_not_called()
         mock_upload.assert_not_called()
         mock_act.assert_not_called()
-        # Clone marker, LU list, clone; then the marker's removal (by name:
-        # one more GET).
+        # Clone marker, LU list, clone, then the marker's removal: one GET.
         self.assertEqual(
             [self._marker_call('cln'),
              mock.call(self.tier, self.drv.get_disk_name('boot', inst), 7,
                        thin=True, typ=pvm_stg.LUType.DISK, clone=img_lu)],
             mock_crt.call_args_list)
-        self.assertEqual(2, mock_lus.call_count)
-        marker = mock_crt.call_args_list[0][0][1]
-        self.assertTrue(marker.endswith('_' + self.key), marker)
-        self.assertNotIn(self.luname, marker)
+        mock_lus.assert_called_once_with(self.adpt, parent=self.tier)
+        marker.delete.assert_called_once_with()
+        name = mock_crt.call_args_list[0][0][1]
+        self.assertTrue(name.endswith('_' + self.key), name)
+        self.assertNotIn(self.luname, name)
 
     def test_marker_removed_after_clone(self, mock_lus, mock_stream,
                                         mock_upload, mock_crt, mock_act):
@@ -293,11 +294,13 @@ class TestCreateDisk(SSPTestBase):
         removal = _lu(self.adpt, 'del12345678_' + self.key, '27dd',
                       pvm_stg.LUType.IMAGE)
         removal.delete = mock.Mock()
-        feeds = [[img_lu, removal]] * 3 + [[img_lu]] * 3
-        mock_lus.side_effect = feeds
-        mock_crt.return_value = (self.tier, 'new_lu')
+        marker = mock.Mock()
+        mock_lus.side_effect = [[img_lu, removal], [img_lu]]
+        mock_crt.return_value = (self.tier, marker)
         self.drv.create_disk_from_image('ctx', _instance(), _image_meta())
         removal.delete.assert_called_once_with()
+        # Our own markers (two attempts) are removed directly.
+        self.assertEqual(2, marker.delete.call_count)
 
     def test_upload_when_absent(self, mock_lus, mock_stream, mock_upload,
                                 mock_crt, mock_act):
@@ -324,12 +327,15 @@ class TestCreateDisk(SSPTestBase):
         stream = mock.Mock()
         mock_stream.return_value = (stream, 10)
         mock_act.return_value = [mock.Mock(uuid='OTHER')]
+        marker = mock.Mock()
+        mock_crt.return_value = (self.tier, marker)
         e = self.assertRaises(exc.NoActiveClusterVIOS,
                               self.drv.create_disk_from_image, 'ctx',
                               _instance(), _image_meta())
         self.assertIn('vios-1, vios-2', str(e))
         mock_upload.assert_not_called()
         stream.close.assert_called_once_with()
+        marker.delete.assert_called_once_with()
 
     def test_upload_failure_closes_stream_no_clone(
             self, mock_lus, mock_stream, mock_upload, mock_crt, mock_act):
