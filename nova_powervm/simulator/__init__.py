@@ -8,7 +8,9 @@ Production code never imports this package.
 Modules
 -------
 control     Simulator: state, lifecycle and the test-control API.
-fixture     SimulatorFixture for tests.
+fixture     SimulatorFixture for tests (hosts=N: several hosts).
+san         several hosts sharing one SSP cluster (shared lock, objects and
+            LU contents).
 server      threaded HTTP front end (faults, latency, request log).
 rest        generic CRUD / search / quick-property handling.
 jobs        job template, run, poll, delete, cancel.
