@@ -417,11 +417,6 @@ class TestSpawnSSP(_SpawnFlow):
     """
 
     disk_driver = 'ssp'
-    # Known leak: pypowervm's marker-LU upload (get_or_upload_image_lu)
-    # cannot clean up when the answer to its marker LU's (write 4) or image
-    # LU's (write 5) creation is lost: the marker's name is random and an
-    # empty image LU looks complete.
-    known_leaks = (4, 5)
     # 19, plus the cross-host clone marker (PUT, DELETE) and the active
     # VIOS look-up for the upload (GET).
     max_requests = 22

@@ -10,6 +10,7 @@ hands an open disk to the image API, which reads it in chunks.
 import contextlib
 import hashlib
 import os
+import re
 import threading
 
 from nova import exception as nova_exc
@@ -318,15 +319,22 @@ def retry_upload(adapter, upload, between=None, what='upload'):
                 between()
 
 
-class FailedDeletes(object):
-    """An Adapter helper noting the DELETEs that failed, per thread.
+class FailedWrites(object):
+    """An Adapter helper noting the writes that failed, per thread.
 
     pypowervm's request helpers (``Adapter(helpers=...)``, the public
     mechanism of ``pypowervm.helpers``) wrap every request of an adapter.
-    Inside :meth:`recording`, this one notes the path of each DELETE that
-    raised (not a 404): what pypowervm's SSP upload failed to delete and
-    only logged (its marker LU, a failed image LU, the File record).
+    Inside :meth:`recording`, this one notes each DELETE that raised (not a
+    404): what pypowervm's SSP upload failed to delete and only logged (its
+    marker LU, a failed image LU, the File record); and the name of each
+    logical unit whose creation (PUT) raised: it may exist all the same
+    when only the answer was lost.
     """
+
+    class Record(object):
+        def __init__(self):
+            self.deletes = []      # REST paths
+            self.lu_creates = []   # LU names
 
     def __init__(self):
         self._local = threading.local()
@@ -338,22 +346,49 @@ class FailedDeletes(object):
             except pvm_exc.HttpNotFound:
                 raise
             except pvm_exc.Error:
-                paths = getattr(self._local, 'paths', None)
-                method = args[0] if args else kwargs.get('method')
-                path = args[1] if len(args) > 1 else kwargs.get('path')
-                if paths is not None and method == 'DELETE' and path:
-                    paths.append(path.split('?')[0])
+                self._note(args, kwargs)
                 raise
         return request
 
+    def _note(self, args, kwargs):
+        rec = getattr(self._local, 'record', None)
+        if rec is None:
+            return
+        method = args[0] if args else kwargs.get('method')
+        path = args[1] if len(args) > 1 else kwargs.get('path')
+        if not path:
+            return
+        path = path.split('?')[0]
+        if method == 'DELETE':
+            rec.deletes.append(path)
+        elif method == 'PUT' and path.endswith('/LogicalUnit'):
+            name = _lu_name(kwargs.get('body'))
+            if name:
+                rec.lu_creates.append(name)
+
     @contextlib.contextmanager
     def recording(self):
-        """Yield the list the failed DELETE paths of this thread go to."""
-        self._local.paths = []
+        """Yield the Record the failed writes of this thread go to."""
+        self._local.record = self.Record()
         try:
-            yield self._local.paths
+            yield self._local.record
         finally:
-            self._local.paths = None
+            self._local.record = None
+
+
+_UNIT_NAME = re.compile(r'<(?:[\w.-]+:)?UnitName\b[^>]*>([^<]+)</')
+
+
+def _lu_name(body):
+    """UnitName in a LogicalUnit creation request body (or None).
+
+    The body is the XML pypowervm built (``LU.bld``); a pattern finds the
+    one element without parsing it again.
+    """
+    if isinstance(body, bytes):
+        body = body.decode('utf-8', 'replace')
+    match = _UNIT_NAME.search(body or '')
+    return match.group(1).strip() if match else None
 
 
 def recording_adapter(adapter, helper):

@@ -274,12 +274,12 @@ class TestRetryUpload(test.NoDBTestCase):
         self.assertEqual(2, self.between.call_count)
 
 
-class TestFailedDeletes(test.NoDBTestCase):
-    """The helper notes failed DELETEs while recording, in its thread."""
+class TestFailedWrites(test.NoDBTestCase):
+    """The helper notes failed writes while recording, in its thread."""
 
     def setUp(self):
         super().setUp()
-        self.helper = image.FailedDeletes()
+        self.helper = image.FailedWrites()
         self.calls = []
 
     def _server(self, status=None, error=None):
@@ -308,16 +308,34 @@ class TestFailedDeletes(test.NoDBTestCase):
                 error=pvm_exc.ConnectionError('gone')), 'DELETE', '/d')
             self.assertRaises(ValueError, self._server(
                 error=ValueError('not a REST error')), 'DELETE', '/e')
-        self.assertEqual(['/rest/api/web/File/f1', '/d'], failed)
+        self.assertEqual(['/rest/api/web/File/f1', '/d'], failed.deletes)
+        self.assertEqual([], failed.lu_creates)
         # Every request went through to the server.
         self.assertEqual(6, len(self.calls))
+
+    def test_records_failed_lu_creations_by_name(self):
+        body = ('<uom:LogicalUnit xmlns:uom="u"><uom:UnitCapacity>1'
+                '</uom:UnitCapacity><uom:UnitName>part1234abcdimage_x'
+                '</uom:UnitName></uom:LogicalUnit>').encode()
+        with self.helper.recording() as failed:
+            self.assertRaises(
+                pvm_exc.ConnectionError,
+                self._server(error=pvm_exc.ConnectionError('lost')), 'PUT',
+                '/rest/api/uom/Tier/t/LogicalUnit', body=body)
+            # Not an LU creation, or no name: nothing to note.
+            self.assertRaises(pvm_exc.HttpError, self._server(500), 'PUT',
+                              '/rest/api/web/File', body=body)
+            self.assertRaises(pvm_exc.HttpError, self._server(500), 'PUT',
+                              '/rest/api/uom/Tier/t/LogicalUnit', body=b'<x/>')
+        self.assertEqual(['part1234abcdimage_x'], failed.lu_creates)
+        self.assertEqual([], failed.deletes)
 
     def test_not_recording_notes_nothing(self):
         self.assertRaises(pvm_exc.HttpError, self._server(500), 'DELETE',
                           '/a')
         with self.helper.recording() as failed:
             pass
-        self.assertEqual([], failed)
+        self.assertEqual([], failed.deletes)
 
     def test_other_threads_not_recorded(self):
         import threading
@@ -326,7 +344,7 @@ class TestFailedDeletes(test.NoDBTestCase):
                 pvm_exc.HttpError, self._server(500), 'DELETE', '/x'))
             t.start()
             t.join()
-        self.assertEqual([], failed)
+        self.assertEqual([], failed.deletes)
 
     def test_recording_adapter_adds_the_helper_last(self):
         first = mock.Mock()

@@ -50,7 +50,7 @@ class TestSessionIdentity(PvmPrivateTestCase):
 
 
 class TestUploadHelperContract(PvmPrivateTestCase):
-    """pypowervm's public helper API, as FailedDeletes uses it."""
+    """pypowervm's public helper API, as FailedWrites uses it."""
 
     def test_wrapper_requests_run_through_its_adapters_helpers(self):
         seen = []
@@ -60,7 +60,7 @@ class TestUploadHelperContract(PvmPrivateTestCase):
                 seen.append(args[:2])
                 return func(*args, **kwargs)
             return request
-        helper = image.FailedDeletes()
+        helper = image.FailedWrites()
         rec = image.recording_adapter(pvm_adpt.Adapter(self.sess,
                                                        helpers=[spy]),
                                       helper)
@@ -77,11 +77,19 @@ class TestUploadHelperContract(PvmPrivateTestCase):
                                  status=500)
         with helper.recording() as failed:
             self.assertRaises(pvm_exc.HttpError, lu.delete)
-        self.assertEqual(1, len(failed))
-        self.assertTrue(failed[0].endswith('/LogicalUnit/' + lu.uuid),
-                        failed)
+        self.assertEqual(1, len(failed.deletes))
+        self.assertTrue(failed.deletes[0].endswith('/LogicalUnit/' +
+                                                   lu.uuid), failed.deletes)
         lu.delete()
         with helper.recording() as failed:
             self.assertRaises(pvm_exc.HttpNotFound, lu.delete)
-        self.assertEqual([], failed)
+        self.assertEqual([], failed.deletes)
         self.assertEqual('DELETE', seen[-1][0])
+        # A failed creation is noted with the LU's name (from the body
+        # pypowervm sends as the ``body`` keyword).
+        self.fx.sim.inject_fault(method='PUT', path='LogicalUnit',
+                                 status=500)
+        with helper.recording() as failed:
+            self.assertRaises(pvm_exc.HttpError, tsk_stg.crt_lu, tier,
+                              'pin_lu2', 1)
+        self.assertEqual(['pin_lu2'], failed.lu_creates)

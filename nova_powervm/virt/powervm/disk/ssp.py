@@ -135,10 +135,10 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         if not self._vios_uuids:
             raise exc.ClusterHasNoLocalNode(cluster_name=cluster.name)
         # pypowervm's uploads run through an adapter with a helper that
-        # notes DELETEs that failed (their File record or LU is left).
-        self._failed_deletes = pvm_image.FailedDeletes()
+        # notes failed writes (an LU or File record may be left).
+        self._failed_writes = pvm_image.FailedWrites()
         self._upload_adapter = pvm_image.recording_adapter(
-            adapter, self._failed_deletes)
+            adapter, self._failed_writes)
         self._tier = pvm_stg.Tier.search(
             self._upload_adapter, parent_type=pvm_stg.SSP,
             parent_uuid=self.ssp_uuid, is_default=True, one_result=True)
@@ -265,12 +265,15 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 return lu
         size = image_meta.size if image_meta.obj_attr_is_set('size') else None
 
+        used = []
+
         def upload():
             stream, nbytes = pvm_image.image_stream(
                 context, image_meta.id, size=size,
                 checksum=pvm_image.image_checksum(image_meta))
             try:
                 vios_uuid = self._upload_vios_uuid()
+                used.append(vios_uuid)
                 LOG.info('Uploading image %(img)s (%(size)d bytes) to image '
                          'LU %(lu)s through VIOS %(vios)s.',
                          {'img': image_meta.id, 'size': nbytes, 'lu': luname,
@@ -290,36 +293,57 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         except Exception:
             with excutils.save_and_reraise_exception():
                 # Not the File whose creation's answer was lost.
-                pvm_image.remove_upload_files(self.adapter, luname,
-                                              self._vios_uuids[0])
+                for vios_uuid in set(used):
+                    pvm_image.remove_upload_files(self.adapter, luname,
+                                                  vios_uuid)
 
     def _upload_image_lu(self, luname, vios_uuid, stream, size):
-        """pypowervm's marker-LU upload, redoing its failed DELETEs.
+        """pypowervm's marker-LU upload, redoing its failed writes.
 
         pypowervm only logs a failed removal of its marker LU, of a failed
         image LU or of the upload's File record: a marker left there makes
         every later upload of this image, on any host of the cluster, wait
         for an upload that never ends; a File record counts against the
-        server's limit.  The upload adapter's helper notes those DELETEs;
-        each is redone here.
+        server's limit.  And when the answer to the creation of its marker
+        LU or of the image LU is lost, the LU may exist without pypowervm
+        knowing (an empty image LU would look complete).  The upload
+        adapter's helper notes those requests; each DELETE is redone and
+        each LU whose creation failed is removed (by its name, which only
+        this upload uses: pypowervm elected it the uploader).
         """
-        with self._failed_deletes.recording() as failed:
+        with self._failed_writes.recording() as failed:
             try:
                 return tsk_cs.get_or_upload_image_lu(
                     self._tier, luname, vios_uuid, stream, size,
                     upload_type=tsk_stg.UploadType.IO_STREAM)
             except pvm_exc.Error:
-                if not any('/LogicalUnit/' in p for p in failed):
+                if not any('/LogicalUnit/' in p for p in failed.deletes):
                     raise
                 # The marker is removed below; the upload may have
                 # completed before its removal failed.
-                self._redo_deletes(failed)
+                self._redo_deletes(failed.deletes)
                 for lu in self._image_lus():
                     if lu.name == luname:
                         return lu
                 raise
             finally:
-                self._redo_deletes(failed)
+                self._redo_deletes(failed.deletes)
+                self._remove_lus_named(failed.lu_creates)
+
+    def _remove_lus_named(self, names):
+        """Delete the LUs of these names (one GET; best effort)."""
+        if not names:
+            return
+        names = set(names)
+        try:
+            for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier):
+                if lu.name in names:
+                    LOG.warning('Removing LU %s, whose creation failed '
+                                'during an image upload.', lu.name)
+                    lu.delete()
+        except pvm_exc.Error:
+            LOG.warning('LUs %s could not be removed; remove them manually.',
+                        ', '.join(sorted(names)), exc_info=True)
 
     def _redo_deletes(self, paths):
         """DELETE again what pypowervm failed to delete (absent is fine)."""

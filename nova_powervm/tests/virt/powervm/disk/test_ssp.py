@@ -367,7 +367,7 @@ class TestCreateDisk(SSPTestBase):
         def upload(*args, **kwargs):
             # pypowervm fails to delete its marker LU and the File record
             # (both through the upload adapter's helper) and raises.
-            request = self.drv._failed_deletes(server)
+            request = self.drv._failed_writes(server)
             for path in (file_path, lu_path):
                 self.assertRaises(pvm_exc.ConnectionError, request,
                                   'DELETE', path)
@@ -380,6 +380,35 @@ class TestCreateDisk(SSPTestBase):
         self.assertEqual([mock.call(file_path), mock.call(lu_path)],
                          self.adpt.delete_by_path.call_args_list)
         self.assertEqual(img_lu, mock_crt.call_args[1]['clone'])
+
+    def test_lu_whose_creation_answer_was_lost_is_removed(
+            self, mock_lus, mock_stream, mock_upload, mock_crt, mock_act):
+        from pypowervm import exceptions as pvm_exc
+        mock_stream.return_value = (mock.Mock(), 10)
+        mock_act.return_value = [mock.Mock(uuid='VIOS-1')]
+        marker = mock.Mock()
+        mock_crt.return_value = (self.tier, marker)
+        body = '<uom:UnitName>part0000abcd%s</uom:UnitName>' % self.luname
+        leaked = _lu(self.adpt, 'part0000abcd' + self.luname, '27ee',
+                     pvm_stg.LUType.IMAGE)
+        leaked.delete = mock.Mock()
+
+        def server(method, path, *args, **kwargs):
+            raise pvm_exc.ConnectionError('answer lost')
+
+        def upload(*args, **kwargs):
+            # pypowervm's marker LU creation: made, but the answer lost.
+            self.assertRaises(pvm_exc.ConnectionError,
+                              self.drv._failed_writes(server), 'PUT',
+                              '/rest/api/uom/Tier/t/LogicalUnit', body=body)
+            raise pvm_exc.ConnectionError('answer lost')
+        mock_upload.side_effect = upload
+        mock_lus.side_effect = [[], [leaked]]
+        self.assertRaises(pvm_exc.ConnectionError,
+                          self.drv.create_disk_from_image, 'ctx',
+                          _instance(), _image_meta())
+        leaked.delete.assert_called_once_with()
+        marker.delete.assert_called_once_with()
 
     def test_concurrent_spawns_upload_once(self, mock_lus, mock_stream,
                                            mock_upload, mock_crt, mock_act):
