@@ -87,7 +87,8 @@ def _noop_task_state(task_state, expected_state=None):
 
 def run(args):
     remote = harness.RemoteSim(args.host, args.port, args.username,
-                               os.environ[args.password_env])
+                               os.environ[args.password_env],
+                               os.environ[args.admin_token_env])
     size = int(args.size_gib * harness.GiB)
     with harness.Env(remote=remote) as env:
         env.set_volume_group(args.volume_group)
@@ -128,6 +129,9 @@ def main(argv=None):
     parser.add_argument('--username', required=True)
     parser.add_argument('--password-env', required=True,
                         help='environment variable holding the password')
+    parser.add_argument('--admin-token-env', required=True,
+                        help='environment variable holding the simulator '
+                             'admin API token')
     parser.add_argument('--volume-group', required=True)
     parser.add_argument('--size-gib', type=float, default=2.0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

@@ -219,8 +219,10 @@ def rss(env, size_gib):
     cmd = [sys.executable, '-m', 'benchmarks.rss', '--host', sim.host,
            '--port', str(sim.port), '--username', sim.username,
            '--password-env', 'BENCH_SIM_PASSWORD',
+           '--admin-token-env', 'BENCH_SIM_ADMIN_TOKEN',
            '--volume-group', env.data_vg(), '--size-gib', str(size_gib)]
-    child_env = dict(os.environ, BENCH_SIM_PASSWORD=sim.password)
+    child_env = dict(os.environ, BENCH_SIM_PASSWORD=sim.password,
+                     BENCH_SIM_ADMIN_TOKEN=sim.admin_token)
     out = subprocess.run(cmd, env=child_env, check=True,  # nosec
                          stdout=subprocess.PIPE,
                          cwd=os.path.dirname(os.path.dirname(RESULTS)))
