@@ -3,6 +3,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from unittest import mock
 
 from pypowervm import adapter as pvm_adpt
@@ -199,6 +200,31 @@ class TestTwoHosts(testtools.TestCase):
                    if lu.name == 'boot_b'][0]
         self.assertRaises(pvm_exc.HttpError, clone_a.delete)
         self.assertEqual(a.inventory()['ssp'], b.inventory()['ssp'])
+
+    def test_concurrent_changes_through_both_hosts(self):
+        tiers = [self.tier(ad) for ad in self.adpts]
+        errors = []
+
+        def create(i):
+            try:
+                tsk_stg.crt_lu(tiers[i % 2], 'lu_%d' % i, 1)
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=create, args=(i,))
+                   for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([], errors)
+        seen = [sorted((lu.name, lu.udid) for lu in
+                       pvm_stg.LUEnt.get(ad, parent=self.tier(ad)))
+                for ad in self.adpts]
+        self.assertEqual(8, len(seen[0]))
+        self.assertEqual(seen[0], seen[1])
+        ssps = [pvm_stg.SSP.get(ad, uuid=pvm_clust.Cluster.get(ad)[0]
+                                .ssp_uuid) for ad in self.adpts]
+        self.assertEqual([992.0, 992.0], [s.free_space for s in ssps])
 
     def test_reset_resets_every_host(self):
         a, b = self.fix.sims
