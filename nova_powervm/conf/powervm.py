@@ -15,9 +15,10 @@ powervm_group = cfg.OptGroup(
 connection_opts = [
     cfg.HostAddressOpt(
         'host', default='localhost',
-        help=_('Host name or IP address of the PowerVM REST API server '
-               '(NovaLink or HMC).  On a NovaLink partition this is '
-               'localhost.')),
+        help=_('Host name or IP address of the NovaLink PowerVM REST API '
+               'server.  On the NovaLink partition itself this is '
+               'localhost.  An HMC is not supported: nova-compute refuses '
+               'to start against one.')),
     cfg.PortOpt(
         'port',
         help=_('TCP port of the REST API server.  Defaults by protocol: '
@@ -26,7 +27,9 @@ connection_opts = [
         'protocol', choices=['http', 'https'], ignore_case=True,
         help=_('Protocol used to talk to the REST API server.  Defaults to '
                'http for local file-based authentication (no password) '
-               'and https when a password is set.')),
+               'and https when a password is set.  http with a password '
+               'for a host other than this machine sends the password in '
+               'clear text; the driver logs a warning.')),
     cfg.StrOpt(
         'username',
         help=_('User name for the REST API.  Leave unset with no password '
@@ -42,9 +45,12 @@ connection_opts = [
                'An empty value disables certificate verification (not '
                'recommended for remote hosts).')),
     cfg.IntOpt(
-        'conn_tries', default=3, min=1,
+        'conn_tries', default=300, min=1,
         help=_('Number of attempts to connect to the REST API server before '
-               'nova-compute gives up at start-up.')),
+               'nova-compute gives up at start-up.  pypowervm waits 2 '
+               'seconds between attempts, so the default covers about 10 '
+               'minutes: after a host reboot NovaLink\'s REST service may '
+               'start after nova-compute.')),
     cfg.IntOpt(
         'rest_timeout', default=1200, min=1,
         help=_('Timeout in seconds of one REST API request.')),
@@ -61,8 +67,12 @@ lpar_opts = [
                'when the flavor does not set powervm:shared_weight.')),
     cfg.IntOpt(
         'vios_active_wait_timeout', default=300, min=0,
-        help=_('Seconds to wait at start-up for at least one Virtual I/O '
-               'Server to become active.')),
+        help=_('Seconds to wait at start-up for the Virtual I/O Servers '
+               'to become active (running with an active RMC connection), '
+               'as after a host reboot.  nova-compute starts once every '
+               'running VIOS is active, or at the timeout if at least one '
+               'is; with none it stops with an error.  The VIOSes are '
+               'polled every 5 seconds; 0 checks once.')),
 ]
 
 storage_opts = [

@@ -395,6 +395,11 @@ def _cascade(sim, obj, ctx):
     for vios in sim.store.of_type('VirtualIOServer'):
         if vios is obj:
             continue
+        if vios.text('ResourceMonitoringControlState') != 'active':
+            # A VIOS that is down (or without RMC) cannot be told: its
+            # mappings to the partition stay behind, stale, as on a real
+            # host (pypowervm's scrubbers exist for them).
+            continue
         gone = [m for m in all_maps(vios.element)
                 if client_key_of(m)[0] == uid or (
                     not client_key_of(m)[0] and

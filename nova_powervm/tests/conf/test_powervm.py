@@ -30,6 +30,9 @@ class TestPowerVMOptions(test.NoDBTestCase):
         self.assertTrue(opts.use_rmc_mgmt_vif)
         self.assertTrue(opts.use_rmc_ipv6_scheme)
         self.assertEqual(300, opts.vios_active_wait_timeout)
+        # About 10 minutes at pypowervm's 2 s between tries, as the earlier
+        # out-of-tree driver retried for a NovaLink still starting.
+        self.assertEqual(300, opts.conn_tries)
         self.assertEqual('vscsi', opts.fc_attach_strategy)
         self.assertEqual(1, opts.vscsi_vios_connections_required)
         self.assertFalse(opts.volume_use_multipath)

@@ -25,6 +25,7 @@ from nova_powervm.virt.powervm import host as pvm_host
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import session as pvm_session
+from nova_powervm.virt.powervm import startup
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import image as tf_img
 from nova_powervm.virt.powervm.tasks import media as tf_media
@@ -59,13 +60,14 @@ class PowerVMDriver(driver.ComputeDriver):
         self.event_handler = None
 
     def init_host(self, host):
-        """Connect to the REST API and read the managed system.
+        """Connect to NovaLink, wait for the VIOSes, scrub, start listening.
 
         :raises RestServerUnreachable, RestAuthenticationFailed: with the
             host and port, after ``[powervm] conn_tries`` attempts.
+        :raises NotNovaLink, NoActiveVios: see ``startup.prepare_host``.
         """
         self.adapter = pvm_session.build_adapter()
-        self.host_wrapper = pvm_session.get_host_wrapper(self.adapter)
+        self.host_wrapper = startup.prepare_host(self.adapter)
         self.host_uuid = self.host_wrapper.uuid
         LOG.info('PowerVM driver connected to managed system %(name)s '
                  '(%(uuid)s).', {'name': self.host_wrapper.system_name,

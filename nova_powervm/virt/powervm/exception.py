@@ -24,6 +24,20 @@ class ManagedSystemNotFound(nova_exc.HypervisorUnavailable):
                 'no managed system.')
 
 
+class NotNovaLink(nova_exc.HypervisorUnavailable):
+    msg_fmt = _('The PowerVM REST API server at %(host)s:%(port)s is not a '
+                'NovaLink (%(reason)s).  This driver supports only NovaLink; '
+                'an HMC is not supported.  Point [powervm] host at the '
+                'NovaLink partition of the managed system.')
+
+
+class NoActiveVios(nova_exc.HypervisorUnavailable):
+    msg_fmt = _('No Virtual I/O Server of the managed system became active '
+                '(running, with an active RMC connection to NovaLink) within '
+                '[powervm] vios_active_wait_timeout = %(timeout)d seconds.  '
+                'Check that the VIOSes are running and their RMC state.')
+
+
 # -- disk drivers and snapshot (disk/driver.py, disk/ssp.py, mgmt.py) -------
 
 class ClusterNotFound(nova_exc.NotFound):

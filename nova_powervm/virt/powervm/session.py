@@ -1,4 +1,6 @@
 """Connection to the PowerVM REST API, built from ``[powervm]`` options."""
+import ipaddress
+
 from oslo_log import log as logging
 from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
@@ -15,7 +17,7 @@ CONF = cfg.CONF
 _DEFAULT_PORTS = {'http': 12080, 'https': 12443}
 
 
-def _endpoint():
+def endpoint():
     """(host, protocol, port) as pypowervm will use them."""
     opts = CONF.powervm
     protocol = opts.protocol
@@ -33,7 +35,15 @@ def build_adapter():
     :raises RestAuthenticationFailed: the server refused the credentials.
     """
     opts = CONF.powervm
-    host, protocol, port = _endpoint()
+    host, protocol, port = endpoint()
+    if protocol == 'http' and opts.password is not None and \
+            not _is_loopback(host):
+        LOG.warning('[powervm] protocol = http with a password for REST API '
+                    'server %(host)s:%(port)s, which is not this machine: '
+                    'the password and every session token travel over the '
+                    'network IN CLEAR TEXT.  Use protocol = https (or '
+                    'NovaLink\'s local file-based authentication on '
+                    'localhost).', {'host': host, 'port': port})
     LOG.info('Connecting to the PowerVM REST API at %(proto)s://%(host)s:'
              '%(port)s as %(user)s (%(auth)s authentication).',
              {'proto': protocol, 'host': host, 'port': port,
@@ -56,9 +66,23 @@ def build_adapter():
         raise exc.RestServerUnreachable(
             host=host, port=port, tries=opts.conn_tries,
             reason='HTTP %s' % status)
+    except pvm_exc.Error as e:
+        # After a successful logon pypowervm refuses only one thing: local
+        # (file-based) authentication answered by an HMC.
+        raise exc.NotNovaLink(host=host, port=port, reason=_short_reason(e))
     return pvm_adpt.Adapter(
         session, helpers=[log_helper.log_helper,
                           vios_busy.vios_busy_retry_helper])
+
+
+def _is_loopback(host):
+    """Whether ``host`` names this machine (no name resolution)."""
+    if host.lower() in ('localhost', 'localhost.localdomain'):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip('[]')).is_loopback
+    except ValueError:
+        return False
 
 
 def _short_reason(error):
@@ -71,6 +95,6 @@ def get_host_wrapper(adapter):
     """Read the (single) managed system this driver manages."""
     systems = pvm_ms.System.get(adapter)
     if not systems:
-        host, _proto, port = _endpoint()
+        host, _proto, port = endpoint()
         raise exc.ManagedSystemNotFound(host=host, port=port)
     return systems[0]

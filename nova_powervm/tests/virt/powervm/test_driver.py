@@ -176,7 +176,7 @@ class TestInitHost(test.NoDBTestCase):
     @mock.patch.object(driver.pvm_event, 'start_listener')
     @mock.patch.object(driver.mgmt, 'mgmt_uuid')
     @mock.patch.object(driver.disk_dvr, 'get_disk_driver')
-    @mock.patch.object(driver.pvm_session, 'get_host_wrapper')
+    @mock.patch.object(driver.startup, 'prepare_host')
     @mock.patch.object(driver.pvm_session, 'build_adapter')
     def test_init_and_cleanup(self, build, get_host, get_disk, mgmt_uuid,
                               start):
@@ -184,6 +184,9 @@ class TestInitHost(test.NoDBTestCase):
         get_disk.return_value.image_formats = ('raw', 'qcow2')
         drv = driver.PowerVMDriver(mock.Mock())
         drv.init_host('h')
+        # VIOS wait, HMC refusal and scrub run on the new adapter first.
+        get_host.assert_called_once_with(build.return_value)
+        self.assertEqual(get_host.return_value, drv.host_wrapper)
         get_disk.assert_called_once_with(build.return_value,
                                          get_host.return_value.uuid)
         self.assertTrue(drv.capabilities['has_imagecache'])

@@ -1,0 +1,86 @@
+"""Start-up: NovaLink only, VIOS wait, scrub (what goes to pypowervm)."""
+from unittest import mock
+
+from nova import test
+from pypowervm import exceptions as pvm_exc
+
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import startup
+
+
+def _adapter(mc_type='PVM'):
+    adapter = mock.Mock()
+    adapter.session.mc_type = mc_type
+    return adapter
+
+
+class TestPrepareHost(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.flags(group='powervm', host='nl.example.com', port=12443,
+                   protocol='https', vios_active_wait_timeout=42)
+        self.calls = []
+        for name, target in (
+                ('validate_vios_ready', startup.pvm_par),
+                ('ComprehensiveScrub', startup.pvm_stor),
+                ('get_host_wrapper', startup.pvm_session)):
+            patcher = mock.patch.object(target, name)
+            mocked = patcher.start()
+            self.addCleanup(patcher.stop)
+            mocked.side_effect = self._recorder(name, mocked)
+            setattr(self, name, mocked)
+        self.get_host_wrapper.return_value.uuid = 'host-uuid'
+
+    def _recorder(self, name, mocked):
+        def record(*args, **kwargs):
+            self.calls.append(name)
+            return mock.DEFAULT
+        return record
+
+    def test_order_and_arguments(self):
+        adapter = _adapter()
+        host_w = startup.prepare_host(adapter)
+        self.assertEqual(self.get_host_wrapper.return_value, host_w)
+        self.assertEqual(['validate_vios_ready', 'get_host_wrapper',
+                          'ComprehensiveScrub'], self.calls)
+        # The configured wait goes to pypowervm (not its own 120/600 s).
+        self.validate_vios_ready.assert_called_once_with(
+            adapter, max_wait_time=42)
+        # The scrub is limited to this host's VIOSes and is run.
+        self.ComprehensiveScrub.assert_called_once_with(
+            adapter, host_uuid='host-uuid')
+        self.ComprehensiveScrub.return_value.execute.assert_called_once_with()
+
+    def test_hmc_refused_before_any_request(self):
+        err = self.assertRaises(exc.NotNovaLink, startup.prepare_host,
+                                _adapter('HMC'))
+        self.assertIn('nl.example.com:12443', str(err))
+        self.assertIn('management console type HMC', str(err))
+        self.assertIn('HMC is not supported', str(err))
+        self.assertEqual([], self.calls)
+
+    def test_no_active_vios_is_a_nova_error_naming_the_timeout(self):
+        self.validate_vios_ready.side_effect = pvm_exc.ViosNotAvailable(
+            wait_time=42)
+        err = self.assertRaises(exc.NoActiveVios, startup.prepare_host,
+                                _adapter())
+        self.assertIn('vios_active_wait_timeout = 42 seconds', str(err))
+        # Nothing is scrubbed on a host whose VIOSes are down.
+        self.ComprehensiveScrub.assert_not_called()
+        self.get_host_wrapper.assert_not_called()
+
+    def test_zero_timeout_checks_once(self):
+        self.flags(group='powervm', vios_active_wait_timeout=0)
+        adapter = _adapter()
+        startup.prepare_host(adapter)
+        self.validate_vios_ready.assert_called_once_with(
+            adapter, max_wait_time=0)
+
+    def test_scrub_failure_is_logged_not_fatal(self):
+        self.ComprehensiveScrub.return_value.execute.side_effect = (
+            pvm_exc.Error('VIOS busy'))
+        with self.assertLogs('nova_powervm', level='WARNING') as logs:
+            host_w = startup.prepare_host(_adapter())
+        self.assertEqual(self.get_host_wrapper.return_value, host_w)
+        self.assertIn('VIOS busy', '\n'.join(logs.output))

@@ -1,0 +1,80 @@
+"""Driver start-up on a host that may itself be starting.
+
+After a host reboot NovaLink's REST server answers (``[powervm] conn_tries``
+covers the time before it does) while the Virtual I/O Servers are still
+booting, and partitions removed while a VIOS was down leave stale storage
+mappings behind on it.  :func:`prepare_host` runs at ``init_host``: refuse a
+management console that is not NovaLink, wait for an active VIOS, read the
+managed system, and scrub stale and orphan mappings with their storage.
+"""
+from oslo_log import log as logging
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import partition as pvm_par
+from pypowervm.tasks import storage as pvm_stor
+
+from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import session as pvm_session
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+NOVALINK = 'PVM'
+
+
+def prepare_host(adapter):
+    """Checks and clean-up before the driver serves; the host's wrapper.
+
+    :raises NotNovaLink: the REST server is an HMC.
+    :raises NoActiveVios: no VIOS became active in time.
+    :raises ManagedSystemNotFound: the server reports no managed system.
+    """
+    check_novalink(adapter)
+    wait_for_vioses(adapter)
+    host_w = pvm_session.get_host_wrapper(adapter)
+    scrub(adapter, host_w.uuid)
+    return host_w
+
+
+def check_novalink(adapter):
+    """Refuse a REST server that is not NovaLink (an HMC)."""
+    mc_type = adapter.session.mc_type
+    if mc_type != NOVALINK:
+        host, _proto, port = pvm_session.endpoint()
+        raise exc.NotNovaLink(host=host, port=port,
+                              reason='it reports management console type %s'
+                                     % mc_type)
+
+
+def wait_for_vioses(adapter):
+    """Wait up to vios_active_wait_timeout for an active VIOS.
+
+    pypowervm's ``validate_vios_ready`` polls the VIOSes; it returns once
+    every running VIOS has RMC, or at the timeout if at least one VIOS is
+    active, and raises when none is.
+    """
+    timeout = CONF.powervm.vios_active_wait_timeout
+    LOG.info('Waiting up to %d seconds for the Virtual I/O Servers to be '
+             'active.', timeout)
+    try:
+        pvm_par.validate_vios_ready(adapter, max_wait_time=timeout)
+    except pvm_exc.ViosNotAvailable:
+        raise exc.NoActiveVios(timeout=timeout)
+
+
+def scrub(adapter, host_uuid):
+    """Remove stale and orphan VIOS mappings and the storage only they used.
+
+    pypowervm's ComprehensiveScrub: mappings to partition IDs that no longer
+    exist on the host, mappings without a client adapter, and the virtual
+    disks and optical media left behind by those (never shared-pool LUs or
+    physical volumes).  A failure is logged: it leaves garbage, not a host
+    the driver cannot use.
+    """
+    LOG.info('Scrubbing stale storage mappings of managed system %s.',
+             host_uuid)
+    try:
+        pvm_stor.ComprehensiveScrub(adapter, host_uuid=host_uuid).execute()
+    except Exception as e:  # best effort; the driver still works
+        LOG.warning('Start-up scrub of stale storage mappings failed; stale '
+                    'mappings may remain until the next start: %s', e)
