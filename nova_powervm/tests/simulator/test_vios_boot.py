@@ -35,6 +35,9 @@ class TestSlowViosesAtStart(base.SimTestCase):
                           ('vios2', 'not activated', 'inactive')],
                          _states(self.adpt))
         self.assertEqual([], pvm_par.get_active_vioses(self.adpt))
+        # What the driver's storage flows build on refuses to start.
+        self.assertRaises(pvm_exc.NotEnoughActiveVioses,
+                          pvm_par.build_active_vio_feed_task, self.adpt)
         self.assertTrue(_wait(lambda: _states(self.adpt)[0][1] ==
                               'running'))
         # Booted, RMC not yet up: still not "active" for pypowervm.

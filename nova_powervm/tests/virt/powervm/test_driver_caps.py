@@ -48,9 +48,11 @@ class TestCapabilities(test.NoDBTestCase):
 
     def test_init_host_sets_them(self):
         drv = driver.PowerVMDriver(mock.Mock())
-        for name in ('build_adapter', 'get_host_wrapper'):
-            self.useFixture(fixtures.MockPatchObject(driver.pvm_session,
-                                                     name))
+        self.useFixture(fixtures.MockPatchObject(driver.pvm_session,
+                                                 'build_adapter'))
+        # VIOS wait, HMC refusal, scrub, host read: see test_startup.
+        self.useFixture(fixtures.MockPatchObject(driver.startup,
+                                                 'prepare_host'))
         self.useFixture(fixtures.MockPatchObject(driver.mgmt, 'mgmt_uuid'))
         self.useFixture(fixtures.MockPatchObject(driver.pvm_event,
                                                  'start_listener'))
