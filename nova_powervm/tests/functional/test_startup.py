@@ -121,6 +121,16 @@ class TestHmcRefused(_StartupTestCase):
         self.drv.adapter.session._logoff()
         self.drv.adapter = None
 
+    def test_local_logon_to_an_hmc_refused(self):
+        # NovaLink's file-based logon answered by an HMC: pypowervm itself
+        # refuses the session; the driver names the cause.
+        self.flags(group='powervm', password=None)
+        err = self.assertRaises(exc.NotNovaLink, self.drv.init_host,
+                                'compute1')
+        self.assertIn('Local authentication not supported on HMC', str(err))
+        self.assertIn('HMC is not supported', str(err))
+        self.assertIsNone(self.drv.adapter)
+
 
 class TestScrubAtStartup(_StartupTestCase):
 
