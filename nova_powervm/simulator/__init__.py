@@ -71,4 +71,11 @@ etag + MODIFY_URI event after changing ``obj.element`` in place),
 ``.remove(obj)``, ``.href(obj)``; ``obj.text(path)``/``obj.set(path, v)``
 with '/'-separated local names; helpers in ``xmlutil``.  ``sim.extra`` is a
 dict for module state (cleared by reset()).
+
+Threads: every piece of lxml work (parse, build, change, serialize) runs
+under ``sim.lock``, and a thread a hook module starts (e.g. a timer) calls
+``xmlutil.mark_simulator_thread()`` first; controls run in a throw-away
+thread when called from a test.  libxml2's per-thread name dictionaries are
+not locked, so breaking this rule corrupts stored trees under load (see
+``xmlutil``'s docstring).
 """
