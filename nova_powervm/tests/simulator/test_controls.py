@@ -2,6 +2,7 @@
 import concurrent.futures
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -261,24 +262,30 @@ class TestAdminDoorLocked(base.SimTestCase):
         sim.close()
         self.assertFalse(os.path.exists(sim.state_dir))
         kept = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, kept, True)
         sim = control.Simulator(state_dir=kept).start()
         sim.close()
         self.assertTrue(os.path.isfile(os.path.join(kept, 'admin-token')))
 
+    def _unstarted(self, **kwargs):
+        sim = control.Simulator(**kwargs)
+        self.addCleanup(sim.close)   # removes its state directory
+        return sim
+
     def test_bind_warning_names_what_is_exposed(self):
         self.assertIsNone(self.sim.exposure_warning())
         for host in ('0.0.0.0', '192.0.2.10', ''):
-            text = control.Simulator(host=host).exposure_warning()
+            text = self._unstarted(host=host).exposure_warning()
             self.assertIn('beyond loopback', text)
             self.assertIn('logon as neo, the default password', text)
             self.assertIn('/sim/admin/', text)
             self.assertIn('in clear', text)
-        text = control.Simulator(host='0.0.0.0', admin_api=False,
-                                 password='x').exposure_warning()
+        text = self._unstarted(host='0.0.0.0', admin_api=False,
+                               password='x').exposure_warning()
         self.assertNotIn('/sim/admin/', text)
         self.assertNotIn('x', text.split('logon as')[1][:10])
         for host in ('127.0.0.1', '::1', 'localhost', '127.0.0.2'):
-            self.assertIsNone(control.Simulator(host=host)
+            self.assertIsNone(self._unstarted(host=host)
                               .exposure_warning())
 
 
