@@ -111,6 +111,8 @@ def handle(sim, req):
             sim.set_partition_state(match.group(1), _body(req)['state'])
         except KeyError as e:
             raise errors.NotFound(str(e))
+        except ValueError as e:
+            raise errors.BadRequest(str(e))
         return wire.Response(204)
     match = _CALL_RE.match(path)
     if match and m == 'POST':

@@ -299,7 +299,14 @@ class Simulator(object):
         self.sessions.expire_all()
 
     def set_partition_state(self, uuid, state):
-        """Change a partition's state behind the client's back."""
+        """Change a partition's state behind the client's back.
+
+        ``state`` is one the REST API reports (``partition.STATES``).
+        """
+        from nova_powervm.simulator import partition
+        if state not in partition.STATES:
+            raise ValueError('Unknown partition state %r; one of %s'
+                             % (state, ', '.join(sorted(partition.STATES))))
         xu.in_private_thread(self._set_partition_state, uuid, state)
 
     def _set_partition_state(self, uuid, state):

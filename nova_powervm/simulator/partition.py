@@ -6,6 +6,19 @@ from nova_powervm.simulator import xmlutil as xu
 PARTITION_TYPES = ('LogicalPartition', 'VirtualIOServer')
 ACTIVE = frozenset(('running', 'starting', 'open firmware', 'shutting down',
                     'migrating running', 'suspending', 'resuming'))
+# Every PartitionState the REST API reports (pypowervm's LPARState).
+STATES = ACTIVE | frozenset(('not activated', 'not available', 'error',
+                             'hardware discovery', 'migrating not active',
+                             'suspended', 'unknown'))
+# A PowerOff job can stop these; in the others there is nothing the job
+# may stop (held by a migration, suspended, unreachable, ...).  'error'
+# means running but needing attention: it can be stopped, not deleted.
+STOPPABLE = frozenset(('running', 'starting', 'open firmware',
+                       'shutting down', 'error', 'suspending', 'resuming'))
+# Only a partition that is off can be deleted.
+DELETABLE = frozenset(('not activated',))
+# Partitions with an open virtual terminal session (sim.extra key).
+VTERMS = 'open_vterms'
 _SERVER_OWNED = ('PartitionState', 'PartitionID', 'PartitionUUID',
                  'ResourceMonitoringControlState', 'IsManagementPartition',
                  'ReferenceCode')
@@ -211,10 +224,22 @@ def _on_delete(sim, obj, ctx):
     if obj.text('IsManagementPartition') == 'true':
         raise errors.SimError(409, 'HSCL1A01 The management partition '
                               'cannot be deleted')
-    if obj.text('PartitionState') in ACTIVE:
+    state = obj.text('PartitionState')
+    if state in ACTIVE or state == 'error':
         raise errors.SimError(
             409, 'HSCL1A02 Partition %s is %s; power it off before deleting'
-            % (obj.text('PartitionName'), obj.text('PartitionState')))
+            % (obj.text('PartitionName'), state))
+    if state not in DELETABLE:
+        raise errors.SimError(
+            409, 'HSCL1A03 Partition %s cannot be deleted while it is %s'
+            % (obj.text('PartitionName'), state))
+    if obj.uuid in sim.extra.get(VTERMS, ()):
+        # The code the real API answers (upstream drivers look for it).
+        raise errors.SimError(
+            409, 'HSCL151B Partition %s has an open virtual terminal '
+            'session; close it before deleting the partition'
+            % obj.text('PartitionName'))
+    sim.extra.get(VTERMS, set()).discard(obj.uuid)
 
 
 for _t in PARTITION_TYPES:
@@ -230,6 +255,10 @@ def _power_on(sim, obj, params, ctx):
     if state in ACTIVE:
         raise errors.JobFailure('HSCL3681 The partition %s is already '
                                 'powered on (%s)'
+                                % (obj.text('PartitionName'), state))
+    if state != 'not activated':
+        raise errors.JobFailure('HSCL1A04 The partition %s cannot be '
+                                'activated while it is %s'
                                 % (obj.text('PartitionName'), state))
     procs, mem = allocation(obj)
     used_p, used_m = _used(sim)
@@ -255,9 +284,13 @@ def _power_off(sim, obj, params, ctx):
         raise errors.JobFailure('PowerOff needs a partition')
     state = obj.text('PartitionState')
     restart = params.get('restart') == 'true'
-    if state not in ACTIVE:
+    if state == 'not activated':
         raise errors.JobFailure('HSCL1558 The partition %s is already '
                                 'powered off' % obj.text('PartitionName'))
+    if state not in STOPPABLE:
+        raise errors.JobFailure('HSCL1A05 The partition %s cannot be '
+                                'shut down while it is %s'
+                                % (obj.text('PartitionName'), state))
     if params.get('operation') == 'osshutdown' and \
             obj.text('ResourceMonitoringControlState') != 'active':
         raise errors.JobFailure('HSCL2997 OS shutdown of %s needs an '
@@ -275,6 +308,42 @@ def _power_off(sim, obj, params, ctx):
 for _t in PARTITION_TYPES:
     reg.job(_t, 'PowerOn')(_power_on)
     reg.job(_t, 'PowerOff')(_power_off)
+
+
+def _partition(sim, uuid):
+    obj = (sim.store.get('LogicalPartition', uuid) or
+           sim.store.get('VirtualIOServer', uuid))
+    if obj is None:
+        raise KeyError('No partition %s' % uuid)
+    return obj
+
+
+@reg.control('open_vterm')
+def open_vterm(sim, lpar_uuid):
+    """Open a console session on a partition, as an operator's mkvterm."""
+    with sim.lock:
+        obj = _partition(sim, lpar_uuid)
+        vterms = sim.extra.setdefault(VTERMS, set())
+        if obj.uuid in vterms:
+            raise ValueError('Partition %s already has an open virtual '
+                             'terminal' % lpar_uuid)
+        vterms.add(obj.uuid)
+
+
+@reg.control('vterm_open')
+def vterm_open(sim, lpar_uuid):
+    """Whether a partition has an open console session."""
+    with sim.lock:
+        return _partition(sim, lpar_uuid).uuid in sim.extra.get(VTERMS, ())
+
+
+@reg.job('LogicalPartition', 'CloseVterm')
+def _close_vterm(sim, obj, params, ctx):
+    # Closing a partition's terminal when none is open succeeds.
+    if obj is None:
+        raise errors.JobFailure('CloseVterm needs a partition')
+    sim.extra.get(VTERMS, set()).discard(obj.uuid)
+    return {}
 
 
 @reg.quick('LogicalPartition')
@@ -310,6 +379,7 @@ def _snap_partitions(sim):
             'state': o.text('PartitionState'),
             'mgmt': o.text('IsManagementPartition') == 'true',
             'rmc': o.text('ResourceMonitoringControlState'),
+            'vterm': o.uuid in sim.extra.get(VTERMS, ()),
             'proc_units': procs, 'memory_mb': int(mem)}
     return out
 
