@@ -39,7 +39,6 @@ from nova_powervm.simulator import admin  # noqa: E402
 from nova_powervm.tests.functional import fixtures as pvm_fixtures  # noqa
 from nova_powervm.tests.functional import test_lifecycle  # noqa: E402
 from nova_powervm.virt.powervm import mgmt  # noqa: E402
-from nova_powervm.virt.powervm import vm  # noqa: E402
 
 CONF = cfg.CONF
 HOST = 'compute1'
@@ -240,7 +239,6 @@ class Env(object):
             'nova.api.metadata.base.InstanceMetadata'))
         self.context = nova_context.get_admin_context()
         mgmt._reset_cache()
-        vm._JOB_TEMPLATES.clear()
 
     def set_volume_group(self, name):
         CONF.set_override('volume_group_name', name, group='powervm')

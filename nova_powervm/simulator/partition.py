@@ -9,7 +9,7 @@ ACTIVE = frozenset(('running', 'starting', 'open firmware', 'shutting down',
 # Every PartitionState the REST API reports (pypowervm's LPARState).
 STATES = ACTIVE | frozenset(('not activated', 'not available', 'error',
                              'hardware discovery', 'migrating not active',
-                             'suspended', 'unknown'))
+                             'suspended', 'Unknown'))
 # A PowerOff job can stop these; in the others there is nothing the job
 # may stop (held by a migration, suspended, unreachable, ...).  'error'
 # means running but needing attention: it can be stopped, not deleted.

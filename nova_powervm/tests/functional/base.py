@@ -23,7 +23,6 @@ from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import session
-from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import vscsi
 
 from nova_powervm.simulator import control as sim_control
@@ -310,7 +309,6 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
     def _clear_caches(self):
         mgmt._reset_cache()
         self.addCleanup(mgmt._reset_cache)
-        vm._JOB_TEMPLATES.clear()
         vscsi._PFC_CACHE.clear()
 
     def new_driver(self):

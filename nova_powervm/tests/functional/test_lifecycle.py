@@ -281,6 +281,117 @@ class TestPartitionOps(SimDriverTestCase):
         self.assertEqual(1, len(failed))
 
 
+class TestPartitionStates(SimDriverTestCase):
+    """Virtual terminals and partition states the real API refuses."""
+
+    def jobs(self, reqs):
+        return [path.rsplit('/', 1)[-1] for method, path in reqs
+                if method == 'PUT' and '/do/' in path]
+
+    def test_destroy_closes_open_vterm(self):
+        inst = make_instance(1)
+        lpar_w = self.create_partition(inst)
+        self.drv.power_on(None, inst, [])
+        self.sim.open_vterm(lpar_w.uuid)
+        _, reqs = self.requests(self.drv.destroy, None, inst, [])
+        self.assertIsNone(self.sim.get_object('LogicalPartition',
+                                              lpar_w.uuid))
+        self.assertEqual(['PowerOff', 'CloseVterm'], self.jobs(reqs))
+        # The first DELETE was refused, the second went through.
+        self.assertEqual(2, reqs.count(('DELETE', '/rest/api/uom/'
+                                        'LogicalPartition/' + lpar_w.uuid)))
+
+    def test_destroy_without_vterm_sends_no_close(self):
+        inst = make_instance(1)
+        lpar_w = self.create_partition(inst)
+        _, reqs = self.requests(self.drv.destroy, None, inst, [])
+        self.assertIsNone(self.sim.get_object('LogicalPartition',
+                                              lpar_w.uuid))
+        self.assertEqual([], self.jobs(reqs))
+
+    def test_power_off_skips_states_that_cannot_stop(self):
+        inst = make_instance(1)
+        lpar_w = self.create_partition(inst)
+        for state in ('suspended', 'migrating running', 'not available',
+                      'hardware discovery', 'not activated'):
+            self.sim.set_partition_state(lpar_w.uuid, state)
+            for timeout in (0, 5):
+                _, reqs = self.requests(self.drv.power_off, inst,
+                                        timeout=timeout)
+                self.assertEqual([], self.jobs(reqs), state)
+            self.assertEqual(state, self.lpar(inst).state)
+
+    def test_destroy_refused_before_anything_when_not_deletable(self):
+        inst = make_instance(1)
+        lpar_w = self.create_partition(inst)
+        self.sim.set_partition_state(lpar_w.uuid, 'migrating running')
+        before = self.sim.inventory()
+        err, reqs = self.requests(self.assertRaises,
+                                  nova_exc.InstanceTerminationFailure,
+                                  self.drv.destroy, None, inst, [])
+        self.assertIn('migrating running', str(err))
+        self.assertEqual(['GET'], [m for m, _p in reqs])
+        self.assertEqual(before, self.sim.inventory())
+
+    def test_destroy_partition_in_error(self):
+        inst = make_instance(1)
+        lpar_w = self.create_partition(inst)
+        self.sim.set_partition_state(lpar_w.uuid, 'error')
+        self.drv.destroy(None, inst, [])
+        self.assertIsNone(self.sim.get_object('LogicalPartition',
+                                              lpar_w.uuid))
+
+    def test_soft_power_off_progressive(self):
+        inst = make_instance(1)
+        self.create_partition(inst)
+        self.sim.extra['rmc_on_boot'] = True
+        self.drv.power_on(None, inst, [])
+        self.assertEqual('active', self.lpar(inst).rmc_state)
+        # The OS shutdown job fails: VSP normal next.
+        self.sim.inject_fault(method='PUT', path='/do/PowerOff',
+                              job_failure='HSCL9999 OS did not answer')
+        _, reqs = self.requests(self.drv.power_off, inst, timeout=5)
+        self.assertEqual(['PowerOff', 'PowerOff'], self.jobs(reqs))
+        self.assertEqual('not activated', self.lpar(inst).state)
+
+    def test_resume_state_on_host_boot(self):
+        inst = make_instance(1)
+        lpar_w = self.create_partition(inst)
+        inst.vm_state = 'active'
+        inst.power_state = power_state.RUNNING
+        self.drv.resume_state_on_host_boot(None, inst, [])
+        self.assertEqual('running', self.lpar(inst).state)
+        # Running already, or stopped in nova: nothing sent.
+        _, reqs = self.requests(self.drv.resume_state_on_host_boot, None,
+                                inst, [])
+        self.assertEqual([], self.jobs(reqs))
+        self.drv.power_off(inst)
+        inst.vm_state = 'stopped'
+        inst.power_state = power_state.SHUTDOWN
+        _, reqs = self.requests(self.drv.resume_state_on_host_boot, None,
+                                inst, [])
+        self.assertEqual([], reqs)
+        self.assertEqual('not activated', self.lpar(inst).state)
+        self.assertEqual(lpar_w.uuid, self.lpar(inst).uuid)
+
+    def test_snapshot_contract_exceptions_before_mapping(self):
+        self.drv.disk_dvr.capabilities['snapshot'] = True
+        inst = make_instance(1)
+        err, reqs = self.requests(
+            self.assertRaises, nova_exc.InstanceNotFound, self.drv.snapshot,
+            None, inst, 'img', mock.Mock())
+        self.assertIn(inst.uuid, str(err))
+        self.assertEqual(1, len(reqs))
+        lpar_w = self.create_partition(inst)
+        self.sim.set_partition_state(lpar_w.uuid, 'migrating running')
+        _, reqs = self.requests(
+            self.assertRaises, nova_exc.InstanceNotRunning,
+            self.drv.snapshot, None, inst, 'img', mock.Mock())
+        self.assertEqual([('GET', '/rest/api/uom/LogicalPartition/%s/quick/'
+                           'PartitionState' % lpar_w.uuid)], reqs)
+        self.assertEqual([], self.drv.disk_dvr.method_calls)
+
+
 class TestSpawnDestroy(SimDriverTestCase):
     """Full spawn/destroy flows with the localdisk driver."""
 

@@ -88,7 +88,7 @@ class TestPartitionStates(base.SimTestCase):
     def test_power_off_refused_states(self):
         for state in ('not available', 'hardware discovery',
                       'migrating running', 'migrating not active',
-                      'suspended', 'unknown'):
+                      'suspended', 'Unknown'):
             part = self.state(state)
             e = self.assertRaises(pvm_exc.VMPowerOffFailure, _hard_off,
                                   part)

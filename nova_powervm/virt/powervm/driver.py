@@ -24,6 +24,7 @@ from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import mgmt
+from nova_powervm.virt.powervm import power
 from nova_powervm.virt.powervm import session as pvm_session
 from nova_powervm.virt.powervm import startup
 from nova_powervm.virt.powervm.tasks import base as tf_base
@@ -251,9 +252,12 @@ class PowerVMDriver(driver.ComputeDriver):
         except pvm_exc.Error as e:
             raise exc.DestroyTaskFailed(task='read_partition',
                                         reason=str(e)) from e
+        # Migrating, suspended, ...: the DELETE would be refused at the end.
+        power.check_deletable(lpar_w, instance)
         bdms = driver.block_device_info_get_mapping(block_device_info)
         flow = tf_lf.Flow('destroy_%s' % instance.uuid)
-        # Hard power off when the disks go away anyway.
+        # Hard power off when the disks go away anyway; a partition that is
+        # off is skipped.  The DELETE closes an open virtual terminal.
         flow.add(tf_vm.PowerOff(self.adapter, instance,
                                 force_immediate=destroy_disks))
         stg_ftsk = self._vios_feed_task(
@@ -334,27 +338,40 @@ class PowerVMDriver(driver.ComputeDriver):
         """Nothing is left after destroy; nothing to clean up."""
 
     def power_off(self, instance, timeout=0, retry_interval=0):
-        """Clean shutdown within ``timeout`` seconds, then hard; hard at
-        once when ``timeout`` is 0.
+        """Progressive shutdown (OS, then VSP normal, then hard), the OS
+        given ``timeout`` seconds; hard at once when ``timeout`` is 0.
 
-        ``retry_interval`` does not apply: PowerVM's shutdown job keeps
-        waiting for the OS itself rather than being re-signalled.
+        A partition that is off or cannot be stopped (migrating, suspended,
+        ...) is left alone.  ``retry_interval`` does not apply: PowerVM's
+        shutdown job keeps waiting for the OS rather than re-signalling it.
         """
         self._remember(instance)
-        vm.power_off(self.adapter, instance, force_immediate=not timeout,
-                     timeout=timeout or None)
+        power.power_off(self.adapter, instance, force_immediate=not timeout,
+                        timeout=timeout or None)
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
         self._remember(instance)
-        vm.power_on(self.adapter, instance)
+        power.power_on(self.adapter, instance)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
-        """Soft (OS shutdown, then hard) or hard restart."""
+        """Soft (progressive shutdown with restart) or hard restart."""
         self._remember(instance)
-        vm.reboot(self.adapter, instance, reboot_type == 'HARD')
+        power.reboot(self.adapter, instance, reboot_type == 'HARD')
+
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  block_device_info=None):
+        """Start the partition if nova expects the instance running.
+
+        nova-compute calls this at start-up
+        (``[DEFAULT] resume_guests_state_on_host_boot``) for instances whose
+        recorded power state is running but whose partition is not.  Only a
+        partition that is off is started; anything else is left alone.
+        """
+        self._remember(instance)
+        power.resume_on_host_boot(self.adapter, instance)
 
     def manage_image_cache(self, context, all_instances):
         """Remove cached images that no instance of this host uses.
@@ -372,12 +389,20 @@ class PowerVMDriver(driver.ComputeDriver):
         For every disk driver, through the disk interface: the boot disk is
         mapped to the management partition, streamed to the image service
         and the mapping is always removed again (a failure reverts it).
-        REST: one VIOS feed GET, one POST to map, one POST to unmap.
+        REST: the partition's state (quick GET), one VIOS feed GET, one POST
+        to map, one POST to unmap.
+
+        :raises InstanceNotFound: the instance has no partition.
+        :raises InstanceNotRunning: its partition is migrating or not
+            available.
         """
         if not self.disk_dvr.capabilities.get('snapshot'):
             raise nova_exc.NotSupportedWithOption(
                 operation='snapshot',
                 option='[powervm] disk_driver=%s' % CONF.powervm.disk_driver)
+        # nova's contract: InstanceNotFound / InstanceNotRunning, before
+        # anything is mapped.
+        power.check_snapshot_state(self.adapter, instance)
         flow = tf_lf.Flow('snapshot_%s' % instance.uuid)
         flow.add(
             tf_img.UpdateTaskState(update_task_state,

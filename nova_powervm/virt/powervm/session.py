@@ -10,6 +10,7 @@ from pypowervm.wrappers import managed_system as pvm_ms
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import job_templates
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -71,7 +72,8 @@ def build_adapter():
         # (file-based) authentication answered by an HMC.
         raise exc.NotNovaLink(host=host, port=port, reason=_short_reason(e))
     return pvm_adpt.Adapter(
-        session, helpers=[log_helper.log_helper,
+        session, helpers=[job_templates.cache_helper(),
+                          log_helper.log_helper,
                           vios_busy.vios_busy_retry_helper])
 
 

@@ -6,23 +6,17 @@ spec is checked here (type, range, host capability, conflicts) so that a bad
 flavor fails with a message naming the key and the allowed values before
 anything is created on the host.
 """
-import copy
-import threading
-
 from nova.compute import power_state
 from nova import exception as nova_exc
 from nova.virt import hardware
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 from oslo_utils import strutils
-from pypowervm import entities as pvm_ent
 from pypowervm import exceptions as pvm_exc
-from pypowervm.tasks import power as pvm_pwr
-from pypowervm.tasks import power_opts as pvm_popts
+from pypowervm.tasks import vterm as pvm_vterm
 from pypowervm import util as pvm_u
 from pypowervm.utils import lpar_builder as lpar_bldr
 from pypowervm.wrappers import base_partition as pvm_bp
-from pypowervm.wrappers import job as pvm_job
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import shared_proc_pool as pvm_spp
 
@@ -407,121 +401,53 @@ def create_lpar(adapter, host_wrapper, instance, lpar_w=None):
     return created
 
 
-def delete_lpar(adapter, instance):
-    """Delete the partition of ``instance``; a missing one is success."""
-    uuid = ids.pvm_uuid(instance)
+def _vterm_refusal(error):
+    """Whether a refused DELETE names an open virtual terminal."""
+    text = str(error)
+    if error.response is not None and error.response.body:
+        text += str(error.response.body)
+    return _VTERM_OPEN_CODE in text
+
+
+# The code the REST API answers a DELETE of a partition whose console
+# (virtual terminal) is open with.
+_VTERM_OPEN_CODE = 'HSCL151B'
+
+
+def _delete(adapter, uuid, instance):
+    """DELETE the partition; False when it was already gone."""
     try:
         adapter.delete(pvm_lpar.LPAR.schema_type, root_id=uuid)
     except pvm_exc.HttpError as e:
         if e.response is not None and e.response.status == 404:
             LOG.info('Partition %s is already gone.', uuid,
                      instance=instance)
-            return
+            return False
         raise
-    LOG.info('Deleted partition %s.', uuid, instance=instance)
+    return True
 
 
-# Job templates (GET .../do/<Operation>) do not depend on the partition:
-# read each once per process instead of once per power operation.
-_JOB_TEMPLATES = {}
-_JOB_LOCK = threading.Lock()
+def delete_lpar(adapter, instance):
+    """Delete the partition of ``instance``; a missing one is success.
 
-
-class _PowerOp(pvm_pwr.PowerOp):
-    """pypowervm's PowerOp with cached job templates (one GET less)."""
-
-    @classmethod
-    def _run(cls, part, opts, timeout, synchronous=True):
-        key = (part.schema_type, opts.JOB_SUFFIX)
-        with _JOB_LOCK:
-            tmpl = _JOB_TEMPLATES.get(key)
-        if tmpl is None:
-            tmpl = part.adapter.read(part.schema_type, part.uuid,
-                                     suffix_type='do',
-                                     suffix_parm=opts.JOB_SUFFIX).entry
-            with _JOB_LOCK:
-                _JOB_TEMPLATES[key] = tmpl
-        entry = pvm_ent.Entry(copy.deepcopy(tmpl.properties),
-                              copy.deepcopy(tmpl.element).element,
-                              part.adapter)
-        pvm_job.Job.wrap(entry).run_job(
-            part.uuid, job_parms=opts.bld_jparms(), timeout=timeout,
-            synchronous=synchronous)
-
-
-def _stop(part, hard, timeout, restart=False):
-    """Stop (or restart) a partition.
-
-    Hard at once, or an OS (VSP normal without RMC) shutdown given
-    ``timeout`` seconds, then hard.
+    A partition with an open virtual terminal cannot be deleted: when the
+    DELETE is refused for that reason, the terminal is closed
+    (pypowervm's ``close_vterm``) and the DELETE sent again.  Closing it
+    first every time would cost a job (two or three requests) per destroy,
+    and the API offers no cheap way to ask whether one is open.
     """
-    if not hard:
-        opts = pvm_popts.PowerOffOpts().restart(value=restart)
-        if part.env == pvm_bp.LPARType.OS400:
-            opts.os_normal()
-        elif pvm_popts.PowerOffOpts.can_os_shutdown(part):
-            opts.os_immediate()
-        else:
-            opts.vsp_normal()
-        try:
-            _PowerOp.stop(part, opts=opts, timeout=timeout)
-            return
-        except pvm_exc.VMPowerOffFailure as e:
-            LOG.warning('Normal shutdown of partition %(name)s did not '
-                        'complete (%(err)s); shutting it down hard.',
-                        {'name': part.name, 'err': e})
-    _PowerOp.stop(part, opts=pvm_popts.PowerOffOpts().vsp_hard().restart(
-        value=restart), timeout=CONF.pypowervm_job_request_timeout)
-
-
-def power_on(adapter, instance, lpar_w=None):
-    """Power on the partition (already running is success).
-
-    :param lpar_w: the partition's wrapper, to save a GET.
-    :raises InstancePowerOnFailure: the PowerOn job failed.
-    """
-    part = lpar_w or get_instance_wrapper(adapter, instance)
+    uuid = ids.pvm_uuid(instance)
     try:
-        _PowerOp.start(part)
-    except pvm_exc.VMPowerOnFailure as e:
-        raise nova_exc.InstancePowerOnFailure(reason=str(e))
-
-
-def power_off(adapter, instance, force_immediate=False, timeout=None,
-              lpar_w=None):
-    """Power off the partition; an inactive partition is left alone.
-
-    :param force_immediate: hard (VSP immediate) shutdown at once.
-        Otherwise an OS shutdown (VSP normal without RMC) is tried first,
-        given ``timeout`` seconds, then a hard shutdown.
-    :param lpar_w: a current wrapper of the partition, to save a GET.
-    :raises InstancePowerOffFailure: the partition could not be stopped.
-    """
-    part = lpar_w or get_instance_wrapper(adapter, instance)
-    if part.state == pvm_bp.LPARState.NOT_ACTIVATED:
-        LOG.debug('Partition is already powered off.', instance=instance)
-        return
-    try:
-        _stop(part, force_immediate,
-              timeout or CONF.pypowervm_job_request_timeout)
-    except pvm_exc.VMPowerOffFailure as e:
-        raise nova_exc.InstancePowerOffFailure(reason=str(e))
-
-
-def reboot(adapter, instance, hard):
-    """Restart the partition (power it on if it is off).
-
-    :raises InstanceRebootFailure: the restart failed.
-    """
-    part = get_instance_wrapper(adapter, instance)
-    try:
-        if part.state == pvm_bp.LPARState.NOT_ACTIVATED:
-            _PowerOp.start(part)
-        else:
-            _stop(part, hard, CONF.pypowervm_job_request_timeout,
-                  restart=True)
-    except (pvm_exc.VMPowerOffFailure, pvm_exc.VMPowerOnFailure) as e:
-        raise nova_exc.InstanceRebootFailure(reason=str(e))
+        deleted = _delete(adapter, uuid, instance)
+    except pvm_exc.HttpError as e:
+        if not _vterm_refusal(e):
+            raise
+        LOG.info('Partition %s has an open virtual terminal; closing it.',
+                 uuid, instance=instance)
+        pvm_vterm.close_vterm(adapter, uuid)
+        deleted = _delete(adapter, uuid, instance)
+    if deleted:
+        LOG.info('Deleted partition %s.', uuid, instance=instance)
 
 
 def get_vm_qp(adapter, lpar_uuid, qprop):

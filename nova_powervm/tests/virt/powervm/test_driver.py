@@ -8,6 +8,7 @@ from taskflow import task
 
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import power
 
 
 class _FeedTask(task.Task):
@@ -27,6 +28,8 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.drv.host_uuid = 'host-uuid'
         self.drv.disk_dvr = mock.Mock()
         self.vm = self.useFixture(fixtures.MockPatchObject(driver, 'vm')).mock
+        self.power = self.useFixture(fixtures.MockPatchObject(
+            driver, 'power')).mock
         self.fits = self.useFixture(fixtures.MockPatchObject(
             driver.pvm_host, 'check_fits')).mock
         self.run = self.useFixture(fixtures.MockPatchObject(
@@ -108,6 +111,20 @@ class TestDriverLifecycle(test.NoDBTestCase):
         # No volumes, no config drive: no VIOS feed read.
         self.assertFalse(self.ftsk.called)
 
+    def test_destroy_refuses_partition_that_cannot_be_deleted(self):
+        # The real check: a suspended partition would be refused by the
+        # final DELETE, after its disks were deleted.
+        self.power.check_deletable.side_effect = power.check_deletable
+        self.vm.get_instance_wrapper.return_value = mock.Mock(
+            state='suspended')
+        err = self.assertRaises(nova_exc.InstanceTerminationFailure,
+                                self.drv.destroy, 'ctx', self.inst, [])
+        self.assertIn('suspended', str(err))
+        self.assertFalse(self.run.called)
+        self.vm.get_instance_wrapper.return_value.state = 'not activated'
+        self.drv.destroy('ctx', self.inst, [])
+        self.assertTrue(self.run.called)
+
     def test_destroy_keep_disks_with_config_drive(self):
         self.cfgdrv.return_value = True
         self.drv.destroy('ctx', self.inst, [], destroy_disks=False)
@@ -143,19 +160,21 @@ class TestDriverLifecycle(test.NoDBTestCase):
 
     def test_power_off_timeouts(self):
         self.drv.power_off(self.inst, timeout=60, retry_interval=10)
-        self.vm.power_off.assert_called_with(
+        self.power.power_off.assert_called_with(
             self.drv.adapter, self.inst, force_immediate=False, timeout=60)
         self.drv.power_off(self.inst)
-        self.vm.power_off.assert_called_with(
+        self.power.power_off.assert_called_with(
             self.drv.adapter, self.inst, force_immediate=True, timeout=None)
 
     def test_power_on_reboot_info_list(self):
         self.drv.power_on('ctx', self.inst, [])
-        self.vm.power_on.assert_called_once_with(self.drv.adapter, self.inst)
+        self.power.power_on.assert_called_once_with(self.drv.adapter,
+                                                    self.inst)
         self.drv.reboot('ctx', self.inst, [], 'HARD')
-        self.vm.reboot.assert_called_with(self.drv.adapter, self.inst, True)
+        self.power.reboot.assert_called_with(self.drv.adapter, self.inst, True)
         self.drv.reboot('ctx', self.inst, [], 'SOFT')
-        self.vm.reboot.assert_called_with(self.drv.adapter, self.inst, False)
+        self.power.reboot.assert_called_with(self.drv.adapter, self.inst,
+                                             False)
         self.assertEqual(self.vm.get_info.return_value,
                          self.drv.get_info(self.inst))
         one, two = mock.Mock(), mock.Mock()
@@ -164,6 +183,25 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.assertEqual(['a', 'b'], self.drv.list_instances())
         self.assertEqual(self.vm.instance_exists.return_value,
                          self.drv.instance_exists(self.inst))
+
+    def test_resume_state_on_host_boot(self):
+        self.drv.resume_state_on_host_boot('ctx', self.inst, [])
+        self.power.resume_on_host_boot.assert_called_once_with(
+            self.drv.adapter, self.inst)
+
+    def test_snapshot_checks_partition_before_the_flow(self):
+        self.drv.disk_dvr.capabilities = {'snapshot': True}
+        for error in (nova_exc.InstanceNotFound(instance_id='inst-uuid'),
+                      nova_exc.InstanceNotRunning(instance_id='inst-uuid')):
+            self.power.check_snapshot_state.side_effect = error
+            self.assertRaises(type(error), self.drv.snapshot, 'ctx',
+                              self.inst, 'img', mock.Mock())
+            self.power.check_snapshot_state.assert_called_with(
+                self.drv.adapter, self.inst)
+            self.assertFalse(self.run.called)
+        self.power.check_snapshot_state.side_effect = None
+        self.drv.snapshot('ctx', self.inst, 'img', mock.Mock())
+        self.assertTrue(self.run.called)
 
     def test_manage_image_cache(self):
         self.drv.manage_image_cache('ctx', ['i'])

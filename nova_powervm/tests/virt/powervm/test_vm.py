@@ -8,11 +8,9 @@ from nova import objects
 from nova import test
 from nova.tests.unit import fake_instance
 from pypowervm import exceptions as pvm_exc
-from pypowervm.tasks import power_opts as pvm_popts
 from pypowervm.tests.test_utils import pvmhttp
 from pypowervm import traits as pvm_traits
 from pypowervm.wrappers import base_partition as pvm_bp
-from pypowervm.wrappers import job as pvm_job
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
 
@@ -35,8 +33,8 @@ def pvm_adapter(test_case):
     return mock.Mock(traits=pvm_traits.APITraits(sess))
 
 
-def http_error(status):
-    resp = mock.Mock(status=status, reqmethod='GET', reqpath='/x', body='')
+def http_error(status, body=''):
+    resp = mock.Mock(status=status, reqmethod='GET', reqpath='/x', body=body)
     return pvm_exc.HttpError(resp)
 
 
@@ -333,7 +331,8 @@ class TestRestOps(test.NoDBTestCase):
         lpar_w.create.assert_called_once_with(parent=host)
         self.assertEqual(lpar_w.create.return_value, ret)
 
-    def test_delete_idempotent(self):
+    @mock.patch('pypowervm.tasks.vterm.close_vterm')
+    def test_delete_idempotent(self, close):
         vm.delete_lpar(self.adpt, self.inst)
         self.adpt.delete.assert_called_once_with('LogicalPartition',
                                                  root_id=PVM_UUID)
@@ -342,6 +341,28 @@ class TestRestOps(test.NoDBTestCase):
         self.adpt.delete.side_effect = http_error(500)
         self.assertRaises(pvm_exc.HttpError, vm.delete_lpar, self.adpt,
                           self.inst)
+        # No virtual terminal involved: never closed.
+        self.assertFalse(close.called)
+
+    @mock.patch('pypowervm.tasks.vterm.close_vterm')
+    def test_delete_closes_open_vterm_and_retries(self, close):
+        self.adpt.delete.side_effect = [
+            http_error(409, 'HSCL151B Partition vm1 has an open virtual '
+                       'terminal session'), None]
+        vm.delete_lpar(self.adpt, self.inst)
+        close.assert_called_once_with(self.adpt, PVM_UUID)
+        self.assertEqual([mock.call('LogicalPartition', root_id=PVM_UUID)] * 2,
+                         self.adpt.delete.call_args_list)
+
+    @mock.patch('pypowervm.tasks.vterm.close_vterm')
+    def test_delete_vterm_close_fails(self, close):
+        self.adpt.delete.side_effect = http_error(409, 'HSCL151B vterm')
+        close.side_effect = pvm_exc.JobRequestFailed(
+            operation_name='CloseVterm', error='boom')
+        self.assertRaises(pvm_exc.JobRequestFailed, vm.delete_lpar,
+                          self.adpt, self.inst)
+        self.adpt.delete.assert_called_once_with('LogicalPartition',
+                                                 root_id=PVM_UUID)
 
     def test_get_info_one_quick_read(self):
         self.adpt.read.return_value = mock.Mock(body='"running"')
@@ -368,104 +389,3 @@ class TestRestOps(test.NoDBTestCase):
         get.return_value = [mgmt, lpar]
         self.assertEqual([lpar], vm.list_lpars(self.adpt))
         get.assert_called_once_with(self.adpt)
-
-    @mock.patch.object(vm._PowerOp, '_run')
-    def test_power_on(self, run):
-        lpar_w = mock.Mock()
-        vm.power_on(self.adpt, self.inst, lpar_w=lpar_w)
-        self.assertEqual(lpar_w, run.call_args[0][0])
-        self.assertEqual('PowerOn()', str(run.call_args[0][1]))
-        run.side_effect = pvm_exc.JobRequestFailed(operation_name='PowerOn',
-                                                   error='HSCL boom')
-        err = self.assertRaises(nova_exc.InstancePowerOnFailure, vm.power_on,
-                                self.adpt, self.inst, lpar_w=lpar_w)
-        self.assertIn('HSCL boom', str(err))
-        # Already on is success.
-        run.side_effect = pvm_exc.JobRequestFailed(operation_name='PowerOn',
-                                                   error='HSCL3681 on')
-        vm.power_on(self.adpt, self.inst, lpar_w=lpar_w)
-
-    @mock.patch.object(vm._PowerOp, '_run')
-    def test_power_off(self, run):
-        lpar_w = mock.Mock(state='not activated')
-        vm.power_off(self.adpt, self.inst, lpar_w=lpar_w)
-        self.assertFalse(run.called)
-
-        # No RMC: VSP normal shutdown with nova's timeout.
-        lpar_w = mock.Mock(state='running', env='AIX/Linux',
-                           rmc_state='inactive')
-        vm.power_off(self.adpt, self.inst, timeout=30, lpar_w=lpar_w)
-        self.assertEqual('PowerOff(operation=shutdown)',
-                         str(run.call_args[0][1]))
-        self.assertEqual(30, run.call_args[0][2])
-
-        # RMC active: OS immediate shutdown.
-        lpar_w.rmc_state = 'active'
-        vm.power_off(self.adpt, self.inst, timeout=30, lpar_w=lpar_w)
-        self.assertEqual('PowerOff(immediate=true, operation=osshutdown)',
-                         str(run.call_args[0][1]))
-
-        # A normal shutdown that does not finish -> hard.
-        run.reset_mock()
-        run.side_effect = [pvm_exc.JobRequestTimedOut(
-            operation_name='PowerOff', seconds=30), None]
-        vm.power_off(self.adpt, self.inst, timeout=30, lpar_w=lpar_w)
-        self.assertEqual(2, run.call_count)
-        self.assertEqual('PowerOff(immediate=true, operation=shutdown)',
-                         str(run.call_args[0][1]))
-
-        run.reset_mock()
-        run.side_effect = None
-        vm.power_off(self.adpt, self.inst, force_immediate=True,
-                     lpar_w=lpar_w)
-        run.assert_called_once()
-        self.assertEqual('PowerOff(immediate=true, operation=shutdown)',
-                         str(run.call_args[0][1]))
-
-        run.side_effect = pvm_exc.JobRequestFailed(operation_name='PowerOff',
-                                                   error='stuck')
-        self.assertRaises(nova_exc.InstancePowerOffFailure, vm.power_off,
-                          self.adpt, self.inst, force_immediate=True,
-                          lpar_w=lpar_w)
-
-    @mock.patch.object(vm, 'get_instance_wrapper')
-    @mock.patch.object(vm._PowerOp, '_run')
-    def test_reboot(self, run, get):
-        lpar_w = get.return_value
-        lpar_w.configure_mock(state='running', env='AIX/Linux',
-                              rmc_state='inactive')
-        vm.reboot(self.adpt, self.inst, hard=False)
-        self.assertEqual(
-            'PowerOff(operation=shutdown, restart=true)',
-            str(run.call_args[0][1]))
-        vm.reboot(self.adpt, self.inst, hard=True)
-        self.assertEqual(
-            'PowerOff(immediate=true, operation=shutdown, restart=true)',
-            str(run.call_args[0][1]))
-        lpar_w.state = 'not activated'
-        vm.reboot(self.adpt, self.inst, hard=True)
-        self.assertEqual('PowerOn()', str(run.call_args[0][1]))
-        run.side_effect = pvm_exc.JobRequestFailed(operation_name='PowerOn',
-                                                   error='no')
-        self.assertRaises(nova_exc.InstanceRebootFailure, vm.reboot,
-                          self.adpt, self.inst, hard=True)
-
-    def test_job_template_read_once(self):
-        tmpl = pvmhttp.load_pvm_resp(
-            'job_request_power_off.txt').get_response()
-        adpt = mock.Mock()
-        adpt.read.return_value = tmpl
-        part = mock.Mock(schema_type='LogicalPartition', uuid=PVM_UUID,
-                         adapter=adpt)
-        part.name = 'p'
-        self.addCleanup(vm._JOB_TEMPLATES.clear)
-        vm._JOB_TEMPLATES.clear()
-        with mock.patch.object(pvm_job.Job, 'run_job') as run_job:
-            for _ in range(2):
-                vm._PowerOp.stop(part, opts=pvm_popts.PowerOffOpts()
-                                 .vsp_hard())
-        adpt.read.assert_called_once_with(
-            'LogicalPartition', PVM_UUID, suffix_type='do',
-            suffix_parm='PowerOff')
-        self.assertEqual(2, run_job.call_count)
-        self.assertEqual(PVM_UUID, run_job.call_args[0][0])

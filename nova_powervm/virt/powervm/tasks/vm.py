@@ -2,6 +2,7 @@
 from oslo_log import log as logging
 from taskflow import task
 
+from nova_powervm.virt.powervm import power
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm import vm
 
@@ -59,13 +60,13 @@ class PowerOn(task.Task):
         self.instance = instance
 
     def execute(self, lpar_wrap=None):
-        vm.power_on(self.adapter, self.instance, lpar_w=lpar_wrap)
+        power.power_on(self.adapter, self.instance, lpar_w=lpar_wrap)
 
     def revert(self, result, flow_failures, **kwargs):
         LOG.warning('Powering off the partition of the failed operation.',
                     instance=self.instance)
         # Re-read the state: the flow's wrapper predates the power on.
-        vm.power_off(self.adapter, self.instance, force_immediate=True)
+        power.power_off(self.adapter, self.instance, force_immediate=True)
 
 
 class PowerOff(task.Task):
@@ -78,7 +79,7 @@ class PowerOff(task.Task):
         self.force_immediate = force_immediate
 
     def execute(self, lpar_wrap=None):
-        vm.power_off(self.adapter, self.instance,
+        power.power_off(self.adapter, self.instance,
                      force_immediate=self.force_immediate, lpar_w=lpar_wrap)
 
 

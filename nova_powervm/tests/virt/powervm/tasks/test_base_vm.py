@@ -129,6 +129,9 @@ class TestVmTasks(test.NoDBTestCase):
         patcher = mock.patch.object(tf_vm, 'vm')
         self.vm = patcher.start()
         self.addCleanup(patcher.stop)
+        patcher = mock.patch.object(tf_vm, 'power')
+        self.power = patcher.start()
+        self.addCleanup(patcher.stop)
 
     def test_get(self):
         tsk = tf_vm.Get(self.adpt, self.inst)
@@ -169,16 +172,16 @@ class TestVmTasks(test.NoDBTestCase):
         tsk = tf_vm.PowerOn(self.adpt, self.inst)
         self.assertIn('lpar_wrap', tsk.optional)
         tsk.execute(lpar_wrap='W')
-        self.vm.power_on.assert_called_once_with(self.adpt, self.inst,
+        self.power.power_on.assert_called_once_with(self.adpt, self.inst,
                                                  lpar_w='W')
         tsk.revert(None, {})
-        self.vm.power_off.assert_called_once_with(self.adpt, self.inst,
+        self.power.power_off.assert_called_once_with(self.adpt, self.inst,
                                                   force_immediate=True)
 
     def test_power_off(self):
         tsk = tf_vm.PowerOff(self.adpt, self.inst, force_immediate=True)
         tsk.execute(lpar_wrap='W')
-        self.vm.power_off.assert_called_once_with(
+        self.power.power_off.assert_called_once_with(
             self.adpt, self.inst, force_immediate=True, lpar_w='W')
 
     def test_delete(self):
