@@ -21,6 +21,10 @@ class TestSnapshot(test.NoDBTestCase):
         self.drv.adapter = mock.Mock()
         self.disk = mock.Mock(capabilities={'snapshot': True})
         self.drv.disk_dvr = self.disk
+        # The partition is there and running (power.py's own tests cover
+        # the other states).
+        self.useFixture(fixtures.MockPatch(
+            'nova_powervm.virt.powervm.power.check_snapshot_state'))
         self.stg = mock.Mock()
         self.stg.name = 'boot_inst'
         self.vwrap = mock.Mock(uuid='vios-uuid')
