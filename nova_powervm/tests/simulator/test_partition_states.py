@@ -61,8 +61,9 @@ class TestVterm(base.SimTestCase):
 
     def test_open_vterm_over_admin_api(self):
         w = test_core.build_lpar(self)
-        r = requests.post(self.sim.base_url + '/sim/admin/call/open_vterm',
-                          json={'lpar_uuid': w.uuid}, timeout=5)
+        r = requests.post(self.fix.admin_url + 'call/open_vterm',
+                          json={'lpar_uuid': w.uuid},
+                          headers=self.fix.admin_headers(), timeout=5)
         self.assertEqual(200, r.status_code)
         self.assertTrue(self.sim.vterm_open(w.uuid))
 
@@ -136,8 +137,8 @@ class TestPartitionStates(base.SimTestCase):
     def test_unknown_state_refused_by_control(self):
         self.assertRaises(ValueError, self.sim.set_partition_state,
                           self.w.uuid, 'sleeping')
-        r = requests.post(self.sim.base_url + '/sim/admin/partitions/%s/state'
+        r = requests.post(self.fix.admin_url + 'partitions/%s/state'
                           % self.w.uuid, json={'state': 'sleeping'},
-                          timeout=5)
+                          headers=self.fix.admin_headers(), timeout=5)
         self.assertEqual(400, r.status_code)
         self.assertEqual('not activated', self.w.refresh().state)
