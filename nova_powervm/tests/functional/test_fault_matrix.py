@@ -429,7 +429,7 @@ class TestSpawnSSP(_SpawnFlow):
 class TestSnapshot(_FaultMatrix):
     """Snapshot of a running localdisk instance."""
 
-    max_requests = 3
+    max_requests = 4  # + the partition state read
     max_jobs = 0
     max_updates = 2
     max_writes = 2

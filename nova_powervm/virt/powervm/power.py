@@ -17,6 +17,7 @@ from pypowervm.wrappers import base_partition as pvm_bp
 
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import vm
 
@@ -184,12 +185,16 @@ def check_snapshot_state(adapter, instance):
     :raises InstanceNotFound: the instance has no partition.
     :raises InstanceNotRunning: the partition is migrating, not available
         or in an unknown state.
+    :raises PowerVMTaskFailed: the state could not be read.
     """
     try:
         state = vm.get_vm_qp(adapter, ids.pvm_uuid(instance),
                              'PartitionState')
     except nova_exc.InstanceNotFound:
         raise nova_exc.InstanceNotFound(instance_id=instance.uuid)
+    except pvm_exc.Error as e:
+        raise exc.PowerVMTaskFailed(task='read_partition_state',
+                                    reason=str(e)) from e
     if (state or '').lower() in _NO_SNAPSHOT:
         LOG.warning('Partition is %s: cannot snapshot it.', state,
                     instance=instance)

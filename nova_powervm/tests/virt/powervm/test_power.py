@@ -18,6 +18,7 @@ from pypowervm.tests.test_utils import pvmhttp
 from pypowervm.wrappers import job as pvm_job
 
 from nova_powervm.tests.virt.powervm import test_vm
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import power
 
 PVM_UUID = test_vm.PVM_UUID
@@ -257,3 +258,7 @@ class TestPower(test.NoDBTestCase):
         err = self.assertRaises(nova_exc.InstanceNotFound,
                                 power.check_snapshot_state, adpt, self.inst)
         self.assertIn(self.inst.uuid, str(err))
+        adpt.read.side_effect = test_vm.http_error(500)
+        err = self.assertRaises(exc.PowerVMTaskFailed,
+                                power.check_snapshot_state, adpt, self.inst)
+        self.assertIn('read_partition_state', str(err))
