@@ -226,6 +226,21 @@ class TestTwoHosts(testtools.TestCase):
                                 .ssp_uuid) for ad in self.adpts]
         self.assertEqual([992.0, 992.0], [s.free_space for s in ssps])
 
+    def test_cluster_membership_change_seen_by_every_host(self):
+        a, b = self.fix.sims
+        gone = b.vios_uuids[0]
+        b.set_cluster_member(vios_uuid=gone, member=False)
+        for ad in self.adpts:
+            nodes = [n.vios_uuid for n in pvm_clust.Cluster.get(ad)[0].nodes]
+            self.assertEqual(3, len(nodes))
+            self.assertNotIn(gone, nodes)
+        b.set_cluster_member(vios_uuid=gone, member=True)
+        nodes = [n.vios_uuid for n in pvm_clust.Cluster.get(
+            self.adpts[0])[0].nodes]
+        self.assertEqual(sorted(a.vios_uuids + b.vios_uuids), sorted(nodes))
+        # Only a VIOS of the host itself.
+        self.assertRaises(KeyError, a.set_cluster_member, vios_uuid=gone)
+
     def test_reset_resets_every_host(self):
         a, b = self.fix.sims
         before = [a.inventory(), b.inventory()]

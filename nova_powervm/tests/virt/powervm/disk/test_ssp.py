@@ -381,6 +381,27 @@ class TestCreateDisk(SSPTestBase):
                          self.adpt.delete_by_path.call_args_list)
         self.assertEqual(img_lu, mock_crt.call_args[1]['clone'])
 
+    def test_marker_whose_creation_answer_was_lost_is_removed(
+            self, mock_lus, mock_stream, mock_upload, mock_crt, mock_act):
+        from pypowervm import exceptions as pvm_exc
+        made = []
+
+        def crt(tier, name, *args, **kwargs):
+            # The server made the marker; the answer was lost.
+            lu = _lu(self.adpt, name, '27f0', pvm_stg.LUType.IMAGE)
+            lu.delete = mock.Mock()
+            made.append(lu)
+            raise pvm_exc.ConnectionError('answer lost')
+        mock_crt.side_effect = crt
+        mock_lus.side_effect = lambda *a, **k: list(made)
+        self.assertRaises(pvm_exc.ConnectionError,
+                          self.drv.create_disk_from_image, 'ctx',
+                          _instance(), _image_meta())
+        # Found by its (random) name and deleted; nothing else was done.
+        made[0].delete.assert_called_once_with()
+        self.assertEqual(1, mock_crt.call_count)
+        mock_upload.assert_not_called()
+
     def test_lu_whose_creation_answer_was_lost_is_removed(
             self, mock_lus, mock_stream, mock_upload, mock_crt, mock_act):
         from pypowervm import exceptions as pvm_exc
