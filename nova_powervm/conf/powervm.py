@@ -146,8 +146,30 @@ volume_opts = [
                'port WWPNs on that fabric.')),
 ]
 
+vnc_opts = [
+    cfg.BoolOpt(
+        'vnc_use_x509_auth', default=False,
+        help=_('Require VeNCrypt X509 (TLS with client certificates) on the '
+               'VNC consoles of partitions.  The certificates are those of '
+               'vnc_ca_certs, vnc_server_cert and vnc_server_key.  Read '
+               'when the first console is opened after nova-compute '
+               'starts.')),
+    cfg.StrOpt(
+        'vnc_ca_certs',
+        help=_('Path of the CA certificate(s) that VNC clients\' '
+               'certificates must be signed by (vnc_use_x509_auth).')),
+    cfg.StrOpt(
+        'vnc_server_cert',
+        help=_('Path of the certificate the VNC console server presents '
+               '(vnc_use_x509_auth).')),
+    cfg.StrOpt(
+        'vnc_server_key',
+        help=_('Path of the private key of vnc_server_cert '
+               '(vnc_use_x509_auth).')),
+]
+
 ALL_OPTS = (connection_opts + lpar_opts + storage_opts + network_opts +
-            volume_opts)
+            volume_opts + vnc_opts)
 
 
 def _fabric_opt(fabric):

@@ -4,6 +4,8 @@ This module stays lean: it holds nova's ComputeDriver entry points and
 delegates to TaskFlow flows (``tasks/``) and to the logic modules (``vm``,
 ``host``, ``vif``, ``media``, ``disk/``, ``volume/``).
 """
+import functools
+
 from nova.compute import task_states
 from nova import context as nova_context
 from nova import exception as nova_exc
@@ -18,6 +20,7 @@ from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import batch
+from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import exception as exc
@@ -34,6 +37,7 @@ from nova_powervm.virt.powervm.tasks import network as tf_net
 from nova_powervm.virt.powervm.tasks import storage as tf_stg
 from nova_powervm.virt.powervm.tasks import vm as tf_vm
 from nova_powervm.virt.powervm.tasks import volume as tf_vol
+from nova_powervm.virt.powervm import vif as vif_mod
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
 
@@ -50,7 +54,8 @@ class PowerVMDriver(driver.ComputeDriver):
     # has_imagecache and the image types follow the disk driver (init_host).
     capabilities = dict(driver.ComputeDriver.capabilities,
                         supports_image_type_raw=True,
-                        supports_extend_volume=True)
+                        supports_extend_volume=True,
+                        supports_attach_interface=True)
 
     def __init__(self, virtapi):
         super().__init__(virtapi)
@@ -331,6 +336,49 @@ class PowerVMDriver(driver.ComputeDriver):
                  tf_net.PlugMgmtVif(self.adapter, instance))
         tf_base.run(flow, instance=instance, store={'lpar_wrap': lpar_w},
                     exc_class=exc.VifReplugFailed)
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        """Add a network adapter for ``vif`` (partition running or off).
+
+        Waits for Neutron's network-vif-plugged event of a port not yet
+        active, as spawn does.  A failure removes what was created.
+
+        :raises VifTypeNotSupported, VifInvalid: before any change.
+        :raises InterfaceAttachFailed: the partition cannot take the adapter
+            now (running without an active RMC connection), or a step
+            failed (the message names it).
+        """
+        vif_mod.validate(instance, vif)
+        flow = tf_lf.Flow('attach_interface_%s' % instance.uuid)
+        flow.add(tf_vm.Get(self.adapter, instance),
+                 tf_net.CheckIoModifiable(instance),
+                 tf_net.PlugVifs(self.virtapi, self.adapter, instance, [vif],
+                                 hotplug=True))
+        tf_base.run(flow, instance=instance, exc_class=functools.partial(
+            exc.InterfaceAttachTaskFailed, instance_uuid=instance.uuid))
+
+    def detach_interface(self, context, instance, vif):
+        """Remove the network adapter of ``vif`` (and its trunk, ovs).
+
+        An adapter that is already gone is success.
+
+        :raises InterfaceDetachFailed: the partition cannot give up the
+            adapter now, or a step failed.
+        """
+        flow = tf_lf.Flow('detach_interface_%s' % instance.uuid)
+        flow.add(tf_vm.Get(self.adapter, instance),
+                 tf_net.CheckIoModifiable(instance),
+                 tf_net.UnplugVif(self.adapter, instance, vif))
+        tf_base.run(flow, instance=instance, exc_class=functools.partial(
+            exc.InterfaceDetachTaskFailed, instance_uuid=instance.uuid))
+
+    def get_vnc_console(self, context, instance):
+        """VNC console through the partition's virtual terminal.
+
+        See console.py.  :raises InstanceNotFound: no partition (nothing
+        opened).
+        """
+        return console.open_vnc(self.adapter, instance)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,

@@ -210,3 +210,30 @@ def may_have_applied(error):
             return False
         error = error.__cause__ or error.__context__
     return True
+
+
+class InterfaceAttachTaskFailed(nova_exc.InterfaceAttachFailed):
+    msg_fmt = _('Failed to attach a network interface to instance '
+                '%(instance_uuid)s: step %(task)s failed: %(reason)s')
+
+
+class InterfaceDetachTaskFailed(nova_exc.InterfaceDetachFailed):
+    msg_fmt = _('Failed to detach a network interface from instance '
+                '%(instance_uuid)s: step %(task)s failed: %(reason)s')
+
+
+# -- consoles (console.py) ---------------------------------------------------
+
+class VncConsoleFailed(nova_exc.ConsoleNotAvailable):
+    msg_fmt = _('The VNC console of instance %(instance)s could not be '
+                'opened: %(reason)s')
+
+
+class VncX509Incomplete(nova_exc.InvalidConfiguration):
+    msg_fmt = _('[powervm] vnc_use_x509_auth is set but %(options)s is '
+                'not; VNC consoles cannot be opened.')
+
+
+class PartitionIoNotModifiable(nova_exc.Invalid):
+    msg_fmt = _('The adapters of instance %(instance)s cannot be changed '
+                'now: %(reason)s')

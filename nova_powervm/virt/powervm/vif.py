@@ -373,6 +373,9 @@ class _OvsDriver(object):
                mgmt_cnas=None, keep_client=False):
         if trunks is None:
             trunks = cls._find_trunks(adapter, vif, cna, mgmt_cnas)
+        # The partition's adapter first: if that fails, nothing changed.
+        if cna is not None and not keep_client:
+            _delete_quietly(cna)
         if ovs:
             try:
                 _init_os_vif()
@@ -383,8 +386,6 @@ class _OvsDriver(object):
                             exc_info=True)
         for trunk in trunks:
             _delete_quietly(trunk)
-        if cna is not None and not keep_client:
-            _delete_quietly(cna)
 
     @staticmethod
     def _find_trunks(adapter, vif, cna, mgmt_cnas=None):
@@ -520,6 +521,11 @@ def plug_vifs(adapter, instance, network_info, host_uuid=None,
         unplug_all(adapter, instance, done)
         raise
     return done
+
+
+def find_cna(adapter, instance, vif):
+    """The partition's client adapter of ``vif`` (None if absent)."""
+    return _find_cna(get_cnas(adapter, instance), vif)
 
 
 def unplug_all(adapter, instance, plugged_list):

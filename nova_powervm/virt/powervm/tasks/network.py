@@ -6,6 +6,7 @@ from taskflow import task
 from taskflow.types import failure as task_fail
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import vif
 
 LOG = logging.getLogger(__name__)
@@ -24,13 +25,18 @@ class PlugVifs(task.Task):
     unplugs only what this task plugged.
     """
 
-    def __init__(self, virt_api, adapter, instance, network_info):
+    def __init__(self, virt_api, adapter, instance, network_info,
+                 hotplug=False):
+        """:param hotplug: an interface attach: wait for the events of the
+            VIFs not yet active whatever the instance's task state.
+        """
         super().__init__(name='plug_vifs', provides='vm_cnas',
                          requires=['lpar_wrap'])
         self.virt_api = virt_api
         self.adapter = adapter
         self.instance = instance
         self.network_info = network_info or []
+        self.hotplug = hotplug
         self.plugged = []
 
     def execute(self, lpar_wrap):
@@ -64,8 +70,9 @@ class PlugVifs(task.Task):
                                      cna_list=existing)
 
     def _events(self):
-        if not (CONF.vif_plugging_timeout and
-                self.instance.task_state in _NEW_PARTITION_STATES):
+        if not (CONF.vif_plugging_timeout and (
+                self.hotplug or
+                self.instance.task_state in _NEW_PARTITION_STATES)):
             return []
         return [('network-vif-plugged', one['id'])
                 for one in self.network_info
@@ -84,6 +91,60 @@ class PlugVifs(task.Task):
                     len(self.plugged), instance=self.instance)
         vif.unplug_all(self.adapter, self.instance, self.plugged)
         self.plugged = []
+
+
+class CheckIoModifiable(task.Task):
+    """Refuse adapter changes a partition cannot take now.
+
+    Requires 'lpar_wrap'.  A running partition takes adapters only through
+    DLPAR, i.e. with an active RMC connection; a stopped one always.
+    """
+
+    def __init__(self, instance):
+        super().__init__(name='check_io_modifiable', requires=['lpar_wrap'])
+        self.instance = instance
+
+    def execute(self, lpar_wrap):
+        capable, reason = lpar_wrap.can_modify_io()
+        if not capable:
+            raise exc.PartitionIoNotModifiable(instance=self.instance.name,
+                                               reason=reason)
+
+
+class UnplugVif(task.Task):
+    """Remove one VIF's adapters (interface detach).  Requires 'lpar_wrap'.
+
+    The partition's adapter goes first; if a later step (trunk adapter,
+    Open vSwitch port) fails, revert plugs the VIF back.
+    """
+
+    def __init__(self, adapter, instance, vif_info):
+        super().__init__(name='unplug_vif', requires=['lpar_wrap'])
+        self.adapter = adapter
+        self.instance = instance
+        self.vif = vif_info
+        self.had_cna = False
+
+    def execute(self, lpar_wrap):
+        cna_list = vif.get_cnas(self.adapter, self.instance)
+        self.had_cna = vif.unplug(self.adapter, self.instance, self.vif,
+                                  cna_list=cna_list) is not None
+
+    def revert(self, lpar_wrap, result, flow_failures, **kwargs):
+        if not self.had_cna or vif.find_cna(self.adapter, self.instance,
+                                            self.vif) is not None:
+            return
+        LOG.warning('Plugging port %s back after a failed detach.',
+                    self.vif.get('id'), instance=self.instance)
+        try:
+            # What is left of the host side, then the whole VIF again.
+            vif.unplug(self.adapter, self.instance, self.vif, cna_list=[],
+                       keep_client=True)
+            vif.plug(self.adapter, self.instance, self.vif,
+                     lpar_wrap=lpar_wrap)
+        except Exception:
+            LOG.exception('Plugging the port back failed.',
+                          instance=self.instance)
 
 
 class UnplugVifs(task.Task):
