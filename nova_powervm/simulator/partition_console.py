@@ -67,8 +67,9 @@ class _VncServer(object):
 
     def _open(self):
         sim = self.sim()
-        return (sim is not None and sim.running and not self.stopped.is_set()
-                and self.uuid in sim.extra.get(_VTERMS, ()))
+        return (sim is not None and sim.running and
+                not self.stopped.is_set() and
+                self.uuid in sim.extra.get(_VTERMS, ()))
 
     def _serve(self):
         try:

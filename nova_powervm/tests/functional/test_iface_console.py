@@ -26,6 +26,7 @@ from nova_powervm.virt.powervm import vif as vif_mod
 from nova_powervm.virt.powervm import vm
 
 INST = '1a2b3c4d-0000-4000-8000-0000000000c1'
+NET = '5c6b1bd3-2c5d-4a3c-8b8a-0e8f4b1a2c3e'
 # pypowervm serves every console of a process on port 5901 of
 # [vnc] server_proxyclient_address: a loopback address of its own per test
 # process keeps parallel test workers apart.
@@ -39,8 +40,7 @@ def make_vif(n, vif_type='pvm_sea', vlan=100, active=True):
         id=port, address='fa:16:3e:00:01:%02x' % n, type=vif_type,
         active=active, details={network_model.VIF_DETAILS_VLAN: vlan},
         devname=('tap' + port)[:14],
-        network=network_model.Network(id='5c6b1bd3-2c5d-4a3c-8b8a-0e8f4b1a2c3e',
-                                      bridge='br-int',
+        network=network_model.Network(id=NET, bridge='br-int',
                                       label='net', subnets=[]))
 
 
@@ -126,8 +126,8 @@ class TestInterfaceAttach(_Base):
         before = self.sim.inventory()
         self.sim.inject_fault(method='PUT', path='ClientNetworkAdapter',
                               status=500, times=1)
-        self.assertRaises(exc.VifPlugFailed, self.drv.attach_interface, None, self.inst, None,
-                          make_vif(1))
+        self.assertRaises(exc.VifPlugFailed, self.drv.attach_interface,
+                          None, self.inst, None, make_vif(1))
         self.assertInventory(before)
 
     def test_failed_detach_leaves_adapter(self):
