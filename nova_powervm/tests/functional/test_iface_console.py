@@ -50,6 +50,7 @@ class _Base(base.ClassSimTestCase):
         super().setUp()
         self.inst = base.bare_instance(INST, 11, 'vm11')
         self.inst.task_state = None
+        self.inst.config_drive = ''
         self.lpar_w = vm.create_lpar(self.drv.adapter, self.drv.host_wrapper,
                                      self.inst)
         self.uuid = self.lpar_w.uuid
@@ -225,7 +226,7 @@ class TestVncConsole(_Base):
         with sock:
             self.assertEqual(b'HTTP/1.1 200 OK\r\n\r\n', answer)
             self.assertEqual(b'RFB 003.008\n', greeting)
-            self.assertEqual(b'vm11', rfb_init(sock))
+            self.assertEqual(self.inst.name.encode(), rfb_init(sock))
         # A second request reuses the open terminal.
         again = self.drv.get_vnc_console(None, self.inst)
         self.assertEqual((cons.host, cons.port), (again.host, again.port))
