@@ -232,6 +232,16 @@ class TestVncConsole(_Base):
         self.assertEqual((cons.host, cons.port), (again.host, again.port))
         self.assertEqual(1, self.sim.vnc_console(self.uuid)['sessions'])
 
+    def test_operator_terminal_is_taken_over(self):
+        # An operator's terminal session without VNC (mkvterm without
+        # --vnc): the console closes it and opens one as VNC.
+        self.sim.open_vterm(self.uuid)
+        cons = self.drv.get_vnc_console(None, self.inst)
+        sock, answer, greeting = rfb_connect(cons.host, cons.port,
+                                             cons.internal_access_path)
+        sock.close()
+        self.assertEqual(b'RFB 003.008\n', greeting)
+
     def test_unknown_path_refused(self):
         self.drv.get_vnc_console(None, self.inst)
         sock, answer, _greeting = rfb_connect(VNC_HOST, 5901, 'nope')

@@ -5,7 +5,9 @@ On NovaLink the virtual terminal is opened by a local command (``mkvterm
 port.  pypowervm's remotable listener makes it reachable on
 ``[vnc] server_proxyclient_address``: one port for every console, the
 partition chosen by the path nova's proxy sends first (``CONNECT <path>
-HTTP/1.1``), which is the partition's UUID.
+HTTP/1.1``), which is the partition's UUID.  A terminal an operator opened
+without VNC is closed so that the console can be served (pypowervm's
+``force``): otherwise nova would hand out a console that never connects.
 """
 from nova.console import type as console_type
 from nova import exception as nova_exc
@@ -62,7 +64,8 @@ def open_vnc(adapter, instance):
     host = CONF.vnc.server_proxyclient_address
     try:
         port = pvm_vterm.open_remotable_vnc_vterm(
-            adapter, lpar_uuid, host, vnc_path=lpar_uuid, **_x509_kwargs())
+            adapter, lpar_uuid, host, vnc_path=lpar_uuid, force=True,
+            **_x509_kwargs())
     except pvm_exc.ConsoleNotLocal:
         raise nova_exc.ConsoleTypeUnavailable(console_type='vnc')
     except pvm_exc.HttpError as e:

@@ -523,9 +523,14 @@ def plug_vifs(adapter, instance, network_info, host_uuid=None,
     return done
 
 
-def find_cna(adapter, instance, vif):
-    """The partition's client adapter of ``vif`` (None if absent)."""
-    return _find_cna(get_cnas(adapter, instance), vif)
+def find_cna(adapter, instance, vif, cna_list=None):
+    """The partition's client adapter of ``vif`` (None if absent).
+
+    :param cna_list: the partition's CNAs if already read.
+    """
+    if cna_list is None:
+        cna_list = get_cnas(adapter, instance)
+    return _find_cna(cna_list, vif)
 
 
 def unplug_all(adapter, instance, plugged_list):

@@ -36,11 +36,13 @@ class TestCapabilities(test.NoDBTestCase):
 
     def test_image_types_follow_disk_driver(self):
         caps = driver.PowerVMDriver.disk_capabilities(_disk(('raw',)))
-        self.assertEqual(['has_imagecache', 'supports_extend_volume',
+        self.assertEqual(['has_imagecache', 'supports_attach_interface',
+                          'supports_extend_volume',
                           'supports_image_type_raw'], self._true(caps))
         caps = driver.PowerVMDriver.disk_capabilities(
             _disk(('raw', 'qcow2'), imagecache=False))
-        self.assertEqual(['supports_extend_volume',
+        self.assertEqual(['supports_attach_interface',
+                          'supports_extend_volume',
                           'supports_image_type_qcow2',
                           'supports_image_type_raw'], self._true(caps))
         self.assertEqual(set(nova_driver.ComputeDriver.capabilities),
@@ -77,10 +79,16 @@ class TestCapabilities(test.NoDBTestCase):
                 self.assertTrue(implemented, '%s needs %s' % (key, method))
         # No live migration: nova's pre-checks get NotImplementedError.
         for method in ('check_can_live_migrate_destination',
-                       'check_can_live_migrate_source', 'live_migration',
-                       'attach_interface', 'detach_interface'):
+                       'check_can_live_migrate_source', 'live_migration'):
             self.assertIs(getattr(nova_driver.ComputeDriver, method),
                           getattr(driver.PowerVMDriver, method))
+        # Interfaces are hot-plugged, but not tagged (no device metadata).
+        self.assertTrue(caps['supports_attach_interface'])
+        self.assertFalse(caps['supports_tagged_attach_interface'])
+        for method in ('attach_interface', 'detach_interface',
+                       'get_vnc_console'):
+            self.assertIsNot(getattr(nova_driver.ComputeDriver, method),
+                             getattr(driver.PowerVMDriver, method))
 
 
 class TestPlugVifs(test.NoDBTestCase):

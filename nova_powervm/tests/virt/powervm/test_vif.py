@@ -374,6 +374,20 @@ class TestOvsVif(VifTestBase):
         client.delete.assert_called_once_with()
         self.assertFalse(other_trunk.delete.called)
 
+    def test_unplug_client_first_its_failure_changes_nothing(self):
+        # Interface detach: the partition's adapter goes before the host
+        # side, so a refused DELETE leaves the VIF whole.
+        client = fake_cna('fa:16:3e:00:00:01', vsw_uuid='vsw1', pvid=5)
+        client.delete.side_effect = pvm_exc.Error('refused')
+        trunk = fake_cna('aa:aa:aa:aa:aa:aa', vsw_uuid='vsw1', pvid=5,
+                         trunk=True)
+        with mock.patch('pypowervm.wrappers.network.CNA.get',
+                        return_value=[trunk]):
+            self.assertRaises(exc.VifUnplugFailed, vif.unplug, self.adapter,
+                              self.inst, self._ovs(), cna_list=[client])
+        self.assertFalse(trunk.delete.called)
+        self.assertFalse(self.os_vif.unplug.called)
+
     def test_unplug_client_gone_still_removes_trunk_by_devname(self):
         trunk = fake_cna('aa:aa:aa:aa:aa:aa', vsw_uuid='vsw1', pvid=5,
                          trunk=True, dev='tap1f1d7e5c-7b')

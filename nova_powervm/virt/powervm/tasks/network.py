@@ -127,8 +127,9 @@ class UnplugVif(task.Task):
 
     def execute(self, lpar_wrap):
         cna_list = vif.get_cnas(self.adapter, self.instance)
-        self.had_cna = vif.unplug(self.adapter, self.instance, self.vif,
-                                  cna_list=cna_list) is not None
+        self.had_cna = vif.find_cna(self.adapter, self.instance, self.vif,
+                                    cna_list=cna_list) is not None
+        vif.unplug(self.adapter, self.instance, self.vif, cna_list=cna_list)
 
     def revert(self, lpar_wrap, result, flow_failures, **kwargs):
         if not self.had_cna or vif.find_cna(self.adapter, self.instance,

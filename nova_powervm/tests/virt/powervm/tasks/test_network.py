@@ -144,3 +144,77 @@ class TestUnplugAndMgmt(test.NoDBTestCase):
         self.vif.plug_mgmt_vif.return_value = mock.sentinel.c1
         self.assertRaises(ValueError, self._mgmt_flow, fail=True)
         self.assertFalse(self.vif.unplug_mgmt_vif.called)
+
+
+class TestHotplug(test.NoDBTestCase):
+    """attach_interface's tasks: events, the DLPAR check, UnplugVif."""
+
+    def setUp(self):
+        super().setUp()
+        self.vif = self.useFixture(fixtures.MockPatchObject(
+            tf_net, 'vif', autospec=True)).mock
+        self.vif.plug_vifs.return_value = [mock.Mock(cna='new')]
+        self.vif.get_cnas.return_value = []
+        self.inst = mock.Mock(task_state=None)
+        self.inst.name = 'vm1'
+        self.virtapi = mock.MagicMock()
+
+    def test_hotplug_waits_for_inactive_port_outside_spawn(self):
+        self.flags(vif_plugging_timeout=30)
+        nwinfo = [{'id': 'p9', 'type': 'pvm_sea', 'active': False}]
+        _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst, nwinfo,
+                             hotplug=True))
+        self.virtapi.wait_for_instance_event.assert_called_once_with(
+            self.inst, [('network-vif-plugged', 'p9')], timeout=30,
+            error_callback=mock.ANY)
+
+    def test_no_wait_outside_spawn_without_hotplug(self):
+        self.flags(vif_plugging_timeout=30)
+        nwinfo = [{'id': 'p9', 'type': 'pvm_sea', 'active': False}]
+        _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst, nwinfo))
+        self.assertFalse(self.virtapi.wait_for_instance_event.called)
+
+    def test_check_io_modifiable(self):
+        lpar = mock.Mock()
+        lpar.can_modify_io.return_value = (False, 'no RMC')
+        task = tf_net.CheckIoModifiable(self.inst)
+        err = self.assertRaises(exc.PartitionIoNotModifiable, task.execute,
+                                lpar)
+        self.assertIn('no RMC', str(err))
+        lpar.can_modify_io.return_value = (True, None)
+        task.execute(lpar)
+
+    def test_unplug_vif(self):
+        self.vif.find_cna.return_value = 'cna'
+        _run(tf_net.UnplugVif('adpt', self.inst, {'id': 'p1'}))
+        self.vif.unplug.assert_called_once_with(
+            'adpt', self.inst, {'id': 'p1'},
+            cna_list=self.vif.get_cnas.return_value)
+        self.assertFalse(self.vif.plug.called)
+
+    def test_failure_after_client_gone_plugs_back(self):
+        # The client adapter went, then the trunk's deletion failed.
+        self.vif.find_cna.side_effect = ['cna', None]
+        self.vif.unplug.side_effect = [ValueError('trunk'), None]
+        self.assertRaises(ValueError, _run,
+                          tf_net.UnplugVif('adpt', self.inst, {'id': 'p1'}))
+        self.assertEqual(
+            [mock.call('adpt', self.inst, {'id': 'p1'}, cna_list=[]),
+             mock.call('adpt', self.inst, {'id': 'p1'}, cna_list=[],
+                       keep_client=True)], self.vif.unplug.call_args_list)
+        self.vif.plug.assert_called_once_with('adpt', self.inst,
+                                              {'id': 'p1'}, lpar_wrap=LPAR_W)
+
+    def test_revert_when_adapter_was_already_gone(self):
+        self.vif.find_cna.return_value = None
+        self.vif.unplug.side_effect = ValueError('x')
+        self.assertRaises(ValueError, _run,
+                          tf_net.UnplugVif('adpt', self.inst, {'id': 'p1'}))
+        self.assertFalse(self.vif.plug.called)
+
+    def test_unplug_vif_revert_noop_when_client_still_there(self):
+        task = tf_net.UnplugVif('adpt', self.inst, {'id': 'p1'})
+        task.had_cna = True
+        self.vif.find_cna.return_value = 'cna'
+        task.revert(LPAR_W, None, {})
+        self.assertFalse(self.vif.plug.called)
