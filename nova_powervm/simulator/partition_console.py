@@ -59,11 +59,11 @@ class _VncServer(object):
         self.sock.bind(('127.0.0.1', 0))
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
-        self.clients = []
         self.sessions = 0
         self.stopped = threading.Event()
-        threading.Thread(target=self._serve, daemon=True,
-                         name='sim-vnc-%s' % self.port).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True,
+                                       name='sim-vnc-%s' % self.port)
+        self.thread.start()
 
     def _open(self):
         sim = self.sim()
@@ -72,30 +72,34 @@ class _VncServer(object):
                 self.uuid in sim.extra.get(_VTERMS, ()))
 
     def _serve(self):
+        # Only this thread touches the listening socket; each session's
+        # thread its own (closing a socket under a select() is unsafe).
         try:
             while self._open():
                 ready = select.select([self.sock], [], [], _POLL_S)[0]
                 if ready and self._open():
                     client, _addr = self.sock.accept()
-                    self.clients.append(client)
                     self.sessions += 1
                     threading.Thread(target=self._session, args=(client,),
                                      daemon=True).start()
         finally:
-            self.stop()
+            self.stopped.set()
+            self.sock.close()
+            self._forget()
 
-    def stop(self):
-        self.stopped.set()
-        for sock in [self.sock] + self.clients:
-            try:
-                sock.close()
-            except OSError:
-                pass
+    def _forget(self):
         sim = self.sim()
         with _SERVERS_LOCK:
             servers = _SERVERS.get(sim, {}) if sim is not None else {}
             if servers.get(self.uuid) is self:
                 del servers[self.uuid]
+
+    def stop(self):
+        """Stop serving; the port is closed when this returns."""
+        self.stopped.set()
+        self._forget()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(5)
 
     @staticmethod
     def _recv(sock, size):
@@ -117,19 +121,14 @@ class _VncServer(object):
             self._recv(sock, 1)                 # ClientInit
             sock.sendall(struct.pack('!HH', _WIDTH, _HEIGHT) + _PIXEL_FORMAT +
                          struct.pack('!I', len(self.name)) + self.name)
-            while not self.stopped.is_set():
+            while self._open():
                 if select.select([sock], [], [], _POLL_S)[0]:
                     if not sock.recv(4096):
                         break
         except (OSError, EOFError):
             pass
         finally:
-            try:
-                sock.close()
-            except OSError:
-                pass
-            if sock in self.clients:
-                self.clients.remove(sock)
+            sock.close()
 
 
 def _server(sim, uuid):

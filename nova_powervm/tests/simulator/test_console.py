@@ -6,6 +6,7 @@ import struct
 import subprocess
 import time
 from unittest import mock
+import urllib.error
 
 import fixtures
 from pypowervm import exceptions as pvm_exc
@@ -152,5 +153,5 @@ class TestVtermCommand(base.SimTestCase):
                 vterm_cmd.URL_ENV: self.sim.base_url,
                 vterm_cmd.TOKEN_ENV: os.devnull}), \
                 mock.patch('sys.stderr', io.StringIO()):
-            self.assertRaises(Exception, vterm_cmd.main,
+            self.assertRaises(urllib.error.HTTPError, vterm_cmd.main,
                               ['rmvterm', '--id', '1'])
