@@ -54,6 +54,9 @@ class PowerVMNovaTestCase(test.TestCase,
     compute_driver = 'powervm.PowerVMDriver'
     # nova's [workarounds] handle_virt_lifecycle_events.
     HANDLE_VIRT_LIFECYCLE_EVENTS = True
+    # Extra [powervm] options for the compute service (e.g. password=None:
+    # NovaLink's local logon).
+    POWERVM_FLAGS = {}
     # Timeouts for state waits; a boot against the simulator takes ~1 s.
     WAIT_TIMEOUT = 60
     WAIT_INTERVAL = 0.05
@@ -69,6 +72,7 @@ class PowerVMNovaTestCase(test.TestCase,
         # Config drive ISOs are built here before their upload.
         pvm_flags.setdefault('image_meta_local_path', self.useFixture(
             fixtures.TempDir()).path)
+        pvm_flags.update(self.POWERVM_FLAGS)
         self.flags(group='powervm', **pvm_flags)
         self.flags(compute_driver=self.compute_driver)
         self.flags(group='workarounds', handle_virt_lifecycle_events=(
