@@ -133,7 +133,7 @@ class TestConsole(_Mixin, base.PowerVMNovaTestCase):
         # Deleting the server closes its terminal.
         self._delete(server)
         self.assertIsNone(self._lpar(server))
-        self.assertInventoryRestored()
+        self.assertGone()
 
     def test_missing_partition_is_404(self):
         server = self._boot()
