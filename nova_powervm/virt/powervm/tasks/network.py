@@ -7,6 +7,7 @@ from taskflow.types import failure as task_fail
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm import vif
 
 LOG = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class PlugVifs(task.Task):
         self.network_info = network_info or []
         self.hotplug = hotplug
         self.plugged = []
+        self.existing = None
 
     def execute(self, lpar_wrap):
         # Every VIF is checked before anything is created.
@@ -47,6 +49,7 @@ class PlugVifs(task.Task):
             existing = []
         else:
             existing = vif.get_cnas(self.adapter, self.instance)
+        self.existing = existing
         events = self._events()
         if events:
             try:
@@ -85,12 +88,36 @@ class PlugVifs(task.Task):
             raise nova_exc.VirtualInterfaceCreateException()
 
     def revert(self, lpar_wrap, result, flow_failures, **kwargs):
+        if self.hotplug and isinstance(result, task_fail.Failure):
+            self._revert_hotplug(result)
+            return
         if not self.plugged:
             return
         LOG.warning('Unplugging %d VIF(s) after a failed operation.',
                     len(self.plugged), instance=self.instance)
         vif.unplug_all(self.adapter, self.instance, self.plugged)
         self.plugged = []
+
+    def _revert_hotplug(self, result):
+        """An attach failed: remove its adapters, created or not.
+
+        The create whose answer was lost made an adapter nobody holds a
+        wrapper of: every VIF not on the partition before is looked up
+        (client adapter by MAC, trunk by device name) and removed.
+        """
+        if not tf_base.may_have_changed(result) or self.existing is None:
+            return
+        LOG.warning('Removing what the failed interface attach may have '
+                    'created.', instance=self.instance)
+        for one in self.network_info:
+            if vif.find_cna(self.adapter, self.instance, one,
+                            cna_list=self.existing) is not None:
+                continue
+            try:
+                vif.unplug(self.adapter, self.instance, one)
+            except Exception:
+                LOG.exception('Removing port %s failed.', one.get('id'),
+                              instance=self.instance)
 
 
 class CheckIoModifiable(task.Task):

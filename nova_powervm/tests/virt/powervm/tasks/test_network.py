@@ -5,6 +5,7 @@ import fixtures
 from nova.compute import task_states
 from nova import exception as nova_exc
 from nova import test
+from pypowervm import exceptions as pvm_exc
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
 
@@ -218,3 +219,33 @@ class TestHotplug(test.NoDBTestCase):
         self.vif.find_cna.return_value = 'cna'
         task.revert(LPAR_W, None, {})
         self.assertFalse(self.vif.plug.called)
+
+    def _http(self, status):
+        return pvm_exc.HttpError(mock.Mock(status=status, body='',
+                                           reqmethod='PUT', reqpath='/CNA'))
+
+    def test_hotplug_lost_answer_removes_created_adapter(self):
+        # The adapter PUT was served but its answer lost: plug_vifs holds
+        # no wrapper; the revert looks the VIF up and removes it.
+        self.vif.plug_vifs.side_effect = self._http(500)
+        self.vif.find_cna.return_value = None
+        nwinfo = [{'id': 'p9', 'type': 'pvm_sea', 'active': True}]
+        self.assertRaises(pvm_exc.HttpError, _run, tf_net.PlugVifs(
+            self.virtapi, 'adpt', self.inst, nwinfo, hotplug=True))
+        self.vif.unplug.assert_called_once_with('adpt', self.inst,
+                                                nwinfo[0])
+
+    def test_hotplug_refused_create_removes_nothing(self):
+        self.vif.plug_vifs.side_effect = self._http(400)
+        nwinfo = [{'id': 'p9', 'type': 'pvm_sea', 'active': True}]
+        self.assertRaises(pvm_exc.HttpError, _run, tf_net.PlugVifs(
+            self.virtapi, 'adpt', self.inst, nwinfo, hotplug=True))
+        self.assertFalse(self.vif.unplug.called)
+
+    def test_hotplug_keeps_adapter_that_was_there(self):
+        self.vif.plug_vifs.side_effect = self._http(500)
+        self.vif.find_cna.return_value = 'old'
+        nwinfo = [{'id': 'p9', 'type': 'pvm_sea', 'active': True}]
+        self.assertRaises(pvm_exc.HttpError, _run, tf_net.PlugVifs(
+            self.virtapi, 'adpt', self.inst, nwinfo, hotplug=True))
+        self.assertFalse(self.vif.unplug.called)
