@@ -75,6 +75,7 @@ class Demo(object):
         self.steps = []
         self.server = None
         self.volume_id = None
+        self.port = None
 
     def say(self, text=''):
         self.out.write(text + '\n')
@@ -147,6 +148,17 @@ class Demo(object):
                       needs=('attach_volume', 'get_volume_connector'))
         self.run_step(case, attach, lambda: self._attach(case))
         self.run_step(
+            case, Step('console URL (VNC)', needs=('get_vnc_console',),
+                       after=boot),
+            lambda: self._console(case))
+        plug = Step('attach interface', needs=('attach_interface',),
+                    after=boot)
+        self.run_step(case, plug, lambda: self._attach_interface(case))
+        self.run_step(
+            case, Step('detach interface', needs=('detach_interface',),
+                       after=plug),
+            lambda: self._detach_interface(case))
+        self.run_step(
             case, Step('snapshot to image', needs=('snapshot',), after=boot),
             lambda: self._snapshot(case))
         for kind in ('SOFT', 'HARD'):
@@ -173,6 +185,62 @@ class Demo(object):
         self.volume_id = case._attach_fc_volume(self.server)
         return 'volume %s in-use; %s' % (
             self.volume_id, case._describe_volume_mapping(self.server))
+
+    def _console(self, case):
+        """os-remote-consoles, then what nova's VNC proxy does with it."""
+        import urllib.parse
+
+        from nova import context as nova_context
+        from nova import objects
+
+        from nova_powervm.tests.functional import test_iface_console as tic
+        cons = case.api.api_post(
+            '/servers/%s/remote-consoles' % self.server['id'],
+            {'remote_console': {'protocol': 'vnc', 'type': 'novnc'}}
+        ).body['remote_console']
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(
+            cons['url']).query)
+        token = query.get('token') or urllib.parse.parse_qs(
+            urllib.parse.urlparse(query['path'][0]).query)['token']
+        auth = objects.ConsoleAuthToken.validate(
+            nova_context.get_admin_context(), token[0])
+        sock, _answer, greeting = tic.rfb_connect(
+            auth.host, int(auth.port), auth.internal_access_path)
+        sock.close()
+        if not greeting.startswith(b'RFB '):
+            raise AssertionError('no RFB greeting from %s:%s: %r' % (
+                auth.host, auth.port, greeting))
+        return '%s; %s:%s answers %r' % (cons['url'], auth.host, auth.port,
+                                         greeting.decode().strip())
+
+    def _cnas(self, case):
+        from nova_powervm.simulator import xmlutil as xu
+        return sorted(xu.text(c, 'MACAddress')
+                      for c in case._adapters_of(self.server)
+                      if xu.text(c, 'VirtualSwitchName') != 'MGMTSWITCH')
+
+    def _attach_interface(self, case):
+        # The guest's RMC connection is up (DLPAR), as on a booted OS.
+        case.sim.set_rmc(case._pvm_uuid(self.server))
+        self.port = case.neutron.port_1
+        before = self._cnas(case)
+        case.api.attach_interface(
+            self.server['id'],
+            {'interfaceAttachment': {'port_id': self.port['id']}})
+        added = sorted(set(self._cnas(case)) - set(before))
+        want = self.port['mac_address'].replace(':', '').upper()
+        if added != [want]:
+            raise AssertionError('expected adapter %s, added %s' % (
+                want, added))
+        return 'port %s: adapter %s on the running partition' % (
+            self.port['id'], want)
+
+    def _detach_interface(self, case):
+        case.api.detach_interface(self.server['id'], self.port['id'])
+        want = self.port['mac_address'].replace(':', '').upper()
+        case._wait_for(lambda: want not in self._cnas(case),
+                       'the adapter to go')
+        return 'port %s: adapter %s removed' % (self.port['id'], want)
 
     def _snapshot(self, case):
         image = case._snapshot(self.server)
@@ -263,8 +331,22 @@ def main(argv=None):
     class DemoStack(base.PowerVMNovaTestCase):
         """nova + driver + simulator, set up and torn down by testtools."""
 
+        # NovaLink's local logon: the VNC console's terminal command runs
+        # locally (here: the simulator's, first on PATH).
+        POWERVM_FLAGS = {'password': None}
+
         def setUp(self):
+            import fixtures
+
+            from nova_powervm.simulator import vterm_cmd
+            from nova_powervm.tests.functional import test_iface_console
+            self.flags(group='vnc', server_proxyclient_address=(
+                test_iface_console.VNC_HOST))
             super().setUp()
+            bin_dir = self.useFixture(fixtures.TempDir()).path
+            vterm_cmd.install(bin_dir, self.sim)
+            self.useFixture(fixtures.EnvironmentVariable(
+                'PATH', bin_dir + os.pathsep + os.environ.get('PATH', '')))
             # nova's services log as they stop; keep the demo's output to
             # its steps (cleanups run last-in first-out: this one first).
             self.addCleanup(logging.disable, logging.INFO)

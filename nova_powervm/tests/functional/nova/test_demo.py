@@ -9,8 +9,9 @@ import testtools
 import nova_powervm
 
 REQUIRED_STEPS = ('start simulator + nova services', 'boot server from image',
-                  'snapshot to image', 'reboot (soft)', 'reboot (hard)',
-                  'delete server')
+                  'console URL (VNC)', 'attach interface',
+                  'detach interface', 'snapshot to image', 'reboot (soft)',
+                  'reboot (hard)', 'delete server')
 
 
 class TestDemo(testtools.TestCase):
