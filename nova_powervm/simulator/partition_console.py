@@ -69,7 +69,8 @@ class _VncServer(object):
         sim = self.sim()
         return (sim is not None and sim.running and
                 not self.stopped.is_set() and
-                self.uuid in sim.extra.get(_VTERMS, ()))
+                self.uuid in sim.extra.get(_VTERMS, ()) and
+                sim.store.get('LogicalPartition', self.uuid) is not None)
 
     def _serve(self):
         # Only this thread touches the listening socket; each session's
