@@ -255,6 +255,27 @@ class TestVncConsole(_Base):
         self.assertIsNone(self.sim.get_object('LogicalPartition', self.uuid))
         self.wait_closed()
 
+    def test_stale_console_path_does_not_break_later_consoles(self):
+        # nova's proxy may still hold a token of a deleted instance's
+        # console; connecting with it must not stop the shared listener.
+        cons = self.drv.get_vnc_console(None, self.inst)
+        self.drv.destroy(None, self.inst, [])
+        self.wait_closed()
+        sock, answer, greeting = rfb_connect(cons.host, cons.port,
+                                             cons.internal_access_path)
+        sock.close()
+        self.assertEqual(b'', greeting)
+        other = base.bare_instance('1a2b3c4d-0000-4000-8000-0000000000c8',
+                                   13, 'vm13')
+        other.config_drive = ''
+        vm.create_lpar(self.drv.adapter, self.drv.host_wrapper, other)
+        cons = self.drv.get_vnc_console(None, other)
+        sock, answer, greeting = rfb_connect(cons.host, cons.port,
+                                             cons.internal_access_path)
+        sock.close()
+        self.assertEqual(b'RFB 003.008\n', greeting)
+        self.drv.destroy(None, other, [])
+
     def test_missing_partition(self):
         other = base.bare_instance('1a2b3c4d-0000-4000-8000-0000000000c9',
                                    12, 'vm12')
