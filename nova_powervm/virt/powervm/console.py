@@ -18,6 +18,7 @@ from pypowervm.tasks import vterm as pvm_vterm
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm import pvm_private
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -62,6 +63,9 @@ def open_vnc(adapter, instance):
     check_x509_options()
     lpar_uuid = ids.pvm_uuid(instance)
     host = CONF.vnc.server_proxyclient_address
+    if pvm_private.revive_vnc_listener():
+        LOG.warning('The VNC console listener had stopped; starting a new '
+                    'one.')
     try:
         port = pvm_vterm.open_remotable_vnc_vterm(
             adapter, lpar_uuid, host, vnc_path=lpar_uuid, force=True,
@@ -82,8 +86,18 @@ def open_vnc(adapter, instance):
 
 def close(adapter, instance):
     """Close the partition's terminal and its VNC console (best effort)."""
+    forget(ids.pvm_uuid(instance))
     try:
         pvm_vterm.close_vterm(adapter, ids.pvm_uuid(instance))
     except Exception:
         LOG.warning('Closing the console of the partition failed.',
                     instance=instance, exc_info=True)
+
+
+def forget(lpar_uuid):
+    """No console connects to the partition any more.
+
+    For a deleted partition: a proxy still holding its console token gets
+    refused instead of stopping the listener every console shares.
+    """
+    pvm_private.forget_vnc_path(lpar_uuid)

@@ -289,6 +289,8 @@ class PowerVMDriver(driver.ComputeDriver):
         except nova_exc.InstanceNotFound:
             LOG.warning('Partition vanished during destroy.',
                         instance=instance)
+        # Its console (if any) went with it.
+        console.forget(lpar_w.uuid)
 
     def _destroy_leftovers(self, instance, network_info, destroy_disks):
         """Remove what a partition that is already gone left behind.

@@ -24,3 +24,47 @@ def session_identity(session):
     that failed is not retried).
     """
     return getattr(session, '_sessToken', None)
+
+
+# -- VNC console listener (console.py) ---------------------------------------
+#
+# pypowervm serves every console of the process through one listener thread
+# on port 5901 (``_REMOTE_PORT``), registered in
+# ``_VNC_REMOTE_PORT_TO_LISTENER`` and never restarted.  That thread dies on
+# the first connection it cannot forward (a path whose terminal was closed:
+# the partition was deleted, or pypowervm closed an idle terminal), and
+# from then on no console of the host connects.  pypowervm offers no public
+# way to forget a path or to restart the listener, so the driver forgets the
+# path of a deleted partition (the listener then answers 400) and drops a
+# dead listener before opening a console (pypowervm then starts a new one).
+
+def _vterm():
+    from pypowervm.tasks import vterm
+    return vterm
+
+
+def vnc_remote_port():
+    """The port pypowervm's console listener uses for path-based consoles."""
+    return getattr(_vterm(), '_REMOTE_PORT', 5901)
+
+
+def revive_vnc_listener():
+    """Forget pypowervm's console listener if its thread has died.
+
+    :return: True when a dead listener was dropped.
+    """
+    listeners = getattr(_vterm(), '_VNC_REMOTE_PORT_TO_LISTENER', None)
+    if listeners is None:
+        return False
+    listener = listeners.get(vnc_remote_port())
+    if listener is None or listener.is_alive():
+        return False
+    listeners.pop(vnc_remote_port(), None)
+    return True
+
+
+def forget_vnc_path(path):
+    """Make pypowervm's listener refuse ``path`` (answer 400) from now on."""
+    paths = getattr(_vterm(), '_VNC_PATH_TO_UUID', None)
+    if paths is not None:
+        paths.pop(path, None)

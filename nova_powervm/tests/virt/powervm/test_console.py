@@ -79,6 +79,20 @@ class TestConsole(test.NoDBTestCase):
         self.assertIsInstance(err, nova_exc.ConsoleNotAvailable)
         self.assertIn('no such partition', str(err))
 
+    @mock.patch.object(console.pvm_private, 'revive_vnc_listener')
+    def test_dead_listener_revived_before_open(self, revive):
+        revive.side_effect = lambda: self.assertFalse(self.open.called)
+        console.open_vnc('adpt', self.inst)
+        revive.assert_called_once_with()
+
+    @mock.patch('pypowervm.tasks.vterm.close_vterm')
+    def test_close_forgets_path(self, close_vterm):
+        with mock.patch.object(console.pvm_private,
+                               'forget_vnc_path') as forget:
+            console.close('adpt', self.inst)
+        forget.assert_called_once_with(ids.pvm_uuid(self.inst))
+        close_vterm.assert_called_once_with('adpt', ids.pvm_uuid(self.inst))
+
     def test_other_http_error(self):
         self.open.side_effect = _http_error(500)
         self.assertRaises(exc.VncConsoleFailed, console.open_vnc, 'adpt',

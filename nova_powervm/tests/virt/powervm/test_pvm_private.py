@@ -3,8 +3,10 @@
 Against the REST simulator with the real pypowervm: a pypowervm upgrade
 that changes what is relied on fails here.
 """
+from unittest import mock
 import warnings
 
+import fixtures
 from nova import test
 from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
@@ -93,3 +95,43 @@ class TestUploadHelperContract(PvmPrivateTestCase):
             self.assertRaises(pvm_exc.HttpError, tsk_stg.crt_lu, tier,
                               'pin_lu2', 1)
         self.assertEqual(['pin_lu2'], failed.lu_creates)
+
+
+class TestVncListener(test.NoDBTestCase):
+    """pypowervm's console listener registry and path map."""
+
+    def setUp(self):
+        super().setUp()
+        from pypowervm.tasks import vterm
+        self.vterm = vterm
+        self.useFixture(fixtures.MockPatchObject(
+            vterm, '_VNC_REMOTE_PORT_TO_LISTENER', {}))
+        self.useFixture(fixtures.MockPatchObject(
+            vterm, '_VNC_PATH_TO_UUID', {}))
+
+    def test_remote_port_is_pypowervms(self):
+        self.assertEqual(self.vterm._REMOTE_PORT,
+                         pvm_private.vnc_remote_port())
+
+    def test_dead_listener_dropped_live_one_kept(self):
+        listener = self.vterm._VNCSocketListener(
+            None, pvm_private.vnc_remote_port(), '127.0.0.1', True)
+        # Registered by port, a Thread (never started here: not alive).
+        self.vterm._VNC_REMOTE_PORT_TO_LISTENER[
+            pvm_private.vnc_remote_port()] = listener
+        self.assertTrue(pvm_private.revive_vnc_listener())
+        self.assertEqual({}, self.vterm._VNC_REMOTE_PORT_TO_LISTENER)
+        self.assertFalse(pvm_private.revive_vnc_listener())
+        alive = mock.NonCallableMock(spec=['is_alive'])
+        alive.is_alive.return_value = True
+        self.vterm._VNC_REMOTE_PORT_TO_LISTENER[
+            pvm_private.vnc_remote_port()] = alive
+        self.assertFalse(pvm_private.revive_vnc_listener())
+        self.assertIs(alive, self.vterm._VNC_REMOTE_PORT_TO_LISTENER[
+            pvm_private.vnc_remote_port()])
+
+    def test_forget_path(self):
+        self.vterm._VNC_PATH_TO_UUID['P1'] = 'P1'
+        pvm_private.forget_vnc_path('P1')
+        pvm_private.forget_vnc_path('P2')
+        self.assertEqual({}, self.vterm._VNC_PATH_TO_UUID)
