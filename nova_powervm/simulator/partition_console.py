@@ -22,7 +22,7 @@ import weakref
 from nova_powervm.simulator import partition
 from nova_powervm.simulator import registry as reg
 
-_VTERMS = getattr(partition, 'VTERMS', 'open_vterms')
+_VTERMS = partition.VTERMS
 # sim -> {partition uuid: _VncServer}
 _SERVERS = weakref.WeakKeyDictionary()
 _SERVERS_LOCK = threading.Lock()
