@@ -9,6 +9,7 @@ speaks to the port nova gets, as nova's VNC proxy does.
 import os
 import random
 import socket
+import ssl
 import struct
 import time
 from unittest import mock
@@ -158,7 +159,17 @@ class TestInterfaceAttach(_Base):
                           make_vif(1))
 
 
-def rfb_connect(host, port, path, timeout=10):
+def recv_exact(sock, size):
+    data = b''
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def rfb_connect(host, port, path, timeout=10, greeting=True):
     """Connect as nova's VNC proxy does; return the socket and greeting."""
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.sendall(b'CONNECT %s HTTP/1.1\r\n\r\n' % path.encode())
@@ -168,6 +179,8 @@ def rfb_connect(host, port, path, timeout=10):
         if not chunk:
             break
         answer += chunk
+    if not greeting:
+        return sock, answer, None
     greeting = b''
     if answer.startswith(b'HTTP/1.1 200'):
         while len(greeting) < 12:
@@ -299,3 +312,136 @@ class TestSpawnStateUnaffected(_Base):
         self.inst.task_state = task_states.SPAWNING
         self.drv.attach_interface(None, self.inst, None, make_vif(5))
         self.assertEqual(1, len(self.cnas()))
+
+
+def _x509_files(dirname):
+    """A CA, a server and a client certificate (PEM files in dirname)."""
+    import datetime
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def key():
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def cert(name, pub, issuer, signer, ca=False):
+        return (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(
+                    NameOID.COMMON_NAME, name)]))
+                .issuer_name(issuer).public_key(pub)
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                               critical=True)
+                .sign(signer, hashes.SHA256()))
+
+    def write(name, obj):
+        path = os.path.join(dirname, name)
+        with open(path, 'wb') as f:
+            if isinstance(obj, rsa.RSAPrivateKey):
+                f.write(obj.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.TraditionalOpenSSL,
+                    serialization.NoEncryption()))
+            else:
+                f.write(obj.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    ca_key = key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'test-ca')])
+    ca = cert('test-ca', ca_key.public_key(), ca_name, ca_key, ca=True)
+    files = {'ca': write('ca.pem', ca)}
+    for who in ('server', 'client'):
+        k = key()
+        files[who] = write(who + '.pem', cert(who, k.public_key(), ca_name,
+                                              ca_key))
+        files[who + '_key'] = write(who + '.key', k)
+    return files
+
+
+class TestVncX509(_Base):
+    """vnc_use_x509_auth: VeNCrypt X509None, TLS with client certificates.
+
+    pypowervm reads the certificates when it creates its (per process)
+    listener, so this test replaces the listener for its duration.
+    """
+
+    def setUp(self):
+        super().setUp()
+        bin_dir = self.useFixture(fixtures.TempDir()).path
+        vterm_cmd.install(bin_dir, self.sim)
+        self.useFixture(fixtures.EnvironmentVariable(
+            'PATH', bin_dir + os.pathsep + os.environ.get('PATH', '')))
+        self.files = _x509_files(self.useFixture(fixtures.TempDir()).path)
+        self.flags(server_proxyclient_address=VNC_HOST, group='vnc')
+        self.flags(group='powervm', password=None, vnc_use_x509_auth=True,
+                   vnc_ca_certs=self.files['ca'],
+                   vnc_server_cert=self.files['server'],
+                   vnc_server_key=self.files['server_key'])
+        self._stop_listener()
+        self.addCleanup(self._stop_listener)
+        self.drv = self.new_driver()
+
+    @staticmethod
+    def _stop_listener():
+        from pypowervm.tasks import vterm as pvm_vterm
+        listener = pvm_vterm._VNC_REMOTE_PORT_TO_LISTENER.get(
+            pvm_vterm._REMOTE_PORT)
+        if listener is not None:
+            listener.stop()
+            listener.join(5)
+
+    def _vencrypt(self, sock, client_cert=True):
+        self.assertEqual(b'RFB 003.008\n', recv_exact(sock, 12))
+        sock.sendall(b'RFB 003.008\n')
+        # One security type, VeNCrypt (19), version 0.2.
+        self.assertEqual(b'\x01\x13\x00\x02', recv_exact(sock, 4))
+        sock.sendall(b'\x13\x00\x02')
+        self.assertEqual(b'\x00', recv_exact(sock, 1))
+        # One sub-type: X509None (260).
+        self.assertEqual(b'\x01' + struct.pack('!I', 260),
+                         recv_exact(sock, 5))
+        sock.sendall(struct.pack('!I', 260))
+        self.assertEqual(b'\x01', recv_exact(sock, 1))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.load_verify_locations(self.files['ca'])
+        if client_cert:
+            ctx.load_cert_chain(self.files['client'],
+                                self.files['client_key'])
+        return ctx.wrap_socket(sock)
+
+    def test_vencrypt_x509(self):
+        cons = self.drv.get_vnc_console(None, self.inst)
+        sock, answer, _greeting = rfb_connect(cons.host, cons.port,
+                                              cons.internal_access_path,
+                                              greeting=False)
+        self.assertEqual(b'HTTP/1.1 200 OK\r\n\r\n', answer)
+        tls = self._vencrypt(sock)
+        with tls:
+            # The server's SecurityResult, then the RFB session, in TLS.
+            self.assertEqual(b'\0\0\0\0', recv_exact(tls, 4))
+            tls.sendall(b'\x01')
+            head = recv_exact(tls, 24)
+            name = recv_exact(tls, struct.unpack('!I', head[20:24])[0])
+            self.assertEqual(self.inst.name.encode(), name)
+
+    def test_client_without_certificate_refused(self):
+        cons = self.drv.get_vnc_console(None, self.inst)
+        sock, _answer, _greeting = rfb_connect(cons.host, cons.port,
+                                               cons.internal_access_path,
+                                               greeting=False)
+        with sock:
+            def handshake():
+                tls = self._vencrypt(sock, client_cert=False)
+                # TLS 1.3 reports the refusal on the first read.
+                tls.sendall(b'\x01')
+                return tls.recv(1)
+            self.assertRaises((ssl.SSLError, ConnectionError, OSError),
+                              handshake)

@@ -46,6 +46,7 @@ def check_x509_options():
                if not getattr(opts, name)]
     if missing:
         raise exc.VncX509Incomplete(options=', '.join(missing))
+    pvm_private.verify_vnc_clients()
 
 
 def open_vnc(adapter, instance):

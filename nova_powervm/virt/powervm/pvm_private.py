@@ -68,3 +68,50 @@ def forget_vnc_path(path):
     paths = getattr(_vterm(), '_VNC_PATH_TO_UUID', None)
     if paths is not None:
         paths.pop(path, None)
+
+
+# -- VNC X509 (console.py) ---------------------------------------------------
+#
+# pypowervm's listener wraps a VeNCrypt client's socket with the module
+# function ``ssl.wrap_socket(..., cert_reqs=CERT_REQUIRED)``.  Under eventlet
+# (nova-compute's default concurrency mode) that function is eventlet's,
+# which ORs ``cert_reqs`` into the context options instead of setting the
+# verify mode: a client without a certificate is let in.  (The function is
+# also gone in Python 3.12.)  The listener looks ``ssl`` up in its module at
+# call time, so the driver gives that module an ``ssl`` whose wrap_socket
+# builds a server context that requires and verifies client certificates.
+
+class _VerifyingSsl(object):
+    """The ``ssl`` module, but wrap_socket verifies client certificates."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def wrap_socket(self, sock, server_side=False, ca_certs=None,
+                    certfile=None, keyfile=None, cert_reqs=None,
+                    ssl_version=None, **kwargs):
+        ssl = self._real
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side
+                             else ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if certfile:
+            ctx.load_cert_chain(certfile, keyfile)
+        if ca_certs:
+            ctx.load_verify_locations(ca_certs)
+        if not server_side:
+            ctx.check_hostname = False
+        ctx.verify_mode = (ssl.CERT_REQUIRED if cert_reqs is None
+                           else cert_reqs)
+        return ctx.wrap_socket(sock, server_side=server_side)
+
+
+def verify_vnc_clients():
+    """Make pypowervm's VNC listener require client certificates (idem)."""
+    vterm = _vterm()
+    current = getattr(vterm, 'ssl', None)
+    if current is None or isinstance(current, _VerifyingSsl):
+        return
+    vterm.ssl = _VerifyingSsl(current)

@@ -135,3 +135,36 @@ class TestVncListener(test.NoDBTestCase):
         pvm_private.forget_vnc_path('P1')
         pvm_private.forget_vnc_path('P2')
         self.assertEqual({}, self.vterm._VNC_PATH_TO_UUID)
+
+
+class TestVncClientVerification(test.NoDBTestCase):
+
+    def test_listener_module_ssl_replaced_once(self):
+        from pypowervm.tasks import vterm
+        import ssl
+        self.useFixture(fixtures.MockPatchObject(vterm, 'ssl', ssl))
+        pvm_private.verify_vnc_clients()
+        shim = vterm.ssl
+        self.assertIsInstance(shim, pvm_private._VerifyingSsl)
+        # The rest of the module is the real one.
+        self.assertIs(ssl.CERT_REQUIRED, shim.CERT_REQUIRED)
+        pvm_private.verify_vnc_clients()
+        self.assertIs(shim, vterm.ssl)
+
+    def test_server_context_requires_client_certificates(self):
+        import ssl
+        ctx = mock.Mock()
+        real = mock.Mock(PROTOCOL_TLS_SERVER=ssl.PROTOCOL_TLS_SERVER,
+                         CERT_REQUIRED=ssl.CERT_REQUIRED,
+                         TLSVersion=ssl.TLSVersion)
+        real.SSLContext.return_value = ctx
+        shim = pvm_private._VerifyingSsl(real)
+        shim.wrap_socket('sock', server_side=True, ca_certs='ca',
+                         certfile='crt', keyfile='key',
+                         ssl_version=ssl.PROTOCOL_TLSv1_2,
+                         cert_reqs=ssl.CERT_REQUIRED)
+        real.SSLContext.assert_called_once_with(ssl.PROTOCOL_TLS_SERVER)
+        self.assertEqual(ssl.CERT_REQUIRED, ctx.verify_mode)
+        ctx.load_cert_chain.assert_called_once_with('crt', 'key')
+        ctx.load_verify_locations.assert_called_once_with('ca')
+        ctx.wrap_socket.assert_called_once_with('sock', server_side=True)
