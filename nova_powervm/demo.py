@@ -188,23 +188,18 @@ class Demo(object):
 
     def _console(self, case):
         """os-remote-consoles, then what nova's VNC proxy does with it."""
-        import urllib.parse
-
         from nova import context as nova_context
         from nova import objects
 
-        from nova_powervm.tests.functional import test_iface_console as tic
+        from nova_powervm.simulator import rfb_client
         cons = case.api.api_post(
             '/servers/%s/remote-consoles' % self.server['id'],
             {'remote_console': {'protocol': 'vnc', 'type': 'novnc'}}
         ).body['remote_console']
-        query = urllib.parse.parse_qs(urllib.parse.urlparse(
-            cons['url']).query)
-        token = query.get('token') or urllib.parse.parse_qs(
-            urllib.parse.urlparse(query['path'][0]).query)['token']
         auth = objects.ConsoleAuthToken.validate(
-            nova_context.get_admin_context(), token[0])
-        sock, _answer, greeting = tic.rfb_connect(
+            nova_context.get_admin_context(),
+            rfb_client.console_token(cons['url']))
+        sock, _answer, greeting = rfb_client.rfb_connect(
             auth.host, int(auth.port), auth.internal_access_path)
         sock.close()
         if not greeting.startswith(b'RFB '):
@@ -336,17 +331,10 @@ def main(argv=None):
         POWERVM_FLAGS = {'password': None}
 
         def setUp(self):
-            import fixtures
-
-            from nova_powervm.simulator import vterm_cmd
-            from nova_powervm.tests.functional import test_iface_console
-            self.flags(group='vnc', server_proxyclient_address=(
-                test_iface_console.VNC_HOST))
+            from nova_powervm.simulator import fixture as sim_fixture
+            self.flags(group='vnc', server_proxyclient_address='127.0.0.1')
             super().setUp()
-            bin_dir = self.useFixture(fixtures.TempDir()).path
-            vterm_cmd.install(bin_dir, self.sim)
-            self.useFixture(fixtures.EnvironmentVariable(
-                'PATH', bin_dir + os.pathsep + os.environ.get('PATH', '')))
+            self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
             # nova's services log as they stop; keep the demo's output to
             # its steps (cleanups run last-in first-out: this one first).
             self.addCleanup(logging.disable, logging.INFO)

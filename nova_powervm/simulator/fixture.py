@@ -1,9 +1,12 @@
 """SimulatorFixture: a simulator on a free 127.0.0.1 port for a test."""
+import os
+
 import fixtures
 
 from nova_powervm.simulator import admin
 from nova_powervm.simulator import control
 from nova_powervm.simulator import san as sim_san
+from nova_powervm.simulator import vterm_cmd
 
 
 class SimulatorFixture(fixtures.Fixture):
@@ -80,3 +83,21 @@ class SimulatorFixture(fixtures.Fixture):
     def _clear_conf(self, conf):
         for name in self.flags_for_conf():
             conf.clear_override(name, group='powervm')
+
+
+class VtermCommandsFixture(fixtures.Fixture):
+    """``mkvterm``/``rmvterm`` for ``sim`` first on ``PATH`` (see vterm_cmd).
+
+    What pypowervm runs to open and close a console on NovaLink (local
+    logon), answered by the simulator.
+    """
+
+    def __init__(self, sim):
+        super(VtermCommandsFixture, self).__init__()
+        self.sim = sim
+
+    def _setUp(self):
+        bin_dir = self.useFixture(fixtures.TempDir()).path
+        vterm_cmd.install(bin_dir, self.sim)
+        self.useFixture(fixtures.EnvironmentVariable(
+            'PATH', bin_dir + os.pathsep + os.environ.get('PATH', '')))

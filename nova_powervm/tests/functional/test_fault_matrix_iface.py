@@ -12,11 +12,11 @@ touches: the cells are the REST requests.
 from nova import monkey_patch
 monkey_patch.patch()
 
-import os  # noqa: E402
 
 import fixtures  # noqa: E402
 
-from nova_powervm.simulator import vterm_cmd  # noqa: E402
+from nova_powervm.simulator import fixture as sim_fixture  # noqa: E402
+from nova_powervm.simulator import rfb_client  # noqa: E402
 from nova_powervm.tests.functional import base  # noqa: E402
 from nova_powervm.tests.functional import test_fault_matrix as fm  # noqa
 from nova_powervm.tests.functional import test_iface_console as tic  # noqa
@@ -153,10 +153,7 @@ class TestOpenConsole(fm._FaultMatrix):
 
     def setUp(self):
         super().setUp()
-        bin_dir = self.useFixture(fixtures.TempDir()).path
-        vterm_cmd.install(bin_dir, self.sim)
-        self.useFixture(fixtures.EnvironmentVariable(
-            'PATH', bin_dir + os.pathsep + os.environ.get('PATH', '')))
+        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
         self.flags(server_proxyclient_address=tic.VNC_HOST, group='vnc')
         self.flags(group='powervm', password=None)
         self.drv = self.new_driver()
@@ -171,7 +168,7 @@ class TestOpenConsole(fm._FaultMatrix):
 
     def check_succeeded(self, state, before):
         cons = state['console']
-        sock, _answer, greeting = tic.rfb_connect(
+        sock, _answer, greeting = rfb_client.rfb_connect(
             cons.host, cons.port, cons.internal_access_path)
         sock.close()
         self.assertEqual(b'RFB 003.008\n', greeting)

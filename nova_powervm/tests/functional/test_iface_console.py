@@ -8,7 +8,6 @@ speaks to the port nova gets, as nova's VNC proxy does.
 """
 import os
 import random
-import socket
 import ssl
 import struct
 import time
@@ -19,7 +18,9 @@ from nova.compute import task_states
 from nova import exception as nova_exc
 from nova.network import model as network_model
 
-from nova_powervm.simulator import vterm_cmd
+from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.simulator.rfb_client import recv_exact
+from nova_powervm.simulator.rfb_client import rfb_connect
 from nova_powervm.tests.functional import base
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
@@ -159,38 +160,6 @@ class TestInterfaceAttach(_Base):
                           make_vif(1))
 
 
-def recv_exact(sock, size):
-    data = b''
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def rfb_connect(host, port, path, timeout=10, greeting=True):
-    """Connect as nova's VNC proxy does; return the socket and greeting."""
-    sock = socket.create_connection((host, port), timeout=timeout)
-    sock.sendall(b'CONNECT %s HTTP/1.1\r\n\r\n' % path.encode())
-    answer = b''
-    while not answer.endswith(b'\r\n\r\n'):
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        answer += chunk
-    if not greeting:
-        return sock, answer, None
-    greeting = b''
-    if answer.startswith(b'HTTP/1.1 200'):
-        while len(greeting) < 12:
-            chunk = sock.recv(12 - len(greeting))
-            if not chunk:
-                break
-            greeting += chunk
-    return sock, answer, greeting
-
-
 def rfb_init(sock):
     """Finish the RFB 3.8 handshake (security None); the desktop name."""
     sock.sendall(b'RFB 003.008\n')
@@ -211,10 +180,7 @@ class TestVncConsole(_Base):
 
     def setUp(self):
         super().setUp()
-        bin_dir = self.useFixture(fixtures.TempDir()).path
-        vterm_cmd.install(bin_dir, self.sim)
-        self.useFixture(fixtures.EnvironmentVariable(
-            'PATH', bin_dir + os.pathsep + os.environ.get('PATH', '')))
+        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
         self.flags(server_proxyclient_address=VNC_HOST, group='vnc')
         # NovaLink's local logon: pypowervm runs the terminal commands.
         self.flags(group='powervm', password=None)
@@ -374,10 +340,7 @@ class TestVncX509(_Base):
 
     def setUp(self):
         super().setUp()
-        bin_dir = self.useFixture(fixtures.TempDir()).path
-        vterm_cmd.install(bin_dir, self.sim)
-        self.useFixture(fixtures.EnvironmentVariable(
-            'PATH', bin_dir + os.pathsep + os.environ.get('PATH', '')))
+        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
         self.files = _x509_files(self.useFixture(fixtures.TempDir()).path)
         self.flags(server_proxyclient_address=VNC_HOST, group='vnc')
         self.flags(group='powervm', password=None, vnc_use_x509_auth=True,

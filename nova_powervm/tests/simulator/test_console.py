@@ -14,18 +14,9 @@ from pypowervm.tasks import vterm as pvm_vterm
 from pypowervm.wrappers import base_partition as bp
 from pypowervm.wrappers import logical_partition as pvm_lpar
 
+from nova_powervm.simulator.rfb_client import recv_exact
 from nova_powervm.simulator import vterm_cmd
 from nova_powervm.tests.simulator import base
-
-
-def recv_exact(sock, size):
-    data = b''
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 class TestConsole(base.SimTestCase):

@@ -1,13 +1,11 @@
 """Interface attach/detach and VNC consoles through nova's compute API."""
-import os
-import urllib.parse
 
-import fixtures
 from nova import context as nova_context
 from nova import objects
 from nova.tests.functional.api import client as api_client
 
-from nova_powervm.simulator import vterm_cmd
+from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.simulator import rfb_client
 from nova_powervm.simulator import xmlutil as xu
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.tests.functional import test_iface_console as fconsole
@@ -101,10 +99,7 @@ class TestConsole(_Mixin, base.PowerVMNovaTestCase):
         self.flags(server_proxyclient_address=fconsole.VNC_HOST,
                    group='vnc')
         super().setUp()
-        bin_dir = self.useFixture(fixtures.TempDir()).path
-        vterm_cmd.install(bin_dir, self.sim)
-        self.useFixture(fixtures.EnvironmentVariable(
-            'PATH', bin_dir + os.pathsep + os.environ.get('PATH', '')))
+        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
 
     def _console(self, server):
         return self.api.api_post(
@@ -116,15 +111,12 @@ class TestConsole(_Mixin, base.PowerVMNovaTestCase):
         server = self._boot()
         cons = self._console(server)
         self.assertEqual(('vnc', 'novnc'), (cons['protocol'], cons['type']))
-        query = urllib.parse.parse_qs(urllib.parse.urlparse(
-            cons['url']).query)
-        token = query.get('token') or urllib.parse.parse_qs(
-            urllib.parse.urlparse(query['path'][0]).query)['token']
+        token = rfb_client.console_token(cons['url'])
         # What nova's proxy reads back for the token.
         auth = objects.ConsoleAuthToken.validate(
-            nova_context.get_admin_context(), token[0])
+            nova_context.get_admin_context(), token)
         self.assertEqual(self._pvm_uuid(server), auth.internal_access_path)
-        sock, answer, greeting = fconsole.rfb_connect(
+        sock, answer, greeting = rfb_client.rfb_connect(
             auth.host, int(auth.port), auth.internal_access_path)
         with sock:
             self.assertEqual(b'HTTP/1.1 200 OK\r\n\r\n', answer)
