@@ -158,6 +158,42 @@ class TestEtagRaces(base.ClassSimTestCase):
         self.drv.manage_image_cache(None, [])
         self.assertInventory(before)
 
+    def test_concurrent_spawns_with_lost_answers(self):
+        # Grouped VIOS/VG updates are made and then their answers lost
+        # (HTTP 500, dropped connection): the changes are found on a fresh
+        # read, not made twice, and every spawn completes.
+        before = self.sim.inventory()
+        warm = instance(self.image_id)
+        self.spawn(warm)   # image cached: the spawns below only copy
+        self.destroy(warm)
+        cached = self.sim.inventory()
+        insts = [instance(self.image_id) for _i in range(CONCURRENCY)]
+        for path, nth, kwargs in (
+                ('VirtualIOServer/', 2, {'status': 500}),
+                ('VirtualIOServer/', 4, {'drop': True}),
+                ('VolumeGroup/', 2, {'drop': True}),
+                ('VolumeGroup/', 4, {'status': 500})):
+            self.sim.inject_fault(method='POST', path=path, nth=nth,
+                                  after_commit=True, **kwargs)
+        run_all(self.spawn, insts)
+        fired = [f for f in self.sim.faults.list()]
+        self.sim.clear_faults()
+        self.assertEqual([], fired, 'a fault did not fire')
+        for inst in insts:
+            self.assertEqual('running', vm.get_instance_wrapper(
+                self.drv.adapter, inst).state)
+        self.assertEqual({i.uuid: 1 for i in insts},
+                         self.vios_mappings(insts))
+        names = [vd.name for vd in self.drv.disk_dvr._get_vg().virtual_disks]
+        self.assertEqual(len(names), len(set(names)))
+        for inst in insts:
+            self.assertIn(self.drv.disk_dvr.get_disk_name(
+                disk_dvr.DiskType.BOOT, inst, short=True), names)
+        run_all(self.destroy, insts)
+        self.assertInventory(cached)
+        self.drv.manage_image_cache(None, [])
+        self.assertInventory(before)
+
     def test_16_concurrent_volume_attaches(self):
         insts = []
         for n in range(CONCURRENCY):

@@ -9,13 +9,25 @@ before someone else's POST is rejected (412) and redone.
 :func:`update` queues a change to an object; whichever caller gets the
 object's turn applies every change queued by then to one wrapper and POSTs
 once (a pypowervm WrapperTask: on 412 it re-reads and re-applies them all).
-The base is the wrapper a queued caller read (:func:`read`), unless this
-process POSTed the object since: then, for changes that waited for that
-POST, (a copy of) the wrapper the POST returned (the server's answer, as
+The base is (a copy of) the wrapper a queued caller read (:func:`read`),
+unless this process POSTed the object since: then, for changes that waited
+for that POST, the wrapper the POST returned (the server's answer, as
 current as a GET would be; should something else have changed the object
 meanwhile, the etag check rejects it and pypowervm re-reads), else a GET.
-When the combined change fails, each change is retried alone on a fresh
-read, so one bad change fails only its own caller.
+A caller's wrapper is never changed, and each caller gets its own copy of
+the answer: no flow sees (or changes) another flow's wrapper.
+
+Retries: a change function must be idempotent.  Applied to a wrapper that
+already holds its change (an earlier POST made it and the answer was
+lost), it changes nothing and returns a false value (a new disk or mapping
+is looked up first).  When a POST fails, each of its changes is retried
+alone on a fresh read, so one bad change fails only its own caller and a
+change a lost answer made is found, not made twice; a lone change is
+retried (once) only when its POST may have been made (a 5xx, a dropped
+connection, a timeout).  A retried POST still carries the etag of its
+fresh read, so a POST the server is still working on cannot be duplicated.
+
+At most :data:`MAX_COPIES_PER_POST` heavy changes share one POST.
 
 :class:`FeedTask` is pypowervm's FeedTask with each VIOS's subtasks
 committed this way.
@@ -31,15 +43,30 @@ from pypowervm.utils import transaction as pvm_tx
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
 
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import pvm_private
+
 LOG = logging.getLogger(__name__)
+
+# Heavy changes (a new virtual disk the server copies from a cached image)
+# one POST carries at most.  The server copies while the POST is open, so
+# the POST lasts about as long as all its copies together, and when it
+# fails or outlives the client's timeout ([powervm] rest_timeout) every
+# spawn it carries is delayed by the retry or fails with it.  Four keeps
+# most of the gain of grouping (concurrent spawns' copies share a round
+# trip and a volume group rewrite, four at a time) while one lost POST
+# concerns at most four spawns, whatever the number of concurrent spawns.
+MAX_COPIES_PER_POST = 4
 
 
 class _Change(object):
-    def __init__(self, func, wrapper):
+    def __init__(self, func, wrapper, heavy):
         self.func = func
         self.wrapper = wrapper   # the caller's (recent) wrapper, or None
+        self.heavy = heavy
         self.queued_at = time.monotonic()
         self.done = False
+        self.raised = False      # func raised: no POST was made for it
         self.result = None
         self.error = None
 
@@ -50,7 +77,8 @@ class _Slot(object):
         self.queue = []
         # when this process's last POST of the object completed
         self.posted_at = None
-        # the wrapper that POST returned (None after a failure)
+        # the wrapper that POST returned, owned by the slot (None after a
+        # failure or once a batch took it as its base)
         self.last = None
 
 
@@ -90,14 +118,20 @@ def _commit(name, base, changes):
     wtask = pvm_tx.WrapperTask(name, base)
     for change in changes:
         def run(wrapper, change=change):
-            change.result = change.func(wrapper)
+            change.raised = False
+            try:
+                change.result = change.func(wrapper)
+            except Exception:
+                change.raised = True
+                raise
             return change.result
         wtask.add_functor_subtask(run)
     wrapper, _provided = wtask.execute()
     return wrapper
 
 
-def update(key, getter, func, wrapper=None, name='batched_update'):
+def update(key, getter, func, wrapper=None, name='batched_update',
+           heavy=False):
     """Apply ``func(wrapper)`` to an object, POSTing it if ``func`` says so.
 
     :param key: identifies the object and the view of it (e.g. its UUID and
@@ -105,19 +139,24 @@ def update(key, getter, func, wrapper=None, name='batched_update'):
     :param getter: pypowervm EntryWrapperGetter of the object.
     :param func: called with the object's wrapper; modifies it and returns
         a true value when it must be POSTed.  May be called more than once
-        (on a re-read wrapper after an etag mismatch).
+        (on a re-read wrapper after an etag mismatch or a failed POST):
+        must be idempotent (see the module docstring).
     :param wrapper: a current wrapper of the object the caller has, used
-        when no wrapper from an earlier change is kept.
-    :return: (the object's wrapper after the change, ``func``'s return).
+        (copied) when no wrapper from an earlier change is kept; never
+        changed.
+    :param heavy: the server does lengthy work for this change (an image
+        copy): at most :data:`MAX_COPIES_PER_POST` share a POST.
+    :return: (the object's wrapper after the change, the caller's own copy;
+        ``func``'s return).
     :raises: what ``func`` or the POST raised for this change.
     """
-    change = _Change(func, wrapper)
+    change = _Change(func, wrapper, heavy)
     with _LOCK:
         slots = _SLOTS.setdefault(getter.adapter, {})
         slot = slots.setdefault(key, _Slot())
         slot.queue.append(change)
     with slot.turn:
-        if not change.done:
+        while not change.done:
             if (slot.posted_at is not None and
                     time.monotonic() - slot.posted_at < _BUSY_S):
                 # The object is busy: changes released by the same earlier
@@ -125,19 +164,35 @@ def update(key, getter, func, wrapper=None, name='batched_update'):
                 # milliseconds; take them along.
                 time.sleep(_LINGER_S)
             with _LOCK:
-                batch, slot.queue = slot.queue, []
+                batch = _take(slot)
             _run_batch(name, slot, getter, batch)
     if change.error is not None:
         raise change.error
     return change.wrapper, change.result
 
 
+def _take(slot):
+    """Dequeue the next batch: all queued, heavy ones up to the bound."""
+    batch, rest = [], []
+    heavy = 0
+    for change in slot.queue:
+        if change.heavy:
+            if heavy >= MAX_COPIES_PER_POST:
+                rest.append(change)
+                continue
+            heavy += 1
+        batch.append(change)
+    slot.queue = rest
+    return batch
+
+
 def _base(slot, getter, batch):
-    """The wrapper (or getter) a batch starts from."""
+    """The wrapper (or getter) a batch starts from, its own to change."""
     wrappers = [c.wrapper for c in batch if c.wrapper is not None and
                 not _older(c.wrapper, slot.posted_at)]
     if wrappers:
-        return wrappers[-1]
+        # A copy: the caller's wrapper must not get the others' changes.
+        return _copy(wrappers[-1])
     # A caller's wrapper read before this process's last POST of the object
     # would only earn a 412.  That POST's answer is newer: use it when it is
     # recent, for changes that waited for it or hold such a wrapper (not for
@@ -146,39 +201,50 @@ def _base(slot, getter, batch):
             time.monotonic() - slot.posted_at < _BUSY_S and
             any(c.queued_at < slot.posted_at or c.wrapper is not None
                 for c in batch)):
-        return slot.last
+        base, slot.last = slot.last, None
+        return base
     return getter
 
 
 def _run_batch(name, slot, getter, batch):
     """Commit ``batch`` together; on failure, each change alone."""
-    base = _base(slot, getter, batch)
     if len(batch) > 1:
         LOG.debug('%(name)s: %(n)d changes in one update.',
                   {'name': name, 'n': len(batch)})
     try:
         try:
-            result = _commit(name, base, batch)
-            slot.posted_at = time.monotonic()
-            # A copy of its own: the callers get (and may change) result.
-            slot.last = _copy(result)
-            for change in batch:
-                change.wrapper = result
+            result = _commit(name, _base(slot, getter, batch), batch)
         except Exception as e:
             slot.posted_at = time.monotonic()
             slot.last = None
-            if len(batch) == 1:
+            if len(batch) == 1 and not _may_retry(batch[0], e):
                 batch[0].error = e
                 return
-            # Find the failing change(s): each alone on a fresh read.
+            if len(batch) == 1:
+                LOG.warning('%(name)s: the update failed (%(err)s) but may '
+                            'have been made; retrying on a fresh read.',
+                            {'name': name, 'err': e})
+            # Find the failing change(s) and those the POST made: each
+            # alone on a fresh read.
             for change in batch:
                 try:
                     change.wrapper = _commit(name, getter, [change])
                 except Exception as e1:
                     change.error = e1
+            return
+        slot.posted_at = time.monotonic()
+        # The slot keeps the answer; each caller gets a copy of its own.
+        slot.last = result
+        for change in batch:
+            change.wrapper = _copy(result)
     finally:
         for change in batch:
             change.done = True
+
+
+def _may_retry(change, error):
+    """Whether a lone change's failed POST may have been made."""
+    return not change.raised and exc.may_have_applied(error)
 
 
 def _copy(wrapper):
@@ -200,6 +266,7 @@ class FeedTask(pvm_tx.FeedTask):
     def __init__(self, name, feed, xag):
         super().__init__(name, feed)
         self.xag = sorted(xag or [])
+        self.post_execs = []
 
     @classmethod
     def build(cls, adapter, xag):
@@ -211,23 +278,26 @@ class FeedTask(pvm_tx.FeedTask):
         ftsk = pvm_par.build_active_vio_feed_task(adapter, xag=xag)
         return cls(ftsk.name, [stamp(w, start) for w in ftsk.feed], xag)
 
+    def add_post_execute(self, *tasks):
+        super().add_post_execute(*tasks)
+        self.post_execs.extend(tasks)
+
     def execute(self):
-        if not any([self._tx_by_uuid, self._common_tx.subtasks,
-                    self._post_exec]):
+        # The feed was read at build time: wrapper_tasks makes no request.
+        wtasks = [wt for wt in self.wrapper_tasks.values() if wt.subtasks]
+        if not wtasks and not self.post_execs:
             LOG.debug('FeedTask %s has no subtasks.', self.name)
             return None
         rets = {'wrapper_task_rets': {}}
-        if self._tx_by_uuid or self._common_tx.subtasks:
-            wtasks = [wt for wt in self.wrapper_tasks.values() if wt.subtasks]
-            if len(wtasks) == 1:
-                results = [self._commit_one(wtasks[0])]
-            else:
-                with pvm_tx.ContextThreadPoolExecutor(len(wtasks)) as pool:
-                    results = list(pool.map(self._commit_one, wtasks))
-            rets['wrapper_task_rets'] = dict(results)
-        if self._post_exec:
+        if len(wtasks) == 1:
+            rets['wrapper_task_rets'] = dict([self._commit_one(wtasks[0])])
+        elif wtasks:
+            with pvm_tx.ContextThreadPoolExecutor(len(wtasks)) as pool:
+                rets['wrapper_task_rets'] = dict(
+                    pool.map(self._commit_one, wtasks))
+        if self.post_execs:
             flow = tf_lf.Flow('%s_post_execs' % self.name)
-            flow.add(*self._post_exec)
+            flow.add(*self.post_execs)
             eng = tf_eng.load(flow, store=rets)
             eng.run()
             rets = eng.storage.fetch_all()
@@ -235,20 +305,12 @@ class FeedTask(pvm_tx.FeedTask):
 
     def _commit_one(self, wtask):
         """Run one VIOS's subtasks as a group-committed change."""
+        provided = {}
+
         def apply(wrapper):
-            provided = {}
-            changed = False
-            for subtask in wtask.subtasks:
-                kwargs = dict(subtask.save_kwargs)
-                if subtask_takes_provided(subtask):
-                    kwargs['provided'] = provided
-                ret = subtask.execute(wrapper, *subtask.save_args, **kwargs)
-                if subtask.flag_update and ret:
-                    changed = True
-                if subtask.provides is not None:
-                    provided[subtask.provides] = ret
-            wtask.provided.clear()
-            wtask.provided.update(provided)
+            changed, got = pvm_private.run_subtasks(wtask.subtasks, wrapper)
+            provided.clear()
+            provided.update(got)
             return changed
 
         uuid = wtask.wrapper.uuid
@@ -257,11 +319,4 @@ class FeedTask(pvm_tx.FeedTask):
         wrapper, _changed = update(
             (wtask.wrapper.schema_type, uuid, tuple(self.xag)), getter,
             apply, wrapper=wtask.wrapper, name=wtask.name)
-        return uuid, dict(wtask.provided, wrapper=wrapper)
-
-
-def subtask_takes_provided(subtask):
-    """Whether a pypowervm Subtask's execute accepts ``provided``."""
-    from oslo_utils import reflection
-    return ('provided' in reflection.get_callable_args(subtask.execute) or
-            reflection.accepts_kwargs(subtask.execute))
+        return uuid, dict(provided, wrapper=wrapper)

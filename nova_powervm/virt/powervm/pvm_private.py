@@ -5,6 +5,9 @@ and the behaviour relied on; ``tests/virt/powervm/test_pvm_private.py`` pins
 that behaviour, so a pypowervm upgrade that changes it fails a test, not a
 host.  Other concerns add their own section here.
 """
+import copy
+
+from oslo_utils import reflection
 
 
 # -- session renewal (image uploads) -----------------------------------------
@@ -115,3 +118,54 @@ def verify_vnc_clients():
     if current is None or isinstance(current, _VerifyingSsl):
         return
     vterm.ssl = _VerifyingSsl(current)
+
+
+# -- subtasks run outside a WrapperTask (batch.FeedTask) ----------------------
+#
+# batch.FeedTask applies a WrapperTask's subtasks to a wrapper it POSTs
+# itself (one group commit with other flows' changes).  pypowervm runs
+# subtasks only inside WrapperTask.execute, which also POSTs; so they are
+# run here as it runs them: each Subtask's execute gets the wrapper, its
+# ``save_args``/``save_kwargs`` and, when its execute accepts one,
+# ``provided`` (the returns of earlier subtasks with ``provides``); a true
+# return of a subtask with ``flag_update`` asks for the update.
+
+def run_subtasks(subtasks, wrapper):
+    """Apply pypowervm Subtasks to ``wrapper`` as a WrapperTask does.
+
+    Does not update (POST) the wrapper.
+    :return: (whether an update is needed, {provides: return value}).
+    """
+    provided = {}
+    update_needed = False
+    for subtask in subtasks:
+        kwargs = dict(subtask.save_kwargs)
+        if _takes_provided(subtask):
+            kwargs['provided'] = provided
+        ret = subtask.execute(wrapper, *subtask.save_args, **kwargs)
+        if subtask.flag_update and ret:
+            update_needed = True
+        if subtask.provides is not None:
+            provided[subtask.provides] = ret
+    return update_needed, provided
+
+
+def _takes_provided(subtask):
+    return ('provided' in reflection.get_callable_args(subtask.execute) or
+            reflection.accepts_kwargs(subtask.execute))
+
+
+# -- a new read through a getter (batch) --------------------------------------
+#
+# An EntryWrapperGetter caches the wrapper of its first get() (its public
+# ``cache`` attribute); a WrapperTask started from a getter changes that
+# cached wrapper in place.  get(refresh=True) GETs with the cached etag and
+# keeps the (changed) wrapper when the server answers 304 Not Modified.
+# A retry after a failed POST needs the object as the server has it: a
+# shallow copy of the getter without its cache reads it again.
+
+def read_again(getter):
+    """A new GET of the object ``getter`` names (``getter`` is unchanged)."""
+    fresh = copy.copy(getter)
+    fresh.cache = None
+    return fresh.get()

@@ -3,6 +3,8 @@ import threading
 import time
 from unittest import mock
 
+from pypowervm import exceptions as pvm_exc
+from pypowervm.utils import transaction as pvm_tx
 from pypowervm.wrappers import entry_wrapper as ewrap
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 import testtools
@@ -17,6 +19,8 @@ class _Obj(object):
         self.adapter = mock.Mock()
         self.posts = []          # list of change lists, one per POST
         self.gets = 0
+        self.lose = set()        # POSTs (1-based) made whose answer is lost
+        self.refuse = 0          # POSTs to refuse (HTTP 400, not made)
         self.in_post = threading.Event()
         self.release = threading.Event()
         if not block_first:
@@ -37,11 +41,22 @@ class _Obj(object):
         return sum(self.posts, [])
 
     def _post(self, w):
+        if self.refuse:
+            self.refuse -= 1
+            raise _http_error(400)
         self.posts.append(w.changes)
         self.posted_state = w.state + w.changes
         self.in_post.set()
         self.release.wait(5)
+        if len(self.posts) in self.lose:
+            # Made, and the answer lost.
+            raise _http_error(500)
         return self.wrapper(self.state())
+
+
+def _http_error(status):
+    return pvm_exc.HttpError(mock.Mock(status=status, reqmethod='POST',
+                                       reqpath='/VIOS/U1', body=''))
 
 
 class _Entry(object):
@@ -56,6 +71,7 @@ class _Entry(object):
 class _Wrapper(ewrap.EntryWrapper):
     """A wrapper of _Obj: ``changes`` are those made to this copy."""
 
+    schema_type = 'VIOS'
     uuid = 'U1'
     etag = 'e'
 
@@ -63,6 +79,10 @@ class _Wrapper(ewrap.EntryWrapper):
         self.obj = obj
         self.state = list(state)
         self.changes = []
+
+    @property
+    def adapter(self):
+        return self.obj.adapter
 
     @property
     def entry(self):
@@ -76,10 +96,15 @@ class _Wrapper(ewrap.EntryWrapper):
         return self.obj._post(self)
 
 
-def _change(name, fail=False):
+def _change(name, fail=False, calls=None):
+    """An idempotent change: adds ``name`` unless the wrapper has it."""
     def func(wrapper):
+        if calls is not None:
+            calls.append(name)
         if fail:
             raise ValueError('bad change %s' % name)
+        if name in wrapper.state + wrapper.changes:
+            return False
         wrapper.changes.append(name)
         return name
     return func
@@ -87,11 +112,12 @@ def _change(name, fail=False):
 
 class TestUpdate(testtools.TestCase):
 
-    def _start(self, obj, name, results, fail=False):
+    def _start(self, obj, name, results, fail=False, heavy=False):
         def run():
             try:
                 results[name] = batch.update(('VIOS', 'U1'), obj.getter,
-                                             _change(name, fail))[1]
+                                             _change(name, fail),
+                                             heavy=heavy)[1]
             except Exception as e:
                 results[name] = e
         thread = threading.Thread(target=run)
@@ -166,6 +192,111 @@ class TestUpdate(testtools.TestCase):
         self.assertFalse(result)
         self.assertEqual([], obj.posts)
 
+    def test_lost_answer_retried_on_a_fresh_read(self):
+        # The POST was made and its answer lost (HTTP 500): the change is
+        # retried once on a fresh read, finds itself there and POSTs
+        # nothing more.
+        obj = _Obj()
+        obj.lose = {1}
+        calls = []
+        wrapper, result = batch.update(('VIOS', 'U1'), obj.getter,
+                                       _change('a', calls=calls))
+        self.assertEqual([['a']], obj.posts)
+        self.assertEqual(['a', 'a'], calls)
+        self.assertEqual(2, obj.gets)
+        self.assertEqual(['a'], wrapper.state)
+        self.assertFalse(result)
+
+    def test_lost_answer_of_a_combined_post_duplicates_nothing(self):
+        obj = _Obj(block_first=True)
+        results = {}
+        threads = [self._start(obj, 'a', results)]
+        self.assertTrue(obj.in_post.wait(5))
+        obj.lose = {2}   # the POST of b, c, d: made, answer lost
+        threads += [self._start(obj, n, results) for n in ('b', 'c', 'd')]
+        time.sleep(0.2)
+        obj.release.set()
+        for thread in threads:
+            thread.join(5)
+        # Each alone on a fresh read found its change made: no new POST.
+        self.assertEqual([['a'], ['b', 'c', 'd']], obj.posts)
+        self.assertEqual(4, obj.gets)
+        self.assertEqual(['a', 'b', 'c', 'd'], obj.state())
+        self.assertFalse([r for r in results.values()
+                          if isinstance(r, Exception)])
+
+    def test_refused_lone_change_not_retried(self):
+        # A 4xx answer: nothing was made; no retry, no GET.
+        obj = _Obj()
+        obj.refuse = 1
+        wrapper = batch.stamp(obj.wrapper(), time.monotonic())
+        self.assertRaises(pvm_exc.HttpError, batch.update, ('VIOS', 'U1'),
+                          obj.getter, _change('a'), wrapper=wrapper)
+        self.assertEqual(([], 0), (obj.posts, obj.gets))
+
+    def test_failing_lone_change_not_retried(self):
+        obj = _Obj()
+        calls = []
+        self.assertRaises(ValueError, batch.update, ('VIOS', 'U1'),
+                          obj.getter, _change('a', fail=True, calls=calls))
+        self.assertEqual((['a'], [], 1), (calls, obj.posts, obj.gets))
+
+    def test_image_copies_per_post_bounded(self):
+        obj = _Obj(block_first=True)
+        results = {}
+        threads = [self._start(obj, 'first', results)]
+        self.assertTrue(obj.in_post.wait(5))
+        heavy = ['h%d' % n for n in range(2 * batch.MAX_COPIES_PER_POST + 1)]
+        for name in heavy:
+            threads.append(self._start(obj, name, results, heavy=True))
+        threads.append(self._start(obj, 'light', results))
+        time.sleep(0.3)
+        obj.release.set()
+        for thread in threads:
+            thread.join(5)
+        self.assertEqual(dict((n, n) for n in heavy + ['first', 'light']),
+                         results)
+        self.assertEqual(4, len(obj.posts))
+        for posted in obj.posts[1:]:
+            self.assertLessEqual(len(set(posted) & set(heavy)),
+                                 batch.MAX_COPIES_PER_POST)
+        # The light change did not wait behind the heavy ones.
+        self.assertIn('light', obj.posts[1])
+        self.assertEqual(sorted(heavy + ['first', 'light']),
+                         sorted(obj.state()))
+
+    def test_callers_wrappers_are_their_own(self):
+        obj = _Obj(block_first=True)
+        results = {}
+        first = threading.Thread(target=batch.update, args=(
+            ('VIOS', 'U1'), obj.getter, _change('a')))
+        first.start()
+        self.assertTrue(obj.in_post.wait(5))
+        mine = {n: batch.stamp(obj.wrapper(['a']), time.monotonic() + 5)
+                for n in ('b', 'c')}
+
+        def run(name):
+            results[name] = batch.update(('VIOS', 'U1'), obj.getter,
+                                         _change(name),
+                                         wrapper=mine[name])[0]
+        threads = [threading.Thread(target=run, args=(n,)) for n in mine]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.2)
+        obj.release.set()
+        for thread in [first] + threads:
+            thread.join(5)
+        self.assertEqual([['a'], ['b', 'c']], obj.posts)
+        # Neither caller's wrapper got any change (the base was a copy).
+        self.assertEqual(([], []), (mine['b'].changes, mine['c'].changes))
+        # Each got its own copy of the answer.
+        self.assertIsNot(results['b'], results['c'])
+        self.assertEqual(['a', 'b', 'c'], results['b'].state)
+        results['b'].changes.append('x')
+        self.assertEqual([], results['c'].changes)
+        self.assertEqual(['a', 'b', 'c'], batch.update(
+            ('VIOS', 'U1'), obj.getter, _change('b'))[0].state)
+
 
 class TestFeedTask(testtools.TestCase):
 
@@ -180,3 +311,44 @@ class TestFeedTask(testtools.TestCase):
         self.assertEqual('vio_feed', ftsk.name)
         self.assertEqual(['xag'], ftsk.xag)
         self.assertEqual(['v1', 'v2'], sorted(ftsk.wrapper_tasks))
+
+    def test_execute_group_commits_each_vios(self):
+        feed = [_Obj().wrapper(), _Obj().wrapper()]
+        feed[1].uuid = 'U2'
+        ftsk = batch.FeedTask('f', feed, ['xag'])
+        ftsk.add_functor_subtask(_change('common'), provides='pc')
+
+        def own(wrapper, provided=None):
+            wrapper.changes.append(('own', provided['pc']))
+            return True
+        ftsk.wrapper_tasks['U2'].add_functor_subtask(own)
+        got = {}
+
+        class Post(pvm_tx.tf_task.Task):
+            def execute(self, wrapper_task_rets):
+                got.update(wrapper_task_rets)
+        ftsk.add_post_execute(Post())
+        calls = []
+
+        def update(key, getter, func, wrapper=None, name=None):
+            calls.append((key, getter.uuid, wrapper, name))
+            mine = batch._copy(wrapper)
+            return mine, func(mine)
+        with mock.patch.object(batch, 'update', side_effect=update):
+            ftsk.execute()
+        self.assertEqual(
+            [(('VIOS', u, ('xag',)), u, w, 'f_%s' % u)
+             for u, w in (('U1', feed[0]), ('U2', feed[1]))],
+            sorted(calls, key=lambda c: c[1]))
+        self.assertEqual(['common'], got['U1']['wrapper'].changes)
+        self.assertEqual(['common', ('own', 'common')],
+                         got['U2']['wrapper'].changes)
+        self.assertEqual('common', got['U1']['pc'])
+        # The feed's wrappers are untouched.
+        self.assertEqual(([], []), (feed[0].changes, feed[1].changes))
+
+    def test_execute_nothing_queued(self):
+        ftsk = batch.FeedTask('f', [_Obj().wrapper()], None)
+        with mock.patch.object(batch, 'update') as update:
+            self.assertIsNone(ftsk.execute())
+        update.assert_not_called()

@@ -11,8 +11,12 @@ from nova import test
 from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import storage as tsk_stg
+from pypowervm.utils import transaction as pvm_tx
 from pypowervm.wrappers import cluster as pvm_clust
+from pypowervm.wrappers import entry_wrapper as ewrap
 from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import virtual_io_server as pvm_vios
+import testtools
 
 from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.virt.powervm import image
@@ -168,3 +172,131 @@ class TestVncClientVerification(test.NoDBTestCase):
         ctx.load_cert_chain.assert_called_once_with('crt', 'key')
         ctx.load_verify_locations.assert_called_once_with('ca')
         ctx.wrap_socket.assert_called_once_with('sock', server_side=True)
+
+
+class _Wrapper(ewrap.EntryWrapper):
+    """A wrapper whose update (POST) is recorded and returns itself."""
+
+    uuid = 'U1'
+    etag = 'e'
+
+    def __init__(self):
+        self.items = []
+        self.updates = 0
+
+    def update(self, timeout=-1):
+        self.updates += 1
+        return self
+
+
+class _Flagless(pvm_tx.Subtask):
+    """A Subtask returning true without asking for an update."""
+
+    def execute(self, wrapper, item):
+        wrapper.items.append(item)
+        return True
+
+
+def _add(wrapper, item, provided=None):
+    wrapper.items.append((item, dict(provided or {})))
+    return item
+
+
+def _add_kw(wrapper, item, **kwargs):
+    wrapper.items.append((item, sorted(kwargs.get('provided', {}))))
+    return len(wrapper.items)
+
+
+def _noop(wrapper, item):
+    wrapper.items.append(item)
+    return None
+
+
+def _subtask_sets():
+    """Lists of subtasks covering provides, provided and flag_update."""
+    def functor(func, *args, **kwargs):
+        return pvm_tx.WrapperTask('w', _Wrapper()).add_functor_subtask(
+            func, *args, **kwargs).subtasks[0]
+    return [
+        [functor(_add, 'a', provides='pa'), functor(_add, 'b'),
+         functor(_add_kw, 'c', provides='pc')],
+        [functor(_noop, 'a', provides='pa'), _Flagless('b'),
+         _Flagless('c', flag_update=True, provides='pc')],
+        [functor(_noop, 'a'), _Flagless('b', flag_update=False)],
+        [functor(_add, 'x', flag_update=False, provides='px'),
+         functor(_add, 'y', provided={'ignored': 1})],
+    ]
+
+
+class TestRunSubtasks(testtools.TestCase):
+
+    def test_as_wrappertask_runs_them(self):
+        for subtasks in _subtask_sets():
+            theirs = _Wrapper()
+            wtask = pvm_tx.WrapperTask('pinned', theirs, subtasks=subtasks)
+            _wrapper, their_provided = wtask.execute()
+            ours = _Wrapper()
+            changed, provided = pvm_private.run_subtasks(subtasks, ours)
+            self.assertEqual(theirs.items, ours.items)
+            self.assertEqual(their_provided, provided)
+            self.assertEqual(theirs.updates, int(changed))
+            self.assertEqual(0, ours.updates)
+
+    def test_subtask_fields(self):
+        subtask = _Flagless(1, 2, k=3, provides='p', flag_update=False)
+        self.assertEqual(((1, 2), {'k': 3}, 'p', False),
+                         (subtask.save_args, subtask.save_kwargs,
+                          subtask.provides, subtask.flag_update))
+
+
+class TestFeedTaskPublicApi(testtools.TestCase):
+    """What batch.FeedTask uses of pypowervm's FeedTask."""
+
+    def test_wrapper_tasks_of_a_read_feed(self):
+        feed = [_Wrapper(), _Wrapper()]
+        feed[1].uuid = 'U2'
+        ftsk = pvm_tx.FeedTask('f', feed)
+        ftsk.add_functor_subtask(_add, 'common')
+        wtasks = ftsk.wrapper_tasks
+        self.assertEqual(['U1', 'U2'], sorted(wtasks))
+        wtasks['U2'].add_functor_subtask(_add, 'own')
+        ftsk.add_functor_subtask(_add, 'later')
+        self.assertEqual(2, len(wtasks['U1'].subtasks))
+        self.assertEqual(3, len(wtasks['U2'].subtasks))
+        self.assertIs(feed[0], wtasks['U1'].wrapper)
+        self.assertIs(feed, ftsk.feed)
+
+    def test_post_execute_gets_wrapper_task_rets(self):
+        got = mock.Mock(return_value=None)
+
+        class Post(pvm_tx.tf_task.Task):
+            def execute(self, wrapper_task_rets):
+                got(wrapper_task_rets)
+
+        ftsk = pvm_tx.FeedTask('f', [_Wrapper()])
+        ftsk.add_functor_subtask(_add, 'a', provides='pa')
+        ftsk.add_post_execute(Post())
+        ftsk.execute()
+        rets = got.call_args[0][0]
+        self.assertEqual(['U1'], list(rets))
+        self.assertEqual({'pa', 'wrapper'}, set(rets['U1']))
+        self.assertEqual('a', rets['U1']['pa'])
+
+
+class TestReadAgain(PvmPrivateTestCase):
+
+    def test_getter_caches_and_read_again_reads(self):
+        vios_uuid = pvm_vios.VIOS.get(self.adapter)[0].uuid
+        getter = pvm_vios.VIOS.getter(self.adapter, vios_uuid)
+        first = getter.get()
+        first.set_parm_value('PartitionName', 'changed here')
+        # Cached: no new read, the changed wrapper comes back ...
+        self.assertIs(first, getter.get())
+        self.assertIs(first, getter.cache)
+        # ... even on refresh while the server's etag is unchanged (304).
+        self.assertIs(first, getter.get(refresh=True))
+        again = pvm_private.read_again(getter)
+        self.assertIsNot(first, again)
+        self.assertNotEqual('changed here', again.name)
+        self.assertEqual(vios_uuid, again.uuid)
+        self.assertIs(first, getter.cache)

@@ -151,16 +151,18 @@ class LocalStorage(disk_dvr.DiskAdapter):
         """Read the volume group (one GET)."""
         return self._seen(batch.read(self._vg_getter()))
 
-    def _update_vg(self, name, vg_wrap, func, *args):
-        """Run ``func(vg_wrap, *args)`` and POST the VG if it returns true.
+    def _update_vg(self, name, vg_wrap, func, heavy=False):
+        """Run ``func(vg_wrap)`` and POST the VG if it returns true.
 
-        On an etag mismatch the VG is read again and ``func`` re-applied.
+        On an etag mismatch or a failed POST the VG is read again and
+        ``func`` re-applied: it must be idempotent (``batch.update``).
+        :param heavy: the change makes the server copy an image.
         :return: (the current VG wrapper, ``func``'s return value)
         """
         # Concurrent changes (e.g. spawns adding disks) share one POST.
         vg_wrap, result = batch.update(
-            ('VolumeGroup', self.vg_uuid), self._vg_getter(),
-            lambda vg_w: func(vg_w, *args), wrapper=vg_wrap, name=name)
+            ('VolumeGroup', self.vg_uuid), self._vg_getter(), func,
+            wrapper=vg_wrap, name=name, heavy=heavy)
         return self._seen(vg_wrap), result
 
     @property
@@ -300,6 +302,10 @@ class LocalStorage(disk_dvr.DiskAdapter):
                     file_format, instance):
         """Add the boot disk as a server-side copy of the image disk."""
         def add_disk(vg_w):
+            if _find_vdisk(vg_w, boot_name) is not None:
+                # Made by an earlier try whose answer was lost (the name
+                # is the instance's; the disk did not exist before).
+                return False
             vg_w.virtual_disks.append(pvm_stg.VDisk.bld(
                 self.adapter, boot_name, disk_gb, base_image=img_vdisk.udid,
                 file_format=file_format))
@@ -308,7 +314,8 @@ class LocalStorage(disk_dvr.DiskAdapter):
         LOG.info('Creating boot disk %(disk)s (%(gb)d GB) from image disk '
                  '%(img)s.', {'disk': boot_name, 'gb': disk_gb,
                               'img': img_vdisk.name}, instance=instance)
-        vg_wrap, _ok = self._update_vg('crt_boot_disk', vg_wrap, add_disk)
+        vg_wrap, _ok = self._update_vg('crt_boot_disk', vg_wrap, add_disk,
+                                       heavy=True)
         vdisk = _find_vdisk(vg_wrap, boot_name)
         if vdisk is None:
             raise nova_exc.StorageError(reason=_(

@@ -15,6 +15,7 @@ from nova import objects
 from nova import test
 from oslo_utils import units
 from pypowervm import const as pvm_const
+from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import storage as tsk_stg
 from pypowervm.tests.test_utils import pvmhttp
 from pypowervm.wrappers import storage as pvm_stg
@@ -340,6 +341,28 @@ class TestCreateDisk(LocalDiskTestCase):
                           self.drv.create_disk_from_image, 'ctx',
                           _instance(), _image_meta())
         self.assertEqual([], self.srv.posted)
+
+    def test_lost_answer_boot_disk_not_added_twice(self):
+        # The server makes the boot disk, then the answer is lost (HTTP
+        # 500): the change is retried on a fresh read, finds its disk and
+        # adds nothing (no second POST, no duplicate).
+        self.srv.add_disk(self.img_name, 2)
+        real_update = self.srv.update
+
+        def update(wrapper, etag, path, **kwargs):
+            real_update(wrapper, etag, path, **kwargs)
+            if len(self.srv.posted) == 1:
+                raise pvm_exc.HttpError(mock.Mock(status=500, reqmethod='POST',
+                                                  reqpath=path, body=''))
+            return self.srv._answer()
+        self.adpt.update_by_path.side_effect = update
+        vdisk = self.drv.create_disk_from_image(
+            'ctx', _instance(root_gb=10), _image_meta())
+        self.assertEqual(self.boot_name, vdisk.name)
+        self.assertTrue(vdisk.udid)
+        self.assertEqual(1, len(self.srv.posted))
+        self.assertEqual(sorted([self.boot_name, self.img_name, 'test']),
+                         self.srv.disk_names())
 
     def test_concurrent_new_image_uploaded_once(self):
         uploads = []
