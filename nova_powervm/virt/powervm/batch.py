@@ -114,7 +114,7 @@ def _older(wrapper, posted_at):
 
 
 def _commit(name, base, changes):
-    """Apply ``changes`` to ``base`` (wrapper or getter) and POST once."""
+    """Apply ``changes`` to the wrapper ``base`` and POST once."""
     wtask = pvm_tx.WrapperTask(name, base)
     for change in changes:
         def run(wrapper, change=change):
@@ -187,7 +187,7 @@ def _take(slot):
 
 
 def _base(slot, getter, batch):
-    """The wrapper (or getter) a batch starts from, its own to change."""
+    """The wrapper a batch starts from, its own to change."""
     wrappers = [c.wrapper for c in batch if c.wrapper is not None and
                 not _older(c.wrapper, slot.posted_at)]
     if wrappers:
@@ -203,7 +203,8 @@ def _base(slot, getter, batch):
                 for c in batch)):
         base, slot.last = slot.last, None
         return base
-    return getter
+    # A new read: a getter's cached wrapper may carry a failed try's changes.
+    return pvm_private.read_again(getter)
 
 
 def _run_batch(name, slot, getter, batch):
@@ -228,7 +229,8 @@ def _run_batch(name, slot, getter, batch):
             # alone on a fresh read.
             for change in batch:
                 try:
-                    change.wrapper = _commit(name, getter, [change])
+                    change.wrapper = _commit(
+                        name, pvm_private.read_again(getter), [change])
                 except Exception as e1:
                     change.error = e1
             return

@@ -20,14 +20,13 @@ class _Obj(object):
         self.posts = []          # list of change lists, one per POST
         self.gets = 0
         self.lose = set()        # POSTs (1-based) made whose answer is lost
+        self.fail = set()        # POSTs (1-based) refused with HTTP 500
         self.refuse = 0          # POSTs to refuse (HTTP 400, not made)
         self.in_post = threading.Event()
         self.release = threading.Event()
         if not block_first:
             self.release.set()
-        self.getter = mock.Mock(spec=ewrap.EntryWrapperGetter, uuid='U1',
-                                adapter=self.adapter)
-        self.getter.get.side_effect = self._get
+        self.getter = _Getter(self)
 
     def wrapper(self, state=()):
         return _Wrapper(self, state)
@@ -44,6 +43,9 @@ class _Obj(object):
         if self.refuse:
             self.refuse -= 1
             raise _http_error(400)
+        if len(self.posts) + 1 in self.fail:
+            self.fail.discard(len(self.posts) + 1)
+            raise _http_error(500)
         self.posts.append(w.changes)
         self.posted_state = w.state + w.changes
         self.in_post.set()
@@ -57,6 +59,21 @@ class _Obj(object):
 def _http_error(status):
     return pvm_exc.HttpError(mock.Mock(status=status, reqmethod='POST',
                                        reqpath='/VIOS/U1', body=''))
+
+
+class _Getter(ewrap.EntryWrapperGetter):
+    """Caches its first read, as pypowervm's getter does."""
+
+    def __init__(self, obj):
+        self.obj = obj
+        self.adapter = obj.adapter
+        self.entry_uuid = 'U1'
+        self.cache = None
+
+    def get(self, refresh=False):
+        if self.cache is None or refresh:
+            self.cache = self.obj._get()
+        return self.cache
 
 
 class _Entry(object):
@@ -206,6 +223,19 @@ class TestUpdate(testtools.TestCase):
         self.assertEqual(2, obj.gets)
         self.assertEqual(['a'], wrapper.state)
         self.assertFalse(result)
+
+    def test_failed_post_retried_on_a_fresh_read(self):
+        # An HTTP 500 that made nothing: the retry reads the object again
+        # (not the getter's cached wrapper, which holds the failed try's
+        # change) and makes the change.
+        obj = _Obj()
+        obj.fail = {1}
+        calls = []
+        wrapper, result = batch.update(('VIOS', 'U1'), obj.getter,
+                                       _change('a', calls=calls))
+        self.assertEqual([['a']], obj.posts)
+        self.assertEqual((['a', 'a'], 2, 'a'), (calls, obj.gets, result))
+        self.assertEqual(['a'], wrapper.state)
 
     def test_lost_answer_of_a_combined_post_duplicates_nothing(self):
         obj = _Obj(block_first=True)
