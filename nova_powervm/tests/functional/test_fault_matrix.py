@@ -92,8 +92,6 @@ class _FaultMatrix(base.ClassSimTestCase):
     max_jobs = 0
     max_updates = 0
     max_writes = 0
-    # Writes (1-based) whose lost answer still leaks (see the class).
-    known_leaks = ()
     _recorded = None
 
     # -- flow hooks --------------------------------------------------------
@@ -245,11 +243,6 @@ class _FaultMatrix(base.ClassSimTestCase):
             self.fail('%s: raised %s, not a nova exception: %s' % (
                 label, type(err).__name__, err))
         self.assert_names_failure(label, str(err), hit, fault)
-        if fault in ('amb500', 'amb_loss') and k in self.known_leaks:
-            # Documented below; fails once fixed (then drop the entry).
-            self.assertRaises(AssertionError, self.check_failed, state,
-                              before, err)
-            return
         self.check_failed(state, before, err)
 
     def assert_names_failure(self, label, msg, hit, fault):
