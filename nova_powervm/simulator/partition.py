@@ -248,9 +248,19 @@ for _t in PARTITION_TYPES:
     reg.on_delete(_t)(_on_delete)
 
 
+# PowerOn job's bootmode values; sms / of stop in firmware ("open
+# firmware" state) until someone boots from the console.
+_BOOT_MODES = ('norm', 'sms', 'dd', 'ds', 'of', 'pbl')
+_FIRMWARE_BOOT_MODES = ('sms', 'of')
+
+
 def _power_on(sim, obj, params, ctx):
     if obj is None:
         raise errors.JobFailure('PowerOn needs a partition')
+    bootmode = params.get('bootmode', 'norm')
+    if bootmode not in _BOOT_MODES:
+        raise errors.JobFailure('HSCL1521 Invalid boot mode %s; valid: %s'
+                                % (bootmode, ', '.join(_BOOT_MODES)))
     state = obj.text('PartitionState')
     if state in ACTIVE:
         raise errors.JobFailure('HSCL3681 The partition %s is already '
@@ -271,10 +281,12 @@ def _power_on(sim, obj, params, ctx):
             'activate %s (%.2f units, %d MB requested)'
             % (obj.text('PartitionName'), procs, mem))
     set_state(sim, obj, 'starting')
+    final = ('open firmware' if bootmode in _FIRMWARE_BOOT_MODES
+             else 'running')
 
     def finish():
         if obj.key in sim.store.objs:
-            set_state(sim, obj, 'running')
+            set_state(sim, obj, final)
         return {}
     return errors.JobDelay(sim.power_delay_s, finish)
 

@@ -58,6 +58,25 @@ class TestPowerJobs(base.SimTestCase):
         self.assertEqual('running', w.refresh().state)
         self.sim.set_partition_state(w.uuid, 'running')  # RMC stays off
 
+    def test_boot_modes(self):
+        w = test_core.build_lpar(self)
+        # SMS (and open firmware) stop in firmware.
+        power.power_on(w, None, add_parms=popts.PowerOnOpts().bootmode(
+            popts.BootMode.SMS))
+        self.assertEqual('open firmware', w.refresh().state)
+        power.power_off(w, None, force_immediate=power.Force.TRUE)
+        job = pvm_job.Job.wrap(self.adpt.read(
+            'LogicalPartition', w.uuid, suffix_type='do',
+            suffix_parm='PowerOn'))
+        e = self.assertRaises(
+            pvm_exc.JobRequestFailed, job.run_job, w.uuid, timeout=5,
+            job_parms=[job.create_job_parameter('bootmode', 'cdrom')])
+        self.assertIn('cdrom', str(e))
+        self.assertEqual('not activated', w.refresh().state)
+        power.power_on(w, None, add_parms=popts.PowerOnOpts().bootmode(
+            popts.BootMode.NORM))
+        self.assertEqual('running', w.refresh().state)
+
     def test_not_enough_memory(self):
         w = test_core.build_lpar(self, mem=200 * 1024)
         self.assertRaises(pvm_exc.VMPowerOnFailure, power.power_on, w, None)

@@ -22,6 +22,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import driver_rescue
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
@@ -45,6 +46,8 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
 _IMAGE_TYPE_CAP = 'supports_image_type_'
+# Destroy removes the boot disk and a rescue disk (same REST requests).
+_ALL_DISKS = (disk_dvr.DiskType.BOOT, disk_dvr.DiskType.RESCUE)
 
 
 class PowerVMDriver(driver.ComputeDriver):
@@ -275,7 +278,8 @@ class PowerVMDriver(driver.ComputeDriver):
                                               block_device_info, stg_ftsk)
         if stg_ftsk is not None:
             flow.add(stg_ftsk)
-        flow.add(tf_stg.DetachDisk(self.disk_dvr, instance))
+        flow.add(tf_stg.DetachDisk(self.disk_dvr, instance,
+                                     disk_types=_ALL_DISKS))
         if destroy_disks:
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
         # The partition's own adapters go with it (next task).
@@ -303,7 +307,8 @@ class PowerVMDriver(driver.ComputeDriver):
         flow = tf_lf.Flow('destroy_leftovers_%s' % instance.uuid)
         if configdrive.required_by(instance):
             flow.add(tf_media.DeleteVOpt(self.adapter, instance))
-        flow.add(tf_stg.DetachDisk(self.disk_dvr, instance))
+        flow.add(tf_stg.DetachDisk(self.disk_dvr, instance,
+                                     disk_types=_ALL_DISKS))
         if destroy_disks:
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
         flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
@@ -465,6 +470,28 @@ class PowerVMDriver(driver.ComputeDriver):
             tf_img.RemoveInstanceDiskFromMgmt(self.adapter, self.disk_dvr,
                                               instance))
         tf_base.run(flow, instance=instance)
+
+    # Rescue (driver_rescue.py).
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info=None):
+        """Boot the partition from a disk of the rescue image.
+
+        The boot disk stays attached; the partition starts in SMS boot
+        mode.  ``rescue_password`` is not injected.  Reverted on failure.
+
+        :raises InstanceNotRescuable: the partition is neither stopped nor
+            running, or the root disk is a volume (nothing changed).
+        """
+        self._remember(instance)
+        driver_rescue.rescue(
+            self, context, instance, image_meta,
+            boot_from_volume=self._is_booted_from_volume(block_device_info))
+
+    def unrescue(self, context, instance):
+        """Remove the rescue disk; boot the original disk."""
+        self._remember(instance)
+        driver_rescue.unrescue(self, instance)
 
     # Cinder volumes (volume helper).
 

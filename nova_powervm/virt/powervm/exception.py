@@ -237,3 +237,11 @@ class VncX509Incomplete(nova_exc.InvalidConfiguration):
 class PartitionIoNotModifiable(nova_exc.Invalid):
     msg_fmt = _('The adapters of instance %(instance)s cannot be changed '
                 'now: %(reason)s')
+
+
+class RescueTaskFailed(nova_exc.NovaException):
+    msg_fmt = _('Rescue failed at step %(task)s: %(reason)s')
+
+
+class UnrescueTaskFailed(nova_exc.InstanceUnRescueFailure):
+    msg_fmt = _('Unrescue failed at step %(task)s: %(reason)s')

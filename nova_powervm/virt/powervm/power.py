@@ -66,10 +66,11 @@ def _stop(part, hard, timeout, restart=False):
         pvm_pwr.power_off_progressive(part, restart=restart, timeout=timeout)
 
 
-def power_on(adapter, instance, lpar_w=None):
+def power_on(adapter, instance, lpar_w=None, opts=None):
     """Power on the partition (one that is already on is left alone).
 
     :param lpar_w: a current wrapper of the partition, to save a GET.
+    :param opts: pypowervm PowerOnOpts (default: normal boot).
     :raises InstancePowerOnFailure: the partition is in a state that cannot
         be started (named in the message; nothing sent), or the job failed.
     """
@@ -84,7 +85,7 @@ def power_on(adapter, instance, lpar_w=None):
                      'that is not activated can be started') %
             {'name': part.name, 'state': part.state})
     try:
-        pvm_pwr.PowerOp.start(part,
+        pvm_pwr.PowerOp.start(part, opts=opts,
                               timeout=CONF.pypowervm_job_request_timeout)
     except (pvm_exc.VMPowerOnFailure, pvm_exc.VMPowerOnTimeout) as e:
         raise nova_exc.InstancePowerOnFailure(reason=str(e))
@@ -101,18 +102,20 @@ def power_off(adapter, instance, force_immediate=False, timeout=None,
         Otherwise pypowervm's progressive shutdown, the first (OS) attempt
         given ``timeout`` seconds.
     :param lpar_w: a current wrapper of the partition, to save a GET.
+    :return: whether it was stopped (False: nothing to stop).
     :raises InstancePowerOffFailure: the partition could not be stopped.
     """
     part = lpar_w or vm.get_instance_wrapper(adapter, instance)
     if _state(part) not in _STOPPABLE:
         LOG.info('Partition is %s: nothing to power off.', part.state,
                  instance=instance)
-        return
+        return False
     try:
         _stop(part, force_immediate,
               timeout or CONF.pypowervm_job_request_timeout)
     except (pvm_exc.VMPowerOffFailure, pvm_exc.VMPowerOffTimeout) as e:
         raise nova_exc.InstancePowerOffFailure(reason=str(e))
+    return True
 
 
 def reboot(adapter, instance, hard, timeout=None):

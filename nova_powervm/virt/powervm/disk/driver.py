@@ -43,6 +43,9 @@ DISK_DRIVERS = {
 class DiskType(object):
     BOOT = 'boot'
     IMAGE = 'image'
+    # The disk a rescued partition boots from (created from the rescue
+    # image, removed again by unrescue).
+    RESCUE = 'rescue'
 
 
 def get_disk_driver(adapter, host_uuid):
@@ -103,12 +106,14 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         """Capacity used on the backing storage, in GB (float)."""
 
     @abc.abstractmethod
-    def create_disk_from_image(self, context, instance, image_meta):
-        """Create the boot disk of ``instance`` holding the image's bytes.
+    def create_disk_from_image(self, context, instance, image_meta,
+                               disk_type=DiskType.BOOT):
+        """Create a disk of ``instance`` holding the image's bytes.
 
         The image is streamed from nova's image API, never held whole in
-        memory.  The disk is named ``get_disk_name(DiskType.BOOT, instance)``
+        memory.  The disk is named ``get_disk_name(disk_type, instance)``
         (or the implementation overrides :meth:`disk_match_func`).
+        :param disk_type: BOOT, or RESCUE for the disk of a rescue.
         :return: the pypowervm storage wrapper of the new disk.
         """
 
@@ -117,8 +122,8 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         """Delete the given storage elements (no-op for an empty list)."""
 
     @abc.abstractmethod
-    def boot_disks(self, instance):
-        """The instance's boot disk(s), found by name, mapped or not.
+    def boot_disks(self, instance, disk_types=(DiskType.BOOT,)):
+        """The instance's disks of ``disk_types``, by name, mapped or not.
 
         For :meth:`delete_disks` after a create whose answer was lost (the
         disk may exist though the create raised).  [] when there is none.
@@ -233,15 +238,21 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         for wtask in wtasks:
             wtask.add_functor_subtask(add_mapping)
 
-    def detach_disk(self, instance):
-        """Remove the instance's boot disk mappings from every VIOS.
+    def _types_match_func(self, disk_types, instance):
+        """A match function for any of the instance's ``disk_types``."""
+        funcs = [self.disk_match_func(dtype, instance) for dtype in disk_types]
+        return lambda stg_elem: any(func(stg_elem) for func in funcs)
+
+    def detach_disk(self, instance, disk_types=(DiskType.BOOT,)):
+        """Remove the mappings of the instance's disks from every VIOS.
 
         One GET of the VIOS feed plus one POST per VIOS that had a mapping.
+        :param disk_types: which of the instance's disks (boot, rescue).
         :return: the storage elements that were mapped (for
             :meth:`delete_disks`), each once.
         """
         lpar_uuid = ids.pvm_uuid(instance)
-        match = self.disk_match_func(DiskType.BOOT, instance)
+        match = self._types_match_func(disk_types, instance)
         removed = []
         wtasks = []
         for vwrap in self._vios_feed():
@@ -260,6 +271,33 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         for wtask in wtasks:
             wtask.execute()
         return removed
+
+    def find_disks(self, instance, disk_types):
+        """The instance's disks of ``disk_types``, mapped or not.
+
+        For putting back what a partly failed :meth:`detach_disk` removed:
+        those some VIOS still maps (one GET), else :meth:`boot_disks`.
+        """
+        found = []
+        for dtype in disk_types:
+            for stg_elem, _vwrap in self.instance_disk_iter(instance, dtype):
+                if stg_elem not in found:
+                    found.append(stg_elem)
+        return found or self.boot_disks(instance, disk_types=disk_types)
+
+    def map_disks(self, instance, storage_elems):
+        """Map ``storage_elems`` to the instance's partition now.
+
+        Undoes :meth:`detach_disk` (a failed unrescue puts the rescue disk
+        back).  One GET of the VIOS feed plus one POST per VIOS.
+        """
+        if not storage_elems:
+            return
+        ftsk = pvm_tx.FeedTask('map_disks', pvm_vios.VIOS.getter(
+            self.adapter, xag=[pvm_const.XAG.VIO_SMAP]))
+        for stg_elem in storage_elems:
+            self.attach_disk(instance, stg_elem, ftsk)
+        ftsk.execute()
 
     # -- mapping the boot disk to the management partition (snapshot) -------
 

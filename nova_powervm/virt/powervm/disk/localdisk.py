@@ -196,8 +196,9 @@ class LocalStorage(disk_dvr.DiskAdapter):
 
     # -- create ------------------------------------------------------------
 
-    def create_disk_from_image(self, context, instance, image_meta):
-        """Create the instance's boot disk as a copy of the cached image.
+    def create_disk_from_image(self, context, instance, image_meta,
+                               disk_type=disk_dvr.DiskType.BOOT):
+        """Create the instance's boot (or rescue) disk: a cached image copy.
 
         REST requests: cached image: 2 (read the VG, add the disk); new
         image: 8 (read the VG, upload: create disk, file, stream, delete
@@ -218,8 +219,7 @@ class LocalStorage(disk_dvr.DiskAdapter):
                 flavor_size=root_gb * units.Gi, image_size=img_size)
         # Whole GB: the REST API rounds disk sizes up to full GB anyway.
         disk_gb = max(root_gb, int(math.ceil(float(img_size) / units.Gi)))
-        boot_name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance,
-                                       short=True)
+        boot_name = self.get_disk_name(disk_type, instance, short=True)
         img_name = image_disk_name(image_meta)
 
         uploads = self._uploads[img_name]
@@ -325,24 +325,25 @@ class LocalStorage(disk_dvr.DiskAdapter):
 
     # -- detach / delete ------------------------------------------------
 
-    def boot_disks(self, instance):
-        """The instance's boot virtual disk, if it exists (one GET)."""
-        vdisk = _find_vdisk(self._get_vg(), self.get_disk_name(
-            disk_dvr.DiskType.BOOT, instance, short=True))
-        return [] if vdisk is None else [vdisk]
+    def boot_disks(self, instance, disk_types=(disk_dvr.DiskType.BOOT,)):
+        """The instance's virtual disks of ``disk_types`` (one GET)."""
+        vg_wrap = self._get_vg()
+        found = [_find_vdisk(vg_wrap, self.get_disk_name(
+            dtype, instance, short=True)) for dtype in disk_types]
+        return [vdisk for vdisk in found if vdisk is not None]
 
-    def detach_disk(self, instance):
-        """Remove the boot disk's mappings; return the disk(s) to delete.
+    def detach_disk(self, instance, disk_types=(disk_dvr.DiskType.BOOT,)):
+        """Remove the disks' mappings; return the disk(s) to delete.
 
         When no mapping is left (the partition is already gone, taking its
-        mappings with it) the boot disk is still returned, by name, so that
-        :meth:`delete_disks` removes it: destroy leaves no disk behind.
+        mappings with it) the disks are still returned, by name, so that
+        :meth:`delete_disks` removes them: destroy leaves no disk behind.
         """
-        removed = super().detach_disk(instance)
+        removed = super().detach_disk(instance, disk_types=disk_types)
         if not removed:
             removed = [pvm_stg.VDisk.bld_ref(
-                self.adapter, self.get_disk_name(disk_dvr.DiskType.BOOT,
-                                                 instance, short=True))]
+                self.adapter, self.get_disk_name(dtype, instance, short=True))
+                for dtype in disk_types]
         return removed
 
     def delete_disks(self, storage_elems):

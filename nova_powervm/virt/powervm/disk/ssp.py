@@ -429,7 +429,8 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                      'waiting.', luname)
             time.sleep(_DELETE_POLL_SECONDS)
 
-    def create_disk_from_image(self, context, instance, image_meta):
+    def create_disk_from_image(self, context, instance, image_meta,
+                               disk_type=disk_dvr.DiskType.BOOT):
         """Linked clone of the image LU (uploaded first if needed).
 
         Size: the flavor's root disk, or the image LU's when that is 0 or
@@ -437,7 +438,7 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         managers meanwhile (module docstring).  :return: the new LUEnt.
         """
         luname = self.image_lu_name(image_meta)
-        disk_name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance)
+        disk_name = self.get_disk_name(disk_type, instance)
         size_gb = instance.flavor.root_gb
         # Held across upload and clone so this host's cache manager cannot
         # remove the image LU in between; other images are not blocked.
@@ -457,23 +458,23 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 self._remove_marker(marker)
         return lu
 
-    def detach_disk(self, instance):
-        """Remove the boot LU's mappings; return the LU(s) to delete.
+    def detach_disk(self, instance, disk_types=(disk_dvr.DiskType.BOOT,)):
+        """Remove the LUs' mappings; return the LU(s) to delete.
 
         With no mapping left (a partition already gone, or a destroy
-        retried after its LU deletion failed) the boot LU is still returned,
+        retried after its LU deletion failed) the LUs are still returned,
         found by name (one more GET), so destroy leaves no LU behind.
         """
-        removed = super().detach_disk(instance)
+        removed = super().detach_disk(instance, disk_types=disk_types)
         if removed:
             return removed
-        return self.boot_disks(instance)
+        return self.boot_disks(instance, disk_types=disk_types)
 
-    def boot_disks(self, instance):
-        """The instance's boot LU(s), found by name (one GET)."""
-        name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance)
+    def boot_disks(self, instance, disk_types=(disk_dvr.DiskType.BOOT,)):
+        """The instance's LUs of ``disk_types``, found by name (one GET)."""
+        names = {self.get_disk_name(dtype, instance) for dtype in disk_types}
         return [lu for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
-                if lu.name == name and lu.lu_type == pvm_stg.LUType.DISK]
+                if lu.name in names and lu.lu_type == pvm_stg.LUType.DISK]
 
     def delete_disks(self, storage_elems):
         """Delete the instance LUs (not their image LU; see cache manager).

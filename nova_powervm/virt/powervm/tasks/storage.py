@@ -7,6 +7,7 @@ from oslo_log import log as logging
 from taskflow import task
 from taskflow.types import failure as task_fail
 
+from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm.tasks import base as tf_base
 
 LOG = logging.getLogger(__name__)
@@ -15,20 +16,24 @@ LOG = logging.getLogger(__name__)
 class CreateDiskForImg(task.Task):
     """Create the boot disk from the image; provides 'disk_dev_info'.
 
-    Revert deletes the disk it created.
+    ``disk_type`` RESCUE creates the rescue disk instead.  Revert deletes
+    the disk it created.
     """
 
-    def __init__(self, disk_dvr, context, instance, image_meta):
+    def __init__(self, disk_dvr, context, instance, image_meta,
+                 disk_type=disk_dvr.DiskType.BOOT):
         super().__init__(name='create_disk_from_img',
                          provides='disk_dev_info')
         self.disk_dvr = disk_dvr
         self.context = context
         self.instance = instance
         self.image_meta = image_meta
+        self.disk_type = disk_type
 
     def execute(self):
         return self.disk_dvr.create_disk_from_image(
-            self.context, self.instance, self.image_meta)
+            self.context, self.instance, self.image_meta,
+            disk_type=self.disk_type)
 
     def revert(self, result, flow_failures, **kwargs):
         if isinstance(result, task_fail.Failure):
@@ -38,7 +43,8 @@ class CreateDiskForImg(task.Task):
             # by its name (create_disk_from_image cleans up its own partial
             # image upload).
             try:
-                disks = self.disk_dvr.boot_disks(self.instance)
+                disks = self.disk_dvr.boot_disks(
+                    self.instance, disk_types=(self.disk_type,))
             except Exception:
                 LOG.exception('Could not look for the boot disk of the '
                               'failed create; remove it manually if it '
@@ -51,50 +57,75 @@ class CreateDiskForImg(task.Task):
         if not disks:
             return
         names = ', '.join(str(d.name) for d in disks)
-        LOG.warning('Deleting boot disk %s after a failed spawn.', names,
+        LOG.warning('Deleting disk %s after a failed operation.', names,
                     instance=self.instance)
         try:
             self.disk_dvr.delete_disks(disks)
         except Exception:
-            LOG.exception('Boot disk %s could not be deleted; remove it '
+            LOG.exception('Disk %s could not be deleted; remove it '
                           'manually.', names, instance=self.instance)
 
 
 class AttachDisk(task.Task):
     """Queue the boot disk's mappings on stg_ftsk; requires 'disk_dev_info'.
 
-    Revert removes the instance's boot disk mappings.
+    Revert removes the mappings of the instance's disk of ``disk_type``.
     """
 
-    def __init__(self, disk_dvr, instance, stg_ftsk):
+    def __init__(self, disk_dvr, instance, stg_ftsk,
+                 disk_type=disk_dvr.DiskType.BOOT):
         super().__init__(name='attach_disk', requires=['disk_dev_info'])
         self.disk_dvr = disk_dvr
         self.instance = instance
         self.stg_ftsk = stg_ftsk
+        self.disk_type = disk_type
 
     def execute(self, disk_dev_info):
         self.disk_dvr.attach_disk(self.instance, disk_dev_info, self.stg_ftsk)
 
     def revert(self, disk_dev_info, result, flow_failures, **kwargs):
-        LOG.warning('Detaching the boot disk after a failed spawn.',
-                    instance=self.instance)
+        LOG.warning('Detaching the %s disk after a failed operation.',
+                    self.disk_type, instance=self.instance)
         try:
-            self.disk_dvr.detach_disk(self.instance)
+            self.disk_dvr.detach_disk(self.instance,
+                                      disk_types=(self.disk_type,))
         except Exception:
-            LOG.exception('Boot disk mappings could not be removed.',
+            LOG.exception('Disk mappings could not be removed.',
                           instance=self.instance)
 
 
 class DetachDisk(task.Task):
-    """Remove the boot disk's mappings; provides 'stor_adpt_mappings'."""
+    """Remove the disks' mappings; provides 'stor_adpt_mappings'.
 
-    def __init__(self, disk_dvr, instance):
+    :param disk_types: which of the instance's disks (default: boot).
+    :param remap_on_revert: revert maps the removed disks back (unrescue);
+        otherwise (destroy) nothing is reverted.
+    """
+
+    def __init__(self, disk_dvr, instance,
+                 disk_types=(disk_dvr.DiskType.BOOT,), remap_on_revert=False):
         super().__init__(name='detach_disk', provides='stor_adpt_mappings')
         self.disk_dvr = disk_dvr
         self.instance = instance
+        self.disk_types = disk_types
+        self.remap_on_revert = remap_on_revert
 
     def execute(self):
-        return self.disk_dvr.detach_disk(self.instance)
+        return self.disk_dvr.detach_disk(self.instance,
+                                         disk_types=self.disk_types)
+
+    def revert(self, result, flow_failures, **kwargs):
+        if not self.remap_on_revert:
+            return
+        if isinstance(result, task_fail.Failure):
+            # Partly detached (a VIOS update failed): find the disks.
+            result = self.disk_dvr.find_disks(self.instance, self.disk_types)
+        if not result:
+            return
+        LOG.warning('Mapping disk(s) %s back after a failed operation.',
+                    [elem.name for elem in result],
+                    instance=self.instance)
+        self.disk_dvr.map_disks(self.instance, result)
 
 
 class DeleteDisk(task.Task):

@@ -54,13 +54,16 @@ class PowerOn(task.Task):
     Revert powers it off hard.
     """
 
-    def __init__(self, adapter, instance):
+    def __init__(self, adapter, instance, opts=None):
+        """:param opts: pypowervm PowerOnOpts (e.g. SMS boot mode)."""
         super().__init__(name='pwr_on_vm')
         self.adapter = adapter
         self.instance = instance
+        self.opts = opts
 
     def execute(self, lpar_wrap=None):
-        power.power_on(self.adapter, self.instance, lpar_w=lpar_wrap)
+        power.power_on(self.adapter, self.instance, lpar_w=lpar_wrap,
+                       opts=self.opts)
 
     def revert(self, result, flow_failures, **kwargs):
         LOG.warning('Powering off the partition of the failed operation.',
@@ -70,17 +73,33 @@ class PowerOn(task.Task):
 
 
 class PowerOff(task.Task):
-    """Power the partition off (uses 'lpar_wrap' when the flow has it)."""
+    """Power the partition off (uses 'lpar_wrap' when the flow has it).
 
-    def __init__(self, adapter, instance, force_immediate=False):
+    :param restore_on_revert: revert powers the partition on again if this
+        task stopped it (``revert_opts``: its PowerOnOpts); otherwise
+        (destroy) nothing is reverted.
+    """
+
+    def __init__(self, adapter, instance, force_immediate=False,
+                 restore_on_revert=False, revert_opts=None):
         super().__init__(name='pwr_off_vm')
         self.adapter = adapter
         self.instance = instance
         self.force_immediate = force_immediate
+        self.restore_on_revert = restore_on_revert
+        self.revert_opts = revert_opts
 
     def execute(self, lpar_wrap=None):
-        power.power_off(self.adapter, self.instance,
-                     force_immediate=self.force_immediate, lpar_w=lpar_wrap)
+        return power.power_off(self.adapter, self.instance,
+                               force_immediate=self.force_immediate,
+                               lpar_w=lpar_wrap)
+
+    def revert(self, result, flow_failures, **kwargs):
+        if not self.restore_on_revert or result is not True:
+            return
+        LOG.warning('Powering the partition on again after a failed '
+                    'operation.', instance=self.instance)
+        power.power_on(self.adapter, self.instance, opts=self.revert_opts)
 
 
 class Delete(task.Task):

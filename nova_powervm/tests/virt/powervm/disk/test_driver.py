@@ -25,14 +25,15 @@ class FakeDisk(disk_dvr.DiskAdapter):
     capacity = 10.0
     capacity_used = 1.0
 
-    def create_disk_from_image(self, context, instance, image_meta):
+    def create_disk_from_image(self, context, instance, image_meta,
+                               disk_type='boot'):
         raise AssertionError('not used')
 
     def delete_disks(self, storage_elems):
         raise AssertionError('not used')
 
-    def boot_disks(self, instance):
-        raise AssertionError('not used')
+    def boot_disks(self, instance, disk_types=('boot',)):
+        return ['unmapped-%s' % dtype for dtype in disk_types]
 
 
 def _inst():
@@ -140,6 +141,50 @@ class TestDiskAdapter(test.NoDBTestCase):
         self.feed[0].update.assert_called_once()
         self.feed[1].update.assert_called_once()
         self.feed[2].update.assert_not_called()
+
+    def test_detach_disk_by_type(self):
+        rescue = self.drv.get_disk_name('rescue', self.inst)
+        boot_map = self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self._map(self.feed[0], LPAR_UUID, self._lu(rescue, '27bb'))
+        removed = self.drv.detach_disk(self.inst, disk_types=('rescue',))
+        self.assertEqual([rescue], [s.name for s in removed])
+        # The boot disk stays mapped.
+        self.assertEqual([boot_map], self.feed[0].scsi_mappings)
+        self._map(self.feed[0], LPAR_UUID, self._lu(rescue, '27bb'))
+        removed = self.drv.detach_disk(self.inst,
+                                       disk_types=('boot', 'rescue'))
+        self.assertEqual([self.boot, rescue], [s.name for s in removed])
+        self.assertEqual([], self.feed[0].scsi_mappings)
+
+    def test_find_disks(self):
+        rescue = self.drv.get_disk_name('rescue', self.inst)
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self._map(self.feed[0], LPAR_UUID, self._lu(rescue, '27bb'))
+        self._map(self.feed[1], LPAR_UUID, self._lu(rescue, '27bb'))
+        found = self.drv.find_disks(self.inst, ('rescue',))
+        self.assertEqual([rescue], [s.name for s in found])
+        # Mapped nowhere: found by name.
+        self.feed[0].scsi_mappings[:] = []
+        self.feed[1].scsi_mappings[:] = []
+        self.assertEqual(['unmapped-rescue'],
+                         self.drv.find_disks(self.inst, ('rescue',)))
+
+    def test_map_disks(self):
+        lu = pvm_stg.LUEnt.bld(self.adpt, self.boot, 1)
+        lu._udid('27cc')
+        with mock.patch.object(disk_dvr.pvm_tx, 'FeedTask') as ftsk_cls:
+            ftsk = ftsk_cls.return_value
+            ftsk.wrapper_tasks = {'vios-1': mock.Mock()}
+            self.drv.map_disks(self.inst, [lu])
+        func = ftsk.wrapper_tasks['vios-1'].add_functor_subtask.call_args[
+            0][0]
+        vwrap = self.feed[0]
+        self.assertTrue(func(vwrap))
+        self.assertEqual('27cc', vwrap.scsi_mappings[0].backing_storage.udid)
+        ftsk.execute.assert_called_once_with()
+        ftsk_cls.reset_mock()
+        self.drv.map_disks(self.inst, [])
+        ftsk_cls.assert_not_called()
 
     def test_detach_disk_nothing_mapped(self):
         self.assertEqual([], self.drv.detach_disk(self.inst))

@@ -173,7 +173,7 @@ class TestVmTasks(test.NoDBTestCase):
         self.assertIn('lpar_wrap', tsk.optional)
         tsk.execute(lpar_wrap='W')
         self.power.power_on.assert_called_once_with(self.adpt, self.inst,
-                                                 lpar_w='W')
+                                                    lpar_w='W', opts=None)
         tsk.revert(None, {})
         self.power.power_off.assert_called_once_with(self.adpt, self.inst,
                                                   force_immediate=True)
@@ -183,6 +183,18 @@ class TestVmTasks(test.NoDBTestCase):
         tsk.execute(lpar_wrap='W')
         self.power.power_off.assert_called_once_with(
             self.adpt, self.inst, force_immediate=True, lpar_w='W')
+        # Destroy's power off is not undone.
+        tsk.revert(True, {})
+        self.power.power_on.assert_not_called()
+
+    def test_power_off_restores_only_what_it_stopped(self):
+        tsk = tf_vm.PowerOff(self.adpt, self.inst, restore_on_revert=True,
+                             revert_opts='sms')
+        tsk.revert(False, {})
+        self.power.power_on.assert_not_called()
+        tsk.revert(True, {})
+        self.power.power_on.assert_called_once_with(self.adpt, self.inst,
+                                                    opts='sms')
 
     def test_delete(self):
         tf_vm.Delete(self.adpt, self.inst).execute()

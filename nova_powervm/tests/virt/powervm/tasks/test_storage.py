@@ -36,7 +36,7 @@ class TestStorageTasks(test.NoDBTestCase):
             tf_stg.AttachDisk(self.dvr, self.inst, self.ftsk))
         self.assertIs(disk, res['disk_dev_info'])
         self.dvr.create_disk_from_image.assert_called_once_with(
-            'ctx', self.inst, 'meta')
+            'ctx', self.inst, 'meta', disk_type='boot')
         self.dvr.attach_disk.assert_called_once_with(self.inst, disk,
                                                      self.ftsk)
         self.dvr.delete_disks.assert_not_called()
@@ -47,8 +47,51 @@ class TestStorageTasks(test.NoDBTestCase):
             ValueError, self._run,
             tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'),
             tf_stg.AttachDisk(self.dvr, self.inst, self.ftsk), Fail())
-        self.dvr.detach_disk.assert_called_once_with(self.inst)
+        self.dvr.detach_disk.assert_called_once_with(self.inst,
+                                                     disk_types=('boot',))
         self.dvr.delete_disks.assert_called_once_with([disk])
+
+    def test_rescue_disk_revert_detaches_only_it(self):
+        disk = self.dvr.create_disk_from_image.return_value
+        self.assertRaises(
+            ValueError, self._run,
+            tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta',
+                                    disk_type='rescue'),
+            tf_stg.AttachDisk(self.dvr, self.inst, self.ftsk,
+                              disk_type='rescue'), Fail())
+        self.dvr.create_disk_from_image.assert_called_once_with(
+            'ctx', self.inst, 'meta', disk_type='rescue')
+        self.dvr.detach_disk.assert_called_once_with(self.inst,
+                                                     disk_types=('rescue',))
+        self.dvr.delete_disks.assert_called_once_with([disk])
+
+    def test_detach_remaps_on_revert(self):
+        self.dvr.detach_disk.return_value = [mock.Mock()]
+        self.assertRaises(
+            ValueError, self._run,
+            tf_stg.DetachDisk(self.dvr, self.inst, disk_types=('rescue',),
+                              remap_on_revert=True), Fail())
+        self.dvr.detach_disk.assert_called_once_with(self.inst,
+                                                     disk_types=('rescue',))
+        self.dvr.map_disks.assert_called_once_with(
+            self.inst, self.dvr.detach_disk.return_value)
+
+    def test_partly_failed_detach_remaps_what_is_found(self):
+        self.dvr.detach_disk.side_effect = ValueError('vios2 down')
+        disk = mock.Mock()
+        self.dvr.find_disks.return_value = [disk]
+        self.assertRaises(
+            ValueError, self._run,
+            tf_stg.DetachDisk(self.dvr, self.inst, disk_types=('rescue',),
+                              remap_on_revert=True))
+        self.dvr.find_disks.assert_called_once_with(self.inst, ('rescue',))
+        self.dvr.map_disks.assert_called_once_with(self.inst, [disk])
+
+    def test_detach_no_revert_by_default(self):
+        self.dvr.detach_disk.return_value = [mock.Mock()]
+        self.assertRaises(ValueError, self._run,
+                          tf_stg.DetachDisk(self.dvr, self.inst), Fail())
+        self.dvr.map_disks.assert_not_called()
 
     def test_refused_create_deletes_nothing(self):
         self.dvr.create_disk_from_image.side_effect = (
@@ -68,7 +111,8 @@ class TestStorageTasks(test.NoDBTestCase):
         self.assertRaises(
             pvm_exc.ConnectionError, self._run,
             tf_stg.CreateDiskForImg(self.dvr, 'ctx', self.inst, 'meta'))
-        self.dvr.boot_disks.assert_called_once_with(self.inst)
+        self.dvr.boot_disks.assert_called_once_with(
+            self.inst, disk_types=('boot',))
         self.dvr.delete_disks.assert_called_once_with([disk])
 
     def test_ambiguous_create_without_disk(self):
