@@ -4,7 +4,6 @@ Real pypowervm over HTTP, localdisk and Shared Storage Pool disks;
 assertions read the simulator back: the partition's state, its SCSI
 mappings, the rescue disk's bytes, the PowerOn job's boot mode.
 """
-import hashlib
 from unittest import mock
 
 from nova import exception as nova_exc
@@ -45,13 +44,6 @@ class _RescueCase(base.ClassSimTestCase):
                        self.drv.disk_dvr.instance_disk_iter(self.inst,
                                                             disk_type)})
 
-    def head_digest(self, name, size):
-        """sha256 of the first ``size`` bytes of a simulated disk."""
-        digest = hashlib.sha256()
-        with open(self.sim.disk_path(name=name), 'rb') as src:
-            digest.update(src.read(size))
-        return digest.hexdigest()
-
     def settle(self):
         """Drop the cached rescue image (the instance's stays)."""
         self.drv.manage_image_cache(None, [self.inst])
@@ -71,7 +63,8 @@ class _RescueTests(object):
         rescue = self.mapped('rescue')
         self.assertEqual(1, len(rescue))
         self.assertEqual(self.glance.image_digest(self.rescue_id),
-                         self.head_digest(rescue[0], RESCUE_IMAGE_SIZE))
+                         base.disk_digest(self.sim, rescue[0],
+                                          RESCUE_IMAGE_SIZE))
 
         self.drv.unrescue(None, self.inst)
         self.assertEqual('running', self.state())

@@ -77,6 +77,12 @@ class TestCapabilities(test.NoDBTestCase):
                            getattr(nova_driver.ComputeDriver, method))
             if caps[key]:
                 self.assertTrue(implemented, '%s needs %s' % (key, method))
+        # Rescue of image-backed instances only: volume-backed ones are
+        # refused by nova's API (supports_bfv_rescue) and by the driver.
+        for method in ('rescue', 'unrescue'):
+            self.assertIsNot(getattr(nova_driver.ComputeDriver, method),
+                             getattr(driver.PowerVMDriver, method))
+        self.assertFalse(caps['supports_bfv_rescue'])
         # No live migration: nova's pre-checks get NotImplementedError.
         for method in ('check_can_live_migrate_destination',
                        'check_can_live_migrate_source', 'live_migration'):
