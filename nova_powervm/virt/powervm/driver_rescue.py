@@ -84,5 +84,5 @@ def unrescue(drv, instance):
         tf_stg.DetachDisk(drv.disk_dvr, instance, disk_types=_RESCUE,
                           remap_on_revert=True),
         tf_vm.PowerOn(drv.adapter, instance),
-        tf_stg.DeleteDisk(drv.disk_dvr))
+        tf_stg.DeleteDisk(drv.disk_dvr, confirm=(instance, _RESCUE)))
     tf_base.run(flow, instance=instance, exc_class=exc.UnrescueTaskFailed)

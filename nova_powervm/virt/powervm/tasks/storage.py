@@ -8,6 +8,7 @@ from taskflow import task
 from taskflow.types import failure as task_fail
 
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm.tasks import base as tf_base
 
 LOG = logging.getLogger(__name__)
@@ -129,14 +130,36 @@ class DetachDisk(task.Task):
 
 
 class DeleteDisk(task.Task):
-    """Delete the disks in 'stor_adpt_mappings' (from DetachDisk)."""
+    """Delete the disks in 'stor_adpt_mappings' (from DetachDisk).
 
-    def __init__(self, disk_dvr):
+    :param confirm: ``(instance, disk_types)``: a delete whose answer was
+        lost (it may have been made) is success when those disks are gone
+        (looked up by name; unrescue: the disk cannot be put back).
+    """
+
+    def __init__(self, disk_dvr, confirm=None):
         super().__init__(name='delete_disk', requires=['stor_adpt_mappings'])
         self.disk_dvr = disk_dvr
+        self.confirm = confirm
 
     def execute(self, stor_adpt_mappings):
-        self.disk_dvr.delete_disks(stor_adpt_mappings)
+        try:
+            self.disk_dvr.delete_disks(stor_adpt_mappings)
+        except Exception as e:
+            if self.confirm is None or not exc.may_have_applied(e):
+                raise
+            instance, disk_types = self.confirm
+            try:
+                left = self.disk_dvr.boot_disks(instance,
+                                                disk_types=disk_types)
+            except Exception:
+                LOG.warning('Could not check the disks after a failed '
+                            'delete.', instance=instance, exc_info=True)
+                raise e
+            if left:
+                raise
+            LOG.warning('The disk delete failed (%s) but the disks are '
+                        'gone.', e, instance=instance)
 
 
 class ExtendDisk(task.Task):

@@ -87,6 +87,26 @@ class TestStorageTasks(test.NoDBTestCase):
         self.dvr.find_disks.assert_called_once_with(self.inst, ('rescue',))
         self.dvr.map_disks.assert_called_once_with(self.inst, [disk])
 
+    def test_delete_confirmed_gone_after_lost_answer(self):
+        self.dvr.delete_disks.side_effect = pvm_exc.ConnectionError('lost')
+        self.dvr.boot_disks.return_value = []
+        self._run(tf_stg.DeleteDisk(self.dvr, confirm=(self.inst,
+                                                       ('rescue',))),
+                  store={'stor_adpt_mappings': ['d']})
+        self.dvr.boot_disks.assert_called_once_with(
+            self.inst, disk_types=('rescue',))
+        # Still there, or no confirmation asked: the failure stands.
+        self.dvr.boot_disks.return_value = ['d']
+        self.assertRaises(
+            pvm_exc.ConnectionError, self._run,
+            tf_stg.DeleteDisk(self.dvr, confirm=(self.inst, ('rescue',))),
+            store={'stor_adpt_mappings': ['d']})
+        self.dvr.boot_disks.reset_mock()
+        self.assertRaises(pvm_exc.ConnectionError, self._run,
+                          tf_stg.DeleteDisk(self.dvr),
+                          store={'stor_adpt_mappings': ['d']})
+        self.dvr.boot_disks.assert_not_called()
+
     def test_detach_no_revert_by_default(self):
         self.dvr.detach_disk.return_value = [mock.Mock()]
         self.assertRaises(ValueError, self._run,
