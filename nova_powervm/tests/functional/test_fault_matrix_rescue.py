@@ -117,7 +117,7 @@ class _UnrescueFlow(_RescueMatrix):
 class TestRescueLocalDisk(_RescueFlow):
     """Rescue: power off, upload + copy the rescue image, map, SMS boot."""
 
-    max_requests = 16
+    max_requests = 18
     max_jobs = 2
     max_updates = 3
     max_writes = 10
@@ -136,7 +136,7 @@ class TestUnrescueLocalDisk(_UnrescueFlow):
 @fm._generate
 class TestRescueSSP(_RescueFlow):
     disk_driver = 'ssp'
-    max_requests = 22
+    max_requests = 24
     max_jobs = 2
     max_updates = 2
     max_writes = 15
