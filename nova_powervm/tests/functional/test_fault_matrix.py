@@ -257,6 +257,17 @@ class _FaultMatrix(base.ClassSimTestCase):
             self.fail('%s: the error does not name what failed (%s): %s' % (
                 label, ', '.join(missing), msg))
 
+    def _image_disks(self):
+        """Names of the cached image disks (VG disks or SSP image LUs)."""
+        if self.disk_driver == 'ssp':
+            return [xu.text(lu, 'UnitName')
+                    for lu in self.sim.objects('LogicalUnit')
+                    if xu.text(lu, 'LogicalUnitType') == 'VirtualIO_Image']
+        vg = self.drv.disk_dvr._get_vg()
+        return [vd.name for vd in vg.virtual_disks
+                if localdisk._base_name(vd.name).startswith(
+                    localdisk.IMAGE_PREFIX)]
+
 
 # Fault -> what its index counts.
 KINDS = {'http500': 'request', 'job': 'job', 'http412': 'update',
@@ -331,16 +342,6 @@ class _SpawnFlow(_FaultMatrix):
     def run_flow(self, state):
         self.drv.spawn(None, state['inst'], self.image_meta, [], None, {},
                        state['vifs'], **state.get('spawn_kwargs', {}))
-
-    def _image_disks(self):
-        if self.disk_driver == 'ssp':
-            return [xu.text(lu, 'UnitName')
-                    for lu in self.sim.objects('LogicalUnit')
-                    if xu.text(lu, 'LogicalUnitType') == 'VirtualIO_Image']
-        vg = self.drv.disk_dvr._get_vg()
-        return [vd.name for vd in vg.virtual_disks
-                if localdisk._base_name(vd.name).startswith(
-                    localdisk.IMAGE_PREFIX)]
 
     def _digest(self, name):
         """Digest of an image disk's image-sized head (zeros follow)."""

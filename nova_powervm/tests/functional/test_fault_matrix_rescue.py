@@ -13,11 +13,9 @@ monkey_patch.patch()
 from nova.network import model as network_model  # noqa: E402
 from nova import objects  # noqa: E402
 
-from nova_powervm.simulator import xmlutil as xu  # noqa: E402
 from nova_powervm.tests.functional import base  # noqa: E402
 from nova_powervm.tests.functional import test_fault_matrix as fm  # noqa
 from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
-from nova_powervm.virt.powervm.disk import localdisk  # noqa: E402
 from nova_powervm.virt.powervm import vm  # noqa: E402
 
 RESCUE_IMAGE_SIZE = 2 * 1024 * 1024 + 9
@@ -46,16 +44,6 @@ class _RescueMatrix(fm._FaultMatrix):
         return sorted({stg.name for stg, _v in
                        self.drv.disk_dvr.instance_disk_iter(state['inst'],
                                                             'rescue')})
-
-    def _image_disks(self):
-        if self.disk_driver == 'ssp':
-            return [xu.text(lu, 'UnitName')
-                    for lu in self.sim.objects('LogicalUnit')
-                    if xu.text(lu, 'LogicalUnitType') == 'VirtualIO_Image']
-        vg = self.drv.disk_dvr._get_vg()
-        return [vd.name for vd in vg.virtual_disks
-                if localdisk._base_name(vd.name).startswith(
-                    localdisk.IMAGE_PREFIX)]
 
     def settle(self, state):
         """Drop the cached rescue image (after checking it is complete)."""
