@@ -104,9 +104,13 @@ class TestBootFromVolume(fbase.ClassSimTestCase):
         boot = FakeBDM(boot_index=0, volume_id='vol-boot',
                        connection_info=_conn_info('vol-boot', 1))
         vios2 = sorted(self.sim.vios_uuids)[1]
-        self.sim.inject_fault(method='POST', path='VirtualIOServer/%s' % vios2)
+        # Every try fails: a lone change whose POST may have been made is
+        # retried once on a fresh read (batch.py), so one 500 is not enough.
+        self.sim.inject_fault(method='POST', path='VirtualIOServer/%s' % vios2,
+                              times=10)
         self.assertRaises(nova_exc.NovaException, self.spawn, inst,
                           _bdi(boot))
+        self.sim.clear_faults()
         self.assertInventory(before)
 
     def test_vscsi_boot_http500_at_every_request(self):
