@@ -82,6 +82,19 @@ class TestEtagRaces(base.ClassSimTestCase):
         self.drv.spawn(None, inst, self.image_meta, [], None, {},
                        network_model.NetworkInfo([]))
 
+    def _cached_image_spawns(self):
+        """Cache the image (one spawn + destroy); CONCURRENCY instances.
+
+        :return: (inventory before, inventory with the image cached, the
+            instances to spawn: they only copy the cached image)
+        """
+        before = self.sim.inventory()
+        warm = instance(self.image_id)
+        self.spawn(warm)
+        self.destroy(warm)
+        return (before, self.sim.inventory(),
+                [instance(self.image_id) for _i in range(CONCURRENCY)])
+
     def destroy(self, inst):
         self.drv.destroy(None, inst, network_model.NetworkInfo([]))
 
@@ -127,12 +140,7 @@ class TestEtagRaces(base.ClassSimTestCase):
     def test_concurrent_spawns_with_failures(self):
         # Grouped VIOS/VG updates must fail only the spawn whose change
         # failed: every spawn ends complete or leaves nothing.
-        before = self.sim.inventory()
-        warm = instance(self.image_id)
-        self.spawn(warm)   # image cached: the spawns below only copy
-        self.destroy(warm)
-        cached = self.sim.inventory()
-        insts = [instance(self.image_id) for _i in range(CONCURRENCY)]
+        before, cached, insts = self._cached_image_spawns()
         for path, nth in (('VirtualIOServer/', 3), ('VolumeGroup/', 5),
                           ('/do/PowerOn', 7)):
             self.sim.inject_fault(method='POST' if 'do' not in path
@@ -162,12 +170,7 @@ class TestEtagRaces(base.ClassSimTestCase):
         # Grouped VIOS/VG updates are made and then their answers lost
         # (HTTP 500, dropped connection): the changes are found on a fresh
         # read, not made twice, and every spawn completes.
-        before = self.sim.inventory()
-        warm = instance(self.image_id)
-        self.spawn(warm)   # image cached: the spawns below only copy
-        self.destroy(warm)
-        cached = self.sim.inventory()
-        insts = [instance(self.image_id) for _i in range(CONCURRENCY)]
+        before, cached, insts = self._cached_image_spawns()
         for path, nth, kwargs in (
                 ('VirtualIOServer/', 2, {'status': 500}),
                 ('VirtualIOServer/', 4, {'drop': True}),
