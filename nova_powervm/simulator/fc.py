@@ -47,6 +47,16 @@ def ports(vios_el):
     return xu.descendants(vios_el, 'PhysicalFibreChannelPort')
 
 
+def _shared(sim):
+    """Scratch space of the storage-area network (all hosts of a San).
+
+    LUN identities (a LUN has the same UDID from every host) and the
+    generated virtual WWPNs (unique in the fabric).
+    """
+    san = getattr(sim, 'san', None)
+    return san.extra if san is not None else sim.extra
+
+
 def _unreachable(sim):
     return sim.extra.setdefault('fc_unreachable', set())
 
@@ -63,8 +73,14 @@ def set_fc_target_reachable(sim, wwpn, reachable=True):
 
 @reg.seeder
 def _seed_ports(sim):
+    index = getattr(sim, 'host_index', 0)
     for vios in stg.vioses(sim):
         for p in ports(vios.element):
+            if index:
+                # Another host's adapters: their own WWPNs (one byte).
+                w = xu.text(p, 'WWPN')
+                xu.set_text(p, 'WWPN', '%s%02X%s' % (
+                    w[:8], int(w[8:10], 16) ^ index, w[10:]))
             stg.ordered_set(p, 'TotalPorts', NPIV_PORTS, ('AvailablePorts',
                                                           'TotalPorts'))
             xu.set_text(p, 'AvailablePorts', NPIV_PORTS)
@@ -74,13 +90,13 @@ def _seed_ports(sim):
 # ---- hdisks -------------------------------------------------------------
 def _lun_of(sim, paths):
     """The LUN id behind (target, lun) paths (registered on first sight)."""
-    luns = sim.extra.setdefault('fc_luns', {})
+    luns = _shared(sim).setdefault('fc_luns', {})
     for path in paths:
         if path in luns:
             lun_id = luns[path]
             break
     else:
-        seq = sim.extra.setdefault('fc_lun_seq', itertools.count(1))
+        seq = _shared(sim).setdefault('fc_lun_seq', itertools.count(1))
         lun_id = next(seq)
     for path in paths:
         luns[path] = lun_id
@@ -196,14 +212,16 @@ def _remove_device(sim, vios, params, ctx):
 # ---- NPIV ---------------------------------------------------------------
 def _used_wwpns(sim):
     used = set()
-    for vios in sim.store.of_type('VirtualIOServer'):
-        for w in xu.descendants(vios.element, 'WWPNs'):
-            used.update(norm_wwpn(x) for x in (w.text or '').split())
+    san = getattr(sim, 'san', None)
+    for host in san.members() if san is not None else [sim]:
+        for vios in host.store.of_type('VirtualIOServer'):
+            for w in xu.descendants(vios.element, 'WWPNs'):
+                used.update(norm_wwpn(x) for x in (w.text or '').split())
     return used
 
 
 def new_wwpns(sim, count):
-    seq = sim.extra.setdefault('fc_wwpn_seq', itertools.count(0x1000))
+    seq = _shared(sim).setdefault('fc_wwpn_seq', itertools.count(0x1000))
     used = _used_wwpns(sim)
     out = []
     while len(out) < count:

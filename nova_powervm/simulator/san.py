@@ -22,6 +22,10 @@ A ``San`` joins N ``Simulator`` objects (``Simulator(san=...)``, or
   another host links to its VIOS under that host's ManagedSystem (the link
   cannot be followed on this endpoint, as on real NovaLink);
 * LU contents live in files shared by all members (``storage._blobs``);
+* one Fibre Channel fabric: each host's physical FC ports have their own
+  WWPNs, a LUN (target WWPN, LUN) has the same UDID from every host that
+  has a path to it, generated virtual WWPNs are unique across the hosts
+  (``fc._shared``); ``set_fc_target_reachable`` is per host (zoning);
 * ``reset()`` of any member resets them all.
 """
 import re
@@ -108,6 +112,7 @@ class San(object):
         self.sims = []        # attached, in order (index = position)
         self.seeded = []      # members whose state exists
         self.blobs = {}       # shared storage UDID -> content file
+        self.extra = {}       # fabric-wide state of hook modules (fc.py)
         self._tmp = tempfile.TemporaryDirectory(prefix='powervm-sim-san-')
         self._dirty = []
         self._flushing = False
@@ -183,6 +188,7 @@ class San(object):
             del self.seeded[:]
             del self._dirty[:]
             self.blobs.clear()
+            self.extra.clear()
             for sim in sorted(members, key=self.sims.index):
                 sim._seed_locked()
         for sim in members:

@@ -259,15 +259,23 @@ class DiscoverDiskFixture(fixtures.Fixture):
     so the device path is that file.
     """
 
-    def __init__(self, sim):
+    def __init__(self, sim, *more_sims):
         super().__init__()
         self.sim = sim
+        # Several hosts: the first that has a disk of that name (an image
+        # disk cached on two hosts has the same bytes on both).
+        self.sims = (sim,) + more_sims
         self.calls = []
 
     def _discover(self, mapping, scan_timeout=300):
         name = mapping.backing_storage.name
         self.calls.append(name)
-        return self.sim.disk_path(name)
+        for sim in self.sims[:-1]:
+            try:
+                return sim.disk_path(name)
+            except KeyError:
+                pass
+        return self.sims[-1].disk_path(name)
 
     def _setUp(self):
         self.useFixture(fixtures.MonkeyPatch(

@@ -162,7 +162,11 @@ class TestPartitionOps(SimDriverTestCase):
         self.assertEqual('phyp', res['hypervisor_type'])
         self.assertEqual('compute1', res['hypervisor_hostname'])
         self.assertEqual(100, res['local_gb'])
-        self.assertEqual([CONF.host], self.drv.get_available_nodes())
+        # The node is the host init_host was given (not CONF.host, which
+        # several compute services in one process share), with its UUID.
+        self.assertEqual(['compute1'], self.drv.get_available_nodes())
+        self.assertEqual({res['uuid']: 'compute1'},
+                         self.drv.get_nodenames_by_uuid())
 
         self.flags(cpu_allocation_ratio=8.0, reserved_host_memory_mb=1024,
                    reserved_host_disk_mb=2048)

@@ -9,6 +9,7 @@ from unittest import mock
 from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import cluster_ssp as tsk_cs
+from pypowervm.tasks import hdisk as tsk_hdisk
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.tasks import storage as tsk_stg
 from pypowervm.wrappers import cluster as pvm_clust
@@ -240,6 +241,35 @@ class TestTwoHosts(testtools.TestCase):
         self.assertEqual(sorted(a.vios_uuids + b.vios_uuids), sorted(nodes))
         # Only a VIOS of the host itself.
         self.assertRaises(KeyError, a.set_cluster_member, vios_uuid=gone)
+
+    def test_one_fc_fabric(self):
+        """Own port WWPNs per host; one LUN has one UDID from both."""
+        targets = ['500507680B215660']
+        found = []
+        for sim, ad in zip(self.fix.sims, self.adpts):
+            vios_w = pvm_vios.VIOS.get(ad, uuid=sim.vios_uuids[0],
+                                       xag=['ViosStorage'])
+            found.append(set(vios_w.get_pfc_wwpns()))
+            itls = tsk_hdisk.build_itls(vios_w.get_pfc_wwpns(), targets, 7)
+            status, dev, udid = tsk_hdisk.lua_recovery(ad, vios_w.uuid, itls)
+            found.append(udid)
+            # Another LUN seen first from host B only: another UDID.
+            if sim is self.fix.sims[1]:
+                other = tsk_hdisk.lua_recovery(ad, vios_w.uuid,
+                                               tsk_hdisk.build_itls(
+                                                   vios_w.get_pfc_wwpns(),
+                                                   targets, 8))[2]
+        self.assertEqual(set(), found[0] & found[2])
+        self.assertEqual(found[1], found[3])
+        self.assertNotEqual(found[1], other)
+        # Zoning is per host: a target unreachable from B only.
+        self.fix.sims[1].set_fc_target_reachable(targets[0], False)
+        vios_w = pvm_vios.VIOS.get(self.adpts[1],
+                                   uuid=self.fix.sims[1].vios_uuids[0],
+                                   xag=['ViosStorage'])
+        self.assertIsNone(tsk_hdisk.lua_recovery(
+            self.adpts[1], vios_w.uuid, tsk_hdisk.build_itls(
+                vios_w.get_pfc_wwpns(), targets, 9))[2])
 
     def test_reset_resets_every_host(self):
         a, b = self.fix.sims

@@ -22,6 +22,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import driver_node
 from nova_powervm.virt.powervm import driver_rescue
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import exception as exc
@@ -50,7 +51,7 @@ _IMAGE_TYPE_CAP = 'supports_image_type_'
 _ALL_DISKS = (disk_dvr.DiskType.BOOT, disk_dvr.DiskType.RESCUE)
 
 
-class PowerVMDriver(driver.ComputeDriver):
+class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
     """PowerVM implementation of nova's ComputeDriver."""
 
     # nova's defaults are all False; only what is implemented is turned on.
@@ -75,6 +76,7 @@ class PowerVMDriver(driver.ComputeDriver):
             host and port, after ``[powervm] conn_tries`` attempts.
         :raises NotNovaLink, NoActiveVios: see ``startup.prepare_host``.
         """
+        self._capture_node(host)
         self.adapter = pvm_session.build_adapter()
         self.host_wrapper = startup.prepare_host(self.adapter)
         self.host_uuid = self.host_wrapper.uuid
@@ -112,16 +114,6 @@ class PowerVMDriver(driver.ComputeDriver):
         self.event_handler = None
 
     # -- host (lifecycle helper) ---------------------------------------------
-
-    def get_available_nodes(self, refresh=False):
-        """One node per compute service, named after CONF.host."""
-        return [CONF.host]
-
-    def get_available_resource(self, nodename):
-        """Resources of the managed system (re-read: one GET)."""
-        self.host_wrapper = pvm_session.get_host_wrapper(self.adapter)
-        return pvm_host.build_host_resource(self.host_wrapper, nodename,
-                                            self.disk_dvr)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         """VCPU, MEMORY_MB and DISK_GB inventory.
@@ -501,7 +493,8 @@ class PowerVMDriver(driver.ComputeDriver):
         ``wwpns`` are the VIOSes' physical FC ports (vSCSI) or the instance's
         own virtual FC ports (NPIV, created and saved on first use).
         """
-        props = {'host': CONF.host, 'ip': CONF.my_block_storage_ip,
+        props = {'host': self.get_available_nodes()[0],
+                 'ip': CONF.my_block_storage_ip,
                  'platform': 'ppc64', 'os_type': 'linux',
                  'multipath': CONF.powervm.volume_use_multipath}
         props.update(volume_dvr.fc_adapter_class().get_connector_properties(

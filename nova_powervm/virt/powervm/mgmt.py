@@ -19,30 +19,34 @@ from nova_powervm.virt.powervm import exception as exc
 
 LOG = logging.getLogger(__name__)
 
-_MGMT_UUID = None
+# {(REST host, port): UUID}: one entry per NovaLink endpoint.
+_MGMT_UUID = {}
 _LOCK = threading.Lock()
 
 
 def mgmt_uuid(adapter):
-    """UUID of the management partition, read once and cached.
+    """UUID of the management partition, read once per REST endpoint.
 
     The management partition does not change while the host runs, so one
     lookup serves every caller (VIF trunk adapters, disk mappings for
-    snapshot, ...).
+    snapshot, ...).  Keyed by endpoint: several compute services in one
+    process (tests) each manage their own host.
     """
-    global _MGMT_UUID
-    if _MGMT_UUID is None:
+    key = (adapter.session.host, adapter.session.port)
+    uuid = _MGMT_UUID.get(key)
+    if uuid is None:
         with _LOCK:
-            if _MGMT_UUID is None:
-                _MGMT_UUID = pvm_par.get_mgmt_partition(adapter).uuid
-                LOG.debug('Management partition is %s.', _MGMT_UUID)
-    return _MGMT_UUID
+            uuid = _MGMT_UUID.get(key)
+            if uuid is None:
+                uuid = pvm_par.get_mgmt_partition(adapter).uuid
+                _MGMT_UUID[key] = uuid
+                LOG.debug('Management partition is %s.', uuid)
+    return uuid
 
 
 def _reset_cache():
-    """Forget the cached UUID (tests; a different REST server)."""
-    global _MGMT_UUID
-    _MGMT_UUID = None
+    """Forget the cached UUIDs (tests; a different REST server)."""
+    _MGMT_UUID.clear()
 
 
 # Linux numbers virtual I/O bus devices 0x30000000 + the adapter's slot.

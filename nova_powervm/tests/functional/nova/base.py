@@ -61,9 +61,13 @@ class PowerVMNovaTestCase(test.TestCase,
     WAIT_TIMEOUT = 60
     WAIT_INTERVAL = 0.05
 
+    # Simulated managed systems (base_hosts.TwoHostsTestCase: 2).
+    HOSTS = 1
+
     def setUp(self):
         super().setUp()
-        self.sim_fx = self.useFixture(sim_fixture.SimulatorFixture())
+        self.sim_fx = self.useFixture(sim_fixture.SimulatorFixture(
+            hosts=self.HOSTS))
         self.sim = self.sim_fx.sim
         pvm_flags = dict(self.sim_fx.flags_for_conf())
         pvm_flags.setdefault('disk_driver', 'localdisk')
@@ -97,7 +101,7 @@ class PowerVMNovaTestCase(test.TestCase,
         self.admin_api.microversion = self.microversion
         self.api = self.admin_api
         self.disks = self.useFixture(
-            pvm_fixtures.DiscoverDiskFixture(self.sim))
+            pvm_fixtures.DiscoverDiskFixture(*self.sim_fx.sims))
 
         self.start_service('conductor')
         self.start_service('scheduler')
