@@ -54,7 +54,7 @@ from nova_powervm.tests.functional import base  # noqa: E402
 from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
 from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
 from nova_powervm.virt.powervm.disk import localdisk  # noqa: E402
-from nova_powervm.virt.powervm import driver as pvm_driver  # noqa: E402
+from nova_powervm.virt.powervm import driver_volume  # noqa: E402
 from nova_powervm.virt.powervm import vm  # noqa: E402
 from nova_powervm.virt.powervm.volume import npiv  # noqa: E402
 
@@ -656,7 +656,7 @@ class _NPIVFlow(_VolumeFlow):
         npiv.fabric_names()
         # The instance's last FC volume: its virtual FC adapters go too.
         self.useFixture(fixtures.MockPatchObject(
-            pvm_driver.PowerVMDriver, '_last_fc_volume', return_value=True))
+            driver_volume, 'last_fc_volume', return_value=True))
 
     def npiv_state(self, inst):
         """Connector properties first (they create the instance's WWPNs)."""

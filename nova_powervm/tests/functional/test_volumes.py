@@ -22,6 +22,7 @@ from testtools import content
 
 from nova_powervm.tests.functional import base
 from nova_powervm.virt.powervm import driver as pvm_driver
+from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import npiv
@@ -315,7 +316,7 @@ class TestNPIV(VolumeSimTestBase):
         self.assertEqual([frozenset(w.upper() for w in conn['wwpns'])],
                          self.vfc_wwpns(inst))
         self.useFixture(fixtures.MockPatchObject(
-            self.drv, '_last_fc_volume', return_value=True))
+            driver_volume, 'last_fc_volume', return_value=True))
         self.drv.detach_volume(None, info, inst, '/dev/sdb')
         self.assertEqual([], self.vfc_wwpns(inst))
         # Re-attach (reboot/rebuild path) reuses the same WWPNs.
@@ -323,7 +324,7 @@ class TestNPIV(VolumeSimTestBase):
 
     def test_16_parallel_attach_detach(self):
         self.useFixture(fixtures.MockPatchObject(
-            self.drv, '_last_fc_volume', return_value=True))
+            driver_volume, 'last_fc_volume', return_value=True))
         insts = [self.make_vm(n) for n in range(1, 17)]
         infos = {i.uuid: _conn_info('vol-%d' % i.id, i.id) for i in insts}
 

@@ -13,7 +13,6 @@ from nova import objects
 from nova.virt import configdrive
 from nova.virt import driver
 from oslo_log import log as logging
-from oslo_serialization import jsonutils
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from taskflow.patterns import linear_flow as tf_lf
@@ -24,6 +23,7 @@ from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import driver_node
 from nova_powervm.virt.powervm import driver_rescue
+from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
@@ -38,7 +38,6 @@ from nova_powervm.virt.powervm.tasks import media as tf_media
 from nova_powervm.virt.powervm.tasks import network as tf_net
 from nova_powervm.virt.powervm.tasks import storage as tf_stg
 from nova_powervm.virt.powervm.tasks import vm as tf_vm
-from nova_powervm.virt.powervm.tasks import volume as tf_vol
 from nova_powervm.virt.powervm import vif as vif_mod
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
@@ -227,8 +226,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
                                              instance, image_meta))
             flow.add(tf_stg.AttachDisk(self.disk_dvr, instance, stg_ftsk))
         if bdms:
-            self._add_volume_connect_tasks(flow, instance, block_device_info,
-                                           stg_ftsk)
+            driver_volume.add_connect_tasks(self, flow, instance,
+                                            block_device_info, stg_ftsk)
         if configdrive.required_by(instance):
             flow.add(tf_media.CreateAndConnectCfgDrive(
                 self.adapter, instance, injected_files, network_info,
@@ -266,8 +265,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
             flow.add(tf_media.DeleteVOpt(self.adapter, instance,
                                          stg_ftsk=stg_ftsk))
         if bdms:
-            self._add_volume_disconnect_tasks(flow, instance,
-                                              block_device_info, stg_ftsk)
+            driver_volume.add_disconnect_tasks(self, flow, instance,
+                                               block_device_info, stg_ftsk)
         if stg_ftsk is not None:
             flow.add(stg_ftsk)
         flow.add(tf_stg.DetachDisk(self.disk_dvr, instance,
@@ -485,106 +484,29 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
         self._remember(instance)
         driver_rescue.unrescue(self, instance)
 
-    # Cinder volumes (volume helper).
+    # Cinder volumes (driver_volume.py).
 
     def get_volume_connector(self, instance):
-        """What Cinder needs to export a volume to this host.
-
-        ``wwpns`` are the VIOSes' physical FC ports (vSCSI) or the instance's
-        own virtual FC ports (NPIV, created and saved on first use).
-        """
-        props = {'host': self.get_available_nodes()[0],
-                 'ip': CONF.my_block_storage_ip,
-                 'platform': 'ppc64', 'os_type': 'linux',
-                 'multipath': CONF.powervm.volume_use_multipath}
-        props.update(volume_dvr.fc_adapter_class().get_connector_properties(
-            self.adapter, self.host_uuid, instance))
-        return props
-
-    def _build_vol_drv(self, instance, connection_info, stg_ftsk=None):
-        return volume_dvr.build_volume_driver(
-            self.adapter, self.host_uuid, instance, connection_info,
-            stg_ftsk=stg_ftsk)
-
-    @staticmethod
-    def _run_flow(name, instance, *tasks):
-        flow = tf_lf.Flow(name)
-        flow.add(*tasks)
-        tf_base.run(flow, instance=instance)
+        """What Cinder needs to export a volume to this host."""
+        return driver_volume.connector(self, instance)
 
     def attach_volume(self, context, connection_info, instance, mountpoint,
                       disk_bus=None, device_type=None, encryption=None):
         """Connect a Cinder volume to the instance (undone on failure)."""
-        vol_drv = self._build_vol_drv(instance, connection_info)
-        if encryption and encryption.get('provider'):
-            raise nova_exc.VolumeEncryptionNotSupported(
-                volume_type=connection_info.get('driver_volume_type'),
-                volume_id=vol_drv.volume_id)
-        self._run_flow('attach_vol_%s' % instance.uuid, instance,
-                       tf_vol.AttachVolume(vol_drv))
-
-    def _last_fc_volume(self, context, instance, volume_id):
-        """Whether no other FC volume of the instance stays attached."""
-        try:
-            bdms = objects.BlockDeviceMappingList.get_by_instance_uuid(
-                context, instance.uuid)
-        except Exception:
-            LOG.warning('Cannot list the volumes of instance %s; keeping '
-                        'its shared volume adapters.', instance.uuid)
-            return False
-        for bdm in bdms:
-            if (not bdm.is_volume or bdm.volume_id == volume_id or
-                    not bdm.connection_info):
-                continue
-            info = jsonutils.loads(bdm.connection_info)
-            if info.get('driver_volume_type') in volume_dvr.FC_TYPES:
-                return False
-        return True
+        driver_volume.attach(self, connection_info, instance, encryption)
 
     def detach_volume(self, context, connection_info, instance, mountpoint,
                       encryption=None):
         """Disconnect a Cinder volume (connected back if it fails)."""
-        vol_drv = self._build_vol_drv(instance, connection_info)
-        if vol_drv.vol_type() == 'npiv':
-            vol_drv.last_volume = self._last_fc_volume(
-                context, instance, vol_drv.volume_id)
-        self._run_flow('detach_vol_%s' % instance.uuid, instance,
-                       tf_vol.DetachVolume(vol_drv))
+        driver_volume.detach(self, context, connection_info, instance)
 
     def extend_volume(self, context, connection_info, instance,
                       requested_size):
-        """Make the instance see the volume's new size (VIOS rescan)."""
-        vol_drv = self._build_vol_drv(instance, connection_info)
-        self._run_flow('extend_vol_%s' % instance.uuid, instance,
-                       tf_vol.ExtendVolume(vol_drv))
+        """Make the instance see the volume's new size."""
+        driver_volume.extend(self, connection_info, instance)
 
     @staticmethod
     def _is_booted_from_volume(block_device_info):
         """Whether the root disk is a Cinder volume."""
         return any(bdm.get('boot_index') == 0 for bdm in
                    driver.block_device_info_get_mapping(block_device_info))
-
-    def _volume_drivers(self, instance, block_device_info, stg_ftsk):
-        """(bdm, connector) for each volume of ``block_device_info``."""
-        for bdm in driver.block_device_info_get_mapping(block_device_info):
-            yield bdm, self._build_vol_drv(instance, bdm['connection_info'],
-                                           stg_ftsk=stg_ftsk)
-
-    def _add_volume_connect_tasks(self, flow, instance, block_device_info,
-                                  stg_ftsk):
-        """Spawn: connect each volume and save its BDM.
-
-        The VIOS changes are queued on ``stg_ftsk``; the caller adds it to
-        ``flow`` after these tasks.
-        """
-        for bdm, vol_drv in self._volume_drivers(instance, block_device_info,
-                                                 stg_ftsk):
-            flow.add(tf_vol.AttachVolume(vol_drv))
-            flow.add(tf_vol.SaveBDM(bdm, instance))
-
-    def _add_volume_disconnect_tasks(self, flow, instance, block_device_info,
-                                     stg_ftsk):
-        """Destroy: disconnect every volume (changes queued on stg_ftsk)."""
-        for _bdm, vol_drv in self._volume_drivers(
-                instance, block_device_info, stg_ftsk):
-            flow.add(tf_vol.DetachVolume(vol_drv))

@@ -58,6 +58,12 @@ def build_volume_driver(adapter, host_uuid, instance, connection_info,
                stg_ftsk=stg_ftsk)
 
 
+def connector_properties(adapter, host_uuid, instance):
+    """The connector entries of every volume type (``wwpns``...)."""
+    return fc_adapter_class().get_connector_properties(adapter, host_uuid,
+                                                       instance)
+
+
 def all_min_xags():
     """VIOS xags the configured FC connector needs (for a shared feed)."""
     return fc_adapter_class().min_xags()

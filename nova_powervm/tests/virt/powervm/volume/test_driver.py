@@ -11,6 +11,7 @@ from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm.tests.virt.powervm.volume import fakes
 from nova_powervm.virt.powervm import driver as pvm_driver
+from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm.tasks import volume as tf_vol
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
 from nova_powervm.virt.powervm.volume import npiv
@@ -116,20 +117,21 @@ class TestDriverVolumes(test.NoDBTestCase):
         return bdms
 
     def test_last_fc_volume(self):
+        self.last = driver_volume.last_fc_volume
         get = self.useFixture(fixtures.MockPatchObject(
             objects.BlockDeviceMappingList, 'get_by_instance_uuid')).mock
         get.return_value = self._bdms(('vol-1', conn_info()))
-        self.assertTrue(self.drv._last_fc_volume(None, self.inst, 'vol-1'))
+        self.assertTrue(self.last(None, self.inst, 'vol-1'))
         get.return_value = self._bdms(('vol-1', conn_info()),
                                       ('vol-2', conn_info('vol-2')))
-        self.assertFalse(self.drv._last_fc_volume(None, self.inst, 'vol-1'))
+        self.assertFalse(self.last(None, self.inst, 'vol-1'))
         get.side_effect = ValueError
-        self.assertFalse(self.drv._last_fc_volume(None, self.inst, 'vol-1'))
+        self.assertFalse(self.last(None, self.inst, 'vol-1'))
 
     def test_npiv_detach_keeps_adapters_for_other_volumes(self):
         self.flags(fc_attach_strategy='npiv', group='powervm')
         self.useFixture(fixtures.MockPatchObject(
-            self.drv, '_last_fc_volume', return_value=False))
+            driver_volume, 'last_fc_volume', return_value=False))
         seen = []
         self.useFixture(fixtures.MonkeyPatch(
             'nova_powervm.virt.powervm.volume.npiv.NPIVVolumeAdapter.'
@@ -147,11 +149,13 @@ class TestDriverVolumes(test.NoDBTestCase):
             {'block_device_mapping': [dict(bdm, boot_index=1)]}))
         self.assertFalse(self.drv._is_booted_from_volume(None))
         flow = tf_lf.Flow('f')
-        self.drv._add_volume_connect_tasks(flow, self.inst, bdi, 'ftsk')
+        driver_volume.add_connect_tasks(self.drv, flow, self.inst, bdi,
+                                        'ftsk')
         tasks = list(flow)
         self.assertIsInstance(tasks[0], tf_vol.AttachVolume)
         self.assertEqual('ftsk', tasks[0].vol_drv.stg_ftsk)
         self.assertIsInstance(tasks[1], tf_vol.SaveBDM)
         flow = tf_lf.Flow('g')
-        self.drv._add_volume_disconnect_tasks(flow, self.inst, bdi, 'ftsk')
+        driver_volume.add_disconnect_tasks(self.drv, flow, self.inst, bdi,
+                                           'ftsk')
         self.assertIsInstance(list(flow)[0], tf_vol.DetachVolume)
