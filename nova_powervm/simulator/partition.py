@@ -23,6 +23,9 @@ _SERVER_OWNED = ('PartitionState', 'PartitionID', 'PartitionUUID',
                  'ResourceMonitoringControlState', 'IsManagementPartition',
                  'ReferenceCode')
 _MAX_NAME = 47
+# fn(sim, obj) run when a power job has moved a partition to its final
+# state (partition_nvram: the firmware rewrites the NVRAM then).
+POWER_HOOKS = []
 
 
 def _host_key(sim):
@@ -254,6 +257,11 @@ _BOOT_MODES = ('norm', 'sms', 'dd', 'ds', 'of', 'pbl')
 _FIRMWARE_BOOT_MODES = ('sms', 'of')
 
 
+def _power_done(sim, obj):
+    for hook in POWER_HOOKS:
+        hook(sim, obj)
+
+
 def _power_on(sim, obj, params, ctx):
     if obj is None:
         raise errors.JobFailure('PowerOn needs a partition')
@@ -287,6 +295,7 @@ def _power_on(sim, obj, params, ctx):
     def finish():
         if obj.key in sim.store.objs:
             set_state(sim, obj, final)
+            _power_done(sim, obj)
         return {}
     return errors.JobDelay(sim.power_delay_s, finish)
 
@@ -313,6 +322,7 @@ def _power_off(sim, obj, params, ctx):
     def finish():
         if obj.key in sim.store.objs:
             set_state(sim, obj, 'running' if restart else 'not activated')
+            _power_done(sim, obj)
         return {}
     return errors.JobDelay(sim.power_delay_s, finish)
 
