@@ -59,22 +59,22 @@ def _set(obj, data):
 
 @reg.on_create('LogicalPartition')
 def _on_create(sim, obj, ctx):
-    sent = obj.text(EL)
-    _set(obj, _check(obj, sent) if sent is not None else _initial(obj))
+    sent = obj.element.find('{*}' + EL)
+    _set(obj, _initial(obj) if sent is None else _check(obj, sent.text))
 
 
 @reg.on_update('LogicalPartition')
 def _on_update(sim, obj, old, ctx):
     stored = old.find('{*}' + EL)
-    sent = obj.text(EL)
+    sent = obj.element.find('{*}' + EL)
     if sent is None:
         # Not in the body: unchanged.
         if stored is not None:
             _set(obj, base64.b64decode(stored.text or ''))
         return
-    if stored is not None and sent.strip() == (stored.text or ''):
+    if stored is not None and (sent.text or '').strip() == stored.text:
         return
-    data = _check(obj, sent)
+    data = _check(obj, sent.text)
     if obj.text('PartitionState') != 'not activated':
         raise errors.SimError(
             409, 'HSCL1A22 The NVRAM of partition %s can only be set while '

@@ -83,8 +83,8 @@ class TestNvram(base.SimTestCase):
         def nvram_events():
             return [e for e in handler.events
                     if e['EventType'] == 'MODIFY_URI' and
-                    e['EventData'].endswith('/LogicalPartition/' + w.uuid)
-                    and e['EventDetail'] == 'NVRAM']
+                    e['EventDetail'] == 'NVRAM' and
+                    e['EventData'].endswith('/LogicalPartition/' + w.uuid)]
         power.power_on(w, None)
         self.assertTrue(handler.wait_for(lambda e: nvram_events()))
         self.sim.write_nvram(w.uuid, b'bootlist=hdisk1')
