@@ -168,8 +168,62 @@ vnc_opts = [
                '(vnc_use_x509_auth).')),
 ]
 
+nvram_opts = [
+    cfg.StrOpt(
+        'nvram_store', default='local',
+        choices=['none', 'local', 'swift'], ignore_case=True,
+        help=_('Where partition NVRAM is kept so that a partition recreated '
+               'for the same instance (rebuild, evacuate, cold migration, '
+               'unshelve) gets its firmware settings back: "local" (files '
+               'under nvram_local_path on this host; same-host rebuild '
+               'only), "swift" (an OpenStack Object Storage container, '
+               'shared by every host) or "none" (not kept).  Saving runs in '
+               'the background and never fails an instance operation.')),
+    cfg.StrOpt(
+        'nvram_local_path', default='$state_path/powervm_nvram',
+        help=_('Directory of the "local" NVRAM store (one file per '
+               'instance, readable by nova only).')),
+    cfg.StrOpt(
+        'swift_container', default='powervm_nvram',
+        help=_('Swift container of the "swift" NVRAM store (created when '
+               'missing).')),
+    cfg.StrOpt(
+        'swift_username', default='powervm',
+        help=_('User name for the Swift NVRAM store.')),
+    cfg.StrOpt(
+        'swift_user_domain_name', default='powervm',
+        help=_('Domain of swift_username (Keystone v3).')),
+    cfg.StrOpt(
+        'swift_password', secret=True,
+        help=_('Password of swift_username.  Required for the "swift" '
+               'NVRAM store.')),
+    cfg.StrOpt(
+        'swift_project_name', default='powervm',
+        help=_('Project of the Swift NVRAM store.')),
+    cfg.StrOpt(
+        'swift_project_domain_name', default='powervm',
+        help=_('Domain of swift_project_name (Keystone v3).')),
+    cfg.StrOpt(
+        'swift_auth_version', default='3', choices=['1', '2', '3'],
+        help=_('Authentication version for Swift: "3" (Keystone v3), "2" '
+               '(Keystone v2) or "1" (Swift TempAuth).')),
+    cfg.StrOpt(
+        'swift_auth_url',
+        help=_('Keystone (or TempAuth) URL used to find and log on to '
+               'Swift.  Required for the "swift" NVRAM store.')),
+    cfg.StrOpt(
+        'swift_cacert',
+        help=_('CA certificate bundle to verify an https Swift and '
+               'Keystone with; empty uses the system\'s.')),
+    cfg.StrOpt(
+        'swift_endpoint_type', default='publicURL',
+        choices=['publicURL', 'internalURL', 'adminURL'],
+        help=_('Which endpoint of the object-store service in the Keystone '
+               'catalog to use.')),
+]
+
 ALL_OPTS = (connection_opts + lpar_opts + storage_opts + network_opts +
-            volume_opts + vnc_opts)
+            volume_opts + vnc_opts + nvram_opts)
 
 
 def _fabric_opt(fabric):

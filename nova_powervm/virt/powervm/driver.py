@@ -29,6 +29,7 @@ from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import mgmt
+from nova_powervm.virt.powervm import nvram
 from nova_powervm.virt.powervm import power
 from nova_powervm.virt.powervm import session as pvm_session
 from nova_powervm.virt.powervm import startup
@@ -67,6 +68,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
         self.host_uuid = None
         self.disk_dvr = None
         self.event_handler = None
+        self.nvram_mgr = None
 
     def init_host(self, host):
         """Connect to NovaLink, wait for the VIOSes, scrub, start listening.
@@ -87,6 +89,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
         self.disk_dvr = disk_dvr.get_disk_driver(self.adapter, self.host_uuid)
         self.capabilities = self.disk_capabilities(self.disk_dvr)
         mgmt.mgmt_uuid(self.adapter)
+        self.nvram_mgr = nvram.build_manager(self.adapter)
         self.event_handler = pvm_event.start_listener(self)
 
     @classmethod
@@ -107,10 +110,11 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
         return caps
 
     def cleanup_host(self, host):
-        """Stop the event listener (nova-compute is stopping)."""
+        """Stop the event listener and NVRAM saving (nova-compute stops)."""
         if self.adapter is not None:
             pvm_event.stop_listener(self, self.event_handler)
         self.event_handler = None
+        nvram.stop(self.nvram_mgr)
 
     # -- host (lifecycle helper) ---------------------------------------------
 
@@ -215,7 +219,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
         bdms = driver.block_device_info_get_mapping(block_device_info)
         flow = tf_lf.Flow('spawn_%s' % instance.uuid)
         flow.add(tf_vm.Create(self.adapter, self.host_wrapper, instance,
-                              lpar_w=lpar_w))
+                              lpar_w=lpar_w, nvram_mgr=self.nvram_mgr))
         flow.add(tf_net.PlugVifs(self.virtapi, self.adapter, instance,
                                  network_info))
         flow.add(tf_net.PlugMgmtVif(self.adapter, instance))
@@ -276,7 +280,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
         # The partition's own adapters go with it (next task).
         flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
                                    partition_deleted=True))
-        flow.add(tf_vm.Delete(self.adapter, instance))
+        flow.add(tf_vm.Delete(self.adapter, instance, self.nvram_mgr))
         try:
             tf_base.run(flow, instance=instance,
                         store={'lpar_wrap': lpar_w},
@@ -303,7 +307,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
         if destroy_disks:
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
         flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
-                                   partition_deleted=True))
+                                   partition_deleted=True),
+                 tf_vm.ForgetNvram(self.nvram_mgr, instance))
         tf_base.run(flow, instance=instance, exc_class=exc.DestroyTaskFailed)
 
     def plug_vifs(self, instance, network_info):

@@ -1,4 +1,4 @@
-"""Partition state changes from the PowerVM event feed as nova events.
+"""Partition events from the PowerVM event feed: lifecycle and NVRAM.
 
 pypowervm's event listener long-polls the REST server's event feed in its
 own thread and hands every batch to :class:`PowerVMNovaEventHandler`.  For
@@ -6,6 +6,8 @@ each partition whose ``PartitionState`` changed the handler reads the new
 state (one quick-property GET) and emits a nova ``LifecycleEvent``.  A stop
 is held back for :data:`STOP_EVENT_DELAY` seconds and dropped if the
 partition starts again, so a reboot does not look like a stop to nova.
+A ``MODIFY_URI`` whose detail names ``NVRAM`` goes to the driver's NVRAM
+manager (``nvram/``), which saves the partition's NVRAM in the background.
 """
 import threading
 
@@ -101,6 +103,7 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
 
     def _process(self, events):
         changed = []
+        nvram = []
         resync = False
         for evt in events:
             etype = evt.get('EventType')
@@ -115,10 +118,24 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
             if uuid and (not detail or 'PartitionState' in detail):
                 if uuid not in changed:
                     changed.append(uuid)
+            if uuid and etype == 'MODIFY_URI' and 'NVRAM' in detail:
+                if uuid not in nvram:
+                    nvram.append(uuid)
         if resync:
             self._resync()
         for uuid in changed:
             self._state_changed(uuid)
+        for uuid in nvram:
+            self._nvram_changed(uuid)
+
+    def _nvram_changed(self, uuid):
+        """Hand an instance's NVRAM change to the driver's NVRAM manager."""
+        mgr = getattr(self._driver, 'nvram_mgr', None)
+        if mgr is None:
+            return
+        inst_uuid = self._instance_uuid(uuid)
+        if inst_uuid is not None:
+            mgr.changed(uuid, inst_uuid)
 
     def _resync(self):
         """Re-read every partition's state after lost events.

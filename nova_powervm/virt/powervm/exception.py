@@ -245,3 +245,8 @@ class RescueTaskFailed(nova_exc.NovaException):
 
 class UnrescueTaskFailed(nova_exc.InstanceUnRescueFailure):
     msg_fmt = _('Unrescue failed at step %(task)s: %(reason)s')
+
+
+class NvramStoreNotConfigured(nova_exc.InvalidConfiguration):
+    msg_fmt = _('[powervm] nvram_store = %(store)s needs [powervm] '
+                '%(option)s.')

@@ -2,6 +2,7 @@
 from oslo_log import log as logging
 from taskflow import task
 
+from nova_powervm.virt.powervm import nvram
 from nova_powervm.virt.powervm import power
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm import vm
@@ -22,19 +23,31 @@ class Get(task.Task):
 
 
 class Create(task.Task):
-    """Create the partition; provides 'lpar_wrap'.  Revert deletes it."""
+    """Create the partition; provides 'lpar_wrap'.  Revert deletes it.
 
-    def __init__(self, adapter, host_wrapper, instance, lpar_w=None):
-        """:param lpar_w: the wrapper already built by vm.build_lpar."""
+    A recreated partition (not a first boot) gets the instance's saved
+    NVRAM in its create request when ``nvram_mgr`` has one.
+    """
+
+    def __init__(self, adapter, host_wrapper, instance, lpar_w=None,
+                 nvram_mgr=None):
+        """:param lpar_w: the wrapper already built by vm.build_lpar.
+
+        :param nvram_mgr: the driver's NvramManager (None: no NVRAM).
+        """
         super().__init__(name='create_vm', provides='lpar_wrap')
         self.adapter = adapter
         self.host_wrapper = host_wrapper
         self.instance = instance
         self.lpar_w = lpar_w
+        self.nvram_mgr = nvram_mgr
 
     def execute(self):
+        lpar_w = self.lpar_w or vm.build_lpar(self.adapter, self.host_wrapper,
+                                              self.instance)
+        nvram.restore_into(self.nvram_mgr, self.instance, lpar_w)
         return vm.create_lpar(self.adapter, self.host_wrapper, self.instance,
-                              lpar_w=self.lpar_w)
+                              lpar_w=lpar_w)
 
     def revert(self, result, flow_failures, **kwargs):
         if not tf_base.may_have_changed(result):
@@ -103,12 +116,31 @@ class PowerOff(task.Task):
 
 
 class Delete(task.Task):
-    """Delete the partition (already gone is success)."""
+    """Delete the partition (already gone is success).
 
-    def __init__(self, adapter, instance):
+    With ``nvram_mgr``: the NVRAM is saved first when the instance lives on
+    (rebuild, migration, ...), else removed from the store afterwards.
+    """
+
+    def __init__(self, adapter, instance, nvram_mgr=None):
         super().__init__(name='dlt_vm')
         self.adapter = adapter
         self.instance = instance
+        self.nvram_mgr = nvram_mgr
 
     def execute(self):
+        nvram.before_delete(self.nvram_mgr, self.instance)
         vm.delete_lpar(self.adapter, self.instance)
+        nvram.after_delete(self.nvram_mgr, self.instance)
+
+
+class ForgetNvram(task.Task):
+    """Remove the saved NVRAM of an instance that is gone for good."""
+
+    def __init__(self, nvram_mgr, instance):
+        super().__init__(name='forget_nvram')
+        self.nvram_mgr = nvram_mgr
+        self.instance = instance
+
+    def execute(self):
+        nvram.after_delete(self.nvram_mgr, self.instance)

@@ -1,0 +1,103 @@
+"""Partition NVRAM persistence (``[powervm] nvram_store``).
+
+The partition's NVRAM (its firmware settings: boot list, ...) is saved
+when the REST event feed reports it changed (a ``MODIFY_URI`` with detail
+``NVRAM``; see ``event.py``) and given back to a partition recreated for
+the same instance.  The public hooks, all of which log instead of raising:
+
+* :func:`build_manager` (``init_host``) / :func:`stop`;
+* :func:`restore_into`: before the partition is created (``tasks.vm.Create``,
+  used by spawn and by every flow that recreates a partition: rebuild,
+  evacuate, cold migration, unshelve), puts the saved NVRAM into the
+  create request;
+* :func:`before_delete` / :func:`after_delete` (``tasks.vm.Delete``):
+  save it now when the instance lives on (rebuild, resize and migration,
+  shelve, the source of an evacuation), else remove it.
+"""
+from nova.compute import task_states
+from nova.compute import vm_states
+from oslo_log import log as logging
+
+from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm.nvram import local
+from nova_powervm.virt.powervm.nvram import manager
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+# Destroy with these task states keeps the NVRAM: the instance is
+# recreated later (rebuild, resize/migration, shelve offload).
+_KEEP_TASK_STATES = frozenset((
+    task_states.REBUILDING, task_states.REBUILD_BLOCK_DEVICE_MAPPING,
+    task_states.REBUILD_SPAWNING, task_states.RESIZE_PREP,
+    task_states.RESIZE_MIGRATING, task_states.RESIZE_MIGRATED,
+    task_states.RESIZE_FINISH, task_states.RESIZE_REVERTING,
+    task_states.RESIZE_CONFIRMING, task_states.SHELVING,
+    task_states.SHELVING_IMAGE_PENDING_UPLOAD,
+    task_states.SHELVING_IMAGE_UPLOADING, task_states.SHELVING_OFFLOADING))
+_KEEP_VM_STATES = frozenset((vm_states.RESIZED, vm_states.SHELVED,
+                             vm_states.SHELVED_OFFLOADED))
+
+
+def _swift_store():
+    from nova_powervm.virt.powervm.nvram import swift
+    for option in ('swift_auth_url', 'swift_password'):
+        if not getattr(CONF.powervm, option):
+            raise exc.NvramStoreNotConfigured(store='swift', option=option)
+    return swift.SwiftNvramStore(CONF.powervm)
+
+
+def build_manager(adapter):
+    """The NvramManager of ``[powervm] nvram_store`` (None for "none").
+
+    :raises NvramStoreNotConfigured: swift without its URL or password.
+    """
+    kind = CONF.powervm.nvram_store.lower()
+    if kind == 'none':
+        return None
+    if kind == 'swift':
+        store = _swift_store()
+    else:
+        store = local.LocalNvramStore(CONF.powervm.nvram_local_path)
+    LOG.info('Partition NVRAM is kept in the %s store.', kind)
+    return manager.NvramManager(adapter, store)
+
+
+def stop(mgr):
+    if mgr is not None:
+        mgr.stop()
+
+
+def restore_into(mgr, instance, lpar_w):
+    """Put the instance's saved NVRAM into ``lpar_w`` (before its create).
+
+    Nothing for a first boot (nothing can be saved yet) or without a store.
+    """
+    if mgr is None or instance.vm_state == vm_states.BUILDING:
+        return
+    data = mgr.fetch(instance.uuid)
+    if data:
+        lpar_w.nvram = data
+        LOG.info('Restoring the saved NVRAM of the partition.',
+                 instance=instance)
+
+
+def keep_on_destroy(instance):
+    """Whether the instance lives on after its partition here is deleted."""
+    return (instance.task_state in _KEEP_TASK_STATES or
+            instance.vm_state in _KEEP_VM_STATES or
+            instance.host not in (None, CONF.host))
+
+
+def before_delete(mgr, instance):
+    """Save the NVRAM now if the instance will be recreated."""
+    if mgr is not None and keep_on_destroy(instance):
+        mgr.store_now(ids.pvm_uuid(instance), instance.uuid)
+
+
+def after_delete(mgr, instance):
+    """Remove the saved NVRAM unless the instance will be recreated."""
+    if mgr is not None and not keep_on_destroy(instance):
+        mgr.remove(instance.uuid)
