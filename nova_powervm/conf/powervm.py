@@ -168,6 +168,9 @@ vnc_opts = [
                '(vnc_use_x509_auth).')),
 ]
 
+# Kept apart: the tests point the option elsewhere.
+NVRAM_LOCAL_PATH = '$state_path/powervm_nvram'
+
 nvram_opts = [
     cfg.StrOpt(
         'nvram_store', default='local',
@@ -180,7 +183,7 @@ nvram_opts = [
                'shared by every host) or "none" (not kept).  Saving runs in '
                'the background and never fails an instance operation.')),
     cfg.StrOpt(
-        'nvram_local_path', default='$state_path/powervm_nvram',
+        'nvram_local_path', default=NVRAM_LOCAL_PATH,
         help=_('Directory of the "local" NVRAM store (one file per '
                'instance, readable by nova only).')),
     cfg.StrOpt(

@@ -7,3 +7,19 @@
 from nova import monkey_patch
 
 monkey_patch.patch()
+
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+from nova_powervm import conf as pvm_conf  # noqa: E402
+
+# The driver's default NVRAM store ("local") writes under nova's
+# state_path, which in tests is nova's install directory: point it at a
+# directory of this test process instead.  The option's own default is
+# changed (nova's config fixture resets set_default() after each test).
+_NVRAM_DIR = tempfile.mkdtemp(prefix='nova-powervm-test-nvram-')
+atexit.register(shutil.rmtree, _NVRAM_DIR, True)
+for _opt in pvm_conf.powervm.nvram_opts:
+    if _opt.name == 'nvram_local_path':
+        _opt.default = _NVRAM_DIR
