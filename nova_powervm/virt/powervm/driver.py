@@ -89,7 +89,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
         self.disk_dvr = disk_dvr.get_disk_driver(self.adapter, self.host_uuid)
         self.capabilities = self.disk_capabilities(self.disk_dvr)
         mgmt.mgmt_uuid(self.adapter)
-        self.nvram_mgr = nvram.build_manager(self.adapter)
+        self.nvram_mgr = nvram.build_manager(self.adapter, host)
         self.event_handler = pvm_event.start_listener(self)
 
     @classmethod

@@ -136,9 +136,9 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.vm.get_instance_wrapper.side_effect = nova_exc.InstanceNotFound(
             instance_id='inst-uuid')
         self.drv.destroy('ctx', self.inst, ['vif'])
-        # Only what outlives the partition is removed.
-        self.assertEqual(['detach_disk', 'delete_disk', 'unplug_vifs'],
-                         self.flow_names())
+        # Only what outlives the partition is removed (and its saved NVRAM).
+        self.assertEqual(['detach_disk', 'delete_disk', 'unplug_vifs',
+                          'forget_nvram'], self.flow_names())
         self.assertNotIn('store', self.run.call_args[1])
         atoms = list(self.run.call_args[0][0])
         self.assertTrue(atoms[2].partition_deleted)

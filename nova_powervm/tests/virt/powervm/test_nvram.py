@@ -201,15 +201,14 @@ class TestHooks(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
-        self.flags(host='compute1')
-        self.mgr = mock.Mock()
+        self.mgr = mock.Mock(host='compute1')
 
     def test_build_manager(self):
         self.flags(nvram_store='none', group='powervm')
-        self.assertIsNone(nvram.build_manager(mock.Mock()))
+        self.assertIsNone(nvram.build_manager(mock.Mock(), 'compute1'))
         self.flags(nvram_store='Local', nvram_local_path='/x/y',
                    group='powervm')
-        mgr = nvram.build_manager(mock.Mock())
+        mgr = nvram.build_manager(mock.Mock(), 'compute1')
         self.addCleanup(mgr.stop)
         self.assertIsInstance(mgr.store, local.LocalNvramStore)
         self.assertEqual('/x/y', mgr.store.path)
@@ -227,14 +226,14 @@ class TestHooks(test.NoDBTestCase):
     def test_swift_needs_url_and_password(self):
         self.flags(nvram_store='swift', group='powervm')
         e = self.assertRaises(exc.NvramStoreNotConfigured,
-                              nvram.build_manager, mock.Mock())
+                              nvram.build_manager, mock.Mock(), 'c1')
         self.assertIn('swift_auth_url', str(e))
         self.flags(swift_auth_url='http://ks/v3', group='powervm')
         e = self.assertRaises(exc.NvramStoreNotConfigured,
-                              nvram.build_manager, mock.Mock())
+                              nvram.build_manager, mock.Mock(), 'c1')
         self.assertIn('swift_password', str(e))
         self.flags(swift_password='pw', group='powervm')
-        mgr = nvram.build_manager(mock.Mock())
+        mgr = nvram.build_manager(mock.Mock(), 'compute1')
         self.addCleanup(mgr.stop)
         self.assertEqual('powervm_nvram', mgr.store.container)
 
@@ -263,9 +262,9 @@ class TestHooks(test.NoDBTestCase):
         drop = [_inst(task_state=task_states.DELETING),
                 _inst(vm_state=vm_states.ERROR), _inst(host=None)]
         for inst in keep:
-            self.assertTrue(nvram.keep_on_destroy(inst), inst)
+            self.assertTrue(nvram.keep_on_destroy(inst, 'compute1'), inst)
         for inst in drop:
-            self.assertFalse(nvram.keep_on_destroy(inst), inst)
+            self.assertFalse(nvram.keep_on_destroy(inst, 'compute1'), inst)
 
     def test_before_and_after_delete(self):
         rebuild = _inst(task_state=task_states.REBUILDING)
@@ -286,9 +285,8 @@ class TestTasksAndEvents(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
-        self.flags(host='compute1')
         self.vm = self.useFixture(fixtures.MockPatchObject(tf_vm, 'vm')).mock
-        self.mgr = mock.Mock()
+        self.mgr = mock.Mock(host='compute1')
 
     def test_create_sends_saved_nvram(self):
         self.mgr.fetch.return_value = 'QUJD'

@@ -49,8 +49,10 @@ def _swift_store():
     return swift.SwiftNvramStore(CONF.powervm)
 
 
-def build_manager(adapter):
+def build_manager(adapter, host):
     """The NvramManager of ``[powervm] nvram_store`` (None for "none").
+
+    :param host: this compute service's host name (``init_host``'s).
 
     :raises NvramStoreNotConfigured: swift without its URL or password.
     """
@@ -62,7 +64,7 @@ def build_manager(adapter):
     else:
         store = local.LocalNvramStore(CONF.powervm.nvram_local_path)
     LOG.info('Partition NVRAM is kept in the %s store.', kind)
-    return manager.NvramManager(adapter, store)
+    return manager.NvramManager(adapter, store, host=host)
 
 
 def stop(mgr):
@@ -84,20 +86,24 @@ def restore_into(mgr, instance, lpar_w):
                  instance=instance)
 
 
-def keep_on_destroy(instance):
-    """Whether the instance lives on after its partition here is deleted."""
+def keep_on_destroy(instance, host):
+    """Whether the instance lives on after its partition on ``host`` goes.
+
+    It does when it is being rebuilt, resized or migrated, or shelved, and
+    when it is already on another host (the source of an evacuation).
+    """
     return (instance.task_state in _KEEP_TASK_STATES or
             instance.vm_state in _KEEP_VM_STATES or
-            instance.host not in (None, CONF.host))
+            instance.host not in (None, host))
 
 
 def before_delete(mgr, instance):
     """Save the NVRAM now if the instance will be recreated."""
-    if mgr is not None and keep_on_destroy(instance):
+    if mgr is not None and keep_on_destroy(instance, mgr.host):
         mgr.store_now(ids.pvm_uuid(instance), instance.uuid)
 
 
 def after_delete(mgr, instance):
     """Remove the saved NVRAM unless the instance will be recreated."""
-    if mgr is not None and not keep_on_destroy(instance):
+    if mgr is not None and not keep_on_destroy(instance, mgr.host):
         mgr.remove(instance.uuid)

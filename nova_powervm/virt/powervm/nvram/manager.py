@@ -34,16 +34,19 @@ def _digest(data):
 class NvramManager(object):
     """Saves, fetches and removes the NVRAM of instances (by UUID)."""
 
-    def __init__(self, adapter, store, workers=WORKERS,
-                 retry_delays=RETRY_DELAYS):
+    def __init__(self, adapter, store, host=None, workers=WORKERS,
+                 retry_delays=None):
+        """:param host: the compute service's host name."""
         self.adapter = adapter
         self.store = store
-        self.retry_delays = retry_delays
+        self.host = host
+        self.retry_delays = retry_delays or RETRY_DELAYS
         # Guards the dicts below; never held across I/O.
         self._lock = threading.Lock()
         self._queued = {}     # instance uuid -> partition uuid to read
         self._version = {}    # instance uuid -> bumped by each new request
         self._unsaved = {}    # instance uuid -> NVRAM not yet in the store
+        self._kept = {}       # instance uuid -> NVRAM read before a delete
         self._saved = {}      # instance uuid -> digest of what is stored
         self._timers = {}     # instance uuid -> pending retry
         self._inst_locks = {}  # instance uuid -> held while storing it
@@ -77,12 +80,19 @@ class NvramManager(object):
                         'save it: %(err)s', {'uuid': pvm_uuid, 'err': e})
             return
         if data is not None:
+            with self._lock:
+                self._kept[inst_uuid] = data
             self._write(inst_uuid, data, version, 0)
 
     def fetch(self, inst_uuid):
-        """The instance's saved NVRAM, or None (store failures logged)."""
+        """The instance's saved NVRAM, or None (store failures logged).
+
+        What this manager read last (not yet stored, or read before the
+        partition's delete) wins over the store's copy.
+        """
         with self._lock:
-            pending = self._unsaved.get(inst_uuid)
+            pending = (self._unsaved.get(inst_uuid) or
+                       self._kept.pop(inst_uuid, None))
         if pending is not None:
             return pending
         try:
@@ -98,6 +108,7 @@ class NvramManager(object):
         with self._lock:
             self._queued.pop(inst_uuid, None)
             self._unsaved.pop(inst_uuid, None)
+            self._kept.pop(inst_uuid, None)
             self._saved.pop(inst_uuid, None)
             version = self._bump(inst_uuid)
         self._submit(self._delete, inst_uuid, version, 0)
