@@ -20,6 +20,7 @@ def _all_macs(sim):
     macs = set()
     for o in sim.store.objs.values():
         if o.type in ('ClientNetworkAdapter', 'VirtualIOServer',
+                      'VirtualNICDedicated',
                       'NetworkBridge'):
             macs.update(d.text for d in xu.descendants(o.element,
                                                        'MACAddress'))
