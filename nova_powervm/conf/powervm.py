@@ -119,6 +119,19 @@ network_opts = [
         'use_rmc_ipv6_scheme', default=True,
         help=_('Configure the RMC management adapter with an IPv6 '
                'link-local address scheme.')),
+    cfg.IntOpt(
+        'vnic_required_vfs', default=2, min=1,
+        help=_('Number of SR-IOV logical ports (VFs, on different physical '
+               'ports where possible) backing each vNIC of a pvm_sriov '
+               'port; more than one gives vNIC failover.  A port\'s binding '
+               'profile key "vnic_required_vfs" overrides it.')),
+    cfg.FloatOpt(
+        'vnic_vf_capacity', min=0.0, max=1.0,
+        help=_('Share (0.0 to 1.0) of a physical port\'s bandwidth '
+               'guaranteed to each SR-IOV logical port of a vNIC; a '
+               'multiple of the port\'s minimum capacity granularity.  '
+               'Unset uses that granularity.  A port\'s binding profile '
+               'key "capacity" overrides it.')),
 ]
 
 volume_opts = [

@@ -173,6 +173,19 @@ class NoMediaRepository(nova_exc.InvalidConfiguration):
                 'found on any active Virtual I/O Server.')
 
 
+class SriovNoPhysicalPort(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('The PowerVM driver cannot plug SR-IOV port %(port)s of '
+                'instance %(instance)s: no SR-IOV physical port running in '
+                'shared mode is labelled %(physnet)s (the port\'s physical '
+                'network).')
+
+
+class SriovCapacityUnavailable(nova_exc.VirtualInterfacePlugException):
+    msg_fmt = _('The PowerVM driver cannot plug SR-IOV port %(port)s of '
+                'instance %(instance)s: not enough free SR-IOV capacity on '
+                'the physical ports labelled %(physnet)s: %(reason)s')
+
+
 class VifPlugFailed(nova_exc.VirtualInterfacePlugException):
     msg_fmt = _('Plugging port %(port)s (%(vif_type)s) into instance '
                 '%(instance)s failed: %(reason)s')

@@ -38,6 +38,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm import vif_sriov
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -406,7 +407,8 @@ class _OvsDriver(object):
         return found
 
 
-_DRIVERS = {VIF_TYPE_PVM_SEA: _SeaDriver, VIF_TYPE_OVS: _OvsDriver}
+_DRIVERS = {VIF_TYPE_PVM_SEA: _SeaDriver, VIF_TYPE_OVS: _OvsDriver,
+            vif_sriov.VIF_TYPE_PVM_SRIOV: vif_sriov.SriovDriver}
 
 _OS_VIF_LOCK = threading.Lock()
 _os_vif_ready = False
@@ -445,7 +447,9 @@ def plug(adapter, instance, vif, host_uuid=None, lpar_wrap=None):
 def unplug_plugged(adapter, instance, plugged):
     """Remove exactly what one :func:`plug` created."""
     drv = _DRIVERS[plugged.vif['type']]
-    if drv is _OvsDriver:
+    if hasattr(drv, 'unplug_plugged'):
+        drv.unplug_plugged(adapter, instance, plugged)
+    elif drv is _OvsDriver:
         drv.unplug(adapter, instance, plugged.vif, plugged.cna,
                    trunks=plugged.trunks)
     else:

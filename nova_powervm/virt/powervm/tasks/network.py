@@ -65,7 +65,8 @@ class PlugVifs(task.Task):
                             'events; continuing.', instance=self.instance)
         else:
             self._plug(lpar_wrap, existing)
-        return existing + [p.cna for p in self.plugged]
+        # A vNIC (pvm_sriov) is no client network adapter.
+        return existing + [p.cna for p in self.plugged if p.cna is not None]
 
     def _plug(self, lpar_wrap, existing):
         self.plugged = vif.plug_vifs(self.adapter, self.instance,
