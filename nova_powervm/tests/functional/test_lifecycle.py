@@ -10,6 +10,7 @@ from unittest import mock
 
 import fixtures
 from nova.compute import power_state
+from nova.compute import provider_tree
 from nova.compute import task_states
 from nova import exception as nova_exc
 from nova.network import model as network_model
@@ -170,12 +171,12 @@ class TestPartitionOps(SimDriverTestCase):
 
         self.flags(cpu_allocation_ratio=8.0, reserved_host_memory_mb=1024,
                    reserved_host_disk_mb=2048)
-        tree = mock.Mock()
-        tree.data.return_value.inventory = {}
+        tree = provider_tree.ProviderTree()
+        tree.new_root('compute1', '6f0e7e7c-0000-4000-8000-00000000a11d')
         _, reqs = self.requests(self.drv.update_provider_tree, tree,
                                 'compute1')
         self.assertEqual([], reqs)
-        inv = tree.update_inventory.call_args[0][1]
+        inv = tree.data('compute1').inventory
         self.assertEqual(8.0, inv['VCPU']['allocation_ratio'])
         self.assertEqual(res['vcpus'], inv['VCPU']['total'])
         self.assertEqual(1024, inv['MEMORY_MB']['reserved'])

@@ -119,10 +119,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
     # -- host (lifecycle helper) ---------------------------------------------
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        """VCPU, MEMORY_MB and DISK_GB inventory.
-
-        Allocation ratios and reserved amounts come from nova's options.
-        """
+        """VCPU, MEMORY_MB, DISK_GB (nova's ratios); SR-IOV VFs (host.py)."""
         # The resource tracker has just refreshed host_wrapper through
         # get_available_resource; don't read it again.
         res = pvm_host.build_host_resource(self.host_wrapper, nodename,
@@ -134,6 +131,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
                     'DISK_GB': self._get_reserved_host_disk_gb_from_config()}
         provider_tree.update_inventory(
             nodename, pvm_host.inventory(res, ratios, reserved))
+        pvm_host.update_sriov_providers(provider_tree, nodename,
+                                        self.host_wrapper)
 
     def get_host_ip_addr(self):
         return CONF.my_ip

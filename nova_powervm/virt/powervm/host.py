@@ -3,9 +3,11 @@ import math
 
 from nova import exception as nova_exc
 from nova.objects import fields
+import os_traits
 from oslo_concurrency import processutils
 from oslo_serialization import jsonutils
 from pypowervm.wrappers import base_partition as pvm_bp
+from pypowervm.wrappers import iocard
 
 from nova_powervm.i18n import _
 
@@ -71,6 +73,61 @@ def inventory(resources, ratios, reserved):
                    'step_size': 1, 'allocation_ratio': ratios[rc],
                    'reserved': reserved[rc]}
     return inv
+
+
+# SR-IOV logical ports (VFs) of one physical network, on a child provider.
+SRIOV_VF = 'CUSTOM_PVM_SRIOV_VF'
+VNIC_TYPE_DIRECT_TRAIT = 'CUSTOM_VNIC_TYPE_DIRECT'
+
+
+def sriov_vfs(host_w):
+    """{physical network: VFs its ports can hold} from a System wrapper.
+
+    A physical port serves the physical network named by its ``Label``;
+    unlabelled ports and adapters not running in shared (Sriov) mode serve
+    none.  VFs are the ports' configured maximum logical ports.
+    """
+    vfs = {}
+    for adap in host_w.asio_config.sriov_adapters:
+        if (adap.mode != iocard.SRIOVAdapterMode.SRIOV or
+                adap.state != iocard.SRIOVAdapterState.RUNNING):
+            continue
+        for port in adap.phys_ports:
+            if port.label and port.cfg_max_lps:
+                vfs[port.label] = vfs.get(port.label, 0) + port.cfg_max_lps
+    return vfs
+
+
+def sriov_provider_name(nodename, physnet):
+    return '%s_SRIOV_%s' % (nodename, physnet)
+
+
+def update_sriov_providers(provider_tree, nodename, host_w):
+    """One child provider per SR-IOV physical network, with its VFs.
+
+    Inventory ``CUSTOM_PVM_SRIOV_VF`` (reserved 0), traits
+    ``CUSTOM_PHYSNET_<NAME>`` and ``CUSTOM_VNIC_TYPE_DIRECT``, so a flavor
+    asking e.g. ``resources1:CUSTOM_PVM_SRIOV_VF=2`` with
+    ``trait1:CUSTOM_PHYSNET_<NAME>=required`` is not placed beyond the
+    VFs.  Providers of networks that are gone are removed.
+    """
+    vfs = sriov_vfs(host_w)
+    wanted = {sriov_provider_name(nodename, net): net for net in vfs}
+    prefix = sriov_provider_name(nodename, '')
+    for uuid in provider_tree.get_provider_uuids(nodename)[1:]:
+        name = provider_tree.data(uuid).name
+        if name.startswith(prefix) and name not in wanted:
+            provider_tree.remove(uuid)
+    for name, net in sorted(wanted.items()):
+        if not provider_tree.exists(name):
+            provider_tree.new_child(name, nodename)
+        total = vfs[net]
+        provider_tree.update_inventory(name, {SRIOV_VF: {
+            'total': total, 'reserved': 0, 'min_unit': 1,
+            'max_unit': total, 'step_size': 1, 'allocation_ratio': 1.0}})
+        provider_tree.update_traits(name, [
+            os_traits.normalize_name('PHYSNET_' + net),
+            VNIC_TYPE_DIRECT_TRAIT])
 
 
 def uptime():
