@@ -21,6 +21,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import driver_move
 from nova_powervm.virt.powervm import driver_node
 from nova_powervm.virt.powervm import driver_rescue
 from nova_powervm.virt.powervm import driver_volume
@@ -51,7 +52,8 @@ _IMAGE_TYPE_CAP = 'supports_image_type_'
 _ALL_DISKS = (disk_dvr.DiskType.BOOT, disk_dvr.DiskType.RESCUE)
 
 
-class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
+class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
+                    driver.ComputeDriver):
     """PowerVM implementation of nova's ComputeDriver."""
 
     # nova's defaults are all False; only what is implemented is turned on.
@@ -244,8 +246,13 @@ class PowerVMDriver(driver_node.NodeMixin, driver.ComputeDriver):
                 destroy_disks=True, destroy_secrets=True):
         """Power off and remove the partition and what it used.
 
-        A partition that is already gone is success.
+        A partition that is already gone is success.  A reverted resize
+        keeps its partition (same host) or shared disk (see driver_move).
         """
+        if driver_move.same_host_revert(context, instance):
+            return
+        destroy_disks = destroy_disks and not driver_move.keep_disks(
+            self, instance)
         try:
             lpar_w = vm.get_instance_wrapper(self.adapter, instance)
         except nova_exc.InstanceNotFound:

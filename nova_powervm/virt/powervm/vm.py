@@ -298,15 +298,17 @@ def refuse_ibmi(instance, image_meta=None):
                                    image_id=image_id)
 
 
-def lpar_attrs(host_w, instance):
+def lpar_attrs(host_w, instance, flavor=None):
     """lpar_builder attributes for ``instance`` (no REST call).
 
     ``powervm:shared_proc_pool_name`` is returned unresolved under the
     key ``'shared_proc_pool_name'`` (resolving it needs the host's pools).
 
+    :param flavor: the flavor to build for (default: the instance's; a
+        resize passes the new or old one).
     :raises InvalidFlavorExtraSpec: naming the key and the allowed values.
     """
-    flavor = instance.flavor
+    flavor = flavor or instance.flavor
     specs = _specs(flavor)
     for key in sorted(set(specs) - _KNOWN):
         LOG.warning('Ignoring unknown flavor extra spec %s%s.', PREFIX, key,
@@ -344,14 +346,18 @@ def _resolve_pool(adapter, host_w, name):
                                 [p.name for p in pools if p.name])))
 
 
-def build_lpar(adapter, host_w, instance):
+def build_lpar(adapter, host_w, instance, flavor=None, existing=None):
     """Build (locally) the LPAR wrapper for ``instance``.
 
     Only ``powervm:shared_proc_pool_name`` costs a REST read.
 
+    :param flavor: see :func:`lpar_attrs`.
+    :param existing: an LPAR wrapper to rebuild in place (resize): its
+        name, memory, processor and general settings follow the flavor.
     :raises InvalidFlavorExtraSpec: invalid or conflicting extra spec.
     """
-    attrs = lpar_attrs(host_w, instance)
+    flavor = flavor or instance.flavor
+    attrs = lpar_attrs(host_w, instance, flavor)
     pool = attrs.pop('shared_proc_pool_name', None)
     if pool is not None:
         attrs[lpar_bldr.SPP] = _resolve_pool(adapter, host_w, pool)
@@ -359,14 +365,16 @@ def build_lpar(adapter, host_w, instance):
         host_w, proc_units_factor=CONF.powervm.proc_units_factor,
         uncapped_weight=CONF.powervm.uncapped_proc_weight)
     try:
-        return lpar_bldr.LPARBuilder(adapter, attrs, stdz).build()
+        builder = lpar_bldr.LPARBuilder(adapter, attrs, stdz)
+        if existing is not None:
+            return builder.rebuild(existing)
+        return builder.build()
     except (ValueError, TypeError, lpar_bldr.LPARBuilderException) as e:
         # Extra specs were checked above; what is left is the flavor itself
         # (e.g. memory not a multiple of the memory block size).
         raise exc.InvalidFlavorExtraSpec(
-            key=_('flavor %s') % instance.flavor.name,
-            value='vcpus=%s,memory_mb=%s' % (instance.flavor.vcpus,
-                                             instance.flavor.memory_mb),
+            key=_('flavor %s') % flavor.name,
+            value='vcpus=%s,memory_mb=%s' % (flavor.vcpus, flavor.memory_mb),
             reason=str(e),
             allowed=_('values the managed system accepts (memory a '
                       'multiple of %d MB)') % host_w.memory_region_size)
@@ -491,3 +499,15 @@ def list_lpars(adapter):
     """
     return [lp for lp in pvm_lpar.LPAR.get(adapter)
             if not lp.is_mgmt_partition]
+
+
+def resize_lpar(adapter, host_w, instance, lpar_w, flavor):
+    """Give the partition ``lpar_w`` the resources of ``flavor`` (one POST).
+
+    :returns: the updated wrapper.
+    :raises InvalidFlavorExtraSpec: before the POST.
+    """
+    new_w = build_lpar(adapter, host_w, instance, flavor, existing=lpar_w)
+    LOG.info('Applying flavor %(flavor)s to the partition.',
+             {'flavor': flavor.name}, instance=instance)
+    return new_w.update()

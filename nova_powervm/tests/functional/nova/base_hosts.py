@@ -15,8 +15,11 @@ patched per service while it starts, as nova's own multi-host libvirt
 tests do.  Options read at run time (disk driver, volume group name, ...)
 are the same for both services, which suits two identical hosts.
 """
+import contextlib
 from unittest import mock
 
+from nova import context as nova_context
+from nova import objects
 from oslo_utils.fixture import uuidsentinel as uuids
 
 from nova_powervm.simulator import xmlutil as xu
@@ -80,3 +83,64 @@ class TwoHostsTestCase(base.PowerVMNovaTestCase):
                             'DesiredProcessors')),
                 int(xu.text(lpar, 'PartitionMemoryConfiguration/'
                             'DesiredMemory')))
+
+    @contextlib.contextmanager
+    def _on(self, sim):
+        """Run the base class's ``self.sim`` helpers against ``sim``."""
+        saved, self.sim = self.sim, sim
+        try:
+            yield
+        finally:
+            self.sim = saved
+
+    def _disable(self, host):
+        """Disable a compute service (the scheduler then skips it)."""
+        svc = self.api.get_services(binary='nova-compute', host=host)[0]
+        self.api.put_service(svc['id'], {'status': 'disabled'})
+
+    def _unused(self, host):
+        self.assertEqual({'VCPU': 0, 'MEMORY_MB': 0, 'DISK_GB': 0},
+                         self._usages(host))
+
+    def _flavor_usage(self, flavor_id):
+        flavor = self.api.get_flavor(flavor_id)
+        return {'VCPU': flavor['vcpus'], 'MEMORY_MB': flavor['ram'],
+                'DISK_GB': flavor['disk']}
+
+    # -- move operations (waits on the API; nova's helpers wait 10 s for
+    # notifications, too short on a loaded machine) ---------------------------
+    def _wait_event(self, server, event):
+        """Wait until the instance action event ``event`` finished OK."""
+        def _done():
+            for act in self.api.get_instance_actions(server['id']):
+                detail = self.api.api_get(
+                    '/servers/%s/os-instance-actions/%s' % (
+                        server['id'], act['request_id'])).body
+                for ev in detail['instanceAction'].get('events', []):
+                    if ev['event'] == event and ev.get('finish_time'):
+                        self.assertEqual('Success', ev['result'], ev)
+                        return True
+            return False
+        self._wait_for(_done, 'event %s' % event)
+
+    def _move(self, server, action):
+        """resize / migrate through the API; waits for VERIFY_RESIZE."""
+        self.api.post_server_action(server['id'], action)
+        return self._wait_for_status(server, 'VERIFY_RESIZE')
+
+    def _confirm(self, server):
+        self.api.post_server_action(server['id'], {'confirmResize': None})
+        self._wait_event(server, 'compute_confirm_resize')
+        return self._wait_for_status(server, 'ACTIVE')
+
+    def _revert(self, server):
+        self.api.post_server_action(server['id'], {'revertResize': None})
+        self._wait_event(server, 'compute_finish_revert_resize')
+        return self._wait_for_status(server, 'ACTIVE')
+
+    def _fault_messages(self, server):
+        """Messages of the instance faults nova recorded for a server."""
+        ctx = nova_context.get_admin_context()
+        faults = objects.InstanceFaultList.get_by_instance_uuids(
+            ctx, [server['id']])
+        return ' '.join('%s %s' % (f.message, f.details) for f in faults)

@@ -1,4 +1,6 @@
 """Two compute services on two simulated hosts: resize and migration."""
+from nova.tests.functional.api import client
+
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.tests.functional.nova import base_hosts
 
@@ -32,3 +34,89 @@ class TestTwoComputes(base_hosts.TwoHostsTestCase):
                          self._without_storage(self.sim2.inventory()))
         self.assertEqual(self._comparable(self.start_inventory),
                          self._comparable(self.sim.inventory()))
+
+
+class TestResizeLocaldisk(base_hosts.TwoHostsTestCase):
+    """localdisk: resize on the same host; no migration to another."""
+
+    def setUp(self):
+        super().setUp()
+        self.big = self._create_flavor(
+            name='pvm.big', memory_mb=4096, vcpu=2, disk=2, ephemeral=0,
+            extra_spec={'powervm:proc_units': '0.4'})
+        self.before2 = self.sim2.inventory()
+
+    def _check_other_host_untouched(self):
+        self._unused(base_hosts.COMPUTE_HOST2)
+        self.assertEqual(self._comparable(self.before2),
+                         self._comparable(self.sim2.inventory()))
+
+    def _boot_disk_gb(self):
+        return [gb for name, gb in self._data_vg_disks().items()
+                if name.startswith('b_')]
+
+    def test_resize_up_revert_then_confirm(self):
+        server = self._boot(host=base.COMPUTE_HOST)
+        self._disable(base_hosts.COMPUTE_HOST2)
+        resize = {'resize': {'flavorRef': self.big}}
+        server = self._move(server, resize)
+        self.assertEqual(base.COMPUTE_HOST, self._host_of(server))
+        lpar = self._lpar(server)
+        self.assertEqual((2, 4096), self._proc_mem(lpar))
+        self.assertEqual('0.40', xu_text(
+            lpar, 'PartitionProcessorConfiguration/'
+                  'SharedProcessorConfiguration/DesiredProcessingUnits'))
+        self.assertEqual('running', xu_text(lpar, 'PartitionState'))
+        self.assertEqual([2.0], self._boot_disk_gb())
+
+        server = self._revert(server)
+        lpar = self._lpar(server)
+        self.assertEqual((1, 2048), self._proc_mem(lpar))
+        self.assertEqual('running', xu_text(lpar, 'PartitionState'))
+        # A disk never shrinks: the grown boot disk stays.
+        self.assertEqual([2.0], self._boot_disk_gb())
+        self.assertEqual(self._flavor_usage(self.flavor),
+                         self._usages(base.COMPUTE_HOST))
+
+        server = self._confirm(self._move(server, resize))
+        self.assertEqual((2, 4096), self._proc_mem(self._lpar(server)))
+        self.assertEqual('running', self._state(server))
+        self.assertEqual(self._flavor_usage(self.big),
+                         self._usages(base.COMPUTE_HOST))
+        self._check_other_host_untouched()
+
+    def _assert_refused(self, server, action, words):
+        """The action failed with ``words`` in its fault; nothing moved."""
+        before = self.sim.inventory()
+        self.api.post_server_action(server['id'], action)
+        self._wait_for(lambda: all(w in self._fault_messages(server)
+                                   for w in words),
+                       'a fault with %s' % words)
+        self._wait_for_migration_status(server, ['error'])
+        server = self._wait_for_status(server, 'ACTIVE')
+        self.assertEqual(base.COMPUTE_HOST, self._host_of(server))
+        self.assertEqual(self._comparable(before),
+                         self._comparable(self.sim.inventory()))
+        self.assertEqual(self._flavor_usage(self.big),
+                         self._usages(base.COMPUTE_HOST))
+        self._check_other_host_untouched()
+        return server
+
+    def test_shrink_and_migration_refused(self):
+        server = self._boot(host=base.COMPUTE_HOST, flavor_id=self.big)
+        self.assertEqual('running', self._state(server))
+        server = self._assert_refused(
+            server, {'migrate': None},
+            ['ResizeError', 'storage of this host only'])
+        # nova's API refuses a shrink below the disk the image got at boot
+        # (the driver refuses it too: unit tests).
+        before = self.sim.inventory()
+        ex = self.assertRaises(
+            client.OpenStackApiException, self.api.post_server_action,
+            server['id'], {'resize': {'flavorRef': self.flavor}})
+        self.assertEqual(400, ex.response.status_code)
+        self.assertEqual(before, self.sim.inventory())
+
+
+def xu_text(el, path):
+    return base.xu.text(el, path)

@@ -144,3 +144,33 @@ class ForgetNvram(task.Task):
 
     def execute(self):
         nvram.after_delete(self.nvram_mgr, self.instance)
+
+
+class Resize(task.Task):
+    """Apply ``flavor`` to the stopped partition (one POST).
+
+    Requires 'lpar_wrap'; provides the updated 'lpar_wrap'.  Revert applies
+    ``old_flavor`` to the partition as it is then (re-read).
+    """
+
+    def __init__(self, adapter, host_wrapper, instance, flavor, old_flavor):
+        super().__init__(name='resize_vm', provides='lpar_wrap')
+        self.adapter = adapter
+        self.host_wrapper = host_wrapper
+        self.instance = instance
+        self.flavor = flavor
+        self.old_flavor = old_flavor
+
+    def execute(self, lpar_wrap):
+        return vm.resize_lpar(self.adapter, self.host_wrapper, self.instance,
+                              lpar_wrap, self.flavor)
+
+    def revert(self, result, flow_failures, **kwargs):
+        if not tf_base.may_have_changed(result):
+            return
+        LOG.warning('Restoring the partition\'s flavor %s after a failed '
+                    'operation.', self.old_flavor.name,
+                    instance=self.instance)
+        vm.resize_lpar(self.adapter, self.host_wrapper, self.instance,
+                       vm.get_instance_wrapper(self.adapter, self.instance),
+                       self.old_flavor)
