@@ -120,3 +120,77 @@ class TestResizeLocaldisk(base_hosts.TwoHostsTestCase):
 
 def xu_text(el, path):
     return base.xu.text(el, path)
+
+
+class TestMigrateSSP(base_hosts.TwoHostsTestCase):
+    """SSP: the boot LU stays in the shared pool; the partition moves."""
+
+    POWERVM_FLAGS = {'disk_driver': 'ssp'}
+
+    def _boot_lus(self):
+        """(name, GB) of the instance boot LUs in the pool (both hosts)."""
+        found = []
+        for sim in (self.sim, self.sim2):
+            pools = sim.inventory()['ssp']
+            found.append(sorted((lu[0], lu[2]) for pool in pools.values()
+                                for lu in pool['logical_units']
+                                if lu[1] == 'VirtualIO_Disk'))
+        self.assertEqual(found[0], found[1])
+        return found[0]
+
+    def _on_host(self, sim, server, state):
+        """The server's partition runs/stops on ``sim``, its LU mapped."""
+        lpar = self._lpar_on(sim, server)
+        self.assertIsNotNone(lpar)
+        self.assertEqual(state, xu_text(lpar, 'PartitionState'))
+        with self._on(sim):
+            # (through each VIOS of the host in the cluster)
+            self.assertEqual({'LogicalUnit'},
+                             {m[1] for m in self._disk_mappings(server)})
+
+    def test_migrate_revert_then_resize_to_other_host_confirm(self):
+        server = self._boot(host=base.COMPUTE_HOST)
+        lus = self._boot_lus()
+        self.assertEqual(1, len(lus))
+        start2 = self.sim2.inventory()
+
+        server = self._move(server, {'migrate': None})
+        self.assertEqual(base_hosts.COMPUTE_HOST2, self._host_of(server))
+        self._on_host(self.sim2, server, 'running')
+        # The source keeps its stopped partition for a revert.
+        self._on_host(self.sim, server, 'not activated')
+        self.assertEqual(lus, self._boot_lus())
+        self.assertEqual(self._flavor_usage(self.flavor),
+                         self._usages(base_hosts.COMPUTE_HOST2))
+
+        server = self._revert(server)
+        self.assertEqual(base.COMPUTE_HOST, self._host_of(server))
+        self._on_host(self.sim, server, 'running')
+        self.assertIsNone(self._lpar_on(self.sim2, server))
+        self.assertEqual(lus, self._boot_lus())
+        self.assertEqual(self._without_storage(start2),
+                         self._without_storage(self.sim2.inventory()))
+        self.assertEqual(self._flavor_usage(self.flavor),
+                         self._usages(base.COMPUTE_HOST))
+        self._unused(base_hosts.COMPUTE_HOST2)
+
+        # A resize that must go to the other host grows the LU there.
+        big = self._create_flavor(name='pvm.big', memory_mb=4096, vcpu=2,
+                                  disk=2, ephemeral=0)
+        self._disable(base.COMPUTE_HOST)
+        server = self._confirm(self._move(
+            server, {'resize': {'flavorRef': big}}))
+        self.assertEqual(base_hosts.COMPUTE_HOST2, self._host_of(server))
+        self._on_host(self.sim2, server, 'running')
+        self.assertEqual((2, 4096),
+                         self._proc_mem(self._lpar_on(self.sim2, server)))
+        self.assertIsNone(self._lpar_on(self.sim, server))
+        self.assertEqual([(lus[0][0], 2.0)], self._boot_lus())
+        # Only the shared pool changed on the source (the grown LU).
+        self.assertEqual(
+            ['ssp'], self._inventory_diff(self._without_storage(
+                self.start_inventory), self._without_storage(
+                    self.sim.inventory())))
+        self.assertEqual(self._flavor_usage(big),
+                         self._usages(base_hosts.COMPUTE_HOST2))
+        self._unused(base.COMPUTE_HOST)
