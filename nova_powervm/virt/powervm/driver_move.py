@@ -32,6 +32,7 @@ from taskflow.patterns import linear_flow as tf_lf
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import media as tf_media
@@ -152,7 +153,7 @@ class MoveMixin(object):
             lpar_w = vm.build_lpar(self.adapter, self.host_wrapper, instance,
                                    flavor)
             pvm_host.check_fits(self.host_wrapper, lpar_w, instance)
-        except (nova_exc.InvalidFlavorExtraSpec,
+        except (exc.InvalidFlavorExtraSpec,
                 nova_exc.ComputeResourcesUnavailable) as e:
             raise nova_exc.InstanceFaultRollback(inner_exception=e)
 

@@ -1,0 +1,182 @@
+"""Unit tests: resize / cold migration entry points (driver_move)."""
+from unittest import mock
+
+import fixtures
+from nova.compute import task_states
+from nova import exception as nova_exc
+from nova import objects
+from nova import test
+
+from nova_powervm.virt.powervm import driver
+from nova_powervm.virt.powervm import driver_move
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import mgmt
+from nova_powervm.virt.powervm.tasks import vm as tf_vm
+
+
+def _flavor(name, vcpus=1, mem=2048, disk=1):
+    return objects.Flavor(name=name, vcpus=vcpus, memory_mb=mem,
+                          root_gb=disk, extra_specs={})
+
+
+class MoveTestCase(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.drv = driver.PowerVMDriver(mock.Mock())
+        self.drv.adapter = mock.Mock()
+        self.drv.host_wrapper = mock.Mock()
+        self.drv.host_uuid = 'host-1'
+        self.drv.disk_dvr = mock.Mock(
+            capabilities={'extend': True, 'shared_storage': False})
+        self.small, self.big = _flavor('small'), _flavor('big', 2, 4096, 2)
+        self.inst = mock.Mock(uuid='0b3b0f72-b3d4-4e5b-9e05-3f6e0a0c7a11',
+                              flavor=self.small, old_flavor=self.small,
+                              new_flavor=self.big, task_state=None)
+        self.inst.name = 'inst'
+        self.mig = mock.Mock(source_compute='c1', dest_compute='c1')
+        self.useFixture(fixtures.MockPatchObject(
+            driver_move, '_migration', return_value=self.mig))
+        self.build = self.useFixture(fixtures.MockPatchObject(
+            driver_move.vm, 'build_lpar')).mock
+        self.fits = self.useFixture(fixtures.MockPatchObject(
+            driver_move.pvm_host, 'check_fits')).mock
+        self.power_off = self.useFixture(fixtures.MockPatchObject(
+            tf_vm.power, 'power_off')).mock
+        self.rpc = self.useFixture(fixtures.MockPatchObject(
+            driver_move.compute_rpcapi, 'ComputeAPI')).mock
+
+    def _migrate(self, flavor, bdi=None):
+        return self.drv.migrate_disk_and_power_off(
+            'ctx', self.inst, '10.0.0.2', flavor, [], bdi, timeout=0)
+
+    def _assert_refused(self, flavor, words):
+        ex = self.assertRaises(nova_exc.InstanceFaultRollback,
+                               self._migrate, flavor)
+        self.assertIsInstance(ex.inner_exception, nova_exc.ResizeError)
+        for word in words:
+            self.assertIn(word, str(ex.inner_exception))
+        # Refused before anything changed: no power off, no REST change.
+        self.power_off.assert_not_called()
+        self.drv.adapter.update_by_path.assert_not_called()
+        self.drv.adapter.create.assert_not_called()
+
+
+class TestRefusals(MoveTestCase):
+
+    def test_shrink(self):
+        self.inst.flavor = self.big
+        self._assert_refused(self.small, ['cannot shrink from 2 to 1 GB'])
+
+    def test_grow_of_file_backed_disk(self):
+        self.drv.disk_dvr.capabilities['extend'] = False
+        self._assert_refused(self.big, ['file-backed'])
+
+    def test_localdisk_to_another_host(self):
+        self.mig.dest_compute = 'c2'
+        self._assert_refused(self.small, ['storage of this host only',
+                                          'disk_driver'])
+        self.rpc.assert_not_called()
+
+    def test_target_outside_the_pool(self):
+        self.mig.dest_compute = 'c2'
+        self.drv.disk_dvr.capabilities['shared_storage'] = True
+        self.drv.disk_dvr.ssp_uuid = 'ssp-1'
+        ask = self.rpc.return_value.check_instance_shared_storage
+        ask.return_value = False
+        self._assert_refused(self.small, ['c2', 'ssp-1'])
+        ask.assert_called_once_with(
+            'ctx', {'host_uuid': 'host-1', 'ssp_uuid': 'ssp-1'},
+            instance=self.inst, host='c2')
+
+    def test_flavor_the_host_cannot_fit(self):
+        self.fits.side_effect = nova_exc.ComputeResourcesUnavailable(
+            reason='memory')
+        ex = self.assertRaises(nova_exc.InstanceFaultRollback,
+                               self._migrate, self.big)
+        self.assertIsInstance(ex.inner_exception,
+                              nova_exc.ComputeResourcesUnavailable)
+        self.build.assert_called_once_with(
+            self.drv.adapter, self.drv.host_wrapper, self.inst, self.big)
+        self.power_off.assert_not_called()
+
+    def test_same_host_powers_off_only(self):
+        self.assertEqual('{"same_host": true}', self._migrate(self.big))
+        self.power_off.assert_called_once_with(
+            self.drv.adapter, self.inst, force_immediate=True, lpar_w=None)
+
+
+class TestFinishSameHost(MoveTestCase):
+
+    def test_resize_applies_flavor_and_grows_disk(self):
+        get = self.useFixture(fixtures.MockPatchObject(
+            tf_vm.vm, 'get_instance_wrapper')).mock
+        power_on = self.useFixture(fixtures.MockPatchObject(
+            tf_vm.power, 'power_on')).mock
+        self.inst.flavor = self.big
+        self.drv.finish_migration('ctx', self.mig, self.inst, '{}', [],
+                                  None, True, {}, None, power_on=True)
+        self.build.assert_called_once_with(
+            self.drv.adapter, self.drv.host_wrapper, self.inst, self.big,
+            existing=get.return_value)
+        self.build.return_value.update.assert_called_once_with()
+        self.drv.disk_dvr.extend_disk.assert_called_once_with(
+            self.inst, None, 2)
+        power_on.assert_called_once_with(
+            self.drv.adapter, self.inst,
+            lpar_w=self.build.return_value.update.return_value, opts=None)
+
+    def test_failed_grow_restores_old_flavor(self):
+        get = self.useFixture(fixtures.MockPatchObject(
+            tf_vm.vm, 'get_instance_wrapper')).mock
+        self.inst.flavor = self.big
+        self.drv.disk_dvr.extend_disk.side_effect = ValueError('full')
+        self.assertRaises(exc.PowerVMTaskFailed, self.drv.finish_migration,
+                          'ctx',
+                          self.mig, self.inst, '{}', [], None, True, {},
+                          None)
+        self.assertEqual(
+            [mock.call(self.drv.adapter, self.drv.host_wrapper, self.inst,
+                       self.big, existing=get.return_value),
+             mock.call(self.drv.adapter, self.drv.host_wrapper, self.inst,
+                       self.small, existing=get.return_value)],
+            self.build.call_args_list)
+
+
+class TestRevertAndShared(MoveTestCase):
+
+    def test_same_host_revert_keeps_the_partition(self):
+        self.inst.task_state = task_states.RESIZE_REVERTING
+        with mock.patch.object(driver.vm, 'get_instance_wrapper') as get:
+            self.drv.destroy('ctx', self.inst, [])
+        get.assert_not_called()
+
+    def test_reverted_target_keeps_a_shared_disk(self):
+        self.inst.task_state = task_states.RESIZE_REVERTING
+        self.drv.disk_dvr.capabilities['shared_storage'] = True
+        self.assertTrue(driver_move.keep_disks(self.drv, self.inst))
+        self.inst.task_state = None
+        self.assertFalse(driver_move.keep_disks(self.drv, self.inst))
+
+    def test_shared_storage_check(self):
+        self.drv.disk_dvr.ssp_uuid = 'ssp-1'
+        check = self.drv.check_instance_shared_storage_remote
+        self.assertTrue(check('ctx', {'host_uuid': 'host-1'}))
+        self.assertTrue(check('ctx', {'host_uuid': 'h2', 'ssp_uuid': 'ssp-1'}))
+        self.assertFalse(check('ctx', {'host_uuid': 'h2', 'ssp_uuid': 'x'}))
+        self.assertFalse(check('ctx', {'host_uuid': 'h2', 'ssp_uuid': None}))
+
+
+class TestMgmtCachePerEndpoint(test.NoDBTestCase):
+
+    def test_each_endpoint_its_own_uuid(self):
+        mgmt._reset_cache()
+        self.addCleanup(mgmt._reset_cache)
+        adapters = [mock.Mock(), mock.Mock(), mock.Mock()]
+        for i, adpt in enumerate(adapters):
+            adpt.session.host, adpt.session.port = '127.0.0.1', 1000 + i % 2
+        with mock.patch.object(mgmt.pvm_par, 'get_mgmt_partition') as get:
+            get.side_effect = lambda a: mock.Mock(uuid='m%d' % a.session.port)
+            self.assertEqual(['m1000', 'm1001', 'm1000'],
+                             [mgmt.mgmt_uuid(a) for a in adapters])
+        self.assertEqual(2, get.call_count)
