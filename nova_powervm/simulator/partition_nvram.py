@@ -93,9 +93,9 @@ partition.POWER_HOOKS.append(_rewritten)
 
 
 def _lpar(sim, lpar_uuid):
-    obj = sim.store.get('LogicalPartition', lpar_uuid.upper())
-    if obj is None:
-        raise KeyError('No partition %s' % lpar_uuid)
+    obj = partition._partition(sim, lpar_uuid.upper())
+    if obj.type != 'LogicalPartition':
+        raise KeyError('%s is a Virtual I/O Server' % lpar_uuid)
     return obj
 
 
