@@ -93,6 +93,29 @@ class TestLocalStore(_NvramCase):
         self.wait_for(lambda: store.fetch(inst.uuid) is None,
                       'the NVRAM removed')
 
+    def test_nvram_read_faults_fail_no_operation(self):
+        # Fault cells: the NVRAM GET answers 500 / drops the connection
+        # during a rebuild (event-driven saves and the save before the
+        # delete): the rebuild succeeds; saving resumes afterwards.
+        store = self.use_manager(self.manager(local.LocalNvramStore(
+            self.useFixture(fixtures.TempDir()).path))).store
+        inst = lc.make_instance(1, image_ref=self.image_id)
+        pvm = ids.pvm_uuid(inst)
+        self.spawn(inst)
+        for fault in ({'status': 500}, {'drop': True}):
+            self.sim.inject_fault(method='GET', path='group=NVRAM',
+                                  times=1000, **fault)
+            self.rebuild(inst)
+            self.assertEqual('running', self.lpar(inst).state, fault)
+            self.sim.clear_faults()
+            self.sim.write_nvram(pvm, repr(fault))
+            self.wait_for(lambda: store.fetch(inst.uuid) == self.sim.nvram(
+                pvm), 'the NVRAM saved after %s' % fault)
+        failed = [r for r in self.sim.request_log()
+                  if 'group=NVRAM' in (r['query'] or '') and
+                  r['status'] != 200]
+        self.assertTrue(failed)
+
 
 class TestSwiftStore(_NvramCase):
 

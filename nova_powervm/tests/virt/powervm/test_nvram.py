@@ -153,6 +153,23 @@ class TestManager(test.NoDBTestCase):
         self.assertTrue(wait_for(lambda: self.store.data.get(INST)))
         self.assertEqual(2, self.get.call_count)
 
+    def test_failed_read_superseded_leaves_nothing_queued(self):
+        # A newer request (e.g. store_now before a delete) during a failed
+        # read: the stale read is not queued again, and later changes are
+        # not merged into a retry that will never run.
+        def read_fails_meanwhile_superseded(*args, **kwargs):
+            with self.mgr._lock:
+                self.mgr._bump(INST)
+            raise http_error(500)
+        self.get.side_effect = read_fails_meanwhile_superseded
+        self.mgr.changed(PVM, INST)
+        self.assertTrue(wait_for(lambda: self.get.called))
+        time.sleep(0.05)
+        self.assertEqual({}, self.mgr._queued)
+        self.get.side_effect = None
+        self.mgr.changed(PVM, INST)
+        self.assertTrue(wait_for(lambda: self.store.data.get(INST)))
+
     def test_remove_supersedes_pending_write(self):
         self.store.fail = 1
         self.mgr.retry_delays = (0.1,)

@@ -150,7 +150,12 @@ class NvramManager(object):
         except RuntimeError:
             pass   # stopped
 
-    def _retry(self, inst_uuid, version, attempt, fn, *args):
+    def _retry(self, inst_uuid, version, attempt, fn, *args, requeue=None):
+        """Run fn(inst_uuid, version, *args) later unless superseded.
+
+        :param requeue: partition UUID to queue again (a read to retry),
+            only together with the retry.
+        """
         delays = self.retry_delays
         delay = delays[min(attempt, len(delays) - 1)]
         timer = threading.Timer(delay, self._submit,
@@ -159,6 +164,8 @@ class NvramManager(object):
         with self._lock:
             if self._stopped or self._version.get(inst_uuid) != version:
                 return
+            if requeue is not None:
+                self._queued.setdefault(inst_uuid, requeue)
             self._timers[inst_uuid] = timer
         timer.start()
 
@@ -185,9 +192,8 @@ class NvramManager(object):
             LOG.warning('Could not read the NVRAM of partition %(uuid)s '
                         '(try %(n)d); trying again later: %(err)s',
                         {'uuid': pvm_uuid, 'n': attempt + 1, 'err': e})
-            with self._lock:
-                self._queued.setdefault(inst_uuid, pvm_uuid)
-            self._retry(inst_uuid, version, attempt, self._save, attempt + 1)
+            self._retry(inst_uuid, version, attempt, self._save, attempt + 1,
+                        requeue=pvm_uuid)
             return
         if data is not None:
             self._write(inst_uuid, data, version, attempt)
