@@ -183,8 +183,10 @@ class NvramManager(object):
     def _save(self, inst_uuid, version, attempt):
         """Worker: read the partition's NVRAM and write it."""
         with self._lock:
+            if self._stopped or self._version.get(inst_uuid) != version:
+                return      # a newer request owns the queue entry
             pvm_uuid = self._queued.pop(inst_uuid, None)
-        if pvm_uuid is None or not self._current(inst_uuid, version):
+        if pvm_uuid is None:
             return
         try:
             data = self._read(pvm_uuid)
