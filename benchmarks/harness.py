@@ -85,9 +85,10 @@ class RemoteSim(object):
         self.proc = None
 
     @classmethod
-    def start(cls):
+    def start(cls, args=()):
+        """:param args: benchmarks.simserver's options."""
         proc = subprocess.Popen(  # nosec
-            [sys.executable, '-m', 'benchmarks.simserver'],
+            [sys.executable, '-m', 'benchmarks.simserver'] + list(args),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         info = json.loads(proc.stdout.readline())
@@ -189,10 +190,12 @@ class Env(object):
 
     :param remote: a running simulator's :class:`RemoteSim`; by default
         one is started in a child process (and stopped on exit).
+    :param sim_args: that child's options (``benchmarks.simserver``).
     """
 
-    def __init__(self, remote=None):
+    def __init__(self, remote=None, sim_args=()):
         self.remote = remote
+        self.sim_args = sim_args
         self.host = _FixtureHost()
         self.sim = None
         self.glance = None
@@ -214,7 +217,7 @@ class Env(object):
         objects.register_all()
         h = self.host
         if self.remote is None:
-            self.sim = RemoteSim.start()
+            self.sim = RemoteSim.start(self.sim_args)
             h.addCleanup(self.sim.close)
         else:
             self.sim = self.remote

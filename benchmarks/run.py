@@ -13,6 +13,7 @@ nova's loader:
 Prints a table and writes ``benchmarks/results.json``.
 """
 import argparse
+import collections
 import concurrent.futures
 import gc
 import json
@@ -25,6 +26,12 @@ import threading
 import time
 
 from benchmarks import harness
+from benchmarks import plots
+from benchmarks import soak
+try:
+    from benchmarks import scale
+except ImportError:   # the scale benchmark lands separately (issue 18)
+    scale = None
 
 from nova.compute import provider_tree  # noqa: I100
 from nova import objects
@@ -37,14 +44,18 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        'results.json')
 IMAGE_SIZE = 1024 * 1024 + 17
 # Targets from the issue (requests per operation, seconds, ratio, MiB).
-TARGETS = {'spawn': 12, 'destroy': 8, 'get_info': 1, 'list_instances': 1}
+COLD_SPAWN_TARGET = 14
+TARGETS = {'spawn': 12, 'destroy': 8, 'get_info': 1, 'list_instances': 1,
+           'spawn_cold': COLD_SPAWN_TARGET}
 CONCURRENCY_TARGET = 1.5
+CONCURRENCY32_TARGET = 2.0
 RSS_TARGET_MIB = 64
 EVENT_TARGET_S = 1.0
-# Operations whose request counts the JSON reports, in table order.
+# Operations whose request counts the JSON reports, in table order
+# (spawn_cold: the first spawn of an image on the host, in a new process).
 REQUEST_KEYS = ('spawn', 'spawn_config_drive', 'destroy', 'get_info',
                 'list_instances', 'update_provider_tree', 'attach_volume',
-                'detach_volume', 'snapshot')
+                'detach_volume', 'snapshot', 'spawn_cold')
 
 
 class Requests(object):
@@ -76,8 +87,9 @@ def request_counts(env):
     """Request logs of each operation (event listener stopped).
 
     The image is cached in the volume group by a first spawn (reported as
-    ``spawn_uncached_image``); ``spawn`` is a spawn of a cached image, as
-    every spawn from that image on this host after the first.  Likewise
+    ``spawn_cold``: also the first of the process); ``spawn`` is a spawn
+    of a cached image, as every spawn from that image on this host after
+    the first.  Likewise
     ``destroy`` runs after a first one (``destroy_first_in_process``) that
     read the PowerOff job template, which a compute process reads once.
     """
@@ -86,7 +98,7 @@ def request_counts(env):
     meta = objects.ImageMeta.from_dict(img)
     req = Requests(env.sim)
     first = harness.instance(1, image_ref=img['id'])
-    req.run('spawn_uncached_image', env.spawn, drv, first, meta)
+    req.run('spawn_cold', env.spawn, drv, first, meta)
     inst = harness.instance(2, image_ref=img['id'])
     req.run('spawn', env.spawn, drv, inst, meta)
     cd_inst = harness.instance(3, image_ref=img['id'], config_drive=True)
@@ -128,19 +140,24 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
 
     Medians of ``rounds`` rounds.  A full garbage collection runs before
     each timed part: a collection of this process's large heap stops every
-    thread for a few hundred milliseconds, wherever it falls.
+    thread for a few hundred milliseconds, wherever it falls.  Also this
+    process's CPU seconds per spawn in the concurrent part (event listener
+    included; the simulator runs apart).
+    :return: ({single_s, n_s, ratio, cpu_per_spawn_s, rest_errors (other
+        than 412)}, 412 conflicts).
     """
     drv = env.load_driver()
-    img = env.add_image(IMAGE_SIZE, name='bench-concurrency')
+    img = env.add_image(IMAGE_SIZE, name='bench-concurrency%d' % n)
     meta = objects.ImageMeta.from_dict(img)
     # The image cache is warm: these measure spawns, not the one upload.
     warm = harness.instance(10, image_ref=img['id'])
     env.spawn(drv, warm, meta)
     drv.destroy(env.context, warm, harness.network_info())
-    singles, eights, conflicts = [], [], 0
+    singles, many_s, cpu, conflicts = [], [], [], 0
+    errors = collections.Counter()
 
     def destroy(insts):
-        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        with concurrent.futures.ThreadPoolExecutor(min(n, 8)) as pool:
             list(pool.map(lambda i: drv.destroy(
                 env.context, i, harness.network_info()), insts))
 
@@ -157,19 +174,32 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
             singles.append(secs)
             with concurrent.futures.ThreadPoolExecutor(n) as pool:
                 gc.collect()
+                cpu0 = time.process_time()
                 secs, _ = harness.timed(lambda: list(pool.map(
                     lambda i: env.spawn(drv, i, meta), many)))
-            eights.append(secs)
-            conflicts += len([r for r in env.sim.request_log()
-                              if r['status'] == 412])
+                cpu.append((time.process_time() - cpu0) / n)
+            many_s.append(secs)
+            log = env.sim.request_log()
+            conflicts += len([r for r in log if r['status'] == 412])
+            errors.update('%s %d' % (harness.resource_key(
+                r['method'], r['path']), r['status'])
+                for r in harness.non_event(log)
+                if r['status'] >= 400 and r['status'] != 412)
         finally:
             env.sim.set_latency(0)
         destroy([one] + many)
     drv.manage_image_cache(env.context, [])
     single = statistics.median(singles)
-    eight = statistics.median(eights)
-    return {'single_s': round(single, 3), 'eight_s': round(eight, 3),
-            'ratio': round(eight / single, 2)}, conflicts
+    multi = statistics.median(many_s)
+    return {'single_s': round(single, 3), 'n_s': round(multi, 3),
+            'ratio': round(multi / single, 2),
+            'cpu_per_spawn_s': round(statistics.median(cpu), 4),
+            # A GET 404 is the event handler reading a partition that the
+            # previous round's destroy removed (its events come later).
+            'rest_errors': sum(v for k, v in errors.items()
+                               if not (k.startswith('GET ') and
+                                       k.endswith(' 404'))),
+            'rest_errors_by_kind': dict(errors)}, conflicts
 
 
 def event_latency(env, samples=5):
@@ -252,13 +282,20 @@ def _table(logs, conc, conflicts, rss_res, events, out):
             name, len(entries), '<= %d' % target if target else '',
             _verdict(len(entries), target), split))
     if conc:
-        w('\nConcurrency (20 ms latency on every request)\n')
-        w('  1 spawn %.2f s, 8 concurrent spawns %.2f s: ratio %.2f '
-          '(target <= %.1f) %s\n  (medians of 3 rounds; etag conflicts '
-          '(412) retried: %d)\n' % (
-              conc['single_s'], conc['eight_s'], conc['ratio'],
-              CONCURRENCY_TARGET,
-              _verdict(conc['ratio'], CONCURRENCY_TARGET), conflicts))
+        w('\nConcurrency (20 ms latency on every request; medians of 3 '
+          'rounds; load average %s at the start)\n' % conc['loadavg'])
+        for n, key, target in ((8, 'concurrency', CONCURRENCY_TARGET),
+                               (32, 'concurrency32', CONCURRENCY32_TARGET)):
+            res = conc.get(key)
+            if res is None:
+                continue
+            w('  1 spawn %.2f s, %d concurrent spawns %.2f s: ratio %.2f '
+              '(target <= %.1f) %s; driver CPU %.0f ms per spawn; REST '
+              'errors %d, etag conflicts (412) retried %d\n' % (
+                  res['single_s'], n, res['n_s'], res['ratio'], target,
+                  _verdict(res['ratio'], target),
+                  res['cpu_per_spawn_s'] * 1000, res['rest_errors'],
+                  conflicts[key]))
     if rss_res:
         w('\nPeak RSS growth of the driver process (2 GiB image, target '
           '< %d MiB)\n' % RSS_TARGET_MIB)
@@ -286,25 +323,31 @@ def _parse(argv):
         prog='python -m benchmarks.run',
         description=__doc__.split('\n\n')[0])
     parser.add_argument('--skip', action='append', default=[],
-                        choices=('concurrency', 'rss', 'events'),
+                        choices=('concurrency', 'rss', 'events', 'scale',
+                                 'soak', 'plots'),
                         help='leave out a measurement (repeatable)')
     parser.add_argument('--rss-image-gib', type=float, default=2.0,
                         help='image size for the memory measurement')
+    parser.add_argument('--soak-cycles', type=int, default=500,
+                        help='spawn/destroy cycles of the soak')
     parser.add_argument('-v', '--verbose', action='store_true',
                         help='log the driver at INFO level')
     parser.add_argument('--output', default=RESULTS,
                         help='where to write the JSON results')
+    parser.add_argument('--plots', default=plots.DEFAULT_DIR,
+                        help='where to write the PNG plots')
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    out = sys.stdout
-    if not args.verbose:
-        logging.getLogger().setLevel(logging.ERROR)
-    begin = time.monotonic()
-    results = {}
-    conc = conflicts = rss_res = events = None
+def _machine():
+    return {'cpus': os.cpu_count(), 'python': sys.version.split()[0],
+            'loadavg_start': [round(x, 2) for x in os.getloadavg()]}
+
+
+def _measure(args, results, out):
+    """Run the measurements into ``results``; what the table needs."""
+    conc = rss_res = events = None
+    conflicts = {}
     with harness.Env() as env:
         env.set_volume_group(env.data_vg())
         out.write('Request counts...\n')
@@ -312,9 +355,16 @@ def main(argv=None):
         results['requests'] = {k: len(logs[k]) if k in logs else None
                                for k in REQUEST_KEYS}
         if 'concurrency' not in args.skip:
-            out.write('Concurrency...\n')
-            conc, conflicts = concurrency(env)
-            results['concurrency'] = conc
+            conc = {'loadavg': '%.1f' % os.getloadavg()[0]}
+            for n, key in ((8, 'concurrency'), (32, 'concurrency32')):
+                out.write('Concurrency (%d)...\n' % n)
+                conc[key], conflicts[key] = concurrency(env, n=n)
+            # Today's key names for 8 spawns.
+            eight = dict(conc['concurrency'])
+            results['concurrency'] = dict(
+                single_s=eight['single_s'], eight_s=eight.pop('n_s'),
+                **{k: v for k, v in eight.items() if k != 'single_s'})
+            results['concurrency32'] = conc['concurrency32']
         if 'events' not in args.skip:
             out.write('Event latency...\n')
             events = event_latency(env)
@@ -325,15 +375,40 @@ def main(argv=None):
             rss_res = rss(env, args.rss_image_gib)
             results['rss_growth_mib'] = {
                 k: rss_res[k] for k in ('spawn_2gib', 'snapshot_2gib')}
+    return logs, conc, conflicts, rss_res, events
+
+
+def main(argv=None):
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    out = sys.stdout
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.ERROR)
+    begin = time.monotonic()
+    results = {'machine': _machine()}
+    logs, conc, conflicts, rss_res, events = _measure(args, results, out)
+    if 'scale' not in args.skip and scale is not None:
+        out.write('Scale...\n')
+        results['scale'] = scale.measure(out)
+    if 'soak' not in args.skip:
+        out.write('Soak (%d cycles)...\n' % args.soak_cycles)
+        results['soak'] = soak.soak(args.soak_cycles, progress=out)
     _table(logs, conc, conflicts, rss_res, events, out)
-    ordered = {k: results[k] for k in ('requests', 'concurrency',
-                                       'rss_growth_mib', 'event_latency_s')
-               if k in results}
+    if 'scale' in results:
+        scale.table(results['scale'], out)
+    if 'soak' in results:
+        soak.table(results['soak'], out)
+    results['machine']['seconds'] = round(time.monotonic() - begin)
+    ordered = {k: results[k] for k in (
+        'requests', 'concurrency', 'rss_growth_mib', 'event_latency_s',
+        'concurrency32', 'scale', 'soak', 'machine') if k in results}
     with open(args.output, 'w') as f:
         json.dump(ordered, f, indent=2)
         f.write('\n')
     out.write('\nWrote %s (%.0f s)\n' % (args.output,
                                          time.monotonic() - begin))
+    if 'plots' not in args.skip:
+        for path in plots.write(ordered, args.plots, out):
+            out.write('Wrote %s\n' % path)
     # pypowervm sessions log off when collected: do it now, quietly, not at
     # interpreter exit.
     logging.disable(logging.CRITICAL)

@@ -235,10 +235,11 @@ def _run_batch(name, slot, getter, batch):
                     change.error = e1
             return
         slot.posted_at = time.monotonic()
-        # The slot keeps the answer; each caller gets a copy of its own.
+        # The slot keeps the answer; each caller gets a copy of its own,
+        # current as of this POST (a caller may pass it to a later change).
         slot.last = result
         for change in batch:
-            change.wrapper = _copy(result)
+            change.wrapper = stamp(_copy(result), slot.posted_at)
     finally:
         for change in batch:
             change.done = True

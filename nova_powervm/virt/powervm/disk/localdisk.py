@@ -60,6 +60,12 @@ def _find_vdisk(vg_wrap, name):
     return None
 
 
+# What pypowervm's upload_lu needs of its target: the adapter, the File's
+# name and the device's UDID (a VDisk's name may be a file path).
+_UploadTarget = collections.namedtuple('_UploadTarget',
+                                       ['adapter', 'name', 'udid'])
+
+
 def image_disk_name(image_ref):
     """Name of the cached image virtual disk of an image (ImageMeta or id)."""
     return image.cached_image_name(image_ref, IMAGE_PREFIX,
@@ -201,8 +207,9 @@ class LocalStorage(disk_dvr.DiskAdapter):
         """Create the instance's boot (or rescue) disk: a cached image copy.
 
         REST requests: cached image: 2 (read the VG, add the disk); new
-        image: 8 (read the VG, upload: create disk, file, stream, delete
-        file metadata, then read and update the VG for the copy).  A failed
+        image: 6 (read the VG, add the image disk, upload: file, stream,
+        delete file metadata, then add the boot disk to the VG the image
+        disk's update returned: an upload does not change the VG).  A failed
         upload leaves no image disk behind.
         :raises ImageUnacceptable: unsupported disk format or no image data.
         :raises FlavorDiskSmallerThanImage: the image exceeds the root disk.
@@ -237,14 +244,13 @@ class LocalStorage(disk_dvr.DiskAdapter):
             with self._image_locks.get(img_name):
                 if self._uploads[img_name] != uploads:
                     # Uploaded by another spawn since the read above.
-                    img_vdisk = _find_vdisk(self._get_vg(), img_name)
+                    vg_wrap = self._get_vg()
+                    img_vdisk = _find_vdisk(vg_wrap, img_name)
                 if img_vdisk is None:
-                    img_vdisk = self._upload_image(
+                    img_vdisk, vg_wrap = self._upload_image(
                         context, image_meta, img_name, img_size,
-                        file_format)
+                        file_format, vg_wrap)
                     self._uploads[img_name] += 1
-            # The VG changed meanwhile: the copy starts from a fresh read.
-            vg_wrap = None
         else:
             LOG.info('Using cached image %(img)s for the boot disk.',
                      {'img': img_name}, instance=instance)
@@ -252,36 +258,68 @@ class LocalStorage(disk_dvr.DiskAdapter):
                                 file_format, instance)
 
     def _upload_image(self, context, image_meta, img_name, img_size,
-                      file_format):
-        """Stream the image into a new image virtual disk (the cache)."""
+                      file_format, vg_wrap):
+        """Stream the image into a new image virtual disk (the cache).
+
+        :param vg_wrap: a recent VG wrapper (the image disk is added to it).
+        :return: (the image VDisk, the VG wrapper its creation returned).
+        """
         LOG.info('Uploading image %(id)s (%(size)d bytes) into virtual disk '
                  '%(disk)s of volume group %(vg)s.',
                  {'id': image_meta.id, 'size': img_size, 'disk': img_name,
                   'vg': self.vg_name})
+        base = [vg_wrap]
 
         def upload():
+            # A retry starts from a fresh read (the clean-up changed the VG).
+            vg_w, vdisk = self._create_image_disk(base.pop() if base else
+                                                  None, img_name, img_size,
+                                                  file_format)
             stream, size = image.image_stream(
                 context, image_meta.id, size=img_size,
                 checksum=image.image_checksum(image_meta))
             with stream:
-                return tsk_stg.upload_new_vdisk(
-                    self.adapter, self._vios_uuid, self.vg_uuid, stream,
-                    img_name, size, d_size=size, file_format=file_format)
+                # pypowervm's upload into an existing disk: it names the
+                # File after ``name`` and targets the device ``udid``.
+                leftover = tsk_stg.upload_lu(
+                    self._vios_uuid, _UploadTarget(self.adapter, img_name,
+                                                   vdisk.udid),
+                    stream, size)
+            return vdisk, vg_w, leftover
 
-        # pypowervm removes the new disk when the data transfer fails, but
-        # not when creating the upload's File fails.
+        # A failed attempt leaves the image disk (and maybe its File).
         def cleanup():
             self._remove_partial_image(img_name)
 
         try:
-            vdisk, leftover = image.retry_upload(
+            vdisk, vg_wrap, leftover = image.retry_upload(
                 self.adapter, upload, between=cleanup,
                 what='upload of image %s' % image_meta.id)
         except Exception:
             with excutils.save_and_reraise_exception():
                 cleanup()
         image.remove_upload_metadata(leftover)
-        return vdisk
+        return vdisk, vg_wrap
+
+    def _create_image_disk(self, vg_wrap, img_name, img_size, file_format):
+        """Add the (empty) image virtual disk; (VG wrapper, its VDisk)."""
+        gb = int(math.ceil(float(img_size) / units.Gi))
+
+        def add_disk(vg_w):
+            if _find_vdisk(vg_w, img_name) is not None:
+                # Made by an earlier try whose answer was lost.
+                return False
+            vg_w.virtual_disks.append(pvm_stg.VDisk.bld(
+                self.adapter, img_name, gb, file_format=file_format))
+            return True
+
+        vg_wrap, _ok = self._update_vg('crt_image_disk', vg_wrap, add_disk)
+        vdisk = _find_vdisk(vg_wrap, img_name)
+        if vdisk is None or not vdisk.udid:
+            raise nova_exc.StorageError(reason=_(
+                'volume group %(vg)s does not report the new image disk '
+                '%(disk)s') % {'vg': self.vg_name, 'disk': img_name})
+        return vg_wrap, vdisk
 
     def _remove_partial_image(self, img_name):
         """Best effort: delete an image disk whose upload failed.

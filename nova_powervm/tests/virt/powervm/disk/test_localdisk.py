@@ -244,37 +244,46 @@ class TestCreateDisk(LocalDiskTestCase):
         mock_api.download.return_value = iter(data)
         seen = {}
 
-        def fake_upload(adpt, v_uuid, vg_uuid, stream, name, f_size,
-                        d_size=None, file_format=None):
-            seen['args'] = (v_uuid, vg_uuid, name, f_size, d_size,
-                            file_format)
+        def fake_upload(v_uuid, target, stream, f_size):
+            seen['args'] = (v_uuid, target.adapter, target.name, target.udid,
+                            f_size)
             seen['stream_type'] = type(stream)
             seen['data'] = b''.join(iter(lambda: stream.read(100), b''))
-            self.srv.etag += 1
-            return self.srv.add_disk(name, 1), None
+            return None
 
-        with mock.patch.object(tsk_stg, 'upload_new_vdisk',
+        with mock.patch.object(tsk_stg, 'upload_lu',
                                side_effect=fake_upload):
             vdisk = self.drv.create_disk_from_image(
                 'ctx', _instance(), _image_meta(size=1024))
-        self.assertEqual(('1300C76F-9814-4A4D-B1F0-5B69352A7DEA', VG_UUID,
-                          self.img_name, 1024, 1024, 'raw'), seen['args'])
+        # The image disk: 1 GB (whole GB, at least the image), raw.
+        self.assertEqual(2, len(self.srv.posted))
+        img = localdisk._find_vdisk(self.srv.posted[0], self.img_name)
+        self.assertEqual(1, img.capacity)
+        self.assertEqual('raw', img.file_format)
+        self.assertIsNone(img.element.findtext('BaseImage'))
+        self.assertIsNone(localdisk._find_vdisk(self.srv.posted[0],
+                                                self.boot_name))
+        # The data went into that disk (the UDID the server gave it).
+        udid = localdisk._find_vdisk(self.srv.vg, self.img_name).udid
+        self.assertEqual(('1300C76F-9814-4A4D-B1F0-5B69352A7DEA', self.adpt,
+                          self.img_name, udid, 1024), seen['args'])
         self.assertIs(image.ImageStream, seen['stream_type'])
         self.assertEqual(b''.join(data), seen['data'])
         mock_api.download.assert_called_once_with('ctx', IMAGE_ID)
         # The image id's metadata was not fetched again (size was known).
         mock_api.get.assert_not_called()
-        # Lookup read, then a fresh read for the copy (the upload changed
-        # the VG), one update.
-        self.assertEqual(2, self.adpt.read.call_count)
-        self.assertEqual(1, len(self.srv.posted))
+        # One read (the lookup): the copy starts from the VG the image
+        # disk's update returned (the upload does not change the VG).
+        self.assertEqual(1, self.adpt.read.call_count)
+        new = localdisk._find_vdisk(self.srv.posted[1], self.boot_name)
+        self.assertEqual(udid, new.element.findtext('BaseImage'))
         self.assertEqual(self.boot_name, vdisk.name)
 
     @mock.patch.object(image, 'IMAGE_API')
     def test_upload_failure_no_copy(self, mock_api):
         mock_api.download.return_value = iter([b'short'])
-        with mock.patch.object(tsk_stg, 'upload_new_vdisk') as mock_up:
-            def consume(adpt, v, vg, stream, *a, **k):
+        with mock.patch.object(tsk_stg, 'upload_lu') as mock_up:
+            def consume(v, target, stream, *a, **k):
                 stream.read(1 << 20)
                 stream.read(1 << 20)
             mock_up.side_effect = consume
@@ -283,27 +292,50 @@ class TestCreateDisk(LocalDiskTestCase):
                 self.drv.create_disk_from_image, 'ctx', _instance(),
                 _image_meta(size=1024))
         self.assertIn('5 bytes, expected 1024', str(ex))
-        self.assertEqual([], self.srv.posted)
+        # The image disk was made, then removed; no boot disk.
+        self.assertEqual(2, len(self.srv.posted))
+        self.assertFalse(any(localdisk._find_vdisk(vg, self.boot_name)
+                             for vg in self.srv.posted))
         self.assertEqual(['test'], self.srv.disk_names())
 
     def test_failed_upload_removes_image_disk(self):
         # E.g. creating the upload's File failed after the disk was made:
-        # pypowervm leaves that disk, the driver removes it.
-        def upload(adpt, v_uuid, vg_uuid, stream, name, f_size, **kwargs):
-            self.srv.etag += 1
-            self.srv.add_disk(name, 1)
-            raise ValueError('File create failed')
-
+        # the driver removes that disk.
         with mock.patch.object(image, 'image_stream',
                                return_value=(mock.MagicMock(), 100)), \
-                mock.patch.object(tsk_stg, 'upload_new_vdisk',
-                                  side_effect=upload):
+                mock.patch.object(tsk_stg, 'upload_lu',
+                                  side_effect=ValueError('File failed')):
             self.assertRaises(ValueError, self.drv.create_disk_from_image,
                               'ctx', _instance(), _image_meta())
         self.assertEqual(['test'], self.srv.disk_names())
-        self.assertEqual(1, len(self.srv.posted))
-        self.assertIsNone(localdisk._find_vdisk(self.srv.posted[0],
+        self.assertEqual(2, len(self.srv.posted))
+        self.assertIsNotNone(localdisk._find_vdisk(self.srv.posted[0],
+                                                   self.img_name))
+        self.assertIsNone(localdisk._find_vdisk(self.srv.posted[1],
                                                 self.img_name))
+
+    def test_image_disk_creation_lost_answer_not_made_twice(self):
+        # The server makes the image disk and the answer is lost (500): the
+        # retry on a fresh read finds it and uploads into it.
+        real_update = self.srv.update
+
+        def update(wrapper, etag, path, **kwargs):
+            real_update(wrapper, etag, path, **kwargs)
+            if len(self.srv.posted) == 1:
+                raise pvm_exc.HttpError(mock.Mock(status=500, reqmethod='POST',
+                                                  reqpath=path, body=''))
+            return self.srv._answer()
+        self.adpt.update_by_path.side_effect = update
+        with mock.patch.object(image, 'image_stream',
+                               return_value=(mock.MagicMock(), 100)), \
+                mock.patch.object(tsk_stg, 'upload_lu',
+                                  return_value=None) as mock_up:
+            self.drv.create_disk_from_image('ctx', _instance(),
+                                            _image_meta())
+        udid = localdisk._find_vdisk(self.srv.vg, self.img_name).udid
+        self.assertEqual(udid, mock_up.call_args[0][1].udid)
+        self.assertEqual(sorted([self.boot_name, self.img_name, 'test']),
+                         self.srv.disk_names())
 
     def test_bad_disk_format(self):
         ex = self.assertRaises(
@@ -367,12 +399,9 @@ class TestCreateDisk(LocalDiskTestCase):
     def test_concurrent_new_image_uploaded_once(self):
         uploads = []
 
-        def slow_upload(adpt, v_uuid, vg_uuid, stream, name, f_size,
-                        **kwargs):
-            uploads.append(name)
+        def slow_upload(v_uuid, target, stream, f_size):
+            uploads.append(target.name)
             time.sleep(0.2)
-            self.srv.etag += 1
-            return self.srv.add_disk(name, 2), None
 
         insts = [_instance(uuid='%d' % i + INST_UUID[1:]) for i in range(3)]
         errors = []
@@ -385,7 +414,7 @@ class TestCreateDisk(LocalDiskTestCase):
 
         with mock.patch.object(image, 'image_stream',
                                return_value=(mock.MagicMock(), 100)), \
-                mock.patch.object(tsk_stg, 'upload_new_vdisk',
+                mock.patch.object(tsk_stg, 'upload_lu',
                                   side_effect=slow_upload):
             threads = [threading.Thread(target=spawn, args=(i,))
                        for i in insts]
@@ -404,19 +433,17 @@ class TestCreateDisk(LocalDiskTestCase):
         release = threading.Event()
         order = []
 
-        def upload(adpt, v_uuid, vg_uuid, stream, name, f_size, **kwargs):
-            order.append('upload ' + name)
+        def upload(v_uuid, target, stream, f_size):
+            order.append('upload ' + target.name)
             if not started.is_set():
                 started.set()
                 release.wait(5)
-            self.srv.etag += 1
-            return self.srv.add_disk(name, 2), None
 
         other = dict(id='11111111-2222-3333-4444-555555555555', size=100,
                      disk_format='raw')
         with mock.patch.object(image, 'image_stream',
                                return_value=(mock.MagicMock(), 100)), \
-                mock.patch.object(tsk_stg, 'upload_new_vdisk',
+                mock.patch.object(tsk_stg, 'upload_lu',
                                   side_effect=upload):
             thr = threading.Thread(
                 target=self.drv.create_disk_from_image,
