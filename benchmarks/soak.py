@@ -48,7 +48,11 @@ def rss_mib():
 
 
 def resources():
-    """{threads, fds, sockets} of this process."""
+    """{threads, fds, sockets} of this process.
+
+    Timer threads are left out: the event handler holds each stop event
+    back for ``event.STOP_EVENT_DELAY`` seconds in one, which then ends.
+    """
     fds = os.listdir('/proc/self/fd')
     socks = 0
     for fd in fds:
@@ -56,12 +60,20 @@ def resources():
             socks += os.readlink('/proc/self/fd/' + fd).startswith('socket:')
         except OSError:
             pass
-    return {'threads': threading.active_count(), 'fds': len(fds),
-            'sockets': socks}
+    threads = [t for t in threading.enumerate()
+               if not isinstance(t, threading.Timer)]
+    return {'threads': len(threads), 'fds': len(fds), 'sockets': socks}
 
 
-def _settled():
-    """resources() once short-lived threads (timers) have ended."""
+def _settled(timers_s=0):
+    """resources() once short-lived threads have ended.
+
+    :param timers_s: also wait up to this long for Timer threads to end.
+    """
+    deadline = time.monotonic() + timers_s
+    while time.monotonic() < deadline and any(
+            isinstance(t, threading.Timer) for t in threading.enumerate()):
+        time.sleep(0.2)
     last = None
     for _ in range(20):
         gc.collect()
@@ -132,7 +144,7 @@ def soak(cycles=500, warmup=None, progress=None):
                 progress.write('  %d/%d cycles, RSS %.1f MiB (%.0f s)\n' % (
                     i + 1, cycles, rss[-1], time.monotonic() - begin))
                 progress.flush()
-        end = _settled()
+        end = _settled(timers_s=20)
         for drv in drivers.values():
             drv.manage_image_cache(env.context, [])
         final = env.sim.inventory()

@@ -374,7 +374,7 @@ class _SpawnFlow(_FaultMatrix):
 class TestSpawnLocalDisk(_SpawnFlow):
     """First boot of the image: upload into the VG cache, copy, map, boot."""
 
-    max_requests = 16
+    max_requests = 14
     max_jobs = 1
     max_updates = 3
     max_writes = 10
