@@ -31,6 +31,7 @@ from nova.compute import task_states  # noqa: E402
 from nova import context as nova_context  # noqa: E402
 from nova.network import model as network_model  # noqa: E402
 from nova import objects  # noqa: E402
+from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.virt import driver as nova_driver  # noqa: E402
 from nova.virt import virtapi  # noqa: E402
 
@@ -232,6 +233,9 @@ class Env(object):
             h.addCleanup(CONF.clear_override, name, group='powervm')
         CONF.set_override('host', HOST)
         h.addCleanup(CONF.clear_override, 'host')
+        # The node UUID nova-compute would keep in a file beside its
+        # configuration (none here): made up, in memory.
+        h.useFixture(nova_fixtures.ComputeNodeIdFixture())
         self.glance = h.useFixture(pvm_fixtures.StreamingGlanceFixture(h))
         h.useFixture(pvm_fixtures.DiscoverDiskFixture(self.sim))
         # No mkisofs here; the metadata content is not what is measured.
