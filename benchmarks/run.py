@@ -39,6 +39,7 @@ from nova.virt import event as nova_event
 
 from nova_powervm.simulator import registry as sim_registry
 from nova_powervm.tests.functional import test_volumes
+from nova_powervm.virt.powervm import ids
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        'results.json')
@@ -217,7 +218,7 @@ def event_latency(env, samples=5):
     meta = objects.ImageMeta.from_dict(img)
     inst = harness.instance(40, image_ref=img['id'])
     env.spawn(drv, inst, meta)
-    uuid = harness.vm.get_pvm_uuid(inst)
+    uuid = ids.pvm_uuid(inst)
     # Suspend and resume: both reported at once (a stop is held back on
     # purpose, STOP_EVENT_DELAY, so that a reboot does not look like one).
     steps = [('suspended', nova_event.EVENT_LIFECYCLE_SUSPENDED),
