@@ -124,6 +124,9 @@ class MoveMixin(object):
         flow.add(tf_vm.PowerOff(self.adapter, instance,
                                 force_immediate=not timeout,
                                 restore_on_revert=True))
+        if not same:
+            # For the target's new partition.
+            flow.add(tf_vm.SaveNvram(self.nvram_mgr, instance))
         if not same and driver_bdms(block_device_info):
             stg_ftsk = self._vios_feed_task(volumes=True)
             self._add_volume_disconnect_tasks(flow, instance,
@@ -249,7 +252,7 @@ class MoveMixin(object):
                         disk_dvr.DiskType.BOOT, instance))
             store['disk_dev_info'] = disks[0]
         flow.add(tf_vm.Create(self.adapter, self.host_wrapper, instance,
-                              lpar_w=lpar_w),
+                              lpar_w=lpar_w, nvram_mgr=self.nvram_mgr),
                  tf_net.PlugVifs(self.virtapi, self.adapter, instance,
                                  network_info),
                  tf_net.PlugMgmtVif(self.adapter, instance))

@@ -1,4 +1,5 @@
-"""NVRAM persistence through nova: saved on change, restored on rebuild.
+"""NVRAM persistence through nova: saved on change, restored on rebuild
+and on cold migration.
 
 nova's rebuild on one host (the driver has no rebuild of its own) powers
 the server off, destroys its partition and spawns a new one; the new
@@ -9,6 +10,7 @@ temporary directory).
 import base64
 
 from nova_powervm.tests.functional.nova import base
+from nova_powervm.tests.functional.nova import base_hosts
 
 
 class TestNvramRebuild(base.PowerVMNovaTestCase):
@@ -37,6 +39,35 @@ class TestNvramRebuild(base.PowerVMNovaTestCase):
              r['path'].endswith('/LogicalPartition' + (
                  '' if r['method'] == 'PUT' else '/' + pvm))])
 
+        self._delete(server)
+        self._wait_for(lambda: store.fetch(server['id']) is None,
+                       'the NVRAM removed with the server')
+
+
+class TestNvramMigrate(base_hosts.TwoHostsTestCase):
+    """Cold migration: the target's new partition gets the NVRAM.
+
+    Both compute services of this process use the same local store
+    directory, as hosts sharing a Swift container would.
+    """
+
+    POWERVM_FLAGS = {'disk_driver': 'ssp'}
+
+    def test_cold_migration_keeps_nvram(self):
+        store = self.compute.manager.driver.nvram_mgr.store
+        server = self._boot(host=base.COMPUTE_HOST)
+        pvm = self._pvm_uuid(server)
+        self.sim.write_nvram(pvm, b'boot-list=lu0')
+        wanted = base64.b64encode(b'boot-list=lu0').decode('ascii')
+        self._wait_for(lambda: store.fetch(server['id']) == wanted,
+                       'the changed NVRAM in the store')
+
+        server = self._confirm(self._move(server, {'migrate': None}))
+        self.assertEqual(base_hosts.COMPUTE_HOST2, self._host_of(server))
+        self.assertIsNone(self._lpar_on(self.sim, server))
+        self.assertEqual(wanted, self.sim2.nvram(pvm))
+        # The source's clean-up kept it.
+        self.assertEqual(wanted, store.fetch(server['id']))
         self._delete(server)
         self._wait_for(lambda: store.fetch(server['id']) is None,
                        'the NVRAM removed with the server')

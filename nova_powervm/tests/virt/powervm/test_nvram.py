@@ -296,6 +296,15 @@ class TestHooks(test.NoDBTestCase):
         self.mgr.remove.assert_called_once_with(INST)
         nvram.before_delete(None, gone)
         nvram.after_delete(None, gone)
+        # Evacuation source / migration confirm: kept, not saved again
+        # (the partition on the other host has the instance's NVRAM now).
+        moved = _inst(host='compute2')
+        nvram.before_delete(self.mgr, moved)
+        nvram.after_delete(self.mgr, moved)
+        self.assertEqual(1, self.mgr.store_now.call_count)
+        self.assertEqual(1, self.mgr.remove.call_count)
+        nvram.save_now(self.mgr, moved)
+        self.assertEqual(2, self.mgr.store_now.call_count)
 
 
 class TestTasksAndEvents(test.NoDBTestCase):

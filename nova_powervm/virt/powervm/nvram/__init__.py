@@ -11,8 +11,11 @@ the same instance.  The public hooks, all of which log instead of raising:
   evacuate, cold migration, unshelve), puts the saved NVRAM into the
   create request;
 * :func:`before_delete` / :func:`after_delete` (``tasks.vm.Delete``):
-  save it now when the instance lives on (rebuild, resize and migration,
-  shelve, the source of an evacuation), else remove it.
+  keep it when the instance lives on (rebuild, resize and migration,
+  shelve, the source of an evacuation; saved once more first when it is
+  recreated on this host), else remove it;
+* :func:`save_now` (``tasks.vm.SaveNvram``): before a cold migration's
+  target builds the new partition.
 """
 from nova.compute import task_states
 from nova.compute import vm_states
@@ -97,10 +100,21 @@ def keep_on_destroy(instance, host):
             instance.host not in (None, host))
 
 
-def before_delete(mgr, instance):
-    """Save the NVRAM now if the instance will be recreated."""
-    if mgr is not None and keep_on_destroy(instance, mgr.host):
+def save_now(mgr, instance):
+    """Save the partition's NVRAM now (e.g. before a migration)."""
+    if mgr is not None:
         mgr.store_now(ids.pvm_uuid(instance), instance.uuid)
+
+
+def before_delete(mgr, instance):
+    """Save the NVRAM now if the instance will be recreated here.
+
+    Not when it already lives on another host (its NVRAM is that host's
+    partition's now).
+    """
+    if (mgr is not None and keep_on_destroy(instance, mgr.host) and
+            instance.host in (None, mgr.host)):
+        save_now(mgr, instance)
 
 
 def after_delete(mgr, instance):

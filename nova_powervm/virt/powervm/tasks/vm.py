@@ -134,6 +134,18 @@ class Delete(task.Task):
         nvram.after_delete(self.nvram_mgr, self.instance)
 
 
+class SaveNvram(task.Task):
+    """Save the partition's NVRAM now (never fails; nothing to revert)."""
+
+    def __init__(self, nvram_mgr, instance):
+        super().__init__(name='save_nvram')
+        self.nvram_mgr = nvram_mgr
+        self.instance = instance
+
+    def execute(self):
+        nvram.save_now(self.nvram_mgr, self.instance)
+
+
 class ForgetNvram(task.Task):
     """Remove the saved NVRAM of an instance that is gone for good."""
 
