@@ -32,6 +32,7 @@ from taskflow.patterns import linear_flow as tf_lf
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
 from nova_powervm.virt.powervm.tasks import base as tf_base
@@ -129,8 +130,8 @@ class MoveMixin(object):
             flow.add(tf_vm.SaveNvram(self.nvram_mgr, instance))
         if not same and driver_bdms(block_device_info):
             stg_ftsk = self._vios_feed_task(volumes=True)
-            self._add_volume_disconnect_tasks(flow, instance,
-                                              block_device_info, stg_ftsk)
+            driver_volume.add_disconnect_tasks(self, flow, instance,
+                                               block_device_info, stg_ftsk)
             flow.add(stg_ftsk)
         tf_base.run(flow, instance=instance)
         return jsonutils.dumps({'same_host': same})
@@ -194,8 +195,8 @@ class MoveMixin(object):
                                   instance.new_flavor or instance.flavor))
         elif driver_bdms(block_device_info):
             stg_ftsk = self._vios_feed_task(volumes=True)
-            self._add_volume_connect_tasks(flow, instance, block_device_info,
-                                           stg_ftsk)
+            driver_volume.add_connect_tasks(self, flow, instance,
+                                            block_device_info, stg_ftsk)
             flow.add(stg_ftsk)
         if power_on:
             flow.add(tf_vm.PowerOn(self.adapter, instance))
@@ -265,8 +266,8 @@ class MoveMixin(object):
                                            disk_info=disks[0]))
             flow.add(tf_stg.AttachDisk(self.disk_dvr, instance, stg_ftsk))
         if driver_bdms(block_device_info):
-            self._add_volume_connect_tasks(flow, instance, block_device_info,
-                                           stg_ftsk)
+            driver_volume.add_connect_tasks(self, flow, instance,
+                                            block_device_info, stg_ftsk)
         if configdrive.required_by(instance):
             flow.add(tf_media.CreateAndConnectCfgDrive(
                 self.adapter, instance, None, network_info, stg_ftsk))

@@ -194,3 +194,38 @@ class TestMigrateSSP(base_hosts.TwoHostsTestCase):
         self.assertEqual(self._flavor_usage(big),
                          self._usages(base_hosts.COMPUTE_HOST2))
         self._unused(base.COMPUTE_HOST)
+
+
+class TestMigrateBootFromVolume(base_hosts.TwoHostsTestCase):
+    """A vSCSI boot volume is reconnected on the target."""
+
+    def test_migrate_confirm(self):
+        vol_id = self.cinder.add_fc_volume(self._fc_targets(), lun=7,
+                                           bootable=True)
+        body = self._build_server(image_uuid='', flavor_id=self.flavor,
+                                  networks='none')
+        body.pop('imageRef', None)
+        body['host'] = base.COMPUTE_HOST
+        body['block_device_mapping_v2'] = [{
+            'source_type': 'volume', 'destination_type': 'volume',
+            'boot_index': 0, 'uuid': vol_id}]
+        server = self._wait_for_status(
+            self.api.post_server({'server': body}), 'ACTIVE')
+        self.assertTrue(self._volume_mappings(server))
+
+        server = self._move(server, {'migrate': None})
+        self.assertEqual(base_hosts.COMPUTE_HOST2, self._host_of(server))
+        with self._on(self.sim2):
+            self.assertEqual('running', self._state(server))
+            self.assertTrue(self._volume_mappings(server))
+            self.assertEqual([], self._disk_mappings(server))
+        # The source partition (stopped) no longer maps the volume.
+        self.assertEqual('not activated', self._state(server))
+        self.assertEqual([], self._volume_mappings(server))
+
+        server = self._confirm(server)
+        self.assertIsNone(self._lpar_on(self.sim, server))
+        self.assertEqual('in-use', self.cinder.volumes[vol_id]['status'])
+        self.assertEqual({'VCPU': 1, 'MEMORY_MB': 2048, 'DISK_GB': 0},
+                         self._usages(base_hosts.COMPUTE_HOST2))
+        self._unused(base.COMPUTE_HOST)
