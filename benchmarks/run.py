@@ -26,6 +26,7 @@ import threading
 import time
 
 from benchmarks import harness
+from benchmarks import move as bench_move
 from benchmarks import plots
 from benchmarks import soak
 try:
@@ -355,6 +356,8 @@ def _measure(args, results, out):
         logs = request_counts(env)
         results['requests'] = {k: len(logs[k]) if k in logs else None
                                for k in REQUEST_KEYS}
+        out.write('Resize...\n')
+        results['resize'] = bench_move.resize(env, IMAGE_SIZE)
         if 'concurrency' not in args.skip:
             conc = {'loadavg': '%.1f' % os.getloadavg()[0]}
             for n, key in ((8, 'concurrency'), (32, 'concurrency32')):
@@ -398,10 +401,12 @@ def main(argv=None):
         scale.table(results['scale'], out)
     if 'soak' in results:
         soak.table(results['soak'], out)
+    bench_move.write(results['resize'], out)
     results['machine']['seconds'] = round(time.monotonic() - begin)
     ordered = {k: results[k] for k in (
-        'requests', 'concurrency', 'rss_growth_mib', 'event_latency_s',
-        'concurrency32', 'scale', 'soak', 'machine') if k in results}
+        'requests', 'resize', 'concurrency', 'rss_growth_mib',
+        'event_latency_s', 'concurrency32', 'scale', 'soak', 'machine')
+        if k in results}
     with open(args.output, 'w') as f:
         json.dump(ordered, f, indent=2)
         f.write('\n')

@@ -166,8 +166,11 @@ class TestPartitionOps(SimDriverTestCase):
         # The node is the host init_host was given (not CONF.host, which
         # several compute services in one process share), with its UUID.
         self.assertEqual(['compute1'], self.drv.get_available_nodes())
-        self.assertEqual({res['uuid']: 'compute1'},
-                         self.drv.get_nodenames_by_uuid())
+        nodes = self.drv.get_nodenames_by_uuid()
+        self.assertEqual(['compute1'], list(nodes.values()))
+        # Once nova asked for it, the resources carry the node's UUID.
+        self.assertEqual(list(nodes), [self.drv.get_available_resource(
+            'compute1')['uuid']])
 
         self.flags(cpu_allocation_ratio=8.0, reserved_host_memory_mb=1024,
                    reserved_host_disk_mb=2048)

@@ -3,7 +3,8 @@
 One compute service manages one managed system: one nova node, named
 after the service's host (``init_host``'s ``host``, i.e. ``CONF.host``)
 and identified by nova's local node UUID.  Both are captured when the
-service starts, not read from the process-wide configuration later, so
+service starts (the name in ``init_host``, the UUID when nova first asks
+for it), not read from the process-wide configuration later, so
 several compute services in one process (nova-in-the-loop tests with two
 hosts) each report their own node.
 """
@@ -23,18 +24,22 @@ class NodeMixin(object):
     _node_uuid = None
 
     def _capture_node(self, host):
-        """Remember this service's node name and UUID (init_host)."""
+        """Remember this service's node name (init_host)."""
         self._nodename = host
-        self._node_uuid = nova.virt.node.get_local_node_uuid()
 
     def get_available_nodes(self, refresh=False):
         """One node per compute service, named after its host."""
         return [self._nodename or CONF.host]
 
     def get_nodenames_by_uuid(self, refresh=False):
-        """{node UUID: node name} of this service's one node."""
-        return {self._node_uuid or nova.virt.node.get_local_node_uuid():
-                self.get_available_nodes()[0]}
+        """{node UUID: node name} of this service's one node.
+
+        nova's local node UUID is read on the first call (nova-compute's
+        start, right after init_host) and kept.
+        """
+        if self._node_uuid is None:
+            self._node_uuid = nova.virt.node.get_local_node_uuid()
+        return {self._node_uuid: self.get_available_nodes()[0]}
 
     def get_available_resource(self, nodename):
         """Resources of the managed system (re-read: one GET)."""

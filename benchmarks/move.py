@@ -1,0 +1,64 @@
+"""REST requests and wall time of a resize on one host (localdisk).
+
+A resize is nova's migrate_disk_and_power_off, finish_migration and
+confirm_migration on one host: power off, the new flavor applied to the
+partition, the boot disk grown, power on.  (A migration to another host
+needs two simulated hosts; the functional tests cover it.)
+"""
+import time
+import types
+from unittest import mock
+
+from nova import objects
+
+from benchmarks import harness
+from nova_powervm.virt.powervm import driver_move
+
+
+def resize(env, image_size):
+    """{'requests': {step: n}, 'seconds': {step: s}} of one resize."""
+    drv = env.load_driver(listener=False)
+    meta = objects.ImageMeta.from_dict(env.add_image(image_size))
+    inst = harness.instance(40, image_ref=meta.id)
+    env.spawn(drv, inst, meta)
+    old = inst.flavor
+    new = old.obj_clone()
+    new.name, new.vcpus, new.memory_mb = 'bench.big', 2, 4096
+    # A file-backed volume group's disks cannot grow (the resize is refused).
+    grow = bool(drv.disk_dvr.capabilities.get('extend'))
+    new.root_gb = old.root_gb + int(grow)
+    same = types.SimpleNamespace(source_compute=harness.HOST,
+                                 dest_compute=harness.HOST)
+    vifs = harness.network_info()
+    steps = (
+        ('migrate_disk_and_power_off', lambda: drv.migrate_disk_and_power_off(
+            env.context, inst, harness.HOST, new, vifs, None, 0)),
+        ('finish_migration', lambda: drv.finish_migration(
+            env.context, same, inst, '{}', vifs, meta, True, {}, None)),
+        ('confirm_migration', lambda: drv.confirm_migration(
+            env.context, same, inst, vifs)))
+    out = {'requests': {}, 'seconds': {}}
+    with mock.patch.object(driver_move, '_migration', return_value=same):
+        for name, step in steps:
+            if name == 'finish_migration':
+                inst.old_flavor, inst.new_flavor, inst.flavor = old, new, new
+            env.sim.clear_request_log()
+            start = time.monotonic()
+            step()
+            out['seconds'][name] = round(time.monotonic() - start, 3)
+            out['requests'][name] = len(harness.non_event(
+                env.sim.request_log()))
+    drv.destroy(env.context, inst, vifs)
+    out['disk_grown'] = grow
+    out['requests']['total'] = sum(out['requests'].values())
+    out['seconds']['total'] = round(sum(out['seconds'].values()), 3)
+    return out
+
+
+def write(res, out):
+    """The resize lines of the benchmark's table."""
+    out.write('\nResize on one host (localdisk; power off, flavor, %s'
+              'power on)\n' % ('disk grow, ' if res['disk_grown'] else ''))
+    for step, n in res['requests'].items():
+        out.write('  %-28s %4d requests %7.3f s\n'
+                  % (step, n, res['seconds'][step]))
