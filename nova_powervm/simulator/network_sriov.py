@@ -20,7 +20,8 @@ and no free logical port or capacity left (HSCLB110).  Deleting the vNIC
 (or its partition) frees all of it.  Logical ports are not created
 directly (only through a vNIC).
 
-Controls: ``sriov_port(loc_code, label=None, link_up=None)``.
+Controls: ``sriov_port(loc_code, label=None, link_up=None,
+max_lps=None)``.
 Snapshot: ``inventory()['sriov']``.
 """
 import copy
@@ -306,14 +307,17 @@ def _lport_delete(sim, obj, ctx):
 
 
 @reg.control('sriov_port')
-def sriov_port(sim, loc_code, label=None, link_up=None):
-    """Set a physical port's Label and/or LinkStatus."""
+def sriov_port(sim, loc_code, label=None, link_up=None, max_lps=None):
+    """Set a physical port's Label, LinkStatus, logical port limit."""
     with sim.lock:
         for ad in adapters(sim):
             for port in xu.descendants(ad, _PORT):
                 if xu.text(port, 'LocationCode') == loc_code:
                     if label is not None:
                         xu.set_text(port, 'Label', label)
+                    if max_lps is not None:
+                        xu.set_text(port, 'ConfiguredMaxEthernetLogicalPorts',
+                                    int(max_lps))
                     if link_up is not None:
                         xu.set_text(port, 'LinkStatus',
                                     'true' if link_up else 'false')

@@ -3,14 +3,14 @@
 The simulator seeds two SR-IOV adapters; port 2 of each is labelled
 ``sriovnet1``, port 3 ``sriovnet2`` (see simulator/network_sriov.py).
 """
-from nova.compute import provider_tree
+import json
+
 from nova.network import model as network_model
 
 from nova_powervm.tests.functional import base
 from nova_powervm.tests.functional import test_iface_console as iface
 from nova_powervm.tests.functional import test_lifecycle
 from nova_powervm.virt.powervm import exception as exc
-from nova_powervm.virt.powervm import host as pvm_host
 
 SRIOV_NET = '5c6b1bd3-2c5d-4a3c-8b8a-0e8f4b1a2c3f'
 
@@ -112,24 +112,23 @@ class TestSriovAttach(iface._Base):
                           None, self.inst, sriov_vif(8))
         self.assertInventory(before)
 
-    def test_provider_tree_follows_labels(self):
-        tree = provider_tree.ProviderTree()
-        tree.new_root('compute1', '6f0e7e7c-0000-4000-8000-00000000a12c')
-        self.drv.get_available_resource('compute1')
-        self.drv.update_provider_tree(tree, 'compute1')
+    def test_vf_devices_reported_for_labelled_ports(self):
+        def devices():
+            res = self.drv.get_available_resource('compute1')
+            return sorted((d['address'], d['physical_port'])
+                          for d in json.loads(res['pci_passthrough_devices']))
+        ports = {p['adapter'] + '/' + p['port']: p['loc']
+                 for p in self.sim.inventory()['sriov']['ports']}
+        # 4 logical ports per physical port, 2 VFs per vNIC: 2 devices each.
         self.assertEqual(
-            {'compute1_SRIOV_sriovnet1': 8, 'compute1_SRIOV_sriovnet2': 8},
-            {tree.data(u).name: tree.data(u).inventory[
-                pvm_host.SRIOV_VF]['total']
-             for u in tree.get_provider_uuids()[1:]})
-        for loc in [p['loc'] for p in self.sim.inventory()['sriov']['ports']
-                    if p['label'] == 'sriovnet2']:
-            self.sim.sriov_port(loc_code=loc, label='')
-        self.drv.get_available_resource('compute1')
-        self.drv.update_provider_tree(tree, 'compute1')
-        self.assertEqual(['compute1_SRIOV_sriovnet1'],
-                         [tree.data(u).name
-                          for u in tree.get_provider_uuids()[1:]])
+            [('0001:02:00.0', ports['1/2']), ('0001:02:00.1', ports['1/2']),
+             ('0001:03:00.0', ports['1/3']), ('0001:03:00.1', ports['1/3']),
+             ('0002:02:00.0', ports['2/2']), ('0002:02:00.1', ports['2/2']),
+             ('0002:03:00.0', ports['2/3']), ('0002:03:00.1', ports['2/3'])],
+            devices())
+        self.sim.sriov_port(loc_code=ports['2/3'], label='')
+        self.flags(vnic_required_vfs=1, group='powervm')
+        self.assertEqual(12, len(devices()))
 
 
 class TestSriovSpawn(base.ClassSimTestCase):

@@ -121,7 +121,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
     # -- host (lifecycle helper) ---------------------------------------------
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        """VCPU, MEMORY_MB, DISK_GB (nova's ratios); SR-IOV VFs (host.py)."""
+        """VCPU, MEMORY_MB and DISK_GB (nova's ratios and reserved)."""
         # The resource tracker has just refreshed host_wrapper through
         # get_available_resource; don't read it again.
         res = pvm_host.build_host_resource(self.host_wrapper, nodename,
@@ -133,8 +133,6 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                     'DISK_GB': self._get_reserved_host_disk_gb_from_config()}
         provider_tree.update_inventory(
             nodename, pvm_host.inventory(res, ratios, reserved))
-        pvm_host.update_sriov_providers(provider_tree, nodename,
-                                        self.host_wrapper)
 
     def get_host_ip_addr(self):
         return CONF.my_ip

@@ -3,13 +3,15 @@ import math
 
 from nova import exception as nova_exc
 from nova.objects import fields
-import os_traits
 from oslo_concurrency import processutils
 from oslo_serialization import jsonutils
 from pypowervm.wrappers import base_partition as pvm_bp
 from pypowervm.wrappers import iocard
 
+from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
+
+CONF = cfg.CONF
 
 # nova wants an integer hypervisor version.
 HYPERVISOR_VERSION = 7
@@ -49,6 +51,8 @@ def build_host_resource(host_w, nodename, disk_dvr=None):
         'cpu_info': jsonutils.dumps({'vendor': 'ibm', 'arch': 'ppc64'}),
         'numa_topology': None,
         'supported_instances': SUPPORTED_INSTANCES,
+        'pci_passthrough_devices': jsonutils.dumps(sriov_pci_devices(
+            host_w, CONF.powervm.vnic_required_vfs)),
         'stats': {'proc_units': '%.2f' % proc_units,
                   'proc_units_used': '%.2f' % pu_used,
                   'memory_region_size': host_w.memory_region_size},
@@ -75,59 +79,42 @@ def inventory(resources, ratios, reserved):
     return inv
 
 
-# SR-IOV logical ports (VFs) of one physical network, on a child provider.
-SRIOV_VF = 'CUSTOM_PVM_SRIOV_VF'
-VNIC_TYPE_DIRECT_TRAIT = 'CUSTOM_VNIC_TYPE_DIRECT'
+# Vendor (IBM) and product of the VF devices reported to nova's PCI tracker.
+SRIOV_VENDOR_ID = '1014'
+SRIOV_PRODUCT_ID = '0001'
 
 
-def sriov_vfs(host_w):
-    """{physical network: VFs its ports can hold} from a System wrapper.
+def sriov_pci_devices(host_w, vfs_per_vnic):
+    """VF "PCI devices" for nova's PCI tracker (``pci_passthrough_devices``).
 
-    A physical port serves the physical network named by its ``Label``;
-    unlabelled ports and adapters not running in shared (Sriov) mode serve
-    none.  VFs are the ports' configured maximum logical ports.
+    nova claims one PCI device (tagged with the port's physical network by
+    ``[pci] device_spec``) for every ``vnic_type=direct`` port, so each
+    labelled physical port of a running shared-mode adapter
+    reports as many devices as vNICs it can back (its logical ports divided
+    by ``vfs_per_vnic``).  Address: domain = SR-IOV adapter ID, bus =
+    physical port ID, slot/function = device index.
     """
-    vfs = {}
+    devs = []
     for adap in host_w.asio_config.sriov_adapters:
         if (adap.mode != iocard.SRIOVAdapterMode.SRIOV or
                 adap.state != iocard.SRIOVAdapterState.RUNNING):
             continue
         for port in adap.phys_ports:
-            if port.label and port.cfg_max_lps:
-                vfs[port.label] = vfs.get(port.label, 0) + port.cfg_max_lps
-    return vfs
-
-
-def sriov_provider_name(nodename, physnet):
-    return '%s_SRIOV_%s' % (nodename, physnet)
-
-
-def update_sriov_providers(provider_tree, nodename, host_w):
-    """One child provider per SR-IOV physical network, with its VFs.
-
-    Inventory ``CUSTOM_PVM_SRIOV_VF`` (reserved 0), traits
-    ``CUSTOM_PHYSNET_<NAME>`` and ``CUSTOM_VNIC_TYPE_DIRECT``, so a flavor
-    asking e.g. ``resources1:CUSTOM_PVM_SRIOV_VF=2`` with
-    ``trait1:CUSTOM_PHYSNET_<NAME>=required`` is not placed beyond the
-    VFs.  Providers of networks that are gone are removed.
-    """
-    vfs = sriov_vfs(host_w)
-    wanted = {sriov_provider_name(nodename, net): net for net in vfs}
-    prefix = sriov_provider_name(nodename, '')
-    for uuid in provider_tree.get_provider_uuids(nodename)[1:]:
-        name = provider_tree.data(uuid).name
-        if name.startswith(prefix) and name not in wanted:
-            provider_tree.remove(uuid)
-    for name, net in sorted(wanted.items()):
-        if not provider_tree.exists(name):
-            provider_tree.new_child(name, nodename)
-        total = vfs[net]
-        provider_tree.update_inventory(name, {SRIOV_VF: {
-            'total': total, 'reserved': 0, 'min_unit': 1,
-            'max_unit': total, 'step_size': 1, 'allocation_ratio': 1.0}})
-        provider_tree.update_traits(name, [
-            os_traits.normalize_name('PHYSNET_' + net),
-            VNIC_TYPE_DIRECT_TRAIT])
+            if not port.label:
+                continue
+            for idx in range((port.cfg_max_lps or 0) // vfs_per_vnic):
+                addr = '%04x:%02x:%02x.%d' % (adap.sriov_adap_id,
+                                              port.port_id, idx // 8, idx % 8)
+                devs.append({
+                    'address': addr, 'dev_id': 'pvm_vf_' + addr,
+                    'dev_type': 'type-VF', 'vendor_id': SRIOV_VENDOR_ID,
+                    'product_id': SRIOV_PRODUCT_ID, 'numa_node': None,
+                    'label': 'label_%s_%s' % (SRIOV_VENDOR_ID,
+                                              SRIOV_PRODUCT_ID),
+                    'parent_addr': '%04x:%02x:00.0' % (adap.sriov_adap_id,
+                                                       port.port_id + 0x80),
+                    'physical_port': port.loc_code})
+    return devs
 
 
 def uptime():

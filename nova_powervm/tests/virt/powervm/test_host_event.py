@@ -21,7 +21,8 @@ class TestHost(test.NoDBTestCase):
     def host_w(self):
         return mock.Mock(proc_units_configurable='9.5', proc_units_avail='4',
                          memory_configurable=65536, memory_free=16384,
-                         memory_region_size=256)
+                         memory_region_size=256,
+                         asio_config=mock.Mock(sriov_adapters=[]))
 
     def test_build_host_resource(self):
         disk = mock.Mock(capacity=500.7, capacity_used=20.2)

@@ -2,7 +2,6 @@
 from unittest import mock
 
 import fixtures
-from nova.compute import provider_tree
 from nova.network import model as network_model
 from nova import test
 from nova.tests.unit import fake_instance
@@ -182,37 +181,13 @@ class TestUnplug(SriovTestBase):
 
 class TestInventory(test.NoDBTestCase):
 
-    def tree(self):
-        tree = provider_tree.ProviderTree()
-        tree.new_root('cn1', '6f0e7e7c-0000-4000-8000-00000000b001')
-        return tree
-
-    def test_child_provider_per_physnet(self):
+    def test_pci_devices_per_labelled_port(self):
         sys_w = recorded_system()
-        # A converged port labelled too; the Dedicated adapters count not.
-        sys_w.asio_config.sriov_adapters[0].phys_ports[0].label = 'net-2'
-        tree = self.tree()
-        pvm_host.update_sriov_providers(tree, 'cn1', sys_w)
-        one = tree.data('cn1_SRIOV_sriovnet1')
-        self.assertEqual(tree.data('cn1').uuid, one.parent_uuid)
-        self.assertEqual({'total': 8, 'reserved': 0, 'min_unit': 1,
-                          'max_unit': 8, 'step_size': 1,
-                          'allocation_ratio': 1.0},
-                         one.inventory['CUSTOM_PVM_SRIOV_VF'])
-        self.assertEqual({'CUSTOM_PHYSNET_SRIOVNET1',
-                          'CUSTOM_VNIC_TYPE_DIRECT'}, set(one.traits))
-        two = tree.data('cn1_SRIOV_net-2')
-        self.assertEqual(20, two.inventory['CUSTOM_PVM_SRIOV_VF']['total'])
-        self.assertIn('CUSTOM_PHYSNET_NET_2', two.traits)
-        # A label removed: its provider goes; the root's inventory stays.
-        sys_w.asio_config.sriov_adapters[0].phys_ports[0].label = ''
-        pvm_host.update_sriov_providers(tree, 'cn1', sys_w)
-        self.assertFalse(tree.exists('cn1_SRIOV_net-2'))
-        self.assertTrue(tree.exists('cn1_SRIOV_sriovnet1'))
-
-    def test_no_sriov_no_child(self):
-        sys_w = mock.Mock()
-        sys_w.asio_config.sriov_adapters = []
-        tree = self.tree()
-        pvm_host.update_sriov_providers(tree, 'cn1', sys_w)
-        self.assertEqual(1, len(tree.get_provider_uuids()))
+        devs = pvm_host.sriov_pci_devices(sys_w, 2)
+        # The two labelled T3 ports (4 logical ports each): 2 vNICs each.
+        self.assertEqual(['0001:02:00.0', '0001:02:00.1', '0002:02:00.0',
+                          '0002:02:00.1'], [d['address'] for d in devs])
+        self.assertEqual({'type-VF'}, {d['dev_type'] for d in devs})
+        self.assertEqual('U78C7.001.RCH0004-P1-C8-T3',
+                         devs[0]['physical_port'])
+        self.assertEqual(8, len(pvm_host.sriov_pci_devices(sys_w, 1)))
