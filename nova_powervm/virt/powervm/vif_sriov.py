@@ -233,3 +233,8 @@ class SriovDriver(object):
             vnic.delete()
         except pvm_exc.HttpNotFound:
             pass
+        except pvm_exc.Error:
+            # The answer may have been lost after the delete was made.
+            if find_vnic(adapter, instance, vif) is not None:
+                raise
+            LOG.info('The vNIC of port %s is gone after all.', vif.get('id'))

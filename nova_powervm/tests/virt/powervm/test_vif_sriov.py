@@ -173,6 +173,17 @@ class TestUnplug(SriovTestBase):
         self.vnics = []
         vif.unplug(self.adapter, self.inst, sriov_vif(), cna_list=[])
 
+    def test_lost_delete_answer_is_success_once_gone(self):
+        mine = mock.Mock(mac='FA163E00000A')
+        mine.delete.side_effect = pvm_exc.Error('connection dropped')
+        self.vnics = [mine]
+        # Still there: the failure stands.
+        self.assertRaises(exc.VifUnplugFailed, vif.unplug, self.adapter,
+                          self.inst, sriov_vif(), cna_list=[])
+        # Gone after all: success.
+        self.vnic_get.side_effect = [[mine], []]
+        vif.unplug(self.adapter, self.inst, sriov_vif(), cna_list=[])
+
     def test_revert_deletes_created(self):
         plugged = vif.plug(self.adapter, self.inst, sriov_vif())
         vif.unplug_all(self.adapter, self.inst, [plugged])
