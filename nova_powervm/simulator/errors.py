@@ -28,12 +28,18 @@ class PreconditionFailed(SimError):
 
 
 class JobFailure(Exception):
-    """A job handler's failure; message becomes the job's error text."""
+    """A job handler's failure; message becomes the job's error text.
 
-    def __init__(self, message, status='FAILED_BEFORE_COMPLETION'):
+    ``results``: job results the failed job still carries (the iSCSI jobs'
+    RETURN_CODE).
+    """
+
+    def __init__(self, message, status='FAILED_BEFORE_COMPLETION',
+                 results=None):
         super(JobFailure, self).__init__(message)
         self.message = message
         self.status = status
+        self.results = results
 
 
 class JobDelay(object):

@@ -103,12 +103,23 @@ def _lun_of(sim, paths):
     return lun_id
 
 
-def _pv_list(vios):
+def pv_list(vios):
+    """The VIOS's PhysicalVolumes element (created if missing)."""
     pvs = xu.child(vios.element, 'PhysicalVolumes')
     if pvs is None:
         pvs = stg.sub(vios.element, 'PhysicalVolumes')
         pvs.set('group', 'ViosStorage')
     return pvs
+
+
+def next_hdisk_name(pvs):
+    """The first free hdiskN name among a PhysicalVolumes element."""
+    names = {xu.text(pv, 'VolumeName') for pv in
+             xu.findall(pvs, 'PhysicalVolume')}
+    n = 0
+    while 'hdisk%d' % n in names:
+        n += 1
+    return 'hdisk%d' % n
 
 
 def _hdisk(target, lun, name, udid):
@@ -163,18 +174,13 @@ def _lua_recovery(sim, vios, params, ctx):
             'of %s' % vios.text('PartitionName'))}
     lun_id = _lun_of(sim, sorted(set(good)))
     udid = '01M0lCTTIxNDUxMjQ2MDA1MDc2RDAyODEwMTg3RTAw%08d' % lun_id
-    pvs = _pv_list(vios)
+    pvs = pv_list(vios)
     found = [pv for pv in xu.findall(pvs, 'PhysicalVolume')
              if xu.text(pv, 'UniqueDeviceID') == udid]
     if found:
         name = xu.text(found[0], 'VolumeName')
     else:
-        names = {xu.text(pv, 'VolumeName') for pv in
-                 xu.findall(pvs, 'PhysicalVolume')}
-        n = 0
-        while 'hdisk%d' % n in names:
-            n += 1
-        name = 'hdisk%d' % n
+        name = next_hdisk_name(pvs)
         pvs.append(_hdisk(good[0][0], good[0][1], name, udid))
         vios.cache.clear()
     if stg.storage_in_use(sim, vios.key, udid):
@@ -188,7 +194,7 @@ def _lua_recovery(sim, vios, params, ctx):
 @reg.job('VirtualIOServer', 'RemoveDevice')
 def _remove_device(sim, vios, params, ctx):
     name = params.get('devName')
-    pvs = _pv_list(vios)
+    pvs = pv_list(vios)
     for pv in xu.findall(pvs, 'PhysicalVolume'):
         if xu.text(pv, 'VolumeName') != name:
             continue

@@ -38,6 +38,7 @@ class JobRecord(object):
         if failure is not None:
             self.status = failure.status
             self.message = failure.message
+            self.results = dict(getattr(failure, 'results', None) or {})
         else:
             self.status = OK
             self.results = dict(results or {})

@@ -31,6 +31,7 @@ from nova_powervm.simulator import network
 from nova_powervm.simulator import partition
 from nova_powervm.simulator import registry as reg
 from nova_powervm.simulator import storage as stg
+from nova_powervm.simulator import storage_backed
 from nova_powervm.simulator import xmlutil as xu
 
 LOC = 'U8247.22L.2125D4A-V%s-C%s'
@@ -168,7 +169,11 @@ def canonical_storage(sim, vios, el, stg_el):
     kind = xu.localname(stg_el)
     udid = xu.text(stg_el, 'UniqueDeviceID')
     found = None
-    if kind == 'VirtualDisk':
+    backed = (storage_backed.resolve(sim, vios, stg_el)
+              if kind == 'VirtualDisk' else None)
+    if backed is not None:
+        found = backed
+    elif kind == 'VirtualDisk':
         found = stg.find_vdisk(sim, vios.key, xu.text(stg_el, 'DiskName'),
                                udid)[1]
     elif kind == 'VirtualOpticalMedia':
