@@ -149,6 +149,16 @@ volume_opts = [
         'volume_use_multipath', default=False,
         help=_('Report multipath capability to Cinder in the volume '
                'connector.')),
+    cfg.StrOpt(
+        'iscsi_iface', default='default',
+        help=_('iSCSI iface (transport) the Virtual I/O Servers log in to '
+               'iSCSI targets with, e.g. "default" (software iSCSI over '
+               'TCP) or "iser".')),
+    cfg.StrOpt(
+        'rbd_user', default='',
+        help=_('Ceph user the Virtual I/O Servers open RBD volumes as.  '
+               'Empty: the user Cinder names in the connection '
+               '(auth_username).')),
     cfg.IntOpt(
         'ports_per_fabric', default=1, min=1,
         help=_('Number of virtual FC ports per fabric for NPIV.')),

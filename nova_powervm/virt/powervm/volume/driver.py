@@ -1,7 +1,9 @@
 """The interface every Cinder volume connector implements.
 
-The compute driver picks the Fibre Channel connector from
-``[powervm] fc_attach_strategy`` through :func:`build_volume_driver`.
+:func:`build_volume_driver` picks the connector by Cinder's
+``driver_volume_type``: Fibre Channel as ``[powervm] fc_attach_strategy``
+says (vSCSI or NPIV), ``iscsi``, file I/O (``local``, ``nfs``, ``gpfs``) and
+``rbd``.
 
 A connector never POSTs a VIOS on its own when the caller gives it a
 ``stg_ftsk`` (a pypowervm FeedTask over the active VIOSes): it queues
@@ -31,6 +33,15 @@ FC_STRATEGY_MAPPING = {
 
 FC_TYPES = ('fibre_channel', 'fc')
 
+# Other Cinder connection types -> connector class.
+TYPE_MAPPING = {
+    'iscsi': 'nova_powervm.virt.powervm.volume.iscsi.IscsiVolumeAdapter',
+    'local': 'nova_powervm.virt.powervm.volume.fileio.FileIOVolumeAdapter',
+    'nfs': 'nova_powervm.virt.powervm.volume.fileio.FileIOVolumeAdapter',
+    'gpfs': 'nova_powervm.virt.powervm.volume.fileio.FileIOVolumeAdapter',
+    'rbd': 'nova_powervm.virt.powervm.volume.rbd.RBDVolumeAdapter',
+}
+
 
 def fc_adapter_class():
     """The Fibre Channel connector class chosen by fc_attach_strategy."""
@@ -41,13 +52,14 @@ def fc_adapter_class():
 def volume_driver_class(connection_info):
     """The connector class for a Cinder ``connection_info``.
 
-    :raises VolumeDriverNotFound: for a volume type other than Fibre
-        Channel.
+    :raises VolumeDriverNotFound: for a volume type no connector handles.
     """
     vtype = (connection_info or {}).get('driver_volume_type')
-    if vtype not in FC_TYPES:
-        raise nova_exc.VolumeDriverNotFound(driver_type=vtype)
-    return fc_adapter_class()
+    if vtype in FC_TYPES:
+        return fc_adapter_class()
+    if vtype in TYPE_MAPPING:
+        return importutils.import_class(TYPE_MAPPING[vtype])
+    raise nova_exc.VolumeDriverNotFound(driver_type=vtype)
 
 
 def build_volume_driver(adapter, host_uuid, instance, connection_info,
@@ -58,15 +70,26 @@ def build_volume_driver(adapter, host_uuid, instance, connection_info,
                stg_ftsk=stg_ftsk)
 
 
+def _classes():
+    return [fc_adapter_class()] + [importutils.import_class(path) for path
+                                   in sorted(set(TYPE_MAPPING.values()))]
+
+
 def connector_properties(adapter, host_uuid, instance):
-    """The connector entries of every volume type (``wwpns``...)."""
-    return fc_adapter_class().get_connector_properties(adapter, host_uuid,
-                                                       instance)
+    """The connector entries of every volume type.
+
+    ``wwpns`` (Fibre Channel) and ``initiator`` (iSCSI).
+    """
+    props = {}
+    for cls in _classes():
+        props.update(cls.get_connector_properties(adapter, host_uuid,
+                                                  instance))
+    return props
 
 
 def all_min_xags():
-    """VIOS xags the configured FC connector needs (for a shared feed)."""
-    return fc_adapter_class().min_xags()
+    """VIOS xags every connector needs (for a shared feed)."""
+    return sorted({x for cls in _classes() for x in cls.min_xags()})
 
 
 class VolumeAdapter(metaclass=abc.ABCMeta):

@@ -153,14 +153,15 @@ def _hdisk_mapped(vios_w, udid, dev_name):
 class RemoveUnusedHdisks(tf_task.Task):
     """Post-execute of a VIOS FeedTask: delete hdisks nothing maps now."""
 
-    def __init__(self, adapter, volume_id, hdisks, seen_wrappers):
-        """:param hdisks: {vios_uuid: (dev_name, udid)}
+    def __init__(self, remove, volume_id, hdisks, seen_wrappers):
+        """:param remove: remove(vios_uuid, dev_name) deletes one hdisk.
+        :param hdisks: {vios_uuid: (dev_name, udid)}
         :param seen_wrappers: {vios_uuid: VIOS wrapper read before the
             FeedTask ran} (used when the FeedTask did not update a VIOS).
         """
         super().__init__(name='rm_hdisks_%s' % volume_id,
                          requires=['wrapper_task_rets'])
-        self.adapter = adapter
+        self.remove = remove
         self.volume_id = volume_id
         self.hdisks = hdisks
         self.seen = seen_wrappers
@@ -177,7 +178,7 @@ class RemoveUnusedHdisks(tf_task.Task):
                           'vios': vios_uuid})
                 continue
             try:
-                tsk_hdisk.remove_hdisk(self.adapter, '', dev_name, vios_uuid)
+                self.remove(vios_uuid, dev_name)
             except pvm_exc.Error as exc:
                 LOG.warning('Removing hdisk %(dev)s of volume %(vol)s from '
                             'VIOS %(vios)s failed: %(exc)s',
@@ -230,6 +231,14 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
     def udid(self):
         return self._data.get(UDID_KEY)
 
+    def _targets(self, exc_cls=nova_exc.VolumeAttachFailed):
+        """The storage side of ``connection_info`` (validated)."""
+        return FCTargets(self.volume_id, self._data, exc_cls=exc_cls)
+
+    def _remove_device(self, vios_uuid, dev_name):
+        """Delete the volume's hdisk from one VIOS."""
+        tsk_hdisk.remove_hdisk(self.adapter, '', dev_name, vios_uuid)
+
     def _discover(self, vios_w, targets):
         """(dev_name, udid, status) of the LUN on this VIOS, or None."""
         itls = targets.itls(vios_port_wwpns(vios_w))
@@ -265,8 +274,8 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         return {v.uuid: res for v, res in zip(feed, results) if res}
 
     def connect_volume(self):
-        targets = FCTargets(self.volume_id, self._data)
-        ftsk, run_now = self._feed_task('attach_vscsi')
+        targets = self._targets()
+        ftsk, run_now = self._feed_task('attach_%s' % self.vol_type())
         found = self._discover_all(ftsk.feed, targets)
         self._discovered.update(found)
         need = CONF.powervm.vscsi_vios_connections_required
@@ -298,7 +307,7 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
                     vios_w is None or _hdisk_mapped(vios_w, udid, dev_name)):
                 continue
             try:
-                tsk_hdisk.remove_hdisk(self.adapter, '', dev_name, vios_uuid)
+                self._remove_device(vios_uuid, dev_name)
             except pvm_exc.Error as exc:
                 LOG.warning('Could not remove hdisk %(dev)s from VIOS '
                             '%(vios)s: %(exc)s', {'dev': dev_name,
@@ -340,15 +349,14 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
                              vios_w.uuid])
         if hdisks:
             ftsk.add_post_execute(RemoveUnusedHdisks(
-                self.adapter, self.volume_id, hdisks,
+                self._remove_device, self.volume_id, hdisks,
                 {v.uuid: v for v in ftsk.feed}))
         return hdisks
 
     def _udid_by_discovery(self, feed):
         """The UDID of a volume attached without recording it."""
         try:
-            targets = FCTargets(self.volume_id, self._data,
-                                exc_cls=nova_exc.VolumeDetachFailed)
+            targets = self._targets(nova_exc.VolumeDetachFailed)
         except nova_exc.VolumeDetachFailed as exc:
             LOG.warning('Cannot find the hdisk of volume %(vol)s: %(exc)s',
                         {'vol': self.volume_id, 'exc': exc})
@@ -398,8 +406,7 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
             raise nova_exc.VolumeExtendFailed(
                 volume_id=self.volume_id,
                 reason='the volume has no recorded hdisk UDID')
-        targets = FCTargets(self.volume_id, self._data,
-                            exc_cls=nova_exc.VolumeExtendFailed)
+        targets = self._targets(nova_exc.VolumeExtendFailed)
         ftsk = self._own_feed_task('extend_vscsi',
                                    nova_exc.VolumeExtendFailed)
         rescanned = 0

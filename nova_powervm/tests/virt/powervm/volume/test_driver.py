@@ -6,6 +6,7 @@ from nova import exception as nova_exc
 from nova import objects
 from nova import test
 from oslo_serialization import jsonutils
+from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import hdisk as tsk_hdisk
 from taskflow.patterns import linear_flow as tf_lf
 
@@ -14,6 +15,7 @@ from nova_powervm.virt.powervm import driver as pvm_driver
 from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm.tasks import volume as tf_vol
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
+from nova_powervm.virt.powervm.volume import iscsi
 from nova_powervm.virt.powervm.volume import npiv
 from nova_powervm.virt.powervm.volume import vscsi
 
@@ -34,13 +36,13 @@ class TestSelection(test.NoDBTestCase):
         self.flags(fc_attach_strategy='NPIV', group='powervm')
         self.assertIs(npiv.NPIVVolumeAdapter,
                       volume_dvr.volume_driver_class(conn_info()))
-        self.assertEqual(['ViosFCMapping', 'ViosStorage'],
+        self.assertEqual(['ViosFCMapping', 'ViosSCSIMapping', 'ViosStorage'],
                          volume_dvr.all_min_xags())
 
     def test_unsupported_type(self):
         self.assertRaises(nova_exc.VolumeDriverNotFound,
                           volume_dvr.volume_driver_class,
-                          conn_info(vtype='iscsi'))
+                          conn_info(vtype='sheepdog'))
 
 
 class TestDriverVolumes(test.NoDBTestCase):
@@ -59,6 +61,10 @@ class TestDriverVolumes(test.NoDBTestCase):
                                       'hdisk9', UDID)
         self.rm_hdisk = self.useFixture(fixtures.MockPatch(
             'pypowervm.tasks.hdisk.remove_hdisk')).mock
+        iscsi._INITIATOR_CACHE.clear()
+        self.initiator = self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.hdisk.discover_iscsi_initiator',
+            return_value='iqn.1986-03.com.ibm:vios1')).mock
 
     def test_connector_vscsi(self):
         self.flags(host='cmp1', my_block_storage_ip='10.0.0.5')
@@ -69,6 +75,18 @@ class TestDriverVolumes(test.NoDBTestCase):
         self.assertTrue(conn['multipath'])
         self.assertEqual(sorted(fakes.VIOS1_PORTS + fakes.VIOS2_PORTS),
                          sorted(conn['wwpns']))
+        self.assertEqual('iqn.1986-03.com.ibm:vios1', conn['initiator'])
+        # The first active VIOS answered; cached for the next call.
+        self.assertEqual(1, self.initiator.call_count)
+        self.drv.get_volume_connector(self.inst)
+        self.assertEqual(1, self.initiator.call_count)
+
+    def test_connector_without_iscsi(self):
+        self.initiator.side_effect = pvm_exc.ISCSIDiscoveryFailed(
+            vios_uuid='u', status='127')
+        conn = self.drv.get_volume_connector(self.inst)
+        self.assertNotIn('initiator', conn)
+        self.assertTrue(conn['wwpns'])
 
     def test_connector_npiv(self):
         self.flags(fc_attach_strategy='npiv', group='powervm')
