@@ -23,6 +23,7 @@ from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import session
+from nova_powervm.virt.powervm.volume import iscsi
 from nova_powervm.virt.powervm.volume import vscsi
 
 from nova_powervm.simulator import control as sim_control
@@ -310,6 +311,7 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
         mgmt._reset_cache()
         self.addCleanup(mgmt._reset_cache)
         vscsi._PFC_CACHE.clear()
+        iscsi._INITIATOR_CACHE.clear()
 
     def new_driver(self):
         """A PowerVMDriver after init_host (stopped at test cleanup)."""

@@ -200,11 +200,12 @@ class SEANeutronFixture(nova_fixtures.NeutronFixture):
 
 
 class FCCinderFixture(nova_fixtures.CinderFixture):
-    """nova's CinderFixture plus Fibre Channel volumes.
+    """nova's CinderFixture plus Fibre Channel (and other) volumes.
 
     ``add_fc_volume`` registers a volume whose connection_info is what a
     Cinder FC driver returns: target WWPNs, LUN and, once nova sent a
     connector with initiator WWPNs, an initiator-target map.
+    ``add_volume`` registers one of any type with the given data.
     """
 
     def __init__(self, test, az='nova'):
@@ -215,16 +216,25 @@ class FCCinderFixture(nova_fixtures.CinderFixture):
     def add_fc_volume(self, target_wwpns, lun=1, size=1, bootable=False,
                       name=None):
         """Create an available FC volume; returns its id."""
+        return self.add_volume(
+            'fibre_channel', {'target_wwn': list(target_wwpns),
+                              'target_lun': lun, 'target_discovered': False},
+            size=size, bootable=bootable, name=name or 'fc-vol-%d' % lun)
+
+    def add_volume(self, vtype, data, size=1, bootable=False, name=None):
+        """An available volume of any connection type; returns its id.
+
+        ``data``: the connection_info data Cinder's driver returns.
+        """
         vol_id = uuidutils.generate_uuid()
         self.volumes[vol_id] = {
-            'id': vol_id, 'display_name': name or 'fc-vol-%d' % lun,
+            'id': vol_id, 'display_name': name or '%s-vol' % vtype,
             'size': size, 'status': 'available',
             'attach_status': 'detached', 'multiattach': False,
             'availability_zone': self.az, 'bootable': bootable}
         self.VOLUME_CONNECTION_INFO[vol_id] = {
-            'driver_volume_type': 'fibre_channel',
-            'data': {'target_wwn': list(target_wwpns), 'target_lun': lun,
-                     'target_discovered': False, 'encrypted': False}}
+            'driver_volume_type': vtype,
+            'data': dict(data, encrypted=False)}
         return vol_id
 
     def fake_attachment_delete(self, context, attachment_id):
@@ -237,12 +247,12 @@ class FCCinderFixture(nova_fixtures.CinderFixture):
 
     def _find_connection_info(self, volume_id, attachment_id):
         info = super()._find_connection_info(volume_id, attachment_id)
-        if info['driver_volume_type'] != 'fibre_channel':
-            return info
         connector = self.volume_to_attachment[volume_id].get(
             attachment_id, {}).get('connector') or {}
         if connector:
             self.connectors.append(connector)
+        if info['driver_volume_type'] != 'fibre_channel':
+            return info
         initiators = connector.get('wwpns') or []
         if initiators:
             targets = info['data']['target_wwn']

@@ -286,8 +286,8 @@ def _select(kind, reqs):
     return list(reqs)
 
 
-def _generate(cls):
-    """Add the matrix's tests to ``cls``.
+def _generate(cls, only=None):
+    """Add the matrix's tests to ``cls`` (the dimensions in ``only``: all).
 
     ``test_http500_at_request_NN``, ``test_session_expiry_at_request_NN``,
     ``test_connection_drop_at_request_NN`` (1..max_requests),
@@ -312,6 +312,8 @@ def _generate(cls):
              ('amb_loss', 'test_ambiguous_loss_at_write_%02d',
               cls.max_writes))
     for fault, fmt, bound in names:
+        if only is not None and fault not in only:
+            continue
         for k in range(1, bound + 1):
             def case(self, fault=fault, k=k):
                 self._fault_case(fault, k)
