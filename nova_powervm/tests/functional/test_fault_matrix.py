@@ -339,7 +339,7 @@ class _SpawnFlow(_FaultMatrix):
         inst = lc.make_instance(1, image_ref=self.image_id,
                                 config_drive=self.config_drive)
         return {'inst': inst,
-                'vifs': network_model.NetworkInfo([lc.sea_vif(1, 100)])}
+                'vifs': network_model.NetworkInfo([lc.sea_vif(1, lc.SEA_PVID)])}
 
     def run_flow(self, state):
         self.drv.spawn(None, state['inst'], self.image_meta, [], None, {},
@@ -467,7 +467,7 @@ class TestDestroy(_FaultMatrix):
         base_inv = self.sim.inventory()
         inst = lc.make_instance(1, image_ref=self.image_id,
                                 config_drive=True)
-        vifs = network_model.NetworkInfo([lc.sea_vif(1, 100)])
+        vifs = network_model.NetworkInfo([lc.sea_vif(1, lc.SEA_PVID)])
         self.drv.spawn(None, inst, self.image_meta, [], None, {}, vifs)
         return {'inst': inst, 'vifs': vifs, 'base': base_inv}
 

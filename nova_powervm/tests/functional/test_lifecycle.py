@@ -55,6 +55,13 @@ def make_instance(n=1, image_ref=None, config_drive=False, vcpus=1,
     return inst
 
 
+# The seeded Shared Ethernet Adapter's PVID: always bridged, so a plug adds
+# no VLAN to the SEA and an unplug removes none (request budgets count the
+# driver's own steady-state cost; bridging a new VLAN is counted in
+# test_network_media).
+SEA_PVID = 2227
+
+
 def sea_vif(n, vlan):
     return network_model.VIF(
         id='aaaaaaaa-0000-4000-8000-%012d' % n,
@@ -474,7 +481,7 @@ class TestSpawnDestroy(SimDriverTestCase):
         # Count the operations alone: no event listener reads in between.
         self.drv.cleanup_host('compute1')
         before = self.sim.inventory()
-        vifs = network_model.NetworkInfo([sea_vif(1, 100)])
+        vifs = network_model.NetworkInfo([sea_vif(1, SEA_PVID)])
         counts = {}
         for n, label in ((1, 'image_upload'), (2, 'cached_image')):
             inst = make_instance(n, image_ref=self.image_id)

@@ -61,23 +61,25 @@ class SimTestBase(base.AdapterSimTestCase):
 class TestVifsOnSimulator(SimTestBase):
 
     def test_sea_plug_one_request_warm(self):
-        vif.plug(self.adapter, self.inst, make_vif(1), lpar_wrap=self.lpar_w)
+        # VLAN 1000 is on the seeded SEA: once known, no request for it.
+        vif.plug(self.adapter, self.inst, make_vif(1, vlan=1000),
+                 lpar_wrap=self.lpar_w)
         _, reqs = self._requests(vif.plug, self.adapter, self.inst,
-                                 make_vif(2, vlan=200), lpar_wrap=self.lpar_w)
+                                 make_vif(2, vlan=1000), lpar_wrap=self.lpar_w)
         self.assertEqual(1, len(reqs), reqs)
         self.assertEqual('PUT', reqs[0][0])
         cnas = sorted(self._mine('client_adapters').values(),
                       key=lambda c: c['mac'])
-        self.assertEqual([('FA163E000001', '100', 'ETHERNET0'),
-                          ('FA163E000002', '200', 'ETHERNET0')],
+        self.assertEqual([('FA163E000001', '1000', 'ETHERNET0'),
+                          ('FA163E000002', '1000', 'ETHERNET0')],
                          [(c['mac'], c['pvid'], c['vswitch']) for c in cnas])
 
     def test_sea_plug_vifs_cold_cache_requests(self):
         _, reqs = self._requests(
-            vif.plug_vifs, self.adapter, self.inst, [make_vif(1)],
+            vif.plug_vifs, self.adapter, self.inst, [make_vif(1, vlan=1000)],
             lpar_wrap=self.lpar_w, cna_list=[])
-        # vswitch feed (once per adapter) + the adapter PUT.
-        self.assertEqual(['GET', 'PUT'], [m for m, _p in reqs], reqs)
+        # vswitch feed and SEA feed (once per adapter) + the adapter PUT.
+        self.assertEqual(['GET', 'GET', 'PUT'], [m for m, _p in reqs], reqs)
 
     def test_physnet_named_vswitch(self):
         vif.plug(self.adapter, self.inst,

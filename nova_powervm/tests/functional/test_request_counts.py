@@ -32,7 +32,7 @@ class TestRequestCounts(base.ClassSimTestCase):
             self.useFixture(fixtures.MonkeyPatch(
                 'pypowervm.tasks.vopt.' + name, None))
         self.vifs = network_model.NetworkInfo(
-            [test_lifecycle.sea_vif(1, 100)])
+            [test_lifecycle.sea_vif(1, test_lifecycle.SEA_PVID)])
 
     def count(self, fn, *args, **kwargs):
         """(total, {method: n}) of one call's requests."""

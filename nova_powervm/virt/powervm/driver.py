@@ -285,6 +285,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
                                    partition_deleted=True))
         flow.add(tf_vm.Delete(self.adapter, instance, self.nvram_mgr))
+        flow.add(tf_net.ReleaseSeaVlans(self.adapter, instance, network_info))
         try:
             tf_base.run(flow, instance=instance,
                         store={'lpar_wrap': lpar_w},
@@ -296,10 +297,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         console.forget(lpar_w.uuid)
 
     def _destroy_leftovers(self, instance, network_info, destroy_disks):
-        """Remove what a partition that is already gone left behind.
-
-        Its adapters and mappings went with it; its boot disk, config drive
-        media and NovaLink trunk adapters (ovs) did not.
+        """Remove what a gone partition left: boot disk, config drive media,
+        NovaLink trunk adapters (ovs), SEA VLANs (its adapters went with it).
         """
         LOG.info('Partition already gone; removing its leftovers.',
                  instance=instance)
@@ -312,7 +311,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
         flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
                                    partition_deleted=True),
-                 tf_vm.ForgetNvram(self.nvram_mgr, instance))
+                 tf_vm.ForgetNvram(self.nvram_mgr, instance),
+                 tf_net.ReleaseSeaVlans(self.adapter, instance, network_info))
         tf_base.run(flow, instance=instance, exc_class=exc.DestroyTaskFailed)
 
     def plug_vifs(self, instance, network_info):

@@ -38,6 +38,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm import sea_vlan
 from nova_powervm.virt.powervm import vif_sriov
 
 LOG = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def reset_cache(adapter=None):
             _CACHES.clear()
         else:
             _CACHES.pop(adapter, None)
+    sea_vlan.reset_cache(adapter)
 
 
 def get_vswitch(adapter, name, create=False, host_uuid=None):
@@ -183,33 +185,6 @@ def _physnet(vif):
                 network_model.VIF_DETAILS_PHYSICAL_NETWORK))
 
 
-def _sea_vlan(instance, vif):
-    """The VLAN of a pvm_sea port (binding details, else network meta).
-
-    The client adapter's PVID is the port's VLAN; the SEA carries it tagged.
-    A port without one (e.g. on a flat network) is refused: neither earlier
-    PowerVM driver nor the SEA agent supported untagged networks, and PVID
-    1 would silently put the instance on the SEA's untagged network.
-    """
-    details = vif.get('details') or {}
-    meta = (vif.get('network') or {}).get('meta') or {}
-    raw = details.get(network_model.VIF_DETAILS_VLAN, meta.get('vlan'))
-    if raw in (None, ''):
-        raise exc.VifInvalid(
-            port=_port(vif), instance=instance.name,
-            reason=_('a pvm_sea port needs a VLAN (binding detail "vlan"); '
-                     'flat (untagged) networks are not supported'))
-    try:
-        vlan = int(raw)
-    except (TypeError, ValueError):
-        vlan = None
-    if vlan is None or not 1 <= vlan <= 4094:
-        raise exc.VifInvalid(port=_port(vif), instance=instance.name,
-                             reason=_('VLAN %s is not an integer from 1 to '
-                                      '4094') % raw)
-    return vlan
-
-
 def validate(instance, vif):
     """Check a VIF before anything is created; raise a nova exception."""
     vif_type = vif.get('type')
@@ -265,11 +240,11 @@ class _SeaDriver(object):
 
     @staticmethod
     def validate(instance, vif):
-        _sea_vlan(instance, vif)
+        sea_vlan.port_vlan(instance, vif)
 
     @staticmethod
-    def plug(adapter, instance, vif, host_uuid=None, lpar_wrap=None):
-        vlan = _sea_vlan(instance, vif)
+    def vswitch(adapter, instance, vif, host_uuid=None):
+        """The port's physical network's vswitch, else ETHERNET0."""
         physnet = _physnet(vif)
         vsw = None
         if physnet:
@@ -284,6 +259,11 @@ class _SeaDriver(object):
                 reason=_('no virtual switch %(vsw)s for physical network '
                          '%(net)s') % {'vsw': pvm_net.VSW_DEFAULT_VSWITCH,
                                        'net': physnet})
+        return vsw
+
+    @classmethod
+    def plug(cls, adapter, instance, vif, host_uuid=None, lpar_wrap=None):
+        vsw, vlan = ensure_sea_vlan(adapter, instance, vif, host_uuid)
         LOG.info('Plugging port %(port)s (VLAN %(vlan)s, vswitch %(vsw)s) '
                  'into instance %(inst)s.',
                  {'port': _port(vif), 'vlan': vlan, 'vsw': vsw.name,
@@ -595,3 +575,27 @@ def unplug_mgmt_vif(cna):
     """Delete the management CNA (idempotent)."""
     if cna is not None:
         _delete_quietly(cna)
+
+
+def release_sea_vlans(adapter, instance, network_info):
+    """Remove from the SEAs the VLANs of ``network_info``'s pvm_sea ports
+    that no adapter on the host uses any more (best effort).
+    """
+    for one in network_info or []:
+        if one.get('type') != VIF_TYPE_PVM_SEA:
+            continue
+        try:
+            sea_vlan.release(adapter, _host_uuid(adapter, _hostnet(adapter)),
+                             _SeaDriver.vswitch(adapter, instance, one),
+                             sea_vlan.port_vlan(instance, one))
+        except Exception as e:
+            LOG.warning('Not removing the VLAN of port %(port)s from the '
+                        'SEA: %(err)s', {'port': _port(one), 'err': e})
+
+
+def ensure_sea_vlan(adapter, instance, vif, host_uuid=None):
+    """Make the SEA carry a pvm_sea port's VLAN: (vswitch, VLAN to use)."""
+    vsw = _SeaDriver.vswitch(adapter, instance, vif, host_uuid=host_uuid)
+    return vsw, sea_vlan.ensure(
+        adapter, _host_uuid(adapter, _hostnet(adapter, host_uuid)), vsw,
+        sea_vlan.port_vlan(instance, vif), _port(vif), instance.name)

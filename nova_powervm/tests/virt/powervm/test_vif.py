@@ -78,6 +78,10 @@ class VifTestBase(test.NoDBTestCase):
             fixtures.MockPatchObject(vif, 'os_vif')).mock
         self.useFixture(fixtures.MockPatchObject(vif, '_os_vif_ready', False))
         self.addCleanup(vif.reset_cache)
+        # No Shared Ethernet Adapter unless a test adds one (test_sea_vlan).
+        self.nb_get = self.useFixture(fixtures.MockPatch(
+            'pypowervm.wrappers.network.NetBridge.get',
+            return_value=[])).mock
 
     def _made(self, pvid, href, kw):
         made = mock.Mock(pvid=pvid, vswitch_uri=href, kw=kw,

@@ -158,6 +158,7 @@ class UnplugVif(task.Task):
         self.had_cna = vif.find_cna(self.adapter, self.instance, self.vif,
                                     cna_list=cna_list) is not None
         vif.unplug(self.adapter, self.instance, self.vif, cna_list=cna_list)
+        vif.release_sea_vlans(self.adapter, self.instance, [self.vif])
 
     def revert(self, lpar_wrap, result, flow_failures, **kwargs):
         if not self.had_cna or vif.find_cna(self.adapter, self.instance,
@@ -195,6 +196,33 @@ class UnplugVifs(task.Task):
     def execute(self):
         vif.unplug_vifs(self.adapter, self.instance, self.network_info,
                         partition_deleted=self.partition_deleted)
+
+
+class ReleaseSeaVlans(task.Task):
+    """Remove the pvm_sea ports' VLANs no adapter uses from the SEAs.
+
+    Runs after the partition is deleted; best effort (see sea_vlan.py).
+    Revert (a later task failed) bridges them again.
+    """
+
+    def __init__(self, adapter, instance, network_info):
+        super().__init__(name='release_sea_vlans')
+        self.adapter = adapter
+        self.instance = instance
+        self.network_info = network_info or []
+
+    def execute(self):
+        vif.release_sea_vlans(self.adapter, self.instance, self.network_info)
+
+    def revert(self, result, flow_failures, **kwargs):
+        for one in self.network_info:
+            if one.get('type') == vif.VIF_TYPE_PVM_SEA:
+                try:
+                    vif.ensure_sea_vlan(self.adapter, self.instance, one)
+                except Exception:
+                    LOG.exception('Bridging the VLAN of port %s again '
+                                  'failed.', one.get('id'),
+                                  instance=self.instance)
 
 
 class PlugMgmtVif(task.Task):

@@ -1,0 +1,1 @@
+"""Neutron-side pieces for PowerVM (loaded by neutron-server, not nova)."""

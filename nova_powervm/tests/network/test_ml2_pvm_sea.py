@@ -1,0 +1,86 @@
+"""The pvm_sea ML2 mechanism driver: what it hands neutron's binding."""
+from unittest import mock
+
+from neutron_lib.api.definitions import portbindings
+from neutron_lib.plugins.ml2 import api
+from oslo_config import cfg
+import testtools
+
+from nova_powervm.network import ml2_pvm_sea as mech
+
+
+def segment(net_type, seg_id=None, physnet='default', sid='seg-1'):
+    return {api.ID: sid, api.NETWORK_TYPE: net_type,
+            api.SEGMENTATION_ID: seg_id, api.PHYSICAL_NETWORK: physnet}
+
+
+class TestPvmSeaMech(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(cfg.CONF.clear_override, 'hosts', 'ml2_pvm_sea')
+        self.drv = mech.PvmSeaMechanismDriver()
+        self.drv.initialize()
+
+    def context(self, segments, host='pvm1', vnic=portbindings.VNIC_NORMAL):
+        ctx = mock.Mock(spec=api.PortContext)
+        ctx.current = {'id': 'port-1', portbindings.VNIC_TYPE: vnic}
+        ctx.host = host
+        ctx.segments_to_bind = segments
+        return ctx
+
+    def test_binds_vlan_segment_with_vlan_detail(self):
+        ctx = self.context([segment('vxlan', 7, None, 'seg-0'),
+                            segment('vlan', 101, 'physnet1')])
+        self.drv.bind_port(ctx)
+        ctx.set_binding.assert_called_once_with(
+            'seg-1', 'pvm_sea', {'port_filter': False, 'vlan': '101',
+                                 'physical_network': 'physnet1'})
+
+    def test_binds_flat_segment_as_flat(self):
+        ctx = self.context([segment('flat')])
+        self.drv.bind_port(ctx)
+        ctx.set_binding.assert_called_once_with(
+            'seg-1', 'pvm_sea', {'port_filter': False,
+                                 'network_type': 'flat',
+                                 'physical_network': 'default'})
+
+    def test_leaves_unsupported_segments_and_vnic_types(self):
+        for ctx in (self.context([segment('vxlan', 5, None)]),
+                    self.context([segment('geneve', 5, None)]),
+                    self.context([segment('vlan', 101)],
+                                 vnic=portbindings.VNIC_DIRECT),
+                    self.context([segment('vlan', 101)], host='')):
+            self.drv.bind_port(ctx)
+            ctx.set_binding.assert_not_called()
+
+    def test_only_configured_hosts(self):
+        cfg.CONF.set_override('hosts', ['pvm1'], 'ml2_pvm_sea')
+        self.drv.initialize()
+        other = self.context([segment('vlan', 101)], host='kvm1')
+        self.drv.bind_port(other)
+        other.set_binding.assert_not_called()
+        mine = self.context([segment('vlan', 101)], host='pvm1')
+        self.drv.bind_port(mine)
+        self.assertEqual(1, mine.set_binding.call_count)
+
+    def test_details_drive_nova_side_vlan(self):
+        # What nova's vif.py reads from the binding: the VLAN, or flat.
+        from nova_powervm.virt.powervm import sea_vlan
+        inst = mock.Mock()
+        inst.name = 'vm1'
+        for seg, want in ((segment('vlan', 101), 101),
+                          (segment('flat'), None)):
+            vif = {'id': 'p', 'address': 'fa:16:3e:00:00:01',
+                   'details': self.drv.vif_details(seg)}
+            self.assertEqual(want, sea_vlan.port_vlan(inst, vif))
+
+    def test_entry_point_registered(self):
+        import configparser
+        import os
+        cp = configparser.ConfigParser()
+        cp.read(os.path.join(os.path.dirname(mech.__file__), '..', '..',
+                             'setup.cfg'))
+        eps = cp['options.entry_points']['neutron.ml2.mechanism_drivers']
+        self.assertIn('pvm_sea = nova_powervm.network.ml2_pvm_sea:'
+                      'PvmSeaMechanismDriver', eps)

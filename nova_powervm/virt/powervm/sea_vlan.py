@@ -1,0 +1,194 @@
+"""VLANs of pvm_sea ports on the host's Shared Ethernet Adapters.
+
+A pvm_sea port's VLAN reaches the physical network only when the network
+bridge (SEA) of its virtual switch carries it.  Plugging a port makes it
+so (pypowervm's network bridger); when no client adapter on the host uses
+the VLAN any more (the host's VirtualNetwork feed, which lists the
+vswitch/VLAN pairs adapters use, no longer has it) it is removed again.
+
+A port on a flat network (binding detail ``network_type`` ``flat``, no
+VLAN) gets the bridge's PVID: its frames leave the SEA untagged.
+
+A VLAN the bridge carries on its primary trunk adapter is never removed.
+What was learnt of a bridge is remembered per adapter for ``_TTL`` seconds
+(as vif.py remembers vswitches), so a plug or unplug of an already bridged
+VLAN costs no request while fresh.
+"""
+import threading
+import time
+import weakref
+
+from nova.network import model as network_model
+from oslo_log import log as logging
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import network_bridger as pvm_nb
+from pypowervm.wrappers import managed_system as pvm_ms
+from pypowervm.wrappers import network as pvm_net
+
+from nova_powervm.i18n import _
+from nova_powervm.virt.powervm import exception as exc
+
+LOG = logging.getLogger(__name__)
+
+_TTL = 300
+_LOCK = threading.Lock()
+# adapter -> {(vswitch uuid, vlan): (expires at, nb uuid or None, permanent)}
+_KNOWN = weakref.WeakKeyDictionary()
+# adapter -> {vswitch uuid: (expires at, nb uuid or None, pvid or None)}
+_BRIDGES = weakref.WeakKeyDictionary()
+
+
+def reset_cache(adapter=None):
+    """Forget what was learnt of the bridges (all adapters, or one)."""
+    with _LOCK:
+        for d in (_KNOWN, _BRIDGES):
+            if adapter is None:
+                d.clear()
+            else:
+                d.pop(adapter, None)
+
+
+def _port(vif):
+    return vif.get('id') or vif.get('address')
+
+
+def port_vlan(instance, vif):
+    """The VLAN of a pvm_sea port; None for a port on a flat network.
+
+    From the binding details (``vlan``), else the network's meta.
+    :raises VifInvalid: no VLAN on a non-flat port, or not 1-4094.
+    """
+    details = vif.get('details') or {}
+    meta = (vif.get('network') or {}).get('meta') or {}
+    raw = details.get(network_model.VIF_DETAILS_VLAN, meta.get('vlan'))
+    if raw in (None, ''):
+        if details.get('network_type') == 'flat':
+            return None
+        raise exc.VifInvalid(
+            port=_port(vif), instance=instance.name,
+            reason=_('a pvm_sea port needs a VLAN (binding detail "vlan") '
+                     'or binding detail "network_type": "flat"'))
+    try:
+        vlan = int(raw)
+    except (TypeError, ValueError):
+        vlan = None
+    if vlan is None or not 1 <= vlan <= 4094:
+        raise exc.VifInvalid(port=_port(vif), instance=instance.name,
+                             reason=_('VLAN %s is not an integer from 1 to '
+                                      '4094') % raw)
+    return vlan
+
+
+def _fresh(table, adapter, key):
+    with _LOCK:
+        hit = table.get(adapter, {}).get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit
+    return None
+
+
+def _remember(table, adapter, key, *value):
+    with _LOCK:
+        table.setdefault(adapter, {})[key] = (time.monotonic() + _TTL,
+                                              ) + value
+
+
+def _forget(adapter, key):
+    with _LOCK:
+        _KNOWN.get(adapter, {}).pop(key, None)
+
+
+def _read_bridge(adapter, host_uuid, vsw):
+    """(NetBridge wrapper or None, all bridges) of ``vsw``; remembered."""
+    nbs = pvm_net.NetBridge.get(adapter, parent_type=pvm_ms.System,
+                                parent_uuid=host_uuid)
+    for nb in nbs:
+        if nb.seas and nb.vswitch_id == vsw.switch_id:
+            _remember(_BRIDGES, adapter, vsw.uuid, nb.uuid,
+                      nb.seas[0].primary_adpt.pvid)
+            return nb, nbs
+    _remember(_BRIDGES, adapter, vsw.uuid, None, None)
+    return None, nbs
+
+
+def _on_primary(nb, vlan):
+    primary = nb.seas[0].primary_adpt
+    return vlan == primary.pvid or vlan in primary.tagged_vlans
+
+
+def ensure(adapter, host_uuid, vsw, vlan, port='-', instance_name='-'):
+    """Make the bridge of ``vsw`` carry ``vlan``; return the VLAN to use.
+
+    :param vlan: None for a flat network: the bridge's PVID is returned.
+    :param port: the port and ``instance_name`` (named in errors).
+    :raises VifInvalid: a flat port on a vswitch without a bridge.
+    :raises pypowervm.exceptions.Error: the REST failure.
+    """
+    if vlan is None:
+        hit = _fresh(_BRIDGES, adapter, vsw.uuid)
+        pvid = hit[2] if hit else None
+        if hit is None:
+            nb, _nbs = _read_bridge(adapter, host_uuid, vsw)
+            pvid = nb.seas[0].primary_adpt.pvid if nb is not None else None
+        if pvid is None:
+            raise exc.VifInvalid(
+                port=port, instance=instance_name,
+                reason=_('a flat network needs a Shared Ethernet Adapter '
+                         'on virtual switch %s') % vsw.name)
+        return pvid
+    if _fresh(_KNOWN, adapter, (vsw.uuid, vlan)):
+        return vlan
+    nb, _nbs = _read_bridge(adapter, host_uuid, vsw)
+    if nb is None:
+        LOG.debug('Virtual switch %s has no Shared Ethernet Adapter; VLAN '
+                  '%s stays internal to the host.', vsw.name, vlan)
+        _remember(_KNOWN, adapter, (vsw.uuid, vlan), None, True)
+        return vlan
+    if nb.supports_vlan(vlan):
+        _remember(_KNOWN, adapter, (vsw.uuid, vlan), nb.uuid,
+                  _on_primary(nb, vlan))
+        return vlan
+    LOG.info('Adding VLAN %(vlan)s to Shared Ethernet Adapter %(nb)s '
+             '(virtual switch %(vsw)s).',
+             {'vlan': vlan, 'nb': nb.uuid, 'vsw': vsw.name})
+    pvm_nb.ensure_vlan_on_nb(adapter, host_uuid, nb.uuid, vlan)
+    _remember(_KNOWN, adapter, (vsw.uuid, vlan), nb.uuid, False)
+    return vlan
+
+
+def _in_use(adapter, host_uuid, vsw, vlan):
+    vnets = pvm_net.VNet.get(adapter, parent_type=pvm_ms.System,
+                             parent_uuid=host_uuid)
+    return any(vn.vlan == vlan and vn.vswitch_id == vsw.switch_id
+               for vn in vnets)
+
+
+def release(adapter, host_uuid, vsw, vlan):
+    """Remove ``vlan`` from the bridge of ``vsw`` if no adapter uses it.
+
+    Best effort: a failure is logged (the VLAN stays bridged, harmlessly).
+    :return: True if the VLAN was removed.
+    """
+    if vlan is None:
+        return False
+    hit = _fresh(_KNOWN, adapter, (vsw.uuid, vlan))
+    if hit is not None and hit[2]:
+        return False   # on the primary adapter, or no bridge: it stays
+    try:
+        if _in_use(adapter, host_uuid, vsw, vlan):
+            return False
+        _forget(adapter, (vsw.uuid, vlan))
+        nb, nbs = _read_bridge(adapter, host_uuid, vsw)
+        if nb is None or not nb.supports_vlan(vlan) or _on_primary(nb, vlan):
+            return False
+        LOG.info('Removing VLAN %(vlan)s, which no adapter uses any more, '
+                 'from Shared Ethernet Adapter %(nb)s.',
+                 {'vlan': vlan, 'nb': nb.uuid})
+        pvm_nb.remove_vlan_from_nb(adapter, host_uuid, nb.uuid, vlan,
+                                   existing_nbs=nbs)
+        return True
+    except pvm_exc.Error as e:
+        LOG.warning('Could not remove VLAN %(vlan)s from the Shared '
+                    'Ethernet Adapter of virtual switch %(vsw)s: %(err)s',
+                    {'vlan': vlan, 'vsw': vsw.name, 'err': e})
+        return False
