@@ -339,7 +339,8 @@ class _SpawnFlow(_FaultMatrix):
         inst = lc.make_instance(1, image_ref=self.image_id,
                                 config_drive=self.config_drive)
         return {'inst': inst,
-                'vifs': network_model.NetworkInfo([lc.sea_vif(1, lc.SEA_PVID)])}
+                'vifs': network_model.NetworkInfo(
+                    [lc.sea_vif(1, lc.SEA_PVID)])}
 
     def run_flow(self, state):
         self.drv.spawn(None, state['inst'], self.image_meta, [], None, {},
