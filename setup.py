@@ -11,11 +11,59 @@
 # under the License.
 """Packaging entry point; the metadata lives in setup.cfg.
 
-pbr is deliberately not used: nova 34 imports ``nova.virt.<compute_driver>``
-so this distribution must ship the ``nova.virt.powervm`` leaf package without
-owning ``nova/__init__.py``.  pbr drops dotted package names and its
-slash form breaks editable installs (see doc/source/install.rst).
+nova 34 imports ``nova.virt.<compute_driver>``.  This distribution ships no
+file under ``nova/`` (a ``nova/virt/powervm`` directory hides an editable
+nova); it ships ``nova_powervm_alias.pth`` at the top of site-packages,
+which installs an import finder for ``nova.virt.powervm`` at start-up (see
+nova_powervm/nova_alias.py).  The .pth is added to regular wheels by
+build_py and to editable wheels by editable_wheel (doc/source/install.rst).
 """
-import setuptools
+import os
 
-setuptools.setup()
+import setuptools
+from setuptools.command import build_py
+
+PTH_NAME = 'nova_powervm_alias.pth'
+PTH_LINE = 'import nova_powervm.nova_alias\n'
+
+
+def _write_pth(directory):
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, PTH_NAME)
+    with open(path, 'w') as f:
+        f.write(PTH_LINE)
+    return path
+
+
+class BuildPy(build_py.build_py):
+    """build_py that also puts the .pth at the top of the wheel."""
+
+    def run(self):
+        super().run()
+        if not getattr(self, 'editable_mode', False):
+            self._pth = _write_pth(self.build_lib)
+
+    def get_outputs(self, *args, **kwargs):
+        outs = list(super().get_outputs(*args, **kwargs))
+        if not getattr(self, 'editable_mode', False):
+            outs.append(os.path.join(self.build_lib, PTH_NAME))
+        return outs
+
+
+cmdclass = {'build_py': BuildPy}
+
+try:
+    from setuptools.command import editable_wheel
+
+    class EditableWheel(editable_wheel.editable_wheel):
+        """Editable wheel that also carries the .pth."""
+
+        def _install_namespaces(self, installation_dir, pth_prefix):
+            super()._install_namespaces(installation_dir, pth_prefix)
+            _write_pth(installation_dir)
+
+    cmdclass['editable_wheel'] = EditableWheel
+except ImportError:   # setuptools < 64: no PEP 660 editable installs
+    pass
+
+setuptools.setup(cmdclass=cmdclass)

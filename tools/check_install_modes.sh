@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install this project with `pip install .` and `pip install -e .` in the
-# current (tox) virtualenv; after each, load the driver through nova's own
+# current (tox) virtualenv, with nova installed regularly and then editable
+# (as devstack does); after each, load the driver through nova's own
 # loader; after each uninstall, check nova's files are byte-for-byte intact.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,19 +56,39 @@ check_nova_intact() {
   echo "ok: nova intact after $1"
 }
 
-before=$(nova_digest)
-rm -rf "$here/build" "$here"/*.egg-info
-
-for mode in regular editable; do
-  if [ "$mode" = editable ]; then
-    python -m pip install -q --no-deps -e "$here"
-  else
-    python -m pip install -q --no-deps "$here"
-  fi
-  echo "== pip install ($mode)"
-  load_driver
-  python -m pip uninstall -q -y nova-powervm
-  check_nova_intact "uninstall of the $mode install"
+run_modes() {
+  # $1: how nova itself is installed (regular or editable)
+  before=$(nova_digest)
   rm -rf "$here/build" "$here"/*.egg-info
-done
-echo "install modes: 2 passed, 0 failed"
+  for mode in regular editable; do
+    if [ "$mode" = editable ]; then
+      python -m pip install -q --no-deps -e "$here"
+    else
+      python -m pip install -q --no-deps "$here"
+    fi
+    echo "== nova $1, pip install ($mode)"
+    load_driver
+    python -m pip uninstall -q -y nova-powervm
+    check_nova_intact "uninstall of the $mode install (nova $1)"
+    rm -rf "$here/build" "$here"/*.egg-info
+    passed=$((passed + 1))
+  done
+}
+
+passed=0
+run_modes regular
+
+# devstack installs nova editable (pip install -e <nova checkout>): repeat
+# both modes against an editable nova made from nova's own sdist, then put
+# the regular nova back.
+nova_version=$(python -c 'import importlib.metadata as m; print(m.version("nova"))')
+python -m pip download -q --no-deps --no-binary :all: -d "$work/src" \
+  "nova==$nova_version"
+tar -xzf "$work/src/nova-$nova_version.tar.gz" -C "$work/src"
+python -m pip install -q --no-deps -e "$work/src/nova-$nova_version"
+(cd "$work" && python -c 'import nova, sys; sys.exit(
+    0 if nova.__file__.startswith(sys.argv[1]) else 1)' "$work/src") || {
+  echo "FAIL: nova is not the editable checkout" >&2; exit 1; }
+run_modes editable
+python -m pip install -q --no-deps --force-reinstall "nova==$nova_version"
+echo "install modes: $passed passed, 0 failed"
