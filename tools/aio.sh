@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# A single-machine OpenStack on 127.0.0.1 whose nova-compute runs the
+# PowerVM driver against the PowerVM REST API simulator.
+#
+#   tools/aio.sh up [--hosts N]   install (first time) and start everything
+#   tools/aio.sh down             stop everything (logs are kept)
+#   tools/aio.sh status           what runs, and the endpoints' health
+#   tools/aio.sh tempest [REGEX]  run Tempest (default tempest.api.compute)
+#
+# Run as root on Debian 12 (apt: MariaDB, RabbitMQ; PyPI: the services).
+# Everything lives under $AIO_DIR (default /opt/nova-powervm-aio): venv/,
+# etc/, logs/, run/ (pid files), state/, tempest/.  Only 127.0.0.1 is
+# listened on.  See doc/source/aio.rst.
+set -eEuo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+AIO_DIR=${AIO_DIR:-/opt/nova-powervm-aio}
+VENV=$AIO_DIR/venv
+ETC=$AIO_DIR/etc
+LOGS=$AIO_DIR/logs
+RUN=$AIO_DIR/run
+STATE=$AIO_DIR/state
+BIN=$VENV/bin
+IP=127.0.0.1
+REGION=RegionOne
+SIM_PORT=12080
+# service name -> port (uwsgi APIs, simulator, MariaDB, RabbitMQ)
+declare -A PORTS=([keystone]=5000 [placement]=8778 [glance]=9292
+                  [neutron]=9696 [nova-api]=8774 [simulator]=$SIM_PORT
+                  [mariadb]=3306 [rabbitmq]=5672)
+PY_PACKAGES=(nova keystone glance openstack-placement neutron tempest
+             python-openstackclient osc-placement PyMySQL uwsgi)
+
+STARTED=()        # services this run started (stopped again on failure)
+CURRENT=""        # the service being brought up, for error messages
+
+log() { printf '%s aio: %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() { printf 'aio: ERROR: %s\n' "$*" >&2; exit 1; }
+
+fail_current() {
+    local rc=$?
+    trap - ERR
+    if [ -n "$CURRENT" ]; then
+        printf 'aio: ERROR: %s did not come up (exit %s); see %s\n' \
+            "$CURRENT" "$rc" "$LOGS/$CURRENT.log" >&2
+        tail -n 15 "$LOGS/$CURRENT.log" 2>/dev/null | sed 's/^/    /' >&2
+    fi
+    if [ ${#STARTED[@]} -gt 0 ]; then
+        printf 'aio: stopping what this run started: %s\n' "${STARTED[*]}" >&2
+        stop_all
+    fi
+    exit "$rc"
+}
+
+secret() {  # a password kept across runs (service users are not re-made)
+    local f=$ETC/secrets/$1
+    if [ ! -s "$f" ]; then
+        mkdir -p "$ETC/secrets"; chmod 700 "$ETC/secrets"
+        (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$f")
+    fi
+    cat "$f"
+}
+
+# ---------------------------------------------------------------- checks
+preflight() {
+    [ "$(id -u)" -eq 0 ] || die "run as root (apt-get and the services need it)"
+    command -v apt-get >/dev/null || die "apt-get is missing: a Debian machine is needed"
+    command -v python3.11 >/dev/null || die "python3.11 is missing"
+    mkdir -p "$ETC" "$LOGS" "$RUN" "$STATE"
+}
+
+pid_alive() {
+    if [ "$1" = rabbitmq ]; then   # rabbitmq-server -detached: no pid file
+        [ -e "$RUN/rabbitmq.pid.managed" ] && rabbitmqctl -q status >/dev/null 2>&1
+        return
+    fi
+    [ -s "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null
+}
+
+port_busy() { (exec 3<>"/dev/tcp/$IP/$1") 2>/dev/null; }
+
+check_ports() {
+    local svc port n
+    for svc in "${!PORTS[@]}"; do
+        port=${PORTS[$svc]}
+        if [ "$svc" = simulator ]; then
+            for ((n = 0; n < HOSTS; n++)); do
+                if ! pid_alive simulator && port_busy $((port + n)); then
+                    die "port $((port + n)) (simulator) is already in use by another program"
+                fi
+            done
+        elif ! pid_alive "$svc" && port_busy "$port"; then
+            die "port $port ($svc) is already in use by another program"
+        fi
+    done
+}
+
+# --------------------------------------------------------------- install
+install_packages() {
+    local missing=()
+    command -v mariadbd >/dev/null || missing+=(mariadb-server)
+    command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
+    if [ ${#missing[@]} -gt 0 ]; then
+        CURRENT=apt; log "apt-get install ${missing[*]}"
+        { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install \
+            -y -q --no-install-recommends "${missing[@]}"; } > "$LOGS/apt.log" 2>&1
+    fi
+    if [ ! -x "$BIN/uwsgi" ] || [ ! -x "$BIN/tempest" ]; then
+        CURRENT=pip; log "creating $VENV (about 3 minutes)"
+        { python3.11 -m venv "$VENV" && "$BIN/pip" install -U pip setuptools wheel &&
+          "$BIN/pip" install "${PY_PACKAGES[@]}"; } > "$LOGS/pip.log" 2>&1
+    fi
+    CURRENT=pip; log "installing nova-powervm from $HERE"
+    rm -rf "$HERE/build"
+    "$BIN/pip" install --no-deps --force-reinstall "$HERE" >> "$LOGS/pip.log" 2>&1
+    rm -rf "$HERE/build" "$HERE"/*.egg-info
+    CURRENT=""
+}
+
+# ---------------------------------------------------------------- helpers
+wait_for() {  # wait_for NAME SECONDS COMMAND...
+    local name=$1 secs=$2; shift 2
+    local end=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        if ! pid_alive "$name" && [ -e "$RUN/$name.pid" ]; then
+            log "$name exited"; return 1
+        fi
+        [ $SECONDS -lt $end ] || { log "$name: not healthy after ${secs}s"; return 1; }
+        sleep 1
+    done
+}
+
+spawn() {  # spawn NAME COMMAND... : background process with pid file, log
+    local name=$1; shift
+    if pid_alive "$name"; then return 0; fi
+    CURRENT=$name
+    nohup "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
+    echo $! > "$RUN/$name.pid"
+    STARTED+=("$name")
+}
+
+uwsgi_app() {  # uwsgi_app NAME PORT MODULE PROCESSES [ENV=VAL...]
+    local name=$1 port=$2 module=$3 procs=$4; shift 4
+    local envs=() e
+    for e in "$@"; do envs+=(--env "$e"); done
+    spawn "$name" "$BIN/uwsgi" --master --die-on-term --need-app \
+        --http-socket "$IP:$port" --module "$module:application" \
+        --processes "$procs" --threads 1 --enable-threads --lazy-apps \
+        --add-header "Connection: close" --buffer-size 65535 \
+        --hook-master-start "unix_signal:15 gracefully_kill_them_all" \
+        "${envs[@]}"
+    wait_for "$name" 120 curl -sf -o /dev/null "http://$IP:$port/"
+    CURRENT=""
+}
+
+curl() { command curl -m 10 "$@"; }
+
+os_admin() {
+    OS_AUTH_URL=http://$IP:5000/v3 OS_USERNAME=admin OS_PASSWORD=$(secret admin) \
+    OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
+    OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3 \
+    OS_REGION_NAME=$REGION "$BIN/openstack" "$@"
+}
+
+db_url() { echo "mysql+pymysql://aio:$(secret db)@$IP/$1?charset=utf8"; }
+
+# --------------------------------------------------------------- services
+start_mariadb() {
+    if ! pid_alive mariadb; then
+        mkdir -p /run/mysqld; chown mysql:mysql /run/mysqld
+        spawn mariadb /usr/sbin/mariadbd --user=mysql --bind-address=$IP \
+            --port=3306 --skip-name-resolve --max-connections=500
+    fi
+    CURRENT=mariadb
+    wait_for mariadb 60 mariadb-admin --protocol=socket ping
+    local db pw
+    pw=$(secret db)
+    for db in keystone placement glance neutron nova_api nova nova_cell0; do
+        mariadb --protocol=socket -e "CREATE DATABASE IF NOT EXISTS $db"
+    done
+    mariadb --protocol=socket -e "CREATE USER IF NOT EXISTS 'aio'@'$IP' \
+        IDENTIFIED BY '$pw'; ALTER USER 'aio'@'$IP' IDENTIFIED BY '$pw'; \
+        GRANT ALL ON *.* TO 'aio'@'$IP'; FLUSH PRIVILEGES"
+    CURRENT=""
+}
+
+start_rabbitmq() {
+    CURRENT=rabbitmq
+    if ! rabbitmqctl -q status >/dev/null 2>&1; then
+        RABBITMQ_NODE_IP_ADDRESS=$IP RABBITMQ_LOG_BASE=$LOGS \
+            rabbitmq-server -detached >> "$LOGS/rabbitmq.log" 2>&1
+        STARTED+=(rabbitmq)
+    fi
+    echo "rabbitmq" > "$RUN/rabbitmq.pid.managed"
+    local end=$((SECONDS + 60))
+    until rabbitmqctl -q status >/dev/null 2>&1; do
+        [ $SECONDS -lt $end ] || return 1; sleep 1
+    done
+    rabbitmqctl -q add_user aio "$(secret rabbit)" >/dev/null 2>&1 ||
+        rabbitmqctl -q change_password aio "$(secret rabbit)" >/dev/null
+    rabbitmqctl -q set_permissions aio '.*' '.*' '.*' >/dev/null
+    CURRENT=""
+}
+
+start_simulator() {
+    spawn simulator "$BIN/powervm-simulator" --host $IP --port $SIM_PORT \
+        --hosts "$HOSTS" --state-dir "$STATE/simulator" --no-admin-api \
+        --event-hold 5
+    mkdir -p "$STATE/simulator"
+    local n
+    for ((n = 0; n < HOSTS; n++)); do
+        wait_for simulator 60 curl -s -o /dev/null \
+            "http://$IP:$((SIM_PORT + n))/rest/api/web/Logon"
+    done
+    CURRENT=""
+}
+
+start_keystone() {
+    "$BIN/python" "$HERE/tools/aio_conf.py" keystone "$ETC" "$STATE"
+    CURRENT=keystone
+    local kc=(--config-file "$ETC/keystone/keystone.conf")
+    "$BIN/keystone-manage" "${kc[@]}" db_sync >> "$LOGS/keystone.log" 2>&1
+    mkdir -p "$ETC/keystone/fernet-keys" "$ETC/keystone/credential-keys"
+    [ -s "$ETC/keystone/fernet-keys/0" ] ||
+        "$BIN/keystone-manage" "${kc[@]}" fernet_setup --keystone-user root \
+            --keystone-group root >> "$LOGS/keystone.log" 2>&1
+    [ -s "$ETC/keystone/credential-keys/0" ] ||
+        "$BIN/keystone-manage" "${kc[@]}" credential_setup --keystone-user root \
+            --keystone-group root >> "$LOGS/keystone.log" 2>&1
+    "$BIN/keystone-manage" "${kc[@]}" bootstrap --bootstrap-password "$(secret admin)" \
+        --bootstrap-admin-url "http://$IP:5000/v3" \
+        --bootstrap-internal-url "http://$IP:5000/v3" \
+        --bootstrap-public-url "http://$IP:5000/v3" \
+        --bootstrap-region-id $REGION >> "$LOGS/keystone.log" 2>&1
+    uwsgi_app keystone 5000 keystone.wsgi.api 2 \
+        "OS_KEYSTONE_CONFIG_DIR=$ETC/keystone"
+}
+
+register() {  # register SERVICE TYPE PORT PATH
+    local svc=$1 type=$2 port=$3 path=$4 iface
+    os_admin user show "$svc" >/dev/null 2>&1 ||
+        os_admin user create --domain default --password "$(secret "$svc")" \
+            "$svc" >/dev/null
+    os_admin role add --project service --user "$svc" admin >/dev/null
+    if ! os_admin service show "$type" >/dev/null 2>&1; then
+        os_admin service create --name "$svc" "$type" >/dev/null
+    fi
+    for iface in public internal admin; do
+        if [ -z "$(os_admin endpoint list --service "$type" --interface $iface -f value -c ID)" ]; then
+            os_admin endpoint create --region $REGION "$type" $iface \
+                "http://$IP:$port$path" >/dev/null
+        fi
+    done
+}
+
+identity() {
+    CURRENT=keystone
+    os_admin project show service >/dev/null 2>&1 ||
+        os_admin project create --domain default service >/dev/null
+    register placement placement 8778 ""
+    register glance image 9292 ""
+    register neutron network 9696 ""
+    register nova compute 8774 "/v2.1"
+    CURRENT=""
+}
+
+start_placement() {
+    "$BIN/python" "$HERE/tools/aio_conf.py" placement "$ETC" "$STATE"
+    CURRENT=placement
+    "$BIN/placement-manage" --config-file "$ETC/placement/placement.conf" \
+        db sync >> "$LOGS/placement.log" 2>&1
+    uwsgi_app placement 8778 placement.wsgi.api 1 \
+        "OS_PLACEMENT_CONFIG_DIR=$ETC/placement"
+}
+
+start_glance() {
+    "$BIN/python" "$HERE/tools/aio_conf.py" glance "$ETC" "$STATE"
+    CURRENT=glance
+    "$BIN/glance-manage" --config-file "$ETC/glance/glance-api.conf" \
+        db_sync >> "$LOGS/glance.log" 2>&1
+    uwsgi_app glance 9292 glance.wsgi.api 1 "OS_GLANCE_CONFIG_DIR=$ETC/glance"
+}
+
+start_neutron() {
+    "$BIN/python" "$HERE/tools/aio_conf.py" neutron "$ETC" "$STATE"
+    CURRENT=neutron
+    "$BIN/neutron-db-manage" --config-file "$ETC/neutron/neutron.conf" \
+        --config-file "$ETC/neutron/ml2_conf.ini" upgrade heads \
+        >> "$LOGS/neutron.log" 2>&1
+    uwsgi_app neutron 9696 neutron.wsgi.api 1 \
+        "OS_NEUTRON_CONFIG_FILES=$ETC/neutron/neutron.conf;$ETC/neutron/ml2_conf.ini"
+}
+
+start_nova() {
+    "$BIN/python" "$HERE/tools/aio_conf.py" nova "$ETC" "$STATE"
+    local nc=(--config-file "$ETC/nova/nova.conf") n
+    CURRENT=nova-api
+    {
+        "$BIN/nova-manage" "${nc[@]}" api_db sync
+        "$BIN/nova-manage" "${nc[@]}" cell_v2 map_cell0 \
+            --database_connection "$(db_url nova_cell0)"
+        "$BIN/nova-manage" "${nc[@]}" cell_v2 list_cells | grep -q ' cell1 ' ||
+            "$BIN/nova-manage" "${nc[@]}" cell_v2 create_cell --name cell1
+        "$BIN/nova-manage" "${nc[@]}" db sync
+    } >> "$LOGS/nova-api.log" 2>&1
+    uwsgi_app nova-api 8774 nova.wsgi.osapi_compute 2 \
+        "OS_NOVA_CONFIG_DIR=$ETC/nova"
+    spawn nova-conductor "$BIN/nova-conductor" "${nc[@]}"
+    spawn nova-scheduler "$BIN/nova-scheduler" "${nc[@]}"
+    for ((n = 1; n <= HOSTS; n++)); do
+        spawn "nova-compute$n" "$BIN/nova-compute" "${nc[@]}" \
+            --config-file "$ETC/nova/compute$n.conf"
+    done
+    CURRENT=nova-compute1
+    local end=$((SECONDS + 180)) up
+    while :; do
+        up=$(os_admin compute service list --service nova-compute -f value \
+             -c State 2>/dev/null | grep -c '^up$' || true)
+        [ "$up" -ge "$HOSTS" ] && break
+        for ((n = 1; n <= HOSTS; n++)); do
+            pid_alive "nova-compute$n" || { CURRENT=nova-compute$n; return 1; }
+        done
+        [ $SECONDS -lt $end ] || return 1
+        sleep 2
+    done
+    "$BIN/nova-manage" "${nc[@]}" cell_v2 discover_hosts >> "$LOGS/nova-api.log" 2>&1
+    CURRENT=""
+}
+
+resources() {
+    CURRENT=neutron
+    local f
+    local name vcpus ram disk
+    while read -r name vcpus ram disk; do
+        os_admin flavor show "$name" >/dev/null 2>&1 ||
+            os_admin flavor create --vcpus "$vcpus" --ram "$ram" \
+                --disk "$disk" "$name" >/dev/null
+    done <<< $'m1.pvm 1 512 1\nm1.pvm2 1 1024 2'
+    if ! os_admin image show aio-raw >/dev/null 2>&1; then
+        head -c 1048576 /dev/zero > "$STATE/aio-raw.img"
+        os_admin image create --disk-format raw --container-format bare \
+            --public --file "$STATE/aio-raw.img" aio-raw >/dev/null
+    fi
+    if ! os_admin network show private >/dev/null 2>&1; then
+        os_admin network create --share --provider-network-type vlan \
+            --provider-physical-network default private >/dev/null
+        os_admin subnet create --network private --subnet-range 10.10.0.0/24 \
+            private-subnet >/dev/null
+    fi
+    if ! os_admin network show public >/dev/null 2>&1; then
+        os_admin network create --external --provider-network-type flat \
+            --provider-physical-network public public >/dev/null
+        os_admin subnet create --network public --subnet-range 172.24.4.0/24 \
+            --no-dhcp public-subnet >/dev/null
+    fi
+    if ! os_admin router show router1 >/dev/null 2>&1; then
+        os_admin router create router1 >/dev/null
+        os_admin router set --external-gateway public router1 >/dev/null
+        os_admin router add subnet router1 private-subnet >/dev/null
+    fi
+    CURRENT=""
+}
+
+write_openrc() {
+    cat > "$AIO_DIR/openrc" <<EOF
+export OS_AUTH_URL=http://$IP:5000/v3 OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=admin OS_PASSWORD=$(secret admin) OS_PROJECT_NAME=admin
+export OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default
+export OS_REGION_NAME=$REGION PATH=$BIN:\$PATH
+EOF
+    chmod 600 "$AIO_DIR/openrc"
+}
+
+stop_all() {
+    local f name pid
+    for f in "$RUN"/*.pid; do
+        [ -e "$f" ] || continue
+        name=$(basename "$f" .pid); pid=$(cat "$f")
+        if kill -0 "$pid" 2>/dev/null; then
+            log "stopping $name ($pid)"
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    for f in "$RUN"/*.pid; do
+        [ -e "$f" ] || continue
+        pid=$(cat "$f")
+        for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$pid" 2>/dev/null || true
+        rm -f "$f"
+    done
+    if [ -e "$RUN/rabbitmq.pid.managed" ]; then
+        log "stopping rabbitmq"
+        rabbitmqctl -q stop >/dev/null 2>&1 || true
+        rm -f "$RUN/rabbitmq.pid.managed"
+    fi
+}
+
+status() {
+    local f name
+    for f in "$RUN"/*.pid; do
+        [ -e "$f" ] || continue
+        name=$(basename "$f" .pid)
+        if pid_alive "$name"; then echo "running  $name (pid $(cat "$f"))"
+        else echo "DEAD     $name (log: $LOGS/$name.log)"; fi
+    done
+    if [ -e "$RUN/rabbitmq.pid.managed" ]; then
+        if pid_alive rabbitmq; then echo "running  rabbitmq"
+        else echo "DEAD     rabbitmq (log: $LOGS)"; fi
+    fi
+    if [ -x "$BIN/openstack" ] && [ -e "$AIO_DIR/openrc" ]; then
+        os_admin compute service list 2>/dev/null || true
+    fi
+}
+
+usage_text() {
+    cat <<EOF
+
+The all-in-one deployment is up (nova-compute x$HOSTS on the PowerVM driver,
+PowerVM simulator on $IP:$SIM_PORT).  Logs: $LOGS
+
+    source $AIO_DIR/openrc
+    openstack server create --flavor m1.pvm --image aio-raw \\
+        --network private --wait vm1
+    openstack server list
+    tools/aio.sh tempest                 # Tempest, tempest.api.compute
+    tools/aio.sh down                    # stop all (logs kept)
+EOF
+}
+
+up() {
+    preflight
+    check_ports
+    trap fail_current ERR
+    install_packages
+    echo "$HOSTS" > "$ETC/hosts"
+    start_mariadb
+    start_rabbitmq
+    start_simulator
+    start_keystone
+    write_openrc
+    identity
+    start_placement
+    start_glance
+    start_neutron
+    start_nova
+    resources
+    trap - ERR
+    usage_text
+}
+
+HOSTS=1
+cmd=${1:-}; shift || true
+case "$cmd" in
+    up)
+        while [ $# -gt 0 ]; do
+            case "$1" in
+                --hosts) HOSTS=${2:?--hosts needs a number}; shift 2 ;;
+                *) die "unknown option $1" ;;
+            esac
+        done
+        [[ "$HOSTS" =~ ^[12]$ ]] || die "--hosts must be 1 or 2"
+        start=$SECONDS
+        up
+        log "up in $((SECONDS - start)) s"
+        ;;
+    down) preflight; stop_all; log "stopped; logs kept in $LOGS" ;;
+    status) status ;;
+    tempest)
+        [ -s "$ETC/hosts" ] && HOSTS=$(cat "$ETC/hosts")
+        exec bash "$HERE/tools/aio_tempest.sh" "$AIO_DIR" "$HOSTS" "${1:-}" ;;
+    *) sed -n '2,12p' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,189 @@
+"""Write one service's configuration for tools/aio.sh.
+
+    python tools/aio_conf.py SERVICE ETC_DIR STATE_DIR
+
+SERVICE: keystone, placement, glance, neutron, nova.  Passwords come from
+ETC_DIR/secrets (written by aio.sh); everything listens on 127.0.0.1.
+Run with the deployment's venv python (paste files are copied from it).
+"""
+import configparser
+import os
+import shutil
+import sys
+
+IP = '127.0.0.1'
+SIM_PORT = 12080
+
+
+def secret(etc, name):
+    with open(os.path.join(etc, 'secrets', name)) as f:
+        return f.read().strip()
+
+
+def db(etc, name):
+    return 'mysql+pymysql://aio:%s@%s/%s?charset=utf8' % (
+        secret(etc, 'db'), IP, name)
+
+
+def rabbit(etc):
+    return 'rabbit://aio:%s@%s:5672/' % (secret(etc, 'rabbit'), IP)
+
+
+def auth(etc, user):
+    """A keystone password auth section for a service user."""
+    return {'auth_type': 'password', 'auth_url': 'http://%s:5000/v3' % IP,
+            'www_authenticate_uri': 'http://%s:5000/v3' % IP,
+            'username': user, 'password': secret(etc, user),
+            'project_name': 'service', 'user_domain_name': 'Default',
+            'project_domain_name': 'Default', 'region_name': 'RegionOne'}
+
+
+def plain_auth(etc, user):
+    a = auth(etc, user)
+    a.pop('www_authenticate_uri')
+    return a
+
+
+def write(path, sections):
+    cp = configparser.RawConfigParser()
+    for name, opts in sections.items():
+        if name != 'DEFAULT':
+            cp.add_section(name)
+        for k, v in opts.items():
+            cp.set(name, k, str(v))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        cp.write(f)
+    os.chmod(path, 0o600)
+
+
+def copy_paste(src_rel, dst):
+    src = os.path.join(sys.prefix, 'etc', src_rel)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def keystone(etc, state):
+    d = os.path.join(etc, 'keystone')
+    write(os.path.join(d, 'keystone.conf'), {
+        'DEFAULT': {'log_file': ''},
+        'database': {'connection': db(etc, 'keystone')},
+        'token': {'provider': 'fernet'},
+        'fernet_tokens': {'key_repository': os.path.join(d, 'fernet-keys')},
+        'credential': {'key_repository': os.path.join(d, 'credential-keys')},
+    })
+
+
+def placement(etc, state):
+    write(os.path.join(etc, 'placement', 'placement.conf'), {
+        'placement_database': {'connection': db(etc, 'placement')},
+        'api': {'auth_strategy': 'keystone'},
+        'keystone_authtoken': auth(etc, 'placement'),
+    })
+
+
+def glance(etc, state):
+    d = os.path.join(etc, 'glance')
+    images = os.path.join(state, 'glance')
+    for sub in ('images', 'staging', 'tasks'):
+        os.makedirs(os.path.join(images, sub), exist_ok=True)
+    copy_paste('glance/glance-api-paste.ini',
+               os.path.join(d, 'glance-api-paste.ini'))
+    write(os.path.join(d, 'glance-api.conf'), {
+        'DEFAULT': {'enabled_backends': 'local:file', 'bind_host': IP},
+        'database': {'connection': db(etc, 'glance')},
+        'keystone_authtoken': auth(etc, 'glance'),
+        'paste_deploy': {'flavor': 'keystone'},
+        'glance_store': {'default_backend': 'local'},
+        'local': {'filesystem_store_datadir':
+                  os.path.join(images, 'images')},
+        'os_glance_staging_store': {
+            'filesystem_store_datadir': os.path.join(images, 'staging')},
+        'os_glance_tasks_store': {
+            'filesystem_store_datadir': os.path.join(images, 'tasks')},
+        'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
+    })
+
+
+def neutron(etc, state):
+    d = os.path.join(etc, 'neutron')
+    copy_paste('neutron/api-paste.ini', os.path.join(d, 'api-paste.ini'))
+    hosts = ','.join('pvm%d' % n for n in range(1, nhosts(etc) + 1))
+    write(os.path.join(d, 'neutron.conf'), {
+        'DEFAULT': {'core_plugin': 'ml2', 'service_plugins': 'router',
+                    'auth_strategy': 'keystone', 'bind_host': IP,
+                    'api_paste_config': os.path.join(d, 'api-paste.ini'),
+                    'transport_url': rabbit(etc),
+                    'notify_nova_on_port_status_changes': 'true',
+                    'notify_nova_on_port_data_changes': 'true',
+                    'api_workers': '1', 'rpc_workers': '0'},
+        'database': {'connection': db(etc, 'neutron')},
+        'keystone_authtoken': auth(etc, 'neutron'),
+        'nova': plain_auth(etc, 'nova'),
+        'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
+    })
+    write(os.path.join(d, 'ml2_conf.ini'), {
+        'ml2': {'type_drivers': 'flat,vlan', 'tenant_network_types': 'vlan',
+                'mechanism_drivers': 'pvm_sea',
+                'extension_drivers': 'port_security'},
+        'ml2_type_flat': {'flat_networks': 'public'},
+        'ml2_type_vlan': {'network_vlan_ranges': 'default:100:199'},
+        'ml2_pvm_sea': {'hosts': hosts},
+        'securitygroup': {'firewall_driver': 'noop'},
+    })
+
+
+def nhosts(etc):
+    try:
+        with open(os.path.join(etc, 'hosts')) as f:
+            return int(f.read().strip() or 1)
+    except OSError:
+        return 1
+
+
+def nova(etc, state):
+    d = os.path.join(etc, 'nova')
+    copy_paste('nova/api-paste.ini', os.path.join(d, 'api-paste.ini'))
+    write(os.path.join(d, 'nova.conf'), {
+        'DEFAULT': {'transport_url': rabbit(etc), 'my_ip': IP,
+                    'compute_driver': 'powervm.PowerVMDriver',
+                    'state_path': os.path.join(state, 'nova'),
+                    'allow_resize_to_same_host': 'true',
+                    'osapi_compute_workers': '1'},
+        'api': {'auth_strategy': 'keystone'},
+        'wsgi': {'api_paste_config': os.path.join(d, 'api-paste.ini')},
+        'api_database': {'connection': db(etc, 'nova_api')},
+        'database': {'connection': db(etc, 'nova')},
+        'keystone_authtoken': auth(etc, 'nova'),
+        'service_user': dict(plain_auth(etc, 'nova'),
+                             send_service_user_token='true'),
+        'placement': plain_auth(etc, 'placement'),
+        'glance': {'api_servers': 'http://%s:9292' % IP},
+        'neutron': plain_auth(etc, 'neutron'),
+        'conductor': {'workers': '1'},
+        'scheduler': {'workers': '1'},
+        'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
+        'vnc': {'enabled': 'false'},
+        'oslo_messaging_notifications': {'driver': 'noop'},
+    })
+    for n in range(1, nhosts(etc) + 1):
+        write(os.path.join(d, 'compute%d.conf' % n), {
+            'DEFAULT': {'host': 'pvm%d' % n,
+                        'state_path': os.path.join(state, 'nova%d' % n),
+                        'instances_path': os.path.join(
+                            state, 'nova%d' % n, 'instances')},
+            'powervm': {'host': IP, 'port': SIM_PORT + n - 1,
+                        'protocol': 'http', 'username': 'neo',
+                        'password': 'passw0rd', 'disk_driver': 'localdisk',
+                        'volume_group_name': 'datavg'},
+        })
+
+
+def main(argv):
+    service, etc, state = argv[1:4]
+    os.makedirs(os.path.join(state, 'lock'), exist_ok=True)
+    globals()[service](etc, state)
+
+
+if __name__ == '__main__':
+    main(sys.argv)

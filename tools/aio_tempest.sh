@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# tools/aio.sh tempest [REGEX]: Tempest against the aio deployment.
+# Writes tempest.conf from the driver's claims (tools/aio_tempest_conf.py),
+# runs REGEX (default tempest.api.compute) with concurrency 2, keeps the
+# subunit stream and results under $AIO_DIR/tempest/results/, prints
+# stestr's totals and exits non-zero on any failure.
+set -euo pipefail
+AIO_DIR=$1 HOSTS=$2 REGEX=${3:-tempest.api.compute}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$AIO_DIR/venv/bin
+WS=$AIO_DIR/tempest
+[ -e "$AIO_DIR/openrc" ] || { echo "aio: not deployed: run tools/aio.sh up" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$AIO_DIR/openrc"
+"$BIN/openstack" token issue >/dev/null 2>&1 || {
+    echo "aio: keystone does not answer: tools/aio.sh status" >&2; exit 1; }
+[ -d "$WS/etc" ] || "$BIN/tempest" init "$WS" >/dev/null
+"$BIN/python" "$HERE/tools/aio_tempest_conf.py" "$AIO_DIR" "$HOSTS" \
+    "$WS/etc/tempest.conf"
+stamp=$(date +%Y%m%d-%H%M%S)
+out=$WS/results/$stamp
+mkdir -p "$out"
+cd "$WS"
+start=$SECONDS
+rc=0
+"$BIN/tempest" run --regex "$REGEX" --concurrency 2 > "$out/console.log" 2>&1 || rc=$?
+elapsed=$((SECONDS - start))
+"$BIN/stestr" last --subunit > "$out/results.subunit" 2>/dev/null || true
+"$BIN/subunit2junitxml" < "$out/results.subunit" > "$out/results.xml" 2>/dev/null || true
+grep -E '^(FAIL|ERROR)' "$out/console.log" | head -50 || true
+sed -n '/^Totals$/,/^Sum of execute/p' "$out/console.log"
+echo "aio tempest: regex '$REGEX', ${elapsed}s, results in $out (exit $rc)"
+exit "$rc"

@@ -1,0 +1,171 @@
+"""Write tempest.conf for the aio deployment (tools/aio.sh tempest).
+
+    python tools/aio_tempest_conf.py AIO_DIR HOSTS OUT
+
+``[compute-feature-enabled]`` follows what the driver claims, not a hand
+list: a flag is on when PowerVMDriver overrides the nova ComputeDriver
+methods the feature needs, declares the nova capability, or (config drive)
+says "Yes" in doc/source/support-matrix.rst.  Everything else comes from
+the deployment (its users, flavors, image, networks, number of computes).
+Run with the deployment's venv python (it has nova, this project and the
+openstack client).
+"""
+import configparser
+import json
+import os
+import re
+import subprocess
+import sys
+
+from nova.conf import scheduler as nova_sched
+from nova.virt import driver as nova_driver
+
+from nova_powervm.virt.powervm import driver as pvm_driver
+
+IP = '127.0.0.1'
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# tempest flag -> what the driver must have for it (all of them)
+FEATURES = {
+    'change_password': [('method', 'set_admin_password')],
+    'console_output': [('method', 'get_console_output')],
+    'resize': [('method', 'migrate_disk_and_power_off'),
+               ('method', 'finish_migration')],
+    'cold_migration': [('method', 'migrate_disk_and_power_off'),
+                       ('hosts', 2)],
+    'live_migration': [('method', 'live_migration'), ('hosts', 2)],
+    'shelve_migrate': [('method', 'snapshot'), ('hosts', 2)],
+    'pause': [('method', 'pause')],
+    'suspend': [('method', 'suspend')],
+    'shelve': [('method', 'snapshot'), ('method', 'power_off')],
+    'snapshot': [('method', 'snapshot')],
+    'rescue': [('method', 'rescue'), ('method', 'unrescue')],
+    'stable_rescue': [('cap', 'supports_bfv_rescue')],
+    'interface_attach': [('cap', 'supports_attach_interface'),
+                         ('method', 'attach_interface')],
+    'vnc_console': [('method', 'get_vnc_console'), ('deployed', 'vnc')],
+    'spice_console': [('method', 'get_spice_console')],
+    'serial_console': [('method', 'get_serial_console')],
+    'config_drive': [('matrix', 'Config drive')],
+    'swap_volume': [('method', 'swap_volume'), ('deployed', 'cinder')],
+    'volume_multiattach': [('cap', 'supports_multiattach'),
+                           ('deployed', 'cinder')],
+    'attach_encrypted_volume': [('deployed', 'cinder')],
+    'block_migration_for_live_migration': [('method', 'live_migration'),
+                                           ('hosts', 2)],
+    'volume_backed_live_migration': [('method', 'live_migration'),
+                                     ('deployed', 'cinder')],
+    # Not a driver feature here: no metadata proxy, no guest to inject into.
+    'metadata_service': [('deployed', 'metadata')],
+    'personality': [('deployed', 'personality')],
+    'disk_config': [('deployed', 'disk_config')],
+    'ide_bus': [('deployed', 'ide')],
+}
+
+
+def overrides(name):
+    mine = getattr(pvm_driver.PowerVMDriver, name, None)
+    return mine is not None and mine is not getattr(
+        nova_driver.ComputeDriver, name, None)
+
+
+def matrix_yes():
+    """Feature names with Status "Yes" in the support matrix."""
+    with open(os.path.join(HERE, 'doc', 'source', 'support-matrix.rst')) as f:
+        text = f.read()
+    rows = re.findall(r'^   \* - (.+?)\n     - (\w+)', text, re.M)
+    return {feat.strip() for feat, status in rows if status == 'Yes'}
+
+
+def feature_flags(hosts):
+    caps = pvm_driver.PowerVMDriver.capabilities
+    yes = matrix_yes()
+    flags = {}
+    for flag, needs in FEATURES.items():
+        ok = True
+        for kind, what in needs:
+            if kind == 'method':
+                ok = ok and overrides(what)
+            elif kind == 'cap':
+                ok = ok and bool(caps.get(what))
+            elif kind == 'hosts':
+                ok = ok and hosts >= what
+            elif kind == 'matrix':
+                ok = ok and any(f.startswith(what) for f in yes)
+            elif kind == 'deployed':
+                ok = False      # not part of this deployment
+        flags[flag] = 'true' if ok else 'false'
+    return flags
+
+
+def nova_filters():
+    """nova's default [filter_scheduler] enabled_filters (not changed)."""
+    for _group, opts in nova_sched.list_opts().items():
+        for opt in opts:
+            if opt.name == 'enabled_filters':
+                return opt.default
+    raise LookupError('nova has no enabled_filters option')
+
+
+def openstack(*args):
+    out = subprocess.run(['openstack'] + list(args) + ['-f', 'json'],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def main(aio_dir, hosts, out):
+    hosts = int(hosts)
+    with open(os.path.join(aio_dir, 'etc', 'secrets', 'admin')) as f:
+        admin_pw = f.read().strip()
+    flavors = {f['Name']: f['ID'] for f in openstack('flavor', 'list')}
+    image = openstack('image', 'show', 'aio-raw')['id']
+    public = openstack('network', 'show', 'public')['id']
+    cp = configparser.RawConfigParser()
+    sections = {
+        'DEFAULT': {'log_dir': os.path.join(aio_dir, 'logs'),
+                    'log_file': 'tempest.log'},
+        'auth': {'use_dynamic_credentials': 'true',
+                 'create_isolated_networks': 'false',
+                 'admin_username': 'admin', 'admin_password': admin_pw,
+                 'admin_project_name': 'admin',
+                 'admin_domain_name': 'Default'},
+        'identity': {'uri_v3': 'http://%s:5000/v3' % IP,
+                     'auth_version': 'v3', 'region': 'RegionOne'},
+        'identity-feature-enabled': {'api_v2': 'false'},
+        'compute': {'image_ref': image, 'image_ref_alt': image,
+                    'flavor_ref': flavors['m1.pvm'],
+                    'flavor_ref_alt': flavors['m1.pvm2'],
+                    'fixed_network_name': 'private',
+                    'min_compute_nodes': str(hosts),
+                    'max_microversion': 'latest',
+                    'build_timeout': '300', 'region': 'RegionOne'},
+        'compute-feature-enabled': dict(
+            feature_flags(hosts),
+            scheduler_enabled_filters=','.join(nova_filters())),
+        'network': {'public_network_id': public,
+                    'floating_network_name': 'public',
+                    'project_network_cidr': '10.100.0.0/16',
+                    'region': 'RegionOne'},
+        'network-feature-enabled': {'port_security': 'true'},
+        'validation': {'run_validation': 'false'},
+        'image': {'region': 'RegionOne'},
+        'placement': {'region': 'RegionOne'},
+        'service_available': {'nova': 'true', 'glance': 'true',
+                              'neutron': 'true', 'cinder': 'false',
+                              'swift': 'false', 'horizon': 'false',
+                              'placement': 'true'},
+    }
+    for name, opts in sections.items():
+        if name != 'DEFAULT':
+            cp.add_section(name)
+        for k, v in opts.items():
+            cp.set(name, k, v)
+    with open(out, 'w') as f:
+        cp.write(f)
+    os.chmod(out, 0o600)
+    print('[compute-feature-enabled] from the driver: ' + ', '.join(
+        '%s=%s' % kv for kv in sorted(feature_flags(hosts).items())))
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:4])
