@@ -187,13 +187,14 @@ start_mariadb() {
 start_rabbitmq() {
     CURRENT=rabbitmq
     if ! rabbitmqctl -q status >/dev/null 2>&1; then
-        RABBITMQ_NODE_IP_ADDRESS=$IP RABBITMQ_LOG_BASE=$LOGS \
+        # Its own logs stay in /var/log/rabbitmq (it runs as user rabbitmq).
+        RABBITMQ_NODE_IP_ADDRESS=$IP \
             rabbitmq-server -detached >> "$LOGS/rabbitmq.log" 2>&1
         STARTED+=(rabbitmq)
     fi
     echo "rabbitmq" > "$RUN/rabbitmq.pid.managed"
-    local end=$((SECONDS + 60))
-    until rabbitmqctl -q status >/dev/null 2>&1; do
+    local end=$((SECONDS + 240))   # rabbitmqctl alone takes seconds
+    until rabbitmqctl -q status >> "$LOGS/rabbitmq.log" 2>&1; do
         [ $SECONDS -lt $end ] || return 1; sleep 1
     done
     rabbitmqctl -q add_user aio "$(secret rabbit)" >/dev/null 2>&1 ||
