@@ -112,7 +112,8 @@ install_packages() {
     fi
     CURRENT=pip; log "installing nova-powervm from $HERE"
     rm -rf "$HERE/build"
-    "$BIN/pip" install --no-deps --force-reinstall "$HERE" >> "$LOGS/pip.log" 2>&1
+    { "$BIN/pip" install -r "$HERE/requirements.txt" &&
+      "$BIN/pip" install --no-deps --force-reinstall "$HERE"; } >> "$LOGS/pip.log" 2>&1
     rm -rf "$HERE/build" "$HERE"/*.egg-info
     CURRENT=""
 }
