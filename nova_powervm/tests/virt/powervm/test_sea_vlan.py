@@ -1,0 +1,126 @@
+"""sea_vlan: what is asked of pypowervm's network bridger, and when."""
+from unittest import mock
+
+import fixtures
+from pypowervm import exceptions as pvm_exc
+import testtools
+
+from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import sea_vlan
+
+HOST = 'host-uuid'
+
+
+def bridge(uuid='nb1', vswitch_id=0, pvid=2227, primary_tagged=(),
+           tagged=(1000,)):
+    nb = mock.Mock(uuid=uuid, vswitch_id=vswitch_id)
+    primary = mock.Mock(pvid=pvid, tagged_vlans=list(primary_tagged))
+    nb.seas = [mock.Mock(primary_adpt=primary)]
+    vlans = {pvid} | set(primary_tagged) | set(tagged)
+    nb.supports_vlan.side_effect = lambda v: int(v) in vlans
+    return nb
+
+
+class TestSeaVlan(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.adapter = mock.Mock(name='adapter')
+        self.vsw = mock.Mock(uuid='vsw0', switch_id=0)
+        self.vsw.name = 'ETHERNET0'
+        self.nbs = [bridge('other', vswitch_id=3), bridge()]
+        self.nb_get = self.useFixture(fixtures.MockPatch(
+            'pypowervm.wrappers.network.NetBridge.get',
+            side_effect=lambda *a, **k: list(self.nbs))).mock
+        self.vnets = []
+        self.vnet_get = self.useFixture(fixtures.MockPatch(
+            'pypowervm.wrappers.network.VNet.get',
+            side_effect=lambda *a, **k: list(self.vnets))).mock
+        self.ensure = self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.network_bridger.ensure_vlan_on_nb')).mock
+        self.remove = self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.network_bridger.remove_vlan_from_nb')).mock
+        self.addCleanup(sea_vlan.reset_cache)
+
+    def test_new_vlan_added_to_the_vswitch_bridge_once(self):
+        self.assertEqual(300, sea_vlan.ensure(self.adapter, HOST, self.vsw,
+                                              300))
+        self.ensure.assert_called_once_with(self.adapter, HOST, 'nb1', 300)
+        self.nb_get.assert_called_once_with(
+            self.adapter, parent_type=mock.ANY, parent_uuid=HOST)
+        # Known now: no request for the next port on it.
+        sea_vlan.ensure(self.adapter, HOST, self.vsw, 300)
+        self.assertEqual(1, self.nb_get.call_count)
+        self.assertEqual(1, self.ensure.call_count)
+
+    def test_bridged_vlan_only_read(self):
+        sea_vlan.ensure(self.adapter, HOST, self.vsw, 1000)
+        self.ensure.assert_not_called()
+
+    def test_vswitch_without_bridge(self):
+        self.nbs = [bridge('other', vswitch_id=3)]
+        self.assertEqual(300, sea_vlan.ensure(self.adapter, HOST, self.vsw,
+                                              300))
+        self.ensure.assert_not_called()
+        # Nothing to remove either, and no request for it.
+        self.assertFalse(sea_vlan.release(self.adapter, HOST, self.vsw, 300))
+        self.vnet_get.assert_not_called()
+
+    def test_flat_gets_pvid_or_is_refused(self):
+        self.assertEqual(2227, sea_vlan.ensure(self.adapter, HOST, self.vsw,
+                                               None))
+        self.ensure.assert_not_called()
+        sea_vlan.reset_cache()
+        self.nbs = []
+        err = self.assertRaises(exc.VifInvalid, sea_vlan.ensure,
+                                self.adapter, HOST, self.vsw, None, 'p1',
+                                'vm1')
+        self.assertIn('ETHERNET0', str(err))
+        self.assertIn('p1', str(err))
+
+    def test_release_unused_vlan(self):
+        self.nbs = [bridge(tagged=(1000, 300))]
+        self.vnets = [mock.Mock(vlan=300, vswitch_id=3),   # other vswitch
+                      mock.Mock(vlan=1000, vswitch_id=0)]
+        self.assertTrue(sea_vlan.release(self.adapter, HOST, self.vsw, 300))
+        self.remove.assert_called_once_with(
+            self.adapter, HOST, 'nb1', 300, existing_nbs=mock.ANY)
+
+    def test_release_keeps_used_and_primary_vlans(self):
+        self.nbs = [bridge(primary_tagged=(5,), tagged=(300,))]
+        self.vnets = [mock.Mock(vlan=300, vswitch_id=0)]
+        self.assertFalse(sea_vlan.release(self.adapter, HOST, self.vsw, 300))
+        self.vnets = []
+        for vlan in (2227, 5, 77):     # PVID, primary's tagged, not bridged
+            self.assertFalse(sea_vlan.release(self.adapter, HOST, self.vsw,
+                                              vlan))
+        self.remove.assert_not_called()
+        self.assertFalse(sea_vlan.release(self.adapter, HOST, self.vsw,
+                                          None))
+
+    def test_primary_vlan_remembered_no_request_on_release(self):
+        sea_vlan.ensure(self.adapter, HOST, self.vsw, 2227)
+        self.vnet_get.reset_mock()
+        self.nb_get.reset_mock()
+        self.assertFalse(sea_vlan.release(self.adapter, HOST, self.vsw,
+                                          2227))
+        self.vnet_get.assert_not_called()
+        self.nb_get.assert_not_called()
+
+    def test_release_failure_is_logged_not_raised(self):
+        self.nbs = [bridge(tagged=(300,))]
+        self.remove.side_effect = pvm_exc.Error('boom')
+        self.assertFalse(sea_vlan.release(self.adapter, HOST, self.vsw, 300))
+
+    def test_port_vlan(self):
+        inst = mock.Mock()
+        inst.name = 'vm1'
+        self.assertEqual(7, sea_vlan.port_vlan(
+            inst, {'id': 'p', 'details': {'vlan': '7'}}))
+        self.assertEqual(8, sea_vlan.port_vlan(
+            inst, {'id': 'p', 'network': {'meta': {'vlan': 8}}}))
+        self.assertIsNone(sea_vlan.port_vlan(
+            inst, {'id': 'p', 'details': {'network_type': 'flat'}}))
+        for bad in ({}, {'vlan': 0}, {'vlan': 'x'}, {'vlan': 4095}):
+            self.assertRaises(exc.VifInvalid, sea_vlan.port_vlan, inst,
+                              {'id': 'p', 'details': bad})
