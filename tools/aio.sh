@@ -167,6 +167,7 @@ db_url() { echo "mysql+pymysql://aio:$(secret db)@$IP/$1?charset=utf8"; }
 
 # --------------------------------------------------------------- services
 start_mariadb() {
+    log "starting mariadb"
     if ! pid_alive mariadb; then
         mkdir -p /run/mysqld; chown mysql:mysql /run/mysqld
         spawn mariadb /usr/sbin/mariadbd --user=mysql --bind-address=$IP \
@@ -186,6 +187,7 @@ start_mariadb() {
 }
 
 start_rabbitmq() {
+    log "starting rabbitmq"
     CURRENT=rabbitmq
     if ! rabbitmqctl -q status >/dev/null 2>&1; then
         # Its own logs stay in /var/log/rabbitmq (it runs as user rabbitmq).
@@ -205,6 +207,7 @@ start_rabbitmq() {
 }
 
 start_simulator() {
+    log "starting powervm-simulator --hosts $HOSTS"
     spawn simulator "$BIN/powervm-simulator" --host $IP --port $SIM_PORT \
         --hosts "$HOSTS" --state-dir "$STATE/simulator" --no-admin-api \
         --event-hold 5
@@ -218,6 +221,7 @@ start_simulator() {
 }
 
 start_keystone() {
+    log "starting keystone"
     "$BIN/python" "$HERE/tools/aio_conf.py" keystone "$ETC" "$STATE"
     CURRENT=keystone
     local kc=(--config-file "$ETC/keystone/keystone.conf")
@@ -238,35 +242,15 @@ start_keystone() {
         "OS_KEYSTONE_CONFIG_DIR=$ETC/keystone"
 }
 
-register() {  # register SERVICE TYPE PORT PATH
-    local svc=$1 type=$2 port=$3 path=$4 iface
-    os_admin user show "$svc" >/dev/null 2>&1 ||
-        os_admin user create --domain default --password "$(secret "$svc")" \
-            "$svc" >/dev/null
-    os_admin role add --project service --user "$svc" admin >/dev/null
-    if ! os_admin service show "$type" >/dev/null 2>&1; then
-        os_admin service create --name "$svc" "$type" >/dev/null
-    fi
-    for iface in public internal admin; do
-        if [ -z "$(os_admin endpoint list --service "$type" --interface $iface -f value -c ID)" ]; then
-            os_admin endpoint create --region $REGION "$type" $iface \
-                "http://$IP:$port$path" >/dev/null
-        fi
-    done
-}
-
 identity() {
-    CURRENT=keystone
-    os_admin project show service >/dev/null 2>&1 ||
-        os_admin project create --domain default service >/dev/null
-    register placement placement 8778 ""
-    register glance image 9292 ""
-    register neutron network 9696 ""
-    register nova compute 8774 "/v2.1"
+    CURRENT=keystone; log "keystone: service project, users, endpoints"
+    "$BIN/python" "$HERE/tools/aio_resources.py" identity "$AIO_DIR" \
+        >> "$LOGS/keystone.log" 2>&1
     CURRENT=""
 }
 
 start_placement() {
+    log "starting placement"
     "$BIN/python" "$HERE/tools/aio_conf.py" placement "$ETC" "$STATE"
     CURRENT=placement
     "$BIN/placement-manage" --config-file "$ETC/placement/placement.conf" \
@@ -276,6 +260,7 @@ start_placement() {
 }
 
 start_glance() {
+    log "starting glance"
     "$BIN/python" "$HERE/tools/aio_conf.py" glance "$ETC" "$STATE"
     CURRENT=glance
     "$BIN/glance-manage" --config-file "$ETC/glance/glance-api.conf" \
@@ -284,6 +269,7 @@ start_glance() {
 }
 
 start_neutron() {
+    log "starting neutron API (ML2 pvm_sea)"
     "$BIN/python" "$HERE/tools/aio_conf.py" neutron "$ETC" "$STATE"
     CURRENT=neutron
     "$BIN/neutron-db-manage" --config-file "$ETC/neutron/neutron.conf" \
@@ -294,6 +280,7 @@ start_neutron() {
 }
 
 start_nova() {
+    log "starting nova API, conductor, scheduler, compute"
     "$BIN/python" "$HERE/tools/aio_conf.py" nova "$ETC" "$STATE"
     local nc=(--config-file "$ETC/nova/nova.conf") n
     CURRENT=nova-api
@@ -313,53 +300,17 @@ start_nova() {
         spawn "nova-compute$n" "$BIN/nova-compute" "${nc[@]}" \
             --config-file "$ETC/nova/compute$n.conf"
     done
-    CURRENT=nova-compute1
-    local end=$((SECONDS + 180)) up
-    while :; do
-        up=$(os_admin compute service list --service nova-compute -f value \
-             -c State 2>/dev/null | grep -c '^up$' || true)
-        [ "$up" -ge "$HOSTS" ] && break
-        for ((n = 1; n <= HOSTS; n++)); do
-            pid_alive "nova-compute$n" || { CURRENT=nova-compute$n; return 1; }
-        done
-        [ $SECONDS -lt $end ] || return 1
-        sleep 2
-    done
+    CURRENT=nova-compute1; log "waiting for $HOSTS nova-compute service(s)"
+    "$BIN/python" "$HERE/tools/aio_resources.py" wait-computes "$AIO_DIR" \
+        "$HOSTS" 300 >> "$LOGS/nova-compute1.log" 2>&1
     "$BIN/nova-manage" "${nc[@]}" cell_v2 discover_hosts >> "$LOGS/nova-api.log" 2>&1
     CURRENT=""
 }
 
 resources() {
-    CURRENT=neutron
-    local f
-    local name vcpus ram disk
-    while read -r name vcpus ram disk; do
-        os_admin flavor show "$name" >/dev/null 2>&1 ||
-            os_admin flavor create --vcpus "$vcpus" --ram "$ram" \
-                --disk "$disk" "$name" >/dev/null
-    done <<< $'m1.pvm 1 512 1\nm1.pvm2 1 1024 2'
-    if ! os_admin image show aio-raw >/dev/null 2>&1; then
-        head -c 1048576 /dev/zero > "$STATE/aio-raw.img"
-        os_admin image create --disk-format raw --container-format bare \
-            --public --file "$STATE/aio-raw.img" aio-raw >/dev/null
-    fi
-    if ! os_admin network show private >/dev/null 2>&1; then
-        os_admin network create --share --provider-network-type vlan \
-            --provider-physical-network default private >/dev/null
-        os_admin subnet create --network private --subnet-range 10.10.0.0/24 \
-            private-subnet >/dev/null
-    fi
-    if ! os_admin network show public >/dev/null 2>&1; then
-        os_admin network create --external --provider-network-type flat \
-            --provider-physical-network public public >/dev/null
-        os_admin subnet create --network public --subnet-range 172.24.4.0/24 \
-            --no-dhcp public-subnet >/dev/null
-    fi
-    if ! os_admin router show router1 >/dev/null 2>&1; then
-        os_admin router create router1 >/dev/null
-        os_admin router set --external-gateway public router1 >/dev/null
-        os_admin router add subnet router1 private-subnet >/dev/null
-    fi
+    CURRENT=neutron; log "flavors, image, networks, router"
+    "$BIN/python" "$HERE/tools/aio_resources.py" resources "$AIO_DIR" \
+        >> "$LOGS/neutron.log" 2>&1
     CURRENT=""
 }
 

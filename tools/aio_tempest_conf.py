@@ -11,16 +11,17 @@ Run with the deployment's venv python (it has nova, this project and the
 openstack client).
 """
 import configparser
-import json
 import os
 import re
-import subprocess
 import sys
 
 from nova.conf import scheduler as nova_sched
 from nova.virt import driver as nova_driver
 
 from nova_powervm.virt.powervm import driver as pvm_driver
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aio_resources  # noqa: E402
 
 IP = '127.0.0.1'
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,19 +108,14 @@ def nova_filters():
     raise LookupError('nova has no enabled_filters option')
 
 
-def openstack(*args):
-    out = subprocess.run(['openstack'] + list(args) + ['-f', 'json'],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-
-
 def main(aio_dir, hosts, out):
     hosts = int(hosts)
     with open(os.path.join(aio_dir, 'etc', 'secrets', 'admin')) as f:
         admin_pw = f.read().strip()
-    flavors = {f['Name']: f['ID'] for f in openstack('flavor', 'list')}
-    image = openstack('image', 'show', 'aio-raw')['id']
-    public = openstack('network', 'show', 'public')['id']
+    conn = aio_resources.connect(aio_dir)
+    flavors = {f.name: f.id for f in conn.compute.flavors()}
+    image = conn.image.find_image('aio-raw').id
+    public = conn.network.find_network('public').id
     cp = configparser.RawConfigParser()
     sections = {
         'DEFAULT': {'log_dir': os.path.join(aio_dir, 'logs'),
