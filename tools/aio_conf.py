@@ -6,6 +6,7 @@ SERVICE: keystone, placement, glance, neutron, nova.  Passwords come from
 ETC_DIR/secrets (written by aio.sh); everything listens on 127.0.0.1.
 Run with the deployment's venv python (paste files are copied from it).
 """
+import base64
 import configparser
 import os
 import shutil
@@ -16,7 +17,15 @@ SIM_PORT = 12080
 
 
 def secret(etc, name):
-    with open(os.path.join(etc, 'secrets', name)) as f:
+    """A password kept in the secrets dir (made on first use, as aio.sh)."""
+    path = os.path.join(etc, 'secrets', name)
+    if not os.path.exists(path) or not os.path.getsize(path):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(base64.b64encode(os.urandom(18)).decode().translate(
+                {ord(c): None for c in '/+='}))
+    with open(path) as f:
         return f.read().strip()
 
 

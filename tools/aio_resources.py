@@ -10,6 +10,7 @@ resources: flavors, the raw image, the shared VLAN network ``private``, the
 external flat network ``public`` and a router between them.
 wait-computes: until N nova-compute services are up; then exit 0.
 """
+import base64
 import os
 import sys
 import time
@@ -25,7 +26,15 @@ FLAVORS = [('m1.pvm', 1, 512, 1), ('m1.pvm2', 1, 1024, 2)]
 
 
 def secret(aio_dir, name):
-    with open(os.path.join(aio_dir, 'etc', 'secrets', name)) as f:
+    """A password kept in the secrets dir (made on first use, as aio.sh)."""
+    path = os.path.join(aio_dir, 'etc', 'secrets', name)
+    if not os.path.exists(path) or not os.path.getsize(path):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(base64.b64encode(os.urandom(18)).decode().translate(
+                {ord(c): None for c in '/+='}))
+    with open(path) as f:
         return f.read().strip()
 
 
