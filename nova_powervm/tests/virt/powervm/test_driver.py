@@ -99,7 +99,8 @@ class TestDriverLifecycle(test.NoDBTestCase):
     def test_destroy_flow_order(self):
         self.drv.destroy('ctx', self.inst, ['vif'])
         self.assertEqual(['pwr_off_vm', 'detach_disk', 'delete_disk',
-                          'unplug_vifs', 'dlt_vm'], self.flow_names())
+                          'unplug_vifs', 'dlt_vm', 'release_sea_vlans'],
+                         self.flow_names())
         kwargs = self.run.call_args[1]
         self.assertEqual({'lpar_wrap':
                           self.vm.get_instance_wrapper.return_value},
@@ -129,7 +130,8 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.cfgdrv.return_value = True
         self.drv.destroy('ctx', self.inst, [], destroy_disks=False)
         self.assertEqual(['pwr_off_vm', 'vopt_delete', 'detach_disk',
-                          'unplug_vifs', 'dlt_vm'], self.flow_names())
+                          'unplug_vifs', 'dlt_vm', 'release_sea_vlans'],
+                         self.flow_names())
         self.assertFalse(list(self.run.call_args[0][0])[0].force_immediate)
 
     def test_destroy_missing_partition(self):
@@ -138,7 +140,8 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.drv.destroy('ctx', self.inst, ['vif'])
         # Only what outlives the partition is removed (and its saved NVRAM).
         self.assertEqual(['detach_disk', 'delete_disk', 'unplug_vifs',
-                          'forget_nvram'], self.flow_names())
+                          'forget_nvram', 'release_sea_vlans'],
+                         self.flow_names())
         self.assertNotIn('store', self.run.call_args[1])
         atoms = list(self.run.call_args[0][0])
         self.assertTrue(atoms[2].partition_deleted)
@@ -149,7 +152,8 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.run.side_effect = nova_exc.InstanceNotFound(instance_id='x')
         self.assertIsNone(self.drv.destroy('ctx', self.inst, []))
         self.assertEqual(1, self.run.call_count)
-        self.assertEqual('dlt_vm', self.flow_names()[-1])
+        self.assertEqual(['dlt_vm', 'release_sea_vlans'],
+                         self.flow_names()[-2:])
 
     def test_destroy_failure_raises(self):
         self.run.side_effect = exc.DestroyTaskFailed(task='detach_disk',
