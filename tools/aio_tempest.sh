@@ -23,7 +23,11 @@ mkdir -p "$out"
 cd "$WS"
 start=$SECONDS
 rc=0
-"$BIN/tempest" run --regex "$REGEX" --concurrency 2 > "$out/console.log" 2>&1 || rc=$?
+# Tests of what the driver does not implement and tempest has no flag for.
+exclude=$("$BIN/python" "$HERE/tools/aio_tempest_conf.py" --exclude-regex)
+echo "aio tempest: regex '$REGEX', excluded (driver lacks them): '$exclude'"
+"$BIN/tempest" run --regex "$REGEX" ${exclude:+--exclude-regex "$exclude"} \
+    --concurrency 2 > "$out/console.log" 2>&1 || rc=$?
 elapsed=$((SECONDS - start))
 "$BIN/stestr" last --subunit > "$out/results.subunit" 2>/dev/null || true
 "$BIN/subunit2junitxml" < "$out/results.subunit" > "$out/results.xml" 2>/dev/null || true
