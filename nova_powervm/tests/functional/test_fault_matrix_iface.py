@@ -20,6 +20,7 @@ from nova_powervm.simulator import rfb_client  # noqa: E402
 from nova_powervm.tests.functional import base  # noqa: E402
 from nova_powervm.tests.functional import test_fault_matrix as fm  # noqa
 from nova_powervm.tests.functional import test_iface_console as tic  # noqa
+from nova_powervm.tests.functional import test_lifecycle as lc  # noqa
 from nova_powervm.virt.powervm import console  # noqa: E402
 from nova_powervm.virt.powervm import ids  # noqa: E402
 from nova_powervm.virt.powervm import vif as vif_mod  # noqa: E402
@@ -52,6 +53,9 @@ class _IfaceFlow(fm._FaultMatrix):
         return inst
 
     def vif(self):
+        # pvm_sea: a VLAN the seeded SEA carries (no SEA change to cover).
+        if self.vif_type == 'pvm_sea':
+            return tic.make_vif(1, self.vif_type, vlan=lc.SEA_PVID)
         return tic.make_vif(1, self.vif_type)
 
     def attach(self, state):
