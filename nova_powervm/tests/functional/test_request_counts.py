@@ -59,7 +59,7 @@ class TestRequestCounts(base.ClassSimTestCase):
         # The image is uploaded once (create disk, File, contents, File
         # delete; the copy starts from the VG the disk's creation returned),
         # the PowerOn job template and the vswitches are read once per
-        # process.
+        # process (the SEA's VLANs were read by init_host).
         self.assertEqual((14, {'GET': 4, 'PUT': 5, 'POST': 3, 'DELETE': 2}),
                          counts)
         self.assertLessEqual(counts[0], 14)

@@ -32,6 +32,7 @@ from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import nvram
 from nova_powervm.virt.powervm import power
+from nova_powervm.virt.powervm import sea_vlan
 from nova_powervm.virt.powervm import session as pvm_session
 from nova_powervm.virt.powervm import startup
 from nova_powervm.virt.powervm.tasks import base as tf_base
@@ -91,6 +92,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         self.disk_dvr = disk_dvr.get_disk_driver(self.adapter, self.host_uuid)
         self.capabilities = self.disk_capabilities(self.disk_dvr)
         mgmt.mgmt_uuid(self.adapter)
+        sea_vlan.warm(self.adapter, self.host_uuid)
         self.nvram_mgr = nvram.build_manager(self.adapter, host)
         self.event_handler = pvm_event.start_listener(self)
 

@@ -32,9 +32,9 @@ LOG = logging.getLogger(__name__)
 
 _TTL = 300
 _LOCK = threading.Lock()
-# adapter -> {(vswitch uuid, vlan): (expires at, nb uuid or None, permanent)}
+# adapter -> {(vswitch id, vlan): (expires at, nb uuid or None, permanent)}
 _KNOWN = weakref.WeakKeyDictionary()
-# adapter -> {vswitch uuid: (expires at, nb uuid or None, pvid or None)}
+# adapter -> {vswitch id: (expires at, nb uuid or None, pvid or None)}
 _BRIDGES = weakref.WeakKeyDictionary()
 
 
@@ -104,11 +104,33 @@ def _read_bridge(adapter, host_uuid, vsw):
                                 parent_uuid=host_uuid)
     for nb in nbs:
         if nb.seas and nb.vswitch_id == vsw.switch_id:
-            _remember(_BRIDGES, adapter, vsw.uuid, nb.uuid,
+            _remember(_BRIDGES, adapter, vsw.switch_id, nb.uuid,
                       nb.seas[0].primary_adpt.pvid)
             return nb, nbs
-    _remember(_BRIDGES, adapter, vsw.uuid, None, None)
+    _remember(_BRIDGES, adapter, vsw.switch_id, None, None)
     return None, nbs
+
+
+def warm(adapter, host_uuid):
+    """Learn the VLANs of the host's bridges (one GET; at start-up).
+
+    Best effort: a failure only means the first plugs read the feed.
+    """
+    try:
+        nbs = pvm_net.NetBridge.get(adapter, parent_type=pvm_ms.System,
+                                    parent_uuid=host_uuid)
+    except Exception as e:
+        LOG.warning('Could not read the Shared Ethernet Adapters: %s', e)
+        return
+    for nb in nbs:
+        if not nb.seas:
+            continue
+        sid = nb.vswitch_id
+        _remember(_BRIDGES, adapter, sid, nb.uuid,
+                  nb.seas[0].primary_adpt.pvid)
+        for vlan in nb.list_vlans():
+            _remember(_KNOWN, adapter, (sid, vlan), nb.uuid,
+                      _on_primary(nb, vlan))
 
 
 def _on_primary(nb, vlan):
@@ -125,7 +147,7 @@ def ensure(adapter, host_uuid, vsw, vlan, port='-', instance_name='-'):
     :raises pypowervm.exceptions.Error: the REST failure.
     """
     if vlan is None:
-        hit = _fresh(_BRIDGES, adapter, vsw.uuid)
+        hit = _fresh(_BRIDGES, adapter, vsw.switch_id)
         pvid = hit[2] if hit else None
         if hit is None:
             nb, _nbs = _read_bridge(adapter, host_uuid, vsw)
@@ -136,23 +158,23 @@ def ensure(adapter, host_uuid, vsw, vlan, port='-', instance_name='-'):
                 reason=_('a flat network needs a Shared Ethernet Adapter '
                          'on virtual switch %s') % vsw.name)
         return pvid
-    if _fresh(_KNOWN, adapter, (vsw.uuid, vlan)):
+    if _fresh(_KNOWN, adapter, (vsw.switch_id, vlan)):
         return vlan
     nb, _nbs = _read_bridge(adapter, host_uuid, vsw)
     if nb is None:
         LOG.debug('Virtual switch %s has no Shared Ethernet Adapter; VLAN '
                   '%s stays internal to the host.', vsw.name, vlan)
-        _remember(_KNOWN, adapter, (vsw.uuid, vlan), None, True)
+        _remember(_KNOWN, adapter, (vsw.switch_id, vlan), None, True)
         return vlan
     if nb.supports_vlan(vlan):
-        _remember(_KNOWN, adapter, (vsw.uuid, vlan), nb.uuid,
+        _remember(_KNOWN, adapter, (vsw.switch_id, vlan), nb.uuid,
                   _on_primary(nb, vlan))
         return vlan
     LOG.info('Adding VLAN %(vlan)s to Shared Ethernet Adapter %(nb)s '
              '(virtual switch %(vsw)s).',
              {'vlan': vlan, 'nb': nb.uuid, 'vsw': vsw.name})
     pvm_nb.ensure_vlan_on_nb(adapter, host_uuid, nb.uuid, vlan)
-    _remember(_KNOWN, adapter, (vsw.uuid, vlan), nb.uuid, False)
+    _remember(_KNOWN, adapter, (vsw.switch_id, vlan), nb.uuid, False)
     return vlan
 
 
@@ -171,13 +193,13 @@ def release(adapter, host_uuid, vsw, vlan):
     """
     if vlan is None:
         return False
-    hit = _fresh(_KNOWN, adapter, (vsw.uuid, vlan))
+    hit = _fresh(_KNOWN, adapter, (vsw.switch_id, vlan))
     if hit is not None and hit[2]:
         return False   # on the primary adapter, or no bridge: it stays
     try:
         if _in_use(adapter, host_uuid, vsw, vlan):
             return False
-        _forget(adapter, (vsw.uuid, vlan))
+        _forget(adapter, (vsw.switch_id, vlan))
         nb, nbs = _read_bridge(adapter, host_uuid, vsw)
         if nb is None or not nb.supports_vlan(vlan) or _on_primary(nb, vlan):
             return False

@@ -215,13 +215,14 @@ class TestDriverLifecycle(test.NoDBTestCase):
 
 class TestInitHost(test.NoDBTestCase):
 
+    @mock.patch.object(driver.sea_vlan, 'warm')
     @mock.patch.object(driver.pvm_event, 'start_listener')
     @mock.patch.object(driver.mgmt, 'mgmt_uuid')
     @mock.patch.object(driver.disk_dvr, 'get_disk_driver')
     @mock.patch.object(driver.startup, 'prepare_host')
     @mock.patch.object(driver.pvm_session, 'build_adapter')
     def test_init_and_cleanup(self, build, get_host, get_disk, mgmt_uuid,
-                              start):
+                              start, warm):
         get_disk.return_value.capabilities = {'has_imagecache': True}
         get_disk.return_value.image_formats = ('raw', 'qcow2')
         drv = driver.PowerVMDriver(mock.Mock())
@@ -234,6 +235,9 @@ class TestInitHost(test.NoDBTestCase):
         self.assertTrue(drv.capabilities['has_imagecache'])
         self.assertFalse(driver.PowerVMDriver.capabilities['has_imagecache'])
         mgmt_uuid.assert_called_once_with(build.return_value)
+        # The SEAs' VLANs are learnt once, before any plug.
+        warm.assert_called_once_with(build.return_value,
+                                     get_host.return_value.uuid)
         start.assert_called_once_with(drv)
         with mock.patch.object(driver.pvm_event, 'stop_listener') as stop:
             drv.cleanup_host('h')

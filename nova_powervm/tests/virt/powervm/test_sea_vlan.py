@@ -18,6 +18,7 @@ def bridge(uuid='nb1', vswitch_id=0, pvid=2227, primary_tagged=(),
     nb.seas = [mock.Mock(primary_adpt=primary)]
     vlans = {pvid} | set(primary_tagged) | set(tagged)
     nb.supports_vlan.side_effect = lambda v: int(v) in vlans
+    nb.list_vlans.return_value = sorted(vlans)
     return nb
 
 
@@ -124,3 +125,20 @@ class TestSeaVlan(testtools.TestCase):
         for bad in ({}, {'vlan': 0}, {'vlan': 'x'}, {'vlan': 4095}):
             self.assertRaises(exc.VifInvalid, sea_vlan.port_vlan, inst,
                               {'id': 'p', 'details': bad})
+
+    def test_warm_then_plugs_and_primary_release_cost_nothing(self):
+        sea_vlan.warm(self.adapter, HOST)
+        self.assertEqual(1, self.nb_get.call_count)
+        for vlan in (1000, 2227):
+            sea_vlan.ensure(self.adapter, HOST, self.vsw, vlan)
+        self.assertFalse(sea_vlan.release(self.adapter, HOST, self.vsw, 2227))
+        self.assertEqual(1, self.nb_get.call_count)
+        self.vnet_get.assert_not_called()
+        self.ensure.assert_not_called()
+
+    def test_warm_failure_is_not_fatal(self):
+        self.nb_get.side_effect = pvm_exc.Error('down')
+        sea_vlan.warm(self.adapter, HOST)
+        self.nb_get.side_effect = lambda *a, **k: list(self.nbs)
+        sea_vlan.ensure(self.adapter, HOST, self.vsw, 1000)
+        self.assertEqual(2, self.nb_get.call_count)
