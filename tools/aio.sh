@@ -150,7 +150,8 @@ uwsgi_app() {  # uwsgi_app NAME PORT MODULE PROCESSES [ENV=VAL...]
         --add-header "Connection: close" --buffer-size 65535 \
         --hook-master-start "unix_signal:15 gracefully_kill_them_all" \
         "${envs[@]}"
-    wait_for "$name" 120 curl -sf -o /dev/null "http://$IP:$port/"
+    # nova's API connects to its databases while loading: minutes when busy.
+    wait_for "$name" "${AIO_API_WAIT:-600}" curl -sf -o /dev/null "http://$IP:$port/"
     CURRENT=""
 }
 
