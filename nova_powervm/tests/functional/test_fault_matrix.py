@@ -377,7 +377,7 @@ class _SpawnFlow(_FaultMatrix):
 class TestSpawnLocalDisk(_SpawnFlow):
     """First boot of the image: upload into the VG cache, copy, map, boot."""
 
-    max_requests = 15  # + the SEA feed read (VLAN check)
+    max_requests = 14
     max_jobs = 1
     max_updates = 3
     max_writes = 10
@@ -388,7 +388,7 @@ class TestSpawnLocalDiskCachedImage(_SpawnFlow):
     """Boot from the cached image (server-side copy)."""
 
     warm_cache = True
-    max_requests = 10  # + the SEA feed read (VLAN check)
+    max_requests = 9
     max_jobs = 1
     max_updates = 2
     max_writes = 6
@@ -400,7 +400,7 @@ class TestSpawnConfigDrive(_SpawnFlow):
 
     warm_cache = True
     config_drive = True
-    max_requests = 14  # + the SEA feed read (VLAN check)
+    max_requests = 13
     max_jobs = 1
     max_updates = 2
     max_writes = 9
@@ -416,7 +416,7 @@ class TestSpawnSSP(_SpawnFlow):
     disk_driver = 'ssp'
     # 19, plus the cross-host clone marker (PUT, DELETE) and the active
     # VIOS look-up for the upload (GET).
-    max_requests = 23  # + the SEA feed read (VLAN check)
+    max_requests = 22
     max_jobs = 1
     max_updates = 2
     max_writes = 15
