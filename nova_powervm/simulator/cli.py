@@ -62,6 +62,10 @@ def parse_args(argv=None):
                         'SSP cluster, each on its own port (--port, '
                         '--port+1, ...; with --port 0 any free ones); '
                         'default 1')
+    p.add_argument('--partitions', type=int, default=0, metavar='N',
+                   help='seed N client partitions, each with a network '
+                        'adapter and a vSCSI-mapped logical volume, as '
+                        'spawned ones (default 0)')
     p.add_argument('--debug', action='store_true', help='debug logging')
     return p.parse_args(argv)
 
@@ -93,7 +97,7 @@ def main(argv=None):
             state_dir=state_dir, admin_api=args.admin_api,
             admin_token=args.admin_token, mc_type=args.mc_type,
             vios_boot_s=args.vios_boot_delay, vios_rmc_s=args.vios_rmc_delay,
-            san=shared)
+            san=shared, partitions=args.partitions)
         try:
             sim.start()
         except OSError as e:

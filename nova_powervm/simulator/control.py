@@ -16,6 +16,7 @@ from nova_powervm.simulator import inventory as sim_inv
 from nova_powervm.simulator import jobs as sim_jobs
 from nova_powervm.simulator import registry
 from nova_powervm.simulator import seed
+from nova_powervm.simulator import seed_scale
 from nova_powervm.simulator import server as sim_server
 from nova_powervm.simulator import xmlutil as xu
 
@@ -43,7 +44,7 @@ class Simulator(object):
                  event_hold_s=10.0, power_delay_s=0.2, session_timeout_s=None,
                  mc_type='PVM', state_dir=None, admin_api=True,
                  admin_token=None, file_users=None, vios_boot_s=0.0,
-                 vios_rmc_s=0.0, san=None):
+                 vios_rmc_s=0.0, san=None, partitions=0):
         """See the keyword arguments' use below; security-relevant ones:
 
         ``state_dir``: the only directory the simulator writes to (session
@@ -56,6 +57,7 @@ class Simulator(object):
         running with RMC inactive for vios_rmc_s, as after a host reboot
         (see the reboot_host control).  ``san``: a san.San this host
         shares an SSP cluster with (several hosts, see san.py).
+        ``partitions``: seed that many client partitions (seed_scale.py).
         """
         registry.load_plugins()
         # With a san (san.San) this is one host of several sharing an SSP
@@ -76,6 +78,7 @@ class Simulator(object):
         self.mc_type = mc_type
         self.vios_boot_s = vios_boot_s
         self.vios_rmc_s = vios_rmc_s
+        self.partitions = partitions
         self.store = sim_inv.Inventory(self)
         self.events = sim_events.EventBus(event_hold_s)
         self.jobs = sim_jobs.JobStore()
@@ -197,6 +200,7 @@ class Simulator(object):
                 seed.build_default(self)
                 for fn in registry.SEEDERS:
                     fn(self)
+                seed_scale.seed_partitions(self, self.partitions)
             seed.finish(self)
             if self.vios_boot_s or self.vios_rmc_s:
                 registry.CONTROLS['reboot_host'](

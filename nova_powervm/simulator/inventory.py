@@ -50,12 +50,20 @@ def new_uuid(upper=False):
 
 
 class Inventory(object):
-    """All objects.  Callers hold sim.lock around any mutation."""
+    """All objects.  Callers hold sim.lock around any mutation.
+
+    Indexed by key, uuid, type and parent (a host with hundreds of
+    partitions is served without scanning every object); add(), discard()
+    and remove() keep the indexes.
+    """
 
     def __init__(self, sim):
         self.sim = sim
         self.objs = collections.OrderedDict()
         self.by_uuid = {}
+        # type -> {key: obj}, parent key -> {key: obj} (insertion order)
+        self._by_type = collections.defaultdict(dict)
+        self._by_parent = collections.defaultdict(dict)
         self._etags = itertools.count(random.randint(10 ** 8, 10 ** 9))
 
     # ---- lookups -------------------------------------------------------
@@ -69,15 +77,15 @@ class Inventory(object):
             (uid or '').lower()) or self.by_uuid.get((uid or '').upper())
 
     def of_type(self, type_name):
-        return [o for o in self.objs.values() if o.type == type_name]
+        return list(self._by_type.get(type_name, {}).values())
 
     def children(self, parent_key, type_name=None):
-        return [o for o in self.objs.values() if o.parent == parent_key and
-                (type_name is None or o.type == type_name)]
+        return [o for o in self._by_parent.get(parent_key, {}).values()
+                if type_name is None or o.type == type_name]
 
     def known_type(self, type_name):
-        return type_name in registry.TYPES or any(
-            o.type == type_name for o in self.objs.values())
+        return type_name in registry.TYPES or bool(
+            self._by_type.get(type_name))
 
     def next_etag(self):
         return str(next(self._etags))
@@ -109,6 +117,9 @@ class Inventory(object):
         obj = Obj(type_name, uid, element, parent, self.next_etag(), service)
         self.objs[obj.key] = obj
         self.by_uuid[uid] = obj
+        self._by_type[type_name][obj.key] = obj
+        if parent is not None:
+            self._by_parent[parent][obj.key] = obj
         self._changed(type_name)
         if emit:
             self.sim.events.emit('ADD_URI', self.href(obj), detail)
@@ -140,16 +151,29 @@ class Inventory(object):
         for hook in (spec.on_delete if spec else ()):
             hook(self.sim, obj, ctx)
         href = self.href(obj)
-        self.objs.pop(obj.key, None)
-        if self.by_uuid.get(obj.uuid) is obj:
-            del self.by_uuid[obj.uuid]
+        self.discard(obj)
         self._changed(obj.type)
         if emit:
             self.sim.events.emit('DELETE_URI', href, None)
 
+    def discard(self, obj):
+        """Drop obj from the store and its indexes (no hooks, no event)."""
+        self.objs.pop(obj.key, None)
+        if self.by_uuid.get(obj.uuid) is obj:
+            del self.by_uuid[obj.uuid]
+        self._by_type.get(obj.type, {}).pop(obj.key, None)
+        if obj.parent is not None:
+            kids = self._by_parent.get(obj.parent)
+            if kids is not None:
+                kids.pop(obj.key, None)
+                if not kids:
+                    del self._by_parent[obj.parent]
+
     def clear(self):
         self.objs.clear()
         self.by_uuid.clear()
+        self._by_type.clear()
+        self._by_parent.clear()
 
     # ---- rendering -----------------------------------------------------
     def content(self, obj, groups):

@@ -370,7 +370,7 @@ def _close_vterm(sim, obj, params, ctx):
 
 @reg.quick('LogicalPartition')
 def _quick(sim, obj):
-    out = {}
+    out = {'UUID': obj.uuid}
     for name in ('PartitionName', 'PartitionID', 'PartitionUUID',
                  'PartitionState', 'PartitionType',
                  'ResourceMonitoringControlState', 'ReferenceCode',

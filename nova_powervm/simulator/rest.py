@@ -113,7 +113,7 @@ def _get(sim, req, parent, t, obj, suffix):
     groups_q = req.query.get('group', [None])[0]
     if suffix and suffix[0] == 'quick':
         if obj is None:
-            raise errors.BadRequest('Quick properties need an object')
+            return _quick_all(sim, inv, parent, t, suffix[1])
         return _quick(sim, obj, suffix[1])
     if obj is not None:
         inm = req.headers.get('If-None-Match')
@@ -162,7 +162,11 @@ def _jsonval(value):
     return value
 
 
-def _quick(sim, obj, prop):
+def _quick_props(sim, obj):
+    """An object's quick properties, cached until its next change."""
+    props = obj.cache.get('quick')
+    if props is not None:
+        return props
     spec = registry.TYPES.get(obj.type)
     if spec is not None and spec.quick is not None:
         props = spec.quick(sim, obj)
@@ -171,12 +175,35 @@ def _quick(sim, obj, prop):
         for c in obj.element:
             if isinstance(c.tag, str) and len(c) == 0:
                 props[xu.localname(c)] = _jsonval(c.text)
+    obj.cache['quick'] = props
+    return props
+
+
+def _json(data):
+    return wire.Response(200, json.dumps(data).encode(),
+                         {'Content-Type': 'application/json'})
+
+
+def _quick(sim, obj, prop):
+    props = _quick_props(sim, obj)
     if prop is not None:
         if prop not in props:
             raise errors.NotFound('No quick property %s' % prop)
         props = props[prop]
-    return wire.Response(200, json.dumps(props).encode(),
-                    {'Content-Type': 'application/json'})
+    return _json(props)
+
+
+def _quick_all(sim, inv, parent, t, prop):
+    """``<feed>/quick/All``: every object's quick properties (JSON list).
+
+    Any other property name after a feed's ``quick/`` is refused.
+    """
+    if prop != 'All':
+        raise errors.BadRequest('Quick properties of a feed are read with '
+                                'quick/All, not quick/%s' % prop)
+    cands = (inv.children(parent.key, t) if parent is not None
+             else inv.of_type(t))
+    return _json([_quick_props(sim, o) for o in cands])
 
 
 def _check_media_type(req):
@@ -244,8 +271,7 @@ def _create(sim, req, service, parent, t):
         for hook in spec.on_create:
             hook(sim, obj, ctx)
     except Exception:
-        inv.objs.pop(obj.key, None)
-        inv.by_uuid.pop(obj.uuid, None)
+        inv.discard(obj)
         raise
     xu.normalize_hrefs(obj.element, sim.base_url)
     sim.events.emit('ADD_URI', inv.href(obj), None)

@@ -161,8 +161,7 @@ class San(object):
             for key, obj in have.items():
                 if key not in want:
                     href = dst.store.href(obj)
-                    dst.store.objs.pop(key, None)
-                    dst.store.by_uuid.pop(obj.uuid, None)
+                    dst.store.discard(obj)
                     dst.events.emit('DELETE_URI', href, None)
             for key, obj in want.items():
                 el = etree.fromstring(etree.tostring(obj.element),

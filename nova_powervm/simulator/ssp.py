@@ -311,8 +311,7 @@ def _ssp_update(sim, obj, old, ctx):
         _check_lu(sim, obj, el)
     for lu in gone:
         stg.drop_content(sim, lu.text('UniqueDeviceID'))
-        sim.store.objs.pop(lu.key, None)
-        sim.store.by_uuid.pop(lu.uuid, None)
+        sim.store.discard(lu)
         sim.events.emit('DELETE_URI', sim.store.href(lu), None)
     for el in new:
         lu_el = stg.copy_el(el)
