@@ -14,7 +14,6 @@ host is), so ``reset()`` of a seeded simulator stays cheap.
 """
 from lxml import etree
 
-from nova_powervm.simulator import network
 from nova_powervm.simulator import seed
 from nova_powervm.simulator import storage as stg
 from nova_powervm.simulator import storage_scsi as scsi
@@ -30,9 +29,9 @@ SCSI_SLOT = 4
 FIRST_SERVER_SLOT = 11
 _TEMPLATES = {}
 _BUILT = {}
-_CNA_DROP = ('TrunkPriority', 'OvsBridge', 'OvsPortExternalIds', 'IPAddress', 'SubnetMask',
-             'Gateway', 'VirtualNetworks', 'TaggedVLANIDs',
-             'VirtualStationInterfaceTypeID',
+_CNA_DROP = ('TrunkPriority', 'OvsBridge', 'OvsPortExternalIds',
+             'IPAddress', 'SubnetMask', 'Gateway', 'VirtualNetworks',
+             'TaggedVLANIDs', 'VirtualStationInterfaceTypeID',
              'VirtualStationInterfaceTypeVersion',
              'VirtualStationInterfaceManagerID')
 _PPC = 'PartitionProcessorConfiguration/'

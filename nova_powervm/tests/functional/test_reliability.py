@@ -255,7 +255,7 @@ class TestRestServerRestart(base.ClassSimTestCase):
     def test_restart_keeping_sessions(self):
         inst = instance()
         vm.create_lpar(self.drv.adapter, self.drv.host_wrapper, inst)
-        self.drv._remember(inst)
+        self.drv.event_handler.remember(inst)
         self._cycle(inst)
         self.sim.restart()
         self._cycle(inst)
@@ -265,7 +265,7 @@ class TestRestServerRestart(base.ClassSimTestCase):
         # again.
         inst = instance()
         vm.create_lpar(self.drv.adapter, self.drv.host_wrapper, inst)
-        self.drv._remember(inst)
+        self.drv.event_handler.remember(inst)
         self._cycle(inst)
         logons = self.sim.counters()['logons']
         self.sim.stop()

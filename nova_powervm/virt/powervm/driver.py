@@ -35,6 +35,7 @@ from nova_powervm.virt.powervm import power
 from nova_powervm.virt.powervm import sea_vlan
 from nova_powervm.virt.powervm import session as pvm_session
 from nova_powervm.virt.powervm import startup
+from nova_powervm.virt.powervm import state_cache as pvm_state
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import image as tf_img
 from nova_powervm.virt.powervm.tasks import media as tf_media
@@ -145,11 +146,9 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
     # -- instances (lifecycle helper) ----------------------------------------
 
     def list_instances(self):
-        """Names of the host's partitions, except the management one.
-
-        One GET.
-        """
-        return [lpar.name for lpar in vm.list_lpars(self.adapter)]
+        """Names of the client partitions (state_cache: 0 or 1 GET)."""
+        return [p.get('PartitionName') for p in
+                pvm_state.partitions(self).values()]
 
     def list_instance_uuids(self):
         """UUIDs of nova instances (deleted ones too) with a partition here.
@@ -157,11 +156,11 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         nova-compute calls this at start-up (a new host with instances
         refuses to start) and to find instances to clean up.  A partition
         UUID maps back to two candidate instance UUIDs and a host may hold
-        partitions nova never created, so nova's database decides.  One GET
-        and one database query.
+        partitions nova never created, so nova's database decides.  At most
+        one GET (state_cache) and one database query.
         """
-        candidates = [uuid for lpar in vm.list_lpars(self.adapter)
-                      for uuid in ids.instance_uuid_candidates(lpar.uuid)]
+        candidates = [uuid for pvm_uuid in pvm_state.partitions(self)
+                      for uuid in ids.instance_uuid_candidates(pvm_uuid)]
         if not candidates:
             return []
         ctx = nova_context.get_admin_context(read_deleted='yes')
@@ -169,15 +168,11 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
             ctx, {'uuid': candidates}, expected_attrs=[])]
 
     def instance_exists(self, instance):
-        return vm.instance_exists(self.adapter, instance)
+        return pvm_state.instance_exists(self, instance)
 
     def get_info(self, instance, use_cache=True):
-        """Power state from the partition state (one quick GET)."""
-        return vm.get_info(self.adapter, instance)
-
-    def _remember(self, instance):
-        if self.event_handler is not None:
-            self.event_handler.remember(instance)
+        """Power state kept by the event feed (state_cache.py)."""
+        return pvm_state.get_info(self, instance)
 
     def _vios_feed_task(self, volumes=False, exc_class=exc.PowerVMTaskFailed):
         """FeedTask over the active VIOSes for one flow's mappings.
@@ -195,6 +190,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         except pvm_exc.Error as e:
             raise exc_class(task='read_vios_feed', reason=str(e)) from e
 
+    @pvm_state.changes_partition
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
@@ -216,7 +212,6 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         boot_from_volume = self._is_booted_from_volume(block_device_info)
         if not boot_from_volume:
             self.disk_dvr.check_image(image_meta)
-        self._remember(instance)
         bdms = driver.block_device_info_get_mapping(block_device_info)
         flow = tf_lf.Flow('spawn_%s' % instance.uuid)
         flow.add(tf_vm.Create(self.adapter, self.host_wrapper, instance,
@@ -242,6 +237,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
             flow.add(tf_vm.PowerOn(self.adapter, instance))
         tf_base.run(flow, instance=instance, exc_class=exc.SpawnTaskFailed)
 
+    @pvm_state.changes_partition
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
         """Power off and remove the partition and what it used.
@@ -394,6 +390,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                 destroy_secrets=True):
         """Nothing is left after destroy; nothing to clean up."""
 
+    @pvm_state.changes_partition
     def power_off(self, instance, timeout=0, retry_interval=0):
         """Progressive shutdown (OS, then VSP normal, then hard), the OS
         given ``timeout`` seconds; hard at once when ``timeout`` is 0.
@@ -402,22 +399,22 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         ...) is left alone.  ``retry_interval`` does not apply: PowerVM's
         shutdown job keeps waiting for the OS rather than re-signalling it.
         """
-        self._remember(instance)
         power.power_off(self.adapter, instance, force_immediate=not timeout,
                         timeout=timeout or None)
 
+    @pvm_state.changes_partition
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
-        self._remember(instance)
         power.power_on(self.adapter, instance)
 
+    @pvm_state.changes_partition
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
         """Soft (progressive shutdown with restart) or hard restart."""
-        self._remember(instance)
         power.reboot(self.adapter, instance, reboot_type == 'HARD')
 
+    @pvm_state.changes_partition
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   block_device_info=None):
         """Start the partition if nova expects the instance running.
@@ -427,7 +424,6 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         recorded power state is running but whose partition is not.  Only a
         partition that is off is started; anything else is left alone.
         """
-        self._remember(instance)
         power.resume_on_host_boot(self.adapter, instance)
 
     def manage_image_cache(self, context, all_instances):
@@ -475,6 +471,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
 
     # Rescue (driver_rescue.py).
 
+    @pvm_state.changes_partition
     def rescue(self, context, instance, network_info, image_meta,
                rescue_password, block_device_info, share_info=None):
         """Boot the partition from a disk of the rescue image.
@@ -485,14 +482,13 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         :raises InstanceNotRescuable: the partition is neither stopped nor
             running, or the root disk is a volume (nothing changed).
         """
-        self._remember(instance)
         driver_rescue.rescue(
             self, context, instance, image_meta,
             boot_from_volume=self._is_booted_from_volume(block_device_info))
 
+    @pvm_state.changes_partition
     def unrescue(self, context, instance):
         """Remove the rescue disk; boot the original disk."""
-        self._remember(instance)
         driver_rescue.unrescue(self, instance)
 
     # Cinder volumes (driver_volume.py).

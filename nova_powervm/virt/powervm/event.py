@@ -2,10 +2,12 @@
 
 pypowervm's event listener long-polls the REST server's event feed in its
 own thread and hands every batch to :class:`PowerVMNovaEventHandler`.  For
-each partition whose ``PartitionState`` changed the handler reads the new
-state (one quick-property GET) and emits a nova ``LifecycleEvent``.  A stop
-is held back for :data:`STOP_EVENT_DELAY` seconds and dropped if the
-partition starts again, so a reboot does not look like a stop to nova.
+each partition that was added or changed the handler reads its quick
+properties (one GET), keeps them in its :class:`state_cache.PartitionCache`
+(what ``get_info`` and ``list_instances`` answer from) and emits a nova
+``LifecycleEvent`` when its power state changed.  A stop is held back for
+:data:`STOP_EVENT_DELAY` seconds and dropped if the partition starts again,
+so a reboot does not look like a stop to nova.
 A ``MODIFY_URI`` whose detail names ``NVRAM`` goes to the driver's NVRAM
 manager (``nvram/``), which saves the partition's NVRAM in the background.
 """
@@ -20,6 +22,8 @@ from oslo_log import log as logging
 from pypowervm import adapter as pvm_adpt
 
 from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm import pvm_private
+from nova_powervm.virt.powervm import state_cache
 from nova_powervm.virt.powervm import vm
 
 LOG = logging.getLogger(__name__)
@@ -50,11 +54,23 @@ def _lpar_uuid(href):
     return tail.upper()
 
 
+def _relevant(etype, evt):
+    """Whether a partition's event may change what the cache holds."""
+    if etype == 'ADD_URI':
+        return True
+    if etype not in ('MODIFY_URI', 'INVALID_URI'):
+        return False
+    detail = evt.get('EventDetail') or ''
+    return not detail or 'PartitionState' in detail or \
+        'PartitionName' in detail
+
+
 class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
     """Turns PowerVM partition state events into nova LifecycleEvents."""
 
     def __init__(self, driver):
         self._driver = driver
+        self.cache = state_cache.PartitionCache(driver.adapter)
         self._lock = threading.Lock()
         # partition uuid -> nova instance uuid
         self._uuids = {}
@@ -94,11 +110,17 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
     # -- event processing ------------------------------------------------
 
     def process(self, events):
-        """Handle one batch of raw events (called in the poll thread)."""
+        """Handle one batch of raw events (called in the poll thread).
+
+        Called after every poll, also an empty or failed one.
+        """
+        self.cache.polled()
         try:
             self._process(events)
         except Exception:
-            # Never let one bad batch stop the listener.
+            # Never let one bad batch stop the listener; what it did not
+            # apply is read fresh.
+            self.cache.invalidate()
             LOG.exception('Error processing PowerVM events.')
 
     def _process(self, events):
@@ -111,17 +133,22 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
                 # Events may have been lost (REST restart, reconnect).
                 resync = True
                 continue
-            if etype not in ('ADD_URI', 'MODIFY_URI', 'INVALID_URI'):
-                continue
             uuid = _lpar_uuid(evt.get('EventData'))
+            if uuid is None:
+                continue
+            if etype == 'DELETE_URI':
+                self.cache.forget(uuid)
+                self._cancel(uuid)
+                if uuid in changed:
+                    changed.remove(uuid)
+            elif uuid not in changed and _relevant(etype, evt):
+                changed.append(uuid)
             detail = evt.get('EventDetail') or ''
-            if uuid and (not detail or 'PartitionState' in detail):
-                if uuid not in changed:
-                    changed.append(uuid)
-            if uuid and etype == 'MODIFY_URI' and 'NVRAM' in detail:
-                if uuid not in nvram:
-                    nvram.append(uuid)
+            if etype == 'MODIFY_URI' and 'NVRAM' in detail and \
+                    uuid not in nvram:
+                nvram.append(uuid)
         if resync:
+            self.cache.invalidate()
             self._resync()
         for uuid in changed:
             self._state_changed(uuid)
@@ -138,27 +165,26 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
             mgr.changed(uuid, inst_uuid)
 
     def _resync(self):
-        """Re-read every partition's state after lost events.
+        """Re-read every partition after lost events (one quick/All GET).
 
-        One feed GET; emits what differs from what was last emitted.
+        Refills the cache; emits what differs from what was last emitted.
         """
         try:
-            lpars = vm.list_lpars(self._driver.adapter)
+            parts = self.cache.refill()
         except Exception as e:
             LOG.warning('Unable to re-read partition states after lost '
                         'events: %s', e)
             return
-        for lpar in lpars:
-            self._handle_state(lpar.uuid.upper(), lpar.state)
+        for uuid, props in parts.items():
+            self._handle_state(uuid, props.get('PartitionState'))
 
     def _state_changed(self, uuid):
-        try:
-            state = vm.get_vm_qp(self._driver.adapter, uuid, 'PartitionState')
-        except nova_exc.InstanceNotFound:
+        props = self.cache.refresh(uuid)
+        if props is None:
             # Deleted meanwhile: nothing to report.
             self._cancel(uuid)
             return
-        self._handle_state(uuid, state)
+        self._handle_state(uuid, props.get('PartitionState'))
 
     def _handle_state(self, uuid, pvm_state):
         transition = _TRANSITIONS.get(vm.power_state_of(pvm_state))
@@ -189,14 +215,15 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
             if self._pending.pop(uuid, None) is None:
                 return  # cancelled
         try:
-            state = vm.get_vm_qp(self._driver.adapter, uuid, 'PartitionState')
-        except nova_exc.InstanceNotFound:
-            return
+            props = self.cache.refresh(uuid)
         except Exception as e:
             LOG.warning('Unable to confirm the stop of partition %(uuid)s: '
                         '%(err)s', {'uuid': uuid, 'err': e})
             return
-        if vm.power_state_of(state) == power_state.SHUTDOWN:
+        if props is None:
+            return
+        if vm.power_state_of(props.get('PartitionState')) == \
+                power_state.SHUTDOWN:
             self._emit(uuid, nova_event.EVENT_LIFECYCLE_STOPPED)
 
     def _cancel(self, uuid):
@@ -237,6 +264,11 @@ def start_listener(driver):
     handler = PowerVMNovaEventHandler(driver)
     try:
         listener = driver.adapter.session.get_event_listener()
+        # Its first read (the NEW_CLIENT answer) has just succeeded: the
+        # server queues every later event for it.
+        if pvm_private.watch_event_reads(listener, handler.cache.feed_read):
+            handler.cache.feed_read(True)
+            handler.cache.polled()
         listener.subscribe(handler)
     except Exception as e:
         LOG.warning('PowerVM event feed unavailable; no lifecycle events '

@@ -169,3 +169,35 @@ def read_again(getter):
     fresh = copy.copy(getter)
     fresh.cache = None
     return fresh.get()
+
+
+# -- event feed reads (state_cache.py) ---------------------------------------
+#
+# pypowervm's event poll thread swallows a failed event feed read (it logs,
+# sleeps 5 s and hands its handlers an empty batch, as after an idle poll).
+# A read whose answer was lost may have carried events, so the partition
+# cache must stop trusting the feed then; pypowervm offers no public signal
+# for it.  The listener reads through its own adapter (``listener.adp``);
+# its ``read`` is wrapped to report each read's outcome.
+
+def watch_event_reads(listener, report):
+    """Call ``report(ok)`` after every event feed read of ``listener``.
+
+    :return: False when the listener has no adapter to watch (then nothing
+        is ever reported and the cache never trusts the feed).
+    """
+    adp = getattr(listener, 'adp', None)
+    read = getattr(adp, 'read', None)
+    if read is None:
+        return False
+
+    def watched(*args, **kwargs):
+        try:
+            resp = read(*args, **kwargs)
+        except Exception:
+            report(False)
+            raise
+        report(True)
+        return resp
+    adp.read = watched
+    return True

@@ -492,15 +492,6 @@ def instance_exists(adapter, instance):
     return True
 
 
-def list_lpars(adapter):
-    """LPAR wrappers of all client partitions except the management one.
-
-    One feed GET with no extended attribute groups.
-    """
-    return [lp for lp in pvm_lpar.LPAR.get(adapter)
-            if not lp.is_mgmt_partition]
-
-
 def resize_lpar(adapter, host_w, instance, lpar_w, flavor):
     """Give the partition ``lpar_w`` the resources of ``flavor`` (one POST).
 

@@ -9,6 +9,7 @@ from taskflow import task
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import power
+from nova_powervm.virt.powervm import state_cache
 
 
 class _FeedTask(task.Task):
@@ -179,14 +180,19 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.drv.reboot('ctx', self.inst, [], 'SOFT')
         self.power.reboot.assert_called_with(self.drv.adapter, self.inst,
                                              False)
-        self.assertEqual(self.vm.get_info.return_value,
+        # No event listener: one quick GET per get_info, as without cache.
+        st_vm = self.useFixture(fixtures.MockPatchObject(
+            state_cache, 'vm')).mock
+        self.assertEqual(st_vm.get_info.return_value,
                          self.drv.get_info(self.inst))
-        one, two = mock.Mock(), mock.Mock()
-        one.name, two.name = 'a', 'b'
-        self.vm.list_lpars.return_value = [one, two]
-        self.assertEqual(['a', 'b'], self.drv.list_instances())
-        self.assertEqual(self.vm.instance_exists.return_value,
-                         self.drv.instance_exists(self.inst))
+        st_vm.get_info.assert_called_once_with(self.drv.adapter, self.inst)
+        with mock.patch.object(state_cache, 'read_all', return_value={
+                'A': {'PartitionName': 'a'}, 'B': {'PartitionName': 'b'}}):
+            self.assertEqual(['a', 'b'], self.drv.list_instances())
+        self.assertTrue(self.drv.instance_exists(self.inst))
+        st_vm.get_info.side_effect = nova_exc.InstanceNotFound(
+            instance_id='x')
+        self.assertFalse(self.drv.instance_exists(self.inst))
 
     def test_resume_state_on_host_boot(self):
         self.drv.resume_state_on_host_boot('ctx', self.inst, [])

@@ -59,7 +59,7 @@ class TestEventHandler(test.NoDBTestCase):
         self.handler = event.PowerVMNovaEventHandler(self.drv)
         self.handler.remember(mock.Mock(uuid=INST_UUID))
         self.qp = self.useFixture(fixtures.MockPatchObject(
-            event.vm, 'get_vm_qp')).mock
+            event.state_cache, 'read_one')).mock
         self.useFixture(fixtures.MockPatchObject(event, 'STOP_EVENT_DELAY',
                                                  0.05))
         self.addCleanup(self.handler.stop)
@@ -83,11 +83,10 @@ class TestEventHandler(test.NoDBTestCase):
         self.assertIsNone(event._lpar_uuid(None))
 
     def test_started_once(self):
-        self.qp.return_value = 'running'
+        self.qp.return_value = {'PartitionState': 'running'}
         self.handler.process([self.evt(), self.evt()])
         self.handler.process([self.evt()])
-        self.qp.assert_called_with(self.drv.adapter, PVM_UUID,
-                                   'PartitionState')
+        self.qp.assert_called_with(self.drv.adapter, PVM_UUID)
         self.assertEqual([(INST_UUID, nova_event.EVENT_LIFECYCLE_STARTED)],
                          self.transitions())
 
@@ -101,17 +100,17 @@ class TestEventHandler(test.NoDBTestCase):
         self.assertFalse(self.drv.emit_event.called)
 
     def test_stop_delayed_and_cancelled_by_start(self):
-        self.qp.return_value = 'not activated'
+        self.qp.return_value = {'PartitionState': 'not activated'}
         self.handler.process([self.evt()])
         self.assertFalse(self.drv.emit_event.called)
-        self.qp.return_value = 'running'
+        self.qp.return_value = {'PartitionState': 'running'}
         self.handler.process([self.evt()])
         time.sleep(0.2)
         self.assertEqual([(INST_UUID, nova_event.EVENT_LIFECYCLE_STARTED)],
                          self.transitions())
 
     def test_stop_emitted_after_delay(self):
-        self.qp.return_value = 'not activated'
+        self.qp.return_value = {'PartitionState': 'not activated'}
         done = threading.Event()
         self.drv.emit_event.side_effect = lambda e: done.set()
         self.handler.process([self.evt()])
@@ -120,9 +119,9 @@ class TestEventHandler(test.NoDBTestCase):
                          self.transitions())
 
     def test_suspend_resume(self):
-        self.qp.return_value = 'suspended'
+        self.qp.return_value = {'PartitionState': 'suspended'}
         self.handler.process([self.evt()])
-        self.qp.return_value = 'running'
+        self.qp.return_value = {'PartitionState': 'running'}
         self.handler.process([self.evt()])
         self.assertEqual(
             [(INST_UUID, nova_event.EVENT_LIFECYCLE_SUSPENDED),
@@ -131,7 +130,7 @@ class TestEventHandler(test.NoDBTestCase):
 
     def test_transient_states_ignored(self):
         for state in ('starting', 'shutting down', 'Unknown'):
-            self.qp.return_value = state
+            self.qp.return_value = {'PartitionState': state}
             self.handler.process([self.evt()])
         # 'starting' maps to running in nova terms.
         self.assertEqual([(INST_UUID, nova_event.EVENT_LIFECYCLE_STARTED)],
@@ -141,7 +140,7 @@ class TestEventHandler(test.NoDBTestCase):
         self.qp.side_effect = Exception('REST down')
         self.handler.process([self.evt()])
         self.qp.side_effect = None
-        self.qp.return_value = 'running'
+        self.qp.return_value = {'PartitionState': 'running'}
         self.handler.process([self.evt()])
         self.assertEqual(1, len(self.transitions()))
 
@@ -150,11 +149,11 @@ class TestEventHandler(test.NoDBTestCase):
         self.handler.process([self.evt()])
         self.assertFalse(self.drv.emit_event.called)
 
-    @mock.patch.object(event.vm, 'list_lpars')
-    def test_resync_after_lost_events(self, list_lpars):
-        list_lpars.return_value = [mock.Mock(uuid=PVM_UUID, state='running')]
+    @mock.patch.object(event.state_cache, 'read_all')
+    def test_resync_after_lost_events(self, read_all):
+        read_all.return_value = {PVM_UUID: {'PartitionState': 'running'}}
         self.handler.process([self.evt(etype='CACHE_CLEARED', href='')])
-        list_lpars.assert_called_once_with(self.drv.adapter)
+        read_all.assert_called_once_with(self.drv.adapter)
         self.assertEqual([(INST_UUID, nova_event.EVENT_LIFECYCLE_STARTED)],
                          self.transitions())
 
@@ -164,7 +163,7 @@ class TestEventHandler(test.NoDBTestCase):
         get.side_effect = [nova_exc.InstanceNotFound(instance_id='x'),
                            mock.Mock(uuid='aba2c5e4-5e2c-4d18-a2e6-'
                                           '2d2b7f6d5a11')]
-        self.qp.return_value = 'running'
+        self.qp.return_value = {'PartitionState': 'running'}
         self.handler.process([self.evt(href=HREF.replace(PVM_UUID, other))])
         self.assertEqual(2, get.call_count)
         self.assertEqual(

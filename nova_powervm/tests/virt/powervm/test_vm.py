@@ -381,11 +381,3 @@ class TestRestOps(test.NoDBTestCase):
         self.assertTrue(vm.instance_exists(self.adpt, self.inst))
         self.adpt.read.side_effect = http_error(404)
         self.assertFalse(vm.instance_exists(self.adpt, self.inst))
-
-    @mock.patch.object(pvm_lpar.LPAR, 'get')
-    def test_list_lpars_skips_mgmt(self, get):
-        mgmt = mock.Mock(is_mgmt_partition=True)
-        lpar = mock.Mock(is_mgmt_partition=False)
-        get.return_value = [mgmt, lpar]
-        self.assertEqual([lpar], vm.list_lpars(self.adpt))
-        get.assert_called_once_with(self.adpt)

@@ -1,0 +1,305 @@
+"""Partition states and names kept current by the event feed.
+
+nova-compute asks for the power state of every instance each
+``sync_power_state_interval`` (``get_info``) and for the host's partitions
+(``list_instances``, ``list_instance_uuids``).  One request per instance
+each cycle grows with the host; this cache answers them with no request.
+
+* Filled by one read of every partition's quick properties
+  (``LogicalPartition/quick/All``: JSON, a few hundred bytes per
+  partition), the first time it is needed after the event listener is up.
+* Kept current by the event handler (``event.py``): a partition's add,
+  change or delete event re-reads that partition's quick properties (or
+  drops it), so what nova sees is at most one event-feed round trip old.
+* Not trusted (every lookup reads fresh, as without a listener) while
+  the event feed is not known to be delivering: before the first fill,
+  after a failed event read (a lost answer may have carried events) until
+  the next successful one, after a gap the server reports
+  (``MISSING_EVENTS``, ``CACHE_CLEARED``, a new ``NEW_CLIENT``) until
+  refilled, and when no poll completed for :data:`STALE_AFTER_S`.
+* A partition the driver is changing (spawn, power, rescue: ``begin`` /
+  ``end``) or one the cache does not know is read fresh (one quick GET),
+  and that answer is kept.
+
+Reads that race are ordered: an answer only replaces one from a read that
+started earlier.
+"""
+import functools
+import inspect
+import itertools
+import threading
+import time
+
+from nova import exception as nova_exc
+from nova.virt import hardware
+from oslo_log import log as logging
+from oslo_serialization import jsonutils
+from pypowervm import exceptions as pvm_exc
+from pypowervm.wrappers import logical_partition as pvm_lpar
+
+from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm import mgmt
+from nova_powervm.virt.powervm import vm
+
+LOG = logging.getLogger(__name__)
+
+# Without a completed event poll for this long the feed is not trusted
+# (the server answers an idle poll every ~10 s).
+STALE_AFTER_S = 60.0
+_QUICK = 'quick'
+_ALL = 'All'
+
+
+def _uuid_of(props):
+    return (props.get('UUID') or props.get('PartitionUUID') or '').upper()
+
+
+def read_all(adapter):
+    """{partition uuid: quick properties} of every client partition.
+
+    One GET (``LogicalPartition/quick/All``); the management partition is
+    left out.
+    """
+    resp = adapter.read(pvm_lpar.LPAR.schema_type, suffix_type=_QUICK,
+                        suffix_parm=_ALL)
+    parts = jsonutils.loads(resp.body) if resp.body else []
+    mgmt_uuid = (mgmt.mgmt_uuid(adapter) or '').upper()
+    return {_uuid_of(p): p for p in parts if _client(p, mgmt_uuid)}
+
+
+def _client(props, mgmt_uuid):
+    return (props is not None and
+            not props.get('IsManagementPartition') and
+            _uuid_of(props) != mgmt_uuid)
+
+
+def read_one(adapter, uuid):
+    """Quick properties of one partition (one GET).
+
+    :raises InstanceNotFound: no such partition.
+    """
+    try:
+        resp = adapter.read(pvm_lpar.LPAR.schema_type, root_id=uuid,
+                            suffix_type=_QUICK)
+    except pvm_exc.HttpError as e:
+        if e.response is not None and e.response.status == 404:
+            raise nova_exc.InstanceNotFound(instance_id=uuid)
+        raise
+    return jsonutils.loads(resp.body)
+
+
+class PartitionCache(object):
+    """Quick properties of the host's partitions (see the module doc)."""
+
+    def __init__(self, adapter):
+        self._adapter = adapter
+        self._lock = threading.Lock()
+        self._fill_lock = threading.Lock()
+        self._seq = itertools.count(1)
+        # uuid -> (read sequence, quick properties or None when deleted)
+        self._parts = {}
+        self._filled = False
+        self._feed_ok = False
+        self._last_poll = None
+        self._gen = 0
+        # uuid -> driver operations in progress; uuids to read fresh once
+        self._busy = {}
+        self._dirty = set()
+
+    # -- the event feed's health (event.py) ------------------------------
+
+    def feed_read(self, ok):
+        """An event feed read finished (``ok``) or failed."""
+        with self._lock:
+            if not ok:
+                if self._feed_ok or self._filled:
+                    LOG.info('Event feed read failed: partition states are '
+                             'read fresh until it answers again.')
+                self._invalidate()
+            self._feed_ok = ok
+
+    def polled(self):
+        """The listener handed over one poll's events (maybe none)."""
+        with self._lock:
+            self._last_poll = time.monotonic()
+
+    def invalidate(self):
+        """Events may have been lost: refill before the next answer."""
+        with self._lock:
+            self._invalidate()
+
+    def _invalidate(self):
+        self._filled = False
+        self._gen += 1
+
+    def _trusted(self):
+        return (self._filled and self._feed_ok and
+                self._last_poll is not None and
+                time.monotonic() - self._last_poll < STALE_AFTER_S)
+
+    def _feed_alive(self):
+        return (self._feed_ok and self._last_poll is not None and
+                time.monotonic() - self._last_poll < STALE_AFTER_S)
+
+    # -- updates ---------------------------------------------------------
+
+    def _store(self, seq, uuid, props):
+        old = self._parts.get(uuid)
+        if old is None or old[0] < seq:
+            self._parts[uuid] = (seq, props)
+
+    def refresh(self, uuid):
+        """Re-read one partition (its event arrived); its properties.
+
+        None when it is gone.
+        """
+        seq = next(self._seq)
+        try:
+            props = read_one(self._adapter, uuid)
+        except nova_exc.InstanceNotFound:
+            props = None
+        with self._lock:
+            self._store(seq, uuid, props)
+            if not self._busy.get(uuid):
+                self._dirty.discard(uuid)
+        return props
+
+    def forget(self, uuid):
+        """The partition was deleted."""
+        seq = next(self._seq)
+        with self._lock:
+            self._store(seq, uuid, None)
+
+    def refill(self):
+        """Read every partition (one GET); {uuid: properties}."""
+        with self._lock:
+            gen = self._gen
+        seq = next(self._seq)
+        parts = read_all(self._adapter)
+        with self._lock:
+            for uuid in [u for u, (s, p) in self._parts.items()
+                         if p is not None and u not in parts and s < seq]:
+                self._parts[uuid] = (seq, None)
+            for uuid, props in parts.items():
+                self._store(seq, uuid, props)
+            if gen == self._gen:
+                self._filled = True
+        return parts
+
+    def begin(self, uuid):
+        """The driver starts changing a partition: read it fresh."""
+        with self._lock:
+            self._busy[uuid] = self._busy.get(uuid, 0) + 1
+            self._dirty.add(uuid)
+
+    def end(self, uuid):
+        """The driver's change is done; the next lookup reads it fresh."""
+        with self._lock:
+            left = self._busy.get(uuid, 1) - 1
+            if left > 0:
+                self._busy[uuid] = left
+            else:
+                self._busy.pop(uuid, None)
+            self._dirty.add(uuid)
+
+    # -- lookups ---------------------------------------------------------
+
+    def _ensure_filled(self):
+        """Refill when the feed is alive but the cache is not filled."""
+        with self._lock:
+            if self._filled or not self._feed_alive():
+                return
+        with self._fill_lock:
+            with self._lock:
+                if self._filled:
+                    return
+            self.refill()
+
+    def properties(self, uuid):
+        """Quick properties of partition ``uuid``.
+
+        :raises InstanceNotFound: no such partition.
+        """
+        uuid = uuid.upper()
+        self._ensure_filled()
+        with self._lock:
+            entry = self._parts.get(uuid)
+            if (self._trusted() and entry is not None and
+                    entry[1] is not None and uuid not in self._dirty):
+                return entry[1]
+        props = self.refresh(uuid)
+        if props is None:
+            raise nova_exc.InstanceNotFound(instance_id=uuid)
+        return props
+
+    def partitions(self):
+        """{uuid: quick properties} of every client partition."""
+        self._ensure_filled()
+        mgmt_uuid = (mgmt.mgmt_uuid(self._adapter) or '').upper()
+        with self._lock:
+            if self._trusted():
+                return {u: p for u, (s, p) in self._parts.items()
+                        if _client(p, mgmt_uuid)}
+        return read_all(self._adapter)
+
+
+# -- the driver's entry points -------------------------------------------
+
+
+def _cache(driver):
+    handler = driver.event_handler
+    return handler.cache if handler is not None else None
+
+
+def get_info(driver, instance):
+    """nova InstanceInfo: from the cache, or one quick GET without it."""
+    cache = _cache(driver)
+    if cache is None:
+        return vm.get_info(driver.adapter, instance)
+    try:
+        props = cache.properties(ids.pvm_uuid(instance))
+    except nova_exc.InstanceNotFound:
+        raise nova_exc.InstanceNotFound(instance_id=instance.uuid)
+    return hardware.InstanceInfo(
+        state=vm.power_state_of(props.get('PartitionState')))
+
+
+def instance_exists(driver, instance):
+    """Whether the instance has a partition (cache, or one GET)."""
+    try:
+        get_info(driver, instance)
+    except nova_exc.InstanceNotFound:
+        return False
+    return True
+
+
+def partitions(driver):
+    """{uuid: quick properties} of the client partitions (0 or 1 GET)."""
+    cache = _cache(driver)
+    if cache is None:
+        return read_all(driver.adapter)
+    return cache.partitions()
+
+
+def changes_partition(fn):
+    """Decorate a driver method that changes its ``instance``'s partition.
+
+    The event handler learns the instance (no database lookup for its
+    events) and the cache reads the partition fresh during and after it.
+    """
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(driver, *args, **kwargs):
+        handler = driver.event_handler
+        if handler is None:
+            return fn(driver, *args, **kwargs)
+        instance = sig.bind(driver, *args, **kwargs).arguments['instance']
+        handler.remember(instance)
+        uuid = ids.pvm_uuid(instance)
+        handler.cache.begin(uuid)
+        try:
+            return fn(driver, *args, **kwargs)
+        finally:
+            handler.cache.end(uuid)
+    return wrapper
