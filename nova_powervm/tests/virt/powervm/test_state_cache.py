@@ -1,0 +1,259 @@
+"""Unit tests for state_cache.py (partition states kept by the event feed)."""
+import json
+from unittest import mock
+
+import fixtures
+from nova.compute import power_state
+from nova import exception as nova_exc
+from nova import objects
+from nova import test
+from pypowervm import adapter as pvm_adpt
+from pypowervm import exceptions as pvm_exc
+
+from nova_powervm.virt.powervm import event
+from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm import pvm_private
+from nova_powervm.virt.powervm import state_cache
+
+MGMT = '0A000000-0000-4000-8000-00000000000A'
+HREF = 'https://h:12443/rest/api/uom/LogicalPartition/'
+
+
+def _inst(n):
+    return objects.Instance(uuid='%08d-0000-4000-8000-000000000000' % n)
+
+
+def _pvm(n):
+    return ids.pvm_uuid(_inst(n))
+
+
+def _props(n, state='running', name=None):
+    return {'UUID': _pvm(n), 'PartitionName': name or 'p%d' % n,
+            'PartitionState': state, 'IsManagementPartition': False}
+
+
+class _Host(object):
+    """What the REST API answers: partition quick properties, counted."""
+
+    def __init__(self, *numbers):
+        self.parts = {_pvm(n): _props(n) for n in numbers}
+        self.parts[MGMT] = {'UUID': MGMT, 'PartitionName': 'novalink',
+                            'PartitionState': 'running',
+                            'IsManagementPartition': True}
+        self.reads = []
+
+    def read(self, root_type, root_id=None, suffix_type=None,
+             suffix_parm=None):
+        self.reads.append((root_type, root_id, suffix_type, suffix_parm))
+        if root_id is None:
+            return mock.Mock(body=json.dumps(list(self.parts.values())))
+        if root_id not in self.parts:
+            raise pvm_exc.HttpError(mock.Mock(status=404, body=''))
+        props = self.parts[root_id]
+        return mock.Mock(body=json.dumps(
+            props[suffix_parm] if suffix_parm else props))
+
+    def set(self, n, state):
+        self.parts[_pvm(n)]['PartitionState'] = state
+
+
+class TestPartitionCache(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.host = _Host(1, 2, 3)
+        self.adapter = mock.Mock(read=self.host.read)
+        self.useFixture(fixtures.MockPatch(
+            'nova_powervm.virt.powervm.mgmt.mgmt_uuid', return_value=MGMT))
+        self.drv = mock.Mock(adapter=self.adapter)
+        self.handler = event.PowerVMNovaEventHandler(self.drv)
+        self.drv.event_handler = self.handler
+        self.addCleanup(self.handler.stop)
+        self.cache = self.handler.cache
+        # start_listener's state: the listener's first read succeeded.
+        self.cache.feed_read(True)
+        self.cache.polled()
+
+    def state(self, n):
+        return state_cache.get_info(self.drv, _inst(n)).state
+
+    def reads(self):
+        out, self.host.reads[:] = list(self.host.reads), []
+        return out
+
+    def evt(self, n, etype='MODIFY_URI', detail='PartitionState'):
+        return {'EventType': etype, 'EventData': HREF + _pvm(n),
+                'EventID': '1', 'EventDetail': detail}
+
+    def test_one_read_serves_every_instance(self):
+        for n in (1, 2, 3, 1, 2, 3):
+            self.assertEqual(power_state.RUNNING, self.state(n))
+        # One quick/All read, whatever the number of instances.
+        self.assertEqual([('LogicalPartition', None, 'quick', 'All')],
+                         self.reads())
+        self.assertEqual(['p1', 'p2', 'p3'], sorted(
+            p['PartitionName'] for p in
+            state_cache.partitions(self.drv).values()))
+        self.assertEqual([], self.reads())
+
+    def test_event_keeps_state_current(self):
+        self.state(1)
+        self.reads()
+        self.host.set(2, 'not activated')
+        self.handler.process([self.evt(2)])
+        # The event re-read that partition only (quick properties).
+        self.assertEqual([('LogicalPartition', _pvm(2), 'quick', None)],
+                         self.reads())
+        self.assertEqual(power_state.SHUTDOWN, self.state(2))
+        self.assertEqual([], self.reads())
+
+    def test_events_that_cannot_change_it_cost_nothing(self):
+        self.state(1)
+        self.reads()
+        self.handler.process([self.evt(1, detail='RMCState'),
+                              {'EventType': 'MODIFY_URI', 'EventID': '2',
+                               'EventData': HREF + _pvm(1) + '/Client'
+                               'NetworkAdapter/x', 'EventDetail': None}])
+        self.assertEqual([], self.reads())
+
+    def test_failed_event_read_falls_back_to_fresh_reads(self):
+        self.state(1)
+        self.reads()
+        self.cache.feed_read(False)
+        self.host.set(1, 'not activated')
+        # Each lookup reads that partition until the feed answers again.
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.assertEqual(2 * [('LogicalPartition', _pvm(1), 'quick', None)],
+                         self.reads())
+        self.cache.feed_read(True)
+        self.host.set(1, 'running')
+        # A refill (the lost answer may have carried events), then cached.
+        self.assertEqual(power_state.RUNNING, self.state(1))
+        self.assertEqual(power_state.RUNNING, self.state(2))
+        self.assertEqual([('LogicalPartition', None, 'quick', 'All')],
+                         self.reads())
+
+    def test_gap_refills(self):
+        self.state(1)
+        self.reads()
+        self.host.set(3, 'suspended')
+        self.handler.process([{'EventType': 'MISSING_EVENTS',
+                               'EventData': '', 'EventID': '9',
+                               'EventDetail': None}])
+        self.assertEqual([('LogicalPartition', None, 'quick', 'All')],
+                         self.reads())
+        self.assertEqual(power_state.SUSPENDED, self.state(3))
+        self.assertEqual([], self.reads())
+
+    def test_failed_batch_refills(self):
+        self.state(1)
+        self.reads()
+        with mock.patch.object(self.handler, '_state_changed',
+                               side_effect=ValueError('boom')):
+            self.handler.process([self.evt(1)])
+        self.host.set(1, 'not activated')
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.assertEqual([('LogicalPartition', None, 'quick', 'All')],
+                         self.reads())
+
+    def test_silent_listener_not_trusted(self):
+        self.state(1)
+        self.reads()
+        self.useFixture(fixtures.MockPatchObject(state_cache,
+                                                 'STALE_AFTER_S', 0))
+        self.host.set(1, 'not activated')
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.assertEqual([('LogicalPartition', _pvm(1), 'quick', None)],
+                         self.reads())
+
+    def test_partition_being_changed_read_fresh(self):
+        self.state(1)
+        self.reads()
+        self.cache.begin(_pvm(1))
+        self.host.set(1, 'starting')
+        self.assertEqual(power_state.RUNNING, self.state(1))
+        self.host.set(1, 'not activated')
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.assertEqual(2, len(self.reads()))
+        self.cache.end(_pvm(1))
+        # Read once after the change, then cached.
+        self.state(1)
+        self.state(1)
+        self.assertEqual(1, len(self.reads()))
+
+    def test_changes_partition_decorator(self):
+        seen = []
+
+        class Drv(object):
+            event_handler = self.handler
+
+            @state_cache.changes_partition
+            def power_on(self, context, instance, network_info):
+                seen.append(dict(self.event_handler.cache._busy))
+
+        Drv().power_on('ctx', instance=_inst(1), network_info=[])
+        self.assertEqual([{_pvm(1): 1}], seen)
+        self.assertEqual({}, self.cache._busy)
+        self.assertIn(_pvm(1), self.cache._dirty)
+        self.assertEqual(_inst(1).uuid, self.handler._uuids[_pvm(1)])
+
+    def test_unknown_and_deleted_partitions(self):
+        self.state(1)
+        self.reads()
+        self.assertRaises(nova_exc.InstanceNotFound, self.state, 7)
+        self.assertEqual([('LogicalPartition', _pvm(7), 'quick', None)],
+                         self.reads())
+        del self.host.parts[_pvm(2)]
+        self.handler.process([self.evt(2, etype='DELETE_URI', detail=None)])
+        self.assertEqual([], self.reads())
+        self.assertRaises(nova_exc.InstanceNotFound, self.state, 2)
+        self.assertNotIn(_pvm(2), state_cache.partitions(self.drv))
+
+    def test_older_read_never_replaces_newer(self):
+        seq_old = next(self.cache._seq)
+        seq_new = next(self.cache._seq)
+        self.cache._store(seq_new, 'U', {'PartitionState': 'running'})
+        self.cache._store(seq_old, 'U', {'PartitionState': 'error'})
+        self.assertEqual('running', self.cache._parts['U'][1][
+            'PartitionState'])
+
+    def test_no_listener_reads_each_time(self):
+        self.drv.event_handler = None
+        self.state(1)
+        self.state(1)
+        self.assertEqual(2, len(self.reads()))
+
+    def test_read_all_leaves_out_the_management_partition(self):
+        parts = state_cache.read_all(self.adapter)
+        self.assertEqual(sorted(_pvm(n) for n in (1, 2, 3)), sorted(parts))
+
+
+class TestWatchEventReads(test.NoDBTestCase):
+
+    def test_reports_each_read(self):
+        got = []
+        listener = mock.Mock()
+        read = listener.adp.read
+        self.assertTrue(pvm_private.watch_event_reads(listener, got.append))
+        self.assertIs(read.return_value, listener.adp.read('Event'))
+        read.side_effect = pvm_exc.ConnectionError('down')
+        self.assertRaises(pvm_exc.ConnectionError, listener.adp.read, 'Ev')
+        self.assertEqual([True, False], got)
+        self.assertFalse(pvm_private.watch_event_reads(object(), got.append))
+
+    @mock.patch('time.sleep')
+    def test_pypowervm_polls_through_its_adapter(self, sleep):
+        # Pins pypowervm: the poll reads through listener.adp.read and
+        # swallows a failed read (an empty batch follows, as after an idle
+        # poll), so only the watcher sees the failure.
+        listener = pvm_adpt._EventListener.__new__(pvm_adpt._EventListener)
+        listener.appid = 'app'
+        listener.timeout = 5
+        inner = mock.Mock(side_effect=pvm_exc.ConnectionError('x'))
+        listener.adp = mock.Mock(read=inner)
+        got = []
+        pvm_private.watch_event_reads(listener, got.append)
+        self.assertEqual(({}, [], []), listener._get_events())
+        self.assertEqual([False], got)
+        self.assertTrue(inner.call_args[0][0].startswith('Event?'))
