@@ -32,11 +32,14 @@ def main(argv=None):
                         help='seconds a power job takes')
     parser.add_argument('--event-hold', type=float, default=1.0,
                         help='seconds an idle event poll is held')
+    parser.add_argument('--partitions', type=int, default=0,
+                        help='seed this many client partitions')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.ERROR)
     sim = control.Simulator(host='127.0.0.1', port=0,
                             power_delay_s=args.power_delay,
-                            event_hold_s=args.event_hold)
+                            event_hold_s=args.event_hold,
+                            partitions=args.partitions)
     sim.start()
     try:
         sys.stdout.write(json.dumps({

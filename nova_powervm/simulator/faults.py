@@ -107,9 +107,11 @@ class RequestLog(object):
         self._limit = limit
         self.counters = {}
 
-    def record(self, method, path, query, status, duration_ms):
+    def record(self, method, path, query, status, duration_ms, nbytes=0):
+        """Log one request; ``nbytes``: its answer's body size."""
         entry = {'method': method, 'path': path, 'query': query,
-                 'status': status, 'duration_ms': round(duration_ms, 3)}
+                 'status': status, 'duration_ms': round(duration_ms, 3),
+                 'bytes': nbytes}
         with self._lock:
             self._log.append(entry)
             if len(self._log) > self._limit:

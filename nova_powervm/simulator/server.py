@@ -157,7 +157,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # Log before answering: a client that got its answer can rely on
         # the request being in the log.
         if not logged:
-            self._log(sim, req, resp.status, start)
+            body = resp.body
+            self._log(sim, req, resp.status, start, len(body) if isinstance(
+                body, (bytes, bytearray)) else 0)
         try:
             self._send(resp, req)
         except (BrokenPipeError, ConnectionResetError):
@@ -175,9 +177,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
 
     @staticmethod
-    def _log(sim, req, status, start):
+    def _log(sim, req, status, start, nbytes=0):
         sim.log.record(req.method, req.path, req.raw_query, status,
-                       (time.monotonic() - start) * 1000.0)
+                       (time.monotonic() - start) * 1000.0, nbytes)
 
     def _safe(self, fn, sim, req):
         try:

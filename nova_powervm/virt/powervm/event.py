@@ -72,7 +72,7 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
         self._driver = driver
         self.cache = state_cache.PartitionCache(driver.adapter)
         self._lock = threading.Lock()
-        # partition uuid -> nova instance uuid
+        # partition uuid -> nova instance uuid ('' : not a nova instance)
         self._uuids = {}
         # partition uuid -> last transition emitted
         self._last = {}
@@ -89,8 +89,8 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
     def _instance_uuid(self, pvm_uuid):
         with self._lock:
             known = self._uuids.get(pvm_uuid)
-        if known:
-            return known
+        if known is not None:
+            return known or None
         ctx = nova_context.get_admin_context()
         for candidate in ids.instance_uuid_candidates(pvm_uuid):
             try:
@@ -105,6 +105,10 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
             with self._lock:
                 self._uuids[pvm_uuid] = inst.uuid
             return inst.uuid
+        # Neither candidate is an instance: not nova's partition (its UUID
+        # never changes), not looked up again.
+        with self._lock:
+            self._uuids.setdefault(pvm_uuid, '')
         return None
 
     # -- event processing ------------------------------------------------
@@ -114,7 +118,6 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
 
         Called after every poll, also an empty or failed one.
         """
-        self.cache.polled()
         try:
             self._process(events)
         except Exception:
@@ -122,6 +125,8 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
             # apply is read fresh.
             self.cache.invalidate()
             LOG.exception('Error processing PowerVM events.')
+        finally:
+            self.cache.polled()
 
     def _process(self, events):
         changed = []
@@ -187,12 +192,19 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
         self._handle_state(uuid, props.get('PartitionState'))
 
     def _handle_state(self, uuid, pvm_state):
+        with self._lock:
+            if self._uuids.get(uuid) == '':
+                return   # not a nova instance
         transition = _TRANSITIONS.get(vm.power_state_of(pvm_state))
         if transition is None:
             # Transient state (starting, shutting down, ...): wait.
             return
         if transition == nova_event.EVENT_LIFECYCLE_STOPPED:
-            self._delay_stop(uuid)
+            if self._last.get(uuid) == transition:
+                # Already reported (e.g. a resync): nothing to confirm.
+                self._cancel(uuid)
+            else:
+                self._delay_stop(uuid)
             return
         self._cancel(uuid)
         if (transition == nova_event.EVENT_LIFECYCLE_STARTED and

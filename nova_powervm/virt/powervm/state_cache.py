@@ -94,6 +94,8 @@ class PartitionCache(object):
     def __init__(self, adapter):
         self._adapter = adapter
         self._lock = threading.Lock()
+        self._polled = threading.Condition(self._lock)
+        self._polls = 0
         self._fill_lock = threading.Lock()
         self._seq = itertools.count(1)
         # uuid -> (read sequence, quick properties or None when deleted)
@@ -119,9 +121,23 @@ class PartitionCache(object):
             self._feed_ok = ok
 
     def polled(self):
-        """The listener handed over one poll's events (maybe none)."""
+        """One poll's events (maybe none) are applied."""
         with self._lock:
             self._last_poll = time.monotonic()
+            self._polls += 1
+            self._polled.notify_all()
+
+    def wait_for_poll(self, timeout):
+        """Wait until the events of the poll after this call are applied.
+
+        A change made before this call is then in the cache (the server
+        answers a waiting poll at once when an event is queued).  False on
+        timeout.
+        """
+        with self._lock:
+            want = self._polls + 2
+            return self._polled.wait_for(lambda: self._polls >= want,
+                                         timeout)
 
     def invalidate(self):
         """Events may have been lost: refill before the next answer."""

@@ -397,6 +397,13 @@ class PowerVMNovaTestCase(test.TestCase,
         return xu.text(element, 'PartitionUUID') or xu.atom_id(element)
 
     def _run_power_sync(self):
-        """Run nova-compute's periodic power state sync once."""
+        """Run nova-compute's periodic power state sync once.
+
+        After one event-feed round trip: the driver's power states are
+        that old at most (state_cache.py).
+        """
+        handler = self.compute.manager.driver.event_handler
+        if handler is not None:
+            self.assertTrue(handler.cache.wait_for_poll(30))
         ctx = nova_context.get_admin_context()
         self.compute.manager._sync_power_states(ctx)

@@ -170,6 +170,37 @@ class TestEventHandler(test.NoDBTestCase):
             [('aba2c5e4-5e2c-4d18-a2e6-2d2b7f6d5a11',
               nova_event.EVENT_LIFECYCLE_STARTED)], self.transitions())
 
+    @mock.patch('nova.objects.Instance.get_by_uuid')
+    def test_other_partitions_looked_up_once(self, get):
+        other = '2BA2C5E4-5E2C-4D18-A2E6-2D2B7F6D5A11'
+        get.side_effect = nova_exc.InstanceNotFound(instance_id='x')
+        self.qp.return_value = {'PartitionState': 'running'}
+        for _ in range(3):
+            self.handler.process([self.evt(href=HREF.replace(PVM_UUID,
+                                                             other))])
+        # Two candidates, once: its UUID never becomes an instance's.
+        self.assertEqual(2, get.call_count)
+        self.assertFalse(self.drv.emit_event.called)
+
+    @mock.patch.object(event.state_cache, 'read_all')
+    def test_resync_does_not_reconfirm_a_reported_stop(self, read_all):
+        self.qp.return_value = {'PartitionState': 'not activated'}
+        done = threading.Event()
+        self.drv.emit_event.side_effect = lambda e: done.set()
+        self.handler.process([self.evt()])
+        self.assertTrue(done.wait(2))
+        self.qp.reset_mock()
+        read_all.return_value = {PVM_UUID: {'PartitionState':
+                                            'not activated'}}
+        gap = self.evt(etype='MISSING_EVENTS', href='')
+        self.handler.process([gap])
+        self.handler.process([gap])
+        time.sleep(0.2)
+        # No delayed re-read per stopped partition and resync.
+        self.assertFalse(self.qp.called)
+        self.assertEqual([(INST_UUID, nova_event.EVENT_LIFECYCLE_STOPPED)],
+                         self.transitions())
+
     def test_start_stop_listener(self):
         listener = self.drv.adapter.session.get_event_listener.return_value
         handler = event.start_listener(self.drv)

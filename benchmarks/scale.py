@@ -1,0 +1,186 @@
+"""Scale: nova-compute's periodic work on a host with N partitions.
+
+For each N (10, 100, 500) a simulator seeded with N client partitions
+(``--partitions N``: each with a network adapter and a vSCSI-mapped disk,
+as spawned ones) runs in a child process; the driver, loaded as
+nova-compute does with its event listener on, owns them as N instances.
+Measured per N:
+
+* one cycle of nova-compute's periodic work (after a first one that fills
+  the driver's partition cache): ``get_num_instances``, ``get_info`` of
+  every instance (the power state sync), ``get_available_resource`` +
+  ``update_provider_tree``, ``list_instance_uuids``,
+  ``manage_image_cache`` and the event listener's resync after lost
+  events: REST requests, bytes received, driver CPU seconds (the whole
+  driver process: poll thread included; the simulator runs apart) and the
+  simulator's own time serving them;
+* wall time and REST requests of one spawn and one destroy (image cached;
+  medians of a few rounds);
+* the simulator's seeding time.
+
+``measure()`` returns ``{"10": {...}, "100": {...}, "500": {...}}``.
+"""
+import gc
+import statistics
+import time
+from unittest import mock
+
+from benchmarks import harness
+
+from nova.compute import provider_tree  # noqa: I100
+from nova import exception as nova_exc
+from nova import objects
+
+from nova_powervm.simulator import seed_scale
+from nova_powervm.virt.powervm import ids
+
+SIZES = (10, 100, 500)
+ROUNDS = 3
+IMAGE_SIZE = 1024 * 1024 + 17
+# Targets from the issue.
+PERIODIC_REQUESTS_TARGET = 5
+PERIODIC_CPU_TARGET_S = 1.0
+SPAWN_RATIO_TARGET = 1.2
+_GAP = [{'EventType': 'MISSING_EVENTS', 'EventData': '', 'EventID': '0',
+         'EventDetail': None}]
+
+
+def owners(count, image_ref):
+    """nova instances owning the seeded partitions 1..count."""
+    out = []
+    for index in range(1, count + 1):
+        inst = harness.instance(100000 + index, image_ref=image_ref)
+        inst.uuid = ids.instance_uuid_candidates(
+            seed_scale.partition_uuid(index))[0]
+        inst.vm_state = 'active'
+        out.append(inst)
+    return out
+
+
+def periodic_cycle(env, drv, insts, tree):
+    """One cycle of nova-compute's periodic work on this driver."""
+    drv.get_available_nodes()
+    drv.get_num_instances()
+    for inst in insts:
+        drv.get_info(inst)
+    drv.get_available_resource(harness.HOST)
+    drv.update_provider_tree(tree, harness.HOST)
+    drv.list_instance_uuids()
+    drv.manage_image_cache(env.context, insts)
+    drv.event_handler.process(_GAP)
+
+
+def _log_figures(entries):
+    return {'requests': len(entries),
+            'bytes': sum(r.get('bytes', 0) for r in entries),
+            'sim_ms': round(sum(r['duration_ms'] for r in entries), 1)}
+
+
+def periodic(env, drv, insts):
+    """Figures of one steady-state cycle (median CPU of ROUNDS cycles)."""
+    tree = provider_tree.ProviderTree()
+    tree.new_root(harness.HOST, 'be0c0000-0000-4000-8000-00000000a11c')
+    env.sim.clear_request_log()
+    periodic_cycle(env, drv, insts, tree)
+    first = _log_figures(harness.non_event(env.sim.request_log()))
+    cpus, logs = [], []
+    for _ in range(ROUNDS):
+        env.sim.clear_request_log()
+        gc.collect()
+        cpu = time.process_time()
+        periodic_cycle(env, drv, insts, tree)
+        cpus.append(time.process_time() - cpu)
+        logs.append(harness.non_event(env.sim.request_log()))
+    figs = _log_figures(logs[-1])
+    return {'periodic_requests': figs['requests'],
+            'periodic_bytes': figs['bytes'],
+            'periodic_cpu_s': round(statistics.median(cpus), 3),
+            'periodic_sim_ms': figs['sim_ms'],
+            'periodic_by_type': dict(harness.breakdown(logs[-1])),
+            'periodic_first_requests': first['requests'],
+            'periodic_first_bytes': first['bytes']}
+
+
+def spawn_destroy(env, drv, meta, img_id, base):
+    """Median wall time and the requests of a spawn and of a destroy."""
+    spawns, destroys = [], []
+    for rnd in range(ROUNDS):
+        inst = harness.instance(base + rnd, image_ref=img_id)
+        env.sim.clear_request_log()
+        gc.collect()
+        secs, _ = harness.timed(env.spawn, drv, inst, meta)
+        spawns.append((secs, harness.non_event(env.sim.request_log())))
+        env.sim.clear_request_log()
+        gc.collect()
+        secs, _ = harness.timed(drv.destroy, env.context, inst,
+                                harness.network_info())
+        destroys.append((secs, harness.non_event(env.sim.request_log())))
+    out = {}
+    for name, runs in (('spawn', spawns), ('destroy', destroys)):
+        out[name + '_s'] = round(statistics.median(s for s, _ in runs), 3)
+        figs = _log_figures(runs[-1][1])
+        out[name + '_requests'] = figs['requests']
+        out[name + '_sim_ms'] = figs['sim_ms']
+    return out
+
+
+def measure_one(count):
+    """Figures at ``count`` seeded partitions (own simulator)."""
+    start = time.monotonic()
+    with harness.Env(sim_args=('--partitions', str(count))) as env:
+        seeded_s = time.monotonic() - start
+        env.set_volume_group(env.data_vg())
+        drv = env.load_driver()
+        img = env.add_image(IMAGE_SIZE, name='bench-scale')
+        meta = objects.ImageMeta.from_dict(img)
+        insts = owners(count, img['id'])
+        # nova's database answers list_instance_uuids' query and the event
+        # handler's look-ups of the partitions' instances.
+        by_uuid = {i.uuid: i for i in insts}
+
+        def get_by_uuid(ctx, uuid, expected_attrs=None):
+            if uuid not in by_uuid:
+                raise nova_exc.InstanceNotFound(instance_id=uuid)
+            return by_uuid[uuid]
+        with mock.patch.object(objects.InstanceList, 'get_by_filters',
+                               return_value=insts), \
+                mock.patch.object(objects.Instance, 'get_by_uuid',
+                                  side_effect=get_by_uuid):
+            # The image is cached by a first spawn (measured apart).
+            warm = harness.instance(90, image_ref=img['id'])
+            env.spawn(drv, warm, meta)
+            drv.destroy(env.context, warm, harness.network_info())
+            out = periodic(env, drv, insts)
+            out.update(spawn_destroy(env, drv, meta, img['id'], 91))
+        out['sim_start_s'] = round(seeded_s, 2)
+        drv.manage_image_cache(env.context, [])
+    return out
+
+
+def measure(out=None, sizes=SIZES):
+    """{str(N): figures} for every N of ``sizes``."""
+    res = {}
+    for count in sizes:
+        if out is not None:
+            out.write('  %d partitions...\n' % count)
+        res[str(count)] = measure_one(count)
+    return res
+
+
+def table(scale, out):
+    """Print the scale figures with the issue's targets."""
+    w = out.write
+    w('\nScale: one periodic cycle and a spawn/destroy at N partitions '
+      '(targets: <= %d requests, <= %.1f s CPU per cycle at N=500; '
+      'spawn/destroy within %.1fx of N=10)\n'
+      % (PERIODIC_REQUESTS_TARGET, PERIODIC_CPU_TARGET_S,
+         SPAWN_RATIO_TARGET))
+    w('%6s %9s %10s %8s %8s %8s %8s %8s\n' % (
+        'N', 'requests', 'bytes', 'cpu_s', 'sim_ms', 'spawn_s', 'destroy',
+        'seed_s'))
+    for key in sorted(scale, key=int):
+        r = scale[key]
+        w('%6s %9d %10d %8.3f %8.1f %8.3f %8.3f %8.2f\n' % (
+            key, r['periodic_requests'], r['periodic_bytes'],
+            r['periodic_cpu_s'], r['periodic_sim_ms'], r['spawn_s'],
+            r['destroy_s'], r['sim_start_s']))
