@@ -80,6 +80,10 @@ def main(argv=None):
         sys.stderr.write('powervm-simulator: --state serves one host; it '
                          'cannot be combined with --hosts\n')
         return 2
+    if args.partitions and args.state:
+        sys.stderr.write('powervm-simulator: --state replaces the seed; it '
+                         'cannot be combined with --partitions\n')
+        return 2
     shared = sim_san.San() if args.hosts > 1 else None
     sims = []
     for index in range(args.hosts):
