@@ -24,6 +24,7 @@ other storage hook modules (``storage_files``, ``storage_scsi``, ``fc``,
 ``ssp``); to model another storage type, add a hook module with one of those
 prefixes and register it with ``registry``.
 """
+import copy
 import itertools
 import os
 import shutil
@@ -127,7 +128,7 @@ def remove_child(el, name):
 
 
 def copy_el(el):
-    return etree.fromstring(etree.tostring(el))
+    return copy.deepcopy(el)
 
 
 def uuid_in_href(href):

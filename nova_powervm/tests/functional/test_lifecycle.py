@@ -284,15 +284,15 @@ class TestPartitionOps(SimDriverTestCase):
         self.wait_events([(inst.uuid, nova_event.EVENT_LIFECYCLE_STARTED)])
         # The handler's next state read fails: that change is lost, the
         # listener keeps going and reports the next one.
-        self.sim.inject_fault(method='GET', path='/quick/PartitionState',
-                              status=500)
+        # (It reads the partition's quick properties.)
+        self.sim.inject_fault(method='GET', path=r'/LogicalPartition/[^/]+'
+                              r'/quick$', status=500)
         self.sim.set_partition_state(lpar_w.uuid, 'suspended')
         time.sleep(0.5)
         self.sim.set_partition_state(lpar_w.uuid, 'not activated')
         self.wait_events([(inst.uuid, nova_event.EVENT_LIFECYCLE_STOPPED)])
         failed = [r for r in self.sim.request_log()
-                  if r['path'].endswith('/quick/PartitionState') and
-                  r['status'] == 500]
+                  if r['path'].endswith('/quick') and r['status'] == 500]
         self.assertEqual(1, len(failed))
 
 
