@@ -23,16 +23,12 @@ Measured per N:
 import gc
 import statistics
 import time
-from unittest import mock
 
 from benchmarks import harness
 
-from nova.compute import provider_tree  # noqa: I100
-from nova import exception as nova_exc
-from nova import objects
+from nova import objects  # noqa: I100
 
-from nova_powervm.simulator import seed_scale
-from nova_powervm.virt.powervm import ids
+from nova_powervm.tests.functional import test_scale
 
 SIZES = (10, 100, 500)
 ROUNDS = 3
@@ -41,33 +37,11 @@ IMAGE_SIZE = 1024 * 1024 + 17
 PERIODIC_REQUESTS_TARGET = 5
 PERIODIC_CPU_TARGET_S = 1.0
 SPAWN_RATIO_TARGET = 1.2
-_GAP = [{'EventType': 'MISSING_EVENTS', 'EventData': '', 'EventID': '0',
-         'EventDetail': None}]
-
-
-def owners(count, image_ref):
-    """nova instances owning the seeded partitions 1..count."""
-    out = []
-    for index in range(1, count + 1):
-        inst = harness.instance(100000 + index, image_ref=image_ref)
-        inst.uuid = ids.instance_uuid_candidates(
-            seed_scale.partition_uuid(index))[0]
-        inst.vm_state = 'active'
-        out.append(inst)
-    return out
 
 
 def periodic_cycle(env, drv, insts, tree):
-    """One cycle of nova-compute's periodic work on this driver."""
-    drv.get_available_nodes()
-    drv.get_num_instances()
-    for inst in insts:
-        drv.get_info(inst)
-    drv.get_available_resource(harness.HOST)
-    drv.update_provider_tree(tree, harness.HOST)
-    drv.list_instance_uuids()
-    drv.manage_image_cache(env.context, insts)
-    drv.event_handler.process(_GAP)
+    """One cycle of nova-compute's periodic work (test_scale's)."""
+    test_scale.periodic_cycle(drv, env.context, harness.HOST, insts, tree)
 
 
 def _log_figures(entries):
@@ -78,8 +52,7 @@ def _log_figures(entries):
 
 def periodic(env, drv, insts):
     """Figures of one steady-state cycle (median CPU of ROUNDS cycles)."""
-    tree = provider_tree.ProviderTree()
-    tree.new_root(harness.HOST, 'be0c0000-0000-4000-8000-00000000a11c')
+    tree = test_scale.new_tree(harness.HOST)
     env.sim.clear_request_log()
     periodic_cycle(env, drv, insts, tree)
     first = _log_figures(harness.non_event(env.sim.request_log()))
@@ -133,19 +106,10 @@ def measure_one(count):
         drv = env.load_driver()
         img = env.add_image(IMAGE_SIZE, name='bench-scale')
         meta = objects.ImageMeta.from_dict(img)
-        insts = owners(count, img['id'])
-        # nova's database answers list_instance_uuids' query and the event
-        # handler's look-ups of the partitions' instances.
-        by_uuid = {i.uuid: i for i in insts}
-
-        def get_by_uuid(ctx, uuid, expected_attrs=None):
-            if uuid not in by_uuid:
-                raise nova_exc.InstanceNotFound(instance_id=uuid)
-            return by_uuid[uuid]
-        with mock.patch.object(objects.InstanceList, 'get_by_filters',
-                               return_value=insts), \
-                mock.patch.object(objects.Instance, 'get_by_uuid',
-                                  side_effect=get_by_uuid):
+        insts = test_scale.owners(count, img['id'])
+        # nova's database (list_instance_uuids, the event handler's
+        # look-ups of the partitions' instances).
+        with test_scale.database(insts):
             # The image is cached by a first spawn (measured apart).
             warm = harness.instance(90, image_ref=img['id'])
             env.spawn(drv, warm, meta)
