@@ -35,6 +35,7 @@ from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
+from nova_powervm.virt.powervm import state_cache as pvm_state
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import media as tf_media
 from nova_powervm.virt.powervm.tasks import network as tf_net
@@ -120,7 +121,7 @@ class MoveMixin(object):
         same = _same_host(context, instance, migration)
         bfv = self._is_booted_from_volume(block_device_info)
         self._check_move(context, instance, flavor, migration, bfv)
-        self._remember(instance)
+        pvm_state.remember(self, instance)
         flow = tf_lf.Flow('migrate_power_off_%s' % instance.uuid)
         flow.add(tf_vm.PowerOff(self.adapter, instance,
                                 force_immediate=not timeout,
@@ -186,7 +187,7 @@ class MoveMixin(object):
                                 migration, block_device_info=None,
                                 power_on=True, share_info=None):
         """Restore the source partition: old flavor / volumes, power."""
-        self._remember(instance)
+        pvm_state.remember(self, instance)
         flow = tf_lf.Flow('finish_revert_%s' % instance.uuid)
         flow.add(tf_vm.Get(self.adapter, instance))
         if _same_host(context, instance, migration):
@@ -213,7 +214,7 @@ class MoveMixin(object):
         Across hosts: a new partition on this host with the shared disk,
         the volumes, VIFs and config drive.
         """
-        self._remember(instance)
+        pvm_state.remember(self, instance)
         old = instance.old_flavor or instance.flavor
         grow = (resize_instance and not
                 self._is_booted_from_volume(block_device_info) and

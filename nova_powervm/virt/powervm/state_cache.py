@@ -297,6 +297,17 @@ def partitions(driver):
     return cache.partitions()
 
 
+def remember(driver, instance):
+    """The driver changes ``instance``'s partition: learn it, read it fresh.
+
+    For methods that cannot use :func:`changes_partition`.
+    """
+    handler = driver.event_handler
+    if handler is not None:
+        handler.remember(instance)
+        handler.cache.end(ids.pvm_uuid(instance))
+
+
 def changes_partition(fn):
     """Decorate a driver method that changes its ``instance``'s partition.
 
