@@ -208,6 +208,7 @@ def bare_instance(uuid, n, name, image_ref=None, root_gb=1):
     """An Instance (no DB) with a 1 vCPU, 512 MB flavor."""
     inst = objects.Instance(uuid=uuid, id=n, image_ref=image_ref,
                             display_name=name, host='h',
+                            vm_state='active', task_state=None,
                             system_metadata={}, metadata={})
     inst.flavor = objects.Flavor(root_gb=root_gb, vcpus=1, memory_mb=512,
                                  extra_specs={}, ephemeral_gb=0, swap=0)
