@@ -248,8 +248,29 @@ nvram_opts = [
                'catalog to use.')),
 ]
 
+slot_map_opts = [
+    cfg.StrOpt(
+        'slot_map_store', default='local', choices=['local', 'none'],
+        ignore_case=True,
+        help=_('Where the client adapter slot numbers of each instance '
+               '(its slot map) are kept, so that a rebuilt or evacuated '
+               'partition gets the same slots for its network adapters and '
+               'virtual SCSI storage.  local: one file per instance in '
+               'slot_map_dir; none: no slot maps (a recreated partition '
+               'gets the next free slots).')),
+    cfg.StrOpt(
+        'slot_map_dir', default='$state_path/powervm_slot_maps',
+        help=_('Directory of the local slot map store.  An evacuation '
+               'reads the map on the target host, so every compute host '
+               'that may take over another\'s instances must see the same '
+               'directory (e.g. an NFS export, or one directory for several '
+               'nova-compute services on one machine).  The files are '
+               'written by nova-compute only (mode 0600); keep the '
+               'directory writable by the nova user alone.')),
+]
+
 ALL_OPTS = (connection_opts + lpar_opts + storage_opts + network_opts +
-            volume_opts + vnc_opts + nvram_opts)
+            volume_opts + vnc_opts + nvram_opts + slot_map_opts)
 
 
 def _fabric_opt(fabric):

@@ -8,6 +8,8 @@ from nova_powervm.simulator import xmlutil as xu
 
 _UUID_AT_END = re.compile(r'/([0-9A-Fa-f-]{36})/?$')
 FIRST_CLIENT_SLOT = 3
+# Slots 0 and 1 hold the virtual serial adapters.
+FIRST_SERIAL_FREE = 2
 
 reg.register_type('ClientNetworkAdapter',
                   parents=('LogicalPartition', 'VirtualIOServer'))
@@ -35,14 +37,39 @@ def new_mac(sim):
             return mac
 
 
-def used_slots(sim, part_key):
-    """Virtual slot numbers taken on a partition (all child adapters)."""
+def used_slots(sim, part_key, but=None):
+    """Virtual slot numbers taken on a partition (child adapters but one)."""
     slots = set()
     for o in sim.store.children(part_key):
+        if o is but:
+            continue
         s = o.text('VirtualSlotNumber')
         if s and s.isdigit():
             slots.add(int(s))
     return slots | set(sim.extra.get(('slots', part_key), ()))
+
+
+def check_requested_slot(part, slot, used):
+    """A client slot asked for by number: a free one of the partition.
+
+    Slots 0 and 1 are the partition's virtual serial adapters; a slot must
+    be below its MaximumVirtualIOSlots (400); a slot in use is 409.
+    """
+    name = part.text('PartitionName')
+    if not str(slot).isdigit():
+        raise errors.BadRequest('Virtual slot %r is not a number' % slot)
+    slot = int(slot)
+    top = part.text('PartitionIOConfiguration/MaximumVirtualIOSlots')
+    if slot < FIRST_SERIAL_FREE or (top and top.isdigit() and
+                                    slot >= int(top)):
+        raise errors.BadRequest(
+            'HSCL1A10 Virtual slot %d is outside the virtual slots of %s '
+            '(%d to %s)' % (slot, name, FIRST_SERIAL_FREE,
+                            int(top) - 1 if top and top.isdigit() else '?'))
+    if slot in used:
+        raise errors.SimError(409, 'HSCL1400 Slot %s of %s is in use'
+                              % (slot, name))
+    return slot
 
 
 def next_slot(sim, part_key, high=False):
@@ -78,9 +105,9 @@ def _cna_create(sim, obj, ctx):
     if slot is None or xu.text(el, 'UseNextAvailableSlotID') == 'true' or \
             xu.text(el, 'UseNextAvailableHighSlotID') == 'true':
         slot = next_slot(sim, part.key)
-    elif int(slot) in used_slots(sim, part.key):
-        raise errors.SimError(409, 'HSCL1400 Slot %s of %s is in use'
-                              % (slot, part.text('PartitionName')))
+    else:
+        slot = check_requested_slot(part, slot,
+                                    used_slots(sim, part.key, but=obj))
     for tag in ('UseNextAvailableSlotID', 'UseNextAvailableHighSlotID'):
         found = xu.child(el, tag)
         if found is not None:

@@ -123,12 +123,7 @@ def pick_client_slot(sim, mapping, client, taken):
     ca = xu.child(mapping, 'ClientAdapter')
     want = xu.text(ca, 'VirtualSlotNumber') if ca is not None else None
     if want and xu.text(ca, 'UseNextAvailableSlotID') != 'true':
-        if not want.isdigit():
-            raise errors.BadRequest('Client slot %r is not a number' % want)
-        if int(want) in used:
-            raise errors.SimError(409, 'HSCL1400 Slot %s of %s is in use'
-                                  % (want, client.text('PartitionName')))
-        slot = int(want)
+        slot = network.check_requested_slot(client, want, used)
     else:
         slot = free_slot(used)
     taken[client.key].add(slot)
@@ -293,7 +288,8 @@ def _fill_scsi(sim, vios, m, buses, taken):
         m.find('{%s}Storage' % xu.UOM_NS).replace(
             s, canonical_storage(sim, vios, vios.element, s))
         s = _storage_el(m)
-    sudid = xu.text(m, 'ServerAdapter/UniqueDeviceID')
+    sudid = (xu.text(m, 'ServerAdapter/UniqueDeviceID') or
+             _bus_in_slot(sim, buses, client, m))
     if sudid:
         bus = buses.get(sudid)
         if bus is None or client_of(sim, bus) is not client:
@@ -346,6 +342,25 @@ def _fill_scsi(sim, vios, m, buses, taken):
         stg.remove_child(m, 'TargetDevice')
     reorder(m, ('AssociatedLogicalPartition', 'ClientAdapter',
                 'ServerAdapter', 'Storage', 'TargetDevice'))
+
+
+def _bus_in_slot(sim, buses, client, m):
+    """The server UDID of this VIOS's adapter pair to ``client`` in the
+    client slot ``m`` asks for (None: no such pair).
+
+    A mapping that names the client slot of an existing adapter pair of
+    this VIOS and partition joins that pair, as one whose ServerAdapter
+    names it does (several devices on one vSCSI bus).
+    """
+    want = xu.text(m, 'ClientAdapter/VirtualSlotNumber')
+    if not want or xu.text(m, 'ClientAdapter/UseNextAvailableSlotID') == \
+            'true':
+        return None
+    for sudid, bus in buses.items():
+        if (sudid and client_of(sim, bus) is client and
+                xu.text(bus, 'ClientAdapter/VirtualSlotNumber') == want):
+            return sudid
+    return None
 
 
 def _target_device(vios, m, s, sslot):

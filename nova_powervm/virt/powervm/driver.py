@@ -23,6 +23,7 @@ from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import driver_move
 from nova_powervm.virt.powervm import driver_node
+from nova_powervm.virt.powervm import driver_rebuild
 from nova_powervm.virt.powervm import driver_rescue
 from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm import event as pvm_event
@@ -63,7 +64,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
     capabilities = dict(driver.ComputeDriver.capabilities,
                         supports_image_type_raw=True,
                         supports_extend_volume=True,
-                        supports_attach_interface=True)
+                        supports_attach_interface=True,
+                        supports_evacuate=True)
 
     def __init__(self, virtapi):
         super().__init__(virtapi)
@@ -222,9 +224,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         stg_ftsk = self._vios_feed_task(volumes=bool(bdms),
                                         exc_class=exc.SpawnTaskFailed)
         if not boot_from_volume:
-            flow.add(tf_stg.CreateDiskForImg(self.disk_dvr, context,
-                                             instance, image_meta))
-            flow.add(tf_stg.AttachDisk(self.disk_dvr, instance, stg_ftsk))
+            driver_rebuild.add_boot_disk(self, flow, context, instance,
+                                         image_meta, stg_ftsk)
         if bdms:
             driver_volume.add_connect_tasks(self, flow, instance,
                                             block_device_info, stg_ftsk)
@@ -235,7 +236,9 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         flow.add(stg_ftsk)
         if power_on:
             flow.add(tf_vm.PowerOn(self.adapter, instance))
-        tf_base.run(flow, instance=instance, exc_class=exc.SpawnTaskFailed)
+        with driver_rebuild.spawning(self, instance):   # slot maps
+            tf_base.run(flow, instance=instance,
+                        exc_class=exc.SpawnTaskFailed)
 
     @pvm_state.changes_partition
     def destroy(self, context, instance, network_info, block_device_info=None,
@@ -293,6 +296,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                         instance=instance)
         # Its console (if any) went with it.
         console.forget(lpar_w.uuid)
+        driver_rebuild.destroyed(instance)
 
     def _destroy_leftovers(self, instance, network_info, destroy_disks):
         """Remove what a gone partition left: boot disk, config drive media,
@@ -312,6 +316,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                  tf_vm.ForgetNvram(self.nvram_mgr, instance),
                  tf_net.ReleaseSeaVlans(self.adapter, instance, network_info))
         tf_base.run(flow, instance=instance, exc_class=exc.DestroyTaskFailed)
+        driver_rebuild.destroyed(instance)
 
     def plug_vifs(self, instance, network_info):
         """Plug the VIFs missing on the instance's partition.
@@ -341,6 +346,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                  tf_net.PlugMgmtVif(self.adapter, instance))
         tf_base.run(flow, instance=instance, store={'lpar_wrap': lpar_w},
                     exc_class=exc.VifReplugFailed)
+        driver_rebuild.record(self, instance)
 
     def attach_interface(self, context, instance, image_meta, vif):
         """Add a network adapter for ``vif`` (partition running or off).
@@ -361,6 +367,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                                  hotplug=True))
         tf_base.run(flow, instance=instance, exc_class=functools.partial(
             exc.InterfaceAttachTaskFailed, instance_uuid=instance.uuid))
+        driver_rebuild.record(self, instance)
 
     def detach_interface(self, context, instance, vif):
         """Remove the network adapter of ``vif`` (and its trunk, ovs).
@@ -376,6 +383,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                  tf_net.UnplugVif(self.adapter, instance, vif))
         tf_base.run(flow, instance=instance, exc_class=functools.partial(
             exc.InterfaceDetachTaskFailed, instance_uuid=instance.uuid))
+        driver_rebuild.record(self, instance)
 
     def get_vnc_console(self, context, instance):
         """VNC console through the partition's virtual terminal.
@@ -384,6 +392,17 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         opened).
         """
         return console.open_vnc(self.adapter, instance)
+
+    # Rebuild and evacuate (driver_rebuild.py; nova's default rebuild).
+
+    def instance_on_disk(self, instance):
+        return driver_rebuild.instance_on_disk(self, instance)
+
+    def check_instance_shared_storage_local(self, context, instance):
+        return driver_rebuild.shared_storage_local(self)
+
+    def check_instance_shared_storage_remote(self, context, data):
+        return driver_rebuild.shared_storage_remote(self, data)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,

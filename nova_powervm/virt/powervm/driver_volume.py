@@ -13,6 +13,7 @@ from oslo_serialization import jsonutils
 from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import driver_rebuild
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import volume as tf_vol
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
@@ -58,6 +59,7 @@ def attach(drv, connection_info, instance, encryption=None):
             volume_id=vol_drv.volume_id)
     _run_flow('attach_vol_%s' % instance.uuid, instance,
               tf_vol.AttachVolume(vol_drv))
+    driver_rebuild.record(drv, instance)
 
 
 def last_fc_volume(context, instance, volume_id):
@@ -87,6 +89,7 @@ def detach(drv, context, connection_info, instance):
                                              vol_drv.volume_id)
     _run_flow('detach_vol_%s' % instance.uuid, instance,
               tf_vol.DetachVolume(vol_drv))
+    driver_rebuild.record(drv, instance)
 
 
 def extend(drv, connection_info, instance):

@@ -39,6 +39,7 @@ from nova_powervm.i18n import _
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import sea_vlan
+from nova_powervm.virt.powervm import slot_map
 from nova_powervm.virt.powervm import vif_sriov
 
 LOG = logging.getLogger(__name__)
@@ -220,6 +221,7 @@ def _create_on_partition(cna, instance, lpar_wrap=None):
 
     With the partition wrapper pypowervm needs no extra GET of it.
     """
+    cna = slot_map.place_cna(instance, cna)
     if lpar_wrap is not None:
         return cna.create(parent=lpar_wrap)
     return cna.create(parent_type=pvm_lpar.LPAR,

@@ -30,6 +30,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import image
+from nova_powervm.virt.powervm import slot_map
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -231,8 +232,12 @@ class DiskAdapter(metaclass=abc.ABCMeta):
             if tsk_map.find_maps(vwrap.scsi_mappings,
                                  client_lpar_id=lpar_uuid, stg_elem=stg_ref):
                 return None
+            # A rebuild maps the disk into its saved slot.
+            slot, lua = slot_map.vscsi_slot(instance, vwrap, disk_info.udid,
+                                            boot=True)
             mapping = tsk_map.build_vscsi_mapping(
-                self.host_uuid, vwrap, lpar_uuid, stg_ref)
+                self.host_uuid, vwrap, lpar_uuid, stg_ref,
+                lpar_slot_num=slot, lua=lua)
             return tsk_map.add_map(vwrap, mapping)
 
         for wtask in wtasks:

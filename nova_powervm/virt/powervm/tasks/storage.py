@@ -3,6 +3,7 @@
 Thin wrappers over the disk driver (``disk.driver.DiskAdapter``); every
 mutating task undoes its work on revert.
 """
+from nova import exception as nova_exc
 from oslo_log import log as logging
 from taskflow import task
 from taskflow.types import failure as task_fail
@@ -65,6 +66,27 @@ class CreateDiskForImg(task.Task):
         except Exception:
             LOG.exception('Disk %s could not be deleted; remove it '
                           'manually.', names, instance=self.instance)
+
+
+class FindBootDisk(task.Task):
+    """The instance's existing boot disk; provides 'disk_dev_info'.
+
+    Evacuation onto shared storage: the disk is reattached, not recreated.
+    Nothing to revert (nothing is changed; the disk is never deleted here).
+    :raises DiskNotFound: the disk is not in the shared storage.
+    """
+
+    def __init__(self, disk_dvr, instance):
+        super().__init__(name='find_boot_disk', provides='disk_dev_info')
+        self.disk_dvr = disk_dvr
+        self.instance = instance
+
+    def execute(self):
+        disks = self.disk_dvr.boot_disks(self.instance)
+        if not disks:
+            raise nova_exc.DiskNotFound(location=self.disk_dvr.get_disk_name(
+                disk_dvr.DiskType.BOOT, self.instance))
+        return disks[0]
 
 
 class AttachDisk(task.Task):

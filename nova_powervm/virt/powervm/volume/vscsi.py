@@ -18,6 +18,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 from taskflow import task as tf_task
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import slot_map
 from nova_powervm.virt.powervm.volume import driver as v_driver
 
 LOG = logging.getLogger(__name__)
@@ -126,14 +127,18 @@ def _pv_matcher(udid, dev_name=None):
     return match
 
 
-def _add_mapping(vios_w, lpar_uuid, dev_name, udid, slot=None):
+def _add_mapping(vios_w, lpar_uuid, dev_name, udid, slot=None, inst=None):
     """Subtask: map hdisk ``dev_name`` to the partition (idempotent).
 
-    :param slot: the partition's client slot (None: the server picks one).
+    :param slot: the partition's client slot (None: the server picks one,
+        or, while ``inst`` is rebuilt, its saved slot).
     """
+    lua = None
+    if slot is None and inst is not None:
+        slot, lua = slot_map.vscsi_slot(inst, vios_w, udid)
     pv = pvm_stor.PV.bld(vios_w.adapter, dev_name, udid=udid)
     smap = tsk_map.build_vscsi_mapping(None, vios_w, lpar_uuid, pv,
-                                       lpar_slot_num=slot)
+                                       lpar_slot_num=slot, lua=lua)
     return tsk_map.add_map(vios_w, smap) is not None
 
 
@@ -292,7 +297,7 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         for vios_uuid, (dev_name, udid, _st) in found.items():
             ftsk.wrapper_tasks[vios_uuid].add_functor_subtask(
                 _add_mapping, self.vm_uuid, dev_name, udid or self.udid,
-                slot=self._unmapped_slots.get(vios_uuid),
+                slot=self._unmapped_slots.get(vios_uuid), inst=self.instance,
                 logspec=[LOG.info, 'Mapping hdisk %s of volume %s on VIOS %s',
                          dev_name, self.volume_id, vios_uuid])
         if run_now:

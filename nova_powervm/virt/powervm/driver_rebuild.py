@@ -1,0 +1,110 @@
+"""Rebuild and evacuate: what spawn and destroy do differently for them.
+
+nova rebuilds through its default implementation: on the same host it
+destroys the partition (``task_state`` rebuilding) and spawns it again
+(rebuild_spawning); an evacuation spawns on the target host while the
+source compute is down and, when the source comes back, nova destroys the
+partition there, with ``destroy_disks`` False when the source and the
+target share the instance's storage (``check_instance_shared_storage_*``).
+
+* ``instance_on_disk`` (nova asks the target): True when the boot disk is
+  reachable from this host: the instance's LU is in the shared storage
+  pool, or the root disk is a Cinder volume; False for localdisk (nova
+  then evacuates from the image, a new disk).
+* A rebuild spawn on shared storage whose LU still exists (an evacuation:
+  a same-host rebuild deleted it first) reattaches that LU.
+* The recreated partition requests its saved slots (``slot_map``); the
+  slot map is deleted only when the instance is (task state deleting).
+"""
+from nova.compute import task_states
+from oslo_log import log as logging
+
+from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import slot_map
+from nova_powervm.virt.powervm.tasks import storage as tf_stg
+
+LOG = logging.getLogger(__name__)
+_SSP_KEY = 'powervm_ssp_cluster'
+
+
+def _shared(drv):
+    return drv.disk_dvr.capabilities.get('shared_storage', False)
+
+
+def instance_on_disk(drv, instance):
+    """Whether the instance's root disk is reachable from this host.
+
+    Boot from volume (no image): True.  Shared storage pool: True when the
+    instance's boot LU is in the pool (one GET).  localdisk: False.
+    """
+    if not instance.image_ref:
+        return True
+    if not _shared(drv):
+        return False
+    return bool(drv.disk_dvr.boot_disks(instance))
+
+
+def shared_storage_local(drv):
+    """nova's shared storage check, this (source) host's side.
+
+    The cluster of the shared storage pool, None for local disks.
+    """
+    cluster = getattr(drv.disk_dvr, 'cluster_uuid', None) if _shared(
+        drv) else None
+    return {_SSP_KEY: cluster}
+
+
+def shared_storage_remote(drv, data):
+    """nova's shared storage check, the other host's side.
+
+    True when both hosts use the same shared storage pool cluster.
+    """
+    mine = shared_storage_local(drv)[_SSP_KEY]
+    return mine is not None and mine == (data or {}).get(_SSP_KEY)
+
+
+def add_boot_disk(drv, flow, context, instance, image_meta, stg_ftsk):
+    """Spawn's boot disk tasks: created from the image, or reattached.
+
+    A rebuild spawn on shared storage whose LU exists is an evacuation
+    (nova found the disk with instance_on_disk): the LU is reattached.
+    Everything else creates the disk from the image.
+    """
+    if (instance.task_state == task_states.REBUILD_SPAWNING and
+            instance_on_disk(drv, instance)):
+        LOG.info('Rebuild with the boot disk in the shared storage pool: '
+                 'reattaching it.', instance=instance)
+        flow.add(tf_stg.FindBootDisk(drv.disk_dvr, instance))
+    else:
+        flow.add(tf_stg.CreateDiskForImg(drv.disk_dvr, context, instance,
+                                         image_meta))
+    flow.add(tf_stg.AttachDisk(drv.disk_dvr, instance, stg_ftsk))
+
+
+def spawning(drv, instance):
+    """Context of spawn's flow: the saved slots on a rebuild; saves them."""
+    return slot_map.rebuilding(drv.adapter, instance,
+                               _boot_match(drv, instance),
+                               boot_vioses=drv.disk_dvr.vios_uuids)
+
+
+def destroyed(instance):
+    """After destroy: forget the slot map when the instance is deleted.
+
+    Kept otherwise: a rebuild's spawn uses it, an evacuated instance lives
+    on another host.
+    """
+    deleted = instance.obj_attr_is_set('deleted') and instance.deleted
+    if instance.task_state == task_states.DELETING or deleted:
+        slot_map.forget(instance)
+
+
+def record(drv, instance):
+    """Save the instance's slot map after a network or volume change."""
+    slot_map.record(drv.adapter, instance, _boot_match(drv, instance))
+
+
+def _boot_match(drv, instance):
+    if drv.disk_dvr is None:
+        return lambda stg_elem: False
+    return drv.disk_dvr.disk_match_func(disk_dvr.DiskType.BOOT, instance)

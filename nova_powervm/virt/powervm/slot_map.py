@@ -1,0 +1,249 @@
+"""Slot maps: the client adapter slots of an instance's partition.
+
+A rebuilt or evacuated partition asks for the client slot numbers its
+network adapters (CNAs, incl. the RMC management one) and virtual SCSI
+storage (boot disk, vSCSI volumes) had, so the guest finds its devices where
+they were.  pypowervm's slot-map support does the bookkeeping:
+``SlotMapStore`` records the topology, ``RebuildSlotMap`` turns a saved one
+into the slots (and LUAs) to request on the host that recreates the
+partition.  Config drive media are not kept (pypowervm refuses them in a
+rebuild; the drive is made again) and neither are NPIV adapters (next free
+slots).
+
+Where the maps are kept is ``[powervm] slot_map_store``: ``local`` (files
+in ``slot_map_dir``, which an evacuation target must see too) or ``none``.
+The map is written after spawn and after every network or volume change
+(:func:`record`), used while a rebuild spawns (:func:`rebuilding`) and
+deleted with the instance (:func:`forget`).
+"""
+import base64
+import contextlib
+import json
+import os
+import tempfile
+
+from nova.compute import task_states
+from oslo_log import log as logging
+from pypowervm import const as pvm_const
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import partition as pvm_par
+from pypowervm.tasks import scsi_mapper as tsk_map
+from pypowervm.tasks import slot_map as pvm_slot
+from pypowervm.wrappers import logical_partition as pvm_lpar
+from pypowervm.wrappers import managed_system as pvm_ms
+from pypowervm.wrappers import network as pvm_net
+from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import virtual_io_server as pvm_vios
+
+from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import ids
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+_VSCSI_CLASSES = (pvm_slot.IOCLASS.PV, pvm_slot.IOCLASS.LU,
+                  pvm_slot.IOCLASS.VDISK)
+# Rebuild plans of the partitions being recreated, by instance UUID.
+_PLANS = {}
+
+
+def enabled():
+    return CONF.powervm.slot_map_store.lower() == 'local'
+
+
+class LocalSlotMapStore(pvm_slot.SlotMapStore):
+    """A slot map kept in ``[powervm] slot_map_dir/<instance uuid>``.
+
+    The file is JSON: ``map`` (pypowervm's serialized topology, base64, as
+    ``SlotMapStore`` loads it) and ``boot`` (UDIDs of the boot disk then).
+    Written atomically (temporary file and rename), mode 0600.
+    """
+
+    def __init__(self, inst_key, load=True, vswitch_names=None):
+        self.boot_udids = []
+        self._vswitch_names = vswitch_names
+        super().__init__(inst_key, load=load)
+
+    @staticmethod
+    def path(key):
+        return os.path.join(CONF.powervm.slot_map_dir, key)
+
+    def _load(self, key):
+        try:
+            with open(self.path(key)) as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return None
+        self.boot_udids = data.get('boot', [])
+        return data['map']
+
+    def _save(self, key, blob):
+        os.makedirs(CONF.powervm.slot_map_dir, mode=0o700, exist_ok=True)
+        data = {'map': base64.b64encode(blob).decode('ascii'),
+                'boot': sorted(self.boot_udids)}
+        fd, tmp = tempfile.mkstemp(dir=CONF.powervm.slot_map_dir,
+                                   prefix='.%s.' % key)
+        try:
+            with os.fdopen(fd, 'w') as f:
+                json.dump(data, f)
+            os.replace(tmp, self.path(key))
+        except Exception:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _delete(self, key):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(key))
+
+    def _vswitch_id2name(self, adap):
+        # pypowervm reads the managed system and the vswitch feed for this
+        # on every new store; record() has the feed already (pinned in
+        # test_pvm_private).
+        if self._vswitch_names is not None:
+            return self._vswitch_names
+        return super()._vswitch_id2name(adap)
+
+
+def record(adapter, instance, is_boot_disk):
+    """Save the partition's current client slots as the instance's map.
+
+    Three GETs (the partition's CNAs, the VIOS SCSI mappings, the
+    vswitches).  A failure is logged, not raised: the instance works, only
+    a later rebuild would pick the next free slots.
+
+    :param is_boot_disk: predicate on a storage element: the boot disk.
+    """
+    if not enabled():
+        return
+    try:
+        lpar_uuid = ids.pvm_uuid(instance)
+        cnas = pvm_net.CNA.get(adapter, parent_type=pvm_lpar.LPAR,
+                               parent_uuid=lpar_uuid)
+        vioses = pvm_vios.VIOS.get(adapter, xag=[pvm_const.XAG.VIO_SMAP])
+        names = {vsw.switch_id: vsw.name for vsw in pvm_net.VSwitch.get(
+            adapter, parent_type=pvm_ms.System,
+            parent_uuid=adapter.sys_uuid)}
+        store = LocalSlotMapStore(instance.uuid, load=False,
+                                  vswitch_names=names)
+        for cna in cnas:
+            store.register_vnet(cna)
+        for vios_w in vioses:
+            for smap in tsk_map.find_maps(vios_w.scsi_mappings,
+                                          client_lpar_id=lpar_uuid):
+                stg = smap.backing_storage
+                if stg is None or isinstance(stg, pvm_stg.VOptMedia):
+                    continue
+                store.register_vscsi_mapping(smap)
+                if is_boot_disk(stg) and stg.udid not in store.boot_udids:
+                    store.boot_udids.append(stg.udid)
+        store.save()
+    except (pvm_exc.Error, OSError, ValueError, LookupError) as e:
+        LOG.warning('Could not save the slot map of the instance: %s', e,
+                    instance=instance)
+
+
+def forget(instance):
+    """Delete the instance's slot map (it is being deleted)."""
+    if not enabled():
+        return
+    try:
+        LocalSlotMapStore(instance.uuid, load=False).delete()
+    except OSError as e:
+        LOG.warning('Could not delete the slot map of the instance: %s', e,
+                    instance=instance)
+
+
+class _Plan(object):
+    """Slots to request while a partition is recreated."""
+
+    def __init__(self, store, rebuild_map):
+        self.boot_udids = store.boot_udids
+        self.map = rebuild_map
+
+    def vscsi(self, vios_w, udid, boot=False):
+        slot, lua = self.map.get_vscsi_slot(vios_w, udid)
+        if slot is None and boot:
+            # Same-host rebuild: a new boot disk (new UDID) goes where the
+            # old one was.
+            for old in self.boot_udids:
+                slot, lua = self.map.get_vscsi_slot(vios_w, old)
+                if slot is not None:
+                    break
+        return slot, lua
+
+
+def _plan(adapter, instance, boot_vioses):
+    """The rebuild plan from the saved map (None without one)."""
+    store = LocalSlotMapStore(instance.uuid)
+    topo = store.topology
+    if not topo:
+        LOG.info('No slot map saved; the partition gets the next free '
+                 'slots.', instance=instance)
+        return None
+    vioses = pvm_par.get_active_vioses(adapter, xag=[])
+    udids = {udid for io in topo.values() for cls in _VSCSI_CLASSES
+             for udid in io.get(cls, {})}
+    # The boot disk goes through the disk driver's VIOSes; every VIOS may
+    # serve a volume (FC LUNs are on the fabric): one that does not see it
+    # maps it into the next free slot.
+    every = [v.uuid for v in vioses]
+    vol_to_vio = {udid: list(boot_vioses) if udid in store.boot_udids
+                  else every for udid in udids}
+    return _Plan(store, pvm_slot.RebuildSlotMap(store, vioses, vol_to_vio,
+                                                []))
+
+
+@contextlib.contextmanager
+def rebuilding(adapter, instance, is_boot_disk, boot_vioses=()):
+    """Context of a spawn: a rebuild requests the saved slots.
+
+    :param is_boot_disk: predicate on a storage element: the boot disk.
+    :param boot_vioses: UUIDs of the VIOSes the boot disk is mapped by.
+
+    The plan applies while nova rebuilds (task state rebuild_spawning, on
+    the same host or an evacuation target).  On success the map is saved
+    again (first spawn: written for the first time).
+    """
+    plan = None
+    if enabled() and instance.task_state == task_states.REBUILD_SPAWNING:
+        try:
+            plan = _plan(adapter, instance, boot_vioses)
+        except (pvm_exc.Error, OSError, ValueError, LookupError) as e:
+            LOG.warning('The slot map cannot be applied on this host (%s); '
+                        'the partition gets the next free slots.', e,
+                        instance=instance)
+    if plan is not None:
+        _PLANS[instance.uuid] = plan
+    try:
+        yield plan
+    finally:
+        _PLANS.pop(instance.uuid, None)
+    record(adapter, instance, is_boot_disk)
+
+
+def place_cna(instance, cna):
+    """The CNA to create: ``cna``, or one in its saved slot (rebuild).
+
+    A client CNA is found by MAC; the RMC management CNA (built without a
+    MAC) gets its saved slot and MAC.
+    """
+    plan = _PLANS.get(instance.uuid)
+    if plan is None:
+        return cna
+    if cna.mac:
+        mac, slot = cna.mac, plan.map.get_vnet_slot(cna.mac)
+    else:
+        mac, slot = plan.map.get_mgmt_vea_slot()
+    if slot is None:
+        return cna
+    return pvm_net.CNA.bld(cna.adapter, cna.pvid, cna.vswitch_uri,
+                           slot_num=slot, mac_addr=mac)
+
+
+def vscsi_slot(instance, vios_w, udid, boot=False):
+    """(client slot, LUA) to map storage ``udid`` with; (None, None): any."""
+    plan = _PLANS.get(instance.uuid)
+    if plan is None:
+        return None, None
+    return plan.vscsi(vios_w, udid, boot=boot)
