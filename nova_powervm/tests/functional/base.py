@@ -131,6 +131,13 @@ class StaticMetadata(object):
              'name': self.instance.display_name}))
 
 
+def use_slot_map_dir(test_case):
+    """Slot maps in a temporary directory (not under nova's state_path)."""
+    path = test_case.useFixture(fixtures.TempDir()).path
+    test_case.flags(group='powervm', slot_map_dir=path)
+    return path
+
+
 def use_config_drive(test_case):
     """Config drives built by nova's builder with the real ISO tool.
 
@@ -229,6 +236,7 @@ class AdapterSimTestCase(test.NoDBTestCase):
         fx = self.useFixture(sim_fixture.SimulatorFixture(**self.sim_kwargs))
         self.sim = fx.sim
         self.flags(group='powervm', **fx.flags_for_conf())
+        use_slot_map_dir(self)
         self.adapter = session.build_adapter()
         self.addCleanup(self.adapter.session._logoff)
         self.host_w = session.get_host_wrapper(self.adapter)
@@ -292,6 +300,7 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
                    protocol='http', username=self.sim.username,
                    password=self.sim.password, use_rmc_mgmt_vif=False,
                    disk_driver=self.disk_driver)
+        use_slot_map_dir(self)
         if self.disk_driver == 'localdisk':
             self.flags(group='powervm', volume_group_name=self.data_vg())
         self.flags(remove_unused_base_images=True, group='image_cache')

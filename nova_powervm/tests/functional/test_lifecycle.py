@@ -91,6 +91,7 @@ class SimDriverTestCase(base.InventoryAssertions, test.NoDBTestCase):
         self.sim = self.fx.sim
         self.flags(group='powervm', **self.fx.flags_for_conf())
         self.flags(group='powervm', use_rmc_mgmt_vif=False)
+        base.use_slot_map_dir(self)
         # A stop becomes a nova event quickly in tests.
         self.useFixture(fixtures.MockPatchObject(pvm_event,
                                                  'STOP_EVENT_DELAY', 0.3))

@@ -138,9 +138,11 @@ def record(adapter, instance, is_boot_disk):
                 if is_boot_disk(stg) and stg.udid not in store.boot_udids:
                     store.boot_udids.append(stg.udid)
         store.save()
-    except (pvm_exc.Error, OSError, ValueError, LookupError) as e:
+    except Exception as e:
+        # The operation itself succeeded; only a later rebuild would lose
+        # the slots.
         LOG.warning('Could not save the slot map of the instance: %s', e,
-                    instance=instance)
+                    instance=instance, exc_info=True)
 
 
 def forget(instance):

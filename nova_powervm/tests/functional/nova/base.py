@@ -76,6 +76,8 @@ class PowerVMNovaTestCase(test.TestCase,
         # Config drive ISOs are built here before their upload.
         pvm_flags.setdefault('image_meta_local_path', self.useFixture(
             fixtures.TempDir()).path)
+        pvm_flags.setdefault('slot_map_dir', self.useFixture(
+            fixtures.TempDir()).path)
         pvm_flags.update(self.POWERVM_FLAGS)
         self.flags(group='powervm', **pvm_flags)
         self.flags(compute_driver=self.compute_driver)

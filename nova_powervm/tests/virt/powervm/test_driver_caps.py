@@ -15,7 +15,9 @@ from nova_powervm.virt.powervm.tasks import network as tf_net
 # calls (nova's base class raises NotImplementedError for these).
 _NEEDS = {
     'has_imagecache': 'manage_image_cache',
-    'supports_evacuate': 'rebuild',
+    # nova's default rebuild (destroy, spawn) serves evacuate; the driver
+    # must say whether the disk is reachable (the base says never).
+    'supports_evacuate': 'instance_on_disk',
     'supports_migrate_to_same_host': 'migrate_disk_and_power_off',
     'supports_attach_interface': 'attach_interface',
     'supports_tagged_attach_interface': 'attach_interface',
@@ -37,12 +39,12 @@ class TestCapabilities(test.NoDBTestCase):
     def test_image_types_follow_disk_driver(self):
         caps = driver.PowerVMDriver.disk_capabilities(_disk(('raw',)))
         self.assertEqual(['has_imagecache', 'supports_attach_interface',
-                          'supports_extend_volume',
+                          'supports_evacuate', 'supports_extend_volume',
                           'supports_image_type_raw'], self._true(caps))
         caps = driver.PowerVMDriver.disk_capabilities(
             _disk(('raw', 'qcow2'), imagecache=False))
         self.assertEqual(['supports_attach_interface',
-                          'supports_extend_volume',
+                          'supports_evacuate', 'supports_extend_volume',
                           'supports_image_type_qcow2',
                           'supports_image_type_raw'], self._true(caps))
         self.assertEqual(set(nova_driver.ComputeDriver.capabilities),
