@@ -1,0 +1,270 @@
+"""Unit tests: slot maps (slot_map.py) and rebuild decisions (driver_rebuild).
+
+The store and the plan use pypowervm's real SlotMapStore/RebuildSlotMap;
+wrappers are built with pypowervm's own builders (no REST).
+"""
+import os
+import stat
+from unittest import mock
+
+import fixtures
+from nova.compute import task_states
+from nova import exception as nova_exc
+from nova import objects
+from nova import test
+from pypowervm.wrappers import network as pvm_net
+from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import virtual_io_server as pvm_vios
+from taskflow.patterns import linear_flow as tf_lf
+import testtools
+
+from nova_powervm.virt.powervm import driver_rebuild
+from nova_powervm.virt.powervm import slot_map
+from nova_powervm.virt.powervm.tasks import storage as tf_stg
+
+UUID = '5e6f7a8b-0000-4000-8000-000000000001'
+VSW = 'http://h/rest/api/uom/ManagedSystem/ms/VirtualSwitch/vsw'
+
+
+def _inst(task_state=None, image_ref='img'):
+    inst = objects.Instance(uuid=UUID, image_ref=image_ref, host='h',
+                            task_state=task_state)
+    return inst
+
+
+def _cna(adapter, mac, slot, vswitch_id=0):
+    cna = pvm_net.CNA.bld(adapter, 100, VSW, slot_num=slot, mac_addr=mac)
+    cna.set_parm_value('VirtualSwitchID', vswitch_id)
+    return cna
+
+
+def _vscsi_map(adapter, vios_uuid, udid, slot, lua):
+    lu = pvm_stg.LU.bld_ref(adapter, 'b_disk', udid)
+    smap = pvm_vios.VSCSIMapping.bld(adapter, 'ms', UUID, lu,
+                                     lpar_slot_num=slot, lua=lua)
+    # What the server fills: the server adapter with its client slot.
+    smap.server_adapter.set_parm_value('RemoteSlotNumber', slot)
+    return smap
+
+
+class TestStore(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        self.flags(group='powervm', slot_map_dir=os.path.join(self.dir,
+                                                              'maps'))
+        self.adapter = mock.Mock()
+
+    def test_save_load_delete(self):
+        store = slot_map.LocalSlotMapStore(UUID, load=False,
+                                           vswitch_names={0: 'ETHERNET0'})
+        store.register_vnet(_cna(self.adapter, 'FA163E000001', 4))
+        store.boot_udids = ['01udid']
+        store.save()
+        path = slot_map.LocalSlotMapStore.path(UUID)
+        self.assertEqual(0o600, stat.S_IMODE(os.stat(path).st_mode))
+        # No temporary file left behind.
+        self.assertEqual([UUID], os.listdir(os.path.dirname(path)))
+        loaded = slot_map.LocalSlotMapStore(UUID)
+        self.assertEqual({4: {'CNA': {'FA163E000001': 'ETHERNET0'}}},
+                         loaded.topology)
+        self.assertEqual(['01udid'], loaded.boot_udids)
+        # The vswitch names came from the caller: no REST read.
+        self.adapter.read.assert_not_called()
+        slot_map.forget(_inst(task_states.DELETING))
+        self.assertFalse(os.path.exists(path))
+        self.assertEqual({}, slot_map.LocalSlotMapStore(UUID).topology)
+        # Forgetting twice is fine.
+        slot_map.forget(_inst(task_states.DELETING))
+
+    def test_store_none_writes_nothing(self):
+        self.flags(group='powervm', slot_map_store='none')
+        slot_map.record(self.adapter, _inst(), lambda s: True)
+        self.adapter.read.assert_not_called()
+        self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
+        with slot_map.rebuilding(self.adapter, _inst(
+                task_states.REBUILD_SPAWNING), lambda s: True) as plan:
+            self.assertIsNone(plan)
+
+    def test_record_failure_is_logged_not_raised(self):
+        self.adapter.read.side_effect = ValueError('boom')
+        slot_map.record(self.adapter, _inst(), lambda s: True)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
+
+
+class TestPlan(test.NoDBTestCase):
+    """A saved map applied while a partition is rebuilt."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(group='powervm', slot_map_dir=self.useFixture(
+            fixtures.TempDir()).path)
+        self.adapter = mock.Mock()
+        self.adapter.build_href.return_value = (
+            'http://h/rest/api/uom/LogicalPartition/' + UUID)
+        store = slot_map.LocalSlotMapStore(
+            UUID, load=False, vswitch_names={0: 'ETHERNET0',
+                                             1: 'MGMTSWITCH'})
+        store.register_vnet(_cna(self.adapter, 'FA163E000002', 4))
+        store.register_vnet(_cna(self.adapter, 'AABBCCDDEEFF', 9,
+                                 vswitch_id=1))
+        store.register_vscsi_mapping(_vscsi_map(
+            self.adapter, 'v1', '01old', 5, '0x8100000000000000'))
+        store.register_vscsi_mapping(_vscsi_map(
+            self.adapter, 'v2', '01old', 6, '0x8100000000000000'))
+        store.register_vscsi_mapping(_vscsi_map(
+            self.adapter, 'v1', '01vol', 5, '0x8200000000000000'))
+        store.boot_udids = ['01old']
+        store.save()
+        self.vioses = [mock.Mock(uuid='V1'), mock.Mock(uuid='V2')]
+        self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.partition.get_active_vioses',
+            return_value=self.vioses))
+        self.useFixture(fixtures.MockPatchObject(slot_map, 'record'))
+
+    def test_no_plan_outside_a_rebuild(self):
+        with slot_map.rebuilding(self.adapter, _inst(task_states.SPAWNING),
+                                 lambda s: False) as plan:
+            self.assertIsNone(plan)
+            cna = _cna(self.adapter, 'FA163E000002', None)
+            self.assertIs(cna, slot_map.place_cna(_inst(), cna))
+            self.assertEqual((None, None), slot_map.vscsi_slot(
+                _inst(), self.vioses[0], '01old'))
+        slot_map.record.assert_called_once()
+
+    def test_rebuild_requests_saved_slots(self):
+        inst = _inst(task_states.REBUILD_SPAWNING)
+        with slot_map.rebuilding(self.adapter, inst, lambda s: False,
+                                 boot_vioses=['V1', 'V2']) as plan:
+            self.assertIsNotNone(plan)
+            built = pvm_net.CNA.bld(self.adapter, 100, VSW,
+                                    mac_addr='fa:16:3e:00:00:02')
+            placed = slot_map.place_cna(inst, built)
+            self.assertEqual(4, placed.slot)
+            self.assertEqual('FA163E000002', placed.mac)
+            self.assertEqual(100, placed.pvid)
+            self.assertEqual(VSW, placed.vswitch_uri)
+            # The RMC adapter (built without a MAC): its slot and MAC.
+            mgmt = slot_map.place_cna(inst, pvm_net.CNA.bld(
+                self.adapter, 4094, VSW))
+            self.assertEqual((9, 'AABBCCDDEEFF'), (mgmt.slot, mgmt.mac))
+            # An unknown MAC: next free slot.
+            other = pvm_net.CNA.bld(self.adapter, 100, VSW,
+                                    mac_addr='FA163E0000AA')
+            self.assertIs(other, slot_map.place_cna(inst, other))
+            # Same disk (evacuation): each VIOS one of the saved slots.
+            got = {slot_map.vscsi_slot(inst, v, '01old') for v in
+                   self.vioses}
+            self.assertEqual({(5, '0x8100000000000000'),
+                              (6, '0x8100000000000000')}, got)
+            # A new boot disk (same-host rebuild) goes where the old was.
+            self.assertEqual(got, {slot_map.vscsi_slot(
+                inst, v, '01new', boot=True) for v in self.vioses})
+            # Not the boot disk: no slot for an unknown UDID.
+            self.assertEqual((None, None), slot_map.vscsi_slot(
+                inst, self.vioses[0], '01new'))
+            # The volume shares its bus with the boot disk's slot 5.
+            vol = [slot_map.vscsi_slot(inst, v, '01vol') for v in
+                   self.vioses]
+            self.assertIn((5, '0x8200000000000000'), vol)
+        # Done: the plan is dropped, the map saved again.
+        self.assertIs(built, slot_map.place_cna(inst, built))
+        slot_map.record.assert_called_once()
+
+    def test_failed_spawn_keeps_the_map(self):
+        inst = _inst(task_states.REBUILD_SPAWNING)
+        with testtools.ExpectedException(ValueError):
+            with slot_map.rebuilding(self.adapter, inst, lambda s: False):
+                raise ValueError()
+        slot_map.record.assert_not_called()
+        self.assertNotIn(UUID, slot_map._PLANS)
+
+    def test_map_the_host_cannot_apply_is_not_used(self):
+        self.vioses[:] = []
+        inst = _inst(task_states.REBUILD_SPAWNING)
+        with slot_map.rebuilding(self.adapter, inst, lambda s: False,
+                                 boot_vioses=['V1']) as plan:
+            self.assertIsNone(plan)
+
+
+class TestDriverRebuild(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.drv = mock.Mock()
+        self.drv.disk_dvr.capabilities = {'shared_storage': True}
+        self.drv.disk_dvr.cluster_uuid = 'c1'
+
+    def test_instance_on_disk(self):
+        self.drv.disk_dvr.boot_disks.return_value = ['lu']
+        self.assertTrue(driver_rebuild.instance_on_disk(self.drv, _inst()))
+        self.drv.disk_dvr.boot_disks.return_value = []
+        self.assertFalse(driver_rebuild.instance_on_disk(self.drv, _inst()))
+        # Boot from volume: the volume is on the SAN.
+        self.assertTrue(driver_rebuild.instance_on_disk(
+            self.drv, _inst(image_ref='')))
+        self.drv.disk_dvr.capabilities = {'shared_storage': False}
+        self.drv.disk_dvr.boot_disks.reset_mock()
+        self.assertFalse(driver_rebuild.instance_on_disk(self.drv, _inst()))
+        self.drv.disk_dvr.boot_disks.assert_not_called()
+
+    def test_shared_storage_check(self):
+        data = driver_rebuild.shared_storage_local(self.drv)
+        other = mock.Mock()
+        other.disk_dvr.capabilities = {'shared_storage': True}
+        other.disk_dvr.cluster_uuid = 'c1'
+        self.assertTrue(driver_rebuild.shared_storage_remote(other, data))
+        other.disk_dvr.cluster_uuid = 'c2'
+        self.assertFalse(driver_rebuild.shared_storage_remote(other, data))
+        # localdisk on either side: not shared (nova deletes the disks).
+        other.disk_dvr.capabilities = {'shared_storage': False}
+        self.assertFalse(driver_rebuild.shared_storage_remote(other, data))
+        self.drv.disk_dvr.capabilities = {'shared_storage': False}
+        data = driver_rebuild.shared_storage_local(self.drv)
+        self.assertTrue(data)   # nova asks the other host only if truthy
+        other.disk_dvr.capabilities = {'shared_storage': True}
+        other.disk_dvr.cluster_uuid = None
+        self.assertFalse(driver_rebuild.shared_storage_remote(other, data))
+
+    def _boot_tasks(self, inst):
+        flow = tf_lf.Flow('f')
+        driver_rebuild.add_boot_disk(self.drv, flow, None, inst, None,
+                                     'ftsk')
+        return [type(t) for t in flow]
+
+    def test_evacuation_reattaches_the_lu(self):
+        self.drv.disk_dvr.boot_disks.return_value = ['lu']
+        self.assertEqual(
+            [tf_stg.FindBootDisk, tf_stg.AttachDisk],
+            self._boot_tasks(_inst(task_states.REBUILD_SPAWNING)))
+        # A first spawn creates the disk (its LU is not looked up).
+        self.drv.disk_dvr.boot_disks.reset_mock()
+        self.assertEqual([tf_stg.CreateDiskForImg, tf_stg.AttachDisk],
+                         self._boot_tasks(_inst(task_states.SPAWNING)))
+        self.drv.disk_dvr.boot_disks.assert_not_called()
+        # Same-host rebuild: destroy deleted the LU; a new one.
+        self.drv.disk_dvr.boot_disks.return_value = []
+        self.assertEqual(
+            [tf_stg.CreateDiskForImg, tf_stg.AttachDisk],
+            self._boot_tasks(_inst(task_states.REBUILD_SPAWNING)))
+
+    def test_find_boot_disk_missing(self):
+        self.drv.disk_dvr.boot_disks.return_value = []
+        self.drv.disk_dvr.get_disk_name.return_value = 'b_disk'
+        task = tf_stg.FindBootDisk(self.drv.disk_dvr, _inst())
+        self.assertRaises(nova_exc.DiskNotFound, task.execute)
+        self.drv.disk_dvr.boot_disks.return_value = ['lu', 'x']
+        self.assertEqual('lu', task.execute())
+
+    def test_destroyed_forgets_only_deleted_instances(self):
+        forget = self.useFixture(fixtures.MockPatchObject(
+            slot_map, 'forget')).mock
+        for state in (task_states.REBUILDING, None, task_states.SPAWNING):
+            driver_rebuild.destroyed(_inst(state))
+        forget.assert_not_called()
+        driver_rebuild.destroyed(_inst(task_states.DELETING))
+        inst = _inst()
+        inst.deleted = True
+        driver_rebuild.destroyed(inst)
+        self.assertEqual(2, forget.call_count)
