@@ -16,12 +16,15 @@ target share the instance's storage (``check_instance_shared_storage_*``).
 * The recreated partition requests its saved slots (``slot_map``); the
   slot map is deleted only when the instance is (task state deleting).
 """
+import functools
+
 from nova.compute import task_states
 from oslo_log import log as logging
 
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import slot_map
 from nova_powervm.virt.powervm.tasks import storage as tf_stg
+from nova_powervm.virt.powervm import vif
 
 LOG = logging.getLogger(__name__)
 _SSP_KEY = 'powervm_ssp_cluster'
@@ -85,6 +88,8 @@ def spawning(drv, instance):
     """Context of spawn's flow: the saved slots on a rebuild; saves them."""
     return slot_map.rebuilding(drv.adapter, instance,
                                _boot_match(drv, instance),
+                               functools.partial(vif.vswitch_names,
+                                                 drv.adapter),
                                boot_vioses=drv.disk_dvr.vios_uuids)
 
 
@@ -101,7 +106,8 @@ def destroyed(instance):
 
 def record(drv, instance):
     """Save the instance's slot map after a network or volume change."""
-    slot_map.record(drv.adapter, instance, _boot_match(drv, instance))
+    slot_map.record(drv.adapter, instance, _boot_match(drv, instance),
+                    functools.partial(vif.vswitch_names, drv.adapter))
 
 
 def _boot_match(drv, instance):

@@ -30,7 +30,6 @@ from pypowervm.tasks import partition as pvm_par
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.tasks import slot_map as pvm_slot
 from pypowervm.wrappers import logical_partition as pvm_lpar
-from pypowervm.wrappers import managed_system as pvm_ms
 from pypowervm.wrappers import network as pvm_net
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
@@ -98,21 +97,25 @@ class LocalSlotMapStore(pvm_slot.SlotMapStore):
 
     def _vswitch_id2name(self, adap):
         # pypowervm reads the managed system and the vswitch feed for this
-        # on every new store; record() has the feed already (pinned in
-        # test_pvm_private).
+        # on every new store; the driver caches the feed (pinned in
+        # test_slot_map).  Asked only when a CNA is registered.
+        if callable(self._vswitch_names):
+            self._vswitch_names = self._vswitch_names()
         if self._vswitch_names is not None:
             return self._vswitch_names
         return super()._vswitch_id2name(adap)
 
 
-def record(adapter, instance, is_boot_disk):
+def record(adapter, instance, is_boot_disk, vswitch_names):
     """Save the partition's current client slots as the instance's map.
 
-    Three GETs (the partition's CNAs, the VIOS SCSI mappings, the
-    vswitches).  A failure is logged, not raised: the instance works, only
-    a later rebuild would pick the next free slots.
+    Two GETs (the partition's CNAs, the VIOS SCSI mappings; the vswitches
+    are cached by ``vif``).  A failure is
+    logged, not raised: the instance works, only a later rebuild would pick
+    the next free slots.
 
     :param is_boot_disk: predicate on a storage element: the boot disk.
+    :param vswitch_names: callable giving {vswitch ID: name} (cached).
     """
     if not enabled():
         return
@@ -121,11 +124,8 @@ def record(adapter, instance, is_boot_disk):
         cnas = pvm_net.CNA.get(adapter, parent_type=pvm_lpar.LPAR,
                                parent_uuid=lpar_uuid)
         vioses = pvm_vios.VIOS.get(adapter, xag=[pvm_const.XAG.VIO_SMAP])
-        names = {vsw.switch_id: vsw.name for vsw in pvm_net.VSwitch.get(
-            adapter, parent_type=pvm_ms.System,
-            parent_uuid=adapter.sys_uuid)}
         store = LocalSlotMapStore(instance.uuid, load=False,
-                                  vswitch_names=names)
+                                  vswitch_names=vswitch_names)
         for cna in cnas:
             store.register_vnet(cna)
         for vios_w in vioses:
@@ -197,10 +197,11 @@ def _plan(adapter, instance, boot_vioses):
 
 
 @contextlib.contextmanager
-def rebuilding(adapter, instance, is_boot_disk, boot_vioses=()):
+def rebuilding(adapter, instance, is_boot_disk, vswitch_names,
+               boot_vioses=()):
     """Context of a spawn: a rebuild requests the saved slots.
 
-    :param is_boot_disk: predicate on a storage element: the boot disk.
+    :param is_boot_disk, vswitch_names: see :func:`record`.
     :param boot_vioses: UUIDs of the VIOSes the boot disk is mapped by.
 
     The plan applies while nova rebuilds (task state rebuild_spawning, on
@@ -221,7 +222,7 @@ def rebuilding(adapter, instance, is_boot_disk, boot_vioses=()):
         yield plan
     finally:
         _PLANS.pop(instance.uuid, None)
-    record(adapter, instance, is_boot_disk)
+    record(adapter, instance, is_boot_disk, vswitch_names)
 
 
 def place_cna(instance, cna):

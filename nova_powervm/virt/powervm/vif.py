@@ -136,6 +136,12 @@ def get_vswitch(adapter, name, create=False, host_uuid=None):
         return vsw
 
 
+def vswitch_names(adapter):
+    """{switch ID: name} of the host's vswitches (the cached feed)."""
+    get_vswitch(adapter, SECURE_RMC_VSWITCH)
+    return {v.switch_id: n for n, v in _hostnet(adapter).vswitches.items()}
+
+
 def _read_vswitches(adapter, cache):
     feed = pvm_net.VSwitch.get(adapter, parent_type=pvm_ms.System,
                                parent_uuid=_host_uuid(adapter, cache))
@@ -217,10 +223,7 @@ def get_cnas(adapter, instance):
 
 
 def _create_on_partition(cna, instance, lpar_wrap=None):
-    """PUT a built CNA under the instance's partition.
-
-    With the partition wrapper pypowervm needs no extra GET of it.
-    """
+    """PUT a built CNA under the partition (its wrapper spares a GET)."""
     cna = slot_map.place_cna(instance, cna)
     if lpar_wrap is not None:
         return cna.create(parent=lpar_wrap)

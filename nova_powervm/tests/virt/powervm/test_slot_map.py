@@ -80,16 +80,17 @@ class TestStore(test.NoDBTestCase):
 
     def test_store_none_writes_nothing(self):
         self.flags(group='powervm', slot_map_store='none')
-        slot_map.record(self.adapter, _inst(), lambda s: True)
+        slot_map.record(self.adapter, _inst(), lambda s: True, dict)
         self.adapter.read.assert_not_called()
         self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
         with slot_map.rebuilding(self.adapter, _inst(
-                task_states.REBUILD_SPAWNING), lambda s: True) as plan:
+                task_states.REBUILD_SPAWNING), lambda s: True,
+                dict) as plan:
             self.assertIsNone(plan)
 
     def test_record_failure_is_logged_not_raised(self):
         self.adapter.read.side_effect = ValueError('boom')
-        slot_map.record(self.adapter, _inst(), lambda s: True)
+        slot_map.record(self.adapter, _inst(), lambda s: True, dict)
         self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
 
 
@@ -125,7 +126,7 @@ class TestPlan(test.NoDBTestCase):
 
     def test_no_plan_outside_a_rebuild(self):
         with slot_map.rebuilding(self.adapter, _inst(task_states.SPAWNING),
-                                 lambda s: False) as plan:
+                                 lambda s: False, dict) as plan:
             self.assertIsNone(plan)
             cna = _cna(self.adapter, 'FA163E000002', None)
             self.assertIs(cna, slot_map.place_cna(_inst(), cna))
@@ -135,7 +136,7 @@ class TestPlan(test.NoDBTestCase):
 
     def test_rebuild_requests_saved_slots(self):
         inst = _inst(task_states.REBUILD_SPAWNING)
-        with slot_map.rebuilding(self.adapter, inst, lambda s: False,
+        with slot_map.rebuilding(self.adapter, inst, lambda s: False, dict,
                                  boot_vioses=['V1', 'V2']) as plan:
             self.assertIsNotNone(plan)
             built = pvm_net.CNA.bld(self.adapter, 100, VSW,
@@ -175,7 +176,8 @@ class TestPlan(test.NoDBTestCase):
     def test_failed_spawn_keeps_the_map(self):
         inst = _inst(task_states.REBUILD_SPAWNING)
         with testtools.ExpectedException(ValueError):
-            with slot_map.rebuilding(self.adapter, inst, lambda s: False):
+            with slot_map.rebuilding(self.adapter, inst, lambda s: False,
+                                     dict):
                 raise ValueError()
         slot_map.record.assert_not_called()
         self.assertNotIn(UUID, slot_map._PLANS)
@@ -183,7 +185,7 @@ class TestPlan(test.NoDBTestCase):
     def test_map_the_host_cannot_apply_is_not_used(self):
         self.vioses[:] = []
         inst = _inst(task_states.REBUILD_SPAWNING)
-        with slot_map.rebuilding(self.adapter, inst, lambda s: False,
+        with slot_map.rebuilding(self.adapter, inst, lambda s: False, dict,
                                  boot_vioses=['V1']) as plan:
             self.assertIsNone(plan)
 
