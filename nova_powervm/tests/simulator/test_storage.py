@@ -353,3 +353,43 @@ class TestScsiMappings(StorageTestCase):
         vg, disks = self.vdisks()
         tsk_stg.rm_vg_storage(vg, vdisks=[disks['d1']])
         self.assertEqual([], self.sim.inventory()['scsi_mappings'])
+
+
+class TestRequestedSlots(StorageTestCase):
+    """Client slots asked for by number (a rebuild with slot maps)."""
+
+    def test_cna_and_mapping_slots(self):
+        from pypowervm.tasks import cna as pvm_cna
+        lpar = self.lpar()
+        self.assertEqual(7, pvm_cna.crt_cna(self.adpt, None, lpar.uuid, 100,
+                                            slot_num=7).slot)
+        before = self.sim.inventory()
+        for slot, status in ((7, 409), (1, 400)):
+            e = self.assertRaises(pvm_exc.HttpError, pvm_cna.crt_cna,
+                                  self.adpt, None, lpar.uuid, 100,
+                                  slot_num=slot)
+            self.assertEqual(status, e.response.status)
+        self.assertEqual(before, self.sim.inventory())
+        d1 = tsk_stg.crt_vdisk(self.adpt, self.vios_uuid, self.vg.uuid,
+                               'd1', 1)
+        d2 = tsk_stg.crt_vdisk(self.adpt, self.vios_uuid, self.vg.uuid,
+                               'd2', 1)
+        vios_w = self.vios()
+        # The CNA's slot is taken: refused, nothing changed.
+        tsk_map.add_map(vios_w, tsk_map.build_vscsi_mapping(
+            None, vios_w, lpar.uuid, d1, lpar_slot_num=7))
+        e = self.assertRaises(pvm_exc.HttpError, vios_w.update)
+        self.assertEqual(409, e.response.status)
+        # Two new mappings naming one free slot in one update: one bus.
+        vios_w = self.vios()
+        for disk, lua in ((d1, '0x8100000000000000'),
+                          (d2, '0x8200000000000000')):
+            tsk_map.add_map(vios_w, tsk_map.build_vscsi_mapping(
+                None, vios_w, lpar.uuid, disk, lpar_slot_num=9, lua=lua))
+        vios_w = vios_w.update()
+        maps = tsk_map.find_maps(vios_w.scsi_mappings, lpar.uuid)
+        self.assertEqual({9}, {m.client_adapter.lpar_slot_num
+                               for m in maps})
+        self.assertEqual(1, len({m.server_adapter.udid for m in maps}))
+        self.assertEqual({'0x8100000000000000', '0x8200000000000000'},
+                         {m.target_dev.lua for m in maps})
