@@ -398,12 +398,6 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
     def instance_on_disk(self, instance):
         return driver_rebuild.instance_on_disk(self, instance)
 
-    def check_instance_shared_storage_local(self, context, instance):
-        return driver_rebuild.shared_storage_local(self)
-
-    def check_instance_shared_storage_remote(self, context, data):
-        return driver_rebuild.shared_storage_remote(self, data)
-
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):

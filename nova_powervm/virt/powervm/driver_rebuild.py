@@ -5,7 +5,8 @@ destroys the partition (``task_state`` rebuilding) and spawns it again
 (rebuild_spawning); an evacuation spawns on the target host while the
 source compute is down and, when the source comes back, nova destroys the
 partition there, with ``destroy_disks`` False when the source and the
-target share the instance's storage (``check_instance_shared_storage_*``).
+target share the instance's storage (``check_instance_shared_storage_*``,
+driver_move).
 
 * ``instance_on_disk`` (nova asks the target): True when the boot disk is
   reachable from this host: the instance's LU is in the shared storage
@@ -27,7 +28,6 @@ from nova_powervm.virt.powervm.tasks import storage as tf_stg
 from nova_powervm.virt.powervm import vif
 
 LOG = logging.getLogger(__name__)
-_SSP_KEY = 'powervm_ssp_cluster'
 
 
 def _shared(drv):
@@ -45,25 +45,6 @@ def instance_on_disk(drv, instance):
     if not _shared(drv):
         return False
     return bool(drv.disk_dvr.boot_disks(instance))
-
-
-def shared_storage_local(drv):
-    """nova's shared storage check, this (source) host's side.
-
-    The cluster of the shared storage pool, None for local disks.
-    """
-    cluster = getattr(drv.disk_dvr, 'cluster_uuid', None) if _shared(
-        drv) else None
-    return {_SSP_KEY: cluster}
-
-
-def shared_storage_remote(drv, data):
-    """nova's shared storage check, the other host's side.
-
-    True when both hosts use the same shared storage pool cluster.
-    """
-    mine = shared_storage_local(drv)[_SSP_KEY]
-    return mine is not None and mine == (data or {}).get(_SSP_KEY)
 
 
 def add_boot_disk(drv, flow, context, instance, image_meta, stg_ftsk):

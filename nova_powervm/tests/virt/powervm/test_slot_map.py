@@ -211,24 +211,6 @@ class TestDriverRebuild(test.NoDBTestCase):
         self.assertFalse(driver_rebuild.instance_on_disk(self.drv, _inst()))
         self.drv.disk_dvr.boot_disks.assert_not_called()
 
-    def test_shared_storage_check(self):
-        data = driver_rebuild.shared_storage_local(self.drv)
-        other = mock.Mock()
-        other.disk_dvr.capabilities = {'shared_storage': True}
-        other.disk_dvr.cluster_uuid = 'c1'
-        self.assertTrue(driver_rebuild.shared_storage_remote(other, data))
-        other.disk_dvr.cluster_uuid = 'c2'
-        self.assertFalse(driver_rebuild.shared_storage_remote(other, data))
-        # localdisk on either side: not shared (nova deletes the disks).
-        other.disk_dvr.capabilities = {'shared_storage': False}
-        self.assertFalse(driver_rebuild.shared_storage_remote(other, data))
-        self.drv.disk_dvr.capabilities = {'shared_storage': False}
-        data = driver_rebuild.shared_storage_local(self.drv)
-        self.assertTrue(data)   # nova asks the other host only if truthy
-        other.disk_dvr.capabilities = {'shared_storage': True}
-        other.disk_dvr.cluster_uuid = None
-        self.assertFalse(driver_rebuild.shared_storage_remote(other, data))
-
     def _boot_tasks(self, inst):
         flow = tf_lf.Flow('f')
         driver_rebuild.add_boot_disk(self.drv, flow, None, inst, None,
