@@ -17,6 +17,7 @@ from unittest import mock
 import fixtures
 from nova import objects
 from nova import test
+from pypowervm.tasks import vopt as tsk_vopt
 
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.virt.powervm import driver
@@ -132,7 +133,7 @@ class StaticMetadata(object):
 
 
 def use_slot_map_dir(test_case):
-    """Slot maps in a temporary directory (not under nova's state_path)."""
+    """Slot maps (when turned on) in a temporary directory."""
     path = test_case.useFixture(fixtures.TempDir()).path
     test_case.flags(group='powervm', slot_map_dir=path)
     return path
@@ -321,6 +322,9 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
         mgmt._reset_cache()
         self.addCleanup(mgmt._reset_cache)
         vscsi._PFC_CACHE.clear()
+        # pypowervm remembers the media repository per process: start cold
+        # so request counts do not depend on the tests run before.
+        tsk_vopt._cur_vios_uuid = tsk_vopt._cur_vg_uuid = None
         iscsi._INITIATOR_CACHE.clear()
 
     def new_driver(self):

@@ -41,6 +41,7 @@ class _TwoHosts(base.InventoryAssertions, test.NoDBTestCase):
         self.fx = self.useFixture(sim_fixture.SimulatorFixture(
             hosts=2, power_delay_s=0.0, event_hold_s=0.2))
         base.use_slot_map_dir(self)
+        self.flags(group='powervm', slot_map_store='local')
         self.flags(group='powervm', use_rmc_mgmt_vif=False,
                    disk_driver=self.disk_driver, volume_group_name='datavg')
         self.glance = self.useFixture(

@@ -31,6 +31,9 @@ class TestRequestCounts(base.ClassSimTestCase):
         for name in ('_cur_vios_uuid', '_cur_vg_uuid'):
             self.useFixture(fixtures.MonkeyPatch(
                 'pypowervm.tasks.vopt.' + name, None))
+        # Counts of the default configuration: no slot maps (each save
+        # would add two GETs).
+        self.flags(group='powervm', slot_map_store='none')
         self.vifs = network_model.NetworkInfo(
             [test_lifecycle.sea_vif(1, test_lifecycle.SEA_PVID)])
 

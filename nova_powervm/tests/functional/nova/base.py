@@ -78,6 +78,7 @@ class PowerVMNovaTestCase(test.TestCase,
             fixtures.TempDir()).path)
         pvm_flags.setdefault('slot_map_dir', self.useFixture(
             fixtures.TempDir()).path)
+        pvm_flags.setdefault('slot_map_store', 'local')
         pvm_flags.update(self.POWERVM_FLAGS)
         self.flags(group='powervm', **pvm_flags)
         self.flags(compute_driver=self.compute_driver)

@@ -52,6 +52,7 @@ class TestStore(test.NoDBTestCase):
     def setUp(self):
         super().setUp()
         self.dir = self.useFixture(fixtures.TempDir()).path
+        self.flags(group='powervm', slot_map_store='local')
         self.flags(group='powervm', slot_map_dir=os.path.join(self.dir,
                                                               'maps'))
         self.adapter = mock.Mock()
@@ -99,6 +100,7 @@ class TestPlan(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
+        self.flags(group='powervm', slot_map_store='local')
         self.flags(group='powervm', slot_map_dir=self.useFixture(
             fixtures.TempDir()).path)
         self.adapter = mock.Mock()
