@@ -15,8 +15,9 @@ nova 34 imports ``nova.virt.<compute_driver>``.  This distribution ships no
 file under ``nova/`` (a ``nova/virt/powervm`` directory hides an editable
 nova); it ships ``nova_powervm_alias.pth`` at the top of site-packages,
 which installs an import finder for ``nova.virt.powervm`` at start-up (see
-nova_powervm/nova_alias.py).  The .pth is added to regular wheels by
-build_py and to editable wheels by editable_wheel (doc/source/install.rst).
+nova_powervm_alias.py, a top-level module).  The .pth is added to regular
+wheels by build_py and to editable wheels by editable_wheel
+(doc/source/install.rst).
 """
 import os
 
@@ -24,7 +25,7 @@ import setuptools
 from setuptools.command import build_py
 
 PTH_NAME = 'nova_powervm_alias.pth'
-PTH_LINE = 'import nova_powervm.nova_alias\n'
+PTH_LINE = 'import nova_powervm_alias\n'
 
 
 def _write_pth(directory):

@@ -9,6 +9,10 @@ Instead, the ``nova_powervm_alias.pth`` file this distribution installs
 interpreter start-up, which puts a finder for exactly that one name first
 on ``sys.meta_path``.  Nothing of nova is imported until nova asks for the
 driver, and nova's own files are never touched.
+
+This is a top-level module, not part of the ``nova_powervm`` package, so
+that interpreter start-up does not import ``nova_powervm`` (a source
+checkout's tests would otherwise find the installed copy already loaded).
 """
 import importlib.abc
 import importlib.machinery
@@ -31,7 +35,7 @@ class _Loader(importlib.abc.Loader):
 class _Finder(importlib.abc.MetaPathFinder):
     """Finds ``nova.virt.powervm`` (and nothing else)."""
 
-    marker = 'nova_powervm.nova_alias'
+    marker = 'nova_powervm_alias'
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != NAME:
