@@ -105,7 +105,7 @@ class _UnrescueFlow(_RescueMatrix):
 class TestRescueLocalDisk(_RescueFlow):
     """Rescue: power off, upload + copy the rescue image, map, SMS boot."""
 
-    max_requests = 18
+    max_requests = 16
     max_jobs = 2
     max_updates = 3
     max_writes = 10

@@ -120,7 +120,7 @@ class TestCapabilities(_CapsTestCase):
 
     def test_logical_volume_group_boots_raw_only(self):
         self.assertEqual(['has_imagecache', 'supports_attach_interface',
-                          'supports_extend_volume',
+                          'supports_evacuate', 'supports_extend_volume',
                           'supports_image_type_raw'], self._true())
         # Every key nova knows is answered.
         self.assertEqual(set(nova_driver.ComputeDriver.capabilities),
@@ -161,7 +161,7 @@ class TestCapabilitiesFileBacked(_CapsTestCase):
 
     def test_file_backed_boots_qcow2(self):
         self.assertEqual(['has_imagecache', 'supports_attach_interface',
-                          'supports_extend_volume',
+                          'supports_evacuate', 'supports_extend_volume',
                           'supports_image_type_qcow2',
                           'supports_image_type_raw'], self._true())
         meta = self._qcow2_image()

@@ -145,7 +145,7 @@ class _Scale(object):
     def test_spawn_destroy_constant(self):
         # No listener: its reads would mix into the counts (as in
         # test_request_counts).
-        vifs = [test_lifecycle.sea_vif(1, 100)]
+        vifs = [test_lifecycle.sea_vif(1, test_lifecycle.SEA_PVID)]
         warm = test_lifecycle.make_instance(1, image_ref=self.image_id)
         self.drv.spawn(None, warm, self.image_meta, [], None, {}, vifs)
         self.drv.destroy(None, warm, vifs)
