@@ -10,14 +10,15 @@ resources: flavors, the raw image, the shared VLAN network ``private``, the
 external flat network ``public`` and a router between them.
 wait-computes: until N nova-compute services are up; then exit 0.
 """
-import base64
 import os
 import sys
 import time
 
 import openstack
 
-IP = '127.0.0.1'
+import aio_conf  # tools/ is sys.path[0] when run as a script
+
+IP = aio_conf.IP
 SERVICES = [('placement', 'placement', 8778, ''),
             ('glance', 'image', 9292, ''),
             ('neutron', 'network', 9696, ''),
@@ -26,16 +27,8 @@ FLAVORS = [('m1.pvm', 1, 512, 1), ('m1.pvm2', 1, 1024, 2)]
 
 
 def secret(aio_dir, name):
-    """A password kept in the secrets dir (made on first use, as aio.sh)."""
-    path = os.path.join(aio_dir, 'etc', 'secrets', name)
-    if not os.path.exists(path) or not os.path.getsize(path):
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(base64.b64encode(os.urandom(18)).decode().translate(
-                {ord(c): None for c in '/+='}))
-    with open(path) as f:
-        return f.read().strip()
+    """A password kept in AIO_DIR/etc/secrets (see aio_conf.secret)."""
+    return aio_conf.secret(os.path.join(aio_dir, 'etc'), name)
 
 
 def connect(aio_dir):

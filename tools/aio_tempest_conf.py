@@ -10,7 +10,6 @@ the deployment (its users, flavors, image, networks, number of computes).
 Run with the deployment's venv python (it has nova, this project and the
 openstack client).
 """
-import configparser
 import os
 import re
 import sys
@@ -21,9 +20,10 @@ from nova.virt import driver as nova_driver
 from nova_powervm.virt.powervm import driver as pvm_driver
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aio_conf  # noqa: E402
 import aio_resources  # noqa: E402
 
-IP = '127.0.0.1'
+IP = aio_conf.IP
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # tempest flag -> what the driver must have for it (all of them)
@@ -124,14 +124,13 @@ def nova_filters():
 
 def main(aio_dir, hosts, out):
     hosts = int(hosts)
-    with open(os.path.join(aio_dir, 'etc', 'secrets', 'admin')) as f:
-        admin_pw = f.read().strip()
+    flags = feature_flags(hosts)
+    admin_pw = aio_resources.secret(aio_dir, 'admin')
     conn = aio_resources.connect(aio_dir)
     flavors = {f.name: f.id for f in conn.compute.flavors()}
     image = conn.image.find_image('aio-raw').id
     public = conn.network.find_network('public').id
-    cp = configparser.RawConfigParser()
-    sections = {
+    aio_conf.write(out, {
         'DEFAULT': {'log_dir': os.path.join(aio_dir, 'logs'),
                     'log_file': 'tempest.log'},
         'auth': {'use_dynamic_credentials': 'true',
@@ -150,7 +149,7 @@ def main(aio_dir, hosts, out):
                     'max_microversion': 'latest',
                     'build_timeout': '300', 'region': 'RegionOne'},
         'compute-feature-enabled': dict(
-            feature_flags(hosts),
+            flags,
             scheduler_enabled_filters=','.join(nova_filters())),
         'network': {'public_network_id': public,
                     'floating_network_name': 'public',
@@ -164,17 +163,9 @@ def main(aio_dir, hosts, out):
                               'neutron': 'true', 'cinder': 'false',
                               'swift': 'false', 'horizon': 'false',
                               'placement': 'true'},
-    }
-    for name, opts in sections.items():
-        if name != 'DEFAULT':
-            cp.add_section(name)
-        for k, v in opts.items():
-            cp.set(name, k, v)
-    with open(out, 'w') as f:
-        cp.write(f)
-    os.chmod(out, 0o600)
+    })
     print('[compute-feature-enabled] from the driver: ' + ', '.join(
-        '%s=%s' % kv for kv in sorted(feature_flags(hosts).items())))
+        '%s=%s' % kv for kv in sorted(flags.items())))
 
 
 if __name__ == '__main__':
