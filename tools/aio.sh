@@ -243,10 +243,10 @@ start_keystone() {
         "OS_KEYSTONE_CONFIG_DIR=$ETC/keystone"
 }
 
-identity() {
-    CURRENT=keystone; log "keystone: service project, users, endpoints"
-    "$BIN/python" "$HERE/tools/aio_resources.py" identity "$AIO_DIR" \
-        >> "$LOGS/keystone.log" 2>&1
+aio_api() {  # aio_api NAME COMMAND [ARGS...]: tools/aio_resources.py, to NAME's log
+    CURRENT=$1; local cmd=$2; shift 2
+    "$BIN/python" "$HERE/tools/aio_resources.py" "$cmd" "$AIO_DIR" "$@" \
+        >> "$LOGS/$CURRENT.log" 2>&1
     CURRENT=""
 }
 
@@ -301,17 +301,10 @@ start_nova() {
         spawn "nova-compute$n" "$BIN/nova-compute" "${nc[@]}" \
             --config-file "$ETC/nova/compute$n.conf"
     done
-    CURRENT=nova-compute1; log "waiting for $HOSTS nova-compute service(s)"
-    "$BIN/python" "$HERE/tools/aio_resources.py" wait-computes "$AIO_DIR" \
-        "$HOSTS" 300 >> "$LOGS/nova-compute1.log" 2>&1
+    log "waiting for $HOSTS nova-compute service(s)"
+    aio_api nova-compute1 wait-computes "$HOSTS" 300
+    CURRENT=nova-api
     "$BIN/nova-manage" "${nc[@]}" cell_v2 discover_hosts >> "$LOGS/nova-api.log" 2>&1
-    CURRENT=""
-}
-
-resources() {
-    CURRENT=neutron; log "flavors, image, networks, router"
-    "$BIN/python" "$HERE/tools/aio_resources.py" resources "$AIO_DIR" \
-        >> "$LOGS/neutron.log" 2>&1
     CURRENT=""
 }
 
@@ -392,12 +385,14 @@ up() {
     start_simulator
     start_keystone
     write_openrc
-    identity
+    log "keystone: service project, users, endpoints"
+    aio_api keystone identity
     start_placement
     start_glance
     start_neutron
     start_nova
-    resources
+    log "flavors, image, networks, router"
+    aio_api neutron resources
     trap - ERR
     usage_text
 }
