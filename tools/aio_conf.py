@@ -14,6 +14,7 @@ import sys
 
 IP = '127.0.0.1'
 SIM_PORT = 12080
+DISK_DRIVER = 'localdisk'   # [powervm] disk_driver of every compute
 
 
 def secret(etc, name):
@@ -183,7 +184,7 @@ def nova(etc, state):
                             state, 'nova%d' % n, 'instances')},
             'powervm': {'host': IP, 'port': SIM_PORT + n - 1,
                         'protocol': 'http', 'username': 'neo',
-                        'password': 'passw0rd', 'disk_driver': 'localdisk',
+                        'password': 'passw0rd', 'disk_driver': DISK_DRIVER,
                         'volume_group_name': 'datavg'},
         })
 

@@ -1,11 +1,14 @@
 """Write tempest.conf for the aio deployment (tools/aio.sh tempest).
 
     python tools/aio_tempest_conf.py AIO_DIR HOSTS OUT
+    python tools/aio_tempest_conf.py --flags [HOSTS [DISK_DRIVER]]
 
 ``[compute-feature-enabled]`` follows what the driver claims, not a hand
 list: a flag is on when PowerVMDriver overrides the nova ComputeDriver
 methods the feature needs, declares the nova capability, or (config drive)
-says "Yes" in doc/source/support-matrix.rst.  Everything else comes from
+says "Yes" in doc/source/support-matrix.rst; moving an instance to another
+host also needs a disk driver with shared storage (localdisk disks are
+refused across hosts).  Everything else comes from
 the deployment (its users, flavors, image, networks, number of computes).
 Run with the deployment's venv python (it has nova, this project and the
 openstack client).
@@ -17,6 +20,9 @@ import sys
 from nova.conf import scheduler as nova_sched
 from nova.virt import driver as nova_driver
 
+from oslo_utils import importutils
+
+from nova_powervm.virt.powervm.disk import driver as pvm_disk
 from nova_powervm.virt.powervm import driver as pvm_driver
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,10 +36,11 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FEATURES = {
     'change_password': [('method', 'set_admin_password')],
     'console_output': [('method', 'get_console_output')],
+    # With two hosts nova may resize onto the other one.
     'resize': [('method', 'migrate_disk_and_power_off'),
-               ('method', 'finish_migration')],
+               ('method', 'finish_migration'), ('one_host_or_shared', None)],
     'cold_migration': [('method', 'migrate_disk_and_power_off'),
-                       ('hosts', 2)],
+                       ('hosts', 2), ('shared_disk', None)],
     'live_migration': [('method', 'live_migration'), ('hosts', 2)],
     'shelve_migrate': [('method', 'snapshot'), ('hosts', 2)],
     'pause': [('method', 'pause')],
@@ -92,8 +99,11 @@ def matrix_yes():
     return {feat.strip() for feat, status in rows if status == 'Yes'}
 
 
-def feature_flags(hosts):
+def feature_flags(hosts, disk_driver=aio_conf.DISK_DRIVER):
     caps = pvm_driver.PowerVMDriver.capabilities
+    shared = bool(importutils.import_class(
+        pvm_disk.DISK_DRIVERS[disk_driver.lower()]).capabilities.get(
+            'shared_storage'))
     yes = matrix_yes()
     flags = {}
     for flag, needs in FEATURES.items():
@@ -105,6 +115,10 @@ def feature_flags(hosts):
                 ok = ok and bool(caps.get(what))
             elif kind == 'hosts':
                 ok = ok and hosts >= what
+            elif kind == 'shared_disk':
+                ok = ok and shared
+            elif kind == 'one_host_or_shared':
+                ok = ok and (hosts < 2 or shared)
             elif kind == 'matrix':
                 ok = ok and any(f.startswith(what) for f in yes)
             elif kind == 'deployed':
@@ -171,10 +185,11 @@ def main(aio_dir, hosts, out):
 if __name__ == '__main__':
     if sys.argv[1] == '--exclude-regex':
         print(exclude_regex())
-    elif sys.argv[1] == '--flags':       # [--flags HOSTS]: for any cloud
+    elif sys.argv[1] == '--flags':       # for any cloud
         hosts = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+        disk = sys.argv[3] if len(sys.argv) > 3 else aio_conf.DISK_DRIVER
         print('[compute-feature-enabled]')
-        for k, v in sorted(feature_flags(hosts).items()):
+        for k, v in sorted(feature_flags(hosts, disk).items()):
             print('%s = %s' % (k, v))
     else:
         main(*sys.argv[1:4])
