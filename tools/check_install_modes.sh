@@ -6,7 +6,15 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+nova_version=$(python -c 'import importlib.metadata as m; print(m.version("nova"))')
+editable_nova=""
+restore_nova() {  # an editable nova in $work would not survive the rm
+  if [ -n "$editable_nova" ]; then
+    python -m pip install -q --no-deps --force-reinstall "nova==$nova_version"
+    editable_nova=""
+  fi
+}
+trap 'restore_nova || true; rm -rf "$work"' EXIT
 
 nova_digest() {
   (cd "$work" && python - <<'PY'
@@ -16,9 +24,6 @@ h = hashlib.sha256()
 for d, dirs, files in sorted(os.walk(root)):
     dirs[:] = sorted(x for x in dirs if x != '__pycache__')
     rel = os.path.relpath(d, root)
-    if rel == os.path.join('virt', 'powervm') or rel.startswith(
-            os.path.join('virt', 'powervm') + os.sep):
-        continue
     for f in sorted(files):
         h.update(os.path.join(rel, f).encode())
         with open(os.path.join(d, f), 'rb') as fh:
@@ -36,6 +41,16 @@ import nova.virt.fake  # nova itself must still be importable
 drv = driver.load_compute_driver(None, 'powervm.PowerVMDriver')
 assert isinstance(drv, driver.ComputeDriver), type(drv)
 print('loaded %s.%s' % (type(drv).__module__, type(drv).__name__))
+PY
+  )
+}
+
+ships_nothing_in_nova() {  # the installed RECORD has no file under nova/
+  (cd "$work" && python - "$1" <<'PY'
+import importlib.metadata as m, sys
+bad = [str(f) for f in m.files('nova-powervm') or ()
+       if str(f).replace('\\', '/').startswith('nova/')]
+sys.exit('FAIL: pip install (%s) ships %s' % (sys.argv[1], bad) if bad else 0)
 PY
   )
 }
@@ -67,6 +82,7 @@ run_modes() {
       python -m pip install -q --no-deps "$here"
     fi
     echo "== nova $1, pip install ($mode)"
+    ships_nothing_in_nova "$mode"
     load_driver
     python -m pip uninstall -q -y nova-powervm
     check_nova_intact "uninstall of the $mode install (nova $1)"
@@ -81,14 +97,14 @@ run_modes regular
 # devstack installs nova editable (pip install -e <nova checkout>): repeat
 # both modes against an editable nova made from nova's own sdist, then put
 # the regular nova back.
-nova_version=$(python -c 'import importlib.metadata as m; print(m.version("nova"))')
 python -m pip download -q --no-deps --no-binary :all: -d "$work/src" \
   "nova==$nova_version"
 tar -xzf "$work/src/nova-$nova_version.tar.gz" -C "$work/src"
+editable_nova=1
 python -m pip install -q --no-deps -e "$work/src/nova-$nova_version"
 (cd "$work" && python -c 'import nova, sys; sys.exit(
     0 if nova.__file__.startswith(sys.argv[1]) else 1)' "$work/src") || {
   echo "FAIL: nova is not the editable checkout" >&2; exit 1; }
 run_modes editable
-python -m pip install -q --no-deps --force-reinstall "nova==$nova_version"
+restore_nova
 echo "install modes: $passed passed, 0 failed"
