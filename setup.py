@@ -23,6 +23,7 @@ import os
 
 import setuptools
 from setuptools.command import build_py
+from setuptools.command import editable_wheel   # setuptools>=64 (pyproject)
 
 PTH_NAME = 'nova_powervm_alias.pth'
 PTH_LINE = 'import nova_powervm_alias\n'
@@ -33,7 +34,6 @@ def _write_pth(directory):
     path = os.path.join(directory, PTH_NAME)
     with open(path, 'w') as f:
         f.write(PTH_LINE)
-    return path
 
 
 class BuildPy(build_py.build_py):
@@ -42,7 +42,7 @@ class BuildPy(build_py.build_py):
     def run(self):
         super().run()
         if not getattr(self, 'editable_mode', False):
-            self._pth = _write_pth(self.build_lib)
+            _write_pth(self.build_lib)
 
     def get_outputs(self, *args, **kwargs):
         outs = list(super().get_outputs(*args, **kwargs))
@@ -51,20 +51,13 @@ class BuildPy(build_py.build_py):
         return outs
 
 
-cmdclass = {'build_py': BuildPy}
+class EditableWheel(editable_wheel.editable_wheel):
+    """Editable wheel that also carries the .pth."""
 
-try:
-    from setuptools.command import editable_wheel
+    def _install_namespaces(self, installation_dir, pth_prefix):
+        super()._install_namespaces(installation_dir, pth_prefix)
+        _write_pth(installation_dir)
 
-    class EditableWheel(editable_wheel.editable_wheel):
-        """Editable wheel that also carries the .pth."""
 
-        def _install_namespaces(self, installation_dir, pth_prefix):
-            super()._install_namespaces(installation_dir, pth_prefix)
-            _write_pth(installation_dir)
-
-    cmdclass['editable_wheel'] = EditableWheel
-except ImportError:   # setuptools < 64: no PEP 660 editable installs
-    pass
-
-setuptools.setup(cmdclass=cmdclass)
+setuptools.setup(cmdclass={'build_py': BuildPy,
+                           'editable_wheel': EditableWheel})
