@@ -36,7 +36,7 @@ def _pools(sim):
 
 def udid_of(kind, name):
     return ('0f' if kind == FILE else '0r') + hashlib.sha1(
-        name.encode()).hexdigest()[:30]
+        name.encode(), usedforsecurity=False).hexdigest()[:30]
 
 
 def _on(entry, vios):

@@ -55,7 +55,8 @@ def sessions(sim, vios):
 
 def lun_udid(iqn, lun):
     """The UDID every VIOS gives a target's LUN."""
-    digest = hashlib.sha1(('%s/%s' % (iqn, lun)).encode()).hexdigest()
+    digest = hashlib.sha1(('%s/%s' % (iqn, lun)).encode(),
+                          usedforsecurity=False).hexdigest()
     return '01M0lSVNDU0k%s' % digest[:28].upper()
 
 
