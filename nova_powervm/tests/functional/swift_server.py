@@ -154,8 +154,7 @@ class SwiftServer(object):
         data = self.objects[key]
         if method in ('GET', 'HEAD'):
             etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-            return 200, {'Etag': etag, 'Content-Type': 'text/plain',
-                         'X-Content-Length': str(len(data))}, data
+            return 200, {'Etag': etag, 'Content-Type': 'text/plain'}, data
         if method == 'DELETE':
             del self.objects[key]
             return 204, {}, b''
@@ -195,8 +194,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header('Content-Length',
-                         '0' if method == 'HEAD' else str(len(out)))
+        # A HEAD's length is the object's, sent without its body.
+        self.send_header('Content-Length', str(len(out)))
         self.end_headers()
         if method != 'HEAD':
             self.wfile.write(out)

@@ -9,10 +9,11 @@ loopback).
 """
 import base64
 import time
-from unittest import mock
 
 import fixtures
 from nova.compute import task_states
+from nova import test
+from swiftclient import client as swift_client
 
 from nova_powervm.tests.functional import swift_server
 from nova_powervm.tests.functional import test_lifecycle as lc
@@ -20,6 +21,7 @@ from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import nvram
 from nova_powervm.virt.powervm.nvram import local
 from nova_powervm.virt.powervm.nvram import manager
+from nova_powervm.virt.powervm.nvram import swift
 
 
 def b64(data):
@@ -181,7 +183,53 @@ class TestSwiftStore(_NvramCase):
         # nova cleans the source of an evacuated instance up with the
         # instance already on its new host.
         inst.host = 'compute2'
-        with mock.patch.object(self.mgr.store, 'delete') as delete:
-            self.drv.destroy(None, inst, [])
-        delete.assert_not_called()
+        self.drv.destroy(None, inst, [])
+        # Whatever the destroy queued has run.
+        self.mgr._pool.shutdown(wait=True)
         self.assertIsNotNone(self.stored(inst))
+        self.assertNotIn('DELETE', [r[0] for r in self.swift.requests])
+
+
+class TestSwiftStoreLogon(test.NoDBTestCase):
+    """The Swift store alone against the server: logons and their tokens."""
+
+    def setUp(self):
+        super().setUp()
+        self.swift = swift_server.SwiftServer().start()
+        self.addCleanup(self.swift.stop)
+        self.flags(group='powervm', swift_auth_url=self.swift.auth_url,
+                   swift_password=self.swift.password)
+        # No back-off before swiftclient's new logon.
+        self.useFixture(fixtures.MockPatch('swiftclient.client.sleep'))
+
+    def round_trip(self, key='9ba2c5e4-5e2c-4d18-a2e6-2d2b7f6d5a11'):
+        store = swift.SwiftNvramStore(nvram.CONF.powervm)
+        store.store(key, 'QUJD')
+        self.assertEqual(b'QUJD', self.swift.object('powervm_nvram', key))
+        # The token expired: swiftclient logs on again.
+        self.swift.tokens.clear()
+        self.assertEqual('QUJD', store.fetch(key))
+        store.delete(key)
+        store.delete(key)       # already gone: fine
+        self.assertIsNone(store.fetch(key))
+        return [r[2] for r in self.swift.requests]
+
+    def test_keystone_v3(self):
+        statuses = self.round_trip()
+        # No container at first: made on the first upload.
+        self.assertEqual([201, 404, 201, 201, 401, 201, 200], statuses[:7])
+
+    def test_tempauth_v1(self):
+        self.flags(group='powervm', swift_auth_version='1',
+                   swift_auth_url=self.swift.url + '/auth/v1.0')
+        self.assertEqual([200, 404, 201, 201, 401, 200, 200],
+                         self.round_trip()[:7])
+
+    def test_wrong_password_raises(self):
+        self.flags(group='powervm', swift_password='wrong')
+        store = swift.SwiftNvramStore(nvram.CONF.powervm)
+        self.assertRaises(swift_client.ClientException, store.fetch,
+                          '9ba2c5e4-5e2c-4d18-a2e6-2d2b7f6d5a11')
+        # Refused at the logon: Swift itself was never asked.
+        self.assertEqual([('POST', '/v3/auth/tokens', 401)],
+                         self.swift.requests)
