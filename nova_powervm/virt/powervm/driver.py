@@ -1,8 +1,8 @@
 """PowerVMDriver: the nova compute driver for IBM PowerVM.
 
-This module stays lean: it holds nova's ComputeDriver entry points and
-delegates to TaskFlow flows (``tasks/``) and to the logic modules (``vm``,
-``host``, ``vif``, ``media``, ``disk/``, ``volume/``).
+Lean: nova's ComputeDriver entry points (moves in the ``driver_*`` mixins)
+delegate to TaskFlow flows (``tasks/``) and logic modules (``vm``, ``host``,
+``vif``, ``media``, ``disk/``, ``volume/``, ``live_migration``).
 """
 import functools
 
@@ -21,6 +21,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import driver_live_migration as driver_lpm
 from nova_powervm.virt.powervm import driver_move
 from nova_powervm.virt.powervm import driver_node
 from nova_powervm.virt.powervm import driver_rebuild
@@ -56,7 +57,7 @@ _ALL_DISKS = (disk_dvr.DiskType.BOOT, disk_dvr.DiskType.RESCUE)
 
 
 class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
-                    driver.ComputeDriver):
+                    driver_lpm.LiveMigrationMixin, driver.ComputeDriver):
     """PowerVM implementation of nova's ComputeDriver."""
 
     # nova's defaults are all False; only what is implemented is turned on.

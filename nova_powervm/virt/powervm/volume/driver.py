@@ -87,6 +87,18 @@ def connector_properties(adapter, host_uuid, instance):
     return props
 
 
+def lpm_vscsi_key(udid):
+    """``vol_data`` key: target VIOS IDs that discovered hdisk ``udid``."""
+    return 'vscsi:%s' % udid
+
+
+def lpm_vfc_key(wwpn):
+    """``vol_data`` key: 'VIOS ID/port name' for a client FC adapter's
+    first WWPN.
+    """
+    return 'vfc:%s' % str(wwpn).lower().replace(':', '')
+
+
 def all_min_xags():
     """VIOS xags every connector needs (for a shared feed)."""
     return sorted({x for cls in _classes() for x in cls.min_xags()})
@@ -167,6 +179,23 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
     def extend_volume(self):
         """Let the partition see the volume's new size."""
         raise NotImplementedError()
+
+    # Live migration (``live_migration.py``); ``vol_data`` is a dict of
+    # strings the target's connectors fill for the source.
+
+    def pre_live_migration_on_destination(self, vol_data):
+        """On the target: make the volume reachable, note where in
+        ``vol_data``.
+
+        :raises VolumeAttachFailed: the target cannot reach the volume
+            (nothing left behind).
+        """
+
+    def post_live_migration_at_destination(self):
+        """On the target once the partition arrived."""
+
+    def post_live_migration_at_source(self):
+        """On the source once the partition left."""
 
     # Helpers for implementations.
 

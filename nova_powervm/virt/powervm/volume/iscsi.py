@@ -158,6 +158,11 @@ class IscsiVolumeAdapter(vscsi.VscsiVolumeAdapter):
         return 'iscsi'
 
     @classmethod
+    def can_live_migrate(cls):
+        # Not built: the target's VIOSes would have to log in first.
+        return False
+
+    @classmethod
     def get_connector_properties(cls, adapter, host_uuid, instance):
         iqn = initiator(adapter, host_uuid)
         return {'initiator': iqn} if iqn else {}

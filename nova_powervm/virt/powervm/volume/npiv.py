@@ -276,6 +276,48 @@ class NPIVVolumeAdapter(v_driver.VolumeAdapter):
             LOG.exception('Removing the virtual FC mappings of volume %s '
                           'after a failed attach failed.', self.volume_id)
 
+    def pre_live_migration_on_destination(self, vol_data):
+        """Place each client adapter's WWPN pair on a port here.
+
+        Notes 'VIOS ID/port name' per adapter (keyed by its first WWPN);
+        the target logs in to the fabric with the pair's second WWPN.
+        """
+        vioses = pvm_par.get_active_vioses(self.adapter, xag=_XAGS,
+                                           find_min=1)
+        for fabric in fabric_names():
+            maps = get_port_maps(self.instance, fabric)
+            v_wwpns = [w for _p, fused in maps for w in fused.split()]
+            try:
+                new = tsk_vfc.derive_npiv_map(
+                    vioses, fabric_ports(fabric, vioses), v_wwpns,
+                    preserve=False) if v_wwpns else []
+            except pvm_exc.UnableToFindFCPortMap:
+                new = []
+            if len(new) < len(maps):
+                raise nova_exc.VolumeAttachFailed(
+                    volume_id=self.volume_id,
+                    reason='NPIV fabric %s: %d of the instance\'s %d '
+                           'virtual FC adapters have a physical port on an '
+                           'active Virtual I/O Server here' %
+                           (fabric, len(new), len(maps)))
+            for p_wwpn, fused in new:
+                vios_w, port = tsk_vfc.find_vios_for_wwpn(vioses, p_wwpn)
+                vol_data[v_driver.lpm_vfc_key(fused.split()[0])] = (
+                    '%d/%s' % (vios_w.id, port.name))
+
+    def post_live_migration_at_destination(self):
+        """Record the physical ports the adapters use here."""
+        vioses = pvm_par.get_active_vioses(self.adapter, xag=_XAGS)
+        changed = False
+        for fabric in fabric_names():
+            maps = _existing_maps(vioses, self.vm_uuid,
+                                  fabric_ports(fabric, vioses))
+            if maps and maps != get_port_maps(self.instance, fabric):
+                set_port_maps(self.instance, fabric, maps)
+                changed = True
+        if changed:
+            self.instance.save()
+
     def extend_volume(self):
         # The partition's own FC stack sees the LUN: nothing on the VIOS.
         LOG.info('Volume %s extended; the instance rescans its NPIV '

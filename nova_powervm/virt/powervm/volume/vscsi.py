@@ -278,14 +278,17 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
                     lambda v: self._discover(v, targets), feed))
         return {v.uuid: res for v, res in zip(feed, results) if res}
 
-    def connect_volume(self):
-        targets = self._targets()
-        ftsk, run_now = self._feed_task('attach_%s' % self.vol_type())
-        found = self._discover_all(ftsk.feed, targets)
+    def _discover_required(self, feed, targets):
+        """Discover the hdisk on each VIOS; record its UDID.
+
+        :raises VolumeAttachFailed: found on fewer VIOSes than
+            ``vscsi_vios_connections_required`` (those removed again).
+        """
+        found = self._discover_all(feed, targets)
         self._discovered.update(found)
         need = CONF.powervm.vscsi_vios_connections_required
         if len(found) < need:
-            self._cleanup_discovered(ftsk.feed)
+            self._cleanup_discovered(feed)
             raise nova_exc.VolumeAttachFailed(
                 volume_id=self.volume_id,
                 reason='the volume was found on %d Virtual I/O Server(s), '
@@ -294,6 +297,12 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         udids = {res[1] for res in found.values() if res[1]}
         if udids:
             self._data[UDID_KEY] = sorted(udids)[0]
+        return found
+
+    def connect_volume(self):
+        targets = self._targets()
+        ftsk, run_now = self._feed_task('attach_%s' % self.vol_type())
+        found = self._discover_required(ftsk.feed, targets)
         for vios_uuid, (dev_name, udid, _st) in found.items():
             ftsk.wrapper_tasks[vios_uuid].add_functor_subtask(
                 _add_mapping, self.vm_uuid, dev_name, udid or self.udid,
@@ -404,6 +413,20 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         except Exception:
             LOG.exception('Cleaning up volume %s after a failed attach '
                           'failed.', self.volume_id)
+
+    def pre_live_migration_on_destination(self, vol_data):
+        """Discover the hdisk here; note which VIOSes (by ID) see it."""
+        targets = self._targets()
+        feed = self._own_feed_task('lpm_vscsi').feed
+        found = self._discover_required(feed, targets)
+        vios_ids = {v.uuid: v.id for v in feed}
+        if self.udid:
+            vol_data[v_driver.lpm_vscsi_key(self.udid)] = ','.join(
+                sorted(str(vios_ids[u]) for u in found))
+
+    def post_live_migration_at_source(self):
+        """The mappings left with the partition; remove the hdisks."""
+        self.disconnect_volume()
 
     def extend_volume(self):
         udid = self.udid
