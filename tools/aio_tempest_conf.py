@@ -41,7 +41,9 @@ FEATURES = {
                ('method', 'finish_migration'), ('one_host_or_shared', None)],
     'cold_migration': [('method', 'migrate_disk_and_power_off'),
                        ('hosts', 2), ('shared_disk', None)],
-    'live_migration': [('method', 'live_migration'), ('hosts', 2)],
+    # Live Partition Mobility: SSP boot disks or boot volumes only.
+    'live_migration': [('method', 'live_migration'), ('hosts', 2),
+                       ('shared_disk', None)],
     'shelve_migrate': [('method', 'snapshot'), ('hosts', 2)],
     'pause': [('method', 'pause')],
     'suspend': [('method', 'suspend')],
@@ -59,8 +61,8 @@ FEATURES = {
     'volume_multiattach': [('cap', 'supports_multiattach'),
                            ('deployed', 'cinder')],
     'attach_encrypted_volume': [('deployed', 'cinder')],
-    'block_migration_for_live_migration': [('method', 'live_migration'),
-                                           ('hosts', 2)],
+    # PowerVM never copies disks in a live migration.
+    'block_migration_for_live_migration': [('deployed', 'block_migration')],
     'volume_backed_live_migration': [('method', 'live_migration'),
                                      ('deployed', 'cinder')],
     # Not a driver feature here: no metadata proxy, no guest to inject into.

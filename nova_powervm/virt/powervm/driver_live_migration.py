@@ -42,9 +42,10 @@ class LiveMigrationMixin(object):
                                            disk_over_commit=False):
         """This host's description (PowerVMLiveMigrateData).
 
-        :raises MigrationPreCheckError: the partition does not fit here.
+        :raises MigrationPreCheckError: the partition does not fit here,
+            or a block migration was asked for.
         """
-        return lpm.dest_check(self, instance)
+        return lpm.dest_check(self, instance, block_migration)
 
     def cleanup_live_migration_destination_check(self, context,
                                                  dest_check_data):

@@ -71,12 +71,17 @@ def _bdms(block_device_info):
 
 # -- destination ------------------------------------------------------------
 
-def dest_check(drv, instance):
+def dest_check(drv, instance, block_migration=False):
     """The target's description for the source (a fresh system read).
 
-    :raises MigrationPreCheckError: no room for the partition, or the
-        system runs as many migrations as it allows.
+    :raises MigrationPreCheckError: a block migration (disks are never
+        copied), no room for the partition, or the system runs as many
+        migrations as it allows.
     """
+    if block_migration:
+        raise _refuse(instance, _(
+            'block migration: PowerVM does not copy disks; the boot disk '
+            'must be in a shared storage pool or a volume'))
     host_w = drv.host_wrapper.refresh()
     _check_capacity(host_w, instance)
     try:

@@ -123,6 +123,14 @@ class TestDestination(LpmTestCase):
         self.assertIn('target sys2', str(ex))
         self.assertIn('1024 MB free', str(ex))
 
+    def test_block_migration(self):
+        ex = self.assertRaises(
+            nova_exc.MigrationPreCheckError,
+            self.drv.check_can_live_migrate_destination, 'ctx', self.inst,
+            {}, {}, block_migration=True)
+        self.assertIn('does not copy disks', str(ex))
+        self.drv.host_wrapper.refresh.assert_not_called()
+
     def test_too_many_migrations(self):
         self.dest_host.migration_data['active_migrations_in_progress'] = 16
         ex = self.assertRaises(
