@@ -15,6 +15,7 @@ import testtools
 from nova_powervm.tests.functional import base
 from nova_powervm.tests.functional import test_lifecycle
 from nova_powervm.tests.functional import test_volumes
+from nova_powervm.virt.powervm import slot_map
 
 
 def _by_method(log):
@@ -31,11 +32,18 @@ class TestRequestCounts(base.ClassSimTestCase):
         for name in ('_cur_vios_uuid', '_cur_vg_uuid'):
             self.useFixture(fixtures.MonkeyPatch(
                 'pypowervm.tasks.vopt.' + name, None))
-        # Counts of the default configuration: no slot maps (each save
-        # would add two GETs).
-        self.flags(group='powervm', slot_map_store='none')
+        # Slot maps on: saving one costs no request (the map comes from
+        # the wrappers the operation holds), so the counts are those of
+        # slot_map_store none too.
+        self.flags(group='powervm', slot_map_store='local')
         self.vifs = network_model.NetworkInfo(
             [test_lifecycle.sea_vif(1, test_lifecycle.SEA_PVID)])
+
+    @staticmethod
+    def map_classes(inst):
+        """The I/O classes of the instance's saved slot map."""
+        return {io_class for io in slot_map.LocalSlotMapStore(
+            inst.uuid).topology.values() for io_class in io}
 
     def count(self, fn, *args, **kwargs):
         """(total, {method: n}) of one call's requests."""
@@ -66,6 +74,7 @@ class TestRequestCounts(base.ClassSimTestCase):
         self.assertEqual((14, {'GET': 4, 'PUT': 5, 'POST': 3, 'DELETE': 2}),
                          counts)
         self.assertLessEqual(counts[0], 14)
+        self.assertEqual({'CNA', 'VDisk'}, self.map_classes(first))
         inst, counts = self.spawn(2)
         # VIOS feed, create partition, adapter, VG read + disk copy, VIOS
         # mapping, PowerOn job, job delete.
@@ -129,6 +138,8 @@ class TestRequestCounts(base.ClassSimTestCase):
         self.assertEqual((9, {'GET': 3, 'PUT': 2, 'POST': 2, 'DELETE': 2}),
                          self.count(self.drv.attach_volume, None, conn, inst,
                                     '/dev/sdb'))
+        self.assertEqual({'CNA', 'VDisk', 'PV'}, self.map_classes(inst))
         self.assertEqual((9, {'GET': 3, 'PUT': 2, 'POST': 2, 'DELETE': 2}),
                          self.count(self.drv.detach_volume, None, conn, inst,
                                     '/dev/sdb'))
+        self.assertEqual({'CNA', 'VDisk'}, self.map_classes(inst))

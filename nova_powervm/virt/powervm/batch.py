@@ -270,6 +270,13 @@ class FeedTask(pvm_tx.FeedTask):
         super().__init__(name, feed)
         self.xag = sorted(xag or [])
         self.post_execs = []
+        # {VIOS UUID: wrapper its committed change returned}.
+        self._updated = {}
+
+    @property
+    def feed(self):
+        """The wrappers, as this FeedTask's commits left them (no request)."""
+        return [self._updated.get(w.uuid, w) for w in super().feed]
 
     @classmethod
     def build(cls, adapter, xag):
@@ -322,4 +329,5 @@ class FeedTask(pvm_tx.FeedTask):
         wrapper, _changed = update(
             (wtask.wrapper.schema_type, uuid, tuple(self.xag)), getter,
             apply, wrapper=wtask.wrapper, name=wtask.name)
+        self._updated[uuid] = wrapper
         return uuid, dict(provided, wrapper=wrapper)

@@ -238,8 +238,9 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         if power_on:
             flow.add(tf_vm.PowerOn(self.adapter, instance))
         with driver_rebuild.spawning(self, instance):   # slot maps
-            tf_base.run(flow, instance=instance,
-                        exc_class=exc.SpawnTaskFailed)
+            engine = tf_base.run(flow, instance=instance,
+                                 exc_class=exc.SpawnTaskFailed)
+        driver_rebuild.record(self, instance, engine, stg_ftsk.feed)
 
     @pvm_state.changes_partition
     def destroy(self, context, instance, network_info, block_device_info=None,
@@ -345,9 +346,9 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         flow.add(tf_net.PlugVifs(self.virtapi, self.adapter, instance,
                                  network_info),
                  tf_net.PlugMgmtVif(self.adapter, instance))
-        tf_base.run(flow, instance=instance, store={'lpar_wrap': lpar_w},
-                    exc_class=exc.VifReplugFailed)
-        driver_rebuild.record(self, instance)
+        driver_rebuild.record(self, instance, tf_base.run(
+            flow, instance=instance, store={'lpar_wrap': lpar_w},
+            exc_class=exc.VifReplugFailed))
 
     def attach_interface(self, context, instance, image_meta, vif):
         """Add a network adapter for ``vif`` (partition running or off).
@@ -366,9 +367,9 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                  tf_net.CheckIoModifiable(instance),
                  tf_net.PlugVifs(self.virtapi, self.adapter, instance, [vif],
                                  hotplug=True))
-        tf_base.run(flow, instance=instance, exc_class=functools.partial(
-            exc.InterfaceAttachTaskFailed, instance_uuid=instance.uuid))
-        driver_rebuild.record(self, instance)
+        driver_rebuild.record(self, instance, tf_base.run(
+            flow, instance=instance, exc_class=functools.partial(
+                exc.InterfaceAttachTaskFailed, instance_uuid=instance.uuid)))
 
     def detach_interface(self, context, instance, vif):
         """Remove the network adapter of ``vif`` (and its trunk, ovs).
@@ -382,9 +383,9 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         flow.add(tf_vm.Get(self.adapter, instance),
                  tf_net.CheckIoModifiable(instance),
                  tf_net.UnplugVif(self.adapter, instance, vif))
-        tf_base.run(flow, instance=instance, exc_class=functools.partial(
-            exc.InterfaceDetachTaskFailed, instance_uuid=instance.uuid))
-        driver_rebuild.record(self, instance)
+        driver_rebuild.record(self, instance, tf_base.run(
+            flow, instance=instance, exc_class=functools.partial(
+                exc.InterfaceDetachTaskFailed, instance_uuid=instance.uuid)))
 
     def get_vnc_console(self, context, instance):
         """VNC console through the partition's virtual terminal.

@@ -66,11 +66,8 @@ def add_boot_disk(drv, flow, context, instance, image_meta, stg_ftsk):
 
 
 def spawning(drv, instance):
-    """Context of spawn's flow: the saved slots on a rebuild; saves them."""
+    """Context of spawn's flow: the saved slots on a rebuild."""
     return slot_map.rebuilding(drv.adapter, instance,
-                               _boot_match(drv, instance),
-                               functools.partial(vif.vswitch_names,
-                                                 drv.adapter),
                                boot_vioses=drv.disk_dvr.vios_uuids)
 
 
@@ -85,10 +82,28 @@ def destroyed(instance):
         slot_map.forget(instance)
 
 
-def record(drv, instance):
-    """Save the instance's slot map after a network or volume change."""
+def record(drv, instance, engine=None, vioses=None):
+    """Save the instance's slot map after spawn, a network or volume change.
+
+    :param engine: the operation's finished flow engine: its 'vm_cnas'
+        (PlugVifs, UnplugVif) and 'mgmt_cna' are the partition's adapters.
+    :param vioses: the VIOS wrappers (SCSI mappings) the operation left.
+    """
     slot_map.record(drv.adapter, instance, _boot_match(drv, instance),
-                    functools.partial(vif.vswitch_names, drv.adapter))
+                    functools.partial(vif.vswitch_names, drv.adapter),
+                    cnas=_flow_cnas(engine), vioses=vioses)
+
+
+def _flow_cnas(engine):
+    """The partition's CNAs as the flow left them (None: not in the flow)."""
+    stored = engine.storage.fetch_all() if engine is not None else {}
+    if stored.get('vm_cnas') is None:
+        return None
+    cnas = list(stored['vm_cnas'])
+    mgmt = stored.get('mgmt_cna')
+    if mgmt is not None and not any(c is mgmt for c in cnas):
+        cnas.append(mgmt)
+    return cnas
 
 
 def _boot_match(drv, instance):

@@ -59,7 +59,7 @@ def attach(drv, connection_info, instance, encryption=None):
             volume_id=vol_drv.volume_id)
     _run_flow('attach_vol_%s' % instance.uuid, instance,
               tf_vol.AttachVolume(vol_drv))
-    driver_rebuild.record(drv, instance)
+    driver_rebuild.record(drv, instance, vioses=vol_drv.vios_wrappers())
 
 
 def last_fc_volume(context, instance, volume_id):
@@ -89,7 +89,7 @@ def detach(drv, context, connection_info, instance):
                                              vol_drv.volume_id)
     _run_flow('detach_vol_%s' % instance.uuid, instance,
               tf_vol.DetachVolume(vol_drv))
-    driver_rebuild.record(drv, instance)
+    driver_rebuild.record(drv, instance, vioses=vol_drv.vios_wrappers())
 
 
 def extend(drv, connection_info, instance):

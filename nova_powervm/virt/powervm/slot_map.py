@@ -13,8 +13,9 @@ slots).
 Where the maps are kept is ``[powervm] slot_map_store``: ``local`` (files
 in ``slot_map_dir``, which an evacuation target must see too) or ``none``.
 The map is written after spawn and after every network or volume change
-(:func:`record`), used while a rebuild spawns (:func:`rebuilding`) and
-deleted with the instance (:func:`forget`).
+(:func:`record`, from the wrappers the operation's flow holds: no request),
+used while a rebuild spawns (:func:`rebuilding`) and deleted with the
+instance (:func:`forget`).
 """
 import base64
 import contextlib
@@ -42,6 +43,7 @@ CONF = cfg.CONF
 
 _VSCSI_CLASSES = (pvm_slot.IOCLASS.PV, pvm_slot.IOCLASS.LU,
                   pvm_slot.IOCLASS.VDISK)
+_VNET_CLASSES = (pvm_slot.IOCLASS.CNA, pvm_slot.IOCLASS.VNIC)
 # Rebuild plans of the partitions being recreated, by instance UUID.
 _PLANS = {}
 
@@ -105,14 +107,24 @@ class LocalSlotMapStore(pvm_slot.SlotMapStore):
             return self._vswitch_names
         return super()._vswitch_id2name(adap)
 
+    def keep(self, other, io_classes):
+        """Take ``other``'s entries of ``io_classes`` (I/O not changed)."""
+        for slot, io in other.topology.items():
+            for io_class in io_classes:
+                for key, spec in io.get(io_class, {}).items():
+                    self._reg_slot(io_class, key, slot, extra_spec=spec)
 
-def record(adapter, instance, is_boot_disk, vswitch_names):
-    """Save the partition's current client slots as the instance's map.
 
-    Two GETs (the partition's CNAs, the VIOS SCSI mappings; the vswitches
-    are cached by ``vif``).  A failure is
-    logged, not raised: the instance works, only a later rebuild would pick
-    the next free slots.
+def record(adapter, instance, is_boot_disk, vswitch_names, cnas=None,
+           vioses=None):
+    """Save the partition's client slots as the instance's map.
+
+    From the wrappers the operation already holds: ``cnas`` (the partition's
+    client network adapters) and ``vioses`` (VIOS wrappers with their SCSI
+    mappings) as the operation left them.  What is not given did not change
+    and is kept from the saved map; only without a saved map is it read
+    (one GET each).  A failure is logged, not raised: the instance works,
+    only a later rebuild would pick the next free slots.
 
     :param is_boot_disk: predicate on a storage element: the boot disk.
     :param vswitch_names: callable giving {vswitch ID: name} (cached).
@@ -121,28 +133,48 @@ def record(adapter, instance, is_boot_disk, vswitch_names):
         return
     try:
         lpar_uuid = ids.pvm_uuid(instance)
-        cnas = pvm_net.CNA.get(adapter, parent_type=pvm_lpar.LPAR,
-                               parent_uuid=lpar_uuid)
-        vioses = pvm_vios.VIOS.get(adapter, xag=[pvm_const.XAG.VIO_SMAP])
+        old = None
+        if cnas is None or vioses is None:
+            old = LocalSlotMapStore(instance.uuid)
+            if not old.topology:
+                old = None
+            elif cnas is None and vioses is None:
+                return
+        if cnas is None and old is None:
+            cnas = pvm_net.CNA.get(adapter, parent_type=pvm_lpar.LPAR,
+                                   parent_uuid=lpar_uuid)
+        if vioses is None and old is None:
+            vioses = pvm_vios.VIOS.get(adapter, xag=[pvm_const.XAG.VIO_SMAP])
         store = LocalSlotMapStore(instance.uuid, load=False,
                                   vswitch_names=vswitch_names)
-        for cna in cnas:
-            store.register_vnet(cna)
-        for vios_w in vioses:
-            for smap in tsk_map.find_maps(vios_w.scsi_mappings,
-                                          client_lpar_id=lpar_uuid):
-                stg = smap.backing_storage
-                if stg is None or isinstance(stg, pvm_stg.VOptMedia):
-                    continue
-                store.register_vscsi_mapping(smap)
-                if is_boot_disk(stg) and stg.udid not in store.boot_udids:
-                    store.boot_udids.append(stg.udid)
+        if cnas is None:
+            store.keep(old, _VNET_CLASSES)
+        else:
+            for cna in cnas:
+                store.register_vnet(cna)
+        if vioses is None:
+            store.keep(old, _VSCSI_CLASSES)
+            store.boot_udids = list(old.boot_udids)
+        else:
+            _register_vscsi(store, vioses, lpar_uuid, is_boot_disk)
         store.save()
     except Exception as e:
         # The operation itself succeeded; only a later rebuild would lose
         # the slots.
         LOG.warning('Could not save the slot map of the instance: %s', e,
                     instance=instance, exc_info=True)
+
+
+def _register_vscsi(store, vioses, lpar_uuid, is_boot_disk):
+    for vios_w in vioses:
+        for smap in tsk_map.find_maps(vios_w.scsi_mappings,
+                                      client_lpar_id=lpar_uuid):
+            stg = smap.backing_storage
+            if stg is None or isinstance(stg, pvm_stg.VOptMedia):
+                continue
+            store.register_vscsi_mapping(smap)
+            if is_boot_disk(stg) and stg.udid not in store.boot_udids:
+                store.boot_udids.append(stg.udid)
 
 
 def forget(instance):
@@ -197,16 +229,14 @@ def _plan(adapter, instance, boot_vioses):
 
 
 @contextlib.contextmanager
-def rebuilding(adapter, instance, is_boot_disk, vswitch_names,
-               boot_vioses=()):
+def rebuilding(adapter, instance, boot_vioses=()):
     """Context of a spawn: a rebuild requests the saved slots.
 
-    :param is_boot_disk, vswitch_names: see :func:`record`.
     :param boot_vioses: UUIDs of the VIOSes the boot disk is mapped by.
 
     The plan applies while nova rebuilds (task state rebuild_spawning, on
-    the same host or an evacuation target).  On success the map is saved
-    again (first spawn: written for the first time).
+    the same host or an evacuation target).  The caller saves the map
+    again after a successful spawn (:func:`record`).
     """
     plan = None
     if enabled() and instance.task_state == task_states.REBUILD_SPAWNING:
@@ -222,7 +252,6 @@ def rebuilding(adapter, instance, is_boot_disk, vswitch_names,
         yield plan
     finally:
         _PLANS.pop(instance.uuid, None)
-    record(adapter, instance, is_boot_disk, vswitch_names)
 
 
 def place_cna(instance, cna):

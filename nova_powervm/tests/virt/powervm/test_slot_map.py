@@ -85,14 +85,55 @@ class TestStore(test.NoDBTestCase):
         self.adapter.read.assert_not_called()
         self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
         with slot_map.rebuilding(self.adapter, _inst(
-                task_states.REBUILD_SPAWNING), lambda s: True,
-                dict) as plan:
+                task_states.REBUILD_SPAWNING)) as plan:
             self.assertIsNone(plan)
 
     def test_record_failure_is_logged_not_raised(self):
+        # No map saved, nothing given: the partition is read.
         self.adapter.read.side_effect = ValueError('boom')
         slot_map.record(self.adapter, _inst(), lambda s: True, dict)
+        self.adapter.read.assert_called_once()
         self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
+
+    def _vios(self, *smaps):
+        return mock.Mock(scsi_mappings=list(smaps))
+
+    def test_record_from_the_operations_wrappers(self):
+        self.adapter.build_href.return_value = (
+            'http://h/rest/api/uom/LogicalPartition/' + UUID.upper())
+        names = {0: 'ETHERNET0'}
+        boot = _vscsi_map(self.adapter, 'v1', '01boot', 5, '0x81')
+        vol = _vscsi_map(self.adapter, 'v1', '01vol', 5, '0x82')
+        slot_map.record(self.adapter, _inst(),
+                        lambda stg: stg.udid == '01boot', names,
+                        cnas=[_cna(self.adapter, 'FA163E000001', 4)],
+                        vioses=[self._vios(boot, vol)])
+        saved = slot_map.LocalSlotMapStore(UUID)
+        self.assertEqual({4: {'CNA': {'FA163E000001': 'ETHERNET0'}},
+                          5: {'LU': {'01boot': '0x81', '01vol': '0x82'}}},
+                         saved.topology)
+        self.assertEqual(['01boot'], saved.boot_udids)
+        # An interface change: the adapters replaced, the disks kept.
+        slot_map.record(self.adapter, _inst(), lambda stg: False, names,
+                        cnas=[_cna(self.adapter, 'FA163E000002', 6)])
+        saved = slot_map.LocalSlotMapStore(UUID)
+        self.assertEqual({5: {'LU': {'01boot': '0x81', '01vol': '0x82'}},
+                          6: {'CNA': {'FA163E000002': 'ETHERNET0'}}},
+                         saved.topology)
+        self.assertEqual(['01boot'], saved.boot_udids)
+        # A volume change: the disks replaced, the adapters kept.
+        slot_map.record(self.adapter, _inst(), lambda stg: False, names,
+                        vioses=[self._vios(boot)])
+        saved = slot_map.LocalSlotMapStore(UUID)
+        self.assertEqual({5: {'LU': {'01boot': '0x81'}},
+                          6: {'CNA': {'FA163E000002': 'ETHERNET0'}}},
+                         saved.topology)
+        # Nothing changed (NPIV): the map stays.
+        slot_map.record(self.adapter, _inst(), lambda stg: False, names)
+        self.assertEqual(saved.topology,
+                         slot_map.LocalSlotMapStore(UUID).topology)
+        # Every map came from the wrappers given: no request.
+        self.adapter.read.assert_not_called()
 
 
 class TestPlan(test.NoDBTestCase):
@@ -120,25 +161,24 @@ class TestPlan(test.NoDBTestCase):
             self.adapter, 'v1', '01vol', 5, '0x8200000000000000'))
         store.boot_udids = ['01old']
         store.save()
+        self.topology = store.topology
         self.vioses = [mock.Mock(uuid='V1'), mock.Mock(uuid='V2')]
         self.useFixture(fixtures.MockPatch(
             'pypowervm.tasks.partition.get_active_vioses',
             return_value=self.vioses))
-        self.useFixture(fixtures.MockPatchObject(slot_map, 'record'))
 
     def test_no_plan_outside_a_rebuild(self):
-        with slot_map.rebuilding(self.adapter, _inst(task_states.SPAWNING),
-                                 lambda s: False, dict) as plan:
+        with slot_map.rebuilding(self.adapter,
+                                 _inst(task_states.SPAWNING)) as plan:
             self.assertIsNone(plan)
             cna = _cna(self.adapter, 'FA163E000002', None)
             self.assertIs(cna, slot_map.place_cna(_inst(), cna))
             self.assertEqual((None, None), slot_map.vscsi_slot(
                 _inst(), self.vioses[0], '01old'))
-        slot_map.record.assert_called_once()
 
     def test_rebuild_requests_saved_slots(self):
         inst = _inst(task_states.REBUILD_SPAWNING)
-        with slot_map.rebuilding(self.adapter, inst, lambda s: False, dict,
+        with slot_map.rebuilding(self.adapter, inst,
                                  boot_vioses=['V1', 'V2']) as plan:
             self.assertIsNotNone(plan)
             built = pvm_net.CNA.bld(self.adapter, 100, VSW,
@@ -171,23 +211,22 @@ class TestPlan(test.NoDBTestCase):
             vol = [slot_map.vscsi_slot(inst, v, '01vol') for v in
                    self.vioses]
             self.assertIn((5, '0x8200000000000000'), vol)
-        # Done: the plan is dropped, the map saved again.
+        # Done: the plan is dropped.
         self.assertIs(built, slot_map.place_cna(inst, built))
-        slot_map.record.assert_called_once()
 
     def test_failed_spawn_keeps_the_map(self):
         inst = _inst(task_states.REBUILD_SPAWNING)
         with testtools.ExpectedException(ValueError):
-            with slot_map.rebuilding(self.adapter, inst, lambda s: False,
-                                     dict):
+            with slot_map.rebuilding(self.adapter, inst):
                 raise ValueError()
-        slot_map.record.assert_not_called()
         self.assertNotIn(UUID, slot_map._PLANS)
+        self.assertEqual(self.topology,
+                         slot_map.LocalSlotMapStore(UUID).topology)
 
     def test_map_the_host_cannot_apply_is_not_used(self):
         self.vioses[:] = []
         inst = _inst(task_states.REBUILD_SPAWNING)
-        with slot_map.rebuilding(self.adapter, inst, lambda s: False, dict,
+        with slot_map.rebuilding(self.adapter, inst,
                                  boot_vioses=['V1']) as plan:
             self.assertIsNone(plan)
 

@@ -142,12 +142,14 @@ class CheckIoModifiable(task.Task):
 class UnplugVif(task.Task):
     """Remove one VIF's adapters (interface detach).  Requires 'lpar_wrap'.
 
-    The partition's adapter goes first; if a later step (trunk adapter,
-    Open vSwitch port) fails, revert plugs the VIF back.
+    Provides 'vm_cnas' (the partition's adapters left).  The partition's
+    adapter goes first; if a later step (trunk adapter, Open vSwitch port)
+    fails, revert plugs the VIF back.
     """
 
     def __init__(self, adapter, instance, vif_info):
-        super().__init__(name='unplug_vif', requires=['lpar_wrap'])
+        super().__init__(name='unplug_vif', provides='vm_cnas',
+                         requires=['lpar_wrap'])
         self.adapter = adapter
         self.instance = instance
         self.vif = vif_info
@@ -155,10 +157,12 @@ class UnplugVif(task.Task):
 
     def execute(self, lpar_wrap):
         cna_list = vif.get_cnas(self.adapter, self.instance)
-        self.had_cna = vif.find_cna(self.adapter, self.instance, self.vif,
-                                    cna_list=cna_list) is not None
+        cna = vif.find_cna(self.adapter, self.instance, self.vif,
+                           cna_list=cna_list)
+        self.had_cna = cna is not None
         vif.unplug(self.adapter, self.instance, self.vif, cna_list=cna_list)
         vif.release_sea_vlans(self.adapter, self.instance, [self.vif])
+        return [c for c in cna_list if c is not cna]
 
     def revert(self, lpar_wrap, result, flow_failures, **kwargs):
         if not self.had_cna or vif.find_cna(self.adapter, self.instance,

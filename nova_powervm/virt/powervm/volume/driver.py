@@ -16,6 +16,7 @@ import abc
 from nova import exception as nova_exc
 from oslo_log import log as logging
 from oslo_utils import importutils
+from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import partition as pvm_par
 from pypowervm.utils import transaction as pvm_tx
@@ -129,6 +130,8 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
                           connection_info.get('serial'))
         self.stg_ftsk = stg_ftsk
         self.last_volume = True
+        # The FeedTask a connect/disconnect built and ran itself.
+        self._own_ftsk = None
 
     @property
     def vm_uuid(self):
@@ -176,6 +179,17 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
     def revert_connect(self):
         """Undo ``connect_volume`` in an own transaction (never raises)."""
 
+    def vios_wrappers(self):
+        """The VIOSes as this connector's own transaction left them.
+
+        With their SCSI mappings (no request); None when it queued on the
+        caller's ``stg_ftsk`` or reads no SCSI mappings (NPIV).
+        """
+        if (self._own_ftsk is None or
+                pvm_const.XAG.VIO_SMAP not in self.min_xags()):
+            return None
+        return list(self._own_ftsk.feed)
+
     def extend_volume(self):
         """Let the partition see the volume's new size."""
         raise NotImplementedError()
@@ -207,7 +221,8 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
         """
         if self.stg_ftsk is not None:
             return self.stg_ftsk, False
-        return self._own_feed_task(name, exc_cls), True
+        self._own_ftsk = self._own_feed_task(name, exc_cls)
+        return self._own_ftsk, True
 
     def _run_connect(self, ftsk, what):
         """Run an attach's own FeedTask; on failure undo and raise.
