@@ -250,16 +250,15 @@ nvram_opts = [
 
 slot_map_opts = [
     cfg.StrOpt(
-        'slot_map_store', default='none', choices=['local', 'none'],
+        'slot_map_store', default='local', choices=['local', 'none'],
         ignore_case=True,
         help=_('Where the client adapter slot numbers of each instance '
                '(its slot map) are kept, so that a rebuilt or evacuated '
                'partition gets the same slots for its network adapters and '
                'virtual SCSI storage.  local: one file per instance in '
                'slot_map_dir; none: no slot maps (a recreated partition '
-               'gets the next free slots).  Off by default: saving the map '
-               'costs two GET requests per spawn and per interface or '
-               'volume change.')),
+               'gets the next free slots).  Saving a map costs no REST '
+               'request (it comes from the wrappers the operation holds).')),
     cfg.StrOpt(
         'slot_map_dir', default='$state_path/powervm_slot_maps',
         help=_('Directory of the local slot map store.  An evacuation '

@@ -23,3 +23,9 @@ atexit.register(shutil.rmtree, _NVRAM_DIR, True)
 for _opt in pvm_conf.powervm.nvram_opts:
     if _opt.name == 'nvram_local_path':
         _opt.default = _NVRAM_DIR
+# Slot maps (on by default) likewise.
+_SLOT_MAP_DIR = tempfile.mkdtemp(prefix='nova-powervm-test-slotmaps-')
+atexit.register(shutil.rmtree, _SLOT_MAP_DIR, True)
+for _opt in pvm_conf.powervm.slot_map_opts:
+    if _opt.name == 'slot_map_dir':
+        _opt.default = _SLOT_MAP_DIR

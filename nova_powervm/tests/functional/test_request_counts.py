@@ -15,6 +15,7 @@ import testtools
 from nova_powervm.tests.functional import base
 from nova_powervm.tests.functional import test_lifecycle
 from nova_powervm.tests.functional import test_volumes
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import slot_map
 
 
@@ -32,10 +33,9 @@ class TestRequestCounts(base.ClassSimTestCase):
         for name in ('_cur_vios_uuid', '_cur_vg_uuid'):
             self.useFixture(fixtures.MonkeyPatch(
                 'pypowervm.tasks.vopt.' + name, None))
-        # Slot maps on: saving one costs no request (the map comes from
-        # the wrappers the operation holds), so the counts are those of
-        # slot_map_store none too.
-        self.flags(group='powervm', slot_map_store='local')
+        # The default configuration: slot maps on.  Saving one costs no
+        # request (the map comes from the wrappers the operation holds):
+        # with slot_map_store none the counts are the same.
         self.vifs = network_model.NetworkInfo(
             [test_lifecycle.sea_vif(1, test_lifecycle.SEA_PVID)])
 
@@ -44,6 +44,12 @@ class TestRequestCounts(base.ClassSimTestCase):
         """The I/O classes of the instance's saved slot map."""
         return {io_class for io in slot_map.LocalSlotMapStore(
             inst.uuid).topology.values() for io_class in io}
+
+    @staticmethod
+    def map_macs(inst):
+        """The MACs of the network adapters in the instance's saved map."""
+        return sorted(mac for io in slot_map.LocalSlotMapStore(
+            inst.uuid).topology.values() for mac in io.get('CNA', {}))
 
     def count(self, fn, *args, **kwargs):
         """(total, {method: n}) of one call's requests."""
@@ -143,3 +149,16 @@ class TestRequestCounts(base.ClassSimTestCase):
                          self.count(self.drv.detach_volume, None, conn, inst,
                                     '/dev/sdb'))
         self.assertEqual({'CNA', 'VDisk'}, self.map_classes(inst))
+
+    def test_interface_attach_detach(self):
+        inst, _counts = self.spawn(1)
+        self.sim.set_rmc(ids.pvm_uuid(inst), active=True)
+        two = test_lifecycle.sea_vif(2, test_lifecycle.SEA_PVID)
+        # The partition's adapters, its CNA PUT; no slot map read.
+        self.assertEqual((3, {'GET': 2, 'PUT': 1}), self.count(
+            self.drv.attach_interface, None, inst, None, two))
+        self.assertEqual(['FA163E000001', 'FA163E000002'],
+                         self.map_macs(inst))
+        self.assertEqual((3, {'GET': 2, 'DELETE': 1}), self.count(
+            self.drv.detach_interface, None, inst, two))
+        self.assertEqual(['FA163E000001'], self.map_macs(inst))

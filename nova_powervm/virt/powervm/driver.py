@@ -237,10 +237,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         flow.add(stg_ftsk)
         if power_on:
             flow.add(tf_vm.PowerOn(self.adapter, instance))
-        with driver_rebuild.spawning(self, instance):   # slot maps
-            engine = tf_base.run(flow, instance=instance,
-                                 exc_class=exc.SpawnTaskFailed)
-        driver_rebuild.record(self, instance, engine, stg_ftsk.feed)
+        driver_rebuild.run_spawn(self, instance, flow, stg_ftsk)
 
     @pvm_state.changes_partition
     def destroy(self, context, instance, network_info, block_device_info=None,

@@ -23,7 +23,9 @@ from nova.compute import task_states
 from oslo_log import log as logging
 
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import slot_map
+from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import storage as tf_stg
 from nova_powervm.virt.powervm import vif
 
@@ -65,10 +67,16 @@ def add_boot_disk(drv, flow, context, instance, image_meta, stg_ftsk):
     flow.add(tf_stg.AttachDisk(drv.disk_dvr, instance, stg_ftsk))
 
 
-def spawning(drv, instance):
-    """Context of spawn's flow: the saved slots on a rebuild."""
-    return slot_map.rebuilding(drv.adapter, instance,
-                               boot_vioses=drv.disk_dvr.vios_uuids)
+def run_spawn(drv, instance, flow, stg_ftsk):
+    """Run spawn's flow (a rebuild requests the saved slots); save the map.
+
+    The map comes from the flow's adapters and ``stg_ftsk``'s VIOSes.
+    """
+    with slot_map.rebuilding(drv.adapter, instance,
+                             boot_vioses=drv.disk_dvr.vios_uuids):
+        engine = tf_base.run(flow, instance=instance,
+                             exc_class=exc.SpawnTaskFailed)
+    record(drv, instance, engine, stg_ftsk.feed)
 
 
 def destroyed(instance):
@@ -89,6 +97,8 @@ def record(drv, instance, engine=None, vioses=None):
         (PlugVifs, UnplugVif) and 'mgmt_cna' are the partition's adapters.
     :param vioses: the VIOS wrappers (SCSI mappings) the operation left.
     """
+    if not slot_map.enabled():
+        return
     slot_map.record(drv.adapter, instance, _boot_match(drv, instance),
                     functools.partial(vif.vswitch_names, drv.adapter),
                     cnas=_flow_cnas(engine), vioses=vioses)

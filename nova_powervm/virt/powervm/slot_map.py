@@ -25,15 +25,12 @@ import tempfile
 
 from nova.compute import task_states
 from oslo_log import log as logging
-from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import partition as pvm_par
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.tasks import slot_map as pvm_slot
-from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import network as pvm_net
 from pypowervm.wrappers import storage as pvm_stg
-from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import ids
@@ -117,34 +114,25 @@ class LocalSlotMapStore(pvm_slot.SlotMapStore):
 
 def record(adapter, instance, is_boot_disk, vswitch_names, cnas=None,
            vioses=None):
-    """Save the partition's client slots as the instance's map.
+    """Save the partition's client slots as the instance's map (no request).
 
-    From the wrappers the operation already holds: ``cnas`` (the partition's
-    client network adapters) and ``vioses`` (VIOS wrappers with their SCSI
-    mappings) as the operation left them.  What is not given did not change
-    and is kept from the saved map; only without a saved map is it read
-    (one GET each).  A failure is logged, not raised: the instance works,
-    only a later rebuild would pick the next free slots.
+    From the wrappers the operation already holds: ``cnas`` (all the
+    partition's client network adapters) and ``vioses`` (VIOS wrappers with
+    their SCSI mappings) as the operation left them.  What is not given did
+    not change and is kept from the saved map (a partition spawned without
+    slot maps gets its map piece by piece).  A failure is logged, not
+    raised: the instance works, only a later rebuild would pick the next
+    free slots.
 
     :param is_boot_disk: predicate on a storage element: the boot disk.
     :param vswitch_names: callable giving {vswitch ID: name} (cached).
     """
-    if not enabled():
+    if not enabled() or (cnas is None and vioses is None):
         return
     try:
-        lpar_uuid = ids.pvm_uuid(instance)
         old = None
         if cnas is None or vioses is None:
             old = LocalSlotMapStore(instance.uuid)
-            if not old.topology:
-                old = None
-            elif cnas is None and vioses is None:
-                return
-        if cnas is None and old is None:
-            cnas = pvm_net.CNA.get(adapter, parent_type=pvm_lpar.LPAR,
-                                   parent_uuid=lpar_uuid)
-        if vioses is None and old is None:
-            vioses = pvm_vios.VIOS.get(adapter, xag=[pvm_const.XAG.VIO_SMAP])
         store = LocalSlotMapStore(instance.uuid, load=False,
                                   vswitch_names=vswitch_names)
         if cnas is None:
@@ -156,7 +144,8 @@ def record(adapter, instance, is_boot_disk, vswitch_names, cnas=None,
             store.keep(old, _VSCSI_CLASSES)
             store.boot_udids = list(old.boot_udids)
         else:
-            _register_vscsi(store, vioses, lpar_uuid, is_boot_disk)
+            _register_vscsi(store, vioses, ids.pvm_uuid(instance),
+                            is_boot_disk)
         store.save()
     except Exception as e:
         # The operation itself succeeded; only a later rebuild would lose

@@ -81,7 +81,8 @@ class TestStore(test.NoDBTestCase):
 
     def test_store_none_writes_nothing(self):
         self.flags(group='powervm', slot_map_store='none')
-        slot_map.record(self.adapter, _inst(), lambda s: True, dict)
+        slot_map.record(self.adapter, _inst(), lambda s: True, dict,
+                        cnas=[_cna(self.adapter, 'FA163E000001', 4)])
         self.adapter.read.assert_not_called()
         self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
         with slot_map.rebuilding(self.adapter, _inst(
@@ -89,10 +90,21 @@ class TestStore(test.NoDBTestCase):
             self.assertIsNone(plan)
 
     def test_record_failure_is_logged_not_raised(self):
-        # No map saved, nothing given: the partition is read.
-        self.adapter.read.side_effect = ValueError('boom')
+        # The directory cannot be made: a file is in the way.
+        blocker = os.path.join(self.dir, 'file')
+        open(blocker, 'w').close()
+        self.flags(group='powervm', slot_map_dir=os.path.join(blocker, 'x'))
+        with mock.patch.object(slot_map.LOG, 'warning') as warn:
+            slot_map.record(self.adapter, _inst(), lambda s: True,
+                            {0: 'ETHERNET0'},
+                            cnas=[_cna(self.adapter, 'FA163E000001', 4)])
+        warn.assert_called_once()
+        self.adapter.read.assert_not_called()
+
+    def test_record_without_wrappers_does_nothing(self):
+        # Nothing changed (NPIV, no saved map): nothing read or written.
         slot_map.record(self.adapter, _inst(), lambda s: True, dict)
-        self.adapter.read.assert_called_once()
+        self.adapter.read.assert_not_called()
         self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
 
     def _vios(self, *smaps):
