@@ -15,6 +15,8 @@ from nova_powervm.virt.powervm import state_cache
 class _FeedTask(task.Task):
     """Stands in for the pypowervm FeedTask over the VIOSes."""
 
+    feed = []
+
     def execute(self):
         pass
 
@@ -35,6 +37,7 @@ class TestDriverLifecycle(test.NoDBTestCase):
             driver.pvm_host, 'check_fits')).mock
         self.run = self.useFixture(fixtures.MockPatchObject(
             driver.tf_base, 'run')).mock
+        self.run.return_value.storage.fetch_all.return_value = {}
         self.ftsk = self.useFixture(fixtures.MockPatch(
             'nova_powervm.virt.powervm.batch.FeedTask.build')).mock
         self.ftsk.return_value = _FeedTask(name='vio_feed')
