@@ -184,9 +184,9 @@ def _mapping_args(text, with_port):
             continue
         parts = item.split('/')
         if len(parts) < 3 or len(parts) > (5 if with_port else 4) or \
-                not parts[0].isdigit() or bool(parts[1]) == bool(parts[2]):
+                not parts[0].isdigit() or not (parts[1] or parts[2]):
             fail('40', 'Malformed mapping %r (client-slot/vios-name/'
-                 'vios-id%s, one of name or id)', item,
+                 'vios-id%s, name or id)', item,
                  '[/[vios-slot][/[fc-port]]]' if with_port
                  else '[/vios-slot]')
         parts += [''] * (5 - len(parts))
@@ -195,10 +195,11 @@ def _mapping_args(text, with_port):
 
 
 def _named_vios(dst, arg):
+    # pypowervm's vfc_mapper sends both name and ID: they must agree.
     name, vid = arg[0], arg[1]
     for v in dst.store.of_type('VirtualIOServer'):
-        if (name and v.text('PartitionName') == name) or (
-                vid and v.text('PartitionID') == vid):
+        if (not name or v.text('PartitionName') == name) and (
+                not vid or v.text('PartitionID') == vid):
             return v
     fail('41', 'Virtual I/O Server %s does not exist on managed system %s',
          name or vid, host(dst).text('SystemName'))

@@ -190,6 +190,10 @@ class San(object):
             self.extra.clear()
             for sim in sorted(members, key=self.sims.index):
                 sim._seed_locked()
+                # Copy out now, as start() does: a later member joins
+                # the cluster as this one has it (else the first member's
+                # copy, without the later members' nodes, wins).
+                self.flush()
         for sim in members:
             sim._reset_controls()
 

@@ -30,20 +30,33 @@ XAGS = [pvm_const.XAG.VIO_STOR, pvm_const.XAG.VIO_SMAP,
 
 
 class MobilityTestCase(testtools.TestCase):
-    """Two hosts (A, B) and an adapter on each."""
+    """Two hosts (A, B) and an adapter on each.
+
+    Shared by the tests of a class, reset before each.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super(MobilityTestCase, cls).setUpClass()
+        cls.fix = sim_fixture.SimulatorFixture(
+            hosts=2, event_hold_s=0.2, power_delay_s=0.0)
+        cls.fix.setUp()
+        cls.a, cls.b = cls.fix.sims
+        cls.sessions = [base.session(s) for s in cls.fix.sims]
+        cls.ad_a, cls.ad_b = [pvm_adpt.Adapter(s) for s in cls.sessions]
+        cls.name_b0 = pvm_ms.System.get(cls.ad_b)[0].system_name
+
+    @classmethod
+    def tearDownClass(cls):
+        for sess in cls.sessions:
+            sess._logoff()
+        cls.fix.cleanUp()
+        super(MobilityTestCase, cls).tearDownClass()
 
     def setUp(self):
         super(MobilityTestCase, self).setUp()
-        self.fix = self.useFixture(sim_fixture.SimulatorFixture(
-            hosts=2, event_hold_s=0.2, power_delay_s=0.0))
-        self.a, self.b = self.fix.sims
-        self.ad_a, self.ad_b = [self._adapter(s) for s in self.fix.sims]
-        self.name_b = pvm_ms.System.get(self.ad_b)[0].system_name
-
-    def _adapter(self, sim):
-        sess = base.session(sim)
-        self.addCleanup(sess._logoff)
-        return pvm_adpt.Adapter(sess)
+        self.a.reset()
+        self.name_b = self.name_b0
 
     def lpar(self, name='mover', run=True, mem=1024, on_b=False):
         adpt, sim = (self.ad_b, self.b) if on_b else (self.ad_a, self.a)
@@ -178,6 +191,106 @@ class TestMigrate(MobilityTestCase):
         self.assertEqual({}, inv_a['migrations'])
         self.assertEqual({}, inv_b['migrations'])
 
+    def test_events_on_both_hosts(self):
+        lpar = self.lpar()
+        self.map_lu(lpar)
+        for sim in (self.a, self.b):
+            sim.events.poll('t', hold_s=0)
+        self.migrate(lpar)
+        ev_a, ev_b = [[e[1:] for e in sim.events.poll('t', hold_s=0)]
+                      for sim in (self.a, self.b)]
+        mine = lambda evs, t: [d for typ, h, d in evs
+                               if typ == t and h.endswith(
+                                   '/LogicalPartition/' + lpar.uuid)]
+        self.assertEqual([None], mine(ev_b, 'ADD_URI'))
+        self.assertIn('PartitionState', mine(ev_b, 'MODIFY_URI'))
+        self.assertEqual([], mine(ev_b, 'DELETE_URI'))
+        self.assertIn('PartitionState', mine(ev_a, 'MODIFY_URI'))
+        self.assertEqual([None], mine(ev_a, 'DELETE_URI'))
+        vios = lambda evs, sim: {h.rsplit('/', 1)[1] for typ, h, d in evs
+                                 if typ == 'MODIFY_URI' and
+                                 '/VirtualIOServer/' in h} & set(
+                                     sim.vios_uuids)
+        self.assertEqual({self.a.vios_uuids[0]}, vios(ev_a, self.a))
+        self.assertEqual({self.b.vios_uuids[0]}, vios(ev_b, self.b))
+
+    def test_round_trip_and_named_vioses(self):
+        lpar = self.lpar()
+        self.map_lu(lpar)
+        wwpns = self.map_npiv(lpar)
+        slots = {m['client_slot'] for m in self.a.inventory()['vfc_mappings']}
+        # The target's own mapping builder names vios2 and its port fcs1.
+        vioses_b = pvm_vios.VIOS.get(self.ad_b, xag=XAGS)
+        v2 = [v for v in vioses_b if v.name == 'vios2'][0]
+        fc_maps = tsk_vfc.build_migration_mappings_for_fabric(
+            vioses_b, [p.wwpn for p in v2.pfc_ports if p.name == 'fcs1'],
+            [int(x) for x in slots])
+        self.assertEqual(['%s/vios2/%d//fcs1' % (slots.pop(), v2.id)],
+                         fc_maps)
+        self.migrate(lpar, virtual_fc_mappings=fc_maps,
+                     virtual_scsi_mappings=['3/vios2/'])
+        inv_b = self.b.inventory()
+        self.assertEqual([('vios2', 'boot_lu')], [
+            (m['vios'], m['storage']) for m in inv_b['scsi_mappings']
+            if m['client'] == lpar.uuid])
+        self.assertEqual([('vios2', 'fcs1', ' '.join(wwpns))], [
+            (m['vios'], m['port'], m['wwpns'])
+            for m in inv_b['vfc_mappings'] if m['client'] == lpar.uuid])
+        # And back to A through B's endpoint.
+        back = pvm_lpar.LPAR.get(self.ad_b, uuid=lpar.uuid)
+        tsk_mig.migrate_lpar(back, pvm_ms.System.get(self.ad_a)[0]
+                             .system_name)
+        inv_a, inv_b = self.a.inventory(), self.b.inventory()
+        self.assertEqual('running', inv_a['partitions'][lpar.uuid]['state'])
+        self.assertNotIn(lpar.uuid, inv_b['partitions'])
+        self.assertEqual([('vios2', 'fcs1')], [
+            (m['vios'], m['port']) for m in inv_a['vfc_mappings']
+            if m['client'] == lpar.uuid])
+        self.assertEqual([], [m for m in inv_b['vfc_mappings'] +
+                              inv_b['scsi_mappings']
+                              if m['client'] == lpar.uuid])
+
+    def test_vlan_mappings(self):
+        lpar = self.lpar()
+        host = pvm_ms.System.get(self.ad_a)[0]
+        vsw = [s for s in pvm_net.VSwitch.get(self.ad_a, parent=host)
+               if s.name == 'ETHERNET0'][0]
+        cna = pvm_net.CNA.bld(self.ad_a, 100, vsw.related_href).create(
+            parent=lpar)
+        self.migrate(lpar, vlan_mappings=['%s/200' % cna.mac])
+        cnas = pvm_net.CNA.get(self.ad_b, parent=pvm_lpar.LPAR.get(
+            self.ad_b, uuid=lpar.uuid))
+        self.assertEqual([(cna.mac, 200, cna.slot)],
+                         [(c.mac, c.pvid, c.slot) for c in cnas])
+
+    def test_concurrent_migrations(self):
+        lpars = [self.lpar('mover%d' % i) for i in range(4)]
+        for lpar in lpars:
+            self.map_lu(lpar, name='lu_%s' % lpar.name)
+        errs = []
+
+        def run(lpar):
+            try:
+                self.migrate(lpar)
+            except Exception as e:
+                errs.append(e)
+        threads = [threading.Thread(target=run, args=(lp,)) for lp in lpars]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([], errs)
+        inv_a, inv_b = self.a.inventory(), self.b.inventory()
+        for lpar in lpars:
+            self.assertNotIn(lpar.uuid, inv_a['partitions'])
+            self.assertEqual('running',
+                             inv_b['partitions'][lpar.uuid]['state'])
+        self.assertEqual({lp.uuid for lp in lpars},
+                         {m['client'] for m in inv_b['scsi_mappings']})
+        ms = pvm_ms.System.get(self.ad_b)[0]
+        self.assertEqual(0, ms.migration_data[
+            'active_migrations_in_progress'])
+
     def test_inactive_migration(self):
         lpar = self.lpar(run=False)
         self.map_lu(lpar)
@@ -188,7 +301,7 @@ class TestMigrate(MobilityTestCase):
     def test_running_on_both_hosts_then_events(self):
         lpar = self.lpar()
         self.map_lu(lpar)
-        self.a.set_migration(duration_s=2.5)
+        self.a.set_migration(duration_s=2.2)
         seen = []
         t = threading.Thread(target=lambda: seen.append(
             self.migrate(lpar)))
@@ -220,7 +333,7 @@ class TestMigrate(MobilityTestCase):
 
 class TestAbortRecoverFaults(MobilityTestCase):
 
-    def _start(self, lpar, secs=3.5):
+    def _start(self, lpar, secs=2.2):
         self.a.set_migration(duration_s=secs)
         errs = []
 
@@ -243,14 +356,19 @@ class TestAbortRecoverFaults(MobilityTestCase):
         self.map_lu(lpar)
         before = (self.a.inventory(), self.b.inventory())
         t, errs = self._start(lpar)
-        tsk_mig.migrate_abort(lpar)
+        # Recover refuses a running migration; abort works on either host.
+        e = self.assertRaises(pvm_exc.JobRequestFailed,
+                              tsk_mig.migrate_recover, lpar)
+        self.assertIn('HSCL1B86', str(e))
+        tsk_mig.migrate_abort(pvm_lpar.LPAR.get(self.ad_b, uuid=lpar.uuid))
         t.join()
         self.assertEqual(1, len(errs))
         self.assertIn('HSCL1B80', str(errs[0]))
         self.assertEqual(before, (self.a.inventory(), self.b.inventory()))
         # Nothing to abort any more.
-        self.assertRaises(pvm_exc.JobRequestFailed, tsk_mig.migrate_abort,
-                          lpar)
+        e = self.assertRaises(pvm_exc.JobRequestFailed,
+                              tsk_mig.migrate_abort, lpar)
+        self.assertIn('HSCL1B84', str(e))
 
     def test_fail_midway_rolls_back(self):
         lpar = self.lpar()

@@ -163,6 +163,14 @@ class TestTwoHosts(testtools.TestCase):
                          {k: sorted(v) for k, v in by_host.items()})
         self.assertEqual(4, len({n.hostname for n in ca.nodes}))
 
+    def test_reset_keeps_every_hosts_nodes(self):
+        a, b = self.fix.sims
+        a.reset()
+        want = sorted(a.vios_uuids + b.vios_uuids)
+        for ad in self.adpts:
+            self.assertEqual(want, sorted(
+                n.vios_uuid for n in pvm_clust.Cluster.get(ad)[0].nodes))
+
     def test_lu_created_on_one_host_is_seen_on_the_other(self):
         a, b = self.fix.sims
         ad_a, ad_b = self.adpts
