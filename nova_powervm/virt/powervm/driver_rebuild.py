@@ -24,10 +24,10 @@ from oslo_log import log as logging
 
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import host_net
 from nova_powervm.virt.powervm import slot_map
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import storage as tf_stg
-from nova_powervm.virt.powervm import vif
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def record(drv, instance, engine=None, vioses=None):
     if not slot_map.enabled():
         return
     slot_map.record(drv.adapter, instance, _boot_match(drv, instance),
-                    functools.partial(vif.vswitch_names, drv.adapter),
+                    functools.partial(host_net.vswitch_names, drv.adapter),
                     cnas=_flow_cnas(engine), vioses=vioses)
 
 

@@ -12,13 +12,12 @@ One small interface keyed by ``vif['type']``:
   that is free on that vswitch; the trunk's Linux device (named like nova's
   tap devices) is plugged into Open vSwitch through os-vif.
 
-Virtual switch and management partition lookups are cached per adapter, so
-a plug costs one REST request per adapter created once the cache is warm.
+Virtual switch and management partition lookups are cached per adapter
+(host_net.py), so a plug costs one REST request per adapter created once the
+cache is warm.
 """
 import copy
 import threading
-import time
-import weakref
 
 from nova import exception as nova_exc
 from nova.network import model as network_model
@@ -29,7 +28,6 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import cna as pvm_cna
-from pypowervm.tasks import partition as pvm_par
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
 from pypowervm.wrappers import network as pvm_net
@@ -37,6 +35,7 @@ from pypowervm.wrappers import network as pvm_net
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import host_net
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import sea_vlan
 from nova_powervm.virt.powervm import slot_map
@@ -61,100 +60,10 @@ class Plugged(object):
         self.trunks = list(trunks)
 
 
-# Per-adapter cache of host network topology (vswitches, mgmt partition).
-class _HostNet(object):
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.host_uuid = None
-        self.vswitches = None   # name -> VSwitch wrapper
-        self.read_at = 0.0      # when the vswitch feed was read
-        self.mgmt = None        # management partition wrapper
-
-
-# A vswitch absent from the feed is not looked up again for this long (s).
-_ABSENT_TTL = 300
-
-_CACHES = weakref.WeakKeyDictionary()
-_CACHES_LOCK = threading.Lock()
-
-
-def _hostnet(adapter, host_uuid=None):
-    with _CACHES_LOCK:
-        cache = _CACHES.get(adapter)
-        if cache is None:
-            cache = _CACHES[adapter] = _HostNet()
-    if host_uuid and not cache.host_uuid:
-        cache.host_uuid = host_uuid
-    return cache
-
-
-def _host_uuid(adapter, cache):
-    if not cache.host_uuid:
-        cache.host_uuid = adapter.sys_uuid
-    return cache.host_uuid
-
-
 def reset_cache(adapter=None):
-    """Forget cached topology (all adapters, or one)."""
-    with _CACHES_LOCK:
-        if adapter is None:
-            _CACHES.clear()
-        else:
-            _CACHES.pop(adapter, None)
+    """Forget cached topology and SEA VLANs (all adapters, or one)."""
+    host_net.reset_cache(adapter)
     sea_vlan.reset_cache(adapter)
-
-
-def get_vswitch(adapter, name, create=False, host_uuid=None):
-    """The VSwitch wrapper called ``name`` (cached).
-
-    The host's vswitch feed is read once; a name missing from it is taken as
-    absent for ``_ABSENT_TTL`` seconds before the feed is read again.
-
-    :param create: create the vswitch (VEB mode) when the host has none.
-    :return: the wrapper, or None when absent and ``create`` is False.
-    """
-    cache = _hostnet(adapter, host_uuid)
-    with cache.lock:
-        if (cache.vswitches is None or (
-                name not in cache.vswitches and
-                time.monotonic() - cache.read_at >= _ABSENT_TTL)):
-            _read_vswitches(adapter, cache)
-        vsw = cache.vswitches.get(name)
-        if vsw is None and create:
-            LOG.info('Creating virtual switch %s.', name)
-            try:
-                vsw = pvm_net.VSwitch.bld(adapter, name).create(
-                    parent_type=pvm_ms.System,
-                    parent_uuid=_host_uuid(adapter, cache))
-            except pvm_exc.HttpError:
-                # Someone else may have created it meanwhile.
-                _read_vswitches(adapter, cache)
-                if name not in cache.vswitches:
-                    raise
-                vsw = cache.vswitches[name]
-            cache.vswitches[name] = vsw
-        return vsw
-
-
-def vswitch_names(adapter):
-    """{switch ID: name} of the host's vswitches (the cached feed)."""
-    get_vswitch(adapter, SECURE_RMC_VSWITCH)
-    return {v.switch_id: n for n, v in _hostnet(adapter).vswitches.items()}
-
-
-def _read_vswitches(adapter, cache):
-    feed = pvm_net.VSwitch.get(adapter, parent_type=pvm_ms.System,
-                               parent_uuid=_host_uuid(adapter, cache))
-    cache.vswitches = {vsw.name: vsw for vsw in feed}
-    cache.read_at = time.monotonic()
-
-
-def _mgmt_partition(adapter):
-    cache = _hostnet(adapter)
-    with cache.lock:
-        if cache.mgmt is None:
-            cache.mgmt = pvm_par.get_mgmt_partition(adapter)
-        return cache.mgmt
 
 
 # Helpers.
@@ -253,10 +162,10 @@ class _SeaDriver(object):
         physnet = _physnet(vif)
         vsw = None
         if physnet:
-            vsw = get_vswitch(adapter, physnet, host_uuid=host_uuid)
+            vsw = host_net.get_vswitch(adapter, physnet, host_uuid=host_uuid)
         if vsw is None:
-            vsw = get_vswitch(adapter, pvm_net.VSW_DEFAULT_VSWITCH,
-                              host_uuid=host_uuid)
+            vsw = host_net.get_vswitch(adapter, pvm_net.VSW_DEFAULT_VSWITCH,
+                                       host_uuid=host_uuid)
         if vsw is None:
             raise exc.VifPlugFailed(
                 port=_port(vif), vif_type=vif['type'],
@@ -322,17 +231,18 @@ class _OvsDriver(object):
 
     @classmethod
     def plug(cls, adapter, instance, vif, host_uuid=None, lpar_wrap=None):
-        cache = _hostnet(adapter, host_uuid)
-        vsw = get_vswitch(adapter, CONF.powervm.pvm_vswitch_for_novalink_io,
-                          create=True, host_uuid=host_uuid)
-        mgmt = _mgmt_partition(adapter)
+        vsw = host_net.get_vswitch(
+            adapter, CONF.powervm.pvm_vswitch_for_novalink_io, create=True,
+            host_uuid=host_uuid)
+        mgmt = host_net.mgmt_partition(adapter)
         mtu = (vif.get('network') or {}).get('meta', {}).get('mtu')
         dev = _devname(vif)
         # Same lock as pypowervm's own free-VLAN helpers: the VLAN is taken
         # only once the trunk exists.
         with lockutils.lock(pvm_cna.VLAN_LOCK):
-            vlan = cls._free_vlan(adapter, _host_uuid(adapter, cache), vsw,
-                                  instance, vif)
+            vlan = cls._free_vlan(adapter,
+                                  host_net.host_uuid(adapter, host_uuid),
+                                  vsw, instance, vif)
             trunk = pvm_net.CNA.bld(adapter, vlan, vsw.related_href,
                                     trunk_pri=1, dev_name=dev,
                                     configured_mtu=mtu)
@@ -376,7 +286,7 @@ class _OvsDriver(object):
     @staticmethod
     def _find_trunks(adapter, vif, cna, mgmt_cnas=None):
         if mgmt_cnas is None:
-            mgmt_cnas = mgmt_adapters(adapter)
+            mgmt_cnas = host_net.mgmt_adapters(adapter)
         dev = _devname(vif)
         found = []
         for trunk in mgmt_cnas:
@@ -439,11 +349,6 @@ def unplug_plugged(adapter, instance, plugged):
                    trunks=plugged.trunks)
     else:
         drv.unplug(adapter, instance, plugged.vif, plugged.cna)
-
-
-def mgmt_adapters(adapter):
-    """The NovaLink partition's network adapters (its trunks among them)."""
-    return pvm_net.CNA.get(adapter, parent=_mgmt_partition(adapter))
 
 
 def unplug(adapter, instance, vif, cna_list=None, mgmt_cnas=None,
@@ -549,7 +454,7 @@ def unplug_vifs(adapter, instance, network_info, partition_deleted=False):
     if partition_deleted and not ovs:
         return
     cna_list = get_cnas(adapter, instance)
-    mgmt_cnas = mgmt_adapters(adapter) if ovs else None
+    mgmt_cnas = host_net.mgmt_adapters(adapter) if ovs else None
     for vif in (ovs if partition_deleted else network_info):
         unplug(adapter, instance, vif, cna_list=cna_list,
                mgmt_cnas=mgmt_cnas, keep_client=partition_deleted)
@@ -564,9 +469,9 @@ def plug_mgmt_vif(adapter, instance, vm_cnas=None, host_uuid=None,
 
     :return: the management CNA wrapper.
     """
-    vsw = get_vswitch(adapter, SECURE_RMC_VSWITCH, create=True,
-                      host_uuid=host_uuid or getattr(lpar_wrap,
-                                                     'assoc_sys_uuid', None))
+    vsw = host_net.get_vswitch(
+        adapter, SECURE_RMC_VSWITCH, create=True,
+        host_uuid=host_uuid or getattr(lpar_wrap, 'assoc_sys_uuid', None))
     for cna in vm_cnas or []:
         if on_vswitch(cna, vsw):
             return cna
@@ -590,7 +495,7 @@ def release_sea_vlans(adapter, instance, network_info):
         if one.get('type') != VIF_TYPE_PVM_SEA:
             continue
         try:
-            sea_vlan.release(adapter, _host_uuid(adapter, _hostnet(adapter)),
+            sea_vlan.release(adapter, host_net.host_uuid(adapter),
                              _SeaDriver.vswitch(adapter, instance, one),
                              sea_vlan.port_vlan(instance, one))
         except Exception as e:
@@ -602,5 +507,5 @@ def ensure_sea_vlan(adapter, instance, vif, host_uuid=None):
     """Make the SEA carry a pvm_sea port's VLAN: (vswitch, VLAN to use)."""
     vsw = _SeaDriver.vswitch(adapter, instance, vif, host_uuid=host_uuid)
     return vsw, sea_vlan.ensure(
-        adapter, _host_uuid(adapter, _hostnet(adapter, host_uuid)), vsw,
+        adapter, host_net.host_uuid(adapter, host_uuid), vsw,
         sea_vlan.port_vlan(instance, vif), _port(vif), instance.name)
