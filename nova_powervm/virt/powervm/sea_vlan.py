@@ -98,14 +98,22 @@ def _forget(adapter, key):
         _KNOWN.get(adapter, {}).pop(key, None)
 
 
+def _learn(adapter, nb):
+    """Remember ``nb`` as its vswitch's bridge, and every VLAN it carries."""
+    sid = nb.vswitch_id
+    _remember(_BRIDGES, adapter, sid, nb.uuid, nb.seas[0].primary_adpt.pvid)
+    for vlan in nb.list_vlans():
+        _remember(_KNOWN, adapter, (sid, vlan), nb.uuid,
+                  _on_primary(nb, vlan))
+
+
 def _read_bridge(adapter, host_uuid, vsw):
     """(NetBridge wrapper or None, all bridges) of ``vsw``; remembered."""
     nbs = pvm_net.NetBridge.get(adapter, parent_type=pvm_ms.System,
                                 parent_uuid=host_uuid)
     for nb in nbs:
         if nb.seas and nb.vswitch_id == vsw.switch_id:
-            _remember(_BRIDGES, adapter, vsw.switch_id, nb.uuid,
-                      nb.seas[0].primary_adpt.pvid)
+            _learn(adapter, nb)
             return nb, nbs
     _remember(_BRIDGES, adapter, vsw.switch_id, None, None)
     return None, nbs
@@ -123,14 +131,8 @@ def warm(adapter, host_uuid):
         LOG.warning('Could not read the Shared Ethernet Adapters: %s', e)
         return
     for nb in nbs:
-        if not nb.seas:
-            continue
-        sid = nb.vswitch_id
-        _remember(_BRIDGES, adapter, sid, nb.uuid,
-                  nb.seas[0].primary_adpt.pvid)
-        for vlan in nb.list_vlans():
-            _remember(_KNOWN, adapter, (sid, vlan), nb.uuid,
-                      _on_primary(nb, vlan))
+        if nb.seas:
+            _learn(adapter, nb)
 
 
 def _on_primary(nb, vlan):
@@ -178,39 +180,67 @@ def ensure(adapter, host_uuid, vsw, vlan, port='-', instance_name='-'):
     return vlan
 
 
-def _in_use(adapter, host_uuid, vsw, vlan):
-    vnets = pvm_net.VNet.get(adapter, parent_type=pvm_ms.System,
-                             parent_uuid=host_uuid)
-    return any(vn.vlan == vlan and vn.vswitch_id == vsw.switch_id
-               for vn in vnets)
-
-
 def release(adapter, host_uuid, vsw, vlan):
     """Remove ``vlan`` from the bridge of ``vsw`` if no adapter uses it.
 
     Best effort: a failure is logged (the VLAN stays bridged, harmlessly).
     :return: True if the VLAN was removed.
     """
-    if vlan is None:
-        return False
-    hit = _fresh(_KNOWN, adapter, (vsw.switch_id, vlan))
-    if hit is not None and hit[2]:
-        return False   # on the primary adapter, or no bridge: it stays
-    try:
-        if _in_use(adapter, host_uuid, vsw, vlan):
-            return False
-        _forget(adapter, (vsw.switch_id, vlan))
+    return bool(release_all(adapter, host_uuid, [(vsw, vlan)]))
+
+
+def release_all(adapter, host_uuid, pairs):
+    """:func:`release` for (vswitch, VLAN) pairs; the VLANs removed.
+
+    A VLAN known (while fresh) to be on the primary trunk adapter, or on a
+    vswitch without a bridge, costs nothing; an unknown one one read of the
+    bridges (remembered).  One the driver bridged costs the VirtualNetwork
+    feed (read once for all pairs), and if no adapter uses it any more the
+    bridges' feed and their update.
+    """
+    vnets = {}   # the VirtualNetwork feed once read
+    seen = set()
+    removed = []
+    for vsw, vlan in pairs:
+        if vlan is None or (vsw.switch_id, vlan) in seen:
+            continue
+        seen.add((vsw.switch_id, vlan))
+        try:
+            if _release(adapter, host_uuid, vsw, vlan, vnets):
+                removed.append(vlan)
+        except pvm_exc.Error as e:
+            LOG.warning('Could not remove VLAN %(vlan)s from the Shared '
+                        'Ethernet Adapter of virtual switch %(vsw)s: '
+                        '%(err)s', {'vlan': vlan, 'vsw': vsw.name, 'err': e})
+    return removed
+
+
+def _release(adapter, host_uuid, vsw, vlan, vnets):
+    key = (vsw.switch_id, vlan)
+    nb = nbs = None
+    hit = _fresh(_KNOWN, adapter, key)
+    if hit is None:
         nb, nbs = _read_bridge(adapter, host_uuid, vsw)
-        if nb is None or not nb.supports_vlan(vlan) or _on_primary(nb, vlan):
-            return False
-        LOG.info('Removing VLAN %(vlan)s, which no adapter uses any more, '
-                 'from Shared Ethernet Adapter %(nb)s.',
-                 {'vlan': vlan, 'nb': nb.uuid})
-        pvm_nb.remove_vlan_from_nb(adapter, host_uuid, nb.uuid, vlan,
-                                   existing_nbs=nbs)
-        return True
-    except pvm_exc.Error as e:
-        LOG.warning('Could not remove VLAN %(vlan)s from the Shared '
-                    'Ethernet Adapter of virtual switch %(vsw)s: %(err)s',
-                    {'vlan': vlan, 'vsw': vsw.name, 'err': e})
+        if nb is None:
+            _remember(_KNOWN, adapter, key, None, True)
+        hit = _fresh(_KNOWN, adapter, key)
+    if hit is None or hit[2]:
+        return False   # not bridged, on the primary adapter, or no bridge
+    if 'feed' not in vnets:
+        vnets['feed'] = pvm_net.VNet.get(adapter, parent_type=pvm_ms.System,
+                                         parent_uuid=host_uuid)
+    if any(vn.vlan == vlan and vn.vswitch_id == vsw.switch_id
+           for vn in vnets['feed']):
         return False
+    if nb is None:
+        # The update needs the bridges as they are now.
+        nb, nbs = _read_bridge(adapter, host_uuid, vsw)
+    _forget(adapter, key)
+    if nb is None or not nb.supports_vlan(vlan) or _on_primary(nb, vlan):
+        return False
+    LOG.info('Removing VLAN %(vlan)s, which no adapter uses any more, '
+             'from Shared Ethernet Adapter %(nb)s.',
+             {'vlan': vlan, 'nb': nb.uuid})
+    pvm_nb.remove_vlan_from_nb(adapter, host_uuid, nb.uuid, vlan,
+                               existing_nbs=nbs)
+    return True

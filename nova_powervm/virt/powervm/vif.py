@@ -491,16 +491,18 @@ def release_sea_vlans(adapter, instance, network_info):
     """Remove from the SEAs the VLANs of ``network_info``'s pvm_sea ports
     that no adapter on the host uses any more (best effort).
     """
+    pairs = []
     for one in network_info or []:
         if one.get('type') != VIF_TYPE_PVM_SEA:
             continue
         try:
-            sea_vlan.release(adapter, host_net.host_uuid(adapter),
-                             _SeaDriver.vswitch(adapter, instance, one),
-                             sea_vlan.port_vlan(instance, one))
+            pairs.append((_SeaDriver.vswitch(adapter, instance, one),
+                          sea_vlan.port_vlan(instance, one)))
         except Exception as e:
             LOG.warning('Not removing the VLAN of port %(port)s from the '
                         'SEA: %(err)s', {'port': _port(one), 'err': e})
+    if pairs:
+        sea_vlan.release_all(adapter, host_net.host_uuid(adapter), pairs)
 
 
 def ensure_sea_vlan(adapter, instance, vif, host_uuid=None):

@@ -142,3 +142,23 @@ class TestSeaVlan(testtools.TestCase):
         self.nb_get.side_effect = lambda *a, **k: list(self.nbs)
         sea_vlan.ensure(self.adapter, HOST, self.vsw, 1000)
         self.assertEqual(2, self.nb_get.call_count)
+
+    def test_cold_release_of_primary_vlan_reads_bridges_once(self):
+        # No VirtualNetwork feed for a VLAN that stays anyway; remembered.
+        for _ in range(2):
+            self.assertFalse(sea_vlan.release(self.adapter, HOST, self.vsw,
+                                              2227))
+        self.assertEqual(1, self.nb_get.call_count)
+        self.vnet_get.assert_not_called()
+
+    def test_release_all_reads_vnets_once_and_skips_repeats(self):
+        self.nbs = [bridge(tagged=(300, 301))]
+        vsw3 = mock.Mock(switch_id=3)
+        self.assertEqual([300, 301], sea_vlan.release_all(
+            self.adapter, HOST,
+            [(self.vsw, 300), (self.vsw, 300), (self.vsw, 301),
+             (self.vsw, None), (vsw3, 300)]))
+        self.assertEqual(1, self.vnet_get.call_count)
+        self.assertEqual([mock.call(self.adapter, HOST, 'nb1', v,
+                                    existing_nbs=mock.ANY)
+                          for v in (300, 301)], self.remove.call_args_list)
