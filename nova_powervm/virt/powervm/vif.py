@@ -28,7 +28,6 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import cna as pvm_cna
-from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
 from pypowervm.wrappers import network as pvm_net
 
@@ -124,20 +123,13 @@ def _delete_quietly(wrapper):
 
 def get_cnas(adapter, instance):
     """Client network adapters of the instance's partition ([] if gone)."""
-    try:
-        return pvm_net.CNA.get(adapter, parent_type=pvm_lpar.LPAR,
-                               parent_uuid=ids.pvm_uuid(instance))
-    except pvm_exc.HttpNotFound:
-        return []
+    return ids.partition_children(pvm_net.CNA, adapter, instance)
 
 
 def _create_on_partition(cna, instance, lpar_wrap=None):
     """PUT a built CNA under the partition (its wrapper spares a GET)."""
-    cna = slot_map.place_cna(instance, cna)
-    if lpar_wrap is not None:
-        return cna.create(parent=lpar_wrap)
-    return cna.create(parent_type=pvm_lpar.LPAR,
-                      parent_uuid=ids.pvm_uuid(instance))
+    return ids.create_on_partition(slot_map.place_cna(instance, cna),
+                                   instance, lpar_wrap)
 
 
 def _find_cna(cna_list, vif):

@@ -22,7 +22,6 @@ from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import sriov as pvm_sriov
 from pypowervm import util as pvm_util
 from pypowervm.wrappers import iocard
-from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
 
 from nova_powervm import conf as cfg
@@ -156,11 +155,7 @@ def build_vnic(adapter, instance, vif, want, sys_w=None):
 
 def get_vnics(adapter, instance):
     """The partition's vNICs ([] if the partition is gone)."""
-    try:
-        return iocard.VNIC.get(adapter, parent_type=pvm_lpar.LPAR,
-                               parent_uuid=ids.pvm_uuid(instance))
-    except pvm_exc.HttpNotFound:
-        return []
+    return ids.partition_children(iocard.VNIC, adapter, instance)
 
 
 def find_vnic(adapter, instance, vif):
@@ -206,12 +201,8 @@ class SriovDriver(object):
                  '%(n)d backing device(s)) into instance %(inst)s.',
                  {'port': vif.get('id'), 'net': want.physnet,
                   'n': len(vnic.back_devs), 'inst': instance.name})
-        if lpar_wrap is not None:
-            vnic = vnic.create(parent=lpar_wrap)
-        else:
-            vnic = vnic.create(parent_type=pvm_lpar.LPAR,
-                               parent_uuid=ids.pvm_uuid(instance))
-        return PluggedVnic(vif, vnic, True)
+        return PluggedVnic(vif, ids.create_on_partition(vnic, instance,
+                                                        lpar_wrap), True)
 
     @classmethod
     def unplug_plugged(cls, adapter, instance, plugged):
