@@ -55,6 +55,8 @@ def parse_args(argv=None):
                    help='extra latency added to every request')
     p.add_argument('--power-delay', type=float, default=0.2,
                    help='seconds a power job takes (default 0.2)')
+    p.add_argument('--migration-delay', type=float, default=0.1,
+                   help='seconds a partition migration takes (default 0.1)')
     p.add_argument('--event-hold', type=float, default=10.0,
                    help='seconds an idle event poll is held (default 10)')
     p.add_argument('--hosts', type=int, default=1, metavar='N',
@@ -101,7 +103,8 @@ def main(argv=None):
             state_dir=state_dir, admin_api=args.admin_api,
             admin_token=args.admin_token, mc_type=args.mc_type,
             vios_boot_s=args.vios_boot_delay, vios_rmc_s=args.vios_rmc_delay,
-            san=shared, partitions=args.partitions)
+            san=shared, partitions=args.partitions,
+            migration_s=args.migration_delay)
         try:
             sim.start()
         except OSError as e:

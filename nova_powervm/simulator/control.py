@@ -44,7 +44,7 @@ class Simulator(object):
                  event_hold_s=10.0, power_delay_s=0.2, session_timeout_s=None,
                  mc_type='PVM', state_dir=None, admin_api=True,
                  admin_token=None, file_users=None, vios_boot_s=0.0,
-                 vios_rmc_s=0.0, san=None, partitions=0):
+                 vios_rmc_s=0.0, san=None, partitions=0, migration_s=0.1):
         """See the keyword arguments' use below; security-relevant ones:
 
         ``state_dir``: the only directory the simulator writes to (session
@@ -58,6 +58,8 @@ class Simulator(object):
         (see the reboot_host control).  ``san``: a san.San this host
         shares an SSP cluster with (several hosts, see san.py).
         ``partitions``: seed that many client partitions (seed_scale.py).
+        ``migration_s``: how long a partition migration takes
+        (partition_mobility.py; the set_migration control changes it).
         """
         registry.load_plugins()
         # With a san (san.San) this is one host of several sharing an SSP
@@ -79,6 +81,7 @@ class Simulator(object):
         self.vios_boot_s = vios_boot_s
         self.vios_rmc_s = vios_rmc_s
         self.partitions = partitions
+        self.migration_s = migration_s
         self.store = sim_inv.Inventory(self)
         self.events = sim_events.EventBus(event_hold_s)
         self.jobs = sim_jobs.JobStore()

@@ -56,8 +56,8 @@ def _shared(sim):
 
 
 def _settings(sim):
-    return sim.extra.setdefault(SETTINGS, {'duration_s': DEFAULT_S,
-                                           'fail': None})
+    return sim.extra.setdefault(SETTINGS, {
+        'duration_s': getattr(sim, 'migration_s', DEFAULT_S), 'fail': None})
 
 
 @reg.control('set_migration')

@@ -12,6 +12,7 @@ import re
 from nova_powervm.simulator import errors
 from nova_powervm.simulator import fc
 from nova_powervm.simulator import partition
+from nova_powervm.simulator import partition_mobility_keys as keys
 from nova_powervm.simulator import storage_scsi as scsi
 from nova_powervm.simulator import xmlutil as xu
 
@@ -66,6 +67,18 @@ def find_target(sim, name):
         fail('02', 'The partition is already on managed system %s', name)
     fail('03', 'Managed system %s is not known to this management console '
          'or not in its data centre', name)
+
+
+def _check_console(sim, dst, params):
+    # Every host is its own NovaLink: the target's is reached over SSH.
+    name = host(dst).text('SystemName')
+    if not params.get('TargetRemoteHMCIPAddress'):
+        fail('04', 'Managed system %s is managed by another management '
+             'console; TargetRemoteHMCIPAddress must name it', name)
+    if keys.public_key(sim) not in keys.authorized_keys(dst):
+        fail('05', 'The management console of managed system %s does not '
+             'authorize the SSH public key of this management console',
+             name)
 
 
 def _running_vios(vios):
@@ -348,6 +361,7 @@ def plan(sim, lpar, params):
     """Validate migrating ``lpar`` as ``params`` ask; a Plan or JobFailure.
     """
     dst = find_target(sim, params.get('TargetManagedSystemName'))
+    _check_console(sim, dst, params)
     active = _check_partition(sim, dst, lpar, params)
     _check_msp(sim, params.get('SourceMSPIPaddr'), 'source')
     _check_msp(dst, params.get('DestMSPIPaddr'), 'destination')

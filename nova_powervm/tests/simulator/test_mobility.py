@@ -7,6 +7,7 @@ from pypowervm import adapter as pvm_adpt
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import hdisk as tsk_hdisk
+from pypowervm.tasks import management_console as tsk_mc
 from pypowervm.tasks import migration as tsk_mig
 from pypowervm.tasks import power as tsk_power
 from pypowervm.tasks import scsi_mapper as tsk_map
@@ -16,11 +17,14 @@ from pypowervm.wrappers import base_partition as bp
 from pypowervm.wrappers import cluster as pvm_clust
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
+from pypowervm.wrappers import management_console as pvm_mc
 from pypowervm.wrappers import network as pvm_net
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 import testtools
 
+from nova_powervm.simulator import cli
+from nova_powervm.simulator import control
 from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.tests.simulator import base
 
@@ -57,6 +61,11 @@ class MobilityTestCase(testtools.TestCase):
         super(MobilityTestCase, self).setUp()
         self.a.reset()
         self.name_b = self.name_b0
+        # Each NovaLink authorizes the other's key (the SSH the move uses).
+        tsk_mc.add_authorized_key(self.ad_b, tsk_mc.get_public_key(
+            self.ad_a))
+        tsk_mc.add_authorized_key(self.ad_a, tsk_mc.get_public_key(
+            self.ad_b))
 
     def lpar(self, name='mover', run=True, mem=1024, on_b=False):
         adpt, sim = (self.ad_b, self.b) if on_b else (self.ad_a, self.a)
@@ -111,6 +120,8 @@ class MobilityTestCase(testtools.TestCase):
         return [w.upper() for w in wwpns]
 
     def migrate(self, lpar, validate_only=False, **kw):
+        kw.setdefault('tgt_mgmt_svr', self.b.host)
+        kw.setdefault('tgt_mgmt_usr', 'wlp')
         tsk_mig.migrate_lpar(lpar, self.name_b, validate_only=validate_only,
                              **kw)
 
@@ -239,7 +250,8 @@ class TestMigrate(MobilityTestCase):
         # And back to A through B's endpoint.
         back = pvm_lpar.LPAR.get(self.ad_b, uuid=lpar.uuid)
         tsk_mig.migrate_lpar(back, pvm_ms.System.get(self.ad_a)[0]
-                             .system_name)
+                             .system_name, tgt_mgmt_svr=self.a.host,
+                             tgt_mgmt_usr='wlp')
         inv_a, inv_b = self.a.inventory(), self.b.inventory()
         self.assertEqual('running', inv_a['partitions'][lpar.uuid]['state'])
         self.assertNotIn(lpar.uuid, inv_b['partitions'])
@@ -415,6 +427,25 @@ class TestRefusals(MobilityTestCase):
         self.name_b = 'Server-nope'
         self.assertRefused(lpar, 'HSCL1B03')
 
+    def test_no_remote_console(self):
+        lpar = self.lpar()
+        self.assertRefused(lpar, 'HSCL1B04', tgt_mgmt_svr=None)
+
+    def test_key_not_authorized(self):
+        lpar = self.lpar()
+        mc = pvm_mc.ManagementConsole.get(self.ad_b)[0]
+        self.assertEqual([tsk_mc.get_public_key(self.ad_a)],
+                         list(mc.ssh_authorized_keys))
+        mc.ssh_authorized_keys = []
+        mc.update()
+        self.assertRefused(lpar, 'HSCL1B05')
+        # A console's own key is the server's; keys must be keys.
+        mc = pvm_mc.ManagementConsole.get(self.ad_b)[0]
+        self.assertNotEqual(tsk_mc.get_public_key(self.ad_a),
+                            mc.ssh_public_key)
+        mc.ssh_authorized_keys = ['not a key']
+        self.assertRaises(pvm_exc.HttpError, mc.update)
+
     def test_not_running(self):
         lpar = self.lpar()
         self.a.set_partition_state(lpar.uuid, 'open firmware')
@@ -528,3 +559,18 @@ class TestRefusals(MobilityTestCase):
         self.assertRefused(lpar, 'HSCL1B70', vlan_mappings=['nomac/1'])
         self.assertRefused(lpar, 'HSCL1B71',
                            vlan_mappings=['001122334455/12'])
+
+
+class TestKnob(testtools.TestCase):
+
+    def test_duration_from_constructor_and_cli(self):
+        sim = control.Simulator(migration_s=3.0)
+        self.addCleanup(sim.close)
+        self.assertEqual({'duration_s': 3.0, 'fail': 'stuck'},
+                         sim.set_migration(fail='stuck'))
+        self.assertEqual({'duration_s': 0.5, 'fail': None},
+                         sim.set_migration(duration_s=0.5))
+        self.assertRaises(ValueError, sim.set_migration, fail='boom')
+        self.assertEqual(2.5, cli.parse_args(
+            ['--migration-delay', '2.5']).migration_delay)
+        self.assertEqual(0.1, cli.parse_args([]).migration_delay)
