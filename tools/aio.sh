@@ -34,20 +34,23 @@ PY_PACKAGES=(nova keystone glance openstack-placement neutron tempest
 STARTED=()        # services this run started (stopped again on failure)
 CURRENT=""        # the service being brought up, for error messages
 
-log() { printf '%s aio: %s\n' "$(date +%H:%M:%S)" "$*"; }
-die() { printf 'aio: ERROR: %s\n' "$*" >&2; exit 1; }
+# fd 3/4: the terminal's stdout/stderr, also inside a `{ ...; } >> log`
+# (the ERR trap runs where the failing command's redirections apply).
+exec 3>&1 4>&2
+log() { printf '%s aio: %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
+die() { printf 'aio: ERROR: %s\n' "$*" >&4; exit 1; }
 
 fail_current() {
     local rc=$?
     trap - ERR
     if [ -n "$CURRENT" ]; then
         printf 'aio: ERROR: %s did not come up (exit %s); see %s\n' \
-            "$CURRENT" "$rc" "$LOGS/$CURRENT.log" >&2
-        tail -n 15 "$LOGS/$CURRENT.log" 2>/dev/null | sed 's/^/    /' >&2
+            "$CURRENT" "$rc" "$LOGS/$CURRENT.log" >&4
+        tail -n 15 "$LOGS/$CURRENT.log" 2>/dev/null | sed 's/^/    /' >&4
     fi
     if [ ${#STARTED[@]} -gt 0 ]; then
-        printf 'aio: stopping what this run started: %s\n' "${STARTED[*]}" >&2
-        stop_all
+        printf 'aio: stopping what this run started: %s\n' "${STARTED[*]}" >&4
+        stop_all >&3 2>&4
     fi
     exit "$rc"
 }
@@ -135,7 +138,8 @@ spawn() {  # spawn NAME COMMAND... : background process with pid file, log
     local name=$1; shift
     if pid_alive "$name"; then return 0; fi
     CURRENT=$name
-    nohup "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
+    # Its own process group (setsid): stop_all ends the workers too.
+    setsid nohup "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
     echo $! > "$RUN/$name.pid"
     STARTED+=("$name")
 }
@@ -176,11 +180,20 @@ start_mariadb() {
     fi
     CURRENT=mariadb
     wait_for mariadb 60 mariadb-admin --protocol=socket ping
-    local db pw
+    local db pw dbs=(keystone placement glance neutron nova_api nova nova_cell0)
     pw=$(secret db)
-    for db in keystone placement glance neutron nova_api nova nova_cell0; do
+    if [ ! -e "$STATE/databases" ]; then
+        # A new $AIO_DIR (new passwords): databases left by an earlier one
+        # hold its users, cell mappings (with its DB password) and servers.
+        log "new deployment: dropping and re-creating its databases"
+        for db in "${dbs[@]}"; do
+            mariadb --protocol=socket -e "DROP DATABASE IF EXISTS $db"
+        done
+    fi
+    for db in "${dbs[@]}"; do
         mariadb --protocol=socket -e "CREATE DATABASE IF NOT EXISTS $db"
     done
+    touch "$STATE/databases"
     mariadb --protocol=socket -e "CREATE USER IF NOT EXISTS 'aio'@'$IP' \
         IDENTIFIED BY '$pw'; ALTER USER 'aio'@'$IP' IDENTIFIED BY '$pw'; \
         GRANT ALL ON *.* TO 'aio'@'$IP'; FLUSH PRIVILEGES"
@@ -325,14 +338,14 @@ stop_all() {
         name=$(basename "$f" .pid); pid=$(cat "$f")
         if kill -0 "$pid" 2>/dev/null; then
             log "stopping $name ($pid)"
-            kill -TERM "$pid" 2>/dev/null || true
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         fi
     done
     for f in "$RUN"/*.pid; do
         [ -e "$f" ] || continue
         pid=$(cat "$f")
-        for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 1 20); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL -- "-$pid" 2>/dev/null || true
         rm -f "$f"
     done
     if [ -e "$RUN/rabbitmq.pid.managed" ]; then
