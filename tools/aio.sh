@@ -103,10 +103,22 @@ install_packages() {
     local missing=()
     command -v mariadbd >/dev/null || missing+=(mariadb-server)
     command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
+    command -v curl >/dev/null || missing+=(curl)         # health checks
+    command -v genisoimage >/dev/null || missing+=(genisoimage)  # config drive
+    command -v gcc >/dev/null || missing+=(gcc)           # pip builds uwsgi
     if [ ${#missing[@]} -gt 0 ]; then
         CURRENT=apt; log "apt-get install ${missing[*]}"
+        # The packages must not start their own daemons (aio.sh starts them
+        # on 127.0.0.1 only): deny invoke-rc.d for the install.
+        local deny=""
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d; deny=1
+        fi
         { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install \
-            -y -q --no-install-recommends "${missing[@]}"; } > "$LOGS/apt.log" 2>&1
+            -y -q --no-install-recommends "${missing[@]}"; } > "$LOGS/apt.log" 2>&1 ||
+            { [ -z "$deny" ] || rm -f /usr/sbin/policy-rc.d; false; }
+        [ -z "$deny" ] || rm -f /usr/sbin/policy-rc.d
     fi
     if [ ! -x "$BIN/uwsgi" ] || [ ! -x "$BIN/tempest" ]; then
         CURRENT=pip; log "creating $VENV (about 3 minutes)"
@@ -138,6 +150,8 @@ spawn() {  # spawn NAME COMMAND... : background process with pid file, log
     local name=$1; shift
     if pid_alive "$name"; then return 0; fi
     CURRENT=$name
+    stat -c %s "$LOGS/$name.log" > "$RUN/$name.logpos" 2>/dev/null ||
+        echo 0 > "$RUN/$name.logpos"
     # Its own process group (setsid): stop_all ends the workers too.
     setsid nohup "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
     echo $! > "$RUN/$name.pid"
@@ -296,13 +310,15 @@ start_neutron() {
 start_nova() {
     log "starting nova API, conductor, scheduler, compute"
     "$BIN/python" "$HERE/tools/aio_conf.py" nova "$ETC" "$STATE"
-    local nc=(--config-file "$ETC/nova/nova.conf") n
+    local nc=(--config-file "$ETC/nova/nova.conf") n cells
     CURRENT=nova-api
     {
         "$BIN/nova-manage" "${nc[@]}" api_db sync
         "$BIN/nova-manage" "${nc[@]}" cell_v2 map_cell0 \
             --database_connection "$(db_url nova_cell0)"
-        "$BIN/nova-manage" "${nc[@]}" cell_v2 list_cells | grep -q ' cell1 ' ||
+        # Not `list_cells | grep -q`: grep's early exit fails the pipe.
+        cells=$("$BIN/nova-manage" "${nc[@]}" cell_v2 list_cells)
+        [[ "$cells" == *" cell1 "* ]] ||
             "$BIN/nova-manage" "${nc[@]}" cell_v2 create_cell --name cell1
         "$BIN/nova-manage" "${nc[@]}" db sync
     } >> "$LOGS/nova-api.log" 2>&1
@@ -331,9 +347,9 @@ EOF
     chmod 600 "$AIO_DIR/openrc"
 }
 
-stop_all() {
+stop_group() {  # stop_group PIDFILE...: TERM each process group, then KILL
     local f name pid
-    for f in "$RUN"/*.pid; do
+    for f in "$@"; do
         [ -e "$f" ] || continue
         name=$(basename "$f" .pid); pid=$(cat "$f")
         if kill -0 "$pid" 2>/dev/null; then
@@ -341,13 +357,22 @@ stop_all() {
             kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         fi
     done
-    for f in "$RUN"/*.pid; do
+    for f in "$@"; do
         [ -e "$f" ] || continue
         pid=$(cat "$f")
         for _ in $(seq 1 20); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.5; done
         kill -KILL -- "-$pid" 2>/dev/null || true
-        rm -f "$f"
+        rm -f "$f" "${f%.pid}.logpos"
     done
+}
+
+stop_all() {  # the services first, then what they use (MariaDB, RabbitMQ)
+    local f svcs=()
+    for f in "$RUN"/*.pid; do
+        [ "$f" = "$RUN/mariadb.pid" ] || svcs+=("$f")
+    done
+    stop_group "${svcs[@]}"
+    stop_group "$RUN/mariadb.pid"
     if [ -e "$RUN/rabbitmq.pid.managed" ]; then
         log "stopping rabbitmq"
         rabbitmqctl -q stop >/dev/null 2>&1 || true

@@ -176,7 +176,11 @@ def nova(etc, state):
         'vnc': {'enabled': 'false'},
         'oslo_messaging_notifications': {'driver': 'noop'},
     })
+    os.makedirs(os.path.join(state, 'nova'), exist_ok=True)
     for n in range(1, nhosts(etc) + 1):
+        # nova-compute writes its node identity (compute_id) there.
+        os.makedirs(os.path.join(state, 'nova%d' % n, 'instances'),
+                    exist_ok=True)
         write(os.path.join(d, 'compute%d.conf' % n), {
             'DEFAULT': {'host': 'pvm%d' % n,
                         'state_path': os.path.join(state, 'nova%d' % n),

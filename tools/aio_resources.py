@@ -43,13 +43,17 @@ def identity(conn, aio_dir):
     idt = conn.identity
     project = (idt.find_project('service', domain_id='default') or
                idt.create_project(name='service', domain_id='default'))
-    admin = idt.find_role('admin')
+    # 'service' too: keystonemiddleware refuses a service token (nova's
+    # X-Service-Token to neutron, cinder...) without it (HTTP 401).
+    roles = [idt.find_role('admin'),
+             idt.find_role('service') or idt.create_role(name='service')]
     for user_name, stype, port, path in SERVICES:
         user = idt.find_user(user_name, domain_id='default')
         if user is None:
             user = idt.create_user(name=user_name, domain_id='default',
                                    password=secret(aio_dir, user_name))
-        idt.assign_project_role_to_user(project, user, admin)
+        for role in roles:
+            idt.assign_project_role_to_user(project, user, role)
         svc = next((s for s in idt.services() if s.type == stype), None)
         if svc is None:
             svc = idt.create_service(name=user_name, type=stype)
@@ -99,9 +103,38 @@ def resources(conn, aio_dir):
         net.add_interface_to_router(router, subnet_id=priv_sub.id)
 
 
+def _failed(aio_dir, name):
+    """Whether aio.sh's process NAME ended, or logged CRITICAL since start.
+
+    A nova service may log its CRITICAL start-up error and linger.
+    """
+    run = os.path.join(aio_dir, 'run', name)
+    try:
+        with open(run + '.pid') as f:
+            pid = int(f.read())
+        with open('/proc/%d/stat' % pid) as f:
+            if f.read().rsplit(')', 1)[1].split()[0] == 'Z':
+                return True
+        with open(run + '.logpos') as f:
+            pos = int(f.read() or 0)
+        with open(os.path.join(aio_dir, 'logs', name + '.log'), 'rb') as f:
+            f.seek(pos)
+            return b' CRITICAL ' in f.read()
+    except (OSError, ValueError, IndexError):
+        return True
+
+
+def _dead_computes(aio_dir, n):
+    names = ['nova-compute%d' % i for i in range(1, int(n) + 1)]
+    return [name for name in names if _failed(aio_dir, name)]
+
+
 def wait_computes(conn, aio_dir, n, seconds):
     end = time.monotonic() + float(seconds)
     while True:
+        dead = _dead_computes(aio_dir, n)
+        if dead:
+            sys.exit('%s exited' % ', '.join(dead))
         try:
             up = [s for s in conn.compute.services(binary='nova-compute')
                   if s.state == 'up']

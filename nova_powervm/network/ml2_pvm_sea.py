@@ -8,6 +8,14 @@ with that VLAN and makes the VLAN exist on the host's Shared Ethernet
 Adapter (``nova_powervm.virt.powervm.sea_vlan``) before the partition is
 powered on.
 
+No agent reports the wiring done, so the driver completes the port's
+provisioning itself once the port is bound here (``update_port_postcommit``):
+neutron then reports it ACTIVE and sends nova ``network-vif-plugged``
+(other provisioning blocks, e.g. a DHCP agent's, still hold it DOWN until
+they are done).  The SEA's VLAN is made by nova-compute at plug time, after
+that; without this the port stays DOWN and nova-compute gives up waiting for
+the event (``vif_plugging_timeout``).
+
 Enable it in ``ml2_conf.ini``::
 
     [ml2]
@@ -15,9 +23,11 @@ Enable it in ``ml2_conf.ini``::
     [ml2_pvm_sea]
     hosts = novalink1,novalink2    # empty (default): every host
 
-neutron-lib is needed only here; nova-compute never imports this module.
+neutron-lib and (when a port is bound) neutron are needed only here;
+nova-compute never imports this module.
 """
 from neutron_lib.api.definitions import portbindings
+from neutron_lib.callbacks import resources
 from neutron_lib import constants as n_const
 from neutron_lib.plugins.ml2 import api
 from oslo_config import cfg
@@ -77,6 +87,18 @@ class PvmSeaMechanismDriver(api.MechanismDriver):
                       {'port': port['id'], 'host': context.host,
                        'details': details})
             return
+
+    def update_port_postcommit(self, context):
+        """A port bound here is provisioned: no agent will say so."""
+        port = context.current
+        if (context.vif_type != VIF_TYPE_PVM_SEA or
+                port.get('status') == n_const.PORT_STATUS_ACTIVE):
+            return
+        # neutron-server's own module: imported only where it runs.
+        from neutron.db import provisioning_blocks
+        provisioning_blocks.provisioning_complete(
+            context.plugin_context, port['id'], resources.PORT,
+            VIF_TYPE_PVM_SEA)
 
     @staticmethod
     def vif_details(segment):

@@ -64,6 +64,31 @@ class TestPvmSeaMech(testtools.TestCase):
         self.drv.bind_port(mine)
         self.assertEqual(1, mine.set_binding.call_count)
 
+    def _postcommit(self, vif_type, status):
+        ctx = mock.Mock(spec=api.PortContext)
+        ctx.current = {'id': 'port-1', 'status': status}
+        ctx.vif_type = vif_type
+        pb = mock.Mock()
+        mods = {'neutron': mock.Mock(), 'neutron.db': mock.Mock(
+            provisioning_blocks=pb), 'neutron.db.provisioning_blocks': pb}
+        with mock.patch.dict('sys.modules', mods):
+            self.drv.update_port_postcommit(ctx)
+        return ctx, pb.provisioning_complete
+
+    def test_bound_port_provisioned(self):
+        # No agent: the port would stay DOWN and nova wait for
+        # network-vif-plugged until vif_plugging_timeout.
+        ctx, complete = self._postcommit('pvm_sea', 'DOWN')
+        complete.assert_called_once_with(ctx.plugin_context, 'port-1',
+                                         'port', 'pvm_sea')
+
+    def test_other_or_active_ports_left_alone(self):
+        for vif_type, status in (('ovs', 'DOWN'), ('unbound', 'DOWN'),
+                                 ('binding_failed', 'DOWN'),
+                                 ('pvm_sea', 'ACTIVE')):
+            complete = self._postcommit(vif_type, status)[1]
+            complete.assert_not_called()
+
     def test_details_drive_nova_side_vlan(self):
         # What nova's vif.py reads from the binding: the VLAN, or flat.
         from nova_powervm.virt.powervm import sea_vlan
