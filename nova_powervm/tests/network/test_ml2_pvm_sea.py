@@ -68,6 +68,7 @@ class TestPvmSeaMech(testtools.TestCase):
         ctx = mock.Mock(spec=api.PortContext)
         ctx.current = {'id': 'port-1', 'status': status}
         ctx.vif_type = vif_type
+        ctx.plugin_context = mock.Mock()    # neutron's PortContext has it
         pb = mock.Mock()
         mods = {'neutron': mock.Mock(), 'neutron.db': mock.Mock(
             provisioning_blocks=pb), 'neutron.db.provisioning_blocks': pb}
