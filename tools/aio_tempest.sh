@@ -31,7 +31,7 @@ echo "aio tempest: regex '$REGEX', excluded (driver lacks them): '$exclude'"
 elapsed=$((SECONDS - start))
 "$BIN/stestr" last --subunit > "$out/results.subunit" 2>/dev/null || true
 "$BIN/subunit2junitxml" < "$out/results.subunit" > "$out/results.xml" 2>/dev/null || true
-grep -E '^(FAIL|ERROR)' "$out/console.log" | head -50 || true
+grep -E '\.\.\. FAILED$|^(FAIL|ERROR)' "$out/console.log" | head -50 || true
 sed -n '/^Totals$/,/^Sum of execute/p' "$out/console.log"
 echo "aio tempest: regex '$REGEX', ${elapsed}s, results in $out (exit $rc)"
 exit "$rc"
