@@ -376,12 +376,18 @@ def _complete(sim, mig):
     src.extra.get(partition.VTERMS, set()).discard(lpar.uuid)
     src.store.remove(lpar, ctx={})
     partition.update_capacity(src)
-    for s in (src, dst):
+    _end(sim, mig, dst, shell, (_mem(shell), 0))
+
+
+def _end(sim, mig, host, obj, data):
+    """The migration is over; the partition is ``obj`` on ``host``."""
+    plan = mig.plan
+    for s in (plan.src, plan.dst):
         _count(s, plan.active, -1)
     mig.phase = DONE
-    _shared(sim).pop(lpar.uuid, None)
-    _mark(dst, shell, 'running' if plan.active else 'not activated',
-          chk.NOT_MIGRATING, (_mem(shell), 0))
+    _shared(sim).pop(plan.lpar.uuid, None)
+    _mark(host, obj, 'running' if plan.active else 'not activated',
+          chk.NOT_MIGRATING, data)
 
 
 def _rollback(sim, mig):
@@ -396,12 +402,7 @@ def _rollback(sim, mig):
         dst.store.discard(shell)
         dst.events.emit('DELETE_URI', href, None)
         partition.update_capacity(dst)
-    for s in (src, dst):
-        _count(s, plan.active, -1)
-    mig.phase = DONE
-    _shared(sim).pop(lpar.uuid, None)
-    _mark(src, lpar, 'running' if plan.active else 'not activated',
-          chk.NOT_MIGRATING, (0, 0))
+    _end(sim, mig, src, lpar, (0, 0))
 
 
 def _mig_of(sim, lpar, job):
