@@ -313,7 +313,7 @@ class TestMigrate(MobilityTestCase):
     def test_running_on_both_hosts_then_events(self):
         lpar = self.lpar()
         self.map_lu(lpar)
-        self.a.set_migration(duration_s=2.2)
+        self.a.set_migration(duration_s=4)
         seen = []
         t = threading.Thread(target=lambda: seen.append(
             self.migrate(lpar)))
@@ -345,7 +345,7 @@ class TestMigrate(MobilityTestCase):
 
 class TestAbortRecoverFaults(MobilityTestCase):
 
-    def _start(self, lpar, secs=2.2):
+    def _start(self, lpar, secs=30):
         self.a.set_migration(duration_s=secs)
         errs = []
 
