@@ -14,7 +14,9 @@ optional ``RbdUser``).  A new mapping of one is refused (400) unless
 
 The mapped element gets a UDID (stable per file / image) and the current
 size; the ``RBDExists`` job (``tasks.hdisk.rbd_exists``) answers
-``exists``.  Contents: ``volume_file_path`` / ``rbd_image_path``.
+``exists``.  Contents: ``volume_file_path`` / ``rbd_image_path``; a
+mapped disk shows a new size after ``resize_volume_file`` /
+``resize_rbd_image``.
 """
 import hashlib
 
@@ -91,6 +93,14 @@ def add_rbd_image(sim, pool, image, gb=1):
         _pools(sim)[pool]['images'][image] = float(gb)
         stg.whole_content_path(sim, udid_of(RBD, '%s/%s' % (pool, image)),
                                int(gb * stg.GB))
+
+
+@reg.control('resize_rbd_image')
+def resize_rbd_image(sim, pool, image, gb):
+    """Grow an RBD image (what Cinder's RBD extend does)."""
+    with sim.lock:
+        _pools(sim)[pool]['images'][image] = float(gb)
+        _refresh(sim, RBD, '%s/%s' % (pool, image), gb)
 
 
 @reg.control('rbd_image_path')

@@ -1,4 +1,6 @@
 """Simulator iSCSI, file-backed and RBD disks through pypowervm."""
+import os
+
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import hdisk as tsk_hdisk
 from pypowervm.tasks import scsi_mapper as tsk_map
@@ -143,6 +145,16 @@ class TestBacked(test_fc.FCTestCase):
         smap = tsk_map.find_maps(vios_w.scsi_mappings, lpar.uuid)[0]
         self.assertEqual('pool1/vol-1', smap.backing_storage.name)
         self.assertEqual('RBD', smap.backing_storage.vdtype)
+        self.assertEqual(2, smap.backing_storage.capacity)
+        # Cinder's extend: the mapped disk shows the new size, the
+        # contents grow (zeros after the old end).
+        self.sim.resize_rbd_image('pool1', 'vol-1', 4)
+        vios_w = pvm_vios.VIOS.get(self.adpt, uuid=vios_w.uuid,
+                                   xag=test_fc.XAGS)
+        smap = tsk_map.find_maps(vios_w.scsi_mappings, lpar.uuid)[0]
+        self.assertEqual(4, smap.backing_storage.capacity)
+        self.assertEqual(4 * 1024 ** 3, os.path.getsize(
+            self.sim.rbd_image_path('pool1', 'vol-1')))
 
     def test_rbd_wrong_user(self):
         self.sim.add_rbd_pool('pool1', user='cinder')

@@ -16,10 +16,12 @@ import abc
 from nova import exception as nova_exc
 from oslo_log import log as logging
 from oslo_utils import importutils
+from oslo_utils import uuidutils
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import partition as pvm_par
 from pypowervm.utils import transaction as pvm_tx
+from taskflow import exceptions as tf_exc
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import ids
@@ -69,6 +71,30 @@ def build_volume_driver(adapter, host_uuid, instance, connection_info,
     cls = volume_driver_class(connection_info)
     return cls(adapter, host_uuid, instance, connection_info,
                stg_ftsk=stg_ftsk)
+
+
+def error_text(exc):
+    """A short sentence for a failed REST change, the API's reason first.
+
+    An HTTP error the REST API explained reads ``<its message> (HTTP
+    <status> on <method> <resource type>)``: nova keeps 255 characters of
+    a fault, too few for pypowervm's text with the full path before the
+    reason.  Anything else: ``str(exc)``.
+    """
+    if isinstance(exc, tf_exc.WrappedFailure):
+        return '; '.join(error_text(f.exception) if f.exception else
+                         f.exception_str for f in exc)
+    her = getattr(exc, 'her_wrap', None)
+    resp = getattr(exc, 'response', None)
+    if (not isinstance(exc, pvm_exc.HttpError) or her is None or
+            not her.message or resp is None):
+        return str(exc)
+    path = (resp.reqpath or '').split('?')[0]
+    names = [p for p in path.split('/')
+             if p and not uuidutils.is_uuid_like(p)]
+    return '%s (HTTP %s on %s %s)' % (her.message, resp.status,
+                                      resp.reqmethod,
+                                      names[-1] if names else path)
 
 
 def _classes():
@@ -235,7 +261,7 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
             self.revert_connect()
             raise nova_exc.VolumeAttachFailed(
                 volume_id=self.volume_id,
-                reason='%s failed: %s' % (what, exc))
+                reason='%s failed: %s' % (what, error_text(exc)))
 
     def _own_feed_task(self, name, exc_cls=nova_exc.VolumeAttachFailed):
         """A FeedTask over the active VIOSes (one GET with min_xags)."""

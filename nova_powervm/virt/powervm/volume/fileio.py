@@ -130,7 +130,8 @@ class VdiskRefAdapter(v_driver.VolumeAdapter, metaclass=abc.ABCMeta):
                 ftsk.execute()
             except Exception as exc:
                 raise nova_exc.VolumeDetachFailed(
-                    volume_id=self.volume_id, reason=str(exc))
+                    volume_id=self.volume_id,
+                    reason=v_driver.error_text(exc))
 
     def revert_connect(self):
         if self._mapped_on is None:

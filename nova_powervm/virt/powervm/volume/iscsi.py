@@ -223,7 +223,8 @@ class IscsiVolumeAdapter(vscsi.VscsiVolumeAdapter):
         except nova_exc.VolumeAttachFailed as exc:
             if not self._failures:
                 raise
+            # The iSCSI reasons first: nova's fault keeps 255 characters.
             raise nova_exc.VolumeAttachFailed(
                 volume_id=self.volume_id, reason='%s; %s' % (
-                    exc.kwargs.get('reason'), '; '.join(
-                        sorted(set(self._failures.values())))))
+                    '; '.join(sorted(set(self._failures.values()))),
+                    exc.kwargs.get('reason')))

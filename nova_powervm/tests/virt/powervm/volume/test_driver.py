@@ -8,7 +8,9 @@ from nova import test
 from oslo_serialization import jsonutils
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import hdisk as tsk_hdisk
+from taskflow import exceptions as tf_exc
 from taskflow.patterns import linear_flow as tf_lf
+from taskflow.types import failure
 
 from nova_powervm.tests.virt.powervm.volume import fakes
 from nova_powervm.virt.powervm import driver as pvm_driver
@@ -43,6 +45,40 @@ class TestSelection(test.NoDBTestCase):
         self.assertRaises(nova_exc.VolumeDriverNotFound,
                           volume_dvr.volume_driver_class,
                           conn_info(vtype='sheepdog'))
+
+
+class TestErrorText(test.NoDBTestCase):
+
+    def _http_error(self, message, status=400):
+        resp = mock.Mock(
+            status=status, reason='Bad Request', reqmethod='POST',
+            body=b'', reqpath='/rest/api/uom/VirtualIOServer/'
+            '7DBBE705-E4C4-4458-8223-3EBE07015CA9?group=ViosSCSIMapping')
+        exc = pvm_exc.HttpError(resp)
+        exc.her_wrap = mock.Mock(message=message) if message else None
+        return exc
+
+    def test_rest_message_first(self):
+        exc = self._http_error('File /v1 does not exist on Virtual I/O '
+                               'Server vios1')
+        self.assertEqual('File /v1 does not exist on Virtual I/O Server '
+                         'vios1 (HTTP 400 on POST VirtualIOServer)',
+                         volume_dvr.error_text(exc))
+        # Several VIOSes failed: each one's sentence.
+        wrapped = tf_exc.WrappedFailure([
+            failure.Failure.from_exception(exc),
+            failure.Failure.from_exception(self._http_error(
+                'Injected', status=500))])
+        self.assertEqual(
+            'File /v1 does not exist on Virtual I/O Server vios1 (HTTP 400 '
+            'on POST VirtualIOServer); Injected (HTTP 500 on POST '
+            'VirtualIOServer)', volume_dvr.error_text(wrapped))
+
+    def test_other_errors_as_they_are(self):
+        exc = self._http_error(None)
+        self.assertEqual(str(exc), volume_dvr.error_text(exc))
+        self.assertIn('HTTP error 400 for method POST', str(exc))
+        self.assertEqual('boom', volume_dvr.error_text(ValueError('boom')))
 
 
 class TestDriverVolumes(test.NoDBTestCase):

@@ -85,7 +85,8 @@ class TestIscsi(_Base):
             vios_uuid='v', status='24')
         exc = self.assertRaises(nova_exc.VolumeAttachFailed,
                                 self.build(iscsi_info()).connect_volume)
-        self.assertIn('CHAP authentication failed', str(exc))
+        # The iSCSI reason first (nova's fault keeps 255 characters).
+        self.assertIn('Reason: CHAP authentication failed', str(exc))
         self.assertNotIn('pw-secret', str(exc))
         self.assertEqual(2, self.remove.call_count)
         self.assertEqual([], self.srv.posts)
