@@ -1,4 +1,4 @@
-"""Fault matrix cells: iSCSI attach/detach and RBD attach.
+"""Fault matrix cells: iSCSI, RBD and file I/O attach/detach.
 
 The machinery (cells, checks, test names) is test_fault_matrix's; see its
 docstring.  To keep the run short these flows get three cells per step:
@@ -7,7 +7,9 @@ each write (the full matrix of all seven dimensions passed once: 112
 cells, 14 minutes on the shared machine).  After a failed iSCSI attach no
 hdisk stays and no VIOS stays logged in to the target (the inventory
 includes the sessions); a failed detach leaves the volume attached and a
-retry completes it.
+retry completes it.  RBD detach and file I/O attach/detach are one GET and
+one POST: an HTTP 500 at each, and the POST made but its answer lost (HTTP
+500, dropped connection).
 """
 # nova's concurrency set-up first, as in test_fault_matrix.
 from nova import monkey_patch
@@ -18,11 +20,17 @@ from nova_powervm.tests.functional import test_fault_matrix as fm  # noqa
 from nova_powervm.tests.functional import test_volumes_iscsi as tvi  # noqa
 
 CONF = cfg.CONF
+FILE_PATH = tvi.file_info('gpfs')['data']['device_path']
 
 
 def _generate(cls):
     """Three cells per step: HTTP 500, job failure, lost write answer."""
     return fm._generate(cls, only=('http500', 'job', 'amb_loss'))
+
+
+def _generate_small(cls):
+    """One-POST flows: HTTP 500 at each request, both lost answers."""
+    return fm._generate(cls, only=('http500', 'amb500', 'amb_loss'))
 
 
 class _IscsiFlow(fm._VolumeFlow):
@@ -103,3 +111,77 @@ class TestAttachVolumeRBD(fm._VolumeFlow):
     def check_succeeded(self, state, before):
         self.detach(state)
         self.assertInventory(before)
+
+
+@_generate_small
+class TestDetachVolumeRBD(fm._VolumeFlow):
+    """detach_volume (RBD): one mapping removal POST."""
+
+    max_requests = 2
+    max_updates = 1
+    max_writes = 1
+
+    def prepare(self):
+        self.sim.add_rbd_pool('volumes')
+        self.sim.add_rbd_image('volumes', 'volume-r')
+        state = {'inst': self.make_vm(), 'info': tvi.rbd_info()}
+        state['detached'] = self.sim.inventory()
+        self.attach(state)
+        return state
+
+    def run_flow(self, state):
+        self.detach(state)
+
+    def check_failed(self, state, before, err):
+        self.check_detach_failed(state, before)
+
+    def check_succeeded(self, state, before):
+        self.assertInventory(state['detached'])
+
+
+class _FileFlow(fm._VolumeFlow):
+    """One GPFS volume file every VIOS sees."""
+
+    def prepare(self):
+        self.sim.add_volume_file(FILE_PATH)
+        return {'inst': self.make_vm(), 'info': tvi.file_info('gpfs')}
+
+
+@_generate_small
+class TestAttachVolumeFileIO(_FileFlow):
+    """attach_volume (file I/O): one mapping POST on one VIOS."""
+
+    max_requests = 2
+    max_updates = 1
+    max_writes = 1
+
+    def run_flow(self, state):
+        self.attach(state)
+
+    def check_succeeded(self, state, before):
+        self.detach(state)
+        self.assertInventory(before)
+
+
+@_generate_small
+class TestDetachVolumeFileIO(_FileFlow):
+    """detach_volume (file I/O): one mapping removal POST."""
+
+    max_requests = 2
+    max_updates = 1
+    max_writes = 1
+
+    def prepare(self):
+        state = super().prepare()
+        state['detached'] = self.sim.inventory()
+        self.attach(state)
+        return state
+
+    def run_flow(self, state):
+        self.detach(state)
+
+    def check_failed(self, state, before, err):
+        self.check_detach_failed(state, before)
+
+    def check_succeeded(self, state, before):
+        self.assertInventory(state['detached'])

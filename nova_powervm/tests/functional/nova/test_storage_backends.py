@@ -31,8 +31,10 @@ class TestBackends(base.PowerVMNovaTestCase):
             'auth_password': secret}, bootable=bootable)
 
     def _file_volume(self, vtype, path, gb=1, bootable=False):
-        """A Cinder local/nfs/gpfs volume of the file ``path`` (None: not
-        created on the VIOSes)."""
+        """A Cinder local/nfs/gpfs volume of the file ``path``.
+
+        ``gb=None``: the file does not exist on the VIOSes.
+        """
         if gb:
             self.sim.add_volume_file(path, gb=gb)
         if vtype == 'nfs':
