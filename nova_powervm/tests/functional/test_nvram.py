@@ -145,6 +145,10 @@ class TestSwiftStore(_NvramCase):
         self.wait_for(lambda: self.mgr.fetch(inst.uuid) == self.sim.nvram(
             pvm), 'the pending NVRAM')
         self.assertIsNone(self.stored(inst))
+        # Logged (with the instance), to be tried again.
+        self.assertIn('Could not save the NVRAM of instance %s (try 1); '
+                      'trying again later' % inst.uuid,
+                      self.stdlog.logger.output)
         self.swift.down = False
         self.wait_for(lambda: self.stored(inst) == self.sim.nvram(pvm),
                       'the NVRAM saved once Swift is back')
