@@ -172,10 +172,12 @@ class TestBackends(base.PowerVMNovaTestCase):
                 'nfs': self._file_volume('nfs', NFS_FILE, bootable=True),
                 'rbd': self._rbd_volume('boot1', bootable=True)}
         before = self.sim.inventory()
-        servers = {vtype: self._boot_from(vol_id)
-                   for vtype, vol_id in vols.items()}
-        for vtype, server in servers.items():
-            server = self._wait_for_status(server, 'ACTIVE')
+        servers = {}
+        for vtype, vol_id in vols.items():
+            # One at a time: three spawns at once outlast a wait when the
+            # machine is loaded.
+            server = servers[vtype] = self._wait_for_status(
+                self._boot_from(vol_id), 'ACTIVE')
             self.assertEqual('running', self._state(server))
             self.assertEqual('in-use',
                              self.cinder.volumes[vols[vtype]]['status'])

@@ -60,6 +60,17 @@ class VdiskRefAdapter(v_driver.VolumeAdapter, metaclass=abc.ABCMeta):
         return [pvm_const.XAG.VIO_SMAP]
 
     @classmethod
+    def can_live_migrate(cls):
+        """No: not built.
+
+        Live Partition Mobility moves vSCSI mappings of disks the target's
+        VIOSes find by SCSI identity (hdisks); a file or RBD disk would have
+        to be re-created by name on the target's VIOS first.  The source
+        check refuses the migration (MigrationPreCheckError).
+        """
+        return False
+
+    @classmethod
     def get_connector_properties(cls, adapter, host_uuid, instance):
         return {}
 

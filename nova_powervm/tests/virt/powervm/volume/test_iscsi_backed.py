@@ -6,6 +6,7 @@ from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.wrappers import storage as pvm_stor
 
+from nova_powervm.tests.virt.powervm import test_live_migration
 from nova_powervm.tests.virt.powervm.volume import fakes
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
 from nova_powervm.virt.powervm.volume import fileio
@@ -195,3 +196,25 @@ class TestRBD(_Base):
         self.assertRaises(nova_exc.VolumeAttachFailed,
                           self.build(self.info('noslash')).connect_volume)
         self.exists.assert_not_called()
+
+
+class TestNoLiveMigration(test_live_migration.LpmTestCase):
+    """iSCSI, file I/O and RBD volumes: live migration refused first."""
+
+    _check = test_live_migration.TestSource._check
+    _refused = test_live_migration.TestSource._refused
+
+    def test_each_type_refused(self):
+        for vtype, data in (('iscsi', {}), ('nfs', {'export': '/mnt/s',
+                                                    'name': 'v'}),
+                            ('local', {'device_path': '/v'}),
+                            ('gpfs', {'device_path': '/gpfs/v'}),
+                            ('rbd', {'name': 'pool/v'})):
+            bdm = {'boot_index': 0, 'connection_info': {
+                'driver_volume_type': vtype,
+                'data': dict(data, volume_id='vol-%s' % vtype)}}
+            ex = self._refused(['volume vol-%s' % vtype,
+                                'which live migration cannot move'],
+                               bdi=test_live_migration._bdi(bdm))
+            self.assertIn(volume_dvr.volume_driver_class(
+                bdm['connection_info']).vol_type(), str(ex))
