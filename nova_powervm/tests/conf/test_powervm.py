@@ -42,9 +42,26 @@ class TestPowerVMOptions(test.NoDBTestCase):
         self.assertEqual('localhost', opts.host)
         self.assertIsNone(opts.password)
 
+    def test_compat_defaults_volumes_and_nvram(self):
+        opts = self.conf.powervm
+        self.assertEqual('default', opts.iscsi_iface)
+        self.assertEqual('', opts.rbd_user)
+        self.assertEqual('powervm_nvram', opts.swift_container)
+        for name in ('swift_username', 'swift_user_domain_name',
+                     'swift_project_name', 'swift_project_domain_name'):
+            self.assertEqual('powervm', opts[name], name)
+        self.assertEqual('3', opts.swift_auth_version)
+        self.assertEqual('publicURL', opts.swift_endpoint_type)
+        self.assertIsNone(opts.swift_auth_url)
+        self.assertIsNone(opts.swift_password)
+        # Deliberately not the earlier drivers' 'none' (documented in
+        # configuration.rst): the local store needs no service.
+        self.assertEqual('local', opts.nvram_store)
+
     def test_password_is_secret(self):
-        self.assertTrue(self.conf._get_opt_info('password',
-                                                'powervm')['opt'].secret)
+        for name in ('password', 'swift_password'):
+            self.assertTrue(self.conf._get_opt_info(name, 'powervm')[
+                'opt'].secret, name)
 
     def test_invalid_disk_driver_rejected(self):
         self.assertRaises(ValueError, self.fixture.config,
