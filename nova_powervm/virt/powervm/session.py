@@ -10,6 +10,7 @@ from pypowervm.wrappers import managed_system as pvm_ms
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import http_reuse
 from nova_powervm.virt.powervm import job_templates
 
 LOG = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def build_adapter():
              {'proto': protocol, 'host': host, 'port': port,
               'user': opts.username or '<local>',
               'auth': 'file' if opts.password is None else 'password'})
+    http_reuse.install()   # one HTTP connection for many requests
     try:
         session = pvm_adpt.Session(
             host=host, username=opts.username, password=opts.password,
