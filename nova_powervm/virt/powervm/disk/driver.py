@@ -229,10 +229,9 @@ class DiskAdapter(metaclass=abc.ABCMeta):
                                          disk_info.udid)
 
         def add_mapping(vwrap):
-            if tsk_map.find_maps(vwrap.scsi_mappings,
-                                 client_lpar_id=lpar_uuid, stg_elem=stg_ref):
-                return None
-            # A rebuild maps the disk into its saved slot.
+            # A rebuild maps the disk into its saved slot.  add_map leaves
+            # an existing mapping alone (its one scan of the VIOS's
+            # mappings, which grow with the host's partitions).
             slot, lua = slot_map.vscsi_slot(instance, vwrap, disk_info.udid,
                                             boot=True)
             mapping = tsk_map.build_vscsi_mapping(
@@ -259,21 +258,19 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         lpar_uuid = ids.pvm_uuid(instance)
         match = self._types_match_func(disk_types, instance)
         removed = []
-        wtasks = []
-        for vwrap in self._vios_feed():
-            maps = tsk_map.find_maps(vwrap.scsi_mappings,
-                                     client_lpar_id=lpar_uuid,
-                                     match_func=match)
-            if not maps:
-                continue
-            wtask = pvm_tx.WrapperTask('detach_disk_%s' % vwrap.uuid, vwrap)
-            wtask.add_functor_subtask(tsk_map.remove_maps, lpar_uuid,
-                                      match_func=match)
-            wtasks.append(wtask)
-            for smap in maps:
+
+        def remove(vwrap):
+            # One scan of the VIOS's mappings (they grow with the host's
+            # partitions); no POST when none was removed.
+            gone = tsk_map.remove_maps(vwrap, lpar_uuid, match_func=match)
+            for smap in gone:
                 if smap.backing_storage not in removed:
                     removed.append(smap.backing_storage)
-        for wtask in wtasks:
+            return bool(gone)
+
+        for vwrap in self._vios_feed():
+            wtask = pvm_tx.WrapperTask('detach_disk_%s' % vwrap.uuid, vwrap)
+            wtask.add_functor_subtask(remove)
             wtask.execute()
         return removed
 

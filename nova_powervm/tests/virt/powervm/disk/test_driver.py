@@ -142,6 +142,31 @@ class TestDiskAdapter(test.NoDBTestCase):
         self.feed[1].update.assert_called_once()
         self.feed[2].update.assert_not_called()
 
+    def test_mappings_scanned_once_per_vios(self):
+        # A VIOS's mappings grow with the host's partitions (500 on a full
+        # host): attach and detach look through them once, not twice.
+        for n in range(20):
+            self._map(self.feed[0], 'other-%d' % n, self._lu('d%d' % n))
+        lu = pvm_stg.LUEnt.bld(self.adpt, self.boot, 1)
+        lu._udid('27cc')
+        ftsk = mock.Mock(wrapper_tasks={'vios-1': mock.Mock()})
+        self.drv.attach_disk(self.inst, lu, ftsk)
+        func = ftsk.wrapper_tasks['vios-1'].add_functor_subtask.call_args[
+            0][0]
+        scan = mock.patch.object(disk_dvr.tsk_map, 'find_maps',
+                                 wraps=disk_dvr.tsk_map.find_maps)
+        with scan as find_maps:
+            self.assertTrue(func(self.feed[0]))
+        self.assertEqual(1, find_maps.call_count)
+        with scan as find_maps:
+            removed = self.drv.detach_disk(self.inst)
+        self.assertEqual([self.boot], [s.name for s in removed])
+        self.assertEqual(21 - 1, len(self.feed[0].scsi_mappings))
+        # One scan per VIOS (2 of this driver's); POST only where removed.
+        self.assertEqual(2, find_maps.call_count)
+        self.feed[0].update.assert_called_once()
+        self.feed[1].update.assert_not_called()
+
     def test_detach_disk_by_type(self):
         rescue = self.drv.get_disk_name('rescue', self.inst)
         boot_map = self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
