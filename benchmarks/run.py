@@ -144,7 +144,8 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
     each timed part: a collection of this process's large heap stops every
     thread for a few hundred milliseconds, wherever it falls.  Also this
     process's CPU seconds per spawn in the concurrent part (event listener
-    included; the simulator runs apart).
+    included; the simulator runs apart) and the simulator's own time per
+    spawn there (its request durations less the injected latency).
     :return: ({single_s, n_s, ratio, cpu_per_spawn_s, rest_errors (other
         than 412)}, 412 conflicts).
     """
@@ -155,7 +156,7 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
     warm = harness.instance(10, image_ref=img['id'])
     env.spawn(drv, warm, meta)
     drv.destroy(env.context, warm, harness.network_info())
-    singles, many_s, cpu, conflicts = [], [], [], 0
+    singles, many_s, cpu, sim_ms, conflicts = [], [], [], [], 0
     errors = collections.Counter()
 
     def destroy(insts):
@@ -174,6 +175,8 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
             gc.collect()
             secs, _ = harness.timed(env.spawn, drv, one, meta)
             singles.append(secs)
+            log = env.sim.request_log()
+            env.sim.clear_request_log()
             with concurrent.futures.ThreadPoolExecutor(n) as pool:
                 gc.collect()
                 cpu0 = time.process_time()
@@ -181,7 +184,11 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
                     lambda i: env.spawn(drv, i, meta), many)))
                 cpu.append((time.process_time() - cpu0) / n)
             many_s.append(secs)
-            log = env.sim.request_log()
+            many_log = harness.non_event(env.sim.request_log())
+            # The simulator's own time (the injected latency left out).
+            sim_ms.append(sum(max(0.0, r['duration_ms'] - latency_ms)
+                              for r in many_log) / n)
+            log += env.sim.request_log()
             conflicts += len([r for r in log if r['status'] == 412])
             errors.update('%s %d' % (harness.resource_key(
                 r['method'], r['path']), r['status'])
@@ -196,6 +203,7 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
     return {'single_s': round(single, 3), 'n_s': round(multi, 3),
             'ratio': round(multi / single, 2),
             'cpu_per_spawn_s': round(statistics.median(cpu), 4),
+            'sim_ms_per_spawn': round(statistics.median(sim_ms), 1),
             # A GET 404 is the event handler reading a partition that the
             # previous round's destroy removed (its events come later).
             'rest_errors': sum(v for k, v in errors.items()
@@ -292,11 +300,12 @@ def _table(logs, conc, conflicts, rss_res, events, out):
             if res is None:
                 continue
             w('  1 spawn %.2f s, %d concurrent spawns %.2f s: ratio %.2f '
-              '(target <= %.1f) %s; driver CPU %.0f ms per spawn; REST '
-              'errors %d, etag conflicts (412) retried %d\n' % (
-                  res['single_s'], n, res['n_s'], res['ratio'], target,
-                  _verdict(res['ratio'], target),
-                  res['cpu_per_spawn_s'] * 1000, res['rest_errors'],
+              '(target <= %.1f) %s; driver CPU %.0f ms per spawn, simulator '
+              '%.0f ms; REST errors %d, etag conflicts (412) retried %d\n'
+              % (res['single_s'], n, res['n_s'], res['ratio'], target,
+                 _verdict(res['ratio'], target),
+                 res['cpu_per_spawn_s'] * 1000, res['sim_ms_per_spawn'],
+                 res['rest_errors'],
                   conflicts[key]))
     if rss_res:
         w('\nPeak RSS growth of the driver process (2 GiB image, target '
@@ -330,6 +339,8 @@ def _parse(argv):
                         help='leave out a measurement (repeatable)')
     parser.add_argument('--rss-image-gib', type=float, default=2.0,
                         help='image size for the memory measurement')
+    parser.add_argument('--scale-sizes', default='10,100,500',
+                        help='partition counts of the scale measurement')
     parser.add_argument('--soak-cycles', type=int, default=500,
                         help='spawn/destroy cycles of the soak')
     parser.add_argument('-v', '--verbose', action='store_true',
@@ -392,7 +403,8 @@ def main(argv=None):
     logs, conc, conflicts, rss_res, events = _measure(args, results, out)
     if 'scale' not in args.skip and scale is not None:
         out.write('Scale...\n')
-        results['scale'] = scale.measure(out)
+        results['scale'] = scale.measure(out, sizes=[
+            int(n) for n in args.scale_sizes.split(',')])
     if 'soak' not in args.skip:
         out.write('Soak (%d cycles)...\n' % args.soak_cycles)
         results['soak'] = soak.soak(args.soak_cycles, progress=out)

@@ -14,8 +14,12 @@ Measured per N:
   events: REST requests, bytes received, driver CPU seconds (the whole
   driver process: poll thread included; the simulator runs apart) and the
   simulator's own time serving them;
-* wall time and REST requests of one spawn and one destroy (image cached;
-  medians of a few rounds);
+* wall time, driver CPU seconds (the whole driver process, as above),
+  REST requests, bytes received and the simulator's own time of one spawn
+  and one destroy (image cached; medians of a few rounds): the simulator's
+  time and the bytes of the VIOS read and POST grow with N (the whole
+  VIOS, with a mapping per partition, is read and POSTed back: NovaLink has
+  no per-mapping resource), the driver's CPU shows what is left to it;
 * the simulator's seeding time.
 
 ``measure()`` returns ``{"10": {...}, "100": {...}, "500": {...}}``.
@@ -74,26 +78,33 @@ def periodic(env, drv, insts):
             'periodic_first_bytes': first['bytes']}
 
 
+def _timed_op(env, fn, *args):
+    """(wall s, driver CPU s, request log) of one operation."""
+    env.sim.clear_request_log()
+    gc.collect()
+    cpu = time.process_time()
+    secs, _ = harness.timed(fn, *args)
+    cpu = time.process_time() - cpu
+    return secs, cpu, harness.non_event(env.sim.request_log())
+
+
 def spawn_destroy(env, drv, meta, img_id, base):
-    """Median wall time and the requests of a spawn and of a destroy."""
+    """Medians of a spawn's and a destroy's wall time, CPU and requests."""
     spawns, destroys = [], []
     for rnd in range(ROUNDS):
         inst = harness.instance(base + rnd, image_ref=img_id)
-        env.sim.clear_request_log()
-        gc.collect()
-        secs, _ = harness.timed(env.spawn, drv, inst, meta)
-        spawns.append((secs, harness.non_event(env.sim.request_log())))
-        env.sim.clear_request_log()
-        gc.collect()
-        secs, _ = harness.timed(drv.destroy, env.context, inst,
-                                harness.network_info())
-        destroys.append((secs, harness.non_event(env.sim.request_log())))
+        spawns.append(_timed_op(env, env.spawn, drv, inst, meta))
+        destroys.append(_timed_op(env, drv.destroy, env.context, inst,
+                                  harness.network_info()))
     out = {}
     for name, runs in (('spawn', spawns), ('destroy', destroys)):
-        out[name + '_s'] = round(statistics.median(s for s, _ in runs), 3)
-        figs = _log_figures(runs[-1][1])
-        out[name + '_requests'] = figs['requests']
-        out[name + '_sim_ms'] = figs['sim_ms']
+        out[name + '_s'] = round(statistics.median(r[0] for r in runs), 3)
+        out[name + '_cpu_s'] = round(statistics.median(r[1] for r in runs),
+                                     3)
+        figs = [_log_figures(r[2]) for r in runs]
+        out[name + '_requests'] = figs[-1]['requests']
+        out[name + '_bytes'] = figs[-1]['bytes']
+        out[name + '_sim_ms'] = statistics.median(f['sim_ms'] for f in figs)
     return out
 
 
@@ -139,12 +150,26 @@ def table(scale, out):
       'spawn/destroy within %.1fx of N=10)\n'
       % (PERIODIC_REQUESTS_TARGET, PERIODIC_CPU_TARGET_S,
          SPAWN_RATIO_TARGET))
-    w('%6s %9s %10s %8s %8s %8s %8s %8s\n' % (
-        'N', 'requests', 'bytes', 'cpu_s', 'sim_ms', 'spawn_s', 'destroy',
+    w('%6s %9s %10s %8s %8s | %-28s | %-28s %8s\n' % (
+        'N', 'requests', 'bytes', 'cpu_s', 'sim_ms',
+        'spawn: s / cpu s / sim ms', 'destroy: s / cpu s / sim ms',
         'seed_s'))
     for key in sorted(scale, key=int):
         r = scale[key]
-        w('%6s %9d %10d %8.3f %8.1f %8.3f %8.3f %8.2f\n' % (
-            key, r['periodic_requests'], r['periodic_bytes'],
-            r['periodic_cpu_s'], r['periodic_sim_ms'], r['spawn_s'],
-            r['destroy_s'], r['sim_start_s']))
+        w('%6s %9d %10d %8.3f %8.1f | %8.3f %8.3f %9.1f | %8.3f %8.3f '
+          '%9.1f %8.2f\n' % (
+              key, r['periodic_requests'], r['periodic_bytes'],
+              r['periodic_cpu_s'], r['periodic_sim_ms'], r['spawn_s'],
+              r.get('spawn_cpu_s', 0), r.get('spawn_sim_ms', 0),
+              r['destroy_s'], r.get('destroy_cpu_s', 0),
+              r.get('destroy_sim_ms', 0), r['sim_start_s']))
+    if '10' in scale and max(scale, key=int) != '10':
+        big = max(scale, key=int)
+        for op in ('spawn', 'destroy'):
+            small, large = scale['10'], scale[big]
+            w('  %s at N=%s / N=10: wall %.2fx (target <= %.1fx), driver '
+              'CPU %.2fx\n' % (
+                  op, big, large[op + '_s'] / small[op + '_s'],
+                  SPAWN_RATIO_TARGET,
+                  large.get(op + '_cpu_s', 0) /
+                  (small.get(op + '_cpu_s') or 1)))
