@@ -1,16 +1,19 @@
 """End-to-end demo: nova's services and the PowerVM driver on the simulator.
 
 ``python -m nova_powervm.demo`` (``tox -e demo``) starts the PowerVM REST
-simulator and nova's API, conductor, scheduler, Placement and compute
-in-process (SQLite in memory, an in-process message bus, nova's fake Neutron
-and Cinder, a streaming image service) with ``compute_driver =
-powervm.PowerVMDriver``, then drives a server's life through the compute REST
-API.  Each step prints its elapsed time and the REST requests it sent to the
-simulator; a summary follows.  The exit status is non-zero when a step fails.
+simulator with two managed systems and nova's API, conductor, scheduler,
+Placement and one compute per host in-process (SQLite in memory, an
+in-process message bus, nova's fake Neutron and Cinder, a streaming image
+service) with ``compute_driver = powervm.PowerVMDriver``, then drives a
+server's life on host 1 through the compute REST API, and finally boots a
+server from an FC volume on host 1, cold-migrates it to host 2, confirms and
+shows both hosts' partitions.  Each step prints its elapsed time and the
+REST requests it sent to the simulated hosts; a summary follows.  The exit
+status is non-zero when a step fails.
 
 The stack is the one the nova-in-the-loop functional tests use
-(``nova_powervm.tests.functional.nova.base``); the demo borrows that class
-only to set up and tear down nova's services (its fixtures need a
+(``nova_powervm.tests.functional.nova.base_hosts``); the demo borrows that
+class only to set up and tear down nova's services (its fixtures need a
 testtools case), and runs its own steps.
 """
 import argparse
@@ -43,6 +46,11 @@ def _missing_driver_methods(names):
     return [n for n in names
             if getattr(pvm_driver.PowerVMDriver, n, None) is
             getattr(nova_driver.ComputeDriver, n, None)]
+
+
+def _sims(case):
+    """The simulated hosts of the stack (host 1 first)."""
+    return [case.sim] + [s for s in case.sims.values() if s is not case.sim]
 
 
 def _is_event_poll(request):
@@ -115,7 +123,8 @@ class Demo(object):
             step.status = 'not run'
             step.reason = '"%s" failed' % step.after.name
         else:
-            case.sim.clear_request_log()
+            for sim in _sims(case):
+                sim.clear_request_log()
             start = time.monotonic()
             try:
                 detail = func()
@@ -127,7 +136,8 @@ class Demo(object):
                 if self.verbose:
                     step.reason += '\n' + traceback.format_exc()
             step.elapsed = time.monotonic() - start
-            step.requests = case.sim.request_log()
+            step.requests = [r for sim in _sims(case)
+                             for r in sim.request_log()]
         self._report(step)
         return step.status == 'ok'
 
@@ -173,6 +183,24 @@ class Demo(object):
         self.run_step(
             case, Step('delete server', needs=('destroy',), after=boot),
             lambda: self._delete(case))
+        self._run_migration(case)
+
+    def _run_migration(self, case):
+        """Boot from a volume on host 1, cold migrate to host 2, confirm."""
+        boot = Step('boot server from FC volume', needs=('spawn',))
+        self.run_step(case, boot, lambda: self._boot_volume(case))
+        move = Step('cold migrate to host 2', after=boot,
+                    needs=('migrate_disk_and_power_off', 'finish_migration'))
+        self.run_step(case, move, lambda: self._migrate(case))
+        confirm = Step('confirm migration', after=move,
+                       needs=('confirm_migration',))
+        self.run_step(case, confirm, lambda: self._confirm(case))
+        self.run_step(case, Step('inventories of both hosts', after=confirm),
+                      lambda: self._inventories(case))
+        self.run_step(
+            case, Step('delete migrated server', needs=('destroy',),
+                       after=boot),
+            lambda: self._delete_migrated(case))
 
     # -- steps -------------------------------------------------------------
     def _boot(self, case):
@@ -275,6 +303,56 @@ class Demo(object):
         return ('partition, mappings, adapters and disk gone; image cache '
                 'kept for the next boot: %s' % cached)
 
+    def _boot_volume(self, case):
+        vol_id = case.cinder.add_fc_volume(case._fc_targets(), lun=9,
+                                           bootable=True)
+        body = case._build_server(image_uuid='', flavor_id=case.flavor,
+                                  networks='none')
+        body.pop('imageRef', None)
+        body['host'] = case.compute.host
+        body['block_device_mapping_v2'] = [{
+            'source_type': 'volume', 'destination_type': 'volume',
+            'boot_index': 0, 'uuid': vol_id}]
+        self.moved = case._wait_for_status(
+            case.api.post_server({'server': body}), 'ACTIVE')
+        return 'server %s ACTIVE on %s; %s' % (
+            self.moved['id'], case._host_of(self.moved),
+            case._describe_volume_mapping(self.moved))
+
+    def _migrate(self, case):
+        self.moved = case._move(self.moved, {'migrate': None})
+        host = case._host_of(self.moved)
+        if host != case.compute2.host:
+            raise AssertionError('server on %s, not %s' % (
+                host, case.compute2.host))
+        return 'VERIFY_RESIZE on %s; the source partition is stopped' % host
+
+    def _confirm(self, case):
+        self.moved = case._confirm(self.moved)
+        if case._lpar_on(case.sim, self.moved) is not None:
+            raise AssertionError('the source partition is still there')
+        return 'ACTIVE on %s; the source partition is gone' % (
+            case._host_of(self.moved))
+
+    def _inventories(self, case):
+        lines = []
+        for host, sim in sorted(case.sims.items()):
+            inv = sim.inventory()
+            parts = sorted('%s (%s)' % (p['name'], p['state'])
+                           for p in inv['partitions'].values()
+                           if p['type'] == 'LogicalPartition' and
+                           not p['mgmt'])
+            lines.append('%s: client partitions %s; %d hdisk mappings' % (
+                host, ', '.join(parts) or 'none', sum(
+                    1 for m in inv['scsi_mappings']
+                    if m['storage_type'] == 'PhysicalVolume')))
+        return '\n    '.join(lines)
+
+    def _delete_migrated(self, case):
+        case._delete(self.moved)
+        return 'server %s deleted on %s' % (self.moved['id'],
+                                            case.compute2.host)
+
     def summary(self, total):
         counts = collections.Counter(s.status for s in self.steps)
         requests = [r for s in self.steps for r in s.requests]
@@ -315,6 +393,7 @@ def main(argv=None):
     import testtools
 
     from nova_powervm.tests.functional.nova import base
+    from nova_powervm.tests.functional.nova import base_hosts
 
     if base.sim_fixture is None:
         out.write('nova-powervm demo: the PowerVM REST simulator '
@@ -323,8 +402,10 @@ def main(argv=None):
 
     demo = Demo(out, verbose=args.verbose)
 
-    class DemoStack(base.PowerVMNovaTestCase):
-        """nova + driver + simulator, set up and torn down by testtools."""
+    class DemoStack(base_hosts.TwoHostsTestCase):
+        """nova + driver + two simulated hosts, set up and torn down by
+        testtools.
+        """
 
         # NovaLink's local logon: the VNC console's terminal command runs
         # locally (here: the simulator's, first on PATH).

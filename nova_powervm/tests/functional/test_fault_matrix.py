@@ -159,18 +159,21 @@ class _FaultMatrix(base.ClassSimTestCase):
             self.sim.inject_fault(method='POST', nth=k, status=412)
         elif fault == 'expiry':
             self._expire_sessions_at(k)
-        elif fault in ('amb500', 'amb_loss'):
+        elif fault in ('amb500', 'amb_loss', 'write500'):
             self._arm_ambiguous(fault, k)
 
     def _arm_ambiguous(self, fault, k):
-        """The k-th write is made, then its answer lost."""
+        """The k-th write is made, then its answer lost (write500: the
+        k-th write fails with HTTP 500 before it is made).
+        """
         reqs = self.recorded()
         pos = [i for i, r in enumerate(reqs) if _is_write(*r)][k - 1]
         method = reqs[pos][0]
         # The fault counts the requests of that method.
         nth = [m for m, _p in reqs[:pos + 1]].count(method)
-        kwargs = {'method': method, 'nth': nth, 'after_commit': True}
-        if fault == 'amb500':
+        kwargs = {'method': method, 'nth': nth,
+                  'after_commit': fault != 'write500'}
+        if fault in ('amb500', 'write500'):
             kwargs['status'] = 500
         elif k % 2:
             kwargs['drop'] = True
@@ -272,7 +275,7 @@ class _FaultMatrix(base.ClassSimTestCase):
 # Fault -> what its index counts.
 KINDS = {'http500': 'request', 'job': 'job', 'http412': 'update',
          'expiry': 'request', 'drop': 'request', 'amb500': 'write',
-         'amb_loss': 'write'}
+         'amb_loss': 'write', 'write500': 'write'}
 
 
 def _select(kind, reqs):
@@ -294,7 +297,9 @@ def _generate(cls, only=None):
     ``test_job_failure_at_job_N`` (1..max_jobs) and
     ``test_http412_at_update_N`` (1..max_updates; updates are POSTs),
     ``test_ambiguous_http500_at_write_NN`` and
-    ``test_ambiguous_loss_at_write_NN`` (1..max_writes).
+    ``test_ambiguous_loss_at_write_NN`` (1..max_writes);
+    ``test_http500_at_write_NN`` (1..max_writes) only when ``only`` names
+    'write500' (the writes of http500 at every request).
     """
     def recorded(self):
         self._check_recorded()
@@ -310,9 +315,11 @@ def _generate(cls, only=None):
              ('amb500', 'test_ambiguous_http500_at_write_%02d',
               cls.max_writes),
              ('amb_loss', 'test_ambiguous_loss_at_write_%02d',
-              cls.max_writes))
+              cls.max_writes),
+             ('write500', 'test_http500_at_write_%02d', cls.max_writes))
     for fault, fmt, bound in names:
-        if only is not None and fault not in only:
+        if (only is None and fault == 'write500') or (
+                only is not None and fault not in only):
             continue
         for k in range(1, bound + 1):
             def case(self, fault=fault, k=k):

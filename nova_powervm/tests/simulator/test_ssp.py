@@ -286,6 +286,11 @@ class TestTwoHosts(testtools.TestCase):
         self.assertNotEqual(before[0], a.inventory())
         a.reset()
         self.assertEqual(before, [a.inventory(), b.inventory()])
+        # Both hosts' VIOSes are cluster nodes again, seen from both.
+        want = sorted(a.vios_uuids + b.vios_uuids)
+        for ad in self.adpts:
+            self.assertEqual(want, sorted(
+                n.vios_uuid for n in pvm_clust.Cluster.get(ad)[0].nodes))
 
 
 class TestCliHosts(testtools.TestCase):

@@ -14,7 +14,10 @@ volumes (nova gave them the target's connection info) and powers on.
 Confirm removes the source partition (not the LU); revert removes the
 target partition (``destroy`` keeps a shared disk) and reconnects and
 starts the source one.  localdisk boot disks are refused across hosts
-before anything changes, as the earlier PowerVM drivers did.
+before anything changes, as the earlier PowerVM drivers did; so is a
+target that is not in the boot disk's pool, lacks the Fibre Channel paths
+of a volume or cannot fit the flavor (the target checks itself:
+``move_check``).
 
 Every flow reverts its completed steps on failure.  Refusals are nova
 ``InstanceFaultRollback`` (the instance stays as it was, with a fault).
@@ -35,6 +38,7 @@ from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import host as pvm_host
+from nova_powervm.virt.powervm import move_check
 from nova_powervm.virt.powervm import state_cache as pvm_state
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import media as tf_media
@@ -96,7 +100,13 @@ class MoveMixin(object):
                 'ssp_uuid': getattr(self.disk_dvr, 'ssp_uuid', None)}
 
     def check_instance_shared_storage_remote(self, context, data):
-        """Whether this host sees the storage the peer described."""
+        """Whether this host sees the storage the peer described.
+
+        A migration's check (``move_check.KEY``) is answered with the
+        reasons this host refuses the instance instead.
+        """
+        if move_check.KEY in data:
+            return move_check.answer(self, context, data[move_check.KEY])
         if data.get('host_uuid') == self.host_uuid:
             return True
         ssp = data.get('ssp_uuid')
@@ -114,13 +124,15 @@ class MoveMixin(object):
 
         :raises InstanceFaultRollback: (ResizeError) a root disk shrink, a
             grow the disk driver cannot do, a localdisk disk across hosts,
-            a target without the shared storage pool, or a flavor the
-            host cannot give a partition; nothing changed.
+            a target without the shared storage pool or the volumes'
+            Fibre Channel paths, or a flavor the (target) host cannot give
+            a partition; nothing changed.
         """
         migration = _migration(context, instance)
         same = _same_host(context, instance, migration)
         bfv = self._is_booted_from_volume(block_device_info)
-        self._check_move(context, instance, flavor, migration, bfv)
+        self._check_move(context, instance, flavor, migration, bfv,
+                         block_device_info)
         pvm_state.remember(self, instance)
         flow = tf_lf.Flow('migrate_power_off_%s' % instance.uuid)
         flow.add(tf_vm.PowerOff(self.adapter, instance,
@@ -137,8 +149,13 @@ class MoveMixin(object):
         tf_base.run(flow, instance=instance)
         return jsonutils.dumps({'same_host': same})
 
-    def _check_move(self, context, instance, flavor, migration, bfv):
-        """Refuse what cannot be done, before any change on either host."""
+    def _check_move(self, context, instance, flavor, migration, bfv,
+                    block_device_info):
+        """Refuse what cannot be done, before any change on either host.
+
+        Across hosts the target checks itself (``move_check``): its pool,
+        the flavor, the Fibre Channel paths of the volumes.
+        """
         same = _same_host(context, instance, migration)
         old = instance.flavor
         if not bfv:
@@ -151,9 +168,17 @@ class MoveMixin(object):
                 raise _refuse(_('the boot disk cannot grow: disks of '
                                 'volume group %s are file-backed') %
                               CONF.powervm.volume_group_name)
-            if not same:
-                self._check_shared_disk(context, instance,
-                                        migration.dest_compute)
+            if (not same and
+                    not self.disk_dvr.capabilities.get('shared_storage')):
+                raise _refuse(_('the boot disk is on storage of this host '
+                                'only ([powervm] disk_driver = %s); '
+                                'migrating to another host needs a shared '
+                                'storage pool (ssp) or a boot volume') %
+                              CONF.powervm.disk_driver)
+        if not same:
+            self._ask_target(context, instance, migration.dest_compute,
+                             flavor, bfv, block_device_info)
+            return
         try:
             lpar_w = vm.build_lpar(self.adapter, self.host_wrapper, instance,
                                    flavor)
@@ -162,20 +187,23 @@ class MoveMixin(object):
                 nova_exc.ComputeResourcesUnavailable) as e:
             raise nova_exc.InstanceFaultRollback(inner_exception=e)
 
-    def _check_shared_disk(self, context, instance, dest):
-        """The boot disk must be on storage the target sees too."""
-        if not self.disk_dvr.capabilities.get('shared_storage'):
-            raise _refuse(_('the boot disk is on storage of this host only '
-                            '([powervm] disk_driver = %s); migrating to '
-                            'another host needs a shared storage pool '
-                            '(ssp) or a boot volume') %
-                          CONF.powervm.disk_driver)
-        data = self.check_instance_shared_storage_local(context, instance)
-        if not compute_rpcapi.ComputeAPI().check_instance_shared_storage(
-                context, data, instance=instance, host=dest):
-            raise _refuse(_('host %(dest)s is not a member of the shared '
-                            'storage pool %(ssp)s of the boot disk') %
-                          {'dest': dest, 'ssp': data['ssp_uuid']})
+    def _ask_target(self, context, instance, dest, flavor, bfv,
+                    block_device_info):
+        """The target's answer to ``move_check.query`` (one RPC call)."""
+        ssp = None if bfv else getattr(self.disk_dvr, 'ssp_uuid', None)
+        data = {move_check.KEY: move_check.query(
+            instance, flavor, ssp, driver_bdms(block_device_info))}
+        try:
+            reasons = compute_rpcapi.ComputeAPI(
+            ).check_instance_shared_storage(context, data,
+                                            instance=instance, host=dest)
+        except Exception as e:
+            raise _refuse(_('host %(dest)s did not answer the migration '
+                            'check: %(e)s') % {'dest': dest, 'e': e})
+        if reasons:
+            raise _refuse(_('host %(dest)s cannot take the instance: '
+                            '%(why)s') % {'dest': dest,
+                                          'why': '; '.join(reasons)})
 
     def confirm_migration(self, context, migration, instance, network_info):
         """Across hosts: remove the source partition (not its shared LU)."""

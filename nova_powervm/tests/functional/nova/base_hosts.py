@@ -138,6 +138,26 @@ class TwoHostsTestCase(base.PowerVMNovaTestCase):
         self._wait_event(server, 'compute_finish_revert_resize')
         return self._wait_for_status(server, 'ACTIVE')
 
+    def _assert_refused(self, server, action, words):
+        """``action`` failed with ``words`` in its fault, before anything
+        changed on either host; the server is ACTIVE where it was.
+        """
+        host = self._host_of(server)
+        before = {h: self._comparable(sim.inventory())
+                  for h, sim in self.sims.items()}
+        usages = {h: self._usages(h) for h in self.sims}
+        self.api.post_server_action(server['id'], action)
+        self._wait_for(lambda: all(w in self._fault_messages(server)
+                                   for w in words),
+                       'a fault with %s' % words)
+        self._wait_for_migration_status(server, ['error'])
+        server = self._wait_for_status(server, 'ACTIVE')
+        self.assertEqual(host, self._host_of(server))
+        self.assertEqual(before, {h: self._comparable(sim.inventory())
+                                  for h, sim in self.sims.items()})
+        self.assertEqual(usages, {h: self._usages(h) for h in self.sims})
+        return server
+
     def _fault_messages(self, server):
         """Messages of the instance faults nova recorded for a server."""
         ctx = nova_context.get_admin_context()

@@ -1,4 +1,5 @@
-"""The README's demo (``python -m nova_powervm.demo``) runs end to end."""
+"""The README's demo (``python -m nova_powervm.demo``) runs end to end
+(two simulated hosts: its last steps migrate a server between them)."""
 import os
 import re
 import subprocess
@@ -11,7 +12,10 @@ import nova_powervm
 REQUIRED_STEPS = ('start simulator + nova services', 'boot server from image',
                   'console URL (VNC)', 'attach interface',
                   'detach interface', 'snapshot to image', 'reboot (soft)',
-                  'reboot (hard)', 'delete server')
+                  'reboot (hard)', 'delete server',
+                  'boot server from FC volume', 'cold migrate to host 2',
+                  'confirm migration', 'inventories of both hosts',
+                  'delete migrated server')
 
 
 class TestDemo(testtools.TestCase):

@@ -78,16 +78,58 @@ class TestRefusals(MoveTestCase):
                                           'disk_driver'])
         self.rpc.assert_not_called()
 
-    def test_target_outside_the_pool(self):
+    def test_target_refuses(self):
+        """The target's reasons (outside the pool, no FC path...)."""
         self.mig.dest_compute = 'c2'
         self.drv.disk_dvr.capabilities['shared_storage'] = True
         self.drv.disk_dvr.ssp_uuid = 'ssp-1'
         ask = self.rpc.return_value.check_instance_shared_storage
-        ask.return_value = False
-        self._assert_refused(self.small, ['c2', 'ssp-1'])
-        ask.assert_called_once_with(
-            'ctx', {'host_uuid': 'host-1', 'ssp_uuid': 'ssp-1'},
-            instance=self.inst, host='c2')
+        ask.return_value = ['not in pool ssp-1', 'no FC path']
+        bdi = {'block_device_mapping': [{'connection_info': {
+            'driver_volume_type': 'fibre_channel',
+            'data': {'volume_id': 'v1'}}}, {'connection_info': {
+                'driver_volume_type': 'iscsi', 'data': {'volume_id': 'v2'}}}]}
+        ex = self.assertRaises(nova_exc.InstanceFaultRollback,
+                               self._migrate, self.small, bdi)
+        self.assertEqual('Resize error: host c2 cannot take the instance: '
+                         'not in pool ssp-1; no FC path',
+                         str(ex.inner_exception))
+        self.power_off.assert_not_called()
+        data = ask.call_args[0][1][driver_move.move_check.KEY]
+        ask.assert_called_once_with('ctx', mock.ANY, instance=self.inst,
+                                    host='c2')
+        self.assertEqual({'instance_uuid': self.inst.uuid,
+                          'ssp_uuid': 'ssp-1',
+                          'flavor': self.small.obj_to_primitive(),
+                          'fc_volumes': [{'volume_id': 'v1'}]}, data)
+        # The source's own capacity is not what counts.
+        self.fits.assert_not_called()
+
+    def test_target_accepts_boot_volume(self):
+        self.mig.dest_compute = 'c2'
+        ask = self.rpc.return_value.check_instance_shared_storage
+        ask.return_value = []
+        bdi = {'block_device_mapping': [{'boot_index': 0, 'mount_device':
+                                         '/dev/sda', 'connection_info': {
+                                             'driver_volume_type': 'fc',
+                                             'serial': 'v1'}}]}
+        with mock.patch.object(self.drv, '_is_booted_from_volume',
+                               return_value=True), \
+                mock.patch.object(self.drv, '_vios_feed_task'), \
+                mock.patch.object(driver_move.tf_base, 'run') as run:
+            self._migrate(self.big, bdi)
+        data = ask.call_args[0][1][driver_move.move_check.KEY]
+        self.assertIsNone(data['ssp_uuid'])
+        self.assertEqual([{'volume_id': 'v1'}], data['fc_volumes'])
+        run.assert_called_once()
+
+    def test_target_does_not_answer(self):
+        self.mig.dest_compute = 'c2'
+        self.drv.disk_dvr.capabilities['shared_storage'] = True
+        ask = self.rpc.return_value.check_instance_shared_storage
+        ask.side_effect = Exception('timed out')
+        self._assert_refused(self.small, ['c2', 'did not answer',
+                                          'timed out'])
 
     def test_flavor_the_host_cannot_fit(self):
         self.fits.side_effect = nova_exc.ComputeResourcesUnavailable(

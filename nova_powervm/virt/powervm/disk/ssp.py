@@ -207,6 +207,15 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                     cluster_name=self.cluster_name)
             return list(self._vios_uuids)
 
+    def member_now(self):
+        """Whether a VIOS of this host is a cluster member (one GET)."""
+        with self._nodes_lock:
+            self._nodes_read_at = float('-inf')
+        try:
+            return bool(self.vios_uuids)
+        except exc.ClusterHasNoLocalNode:
+            return False
+
     def _upload_vios_uuid(self):
         """An active VIOS (RMC up) of this host in the cluster (one GET)."""
         members = self.vios_uuids

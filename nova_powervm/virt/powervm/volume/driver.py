@@ -237,6 +237,12 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
     def post_live_migration_at_source(self):
         """On the source once the partition left."""
 
+    def check_paths(self):
+        """Why this host cannot reach the volume (None: it can, or this
+        connector cannot tell); leaves the host as it was.
+        """
+        return None
+
     # Helpers for implementations.
 
     def _feed_task(self, name, exc_cls=nova_exc.VolumeAttachFailed):

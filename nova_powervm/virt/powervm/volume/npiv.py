@@ -174,6 +174,31 @@ class NPIVVolumeAdapter(v_driver.VolumeAdapter):
                 wwpns.extend(w.lower() for w in fused.split())
         return {'wwpns': wwpns}
 
+    @classmethod
+    def check_host_paths(cls, adapter):
+        """Why this host cannot carry the instance's virtual FC ports.
+
+        Each fabric needs a physical port (``fabric_<X>_port_wwpns``, or
+        any) with a free virtual port on an active VIOS.  One GET.
+        """
+        try:
+            vioses = pvm_par.get_active_vioses(adapter, xag=_XAGS,
+                                               find_min=1)
+        except pvm_exc.Error as exc:
+            return 'NPIV: %s' % exc
+        missing = []
+        for fabric in fabric_names():
+            ports = set(fabric_ports(fabric, vioses))
+            if not any(p.wwpn and p.npiv_available_ports and
+                       pvm_util.sanitize_wwpn_for_api(p.wwpn) in ports
+                       for v in vioses for p in v.pfc_ports):
+                missing.append(fabric)
+        if not missing:
+            return None
+        return ('no physical FC port of NPIV fabric(s) %s with a free '
+                'virtual port on an active Virtual I/O Server' %
+                ', '.join(missing))
+
     def _place(self, feed, fabric, maps):
         """[(vios_w, port_map)] of a fabric.
 

@@ -12,6 +12,7 @@ from oslo_log import log as logging
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import hdisk as tsk_hdisk
+from pypowervm.tasks import partition as pvm_par
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.wrappers import storage as pvm_stor
 from pypowervm.wrappers import virtual_io_server as pvm_vios
@@ -311,6 +312,31 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
                          dev_name, self.volume_id, vios_uuid])
         if run_now:
             self._run_connect(ftsk, 'mapping the hdisk')
+
+    def check_paths(self):
+        """Discover the LUN on every active VIOS (a migration's target).
+
+        The hdisks the probe discovered are removed again (one that was
+        there before, or is mapped, stays).
+        """
+        try:
+            targets = self._targets()
+            feed = pvm_par.get_active_vioses(self.adapter,
+                                             xag=self.min_xags())
+        except (nova_exc.VolumeAttachFailed, pvm_exc.Error) as exc:
+            return 'volume %s: %s' % (self.volume_id, exc)
+        known = {v.uuid: {pv.udid for pv in v.phys_vols} for v in feed}
+        found = self._discover_all(feed, targets)
+        self._discovered = {u: r for u, r in found.items()
+                            if r[1] not in known[u]}
+        self._cleanup_discovered(feed)
+        need = CONF.powervm.vscsi_vios_connections_required
+        if len(found) >= need:
+            return None
+        return ('no path to volume %(vol)s (targets %(tgt)s): found on '
+                '%(n)d of its Virtual I/O Servers, %(need)d required' %
+                {'vol': self.volume_id, 'n': len(found), 'need': need,
+                 'tgt': ', '.join(sorted(targets.lun_by_target))})
 
     def _cleanup_discovered(self, feed):
         """Remove hdisks this connect discovered that nothing maps."""
