@@ -369,6 +369,8 @@ def _measure(args, results, out):
                                for k in REQUEST_KEYS}
         out.write('Resize...\n')
         results['resize'] = bench_move.resize(env, IMAGE_SIZE)
+        out.write('Migration and evacuation (two hosts)...\n')
+        results['moves'] = bench_move.migrate_evacuate(env, IMAGE_SIZE)
         if 'concurrency' not in args.skip:
             conc = {'loadavg': '%.1f' % os.getloadavg()[0]}
             for n, key in ((8, 'concurrency'), (32, 'concurrency32')):
@@ -413,10 +415,10 @@ def main(argv=None):
         scale.table(results['scale'], out)
     if 'soak' in results:
         soak.table(results['soak'], out)
-    bench_move.write(results['resize'], out)
+    bench_move.write(results['resize'], out, results.get('moves'))
     results['machine']['seconds'] = round(time.monotonic() - begin)
     ordered = {k: results[k] for k in (
-        'requests', 'resize', 'concurrency', 'rss_growth_mib',
+        'requests', 'resize', 'moves', 'concurrency', 'rss_growth_mib',
         'event_latency_s', 'concurrency32', 'scale', 'soak', 'machine')
         if k in results}
     with open(args.output, 'w') as f:
