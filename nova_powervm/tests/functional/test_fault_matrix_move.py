@@ -8,7 +8,7 @@ evacuation's spawn on the target (reattaching the shared LU) and a
 rebuild's spawn (slot maps on).  At every write (PUT, POST, DELETE, job)
 of the flow the host it runs on makes the change and answers HTTP 500
 (``test_ambiguous_http500_at_write_NN``) or, except for the destroy and
-spawn flows test_fault_matrix covers, answers HTTP 500 before making it
+spawn flows (test_fault_matrix covers them), answers HTTP 500 before making it
 (``test_http500_at_write_NN``).  Afterwards the other host is unchanged
 and this one is as it was before the step, or a retry of the step
 completes it.
@@ -306,7 +306,7 @@ class TestResizeFinishSSP(_ResizeFinish):
     pass
 
 
-@_cells(5)
+@_cells(5, only=('amb500',))
 class TestEvacuateSpawnTargetSSP(_EvacuateSpawn):
     pass
 
