@@ -239,7 +239,6 @@ start_simulator() {
     spawn simulator "$BIN/powervm-simulator" --host $IP --port $SIM_PORT \
         --hosts "$HOSTS" --state-dir "$STATE/simulator" --no-admin-api \
         --event-hold 5
-    mkdir -p "$STATE/simulator"
     local n
     for ((n = 0; n < HOSTS; n++)); do
         wait_for simulator 60 curl -s -o /dev/null \
