@@ -162,7 +162,7 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
 
     def _nvram_changed(self, uuid):
         """Hand an instance's NVRAM change to the driver's NVRAM manager."""
-        mgr = getattr(self._driver, 'nvram_mgr', None)
+        mgr = self._driver.nvram_mgr
         if mgr is None:
             return
         inst_uuid = self._instance_uuid(uuid)
