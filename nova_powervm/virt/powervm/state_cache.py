@@ -34,7 +34,6 @@ from nova import exception as nova_exc
 from nova.virt import hardware
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
-from pypowervm import exceptions as pvm_exc
 from pypowervm.wrappers import logical_partition as pvm_lpar
 
 from nova_powervm.virt.powervm import ids
@@ -71,21 +70,6 @@ def _client(props, mgmt_uuid):
     return (props is not None and
             not props.get('IsManagementPartition') and
             _uuid_of(props) != mgmt_uuid)
-
-
-def read_one(adapter, uuid):
-    """Quick properties of one partition (one GET).
-
-    :raises InstanceNotFound: no such partition.
-    """
-    try:
-        resp = adapter.read(pvm_lpar.LPAR.schema_type, root_id=uuid,
-                            suffix_type=_QUICK)
-    except pvm_exc.HttpError as e:
-        if e.response is not None and e.response.status == 404:
-            raise nova_exc.InstanceNotFound(instance_id=uuid)
-        raise
-    return jsonutils.loads(resp.body)
 
 
 class PartitionCache(object):
@@ -171,7 +155,7 @@ class PartitionCache(object):
         """
         seq = next(self._seq)
         try:
-            props = read_one(self._adapter, uuid)
+            props = vm.get_vm_qp(self._adapter, uuid)
         except nova_exc.InstanceNotFound:
             props = None
         with self._lock:

@@ -458,8 +458,10 @@ def delete_lpar(adapter, instance):
         LOG.info('Deleted partition %s.', uuid, instance=instance)
 
 
-def get_vm_qp(adapter, lpar_uuid, qprop):
-    """Read one quick property of a partition (one small GET).
+def get_vm_qp(adapter, lpar_uuid, qprop=None):
+    """Read one quick property of a partition, or all (one small GET).
+
+    :param qprop: the property's name; None: all of them (a dict).
 
     :raises InstanceNotFound: no such partition.
     """
@@ -481,15 +483,6 @@ def get_info(adapter, instance):
     except nova_exc.InstanceNotFound:
         raise nova_exc.InstanceNotFound(instance_id=instance.uuid)
     return hardware.InstanceInfo(state=power_state_of(state))
-
-
-def instance_exists(adapter, instance):
-    """Whether the instance's partition exists (one GET)."""
-    try:
-        get_vm_qp(adapter, ids.pvm_uuid(instance), 'PartitionState')
-    except nova_exc.InstanceNotFound:
-        return False
-    return True
 
 
 def resize_lpar(adapter, host_w, instance, lpar_w, flavor):

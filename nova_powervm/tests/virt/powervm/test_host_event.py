@@ -59,7 +59,7 @@ class TestEventHandler(test.NoDBTestCase):
         self.handler = event.PowerVMNovaEventHandler(self.drv)
         self.handler.remember(mock.Mock(uuid=INST_UUID))
         self.qp = self.useFixture(fixtures.MockPatchObject(
-            event.state_cache, 'read_one')).mock
+            event.vm, 'get_vm_qp')).mock
         self.useFixture(fixtures.MockPatchObject(event, 'STOP_EVENT_DELAY',
                                                  0.05))
         self.addCleanup(self.handler.stop)

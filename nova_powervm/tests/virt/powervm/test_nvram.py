@@ -349,7 +349,7 @@ class TestTasksAndEvents(test.NoDBTestCase):
         drv = mock.Mock(nvram_mgr=self.mgr)
         handler = event.PowerVMNovaEventHandler(drv)
         handler.remember(mock.Mock(uuid=INST))
-        with mock.patch.object(event.state_cache, 'read_one') as qp:
+        with mock.patch.object(event.vm, 'get_vm_qp') as qp:
             handler.process([
                 {'EventType': 'MODIFY_URI', 'EventData': HREF,
                  'EventDetail': 'NVRAM'},

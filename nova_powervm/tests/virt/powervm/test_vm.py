@@ -376,8 +376,14 @@ class TestRestOps(test.NoDBTestCase):
                                 self.adpt, self.inst)
         self.assertIn(INST_UUID, str(err))
 
-    def test_instance_exists(self):
-        self.adpt.read.return_value = mock.Mock(body='"not activated"')
-        self.assertTrue(vm.instance_exists(self.adpt, self.inst))
+    def test_get_vm_qp_all_properties(self):
+        self.adpt.read.return_value = mock.Mock(
+            body='{"PartitionState": "running", "PartitionID": 2}')
+        self.assertEqual({'PartitionState': 'running', 'PartitionID': 2},
+                         vm.get_vm_qp(self.adpt, PVM_UUID))
+        self.adpt.read.assert_called_once_with(
+            'LogicalPartition', root_id=PVM_UUID, suffix_type='quick',
+            suffix_parm=None)
         self.adpt.read.side_effect = http_error(404)
-        self.assertFalse(vm.instance_exists(self.adpt, self.inst))
+        self.assertRaises(nova_exc.InstanceNotFound, vm.get_vm_qp,
+                          self.adpt, PVM_UUID)
