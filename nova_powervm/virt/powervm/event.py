@@ -154,7 +154,9 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
                 nvram.append(uuid)
         if resync:
             self.cache.invalidate()
-            self._resync()
+            if self._resync():
+                # The refill read every partition after these events.
+                changed = []
         for uuid in changed:
             self._state_changed(uuid)
         for uuid in nvram:
@@ -173,15 +175,17 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
         """Re-read every partition after lost events (one quick/All GET).
 
         Refills the cache; emits what differs from what was last emitted.
+        :return: whether the partitions could be read.
         """
         try:
             parts = self.cache.refill()
         except Exception as e:
             LOG.warning('Unable to re-read partition states after lost '
                         'events: %s', e)
-            return
+            return False
         for uuid, props in parts.items():
             self._handle_state(uuid, props.get('PartitionState'))
+        return True
 
     def _state_changed(self, uuid):
         props = self.cache.refresh(uuid)

@@ -27,6 +27,14 @@ def _pvm(n):
     return ids.pvm_uuid(_inst(n))
 
 
+ALL = ('LogicalPartition', None, 'quick', 'All')
+
+
+def _one(n):
+    """The read of partition n's quick properties."""
+    return ('LogicalPartition', _pvm(n), 'quick', None)
+
+
 def _props(n, state='running', name=None):
     return {'UUID': _pvm(n), 'PartitionName': name or 'p%d' % n,
             'PartitionState': state, 'IsManagementPartition': False}
@@ -81,6 +89,12 @@ class TestPartitionCache(test.NoDBTestCase):
         out, self.host.reads[:] = list(self.host.reads), []
         return out
 
+    def assert_read_then_cached(self, read, n, state):
+        """Exactly ``read`` was requested; partition n is then cached."""
+        self.assertEqual([read], self.reads())
+        self.assertEqual(state, self.state(n))
+        self.assertEqual([], self.reads())
+
     def evt(self, n, etype='MODIFY_URI', detail='PartitionState'):
         return {'EventType': etype, 'EventData': HREF + _pvm(n),
                 'EventID': '1', 'EventDetail': detail}
@@ -89,7 +103,7 @@ class TestPartitionCache(test.NoDBTestCase):
         for n in (1, 2, 3, 1, 2, 3):
             self.assertEqual(power_state.RUNNING, self.state(n))
         # One quick/All read, whatever the number of instances.
-        self.assertEqual([('LogicalPartition', None, 'quick', 'All')],
+        self.assertEqual([ALL],
                          self.reads())
         self.assertEqual(['p1', 'p2', 'p3'], sorted(
             p['PartitionName'] for p in
@@ -102,10 +116,7 @@ class TestPartitionCache(test.NoDBTestCase):
         self.host.set(2, 'not activated')
         self.handler.process([self.evt(2)])
         # The event re-read that partition only (quick properties).
-        self.assertEqual([('LogicalPartition', _pvm(2), 'quick', None)],
-                         self.reads())
-        self.assertEqual(power_state.SHUTDOWN, self.state(2))
-        self.assertEqual([], self.reads())
+        self.assert_read_then_cached(_one(2), 2, power_state.SHUTDOWN)
 
     def test_events_that_cannot_change_it_cost_nothing(self):
         self.state(1)
@@ -124,14 +135,14 @@ class TestPartitionCache(test.NoDBTestCase):
         # Each lookup reads that partition until the feed answers again.
         self.assertEqual(power_state.SHUTDOWN, self.state(1))
         self.assertEqual(power_state.SHUTDOWN, self.state(1))
-        self.assertEqual(2 * [('LogicalPartition', _pvm(1), 'quick', None)],
+        self.assertEqual(2 * [_one(1)],
                          self.reads())
         self.cache.feed_read(True)
         self.host.set(1, 'running')
         # A refill (the lost answer may have carried events), then cached.
         self.assertEqual(power_state.RUNNING, self.state(1))
         self.assertEqual(power_state.RUNNING, self.state(2))
-        self.assertEqual([('LogicalPartition', None, 'quick', 'All')],
+        self.assertEqual([ALL],
                          self.reads())
 
     def test_gap_refills(self):
@@ -141,10 +152,28 @@ class TestPartitionCache(test.NoDBTestCase):
         self.handler.process([{'EventType': 'MISSING_EVENTS',
                                'EventData': '', 'EventID': '9',
                                'EventDetail': None}])
-        self.assertEqual([('LogicalPartition', None, 'quick', 'All')],
+        self.assert_read_then_cached(ALL, 3, power_state.SUSPENDED)
+
+    def test_gap_and_events_in_one_batch_read_once(self):
+        # The refill reads every partition after the batch's events: no
+        # partition is read again for its own event.
+        self.state(1)
+        self.reads()
+        self.host.set(2, 'not activated')
+        self.handler.process([self.evt(2), self.evt(3, etype='ADD_URI'),
+                              {'EventType': 'CACHE_CLEARED',
+                               'EventData': '', 'EventID': '9',
+                               'EventDetail': None}])
+        self.assert_read_then_cached(ALL, 2, power_state.SHUTDOWN)
+        # A failed refill leaves the events to their own reads.
+        self.host.set(1, 'not activated')
+        with mock.patch.object(state_cache, 'read_all',
+                               side_effect=ValueError('boom')):
+            self.handler.process([self.evt(1), {
+                'EventType': 'MISSING_EVENTS', 'EventData': '',
+                'EventID': '10', 'EventDetail': None}])
+        self.assertEqual([_one(1)],
                          self.reads())
-        self.assertEqual(power_state.SUSPENDED, self.state(3))
-        self.assertEqual([], self.reads())
 
     def test_failed_batch_refills(self):
         self.state(1)
@@ -154,7 +183,7 @@ class TestPartitionCache(test.NoDBTestCase):
             self.handler.process([self.evt(1)])
         self.host.set(1, 'not activated')
         self.assertEqual(power_state.SHUTDOWN, self.state(1))
-        self.assertEqual([('LogicalPartition', None, 'quick', 'All')],
+        self.assertEqual([ALL],
                          self.reads())
 
     def test_silent_listener_not_trusted(self):
@@ -164,7 +193,7 @@ class TestPartitionCache(test.NoDBTestCase):
                                                  'STALE_AFTER_S', 0))
         self.host.set(1, 'not activated')
         self.assertEqual(power_state.SHUTDOWN, self.state(1))
-        self.assertEqual([('LogicalPartition', _pvm(1), 'quick', None)],
+        self.assertEqual([_one(1)],
                          self.reads())
 
     def test_partition_being_changed_read_fresh(self):
@@ -202,7 +231,7 @@ class TestPartitionCache(test.NoDBTestCase):
         self.state(1)
         self.reads()
         self.assertRaises(nova_exc.InstanceNotFound, self.state, 7)
-        self.assertEqual([('LogicalPartition', _pvm(7), 'quick', None)],
+        self.assertEqual([_one(7)],
                          self.reads())
         del self.host.parts[_pvm(2)]
         self.handler.process([self.evt(2, etype='DELETE_URI', detail=None)])
