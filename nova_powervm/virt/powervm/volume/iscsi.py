@@ -44,6 +44,9 @@ _SUCCESS = '0'
 # {host_uuid: (expiry, initiator IQN or None)}
 _INITIATOR_CACHE = {}
 _INITIATOR_TTL = 300
+# No VIOS answered (no iSCSI on this host, or a failure): asked again after
+# a minute, not on every connector call (attach, detach, spawn, destroy).
+_NO_INITIATOR_TTL = 60
 _LOCK = threading.Lock()
 
 
@@ -51,31 +54,44 @@ def _as_list(value):
     return vscsi._as_list(value)
 
 
+def _first_initiator(adapter):
+    """IQN of the first active VIOS (by ID) that gives one, or None."""
+    try:
+        vioses = sorted(pvm_par.get_active_vioses(adapter),
+                        key=lambda v: v.id)
+    except pvm_exc.Error as exc:
+        LOG.warning('Listing the Virtual I/O Servers for their iSCSI '
+                    'initiator failed: %s', exc)
+        return None
+    for vios_w in vioses:
+        try:
+            iqn = tsk_hdisk.discover_iscsi_initiator(adapter, vios_w.uuid)
+        except pvm_exc.Error as exc:
+            LOG.warning('Reading the iSCSI initiator of Virtual I/O Server '
+                        '%(vios)s failed: %(exc)s',
+                        {'vios': vios_w.name, 'exc': exc})
+            continue
+        if iqn:
+            return iqn
+    return None
+
+
 def initiator(adapter, host_uuid):
     """IQN of the first active VIOS's initiator (cached 5 minutes).
 
     None when no VIOS answers (an iSCSI-less VIOS level): Cinder then
-    gets no ``initiator``; Fibre Channel still works.
+    gets no ``initiator``; Fibre Channel still works.  That answer is
+    cached for a minute.
     """
     now = time.monotonic()
     with _LOCK:
         cached = _INITIATOR_CACHE.get(host_uuid)
         if cached and cached[0] > now:
             return cached[1]
-    iqn = None
-    try:
-        vioses = sorted(pvm_par.get_active_vioses(adapter),
-                        key=lambda v: v.id)
-        for vios_w in vioses:
-            iqn = tsk_hdisk.discover_iscsi_initiator(adapter, vios_w.uuid)
-            if iqn:
-                break
-    except pvm_exc.Error as exc:
-        LOG.warning('Reading the iSCSI initiator of the Virtual I/O Servers '
-                    'failed: %s', exc)
-        return None
+    iqn = _first_initiator(adapter)
+    ttl = _INITIATOR_TTL if iqn else _NO_INITIATOR_TTL
     with _LOCK:
-        _INITIATOR_CACHE[host_uuid] = (now + _INITIATOR_TTL, iqn)
+        _INITIATOR_CACHE[host_uuid] = (now + ttl, iqn)
     return iqn
 
 

@@ -123,6 +123,31 @@ class TestDriverVolumes(test.NoDBTestCase):
         conn = self.drv.get_volume_connector(self.inst)
         self.assertNotIn('initiator', conn)
         self.assertTrue(conn['wwpns'])
+        # Every VIOS was asked once; the next connector (within a minute)
+        # runs no job again.
+        self.assertEqual(2, self.initiator.call_count)
+        self.assertNotIn('initiator',
+                         self.drv.get_volume_connector(self.inst))
+        self.assertEqual(2, self.initiator.call_count)
+        # After the minute it asks again.
+        host, (expiry, iqn) = iscsi._INITIATOR_CACHE.popitem()
+        iscsi._INITIATOR_CACHE[host] = (expiry - iscsi._NO_INITIATOR_TTL,
+                                        iqn)
+        self.initiator.side_effect = None
+        self.assertEqual('iqn.1986-03.com.ibm:vios1',
+                         self.drv.get_volume_connector(self.inst)[
+                             'initiator'])
+
+    def test_connector_initiator_of_next_vios(self):
+        # The first VIOS (by ID) fails the job: the next one answers.
+        self.initiator.side_effect = [
+            pvm_exc.ISCSIDiscoveryFailed(vios_uuid='u', status='5'),
+            'iqn.1986-03.com.ibm:vios2']
+        conn = self.drv.get_volume_connector(self.inst)
+        self.assertEqual('iqn.1986-03.com.ibm:vios2', conn['initiator'])
+        self.assertEqual(2, self.initiator.call_count)
+        self.assertNotEqual(self.initiator.call_args_list[0][0][1],
+                            self.initiator.call_args_list[1][0][1])
 
     def test_connector_npiv(self):
         self.flags(fc_attach_strategy='npiv', group='powervm')
