@@ -50,10 +50,6 @@ _NO_INITIATOR_TTL = 60
 _LOCK = threading.Lock()
 
 
-def _as_list(value):
-    return vscsi._as_list(value)
-
-
 def _first_initiator(adapter):
     """IQN of the first active VIOS (by ID) that gives one, or None."""
     try:
@@ -104,13 +100,13 @@ class ISCSITargets(object):
             return exc_cls(volume_id=volume_id,
                            reason='invalid connection_info: %s' % why)
         if multipath and data.get('target_portals'):
-            portals = _as_list(data.get('target_portals'))
-            iqns = _as_list(data.get('target_iqns'))
-            luns = _as_list(data.get('target_luns'))
+            portals = vscsi.as_list(data.get('target_portals'))
+            iqns = vscsi.as_list(data.get('target_iqns'))
+            luns = vscsi.as_list(data.get('target_luns'))
         else:
-            portals = _as_list(data.get('target_portal'))
-            iqns = _as_list(data.get('target_iqn'))
-            luns = _as_list(data.get('target_lun'))
+            portals = vscsi.as_list(data.get('target_portal'))
+            iqns = vscsi.as_list(data.get('target_iqn'))
+            luns = vscsi.as_list(data.get('target_lun'))
         if not portals or not all(portals):
             raise bad('no target_portal')
         if not iqns or not all(iqns):
@@ -121,12 +117,7 @@ class ISCSITargets(object):
             luns = luns * len(portals)
         if len(iqns) != len(portals) or len(luns) != len(portals):
             raise bad('target portals, IQNs and LUNs do not match')
-        try:
-            luns = [int(lun) for lun in luns]
-        except (TypeError, ValueError):
-            raise bad('target_lun %r is not an integer' % (luns,))
-        if any(lun < 0 for lun in luns):
-            raise bad('negative target_lun')
+        luns = vscsi.int_luns(luns, bad)
         for portal in portals:
             host, _sep, port = str(portal).rpartition(':')
             if not host or not port.isdigit():

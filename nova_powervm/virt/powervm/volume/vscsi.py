@@ -39,12 +39,27 @@ def _wwpn(value):
     return str(value).lower().replace(':', '')
 
 
-def _as_list(value):
+def as_list(value):
+    """A connection_info value that may be one item or a list, as a list."""
     if value is None:
         return []
     if isinstance(value, (list, tuple, set)):
         return list(value)
     return [value]
+
+
+def int_luns(luns, bad):
+    """Cinder's LUN ids as non-negative integers.
+
+    :param bad: bad(why) gives the exception to raise otherwise.
+    """
+    try:
+        luns = [int(lun) for lun in luns]
+    except (TypeError, ValueError):
+        raise bad('target_lun %r is not an integer' % (luns,))
+    if any(lun < 0 for lun in luns):
+        raise bad('negative target_lun')
+    return luns
 
 
 def vios_port_wwpns(vios_w):
@@ -73,29 +88,24 @@ class FCTargets(object):
         def bad(why):
             return exc_cls(volume_id=volume_id,
                            reason='invalid connection_info: %s' % why)
-        targets = [_wwpn(t) for t in _as_list(
+        targets = [_wwpn(t) for t in as_list(
             data.get('target_wwns') or data.get('target_wwn'))]
         if not targets:
             raise bad('no target_wwn')
         for t in targets:
             if len(t) != 16 or any(c not in '0123456789abcdef' for c in t):
                 raise bad('target WWPN %r is not 16 hex digits' % t)
-        luns = _as_list(data.get('target_luns') or data.get('target_lun'))
+        luns = as_list(data.get('target_luns') or data.get('target_lun'))
         if len(luns) == 1:
             luns = luns * len(targets)
         if not luns or len(luns) != len(targets):
             raise bad('target_lun missing or not one per target WWPN')
-        try:
-            luns = [int(lun) for lun in luns]
-        except (TypeError, ValueError):
-            raise bad('target_lun %r is not an integer' % (luns,))
-        if any(lun < 0 for lun in luns):
-            raise bad('negative target_lun')
+        luns = int_luns(luns, bad)
         self.lun_by_target = dict(zip(targets, luns))
         itmap = data.get('initiator_target_map') or None
         self.itmap = None
         if itmap:
-            self.itmap = {_wwpn(i): [_wwpn(t) for t in _as_list(ts)]
+            self.itmap = {_wwpn(i): [_wwpn(t) for t in as_list(ts)]
                           for i, ts in itmap.items()}
         self.device_id = data.get('pg83NAA')
 

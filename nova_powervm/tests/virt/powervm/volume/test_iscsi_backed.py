@@ -95,6 +95,7 @@ class TestIscsi(_Base):
     def test_bad_connection_info_before_any_request(self):
         for data in ({'target_portal': None, 'target_portals': None},
                      {'target_iqn': ''}, {'target_lun': 'x'},
+                     {'target_lun': -1},
                      {'auth_method': 'none?'}, {'auth_password': None},
                      {'target_portal': 'nohost'}):
             exc = self.assertRaises(nova_exc.VolumeAttachFailed,

@@ -65,6 +65,7 @@ class TestConnector(VscsiTestBase):
     def test_bad_connection_info_fails_before_any_request(self):
         for data in ({'target_wwn': []}, {'target_wwn': ['xyz']},
                      {'target_lun': None}, {'target_lun': 'two'},
+                     {'target_lun': -1},
                      {'target_wwn': [TARGET, TARGET2],
                       'target_luns': [1, 2, 3]}):
             vol = self.vol(conn_info(**data))
