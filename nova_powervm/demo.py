@@ -204,7 +204,8 @@ class Demo(object):
 
     # -- steps -------------------------------------------------------------
     def _boot(self, case):
-        self.server = case._boot(networks='auto')
+        # Host 1 (the scheduler could pick either host).
+        self.server = case._boot(networks='auto', host=case.compute.host)
         lpar = case._assert_running_with_disk(self.server)
         return 'server %s ACTIVE; partition %s running' % (
             self.server['id'], case._uuid_of(lpar))
