@@ -72,7 +72,8 @@ def _bdms(block_device_info):
 # -- destination ------------------------------------------------------------
 
 def dest_check(drv, instance, block_migration=False):
-    """The target's description for the source (a fresh system read).
+    """The target's description for the source (a fresh system read);
+    the management switch is created here if missing.
 
     :raises MigrationPreCheckError: a block migration (disks are never
         copied), no room for the partition, or the system runs as many
@@ -91,6 +92,10 @@ def dest_check(drv, instance, block_migration=False):
             nova_exc.InvalidInput) as e:
         raise _refuse(instance, _('target %(sys)s: %(err)s') % {
             'sys': host_w.system_name, 'err': e.format_message()})
+    # PowerVM's validation wants the switch of the partition's RMC adapter
+    # here: host set-up the first spawn would do too (it stays).
+    vif_mod.get_vswitch(drv.adapter, vif_mod.SECURE_RMC_VSWITCH,
+                        create=True, host_uuid=drv.host_uuid)
     return mig_obj.PowerVMLiveMigrateData(
         dest_sys_name=host_w.system_name, dest_ip=CONF.my_ip,
         dest_user_id=DEST_USER_ID,

@@ -87,6 +87,8 @@ class TestDestination(LpmTestCase):
             lpm.vm, 'build_lpar')).mock
         self.fits = self.useFixture(fixtures.MockPatchObject(
             lpm.pvm_host, 'check_fits')).mock
+        self.vsw = self.useFixture(fixtures.MockPatchObject(
+            lpm.vif_mod, 'get_vswitch')).mock
 
     def test_describes_this_host(self):
         md = self.drv.check_can_live_migrate_destination(
@@ -105,6 +107,9 @@ class TestDestination(LpmTestCase):
                                            self.inst)
         self.fits.assert_called_once_with(self.dest_host,
                                           self.build.return_value, self.inst)
+        # The RMC adapter's switch (PowerVM's validation wants it here).
+        self.vsw.assert_called_once_with(self.drv.adapter, 'MGMTSWITCH',
+                                         create=True, host_uuid='host-1')
         # It survives nova's RPC serializer.
         prim = md.obj_to_primitive()
         self.assertEqual('PowerVMLiveMigrateData',
