@@ -187,7 +187,11 @@ def _check_partition(drv, instance, lpar_w, migrate_data):
 
 
 def _check_storage(drv, instance, block_device_info, migrate_data):
+    """:returns: whether PowerVM can validate now (no volume that the
+        target sees only after ``pre_live_migration``).
+    """
     bdms = _bdms(block_device_info)
+    early = True
     bfv = any(b.get('boot_index') == 0 for b in bdms)
     if not bfv:
         if not drv.disk_dvr.capabilities.get('shared_storage'):
@@ -213,10 +217,12 @@ def _check_storage(drv, instance, block_device_info, migrate_data):
                 'migration cannot move') % {
                 'vol': (info.get('data') or {}).get('volume_id') or
                 info.get('serial'), 'type': cls.vol_type()})
+        early = early and not cls.prepared_on_target()
     if configdrive.required_by(instance):
         raise _refuse(instance, _(
             'the instance has a config drive (virtual optical media on a '
             'VIOS of this host), which live migration cannot move'))
+    return early
 
 
 def _check_network(instance):
@@ -238,9 +244,13 @@ def _job_args(migrate_data):
 def source_check(drv, instance, migrate_data, block_device_info):
     """Refuse what cannot move, then PowerVM's validation (no change).
 
+    With vSCSI volumes PowerVM validates in the Migrate job instead (the
+    target's VIOSes discover the hdisks in ``pre_live_migration``).
+
     :raises MigrationPreCheckError: naming the reason.
     """
-    _check_storage(drv, instance, block_device_info, migrate_data)
+    validate = _check_storage(drv, instance, block_device_info,
+                              migrate_data)
     _check_network(instance)
     _check_capacity(drv.host_wrapper, instance)
     try:
@@ -248,6 +258,8 @@ def source_check(drv, instance, migrate_data, block_device_info):
     except nova_exc.InstanceNotFound:
         raise _refuse(instance, _('the instance has no partition'))
     _check_partition(drv, instance, lpar_w, migrate_data)
+    if not validate:
+        return migrate_data
     try:
         pvm_mig.migrate_lpar(lpar_w, migrate_data.dest_sys_name,
                              validate_only=True, **_job_args(migrate_data))

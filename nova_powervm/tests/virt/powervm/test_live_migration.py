@@ -203,8 +203,21 @@ class TestSource(LpmTestCase):
         self.get_lpar.assert_not_called()
 
     def test_boot_volume_needs_no_shared_pool(self):
+        self.flags(fc_attach_strategy='npiv', group='powervm')
         self.drv.disk_dvr.capabilities['shared_storage'] = False
         self._check(bdi=_bdi(_fc_bdm('vol-1', boot_index=0)))
+        self.mig.migrate_lpar.assert_called_once()
+
+    def test_vscsi_volume_validated_by_the_migrate_job(self):
+        # The target discovers the hdisk in pre_live_migration only.
+        self.flags(fc_attach_strategy='vscsi', group='powervm')
+        self._check(bdi=_bdi(_fc_bdm('vol-1')))
+        self.mig.migrate_lpar.assert_not_called()
+        self.lpar.can_lpm.assert_called_once()
+
+    def test_npiv_volume_validated_now(self):
+        self.flags(fc_attach_strategy='npiv', group='powervm')
+        self._check(bdi=_bdi(_fc_bdm('vol-1')))
         self.mig.migrate_lpar.assert_called_once()
 
     def test_other_shared_pool(self):
