@@ -29,5 +29,6 @@ class PowerVMLiveMigrateData(migrate_data.LiveMigrateData):
         'dest_proc_compat': fields.ListOfStringsField(),
         'dest_mem_region_mb': fields.IntegerField(),
         'dest_ssp_uuid': fields.StringField(nullable=True),
+        'public_key': fields.StringField(nullable=True),
         'vol_data': fields.DictOfNullableStringsField(),
     }

@@ -20,6 +20,7 @@ from nova.virt import driver as nova_driver
 from oslo_log import log as logging
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import management_console as pvm_console
 from pypowervm.tasks import migration as pvm_mig
 from pypowervm.tasks import partition as pvm_par
 from pypowervm.tasks import scsi_mapper as tsk_map
@@ -31,6 +32,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.objects import migrate_data as mig_obj
 from nova_powervm.virt.powervm import host as pvm_host
+from nova_powervm.virt.powervm import host_net
 from nova_powervm.virt.powervm import vif as vif_mod
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
@@ -94,8 +96,8 @@ def dest_check(drv, instance, block_migration=False):
             'sys': host_w.system_name, 'err': e.format_message()})
     # PowerVM's validation wants the switch of the partition's RMC adapter
     # here: host set-up the first spawn would do too (it stays).
-    vif_mod.get_vswitch(drv.adapter, vif_mod.SECURE_RMC_VSWITCH,
-                        create=True, host_uuid=drv.host_uuid)
+    host_net.get_vswitch(drv.adapter, vif_mod.SECURE_RMC_VSWITCH,
+                         create=True, host_uuid=drv.host_uuid)
     return mig_obj.PowerVMLiveMigrateData(
         dest_sys_name=host_w.system_name, dest_ip=CONF.my_ip,
         dest_user_id=DEST_USER_ID,
@@ -114,6 +116,17 @@ def pre_live_migration(drv, instance, block_device_info, migrate_data):
     :raises MigrationPreCheckError: a volume is not reachable here (what
         was discovered for it is removed again).
     """
+    # The source's NovaLink logs in to this one over SSH with its key.
+    if migrate_data.obj_attr_is_set('public_key') and \
+            migrate_data.public_key:
+        try:
+            pvm_console.add_authorized_key(drv.adapter,
+                                           migrate_data.public_key)
+        except pvm_exc.Error as e:
+            raise _refuse(instance, _(
+                'authorizing the source NovaLink\'s SSH key on %(sys)s '
+                'failed: %(err)s') % {'sys': drv.host_wrapper.system_name,
+                                      'err': e})
     if 'vol_data' not in migrate_data or migrate_data.vol_data is None:
         migrate_data.vol_data = {}
     vol_data = dict(migrate_data.vol_data)
@@ -187,11 +200,7 @@ def _check_partition(drv, instance, lpar_w, migrate_data):
 
 
 def _check_storage(drv, instance, block_device_info, migrate_data):
-    """:returns: whether PowerVM can validate now (no volume that the
-        target sees only after ``pre_live_migration``).
-    """
     bdms = _bdms(block_device_info)
-    early = True
     bfv = any(b.get('boot_index') == 0 for b in bdms)
     if not bfv:
         if not drv.disk_dvr.capabilities.get('shared_storage'):
@@ -217,12 +226,10 @@ def _check_storage(drv, instance, block_device_info, migrate_data):
                 'migration cannot move') % {
                 'vol': (info.get('data') or {}).get('volume_id') or
                 info.get('serial'), 'type': cls.vol_type()})
-        early = early and not cls.prepared_on_target()
     if configdrive.required_by(instance):
         raise _refuse(instance, _(
             'the instance has a config drive (virtual optical media on a '
             'VIOS of this host), which live migration cannot move'))
-    return early
 
 
 def _check_network(instance):
@@ -242,15 +249,15 @@ def _job_args(migrate_data):
 
 
 def source_check(drv, instance, migrate_data, block_device_info):
-    """Refuse what cannot move, then PowerVM's validation (no change).
+    """Refuse what cannot move (no change); note this NovaLink's SSH key.
 
-    With vSCSI volumes PowerVM validates in the Migrate job instead (the
-    target's VIOSes discover the hdisks in ``pre_live_migration``).
+    PowerVM's own validation runs at the start of the Migrate job: it
+    needs the target to have authorized the key and, for vSCSI volumes,
+    discovered the hdisks, both done in ``pre_live_migration``.
 
     :raises MigrationPreCheckError: naming the reason.
     """
-    validate = _check_storage(drv, instance, block_device_info,
-                              migrate_data)
+    _check_storage(drv, instance, block_device_info, migrate_data)
     _check_network(instance)
     _check_capacity(drv.host_wrapper, instance)
     try:
@@ -258,15 +265,11 @@ def source_check(drv, instance, migrate_data, block_device_info):
     except nova_exc.InstanceNotFound:
         raise _refuse(instance, _('the instance has no partition'))
     _check_partition(drv, instance, lpar_w, migrate_data)
-    if not validate:
-        return migrate_data
     try:
-        pvm_mig.migrate_lpar(lpar_w, migrate_data.dest_sys_name,
-                             validate_only=True, **_job_args(migrate_data))
+        migrate_data.public_key = pvm_console.get_public_key(drv.adapter)
     except pvm_exc.Error as e:
-        raise _refuse(instance, _('PowerVM refused the migration to '
-                                  '%(sys)s: %(err)s') % {
-            'sys': migrate_data.dest_sys_name, 'err': e})
+        raise _refuse(instance, _('reading this NovaLink\'s SSH public key '
+                                  'failed: %s') % e)
     return migrate_data
 
 

@@ -71,6 +71,9 @@ class LpmTestCase(test.NoDBTestCase):
             lpm.configdrive, 'required_by', return_value=False)).mock
         self.vioses = self.useFixture(fixtures.MockPatchObject(
             lpm.pvm_par, 'get_active_vioses', return_value=[])).mock
+        self.console = self.useFixture(fixtures.MockPatchObject(
+            lpm, 'pvm_console')).mock
+        self.console.get_public_key.return_value = 'ssh-rsa AAAA src'
 
 
 class TestDestination(LpmTestCase):
@@ -88,7 +91,7 @@ class TestDestination(LpmTestCase):
         self.fits = self.useFixture(fixtures.MockPatchObject(
             lpm.pvm_host, 'check_fits')).mock
         self.vsw = self.useFixture(fixtures.MockPatchObject(
-            lpm.vif_mod, 'get_vswitch')).mock
+            lpm.host_net, 'get_vswitch')).mock
 
     def test_describes_this_host(self):
         md = self.drv.check_can_live_migrate_destination(
@@ -163,21 +166,16 @@ class TestSource(LpmTestCase):
         self.drv.adapter.create.assert_not_called()
         return ex
 
-    def test_validates_with_powervm(self):
+    def test_checks_then_notes_this_novalink_key(self):
+        self.mig_key = self.console.get_public_key
         md = _md()
         self.assertIs(md, self._check(md))
-        self.mig.migrate_lpar.assert_called_once_with(
-            self.lpar, 'sys2', validate_only=True, tgt_mgmt_svr='10.0.0.2',
-            tgt_mgmt_usr='wlp', vlan_check_override=True)
+        self.assertEqual('ssh-rsa AAAA src', md.public_key)
+        self.mig_key.assert_called_once_with(self.drv.adapter)
         self.lpar.can_lpm.assert_called_once_with(self.drv.host_wrapper)
-
-    def test_validation_refused_by_powervm(self):
-        self.mig.migrate_lpar.side_effect = pvm_exc.JobRequestFailed(
-            operation_name='MigrateValidate',
-            error='HSCLA27C not enough memory on the target')
-        ex = self.assertRaises(nova_exc.MigrationPreCheckError, self._check)
-        self.assertIn('PowerVM refused the migration to sys2', str(ex))
-        self.assertIn('HSCLA27C', str(ex))
+        # PowerVM validates in the Migrate job (the target authorizes the
+        # key and discovers vSCSI hdisks in pre_live_migration first).
+        self.mig.migrate_lpar.assert_not_called()
 
     def test_partition_not_ready(self):
         self.lpar.can_lpm.return_value = (False, 'LPAR is not in an active '
@@ -203,22 +201,9 @@ class TestSource(LpmTestCase):
         self.get_lpar.assert_not_called()
 
     def test_boot_volume_needs_no_shared_pool(self):
-        self.flags(fc_attach_strategy='npiv', group='powervm')
         self.drv.disk_dvr.capabilities['shared_storage'] = False
-        self._check(bdi=_bdi(_fc_bdm('vol-1', boot_index=0)))
-        self.mig.migrate_lpar.assert_called_once()
-
-    def test_vscsi_volume_validated_by_the_migrate_job(self):
-        # The target discovers the hdisk in pre_live_migration only.
-        self.flags(fc_attach_strategy='vscsi', group='powervm')
-        self._check(bdi=_bdi(_fc_bdm('vol-1')))
-        self.mig.migrate_lpar.assert_not_called()
-        self.lpar.can_lpm.assert_called_once()
-
-    def test_npiv_volume_validated_now(self):
-        self.flags(fc_attach_strategy='npiv', group='powervm')
-        self._check(bdi=_bdi(_fc_bdm('vol-1')))
-        self.mig.migrate_lpar.assert_called_once()
+        md = self._check(bdi=_bdi(_fc_bdm('vol-1', boot_index=0)))
+        self.assertEqual('ssh-rsa AAAA src', md.public_key)
 
     def test_other_shared_pool(self):
         self._refused(['sys2 is not a member of shared storage pool ssp-1'],
@@ -391,6 +376,21 @@ class TestVolumesAndNetwork(LpmTestCase):
             md = self.drv.pre_live_migration(
                 'ctx', self.inst, _bdi(_fc_bdm('vol-1')), [], None, _md())
         self.assertEqual({'vscsi:U': '1,2'}, md.vol_data)
+
+    def test_pre_live_migration_authorizes_the_source_key(self):
+        md = self.drv.pre_live_migration('ctx', self.inst, _bdi(), [], None,
+                                         _md(public_key='ssh-rsa AAAA src'))
+        self.console.add_authorized_key.assert_called_once_with(
+            self.drv.adapter, 'ssh-rsa AAAA src')
+        self.assertEqual({}, md.vol_data)
+
+    def test_pre_live_migration_key_refused(self):
+        self.console.add_authorized_key.side_effect = pvm_exc.Error('400')
+        self.drv.host_wrapper.system_name = 'sys2'
+        ex = self.assertRaises(
+            nova_exc.MigrationPreCheckError, self.drv.pre_live_migration,
+            'ctx', self.inst, _bdi(), [], None, _md(public_key='k'))
+        self.assertIn("SSH key on sys2 failed", str(ex))
 
     def test_pre_live_migration_volume_unreachable(self):
         with mock.patch.object(volume_dvr, 'build_volume_driver') as build:

@@ -180,14 +180,6 @@ class VolumeAdapter(metaclass=abc.ABCMeta):
         return False
 
     @classmethod
-    def prepared_on_target(cls):
-        """Whether the target sees the volume only after
-        ``pre_live_migration_on_destination`` (PowerVM's validation of a
-        live migration must wait for it).
-        """
-        return False
-
-    @classmethod
     def min_vios_count(cls):
         """Active VIOSes needed for the connector to work at all."""
         return 1

@@ -232,10 +232,6 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         return True
 
     @classmethod
-    def prepared_on_target(cls):
-        return True
-
-    @classmethod
     def min_vios_count(cls):
         return CONF.powervm.vscsi_vios_connections_required
 
