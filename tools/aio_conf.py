@@ -151,6 +151,12 @@ def nhosts(etc):
         return 1
 
 
+def mgmt_disk_dir(etc, state, n):
+    """Where simulated host n's mgmt-mapped disks appear (aio.sh's sim)."""
+    top = os.path.join(state, 'mgmt-disks')
+    return top if nhosts(etc) == 1 else os.path.join(top, 'host%d' % (n - 1))
+
+
 def nova(etc, state):
     d = os.path.join(etc, 'nova')
     copy_paste('nova/api-paste.ini', os.path.join(d, 'api-paste.ini'))
@@ -189,7 +195,8 @@ def nova(etc, state):
             'powervm': {'host': IP, 'port': SIM_PORT + n - 1,
                         'protocol': 'http', 'username': 'neo',
                         'password': 'passw0rd', 'disk_driver': DISK_DRIVER,
-                        'volume_group_name': 'datavg'},
+                        'volume_group_name': 'datavg',
+                        'mgmt_disk_by_id_dir': mgmt_disk_dir(etc, state, n)},
         })
 
 

@@ -104,6 +104,12 @@ storage_opts = [
         'image_meta_local_path', default='/tmp/cfgdrv/',
         help=_('Local directory where config drive ISO images are built '
                'before being uploaded.')),
+    cfg.StrOpt(
+        'mgmt_disk_by_id_dir', default='/dev/disk/by-id',
+        help=_('Directory where a disk mapped to the management partition '
+               '(snapshot, shelve, backup) appears as a link whose name '
+               'ends with the disk\'s UDID.  Change it only for a '
+               'simulated host (the PowerVM simulator\'s --mgmt-disk-dir).')),
 ]
 
 network_opts = [

@@ -68,6 +68,11 @@ def parse_args(argv=None):
                    help='seed N client partitions, each with a network '
                         'adapter and a vSCSI-mapped logical volume, as '
                         'spawned ones (default 0)')
+    p.add_argument('--mgmt-disk-dir', metavar='DIR',
+                   help='make each disk mapped to the management partition '
+                        'a link DIR/scsi-...<UDID> to its contents file, as '
+                        'the disk appears in NovaLink\'s /dev/disk/by-id '
+                        '(with --hosts N: DIR/host<n>); default: off')
     p.add_argument('--debug', action='store_true', help='debug logging')
     return p.parse_args(argv)
 
@@ -95,6 +100,9 @@ def main(argv=None):
             # One directory per host (session files, admin token).
             state_dir = os.path.join(state_dir, 'host%d' % index)
             os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        disk_dir = args.mgmt_disk_dir
+        if disk_dir and args.hosts > 1:
+            disk_dir = os.path.join(disk_dir, 'host%d' % index)
         sim = control.Simulator(
             host=args.host, port=port, username=args.username,
             password=args.password, state_file=args.state,
@@ -104,7 +112,7 @@ def main(argv=None):
             admin_token=args.admin_token, mc_type=args.mc_type,
             vios_boot_s=args.vios_boot_delay, vios_rmc_s=args.vios_rmc_delay,
             san=shared, partitions=args.partitions,
-            migration_s=args.migration_delay)
+            migration_s=args.migration_delay, mgmt_disk_dir=disk_dir)
         try:
             sim.start()
         except OSError as e:

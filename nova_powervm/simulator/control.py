@@ -18,6 +18,7 @@ from nova_powervm.simulator import registry
 from nova_powervm.simulator import seed
 from nova_powervm.simulator import seed_scale
 from nova_powervm.simulator import server as sim_server
+from nova_powervm.simulator import storage_scsi_mgmt as sim_mgmt_disks
 from nova_powervm.simulator import xmlutil as xu
 
 LOG = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class Simulator(object):
                  event_hold_s=10.0, power_delay_s=0.2, session_timeout_s=None,
                  mc_type='PVM', state_dir=None, admin_api=True,
                  admin_token=None, file_users=None, vios_boot_s=0.0,
-                 vios_rmc_s=0.0, san=None, partitions=0, migration_s=0.1):
+                 vios_rmc_s=0.0, san=None, partitions=0, migration_s=0.1,
+                 mgmt_disk_dir=None):
         """See the keyword arguments' use below; security-relevant ones:
 
         ``state_dir``: the only directory the simulator writes to (session
@@ -60,6 +62,8 @@ class Simulator(object):
         ``partitions``: seed that many client partitions (seed_scale.py).
         ``migration_s``: how long a partition migration takes
         (partition_mobility.py; the set_migration control changes it).
+        ``mgmt_disk_dir``: where disks mapped to the management partition
+        appear as by-id links (storage_scsi_mgmt.py; None: nowhere).
         """
         registry.load_plugins()
         # With a san (san.San) this is one host of several sharing an SSP
@@ -82,6 +86,7 @@ class Simulator(object):
         self.vios_rmc_s = vios_rmc_s
         self.partitions = partitions
         self.migration_s = migration_s
+        self.mgmt_disk_dir = mgmt_disk_dir
         self.store = sim_inv.Inventory(self)
         self.events = sim_events.EventBus(event_hold_s)
         self.jobs = sim_jobs.JobStore()
@@ -141,6 +146,7 @@ class Simulator(object):
 
     def close(self):
         self.stop()
+        sim_mgmt_disks.clear(self)
         self.sessions.cleanup()
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -2,9 +2,10 @@
 
 Snapshot reads an instance's boot disk by mapping it to this partition and
 finding the block device that appears: :func:`discover_vscsi_disk` is the one
-place that touches the operating system's SCSI layer (the simulator's test
-fixture patches it to answer a file), and :func:`remove_block_dev` forgets
-the device again before the mapping is removed.
+place that touches the operating system's SCSI layer (on a simulated host the
+disk appears as a link to a regular file, see ``[powervm]
+mgmt_disk_by_id_dir``), and :func:`remove_block_dev` forgets the device again
+before the mapping is removed.
 """
 import glob
 import os
@@ -15,9 +16,11 @@ import time
 from oslo_log import log as logging
 from pypowervm.tasks import partition as pvm_par
 
+from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
 
 LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
 
 # {(REST host, port): UUID}: one entry per NovaLink endpoint.
 _MGMT_UUID = {}
@@ -78,8 +81,11 @@ def _poll(check, timeout):
 def discover_vscsi_disk(mapping, scan_timeout=300):
     """The /dev path of a disk just mapped to the management partition.
 
-    Rescans the virtual SCSI bus of the mapping's client adapter and waits
-    for a device whose id ends with the disk's UDID.
+    Rescans the virtual SCSI bus of the mapping's client adapter (if this
+    partition has one) and waits for a link in ``[powervm]
+    mgmt_disk_by_id_dir`` whose name ends with the disk's UDID.  The answer
+    is what the link resolves to: a block device, or on a simulated host
+    the regular file holding the disk's contents.
 
     :param mapping: the pypowervm VSCSIMapping (as the server returned it:
         client adapter slot and backing storage UDID filled in).
@@ -93,7 +99,7 @@ def discover_vscsi_disk(mapping, scan_timeout=300):
                           'scan' % bus):
         LOG.debug('Rescanning vSCSI bus %s.', scan)
         _write_sysfs(scan, '- - -')
-    pattern = '/dev/disk/by-id/*%s' % udid
+    pattern = os.path.join(CONF.powervm.mgmt_disk_by_id_dir, '*' + udid)
     found, _polls = _poll(lambda: glob.glob(pattern), scan_timeout)
     if not found:
         raise exc.NoDiskDiscoveryException(bus=bus, udid=udid,

@@ -1,4 +1,6 @@
 """Unit tests for mgmt.discover_vscsi_disk and mgmt.remove_block_dev."""
+import glob
+import os
 import stat
 from unittest import mock
 
@@ -70,3 +72,36 @@ class TestRemoveBlockDev(test.NoDBTestCase):
         mgmt.remove_block_dev('/dev/disk/by-id/x')
         mock_write.assert_called_once_with('/sys/block/sdq/device/delete',
                                            '1')
+
+
+@mock.patch('nova_powervm.virt.powervm.mgmt._write_sysfs')
+class TestDiscoverByIdDir(test.NoDBTestCase):
+    """[powervm] mgmt_disk_by_id_dir: a simulated host's links to files."""
+
+    def test_globs_option_dir_and_answers_file(self, mock_write):
+        tmp = self.useFixture(fixtures.TempDir())
+        by_id = tmp.join('by-id')
+        os.mkdir(by_id)
+        disk = tmp.join('disk.img')
+        with open(disk, 'wb') as f:
+            f.write(b'boot')
+        os.symlink(disk, os.path.join(by_id, 'scsi-SAIX_VDASD_' + UDID))
+        self.flags(group='powervm', mgmt_disk_by_id_dir=by_id)
+        # nova's test fixture forbids globbing /sys: this host has no vio bus.
+        with mock.patch('glob.glob', side_effect=lambda p: [] if p.startswith(
+                '/sys/') else list(glob.iglob(p))) as spy:
+            path = mgmt.discover_vscsi_disk(_mapping(), scan_timeout=0)
+        self.assertEqual(os.path.realpath(disk), path)
+        self.assertEqual(mock.call(os.path.join(by_id, '*' + UDID[-32:])),
+                         spy.call_args_list[-1])
+        mock_write.assert_not_called()
+        # The regular file needs no block device removal.
+        mgmt.remove_block_dev(path)
+        mock_write.assert_not_called()
+
+    def test_default_is_dev_disk_by_id(self, mock_write):
+        with mock.patch('glob.glob', return_value=[]) as mock_glob:
+            self.assertRaises(exc.NoDiskDiscoveryException,
+                              mgmt.discover_vscsi_disk, _mapping(),
+                              scan_timeout=0)
+        mock_glob.assert_called_with('/dev/disk/by-id/*' + UDID[-32:])
