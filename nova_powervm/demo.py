@@ -285,6 +285,10 @@ class Demo(object):
         return 'jobs: %s; partition %s' % (', '.join(ops), state)
 
     def _detach(self, case):
+        # nova's volume detach calls the driver only where CONF.host is
+        # the instance's host; in-process computes share one CONF (the
+        # last started compute's name).
+        case.flags(host=case.compute.host)
         case._detach_volume(self.server, self.volume_id)
         left = case._volume_mappings(self.server)
         if left:
