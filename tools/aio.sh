@@ -166,8 +166,12 @@ uwsgi_app() {  # uwsgi_app NAME PORT MODULE PROCESSES [ENV=VAL...]
         --http-socket "$IP:$port" --module "$module:application" \
         --processes "$procs" --threads 1 --enable-threads --lazy-apps \
         --add-header "Connection: close" --buffer-size 65535 \
+        --chunked-input-limit 16777216 \
         --hook-master-start "unix_signal:15 gracefully_kill_them_all" \
         "${envs[@]}"
+    # --chunked-input-limit: glanceclient sends 1 MiB chunks (nova's
+    # snapshot upload), uwsgi's default limit refuses them ("unable to
+    # receive chunked part", HTTP 500).
     # nova's API connects to its databases while loading: minutes when busy.
     wait_for "$name" "${AIO_API_WAIT:-600}" curl -sf -o /dev/null "http://$IP:$port/"
     CURRENT=""
