@@ -36,8 +36,6 @@ from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import driver_volume
-from nova_powervm.virt.powervm import exception as exc
-from nova_powervm.virt.powervm import host as pvm_host
 from nova_powervm.virt.powervm import move_check
 from nova_powervm.virt.powervm import state_cache as pvm_state
 from nova_powervm.virt.powervm.tasks import base as tf_base
@@ -179,13 +177,9 @@ class MoveMixin(object):
             self._ask_target(context, instance, migration.dest_compute,
                              flavor, bfv, block_device_info)
             return
-        try:
-            lpar_w = vm.build_lpar(self.adapter, self.host_wrapper, instance,
-                                   flavor)
-            pvm_host.check_fits(self.host_wrapper, lpar_w, instance)
-        except (exc.InvalidFlavorExtraSpec,
-                nova_exc.ComputeResourcesUnavailable) as e:
-            raise nova_exc.InstanceFaultRollback(inner_exception=e)
+        error = move_check.fit_error(self, instance, flavor)
+        if error:
+            raise nova_exc.InstanceFaultRollback(inner_exception=error)
 
     def _ask_target(self, context, instance, dest, flavor, bfv,
                     block_device_info):

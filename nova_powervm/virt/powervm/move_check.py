@@ -88,16 +88,24 @@ def pool_of(drv):
     return None
 
 
-def _fits(drv, instance, flavor):
-    instance.flavor = flavor        # (a local copy; never saved)
+def fit_error(drv, instance, flavor):
+    """Why a partition of ``flavor`` cannot be made on this host (the
+    exception), or None when it fits.  Reads nothing.
+    """
     try:
         lpar_w = vm.build_lpar(drv.adapter, drv.host_wrapper, instance,
                                flavor)
         pvm_host.check_fits(drv.host_wrapper, lpar_w, instance)
     except (exc.InvalidFlavorExtraSpec,
             nova_exc.ComputeResourcesUnavailable) as e:
-        return [str(e)]
-    return []
+        return e
+    return None
+
+
+def _fits(drv, instance, flavor):
+    instance.flavor = flavor        # (a local copy; never saved)
+    error = fit_error(drv, instance, flavor)
+    return [str(error)] if error else []
 
 
 def _fc_paths(drv, context, instance, vols):

@@ -11,6 +11,7 @@ from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import driver_move
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import mgmt
+from nova_powervm.virt.powervm import move_check
 from nova_powervm.virt.powervm.tasks import vm as tf_vm
 
 
@@ -38,9 +39,9 @@ class MoveTestCase(test.NoDBTestCase):
         self.useFixture(fixtures.MockPatchObject(
             driver_move, '_migration', return_value=self.mig))
         self.build = self.useFixture(fixtures.MockPatchObject(
-            driver_move.vm, 'build_lpar')).mock
+            move_check.vm, 'build_lpar')).mock
         self.fits = self.useFixture(fixtures.MockPatchObject(
-            driver_move.pvm_host, 'check_fits')).mock
+            move_check.pvm_host, 'check_fits')).mock
         self.power_off = self.useFixture(fixtures.MockPatchObject(
             tf_vm.power, 'power_off')).mock
         self.rpc = self.useFixture(fixtures.MockPatchObject(
