@@ -221,7 +221,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                               lpar_w=lpar_w, nvram_mgr=self.nvram_mgr))
         flow.add(tf_net.PlugVifs(self.virtapi, self.adapter, instance,
                                  network_info))
-        flow.add(tf_net.PlugMgmtVif(self.adapter, instance))
+        flow.add(*tf_net.plug_mgmt_vif(self.adapter, instance))
         stg_ftsk = self._vios_feed_task(volumes=bool(bdms),
                                         exc_class=exc.SpawnTaskFailed)
         if not boot_from_volume:
@@ -282,8 +282,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         if destroy_disks:
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
         # The partition's own adapters go with it (next task).
-        flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
-                                   partition_deleted=True))
+        flow.add(*tf_net.unplug_vifs(self.adapter, instance, network_info,
+                                     partition_deleted=True))
         flow.add(tf_vm.Delete(self.adapter, instance, self.nvram_mgr))
         flow.add(tf_net.ReleaseSeaVlans(self.adapter, instance, network_info))
         try:
@@ -310,8 +310,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                                      disk_types=_ALL_DISKS))
         if destroy_disks:
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
-        flow.add(tf_net.UnplugVifs(self.adapter, instance, network_info,
-                                   partition_deleted=True),
+        flow.add(*tf_net.unplug_vifs(self.adapter, instance, network_info,
+                                     partition_deleted=True),
                  tf_vm.ForgetNvram(self.nvram_mgr, instance),
                  tf_net.ReleaseSeaVlans(self.adapter, instance, network_info))
         tf_base.run(flow, instance=instance, exc_class=exc.DestroyTaskFailed)
@@ -342,7 +342,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         flow = tf_lf.Flow('plug_vifs_%s' % instance.uuid)
         flow.add(tf_net.PlugVifs(self.virtapi, self.adapter, instance,
                                  network_info),
-                 tf_net.PlugMgmtVif(self.adapter, instance))
+                 *tf_net.plug_mgmt_vif(self.adapter, instance))
         driver_rebuild.record(self, instance, tf_base.run(
             flow, instance=instance, store={'lpar_wrap': lpar_w},
             exc_class=exc.VifReplugFailed))

@@ -279,7 +279,7 @@ class MoveMixin(object):
                               lpar_w=lpar_w, nvram_mgr=self.nvram_mgr),
                  tf_net.PlugVifs(self.virtapi, self.adapter, instance,
                                  network_info),
-                 tf_net.PlugMgmtVif(self.adapter, instance))
+                 *tf_net.plug_mgmt_vif(self.adapter, instance))
         stg_ftsk = self._vios_feed_task(
             volumes=bool(driver_bdms(block_device_info)))
         if not bfv:

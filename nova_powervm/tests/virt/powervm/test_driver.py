@@ -12,6 +12,10 @@ from nova_powervm.virt.powervm import power
 from nova_powervm.virt.powervm import state_cache
 
 
+_OVS_VIF = {'id': 'port1', 'type': 'ovs'}
+_SEA_VIF = {'id': 'port2', 'type': 'pvm_sea'}
+
+
 class _FeedTask(task.Task):
     """Stands in for the pypowervm FeedTask over the VIOSes."""
 
@@ -65,6 +69,18 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.assertEqual(['ViosSCSIMapping'],
                          self.ftsk.call_args[0][1])
 
+    def test_spawn_without_rmc_has_no_mgmt_vif_task(self):
+        self.flags(use_rmc_mgmt_vif=False, group='powervm')
+        self.drv.spawn('ctx', self.inst, 'img', [], 'pw', {}, ['vif'])
+        self.assertEqual(
+            ['create_vm', 'plug_vifs', 'create_disk_from_img',
+             'attach_disk', 'vio_feed', 'pwr_on_vm'], self.flow_names())
+
+    def test_plug_vifs_without_rmc_has_no_mgmt_vif_task(self):
+        self.flags(use_rmc_mgmt_vif=False, group='powervm')
+        self.drv.plug_vifs(self.inst, [_SEA_VIF])
+        self.assertEqual(['plug_vifs'], self.flow_names())
+
     def test_spawn_checks_size_and_image_before_the_flow(self):
         self.fits.side_effect = nova_exc.ComputeResourcesUnavailable(
             reason='too big')
@@ -101,7 +117,7 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.assertFalse(self.run.called)
 
     def test_destroy_flow_order(self):
-        self.drv.destroy('ctx', self.inst, ['vif'])
+        self.drv.destroy('ctx', self.inst, [_OVS_VIF])
         self.assertEqual(['pwr_off_vm', 'detach_disk', 'delete_disk',
                           'unplug_vifs', 'dlt_vm', 'release_sea_vlans'],
                          self.flow_names())
@@ -115,6 +131,19 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.assertTrue(atoms[3].partition_deleted)
         # No volumes, no config drive: no VIOS feed read.
         self.assertFalse(self.ftsk.called)
+
+    def test_destroy_without_ovs_vif_has_no_unplug_task(self):
+        # The partition's own adapters go with it: nothing to unplug.
+        for vifs in ([_SEA_VIF], [], None):
+            self.drv.destroy('ctx', self.inst, vifs)
+            self.assertEqual(['pwr_off_vm', 'detach_disk', 'delete_disk',
+                              'dlt_vm', 'release_sea_vlans'],
+                             self.flow_names())
+        self.vm.get_instance_wrapper.side_effect = nova_exc.InstanceNotFound(
+            instance_id='inst-uuid')
+        self.drv.destroy('ctx', self.inst, [_SEA_VIF])
+        self.assertEqual(['detach_disk', 'delete_disk', 'forget_nvram',
+                          'release_sea_vlans'], self.flow_names())
 
     def test_destroy_refuses_partition_that_cannot_be_deleted(self):
         # The real check: a suspended partition would be refused by the
@@ -132,7 +161,7 @@ class TestDriverLifecycle(test.NoDBTestCase):
 
     def test_destroy_keep_disks_with_config_drive(self):
         self.cfgdrv.return_value = True
-        self.drv.destroy('ctx', self.inst, [], destroy_disks=False)
+        self.drv.destroy('ctx', self.inst, [_OVS_VIF], destroy_disks=False)
         self.assertEqual(['pwr_off_vm', 'vopt_delete', 'detach_disk',
                           'unplug_vifs', 'dlt_vm', 'release_sea_vlans'],
                          self.flow_names())
@@ -141,7 +170,7 @@ class TestDriverLifecycle(test.NoDBTestCase):
     def test_destroy_missing_partition(self):
         self.vm.get_instance_wrapper.side_effect = nova_exc.InstanceNotFound(
             instance_id='inst-uuid')
-        self.drv.destroy('ctx', self.inst, ['vif'])
+        self.drv.destroy('ctx', self.inst, [_OVS_VIF])
         # Only what outlives the partition is removed (and its saved NVRAM).
         self.assertEqual(['detach_disk', 'delete_disk', 'unplug_vifs',
                           'forget_nvram', 'release_sea_vlans'],

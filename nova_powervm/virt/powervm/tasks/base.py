@@ -6,13 +6,77 @@ failed (after every completed task has been reverted).
 """
 from nova import exception as nova_exc
 from oslo_log import log as logging
+from oslo_utils import uuidutils
 from taskflow import engines as tf_eng
 from taskflow import exceptions as tf_exc
+from taskflow.persistence import base as tf_persist
+from taskflow.persistence import models as tf_models
 from taskflow.types import failure as task_fail
 
 from nova_powervm.virt.powervm import exception as exc
 
 LOG = logging.getLogger(__name__)
+
+
+class _Connection(tf_persist.Connection):
+    """Persists nothing: a flow's state lives only in its engine's storage.
+
+    The flows are never resumed, so the default in-memory backend's work
+    per state change (a new connection that re-creates its paths, a
+    locked path-based copy of the atom detail) is CPU spent for nothing.
+    """
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    @property
+    def backend(self):
+        return self._backend
+
+    def close(self):
+        pass
+
+    def upgrade(self):
+        pass
+
+    def clear_all(self):
+        pass
+
+    def validate(self):
+        pass
+
+    def update_atom_details(self, atom_detail):
+        return atom_detail
+
+    def update_flow_details(self, flow_detail):
+        return flow_detail
+
+    def save_logbook(self, book):
+        return book
+
+    def destroy_logbook(self, book_uuid):
+        pass
+
+    def _none(self, *args, **kwargs):
+        raise tf_exc.NotFound('Nothing is persisted.')
+
+    get_logbook = get_logbooks = get_flows_for_book = _none
+    get_flow_details = get_atom_details = get_atoms_for_flow = _none
+
+
+class _Backend(tf_persist.Backend):
+    def __init__(self):
+        super().__init__({})
+        self._connection = _Connection(self)
+
+    def get_connection(self):
+        return self._connection
+
+    def close(self):
+        pass
+
+
+_BACKEND = _Backend()
 
 
 def may_have_changed(result):
@@ -56,7 +120,9 @@ def run(flow, instance=None, store=None, exc_class=exc.PowerVMTaskFailed):
         task keeps its type (nova treats some specially, e.g. InvalidInput
         aborts a build without rescheduling); its message gets the step.
     """
-    engine = tf_eng.load(flow, store=store or {}, engine='serial')
+    detail = tf_models.FlowDetail(flow.name, uuidutils.generate_uuid())
+    engine = tf_eng.load(flow, store=store or {}, engine='serial',
+                         flow_detail=detail, backend=_BACKEND)
     try:
         engine.run()
     except Exception as error:

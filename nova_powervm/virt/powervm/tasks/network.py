@@ -1,6 +1,7 @@
 """TaskFlow tasks for the instance's network adapters (thin; see vif.py)."""
 from nova.compute import task_states
 from nova import exception as nova_exc
+from nova.network import model as network_model
 from oslo_log import log as logging
 from taskflow import task
 from taskflow.types import failure as task_fail
@@ -264,3 +265,27 @@ class PlugMgmtVif(task.Task):
             LOG.exception('The RMC management adapter could not be deleted.',
                           instance=self.instance)
         self.created = None
+
+
+def plug_mgmt_vif(adapter, instance):
+    """[PlugMgmtVif], or [] when ``use_rmc_mgmt_vif`` is off (no task).
+
+    A flow without it provides no 'mgmt_cna' (its users take it as
+    optional); the engine's bookkeeping costs about a millisecond per task.
+    """
+    if not CONF.powervm.use_rmc_mgmt_vif:
+        return []
+    return [PlugMgmtVif(adapter, instance)]
+
+
+def unplug_vifs(adapter, instance, network_info, partition_deleted=False):
+    """[UnplugVifs], or [] when it has nothing to do.
+
+    Before a partition's deletion only ovs VIFs have host-side pieces
+    (see :func:`vif.unplug_vifs`); without them the task is left out.
+    """
+    if not network_info or partition_deleted and not any(
+            one.get('type') == network_model.VIF_TYPE_OVS for one in network_info):
+        return []
+    return [UnplugVifs(adapter, instance, network_info,
+                       partition_deleted=partition_deleted)]

@@ -4,6 +4,7 @@ from unittest import mock
 from nova import exception as nova_exc
 from nova import test
 from pypowervm import exceptions as pvm_exc
+from taskflow import exceptions as tf_exc
 from taskflow.patterns import linear_flow as tf_lf
 from taskflow import task
 from taskflow.types import failure
@@ -106,6 +107,26 @@ class TestRun(test.NoDBTestCase):
                                 flow, exc_class=exc.SpawnTaskFailed)
         self.assertIn('step img failed', str(err))
         self.assertIn('bad format', str(err))
+
+    def test_nothing_persisted_results_kept(self):
+        # The engine's storage persists through the no-op backend (the
+        # default in-memory one copied every state change), and still holds
+        # the results and states the callers read (slot map: 'vm_cnas').
+        class Give(task.Task):
+            def execute(self):
+                return ['cna']
+
+        flow = tf_lf.Flow('f')
+        flow.add(Give(provides='vm_cnas'))
+        eng = tf_base.run(flow)
+        self.assertIs(tf_base._BACKEND, eng.storage.backend)
+        self.assertEqual({'vm_cnas': ['cna']}, eng.storage.fetch_all())
+        self.assertEqual('SUCCESS', eng.storage.get_flow_state())
+        conn = tf_base._BACKEND.get_connection()
+        detail = mock.sentinel.detail
+        self.assertIs(detail, conn.update_atom_details(detail))
+        self.assertIs(detail, conn.update_flow_details(detail))
+        self.assertRaises(tf_exc.NotFound, conn.get_logbooks)
 
     def test_store(self):
         seen = []

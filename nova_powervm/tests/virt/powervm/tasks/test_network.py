@@ -120,6 +120,24 @@ class TestUnplugAndMgmt(test.NoDBTestCase):
         self.vif.unplug_vifs.assert_called_once_with(
             'adpt', self.inst, ['v'], partition_deleted=True)
 
+    def test_unplug_task_only_when_needed(self):
+        ovs, sea = {'type': 'ovs'}, {'type': 'pvm_sea'}
+        for vifs, deleted, made in (([ovs], True, True), ([sea], False, True),
+                                    ([sea], True, False), ([], False, False),
+                                    (None, True, False)):
+            tasks = tf_net.unplug_vifs('adpt', self.inst, vifs,
+                                       partition_deleted=deleted)
+            self.assertEqual(made, bool(tasks), (vifs, deleted))
+            if made:
+                self.assertEqual(vifs, tasks[0].network_info)
+                self.assertEqual(deleted, tasks[0].partition_deleted)
+
+    def test_mgmt_task_only_with_rmc(self):
+        self.assertIsInstance(tf_net.plug_mgmt_vif('adpt', self.inst)[0],
+                              tf_net.PlugMgmtVif)
+        self.flags(group='powervm', use_rmc_mgmt_vif=False)
+        self.assertEqual([], tf_net.plug_mgmt_vif('adpt', self.inst))
+
     def _mgmt_flow(self, fail=False):
         return _run(fakes.Provide('vm_cnas', [mock.sentinel.c1]),
                     tf_net.PlugMgmtVif('adpt', self.inst), fail=fail)
