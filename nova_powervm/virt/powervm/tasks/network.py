@@ -284,8 +284,9 @@ def unplug_vifs(adapter, instance, network_info, partition_deleted=False):
     Before a partition's deletion only ovs VIFs have host-side pieces
     (see :func:`vif.unplug_vifs`); without them the task is left out.
     """
+    ovs = network_model.VIF_TYPE_OVS
     if not network_info or partition_deleted and not any(
-            one.get('type') == network_model.VIF_TYPE_OVS for one in network_info):
+            one.get('type') == ovs for one in network_info):
         return []
     return [UnplugVifs(adapter, instance, network_info,
                        partition_deleted=partition_deleted)]
