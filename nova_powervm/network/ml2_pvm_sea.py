@@ -1,27 +1,23 @@
 """ML2 mechanism driver ``pvm_sea``: binds ports of PowerVM hosts.
 
-Agentless: a port on a VLAN or flat segment of a host this driver serves is
-bound with ``vif_type`` ``pvm_sea`` and the segment's VLAN in the binding
-details (``vlan``; a flat segment gets ``network_type: flat`` instead).
-nova-compute's PowerVM driver then creates the partition's client adapter
-with that VLAN and makes the VLAN exist on the host's Shared Ethernet
-Adapter (``nova_powervm.virt.powervm.sea_vlan``) before the partition is
-powered on.
+A port on a VLAN or flat segment is bound with ``vif_type`` ``pvm_sea``
+when its host runs a live PowerVM SEA agent (``nova-powervm-sea-agent``,
+:mod:`nova_powervm.network.sea_agent`).  The binding details carry the
+segment's VLAN (``vlan``; a flat segment gets ``network_type: flat``) and
+``sea_agent: True``: the agent owns the VLAN on the host's Shared Ethernet
+Adapter, nova-compute leaves its removal to it.
 
-No agent reports the wiring done, so the driver completes the port's
-provisioning itself once the port is bound here (``update_port_postcommit``):
-neutron then reports it ACTIVE and sends nova ``network-vif-plugged``
-(other provisioning blocks, e.g. a DHCP agent's, still hold it DOWN until
-they are done).  The SEA's VLAN is made by nova-compute at plug time, after
-that; without this the port stays DOWN and nova-compute gives up waiting for
-the event (``vif_plugging_timeout``).
+The port's provisioning waits for the agent: a bound port gets neutron's
+L2-agent provisioning block, so it stays DOWN (and nova gets no
+``network-vif-plugged``) until the agent has put the port's VLAN on the
+SEA and called ``update_device_up``.
 
 Enable it in ``ml2_conf.ini``::
 
     [ml2]
     mechanism_drivers = pvm_sea
     [ml2_pvm_sea]
-    hosts = novalink1,novalink2    # empty (default): every host
+    hosts = novalink1,novalink2    # empty (default): every agent's host
 
 neutron-lib and (when a port is bound) neutron are needed only here;
 nova-compute never imports this module.
@@ -36,14 +32,17 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 VIF_TYPE_PVM_SEA = 'pvm_sea'
+AGENT_TYPE_PVM_SEA = 'PowerVM SEA agent'
+# Binding detail: the SEA agent adds and removes the port's VLAN.
+DETAIL_SEA_AGENT = 'sea_agent'
 SUPPORTED_TYPES = (n_const.TYPE_VLAN, n_const.TYPE_FLAT)
 
 opts = [
     cfg.ListOpt('hosts', default=[],
                 help='Hosts (binding:host_id, i.e. nova-compute\'s host '
-                     'name) whose ports this driver binds as pvm_sea: the '
-                     'hosts running nova-compute with the PowerVM driver. '
-                     'Empty: every host.'),
+                     'name) whose ports this driver may bind as pvm_sea; '
+                     'a port is bound only if its host also runs a live '
+                     'PowerVM SEA agent. Empty: every host with an agent.'),
 ]
 cfg.CONF.register_opts(opts, group='ml2_pvm_sea')
 
@@ -53,11 +52,13 @@ def list_opts():
 
 
 class PvmSeaMechanismDriver(api.MechanismDriver):
-    """Bind VLAN/flat segments as pvm_sea on PowerVM hosts."""
+    """Bind VLAN/flat segments as pvm_sea on hosts with a live SEA agent."""
+
+    agent_type = AGENT_TYPE_PVM_SEA
 
     def initialize(self):
         self.hosts = frozenset(cfg.CONF.ml2_pvm_sea.hosts)
-        LOG.info('pvm_sea mechanism driver serving %s.',
+        LOG.info('pvm_sea mechanism driver serving the SEA agents of %s.',
                  ', '.join(sorted(self.hosts)) or 'every host')
 
     @property
@@ -67,16 +68,25 @@ class PvmSeaMechanismDriver(api.MechanismDriver):
     def serves(self, host):
         return bool(host) and (not self.hosts or host in self.hosts)
 
-    def bind_port(self, context):
-        """Bind the first VLAN or flat segment with a physical network."""
+    def _mine(self, context):
         port = context.current
-        if port.get(portbindings.VNIC_TYPE,
-                    portbindings.VNIC_NORMAL) != portbindings.VNIC_NORMAL:
+        return (port.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL)
+                == portbindings.VNIC_NORMAL and self.serves(context.host))
+
+    def live_agents(self, context):
+        """The live SEA agents of the port's host."""
+        return [a for a in context.host_agents(self.agent_type) or []
+                if a.get('alive')]
+
+    def bind_port(self, context):
+        """Bind the first VLAN or flat segment, if the host has an agent."""
+        port = context.current
+        if not self._mine(context):
             return
-        if not self.serves(context.host):
-            LOG.debug('Not binding port %(port)s: host %(host)s is not a '
-                      'PowerVM host of this driver.',
-                      {'port': port['id'], 'host': context.host})
+        if not self.live_agents(context):
+            LOG.debug('Not binding port %(port)s: no live %(type)s on host '
+                      '%(host)s.', {'port': port['id'], 'host': context.host,
+                                    'type': self.agent_type})
             return
         for segment in context.segments_to_bind:
             details = self.vif_details(segment)
@@ -88,17 +98,27 @@ class PvmSeaMechanismDriver(api.MechanismDriver):
                        'details': details})
             return
 
-    def update_port_postcommit(self, context):
-        """A port bound here is provisioned: no agent will say so."""
+    def create_port_precommit(self, context):
+        self._block_until_agent(context)
+
+    def update_port_precommit(self, context):
+        if context.host != context.original_host:
+            self._block_until_agent(context)
+
+    def _block_until_agent(self, context):
+        """Hold the port DOWN until the host's agent reports it up."""
         port = context.current
-        if (context.vif_type != VIF_TYPE_PVM_SEA or
-                port.get('status') == n_const.PORT_STATUS_ACTIVE):
+        if (not context.host or
+                port.get('status') == n_const.PORT_STATUS_ACTIVE or
+                (port.get('device_owner') or '').startswith(
+                    n_const.DEVICE_OWNER_NETWORK_PREFIX) or
+                not self._mine(context) or not self.live_agents(context)):
             return
         # neutron-server's own module: imported only where it runs.
         from neutron.db import provisioning_blocks
-        provisioning_blocks.provisioning_complete(
+        provisioning_blocks.add_provisioning_component(
             context.plugin_context, port['id'], resources.PORT,
-            VIF_TYPE_PVM_SEA)
+            provisioning_blocks.L2_AGENT_ENTITY)
 
     @staticmethod
     def vif_details(segment):
@@ -107,6 +127,7 @@ class PvmSeaMechanismDriver(api.MechanismDriver):
         if net_type not in SUPPORTED_TYPES:
             return None
         details = {portbindings.CAP_PORT_FILTER: False,
+                   DETAIL_SEA_AGENT: True,
                    'physical_network': segment.get(api.PHYSICAL_NETWORK)}
         if net_type == n_const.TYPE_VLAN:
             vlan = segment.get(api.SEGMENTATION_ID)

@@ -4,7 +4,9 @@ A pvm_sea port's VLAN reaches the physical network only when the network
 bridge (SEA) of its virtual switch carries it.  Plugging a port makes it
 so (pypowervm's network bridger); when no client adapter on the host uses
 the VLAN any more (the host's VirtualNetwork feed, which lists the
-vswitch/VLAN pairs adapters use, no longer has it) it is removed again.
+vswitch/VLAN pairs adapters use, no longer has it) it is removed again:
+by nova-compute, or for a port bound with binding detail ``sea_agent`` by
+the host's PowerVM SEA agent (``nova_powervm.network.sea_agent``).
 
 A port on a flat network (binding detail ``network_type`` ``flat``, no
 VLAN) gets the bridge's PVID: its frames leave the SEA untagged.
@@ -50,6 +52,16 @@ def reset_cache(adapter=None):
 
 def _port(vif):
     return vif.get('id') or vif.get('address')
+
+
+def driver_releases(vif):
+    """Whether nova-compute removes this port's VLAN from the SEA.
+
+    Not for a port bound with binding detail ``sea_agent``: the host's
+    PowerVM SEA agent owns its VLAN (one owner of removal).
+    """
+    return (vif.get('type') == 'pvm_sea' and
+            not (vif.get('details') or {}).get('sea_agent'))
 
 
 def port_vlan(instance, vif):

@@ -485,7 +485,7 @@ def release_sea_vlans(adapter, instance, network_info):
     """
     pairs = []
     for one in network_info or []:
-        if one.get('type') != VIF_TYPE_PVM_SEA:
+        if not sea_vlan.driver_releases(one):
             continue
         try:
             pairs.append((_SeaDriver.vswitch(adapter, instance, one),
