@@ -69,9 +69,10 @@ class PvmSeaMechanismDriver(api.MechanismDriver):
         return bool(host) and (not self.hosts or host in self.hosts)
 
     def _mine(self, context):
-        port = context.current
-        return (port.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL)
-                == portbindings.VNIC_NORMAL and self.serves(context.host))
+        vnic = context.current.get(portbindings.VNIC_TYPE,
+                                   portbindings.VNIC_NORMAL)
+        return (vnic == portbindings.VNIC_NORMAL and
+                self.serves(context.host))
 
     def live_agents(self, context):
         """The live SEA agents of the port's host."""

@@ -22,19 +22,26 @@ class TestPvmSeaMech(testtools.TestCase):
         self.drv = mech.PvmSeaMechanismDriver()
         self.drv.initialize()
 
-    def context(self, segments, host='pvm1', vnic=portbindings.VNIC_NORMAL):
+    def context(self, segments, host='pvm1', vnic=portbindings.VNIC_NORMAL,
+                agents=({'alive': True},), status='DOWN', original_host=''):
         ctx = mock.Mock(spec=api.PortContext)
-        ctx.current = {'id': 'port-1', portbindings.VNIC_TYPE: vnic}
+        ctx.current = {'id': 'port-1', portbindings.VNIC_TYPE: vnic,
+                       'status': status, 'device_owner': 'compute:nova'}
         ctx.host = host
+        ctx.original_host = original_host
         ctx.segments_to_bind = segments
+        ctx.host_agents.return_value = list(agents)
+        ctx.plugin_context = mock.Mock()    # neutron's PortContext has it
         return ctx
 
     def test_binds_vlan_segment_with_vlan_detail(self):
         ctx = self.context([segment('vxlan', 7, None, 'seg-0'),
                             segment('vlan', 101, 'physnet1')])
         self.drv.bind_port(ctx)
+        ctx.host_agents.assert_called_with('PowerVM SEA agent')
         ctx.set_binding.assert_called_once_with(
             'seg-1', 'pvm_sea', {'port_filter': False, 'vlan': '101',
+                                 'sea_agent': True,
                                  'physical_network': 'physnet1'})
 
     def test_binds_flat_segment_as_flat(self):
@@ -42,7 +49,7 @@ class TestPvmSeaMech(testtools.TestCase):
         self.drv.bind_port(ctx)
         ctx.set_binding.assert_called_once_with(
             'seg-1', 'pvm_sea', {'port_filter': False,
-                                 'network_type': 'flat',
+                                 'network_type': 'flat', 'sea_agent': True,
                                  'physical_network': 'default'})
 
     def test_leaves_unsupported_segments_and_vnic_types(self):
@@ -51,6 +58,13 @@ class TestPvmSeaMech(testtools.TestCase):
                     self.context([segment('vlan', 101)],
                                  vnic=portbindings.VNIC_DIRECT),
                     self.context([segment('vlan', 101)], host='')):
+            self.drv.bind_port(ctx)
+            ctx.set_binding.assert_not_called()
+
+    def test_no_binding_without_live_agent(self):
+        # No agent could put the VLAN on the SEA and report the port up.
+        for agents in ((), ({'alive': False},)):
+            ctx = self.context([segment('vlan', 101)], agents=agents)
             self.drv.bind_port(ctx)
             ctx.set_binding.assert_not_called()
 
@@ -64,31 +78,45 @@ class TestPvmSeaMech(testtools.TestCase):
         self.drv.bind_port(mine)
         self.assertEqual(1, mine.set_binding.call_count)
 
-    def _postcommit(self, vif_type, status):
-        ctx = mock.Mock(spec=api.PortContext)
-        ctx.current = {'id': 'port-1', 'status': status}
-        ctx.vif_type = vif_type
-        ctx.plugin_context = mock.Mock()    # neutron's PortContext has it
-        pb = mock.Mock()
+    def _precommit(self, ctx, method='create_port_precommit'):
+        pb = mock.Mock(L2_AGENT_ENTITY='L2')
         mods = {'neutron': mock.Mock(), 'neutron.db': mock.Mock(
             provisioning_blocks=pb), 'neutron.db.provisioning_blocks': pb}
         with mock.patch.dict('sys.modules', mods):
-            self.drv.update_port_postcommit(ctx)
-        return ctx, pb.provisioning_complete
+            getattr(self.drv, method)(ctx)
+        return pb.add_provisioning_component
 
-    def test_bound_port_provisioned(self):
-        # No agent: the port would stay DOWN and nova wait for
-        # network-vif-plugged until vif_plugging_timeout.
-        ctx, complete = self._postcommit('pvm_sea', 'DOWN')
-        complete.assert_called_once_with(ctx.plugin_context, 'port-1',
-                                         'port', 'pvm_sea')
+    def test_port_held_down_until_agent_reports_up(self):
+        # The L2 block: only update_device_up (the agent, once the VLAN is
+        # on the SEA) lets the port go ACTIVE.
+        ctx = self.context([segment('vlan', 101)])
+        add = self._precommit(ctx)
+        add.assert_called_once_with(ctx.plugin_context, 'port-1', 'port',
+                                    'L2')
+        ctx = self.context([segment('vlan', 101)], original_host='pvm0')
+        add = self._precommit(ctx, 'update_port_precommit')
+        add.assert_called_once_with(ctx.plugin_context, 'port-1', 'port',
+                                    'L2')
 
-    def test_other_or_active_ports_left_alone(self):
-        for vif_type, status in (('ovs', 'DOWN'), ('unbound', 'DOWN'),
-                                 ('binding_failed', 'DOWN'),
-                                 ('pvm_sea', 'ACTIVE')):
-            complete = self._postcommit(vif_type, status)[1]
-            complete.assert_not_called()
+    def test_no_block_where_no_agent_would_lift_it(self):
+        dhcp = self.context([])
+        dhcp.current['device_owner'] = 'network:dhcp'
+        for ctx, method in (
+                (self.context([], host=''), 'create_port_precommit'),
+                (self.context([], status='ACTIVE'), 'create_port_precommit'),
+                (self.context([], agents=()), 'create_port_precommit'),
+                (self.context([], vnic=portbindings.VNIC_DIRECT),
+                 'create_port_precommit'),
+                (dhcp, 'create_port_precommit'),
+                # Same host: the block (if any) was added before.
+                (self.context([], original_host='pvm1'),
+                 'update_port_precommit')):
+            self._precommit(ctx, method).assert_not_called()
+
+    def test_no_longer_completes_provisioning_itself(self):
+        self.assertFalse(hasattr(self.drv, 'update_port_postcommit') and
+                         type(self.drv).update_port_postcommit is not
+                         api.MechanismDriver.update_port_postcommit)
 
     def test_details_drive_nova_side_vlan(self):
         # What nova's vif.py reads from the binding: the VLAN, or flat.

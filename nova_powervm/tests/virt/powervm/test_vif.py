@@ -198,6 +198,19 @@ class TestSeaVif(VifTestBase):
             headers={}))
         vif.unplug(self.adapter, self.inst, make_vif(), cna_list=[mine])
 
+    def test_release_leaves_agent_owned_vlans_to_the_agent(self):
+        # Binding detail sea_agent: the host's SEA agent removes the VLAN.
+        agent = make_vif(vlan=101, mac='fa:16:3e:00:00:02')
+        agent['details']['sea_agent'] = True
+        with mock.patch.object(vif.sea_vlan, 'release_all') as rel, \
+                mock.patch.object(vif.host_net, 'host_uuid',
+                                  return_value=HOST):
+            vif.release_sea_vlans(self.adapter, self.inst,
+                                  [make_vif(vlan=100), agent])
+            vif.release_sea_vlans(self.adapter, self.inst, [agent])
+        rel.assert_called_once_with(self.adapter, HOST,
+                                    [(self.vswitches[0], 100)])
+
 
 class TestValidation(VifTestBase):
 
