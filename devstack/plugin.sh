@@ -2,7 +2,8 @@
 # shellcheck disable=SC2154   # devstack's globals (NOVA_CONF, ...) are set
 #                             # by devstack before it sources this file.
 # devstack plugin: nova-compute with the PowerVM driver, the pvm_sea ML2
-# mechanism driver in neutron, optionally the PowerVM REST simulator.
+# mechanism driver in neutron, the PowerVM SEA agent (service pvm-sea-agt),
+# optionally the PowerVM REST simulator.
 
 function install_nova_powervm {
     # Editable, as devstack installs nova: the driver loads through the
@@ -36,6 +37,13 @@ function configure_neutron_pvm_sea {
     iniset "$ml2_conf" securitygroup firewall_driver noop
 }
 
+function start_pvm_sea_agent {
+    # The L2 agent of this host: puts each port's VLAN on the SEA, then
+    # reports the port up.  [powervm] from nova.conf, bus from neutron.conf.
+    run_process pvm-sea-agt "$(command -v nova-powervm-sea-agent) \
+        --config-file $NOVA_CONF --config-file $NEUTRON_CONF"
+}
+
 function start_powervm_simulator {
     run_process powervm-simulator "$(command -v powervm-simulator) \
         --host 127.0.0.1 --port $POWERVM_PORT --hosts $POWERVM_SIMULATOR_HOSTS \
@@ -66,9 +74,17 @@ elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
         mkdir -p "$DATA_DIR/powervm-simulator"
         start_powervm_simulator
     fi
+elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
+    if is_service_enabled pvm-sea-agt; then
+        echo_summary "Starting the PowerVM SEA agent"
+        start_pvm_sea_agent
+    fi
 fi
 
 if [[ "$1" == "unstack" ]]; then
+    if is_service_enabled pvm-sea-agt; then
+        stop_process pvm-sea-agt
+    fi
     if [[ "$POWERVM_SIMULATOR" == "True" ]]; then
         stop_process powervm-simulator
     fi

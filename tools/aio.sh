@@ -340,6 +340,33 @@ start_nova() {
     CURRENT=""
 }
 
+start_sea_agents() {  # neutron's RPC server, a PowerVM SEA agent per host
+    log "starting neutron RPC server and $HOSTS PowerVM SEA agent(s)"
+    "$BIN/python" "$HERE/tools/aio_conf.py" sea_agent "$ETC" "$STATE"
+    spawn neutron-rpc "$BIN/neutron-rpc-server" \
+        --config-file "$ETC/neutron/neutron.conf" \
+        --config-file "$ETC/neutron/ml2_conf.ini" \
+        --config-file "$ETC/neutron/rpc_server.conf"
+    local n
+    for ((n = 1; n <= HOSTS; n++)); do
+        spawn "sea-agent$n" "$BIN/nova-powervm-sea-agent" \
+            --config-file "$ETC/nova/nova.conf" \
+            --config-file "$ETC/nova/compute$n.conf" \
+            --config-file "$ETC/nova/sea_agent$n.conf"
+    done
+    for ((n = 1; n <= HOSTS; n++)); do   # pvm_sea binds only with it alive
+        CURRENT=sea-agent$n
+        wait_for "sea-agent$n" 180 sea_agent_alive "pvm$n"
+    done
+    CURRENT=""
+}
+
+sea_agent_alive() {  # sea_agent_alive HOST: neutron lists its agent alive
+    local out
+    out=$(os_admin network agent list --host "$1" -f value -c Binary -c Alive)
+    [[ "$out" =~ nova-powervm-sea-agent\ (True|:-\)) ]]
+}
+
 write_openrc() {
     cat > "$AIO_DIR/openrc" <<EOF
 export OS_AUTH_URL=http://$IP:5000/v3 OS_IDENTITY_API_VERSION=3
@@ -432,6 +459,7 @@ up() {
     start_glance
     start_neutron
     start_nova
+    start_sea_agents
     log "flavors, image, networks, router"
     aio_api neutron resources
     trap - ERR

@@ -2,7 +2,7 @@
 
     python tools/aio_conf.py SERVICE ETC_DIR STATE_DIR
 
-SERVICE: keystone, placement, glance, neutron, nova.  Passwords come from
+SERVICE: keystone, placement, glance, neutron, nova, sea_agent.  Passwords come from
 ETC_DIR/secrets (written by aio.sh); everything listens on 127.0.0.1.
 Run with the deployment's venv python (paste files are copied from it).
 """
@@ -141,6 +141,20 @@ def neutron(etc, state):
         'ml2_pvm_sea': {'hosts': hosts},
         'securitygroup': {'firewall_driver': 'noop'},
     })
+
+
+def sea_agent(etc, state):
+    """neutron's RPC server (the agents' peer) and one agent file per host.
+
+    The API (uwsgi) serves no RPC: neutron-rpc-server does, with one worker.
+    Each agent also reads nova.conf (message bus) and computeN.conf
+    ([powervm] of its simulated host).
+    """
+    write(os.path.join(etc, 'neutron', 'rpc_server.conf'), {
+        'DEFAULT': {'rpc_workers': '1', 'rpc_state_report_workers': '0'}})
+    for n in range(1, nhosts(etc) + 1):
+        write(os.path.join(etc, 'nova', 'sea_agent%d.conf' % n), {
+            'sea_agent': {'host': 'pvm%d' % n, 'report_interval': '10'}})
 
 
 def nhosts(etc):

@@ -15,12 +15,14 @@ ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
 STUBS = r'''
 set -e
 DEST=/opt/stack; DATA_DIR=/opt/stack/data; NOVA_CONF=/etc/nova/nova.conf
+NEUTRON_CONF=/etc/neutron/neutron.conf
 Q_PLUGIN_CONF_FILE=etc/neutron/plugins/ml2/ml2_conf.ini
 function trueorfalse {
     local v=${!2:-$1}; [[ "$v" == [Tt]rue ]] && echo True || echo False; }
 function iniset { echo "$1 [$2] $3 = $4" >> "$OUT"; }
 function iniget { echo "${ML2_DRIVERS_NOW:-}"; }
 function is_service_enabled { return 0; }
+function enable_service { echo "enable_service $*" >> "$OUT"; }
 function echo_summary { :; }
 function setup_develop { echo "setup_develop $1" >> "$OUT"; }
 function run_process { echo "run_process $1 $2" >> "$OUT"; }
@@ -50,7 +52,8 @@ class TestDevstackPlugin(testtools.TestCase):
                                 'stack install', 'stack post-config')
         conf = '/etc/nova/nova.conf'
         ml2 = '/etc/neutron/plugins/ml2/ml2_conf.ini'
-        self.assertEqual('setup_develop /opt/stack/nova-powervm', lines[0])
+        self.assertEqual('enable_service pvm-sea-agt', lines[0])
+        self.assertEqual('setup_develop /opt/stack/nova-powervm', lines[1])
         for want in (
                 conf + ' [DEFAULT] compute_driver = powervm.PowerVMDriver',
                 conf + ' [powervm] host = 127.0.0.1',
@@ -74,6 +77,18 @@ class TestDevstackPlugin(testtools.TestCase):
         self.assertIn(conf + ' [powervm] protocol = https', lines)
         # Local authentication: no credentials written; no simulator.
         self.assertFalse([x for x in lines if 'username' in x or
-                          'password' in x or 'process' in x], lines)
+                          'password' in x or 'simulator' in x], lines)
+        self.assertIn('stop_process pvm-sea-agt', lines)
         self.assertIn('/etc/neutron/plugins/ml2/ml2_conf.ini [ml2] '
                       'mechanism_drivers = openvswitch,pvm_sea', lines)
+
+    def test_sea_agent_started_after_the_services(self):
+        # "stack extra": nova and neutron run; the agent reads [powervm]
+        # from nova.conf and the message bus from neutron.conf.
+        lines = self.run_phases({}, 'stack post-config', 'stack extra')
+        (run,) = [x for x in lines if x.startswith('run_process')]
+        words = run.split()
+        self.assertEqual(['run_process', 'pvm-sea-agt'], words[:2])
+        self.assertEqual(['--config-file', '/etc/nova/nova.conf',
+                          '--config-file', '/etc/neutron/neutron.conf'],
+                         words[-4:])
