@@ -46,6 +46,11 @@ opts = [
                     '(keep it under its agent_down_time).'),
 ]
 CONF.register_opts(opts, group='sea_agent')
+# neutron-lib's RPC client backs off up to it; neutron registers it in its
+# own processes only.
+_MAX_TIMEOUT = cfg.IntOpt('rpc_response_max_timeout', default=600,
+                          help='Maximum seconds to wait for a response '
+                               'from an RPC call (neutron\'s option).')
 
 
 def list_opts():
@@ -162,6 +167,10 @@ def main(argv=None):
     from nova_powervm.virt.powervm import host_net
     from nova_powervm.virt.powervm import session
     logging.register_options(CONF)
+    try:
+        CONF.register_opt(_MAX_TIMEOUT)
+    except cfg.DuplicateOptError:
+        pass   # neutron's own, in this process
     CONF(sys.argv[1:] if argv is None else argv, project='nova-powervm',
          prog=BINARY)
     logging.setup(CONF, BINARY)
