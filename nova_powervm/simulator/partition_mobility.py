@@ -15,7 +15,8 @@ and ``MigrateRecover`` on ``LogicalPartition/<uuid>/do/...``).
   (same MACs, the target's switch of the same name) and NVRAM are on the
   target, and the source partition is gone with its mappings
   (``DELETE_URI`` on the source, ``MODIFY_URI`` on the target).
-* ``MigrateAbort`` while it runs: back to running on the source only.
+* ``MigrateAbort`` while it runs: back to running on the source only; the
+  Migrate job ends (failed) at once.
 * ``set_migration(fail='rollback')`` fails the next migration half-way,
   the source intact; ``fail='stuck'`` fails it leaving both sides
   ``Migration_Failed`` until ``MigrateRecover`` puts it back on the
@@ -43,10 +44,11 @@ IN_PROGRESS, MIG_FAILED = 'Migration_In_Progress', 'Migration_Failed'
 
 
 class Migration(object):
-    def __init__(self, plan, fail):
+    def __init__(self, plan, fail, job=None):
         self.plan = plan
         self.fail = fail
         self.phase = RUNNING
+        self.job = job      # the Migrate job's record (ended by an abort)
 
 
 def _shared(sim):
@@ -230,7 +232,7 @@ def _migrate(sim, lpar, params, ctx, validate_only=False):
     if validate_only:
         return {}
     st = _settings(sim)
-    mig = Migration(plan, st['fail'])
+    mig = Migration(plan, st['fail'], ctx.get('job'))
     st['fail'] = None
     _shared(sim)[lpar.uuid] = mig
     state = 'migrating running' if plan.active else 'migrating not active'
@@ -418,6 +420,11 @@ def _abort(sim, lpar, params, ctx):
                                 'migration to stop'
                                 % lpar.text('PartitionName'))
     _rollback(sim, mig)
+    if mig.job is not None:
+        # The Migrate job ends now, as PowerVM's does (not at its delay).
+        mig.job.finish(failure=errors.JobFailure(
+            'HSCL1B80 The migration of partition %s was stopped'
+            % lpar.text('PartitionName')))
     return {}
 
 

@@ -373,7 +373,9 @@ class TestAbortRecoverFaults(MobilityTestCase):
                               tsk_mig.migrate_recover, lpar)
         self.assertIn('HSCL1B86', str(e))
         tsk_mig.migrate_abort(pvm_lpar.LPAR.get(self.ad_b, uuid=lpar.uuid))
-        t.join()
+        # The Migrate job ends at once, not at the end of its 30 s.
+        t.join(10)
+        self.assertFalse(t.is_alive())
         self.assertEqual(1, len(errs))
         self.assertIn('HSCL1B80', str(errs[0]))
         self.assertEqual(before, (self.a.inventory(), self.b.inventory()))

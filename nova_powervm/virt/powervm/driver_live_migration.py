@@ -84,7 +84,7 @@ class LiveMigrationMixin(object):
                                                block_device_info,
                                                destroy_disks=True,
                                                migrate_data=None):
-        """Remove the volumes' hdisks discovered here."""
+        """Undo ``pre_live_migration`` here (key, switch, hdisks)."""
         lpm.rollback_at_destination(self, instance, block_device_info)
 
     # -- source --------------------------------------------------------------
@@ -94,8 +94,9 @@ class LiveMigrationMixin(object):
                        migrate_data=None):
         """Move the partition; then nova's post or recover method.
 
-        A failed or aborted job leaves the partition on this host
-        (recovered if stuck) and calls ``recover_method``.
+        A refused, failed or aborted job leaves the partition on this
+        host (recovered if stuck); the target undoes its preparation, the
+        reason is an instance fault, then ``recover_method``.
         """
         if self._lpm_aborted is None:
             self._lpm_aborted = set()
@@ -114,6 +115,10 @@ class LiveMigrationMixin(object):
                 post_method(context, instance, dest, block_migration,
                             migrate_data)
                 return
+            if not aborted:
+                lpm.record_fault(context, instance, e)
+            if where == 'source':
+                lpm.rollback_target(context, instance, dest, migrate_data)
             recover_method(context, instance, dest, migrate_data,
                            migration_status='cancelled' if aborted
                            else 'error')

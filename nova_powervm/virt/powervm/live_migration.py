@@ -14,6 +14,8 @@ The VLANs of ``pvm_sea`` ports are bridged on the target's SEA after the
 move (the job is told not to check them), so a failed migration leaves
 nothing on the target.
 """
+from nova.compute import rpcapi as compute_rpcapi
+from nova.compute import utils as compute_utils
 from nova import exception as nova_exc
 from nova.virt import configdrive
 from nova.virt import driver as nova_driver
@@ -32,7 +34,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.objects import migrate_data as mig_obj
 from nova_powervm.virt.powervm import host as pvm_host
-from nova_powervm.virt.powervm import host_net
+from nova_powervm.virt.powervm import live_migration_target as lpm_tgt
 from nova_powervm.virt.powervm import vif as vif_mod
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
@@ -67,6 +69,26 @@ def _check_capacity(host_w, instance):
                                   'max': allowed})
 
 
+def _check_free(host_w, lpar_w, instance):
+    """What the target has free now (PowerVM reserves it at the start)."""
+    need = int(lpar_w.mem_config.desired)
+    free = int(host_w.memory_free)
+    if need > free:
+        raise _refuse(instance, _(
+            'target %(sys)s has %(free)d MB of memory free; the partition '
+            'needs %(need)d MB') % {'sys': host_w.system_name, 'free': free,
+                                     'need': need})
+    procs = lpar_w.proc_config
+    units = float(procs.dedicated_proc_cfg.desired if procs.has_dedicated
+                  else procs.shared_proc_cfg.desired_units)
+    if units > float(host_w.proc_units_avail):
+        raise _refuse(instance, _(
+            'target %(sys)s has %(free)s processor units free; the '
+            'partition needs %(need)s') % {
+            'sys': host_w.system_name, 'free': host_w.proc_units_avail,
+            'need': units})
+
+
 def _bdms(block_device_info):
     return nova_driver.block_device_info_get_mapping(block_device_info)
 
@@ -74,11 +96,11 @@ def _bdms(block_device_info):
 # -- destination ------------------------------------------------------------
 
 def dest_check(drv, instance, block_migration=False):
-    """The target's description for the source (a fresh system read);
-    the management switch is created here if missing.
+    """The target's description for the source (a fresh system read).
 
     :raises MigrationPreCheckError: a block migration (disks are never
-        copied), no room for the partition, or the system runs as many
+        copied), the partition does not fit or there is not enough memory
+        or processor capacity free for it, or the system runs as many
         migrations as it allows.
     """
     if block_migration:
@@ -94,10 +116,7 @@ def dest_check(drv, instance, block_migration=False):
             nova_exc.InvalidInput) as e:
         raise _refuse(instance, _('target %(sys)s: %(err)s') % {
             'sys': host_w.system_name, 'err': e.format_message()})
-    # PowerVM's validation wants the switch of the partition's RMC adapter
-    # here: host set-up the first spawn would do too (it stays).
-    host_net.get_vswitch(drv.adapter, vif_mod.SECURE_RMC_VSWITCH,
-                         create=True, host_uuid=drv.host_uuid)
+    _check_free(host_w, lpar_w, instance)
     return mig_obj.PowerVMLiveMigrateData(
         dest_sys_name=host_w.system_name, dest_ip=CONF.my_ip,
         dest_user_id=DEST_USER_ID,
@@ -108,25 +127,36 @@ def dest_check(drv, instance, block_migration=False):
 
 
 def pre_live_migration(drv, instance, block_device_info, migrate_data):
-    """Make each volume reachable from this host's VIOSes.
+    """Authorize the source's key, make each volume reachable from this
+    host's VIOSes (``live_migration_target`` undoes it after a failure).
 
     Each connector records in ``migrate_data.vol_data`` where the source's
     adapters land here.
 
     :raises MigrationPreCheckError: a volume is not reachable here (what
-        was discovered for it is removed again).
+        was discovered for it is removed again), or the key or switch
+        could not be set up (nothing of it is left).
     """
     # The source's NovaLink logs in to this one over SSH with its key.
-    if migrate_data.obj_attr_is_set('public_key') and \
-            migrate_data.public_key:
-        try:
-            pvm_console.add_authorized_key(drv.adapter,
-                                           migrate_data.public_key)
-        except pvm_exc.Error as e:
-            raise _refuse(instance, _(
-                'authorizing the source NovaLink\'s SSH key on %(sys)s '
-                'failed: %(err)s') % {'sys': drv.host_wrapper.system_name,
-                                      'err': e})
+    key = (migrate_data.public_key if
+           migrate_data.obj_attr_is_set('public_key') else None)
+    try:
+        lpm_tgt.prepare(drv, instance, key)
+    except pvm_exc.Error as e:
+        raise _refuse(instance, _(
+            'authorizing the source NovaLink\'s SSH key or creating the '
+            'switch %(sw)s on %(sys)s failed: %(err)s') % {
+            'sw': vif_mod.SECURE_RMC_VSWITCH,
+            'sys': drv.host_wrapper.system_name, 'err': e})
+    try:
+        return _prepare_volumes(drv, instance, block_device_info,
+                                migrate_data)
+    except Exception:
+        lpm_tgt.release(drv, instance, failed=True)
+        raise
+
+
+def _prepare_volumes(drv, instance, block_device_info, migrate_data):
     if 'vol_data' not in migrate_data or migrate_data.vol_data is None:
         migrate_data.vol_data = {}
     vol_data = dict(migrate_data.vol_data)
@@ -148,6 +178,7 @@ def pre_live_migration(drv, instance, block_device_info, migrate_data):
 
 def post_at_destination(drv, instance, network_info, block_device_info):
     """The partition arrived: bridge its VLANs, record its NPIV ports."""
+    lpm_tgt.release(drv, instance, failed=False)
     for one in network_info or []:
         if one.get('type') == vif_mod.VIF_TYPE_PVM_SEA:
             vif_mod.ensure_sea_vlan(drv.adapter, instance, one,
@@ -160,6 +191,7 @@ def post_at_destination(drv, instance, network_info, block_device_info):
 
 def rollback_at_destination(drv, instance, block_device_info):
     """Remove what ``pre_live_migration`` prepared here (best effort)."""
+    lpm_tgt.release(drv, instance, failed=True)
     for bdm in _bdms(block_device_info):
         try:
             volume_dvr.build_volume_driver(
@@ -313,9 +345,13 @@ def adapter_mappings(vios_wraps, lpar_uuid, vol_data):
 
 
 def migrate(drv, instance, migrate_data):
-    """Run the Migrate job; returns when the partition is on the target.
+    """MigrateValidate, then the Migrate job; returns when the partition
+    is on the target.
 
-    :raises pypowervm Error: the job failed (or was aborted).
+    :raises MigrationPreCheckError: PowerVM's validation refused (what
+        only it can tell: mover service partitions, the storage seen from
+        the target's VIOSes, NPIV logins, switches); nothing changed.
+    :raises pypowervm Error: the Migrate job failed (or was aborted).
     """
     lpar_w = vm.get_instance_wrapper(drv.adapter, instance)
     vol_data = (migrate_data.vol_data if 'vol_data' in migrate_data
@@ -329,10 +365,40 @@ def migrate(drv, instance, migrate_data):
                                       'sys': migrate_data.dest_sys_name,
                                       'vscsi': vscsi, 'vfc': vfc},
              instance=instance)
-    pvm_mig.migrate_lpar(lpar_w, migrate_data.dest_sys_name,
-                         virtual_fc_mappings=vfc or None,
-                         virtual_scsi_mappings=vscsi or None,
-                         **_job_args(migrate_data))
+    args = dict(_job_args(migrate_data), virtual_fc_mappings=vfc or None,
+                virtual_scsi_mappings=vscsi or None)
+    try:
+        pvm_mig.migrate_lpar(lpar_w, migrate_data.dest_sys_name,
+                             validate_only=True, **args)
+    except pvm_exc.JobRequestFailed as e:
+        raise _refuse(instance, _(
+            'PowerVM\'s validation of the move to %(sys)s: %(err)s') % {
+            'sys': migrate_data.dest_sys_name, 'err': e})
+    pvm_mig.migrate_lpar(lpar_w, migrate_data.dest_sys_name, **args)
+
+
+def rollback_target(context, instance, dest, migrate_data):
+    """Have the target undo ``pre_live_migration`` (nova asks only for
+    its own drivers' migrate data); best effort.
+    """
+    try:
+        compute_rpcapi.ComputeAPI().rollback_live_migration_at_destination(
+            context, instance, dest, destroy_disks=False,
+            migrate_data=migrate_data)
+    except Exception:
+        LOG.exception('Asking %s to undo its live migration preparation '
+                      'failed.', dest, instance=instance)
+
+
+def record_fault(context, instance, exc):
+    """The failure's reason in the instance's faults (nova only logs it)."""
+    if not isinstance(exc, nova_exc.NovaException):
+        exc = nova_exc.MigrationError(reason=str(exc))
+    try:
+        compute_utils.add_instance_fault_from_exc(context, instance, exc)
+    except Exception:
+        LOG.exception('Recording the live migration fault failed.',
+                      instance=instance)
 
 
 def where_after_failure(drv, instance):
