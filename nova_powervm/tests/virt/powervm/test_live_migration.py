@@ -74,6 +74,8 @@ class LpmTestCase(test.NoDBTestCase):
         self.console = self.useFixture(fixtures.MockPatchObject(
             lpm, 'pvm_console')).mock
         self.console.get_public_key.return_value = 'ssh-rsa AAAA src'
+        self.tgt = self.useFixture(fixtures.MockPatchObject(
+            lpm, 'lpm_tgt')).mock
 
 
 class TestDestination(LpmTestCase):
@@ -84,14 +86,17 @@ class TestDestination(LpmTestCase):
             system_name='sys2', memory_region_size=256,
             proc_compat_modes=('default', 'POWER8', 'POWER9_Plus'),
             migration_data={'active_migrations_supported': 16,
-                            'active_migrations_in_progress': 3})
+                            'active_migrations_in_progress': 3},
+            memory_free=4096, proc_units_avail=1.5)
         self.drv.host_wrapper.refresh.return_value = self.dest_host
         self.build = self.useFixture(fixtures.MockPatchObject(
             lpm.vm, 'build_lpar')).mock
+        lpar_w = self.build.return_value
+        lpar_w.mem_config.desired = 2048
+        lpar_w.proc_config.has_dedicated = False
+        lpar_w.proc_config.shared_proc_cfg.desired_units = 0.5
         self.fits = self.useFixture(fixtures.MockPatchObject(
             lpm.pvm_host, 'check_fits')).mock
-        self.vsw = self.useFixture(fixtures.MockPatchObject(
-            lpm.host_net, 'get_vswitch')).mock
 
     def test_describes_this_host(self):
         md = self.drv.check_can_live_migrate_destination(
@@ -110,9 +115,9 @@ class TestDestination(LpmTestCase):
                                            self.inst)
         self.fits.assert_called_once_with(self.dest_host,
                                           self.build.return_value, self.inst)
-        # The RMC adapter's switch (PowerVM's validation wants it here).
-        self.vsw.assert_called_once_with(self.drv.adapter, 'MGMTSWITCH',
-                                         create=True, host_uuid='host-1')
+        # A check: nothing is created (pre_live_migration prepares).
+        self.drv.adapter.create.assert_not_called()
+        self.tgt.prepare.assert_not_called()
         # It survives nova's RPC serializer.
         prim = md.obj_to_primitive()
         self.assertEqual('PowerVMLiveMigrateData',
@@ -130,6 +135,24 @@ class TestDestination(LpmTestCase):
             {}, {})
         self.assertIn('target sys2', str(ex))
         self.assertIn('1024 MB free', str(ex))
+
+    def test_not_enough_memory_free(self):
+        self.dest_host.memory_free = 1024
+        ex = self.assertRaises(
+            nova_exc.MigrationPreCheckError,
+            self.drv.check_can_live_migrate_destination, 'ctx', self.inst,
+            {}, {})
+        self.assertIn('target sys2 has 1024 MB of memory free; the '
+                      'partition needs 2048 MB', str(ex))
+
+    def test_not_enough_processor_units_free(self):
+        self.dest_host.proc_units_avail = 0.2
+        ex = self.assertRaises(
+            nova_exc.MigrationPreCheckError,
+            self.drv.check_can_live_migrate_destination, 'ctx', self.inst,
+            {}, {})
+        self.assertIn('target sys2 has 0.2 processor units free; the '
+                      'partition needs 0.5', str(ex))
 
     def test_block_migration(self):
         ex = self.assertRaises(
@@ -240,6 +263,27 @@ class TestMigrate(LpmTestCase):
         super().setUp()
         self.post = mock.Mock()
         self.recover = mock.Mock()
+        self.fault = self.useFixture(fixtures.MockPatchObject(
+            lpm.compute_utils, 'add_instance_fault_from_exc')).mock
+        self.rpc = self.useFixture(fixtures.MockPatchObject(
+            lpm.compute_rpcapi, 'ComputeAPI')).mock.return_value
+
+    def _jobs(self, vfc=None, vscsi=None):
+        """PowerVM validates first, then migrates (same arguments)."""
+        args = dict(virtual_fc_mappings=vfc, virtual_scsi_mappings=vscsi,
+                    tgt_mgmt_svr='10.0.0.2', tgt_mgmt_usr='wlp',
+                    vlan_check_override=True)
+        return [mock.call(self.lpar, 'sys2', validate_only=True, **args),
+                mock.call(self.lpar, 'sys2', **args)]
+
+    def _rolled_back(self, md, status='error'):
+        """The target was told to undo its preparation, then nova."""
+        self.rpc.rollback_live_migration_at_destination. \
+            assert_called_once_with('ctx', self.inst, 'host2',
+                                    destroy_disks=False, migrate_data=md)
+        self.recover.assert_called_once_with('ctx', self.inst, 'host2', md,
+                                             migration_status=status)
+        self.post.assert_not_called()
 
     def _migrate(self, md):
         self.drv.live_migration('ctx', self.inst, 'host2', self.post,
@@ -251,10 +295,8 @@ class TestMigrate(LpmTestCase):
             lpm, 'adapter_mappings',
             return_value=(['3//1'], ['5//2//fcs1'])))
         self._migrate(md)
-        self.mig.migrate_lpar.assert_called_once_with(
-            self.lpar, 'sys2', virtual_fc_mappings=['5//2//fcs1'],
-            virtual_scsi_mappings=['3//1'], tgt_mgmt_svr='10.0.0.2',
-            tgt_mgmt_usr='wlp', vlan_check_override=True)
+        self.assertEqual(self._jobs(['5//2//fcs1'], ['3//1']),
+                         self.mig.migrate_lpar.call_args_list)
         lpm.adapter_mappings.assert_called_once_with(
             self.vioses.return_value, self.lpar.uuid, {'vscsi:U': '1'})
         self.vioses.assert_called_once_with(
@@ -265,21 +307,36 @@ class TestMigrate(LpmTestCase):
 
     def test_without_volumes_powervm_picks_the_adapters(self):
         self._migrate(_md())
-        self.mig.migrate_lpar.assert_called_once_with(
-            self.lpar, 'sys2', virtual_fc_mappings=None,
-            virtual_scsi_mappings=None, tgt_mgmt_svr='10.0.0.2',
-            tgt_mgmt_usr='wlp', vlan_check_override=True)
+        self.assertEqual(self._jobs(), self.mig.migrate_lpar.call_args_list)
         self.vioses.assert_not_called()
+        self.rpc.rollback_live_migration_at_destination.assert_not_called()
+        self.fault.assert_not_called()
+
+    def test_validation_refused(self):
+        md = _md()
+        self.mig.migrate_lpar.side_effect = pvm_exc.JobRequestFailed(
+            operation_name='MigrateValidate',
+            error='HSCL1B05 the target does not authorize the key')
+        self._migrate(md)
+        # Only the validation ran; a refusal in the instance's faults.
+        self.assertEqual(self._jobs()[:1],
+                         self.mig.migrate_lpar.call_args_list)
+        self._rolled_back(md)
+        exc = self.fault.call_args[0][2]
+        self.assertIsInstance(exc, nova_exc.MigrationPreCheckError)
+        self.assertIn("PowerVM's validation of the move to sys2", str(exc))
+        self.assertIn('HSCL1B05', str(exc))
 
     def test_failed_job_rolls_back(self):
         md = _md()
-        self.mig.migrate_lpar.side_effect = pvm_exc.JobRequestFailed(
-            operation_name='Migrate', error='HSCLB4C1 the target failed')
+        self.mig.migrate_lpar.side_effect = [None, pvm_exc.JobRequestFailed(
+            operation_name='Migrate', error='HSCLB4C1 the target failed')]
         self._migrate(md)
-        self.recover.assert_called_once_with('ctx', self.inst, 'host2', md,
-                                             migration_status='error')
-        self.post.assert_not_called()
+        self._rolled_back(md)
         self.mig.migrate_recover.assert_not_called()
+        exc = self.fault.call_args[0][2]
+        self.assertIsInstance(exc, nova_exc.MigrationError)
+        self.assertIn('HSCLB4C1 the target failed', str(exc))
 
     def test_abort(self):
         md = _md()
@@ -291,11 +348,12 @@ class TestMigrate(LpmTestCase):
         self.mig.migrate_lpar.side_effect = job
         self._migrate(md)
         self.mig.migrate_abort.assert_called_once_with(self.lpar)
-        self.recover.assert_called_once_with('ctx', self.inst, 'host2', md,
-                                             migration_status='cancelled')
+        self._rolled_back(md, 'cancelled')
+        self.fault.assert_not_called()
         # The next failure is not an abort.
         self.mig.migrate_lpar.side_effect = pvm_exc.Error('x')
         self.recover.reset_mock()
+        self.rpc.reset_mock()
         self._migrate(md)
         self.recover.assert_called_once_with('ctx', self.inst, 'host2', md,
                                              migration_status='error')
@@ -380,17 +438,19 @@ class TestVolumesAndNetwork(LpmTestCase):
     def test_pre_live_migration_authorizes_the_source_key(self):
         md = self.drv.pre_live_migration('ctx', self.inst, _bdi(), [], None,
                                          _md(public_key='ssh-rsa AAAA src'))
-        self.console.add_authorized_key.assert_called_once_with(
-            self.drv.adapter, 'ssh-rsa AAAA src')
+        self.tgt.prepare.assert_called_once_with(self.drv, self.inst,
+                                                 'ssh-rsa AAAA src')
         self.assertEqual({}, md.vol_data)
+        self.tgt.release.assert_not_called()
 
     def test_pre_live_migration_key_refused(self):
-        self.console.add_authorized_key.side_effect = pvm_exc.Error('400')
+        self.tgt.prepare.side_effect = pvm_exc.Error('400')
         self.drv.host_wrapper.system_name = 'sys2'
         ex = self.assertRaises(
             nova_exc.MigrationPreCheckError, self.drv.pre_live_migration,
             'ctx', self.inst, _bdi(), [], None, _md(public_key='k'))
-        self.assertIn("SSH key on sys2 failed", str(ex))
+        self.assertIn("SSH key or creating the switch MGMTSWITCH on sys2 "
+                      "failed", str(ex))
 
     def test_pre_live_migration_volume_unreachable(self):
         with mock.patch.object(volume_dvr, 'build_volume_driver') as build:
@@ -404,6 +464,17 @@ class TestVolumesAndNetwork(LpmTestCase):
                 'ctx', self.inst, _bdi(_fc_bdm('vol-1')), [], None, _md())
         self.assertIn('volume vol-1 cannot be reached from sys2', str(ex))
         self.assertIn('found on 0 VIOS', str(ex))
+        # The key and switch it prepared are released again.
+        self.tgt.release.assert_called_once_with(self.drv, self.inst,
+                                                 failed=True)
+
+    def test_rollback_at_destination_releases(self):
+        with mock.patch.object(volume_dvr, 'build_volume_driver') as build:
+            self.drv.rollback_live_migration_at_destination(
+                'ctx', self.inst, [], _bdi(_fc_bdm('vol-1')))
+        build.return_value.disconnect_volume.assert_called_once_with()
+        self.tgt.release.assert_called_once_with(self.drv, self.inst,
+                                                 failed=True)
 
     def test_post_at_destination_bridges_vlans(self):
         vifs = [{'id': 'p1', 'type': 'pvm_sea'}]
@@ -413,6 +484,8 @@ class TestVolumesAndNetwork(LpmTestCase):
                 'ctx', self.inst, vifs, False, _bdi())
         ensure.assert_called_once_with(self.drv.adapter, self.inst, vifs[0],
                                        host_uuid='host-1')
+        self.tgt.release.assert_called_once_with(self.drv, self.inst,
+                                                 failed=False)
 
     def test_post_at_source_unbridges_vlans(self):
         vifs = [{'id': 'p1', 'type': 'pvm_sea'}]
