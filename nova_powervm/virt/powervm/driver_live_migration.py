@@ -53,7 +53,8 @@ class LiveMigrationMixin(object):
 
     def check_can_live_migrate_source(self, context, instance,
                                       dest_check_data, block_device_info=None):
-        """Refusals, then PowerVM's MigrateValidate job.
+        """Refusals on this host's data (PowerVM's MigrateValidate runs in
+        ``live_migration``, once the target trusts this NovaLink's key).
 
         :raises MigrationPreCheckError: naming the reason.
         """

@@ -316,6 +316,8 @@ class TestLiveMigrateVscsi(VolumeTestCase):
             self.sim2.set_fc_target_reachable(wwpn, False)
         server = self._refused(server, 'volume %s cannot be reached from '
                                        % vol_id)
+        self.assertIn('volume %s cannot be reached' % vol_id,
+                      self._fault_messages(server))
         for wwpn in base.FC_TARGETS:
             self.sim2.set_fc_target_reachable(wwpn, True)
         server = self._migrated(server)

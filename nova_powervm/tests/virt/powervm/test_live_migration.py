@@ -136,23 +136,21 @@ class TestDestination(LpmTestCase):
         self.assertIn('target sys2', str(ex))
         self.assertIn('1024 MB free', str(ex))
 
-    def test_not_enough_memory_free(self):
-        self.dest_host.memory_free = 1024
-        ex = self.assertRaises(
-            nova_exc.MigrationPreCheckError,
-            self.drv.check_can_live_migrate_destination, 'ctx', self.inst,
-            {}, {})
-        self.assertIn('target sys2 has 1024 MB of memory free; the '
-                      'partition needs 2048 MB', str(ex))
-
-    def test_not_enough_processor_units_free(self):
-        self.dest_host.proc_units_avail = 0.2
-        ex = self.assertRaises(
-            nova_exc.MigrationPreCheckError,
-            self.drv.check_can_live_migrate_destination, 'ctx', self.inst,
-            {}, {})
-        self.assertIn('target sys2 has 0.2 processor units free; the '
-                      'partition needs 0.5', str(ex))
+    def test_not_enough_free_on_the_target(self):
+        for attr, value, words in (
+                ('memory_free', 1024, 'target sys2 has 1024 MB of memory '
+                                      'free; the partition needs 2048 MB'),
+                ('proc_units_avail', 0.2, 'target sys2 has 0.2 processor '
+                                          'units free; the partition needs '
+                                          '0.5')):
+            saved = getattr(self.dest_host, attr)
+            setattr(self.dest_host, attr, value)
+            ex = self.assertRaises(
+                nova_exc.MigrationPreCheckError,
+                self.drv.check_can_live_migrate_destination, 'ctx',
+                self.inst, {}, {})
+            self.assertIn(words, str(ex))
+            setattr(self.dest_host, attr, saved)
 
     def test_block_migration(self):
         ex = self.assertRaises(
