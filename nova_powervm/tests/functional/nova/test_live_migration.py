@@ -252,13 +252,19 @@ class TestLiveMigrateSSP(LiveMigrationTestCase):
     def test_failed_and_stuck_migrations_stay_on_the_source(self):
         server = self._boot_ready()
         before = self._both()
-        for fail in ('rollback', 'stuck'):
+        for fail, jobs in (('rollback', ['MigrateValidate', 'Migrate']),
+                           ('stuck', ['MigrateValidate', 'Migrate',
+                                      'MigrateRecover'])):
             self.sim.set_migration(fail=fail)
+            self.sim.clear_request_log()
             self._live_migrate(server)
             self.assertEqual('error', self._wait_migration(server)['status'],
                              fail)
             server = self._still_on_source(server, before)
             self.assertIn('HSCL1B8', self._fault_messages(server))
+            # A stuck one was put back on the source by MigrateRecover.
+            self.assertEqual(jobs, [o for o in self._job_ops()
+                                    if o.startswith('Migrate')], fail)
         # Still movable afterwards; the target keeps the key (and the
         # switch its adapter is on).
         server = self._migrated(server)
