@@ -14,6 +14,8 @@ The VLANs of ``pvm_sea`` ports are bridged on the target's SEA after the
 move (the job is told not to check them), so a failed migration leaves
 nothing on the target.
 """
+import contextlib
+
 from nova.compute import rpcapi as compute_rpcapi
 from nova.compute import utils as compute_utils
 from nova import exception as nova_exc
@@ -51,6 +53,20 @@ _MAP_XAGS = [pvm_const.XAG.VIO_SMAP, pvm_const.XAG.VIO_FMAP]
 def _refuse(instance, reason):
     LOG.warning('Live migration refused: %s', reason, instance=instance)
     return nova_exc.MigrationPreCheckError(reason=reason)
+
+
+@contextlib.contextmanager
+def _rest(instance, what, exc_cls=nova_exc.MigrationPreCheckError):
+    """A REST failure while doing ``what``: ``exc_cls`` naming it (nova
+    keeps the instance as it was on a MigrationPreCheckError).
+    """
+    try:
+        yield
+    except pvm_exc.Error as e:
+        LOG.warning('Live migration: %(what)s failed: %(err)s',
+                    {'what': what, 'err': e}, instance=instance)
+        raise exc_cls(reason=_('%(what)s failed: %(err)s') % {
+            'what': what, 'err': e}) from e
 
 
 def _mode(value):
@@ -107,7 +123,8 @@ def dest_check(drv, instance, block_migration=False):
         raise _refuse(instance, _(
             'block migration: PowerVM does not copy disks; the boot disk '
             'must be in a shared storage pool or a volume'))
-    host_w = drv.host_wrapper.refresh()
+    with _rest(instance, _('reading the target system')):
+        host_w = drv.host_wrapper.refresh()
     _check_capacity(host_w, instance)
     try:
         lpar_w = vm.build_lpar(drv.adapter, host_w, instance)
@@ -181,8 +198,13 @@ def post_at_destination(drv, instance, network_info, block_device_info):
     lpm_tgt.release(drv, instance, failed=False)
     for one in network_info or []:
         if one.get('type') == vif_mod.VIF_TYPE_PVM_SEA:
-            vif_mod.ensure_sea_vlan(drv.adapter, instance, one,
-                                    host_uuid=drv.host_uuid)
+            with _rest(instance, _('bridging the VLAN of port %(port)s on '
+                                   '%(sys)s') % {
+                    'port': one.get('id'),
+                    'sys': drv.host_wrapper.system_name},
+                    exc_cls=nova_exc.MigrationError):
+                vif_mod.ensure_sea_vlan(drv.adapter, instance, one,
+                                        host_uuid=drv.host_uuid)
     for bdm in _bdms(block_device_info):
         vol_drv = volume_dvr.build_volume_driver(
             drv.adapter, drv.host_uuid, instance, bdm['connection_info'])
@@ -293,15 +315,13 @@ def source_check(drv, instance, migrate_data, block_device_info):
     _check_network(instance)
     _check_capacity(drv.host_wrapper, instance)
     try:
-        lpar_w = vm.get_instance_wrapper(drv.adapter, instance)
+        with _rest(instance, _('reading the partition')):
+            lpar_w = vm.get_instance_wrapper(drv.adapter, instance)
     except nova_exc.InstanceNotFound:
         raise _refuse(instance, _('the instance has no partition'))
     _check_partition(drv, instance, lpar_w, migrate_data)
-    try:
+    with _rest(instance, _('reading this NovaLink\'s SSH public key')):
         migrate_data.public_key = pvm_console.get_public_key(drv.adapter)
-    except pvm_exc.Error as e:
-        raise _refuse(instance, _('reading this NovaLink\'s SSH public key '
-                                  'failed: %s') % e)
     return migrate_data
 
 
@@ -309,30 +329,42 @@ def adapter_mappings(vios_wraps, lpar_uuid, vol_data):
     """(vSCSI, virtual FC) mappings for pypowervm's migrate_lpar.
 
     vSCSI: ``slot//vios_id`` for each client adapter carrying hdisks, on a
-    target VIOS that discovered all of them (``lpm_vscsi_key``).  Virtual
-    FC: ``slot//vios_id//port`` as the target chose for the client adapter's
-    WWPNs (``lpm_vfc_key``).  Other adapters (shared
-    pool LUs) are left to PowerVM.
+    target VIOS that discovered all of them (``lpm_vscsi_key``), the
+    source's paths spread over the target's VIOSes.  Virtual FC:
+    ``slot//vios_id//port`` as the target chose for the client adapter's
+    WWPNs (``lpm_vfc_key``).  Other adapters (shared pool LUs) are left to
+    PowerVM.
+
+    :raises MigrationPreCheckError: a disk has more paths than target
+        VIOSes discovered it (a VIOS maps a disk to a partition once).
     """
-    vscsi, vfc, used = [], [], set()
+    vscsi, vfc, used, taken = [], [], set(), set()
     for vios_w in vios_wraps:
         slots = {}
         for smap in tsk_map.find_maps(vios_w.scsi_mappings, lpar_uuid):
             stg = smap.backing_storage
-            if smap.client_adapter is None:
+            if smap.client_adapter is None or \
+                    not isinstance(stg, pvm_stor.PV):
                 continue
-            slot = smap.client_adapter.lpar_slot_num
-            if isinstance(stg, pvm_stor.PV):
-                found = vol_data.get(volume_dvr.lpm_vscsi_key(stg.udid))
-                slots.setdefault(slot, []).append(
-                    set(found.split(',')) if found else set())
-        for slot, choices in sorted(slots.items()):
-            common = sorted(set.intersection(*choices))
-            if common:
-                # Spread the source's paths over the target's VIOSes.
-                pick = next((c for c in common if c not in used), common[0])
-                used.add(pick)
-                vscsi.append('%d//%s' % (slot, pick))
+            found = vol_data.get(volume_dvr.lpm_vscsi_key(stg.udid))
+            slots.setdefault(smap.client_adapter.lpar_slot_num, {})[
+                stg.udid] = set(found.split(',')) if found else set()
+        for slot, disks in sorted(slots.items()):
+            common = sorted(set.intersection(*disks.values()))
+            if not common:
+                continue
+            free = [c for c in common
+                    if not any((c, u) in taken for u in disks)]
+            if not free:
+                raise nova_exc.MigrationPreCheckError(reason=_(
+                    'the disks of client adapter %(slot)d were discovered '
+                    'only by target VIOS %(ids)s, which serves another path '
+                    'to them already') % {'slot': slot,
+                                          'ids': ', '.join(common)})
+            pick = next((c for c in free if c not in used), free[0])
+            used.add(pick)
+            taken.update((pick, u) for u in disks)
+            vscsi.append('%d//%s' % (slot, pick))
         for fmap in tsk_vfc.find_maps(vios_w.vfc_mappings, lpar_uuid):
             cli = fmap.client_adapter
             if cli is None or not cli.wwpns:

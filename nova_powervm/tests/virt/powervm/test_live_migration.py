@@ -169,6 +169,18 @@ class TestDestination(LpmTestCase):
         self.assertIn('runs 16 of its 16 concurrent', str(ex))
         self.fits.assert_not_called()
 
+    def test_rest_failures_are_refusals(self):
+        # nova puts the instance in ERROR on anything but a refusal.
+        err = pvm_exc.HttpError(mock.Mock(status=500, reqmethod='GET',
+                                          reqpath='/ManagedSystem/x'))
+        self.drv.host_wrapper.refresh.side_effect = err
+        ex = self.assertRaises(
+            nova_exc.MigrationPreCheckError,
+            self.drv.check_can_live_migrate_destination, 'ctx', self.inst,
+            {}, {})
+        self.assertIn('reading the target system failed', str(ex))
+        self.assertIn(str(err), str(ex))
+
 
 class TestSource(LpmTestCase):
 
@@ -197,6 +209,15 @@ class TestSource(LpmTestCase):
         # PowerVM validates in the Migrate job (the target authorizes the
         # key and discovers vSCSI hdisks in pre_live_migration first).
         self.mig.migrate_lpar.assert_not_called()
+
+    def test_rest_failures_are_refusals(self):
+        self.get_lpar.side_effect = pvm_exc.Error('HTTP 500 on partition')
+        self._refused(['reading the partition failed: HTTP 500 on '
+                       'partition'])
+        self.get_lpar.side_effect = None
+        self.console.get_public_key.side_effect = pvm_exc.Error('HTTP 500')
+        self._refused(["reading this NovaLink's SSH public key failed: "
+                       "HTTP 500"])
 
     def test_partition_not_ready(self):
         self.lpar.can_lpm.return_value = (False, 'LPAR is not in an active '
@@ -421,6 +442,40 @@ class TestAdapterMappings(test.NoDBTestCase):
         self.assertEqual(['3//2', '6//1'], vscsi)
         self.assertEqual(['5//1//fcs0'], vfc)
 
+    def _paths(self, vol_data):
+        """Two paths (VIOS 1 slot 3, VIOS 2 slot 4) to one disk, and a
+        second disk on slot 5 of VIOS 1.
+        """
+        adpt = mock.MagicMock()
+        pv1 = pvm_stor.PV.bld(adpt, 'hdisk1', udid=UDID1)
+        pv2 = pvm_stor.PV.bld(adpt, 'hdisk2', udid=UDID2)
+        vios1 = mock.Mock(scsi_mappings=[self._smap(3, pv1),
+                                         self._smap(5, pv2)],
+                          vfc_mappings=[])
+        vios2 = mock.Mock(scsi_mappings=[self._smap(4, pv1)],
+                          vfc_mappings=[])
+        with mock.patch.object(lpm.tsk_map, 'find_maps',
+                               side_effect=lambda maps, lpar: maps), \
+                mock.patch.object(lpm.tsk_vfc, 'find_maps',
+                                  side_effect=lambda maps, lpar: maps):
+            return lpm.adapter_mappings([vios1, vios2], 'LPAR', vol_data)
+
+    def test_each_path_of_a_disk_on_its_own_target_vios(self):
+        # Different disks may share a target VIOS; a disk's paths not.
+        vscsi, _vfc = self._paths({volume_dvr.lpm_vscsi_key(UDID1): '1,2',
+                                   volume_dvr.lpm_vscsi_key(UDID2): '1'})
+        self.assertEqual(['3//1', '5//1', '4//2'], vscsi)
+
+    def test_too_few_target_vioses_for_the_paths(self):
+        # Only target VIOS 1 discovered the disk: its second path (the
+        # simulator's Migrate fails "already mapped") is refused first.
+        ex = self.assertRaises(
+            nova_exc.MigrationPreCheckError, self._paths,
+            {volume_dvr.lpm_vscsi_key(UDID1): '1',
+             volume_dvr.lpm_vscsi_key(UDID2): '1'})
+        self.assertIn('client adapter 4 were discovered only by target '
+                      'VIOS 1', str(ex))
+
 
 class TestVolumesAndNetwork(LpmTestCase):
 
@@ -484,6 +539,19 @@ class TestVolumesAndNetwork(LpmTestCase):
                                        host_uuid='host-1')
         self.tgt.release.assert_called_once_with(self.drv, self.inst,
                                                  failed=False)
+
+    def test_post_at_destination_failure_names_the_port(self):
+        vifs = [{'id': 'p1', 'type': 'pvm_sea'}]
+        self.drv.host_wrapper.system_name = 'sys2'
+        with mock.patch.object(lpm.vif_mod, 'ensure_sea_vlan',
+                               side_effect=pvm_exc.Error('HTTP 500 on '
+                                                         'NetworkBridge')):
+            ex = self.assertRaises(
+                nova_exc.MigrationError,
+                self.drv.post_live_migration_at_destination, 'ctx',
+                self.inst, vifs, False, _bdi())
+        self.assertIn('bridging the VLAN of port p1 on sys2 failed: HTTP 500 '
+                      'on NetworkBridge', str(ex))
 
     def test_post_at_source_unbridges_vlans(self):
         vifs = [{'id': 'p1', 'type': 'pvm_sea'}]

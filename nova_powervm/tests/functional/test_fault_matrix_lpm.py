@@ -1,0 +1,328 @@
+"""Fault matrix cells for live partition mobility, two hosts.
+
+Each of nova's live migration calls (``lpm.STEPS``, driver level, in
+nova's order, no nova API: fast) is one flow, on the host nova runs it on:
+the target's and the source's checks, the target's ``pre_live_migration``,
+the source's ``live_migration`` (the Migrate job), the source's
+``post_live_migration`` and ``post_live_migration_at_source``, the
+target's ``post_live_migration_at_destination`` and, after PowerVM rolled
+a job back, ``rollback_live_migration_at_destination``.  The instance
+boots from an SSP LU with a port on a VLAN only it uses (the SEAs bridge
+it), or from a vSCSI volume (two paths).  SSP: every request of the flow
+answers HTTP 500 (``test_http500_at_request_NN``), every write is made and
+answers HTTP 500 (``test_ambiguous_http500_at_write_NN``); the Migrate job
+fails (``test_job_failure_at_job_1``), is rolled back half-way by PowerVM
+(``test_migration_rolled_back``) or stays migrating on both hosts until
+recovered (``test_migration_stuck``).  vSCSI: every job (hdisk discovery,
+removal, the Migrate job) fails.
+
+Afterwards, as nova goes on, the partition runs on exactly one host,
+intact (adapters, mappings, NVRAM as before the migration) and the other
+host holds nothing of it:
+
+- a check or ``pre_live_migration`` raised MigrationPreCheckError naming
+  the failure (nova keeps the instance ACTIVE; after a preparation nova
+  rolls back); a failed job calls nova's recover method and nova rolls
+  back; then the whole migration again completes;
+- ``post_live_migration_at_destination`` raised a nova exception naming
+  the failure, and a retry completes it;
+- the source's clean-ups never raise (nova must record the move): what a
+  failure left (an hdisk, a bridged VLAN) goes when the step runs again;
+  so does the target's after its roll-back.
+"""
+# nova's concurrency set-up first, as in test_fault_matrix.
+from nova import monkey_patch
+monkey_patch.patch()
+
+import hashlib  # noqa: E402
+
+from nova import exception as nova_exc  # noqa: E402
+from nova.network import model as network_model  # noqa: E402
+from nova import objects  # noqa: E402
+
+from nova_powervm.tests.functional import lpm  # noqa: E402
+from nova_powervm.tests.functional import test_fault_matrix as fm  # noqa
+from nova_powervm.tests.functional import test_fault_matrix_move as fmm  # noqa
+from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
+from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
+from nova_powervm.virt.powervm import ids  # noqa: E402
+
+# A VLAN only this instance uses: the SEAs bridge it for the port.
+VLAN = 1234
+# The steps nova runs on the target; the others run on the source.
+ON_TARGET = ('check_can_live_migrate_destination', 'pre_live_migration',
+             'post_live_migration_at_destination',
+             'rollback_live_migration_at_destination')
+# Best-effort clean-ups on the source (nova records the move whatever
+# they meet): a failure leaves what a second run removes.
+CLEAN_UPS = ('post_live_migration', 'post_live_migration_at_source')
+# What both hosts see of the SSP cluster (its LUs and their files).
+SHARED = ('ssp', 'disk_data_files')
+
+
+class _LpmMatrix(fmm._MoveMatrix):
+    """A live migration from host 0 to host 1 up to ``step`` (the flow)."""
+
+    step = None
+    vscsi = False
+    sim_kwargs = dict(fmm._MoveMatrix.sim_kwargs, migration_s=0.0)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.side = 1 if cls.step in ON_TARGET else 0
+        super().setUpClass()
+
+    def prepare(self):
+        inst = lc.make_instance(1, image_ref=self.image_id)
+        inst.save = lambda: None
+        state = {'inst': inst, 'src0': self.sims[0].inventory()}
+        bdi, meta = None, self.image_meta
+        if self.vscsi:
+            inst.image_ref = ''
+            boot = tv.FakeBDM(boot_index=0, volume_id='vol-boot',
+                              connection_info=tv._conn_info('vol-boot', 1))
+            bdi = {'block_device_mapping': [boot],
+                   'root_device_name': '/dev/sda'}
+            meta = objects.ImageMeta.from_dict({})
+        vifs = network_model.NetworkInfo([lc.sea_vif(1, VLAN)])
+        lpm.spawn(self.drvs[0], self.sims[0], inst, meta, bdi=bdi,
+                  vifs=vifs)
+        state['image'] = self.fingerprint(0, inst)
+        state['src1'] = self.sims[0].inventory()
+        state['dst0'] = self.sims[1].inventory()
+        mig = state['mig'] = lpm.LiveMigration(self.drvs, inst, bdi, vifs)
+        for name in self.before_steps():
+            getattr(mig, name)()
+        return state
+
+    def before_steps(self):
+        return lpm.STEPS[:lpm.STEPS.index(self.step)]
+
+    def run_flow(self, state):
+        getattr(state['mig'], self.step)()
+
+    # -- where the partition is ---------------------------------------------
+    def fingerprint(self, index, inst):
+        """The partition on host ``index`` as far as a move keeps it."""
+        sim, uuid = self.sims[index], ids.pvm_uuid(inst).upper()
+        inv = sim.inventory()
+        part = inv['partitions'].get(uuid)
+        if part is None:
+            return None
+        pid = str(part['id'])
+
+        def mine(maps):
+            return sorted((m['client_slot'], m.get('storage_type'),
+                           m.get('wwpns')) for m in maps
+                          if str(m['client']) in (pid, uuid))
+        return {'state': part['state'], 'name': part['name'],
+                'proc_units': part['proc_units'],
+                'memory_mb': part['memory_mb'],
+                'adapters': sorted(
+                    (a['mac'], a['slot'], a['pvid'], a['vswitch'])
+                    for a in inv['client_adapters'].values()
+                    if (a['partition'] or '').upper() == uuid),
+                'scsi': mine(inv['scsi_mappings']),
+                'vfc': mine(inv['vfc_mappings']),
+                'nvram': hashlib.sha256(
+                    (sim.nvram(uuid) or '').encode()).hexdigest()}
+
+    def assert_on(self, index, state):
+        """The partition runs on host ``index`` alone, intact."""
+        inst = state['inst']
+        self.assertEqual(state['image'], self.fingerprint(index, inst),
+                         'the partition on host %d' % index)
+        self.assertIsNone(self.fingerprint(1 - index, inst),
+                          'a partition left on host %d' % (1 - index))
+
+    def assert_target_clean(self, state):
+        """Host 1 holds nothing of the instance (its host set-up stays:
+        the RMC switch and the source's SSH key).
+        """
+        self.assertInventory(_clean(state['dst0']),
+                             _clean(self.sims[1].inventory()), 'host 1')
+
+    # -- what nova does next --------------------------------------------------
+    def rolled_back(self, state, nova_rollback=True):
+        """nova's roll-back (source, then target; none after a refused
+        check): the partition back on host 0 as it was, host 1 clean.
+        Then the whole migration again completes.
+        """
+        mig = state['mig']
+        if nova_rollback:
+            self.drvs[0].rollback_live_migration_at_source(None, mig.inst,
+                                                           mig.md)
+            mig.rollback_live_migration_at_destination()
+        self.assert_on(0, state)
+        self.assertInventory(state['src1'], self.sims[0].inventory(),
+                             'host 0')
+        self.assert_target_clean(state)
+        mig.run()
+        self.assertEqual('post', mig.outcome)
+        self.completed(state)
+
+    def completed(self, state):
+        """On host 1, intact; host 0 as before the instance came (its LU
+        stays in the pool).
+        """
+        self.assert_on(1, state)
+        self.assertInventory(_clean(state['src0'], *SHARED),
+                             _clean(self.sims[0].inventory(), *SHARED),
+                             'host 0')
+
+    def rest(self, state):
+        """nova's steps after this one; a clean-up that tolerated a
+        failure is left to a second run of the step (it never raises:
+        nova must record the move).
+        """
+        mig = state['mig']
+        for name in lpm.STEPS[lpm.STEPS.index(self.step) + 1:]:
+            getattr(mig, name)()
+            if name == 'live_migration' and mig.outcome != 'post':
+                # The target's preparation was not enough: nova rolls back.
+                self.assertEqual('recover: error', mig.outcome)
+                return self.rolled_back(state)
+        if self.step in CLEAN_UPS and self.sims[0].inventory() != \
+                state['src0']:
+            self.run_flow(state)
+        self.completed(state)
+
+    def check_failed(self, state, before, err):
+        if self.step in lpm.STEPS[:3]:
+            # Before the partition moves: refused, nova rolls back.
+            self.assertIsInstance(err, nova_exc.MigrationPreCheckError)
+            self.rolled_back(state, self.step == 'pre_live_migration')
+        else:
+            self.assertNotIn(self.step, CLEAN_UPS, 'a clean-up raised')
+            # The completion on the target: a retry completes it.
+            self.run_flow(state)
+            self.rest(state)
+
+    def check_succeeded(self, state, before):
+        if self.step == 'live_migration' and \
+                state['mig'].outcome != 'post':
+            self.assertEqual('recover: error', state['mig'].outcome)
+            self.rolled_back(state)
+        else:
+            self.rest(state)
+
+
+def _clean(inv, *skip):
+    """An inventory without host set-up: switches by name, no ``skip``."""
+    out = {k: v for k, v in inv.items() if k not in skip}
+    out['vswitches'] = sorted(v['name'] for v in inv['vswitches'].values()
+                              if v['name'] != 'MGMTSWITCH')
+    return out
+
+
+class _Job(object):
+    """The Migrate job: failed, rolled back by PowerVM, or stuck."""
+
+    step = 'live_migration'
+
+    def _injected(self, fail):
+        state = self.prepare()
+        self.sims[0].set_migration(fail=fail)
+        state['mig'].live_migration()
+        self.assertEqual('recover: error', state['mig'].outcome)
+        self.rolled_back(state)
+
+    def test_migration_rolled_back(self):
+        self._injected('rollback')
+
+    def test_migration_stuck(self):
+        self._injected('stuck')
+
+
+def _cells(requests, writes, jobs=0, only=('http500', 'amb500', 'job')):
+    def generate(cls):
+        cls.max_requests, cls.max_writes, cls.max_jobs = (
+            requests, writes, jobs)
+        cls.max_updates = 99
+        return fm._generate(cls, only=only)
+    return generate
+
+
+# The vSCSI flows: their jobs (hdisk discovery and removal; the other
+# requests fail as the SSP flows' do).
+JOBS = ('job',)
+
+
+@_cells(1, 0)
+class TestDestCheckSSP(_LpmMatrix):
+    step = 'check_can_live_migrate_destination'
+
+
+@_cells(2, 0)
+class TestSourceCheckSSP(_LpmMatrix):
+    step = 'check_can_live_migrate_source'
+
+
+@_cells(4, 2)
+class TestPreLiveMigrationSSP(_LpmMatrix):
+    step = 'pre_live_migration'
+
+
+@_cells(7, 4, 2)
+class TestLiveMigrationSSP(_Job, _LpmMatrix):
+    pass
+
+
+@_cells(3, 1)
+class TestPostAtSourceSSP(_LpmMatrix):
+    step = 'post_live_migration_at_source'
+
+
+@_cells(5, 1)
+class TestPostAtDestinationSSP(_LpmMatrix):
+    step = 'post_live_migration_at_destination'
+
+
+class _Vscsi(object):
+    vscsi = True
+
+
+@_cells(11, 6, 2, JOBS)
+class TestPreLiveMigrationVscsi(_Vscsi, _LpmMatrix):
+    step = 'pre_live_migration'
+
+
+@_cells(8, 4, 2, ('amb500', 'job'))
+class TestLiveMigrationVscsi(_Vscsi, _LpmMatrix):
+    """The job with vSCSI mappings (PowerVM's roll-back of them: see
+    TestRollbackAtDestinationVscsi).
+    """
+
+    step = 'live_migration'
+
+
+@_cells(7, 4, 2, JOBS)
+class TestPostLiveMigrationVscsi(_Vscsi, _LpmMatrix):
+    step = 'post_live_migration'
+
+
+@_cells(10, 6, 2, JOBS)
+class TestRollbackAtDestinationVscsi(_Vscsi, _LpmMatrix):
+    """After PowerVM rolled the job back: the target's hdisks go."""
+
+    step = 'rollback_live_migration_at_destination'
+
+    def before_steps(self):
+        return lpm.STEPS[:3]
+
+    def prepare(self):
+        state = super().prepare()
+        self.sims[0].set_migration(fail='rollback')
+        state['mig'].live_migration()
+        self.drvs[0].rollback_live_migration_at_source(
+            None, state['inst'], state['mig'].md)
+        return state
+
+    def check_failed(self, state, before, err):
+        self.fail('the roll-back raised (best effort): %s' % err)
+
+    def check_succeeded(self, state, before):
+        # What a failure left goes when the step runs again.
+        if _clean(self.sims[1].inventory()) != _clean(state['dst0']):
+            self.run_flow(state)
+        self.rolled_back(state, nova_rollback=False)
