@@ -8,7 +8,10 @@ nova's loader:
   on every request;
 * peak RSS growth of the driver process while spawning from, and
   snapshotting, a 2 GiB image (in a child process: ``benchmarks.rss``);
-* latency from a partition state change to the nova lifecycle event.
+* latency from a partition state change to the nova lifecycle event;
+* resize, cold migration, evacuation and live migration (two hosts: per
+  nova step, and 1 vs 4 concurrent live migrations; ``benchmarks.move``,
+  ``benchmarks.lpm``).
 
 Prints a table and writes ``benchmarks/results.json``.
 """
@@ -26,6 +29,7 @@ import threading
 import time
 
 from benchmarks import harness
+from benchmarks import lpm as bench_lpm
 from benchmarks import move as bench_move
 from benchmarks import plots
 from benchmarks import soak
@@ -394,6 +398,8 @@ def _measure(args, results, out):
         results['resize'] = bench_move.resize(env, IMAGE_SIZE)
         out.write('Migration and evacuation (two hosts)...\n')
         results['moves'] = bench_move.migrate_evacuate(env, IMAGE_SIZE)
+        out.write('Live migration (two hosts, 1 and 4 concurrent)...\n')
+        results['lpm'] = bench_lpm.measure(env, IMAGE_SIZE)
     return logs, conc, conflicts, rss_res, events
 
 
@@ -418,9 +424,11 @@ def main(argv=None):
     if 'soak' in results:
         soak.table(results['soak'], out)
     bench_move.write(results['resize'], out, results.get('moves'))
+    bench_lpm.write(results['lpm'], out)
     results['machine']['seconds'] = round(time.monotonic() - begin)
     ordered = {k: results[k] for k in (
-        'requests', 'resize', 'moves', 'concurrency', 'rss_growth_mib',
+        'requests', 'resize', 'moves', 'lpm', 'concurrency',
+        'rss_growth_mib',
         'event_latency_s', 'concurrency32', 'scale', 'soak', 'machine')
         if k in results}
     with open(args.output, 'w') as f:
