@@ -14,7 +14,13 @@ import sys
 
 IP = '127.0.0.1'
 SIM_PORT = 12080
-DISK_DRIVER = 'localdisk'   # [powervm] disk_driver of every compute
+
+
+def disk_driver(hosts):
+    """[powervm] disk_driver of every compute: localdisk on one host; with
+    several, the SSP cluster the simulated hosts share (instances can move).
+    """
+    return 'localdisk' if hosts < 2 else 'ssp'
 
 
 def secret(etc, name):
@@ -157,6 +163,24 @@ def sea_agent(etc, state):
             'sea_agent': {'host': 'pvm%d' % n, 'report_interval': '10'}})
 
 
+def nova_sched_filters():
+    """nova's default [filter_scheduler] enabled_filters."""
+    from nova.conf import scheduler  # the venv's nova (import is slow)
+    for _group, opts in scheduler.list_opts().items():
+        for opt in opts:
+            if opt.name == 'enabled_filters':
+                return opt.default
+    raise LookupError('nova has no enabled_filters option')
+
+
+def scheduler_filters(defaults):
+    """nova's default filters plus the host hints (tempest's multinode
+    tests ask for them)."""
+    return list(defaults) + [f for f in ('SameHostFilter',
+                                         'DifferentHostFilter')
+                             if f not in defaults]
+
+
 def nhosts(etc):
     try:
         with open(os.path.join(etc, 'hosts')) as f:
@@ -192,6 +216,8 @@ def nova(etc, state):
         'neutron': plain_auth(etc, 'neutron'),
         'conductor': {'workers': '1'},
         'scheduler': {'workers': '1'},
+        'filter_scheduler': {'enabled_filters': ','.join(scheduler_filters(
+            nova_sched_filters()))},
         'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
         'vnc': {'enabled': 'false'},
         'oslo_messaging_notifications': {'driver': 'noop'},
@@ -208,7 +234,7 @@ def nova(etc, state):
                             state, 'nova%d' % n, 'instances')},
             'powervm': {'host': IP, 'port': SIM_PORT + n - 1,
                         'protocol': 'http', 'username': 'neo',
-                        'password': 'passw0rd', 'disk_driver': DISK_DRIVER,
+                        'password': 'passw0rd', 'disk_driver': disk_driver(nhosts(etc)),
                         'volume_group_name': 'datavg',
                         'mgmt_disk_by_id_dir': mgmt_disk_dir(etc, state, n)},
         })

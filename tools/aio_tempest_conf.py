@@ -17,7 +17,6 @@ import os
 import re
 import sys
 
-from nova.conf import scheduler as nova_sched
 from nova.virt import driver as nova_driver
 
 from oslo_utils import importutils
@@ -101,8 +100,9 @@ def matrix_yes():
     return {feat.strip() for feat, status in rows if status == 'Yes'}
 
 
-def feature_flags(hosts, disk_driver=aio_conf.DISK_DRIVER):
+def feature_flags(hosts, disk_driver=None):
     caps = pvm_driver.PowerVMDriver.capabilities
+    disk_driver = disk_driver or aio_conf.disk_driver(hosts)
     shared = bool(importutils.import_class(
         pvm_disk.DISK_DRIVERS[disk_driver.lower()]).capabilities.get(
             'shared_storage'))
@@ -130,12 +130,14 @@ def feature_flags(hosts, disk_driver=aio_conf.DISK_DRIVER):
 
 
 def nova_filters():
-    """nova's default [filter_scheduler] enabled_filters (not changed)."""
-    for _group, opts in nova_sched.list_opts().items():
-        for opt in opts:
-            if opt.name == 'enabled_filters':
-                return opt.default
-    raise LookupError('nova has no enabled_filters option')
+    """The deployment's [filter_scheduler] enabled_filters (aio_conf's)."""
+    return aio_conf.scheduler_filters(aio_conf.nova_sched_filters())
+
+
+def neutron_extensions(conn):
+    """The aliases of the extensions neutron really serves (no 'all':
+    tempest would run, e.g., trunk tests against a neutron without it)."""
+    return sorted(e.alias for e in conn.network.extensions())
 
 
 def main(aio_dir, hosts, out):
@@ -171,7 +173,9 @@ def main(aio_dir, hosts, out):
                     'floating_network_name': 'public',
                     'project_network_cidr': '10.100.0.0/16',
                     'region': 'RegionOne'},
-        'network-feature-enabled': {'port_security': 'true'},
+        'network-feature-enabled': {
+            'port_security': 'true',
+            'api_extensions': ','.join(neutron_extensions(conn))},
         'validation': {'run_validation': 'false'},
         'image': {'region': 'RegionOne'},
         'placement': {'region': 'RegionOne'},
@@ -189,7 +193,7 @@ if __name__ == '__main__':
         print(exclude_regex())
     elif sys.argv[1] == '--flags':       # for any cloud
         hosts = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-        disk = sys.argv[3] if len(sys.argv) > 3 else aio_conf.DISK_DRIVER
+        disk = sys.argv[3] if len(sys.argv) > 3 else None
         print('[compute-feature-enabled]')
         for k, v in sorted(feature_flags(hosts, disk).items()):
             print('%s = %s' % (k, v))
