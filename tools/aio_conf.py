@@ -174,8 +174,7 @@ def nova_sched_filters():
 
 
 def scheduler_filters(defaults):
-    """nova's default filters plus the host hints (tempest's multinode
-    tests ask for them)."""
+    """nova's default filters plus the host hints (multinode tests)."""
     return list(defaults) + [f for f in ('SameHostFilter',
                                          'DifferentHostFilter')
                              if f not in defaults]

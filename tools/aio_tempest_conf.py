@@ -130,13 +130,15 @@ def feature_flags(hosts, disk_driver=None):
 
 
 def nova_filters():
-    """The deployment's [filter_scheduler] enabled_filters (aio_conf's)."""
+    """The deployment's [filter_scheduler] enabled_filters."""
     return aio_conf.scheduler_filters(aio_conf.nova_sched_filters())
 
 
 def neutron_extensions(conn):
-    """The aliases of the extensions neutron really serves (no 'all':
-    tempest would run, e.g., trunk tests against a neutron without it)."""
+    """The aliases of the extensions neutron really serves.
+
+    Not 'all': tempest would run trunk tests against a neutron without it.
+    """
     return sorted(e.alias for e in conn.network.extensions())
 
 

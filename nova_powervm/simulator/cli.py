@@ -73,6 +73,10 @@ def parse_args(argv=None):
                         'a link DIR/scsi-...<UDID> to its contents file, as '
                         'the disk appears in NovaLink\'s /dev/disk/by-id '
                         '(with --hosts N: DIR/host<n>); default: off')
+    p.add_argument('--guest-rmc', action='store_true',
+                   help='client partitions have an active RMC connection '
+                        'while running, as a guest OS running RSCT would '
+                        '(live partition mobility needs it); default: off')
     p.add_argument('--debug', action='store_true', help='debug logging')
     return p.parse_args(argv)
 
@@ -112,7 +116,8 @@ def main(argv=None):
             admin_token=args.admin_token, mc_type=args.mc_type,
             vios_boot_s=args.vios_boot_delay, vios_rmc_s=args.vios_rmc_delay,
             san=shared, partitions=args.partitions,
-            migration_s=args.migration_delay, mgmt_disk_dir=disk_dir)
+            migration_s=args.migration_delay, mgmt_disk_dir=disk_dir,
+            guest_rmc=args.guest_rmc)
         try:
             sim.start()
         except OSError as e:

@@ -46,7 +46,7 @@ class Simulator(object):
                  mc_type='PVM', state_dir=None, admin_api=True,
                  admin_token=None, file_users=None, vios_boot_s=0.0,
                  vios_rmc_s=0.0, san=None, partitions=0, migration_s=0.1,
-                 mgmt_disk_dir=None):
+                 mgmt_disk_dir=None, guest_rmc=False):
         """See the keyword arguments' use below; security-relevant ones:
 
         ``state_dir``: the only directory the simulator writes to (session
@@ -64,6 +64,9 @@ class Simulator(object):
         (partition_mobility.py; the set_migration control changes it).
         ``mgmt_disk_dir``: where disks mapped to the management partition
         appear as by-id links (storage_scsi_mgmt.py; None: nowhere).
+        ``guest_rmc``: client partitions' RMC connections (and DLPAR
+        capabilities) are active while running, as with a guest OS running
+        RSCT (default: never, until the set_rmc control).
         """
         registry.load_plugins()
         # With a san (san.San) this is one host of several sharing an SSP
@@ -87,6 +90,7 @@ class Simulator(object):
         self.partitions = partitions
         self.migration_s = migration_s
         self.mgmt_disk_dir = mgmt_disk_dir
+        self.guest_rmc = guest_rmc
         self.store = sim_inv.Inventory(self)
         self.events = sim_events.EventBus(event_hold_s)
         self.jobs = sim_jobs.JobStore()

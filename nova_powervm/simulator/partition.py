@@ -119,16 +119,37 @@ def update_capacity(sim, emit=True):
     sim.store.touch(ms, emit=emit)
 
 
+# What a guest OS reports over an active RMC connection (DLPAR).
+DLPAR_CAPS = ('DynamicLogicalPartitionIOCapable',
+              'DynamicLogicalPartitionMemoryCapable',
+              'DynamicLogicalPartitionProcessorCapable')
+
+
+def set_rmc_state(obj, active):
+    """A partition's RMC connection and the DLPAR capabilities it brings."""
+    obj.set('ResourceMonitoringControlState',
+            'active' if active else 'inactive')
+    for cap in DLPAR_CAPS:
+        obj.set('PartitionCapabilities/' + cap, 'true' if active else 'false')
+
+
 def set_state(sim, obj, state, emit=True):
     """Change PartitionState (event detail PartitionState), fix capacity."""
     was_active = obj.text('PartitionState') in ACTIVE
     obj.set('PartitionState', state)
+    # guest_rmc: client partitions' guests run RSCT (RMC up when running).
+    guest_rmc = (obj.type == 'LogicalPartition' and
+                 getattr(sim, 'guest_rmc', False))
     if state == 'not activated':
         obj.set('ResourceMonitoringControlState', 'inactive')
         obj.set('ReferenceCode', '00000000')
+        if guest_rmc:
+            set_rmc_state(obj, False)
     elif state == 'running':
         obj.set('ReferenceCode', '')
-        if obj.type == 'VirtualIOServer' or sim.extra.get('rmc_on_boot'):
+        if guest_rmc:
+            set_rmc_state(obj, True)
+        elif obj.type == 'VirtualIOServer' or sim.extra.get('rmc_on_boot'):
             obj.set('ResourceMonitoringControlState', 'active')
     sim.store.touch(obj, detail='PartitionState', emit=emit)
     if was_active != (state in ACTIVE):

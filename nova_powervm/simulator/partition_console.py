@@ -32,11 +32,6 @@ _WIDTH, _HEIGHT = 640, 480
 _PIXEL_FORMAT = struct.pack('!BBBBHHHBBB3x', 32, 24, 0, 1, 255, 255, 255,
                             16, 8, 0)
 RC_OK, RC_FAILED, RC_ALREADY_OPEN = 0, 1, 3
-_DLPAR_CAPS = ('DynamicLogicalPartitionIOCapable',
-               'DynamicLogicalPartitionMemoryCapable',
-               'DynamicLogicalPartitionProcessorCapable')
-
-
 def _vterms(sim):
     return sim.extra.setdefault(_VTERMS, set())
 
@@ -195,9 +190,5 @@ def set_rmc(sim, lpar_uuid, active=True):
         obj = sim.store.get('LogicalPartition', lpar_uuid.upper())
         if obj is None:
             raise KeyError('No partition %s' % lpar_uuid)
-        obj.set('ResourceMonitoringControlState',
-                'active' if active else 'inactive')
-        for cap in _DLPAR_CAPS:
-            obj.set('PartitionCapabilities/' + cap,
-                    'true' if active else 'false')
+        partition.set_rmc_state(obj, active)
         sim.store.touch(obj, detail='RMCState')

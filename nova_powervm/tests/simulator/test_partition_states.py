@@ -6,6 +6,7 @@ from pypowervm.tasks import vterm
 from pypowervm.wrappers import logical_partition as pvm_lpar
 import requests
 
+from nova_powervm.simulator import cli
 from nova_powervm.tests.simulator import base
 from nova_powervm.tests.simulator import test_core
 
@@ -143,3 +144,28 @@ class TestPartitionStates(base.SimTestCase):
                           headers=self.fix.admin_headers(), timeout=5)
         self.assertEqual(400, r.status_code)
         self.assertEqual('not activated', self.w.refresh().state)
+
+
+class TestGuestRmc(base.SimTestCase):
+    """--guest-rmc: a running client partition's RMC is up, as with RSCT."""
+
+    sim_kwargs = dict(base.SimTestCase.sim_kwargs, guest_rmc=True)
+
+    def test_rmc_and_dlpar_follow_power(self):
+        w = test_core.build_lpar(self)
+        self.assertEqual('inactive', w.rmc_state)
+        power.PowerOp.start(w)
+        w = w.refresh()
+        self.assertEqual(('running', 'active'), (w.state, w.rmc_state))
+        caps = w.capabilities
+        self.assertEqual((True, True, True),
+                         (caps.io_dlpar, caps.mem_dlpar, caps.proc_dlpar))
+        _hard_off(w)
+        w = w.refresh()
+        self.assertEqual(('not activated', 'inactive'),
+                         (w.state, w.rmc_state))
+        self.assertFalse(w.capabilities.mem_dlpar)
+
+    def test_cli_option(self):
+        self.assertTrue(cli.parse_args(['--guest-rmc']).guest_rmc)
+        self.assertFalse(cli.parse_args([]).guest_rmc)
