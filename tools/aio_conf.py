@@ -2,8 +2,9 @@
 
     python tools/aio_conf.py SERVICE ETC_DIR STATE_DIR
 
-SERVICE: keystone, placement, glance, neutron, nova, sea_agent.  Passwords come from
-ETC_DIR/secrets (written by aio.sh); everything listens on 127.0.0.1.
+SERVICE: keystone, placement, glance, neutron, nova, sea_agent.  Passwords
+come from ETC_DIR/secrets (written by aio.sh); everything listens on
+127.0.0.1.
 Run with the deployment's venv python (paste files are copied from it).
 """
 import base64
@@ -233,7 +234,8 @@ def nova(etc, state):
                             state, 'nova%d' % n, 'instances')},
             'powervm': {'host': IP, 'port': SIM_PORT + n - 1,
                         'protocol': 'http', 'username': 'neo',
-                        'password': 'passw0rd', 'disk_driver': disk_driver(nhosts(etc)),
+                        'password': 'passw0rd',
+                        'disk_driver': disk_driver(nhosts(etc)),
                         'volume_group_name': 'datavg',
                         'mgmt_disk_by_id_dir': mgmt_disk_dir(etc, state, n)},
         })

@@ -32,6 +32,8 @@ _WIDTH, _HEIGHT = 640, 480
 _PIXEL_FORMAT = struct.pack('!BBBBHHHBBB3x', 32, 24, 0, 1, 255, 255, 255,
                             16, 8, 0)
 RC_OK, RC_FAILED, RC_ALREADY_OPEN = 0, 1, 3
+
+
 def _vterms(sim):
     return sim.extra.setdefault(_VTERMS, set())
 
