@@ -242,7 +242,7 @@ start_simulator() {
     log "starting powervm-simulator --hosts $HOSTS"
     spawn simulator "$BIN/powervm-simulator" --host $IP --port $SIM_PORT \
         --hosts "$HOSTS" --state-dir "$STATE/simulator" --no-admin-api \
-        --event-hold 5 --mgmt-disk-dir "$STATE/mgmt-disks"
+        --event-hold 5 --mgmt-disk-dir "$STATE/mgmt-disks" --guest-rmc
     local n
     for ((n = 0; n < HOSTS; n++)); do
         wait_for simulator 60 curl -s -o /dev/null \

@@ -18,6 +18,7 @@ import time
 from neutron_lib import rpc as n_rpc
 from oslo_config import cfg
 from oslo_log import log as logging
+import oslo_messaging
 from pypowervm import adapter as pvm_adpt
 from pypowervm.wrappers import managed_system as pvm_ms
 from pypowervm.wrappers import network as pvm_net
@@ -163,6 +164,18 @@ class AgentService(object):
                 pass
 
 
+def init_rpc(conf):
+    """The message bus on neutron-server's exchange, ``neutron``.
+
+    neutron's own config sets that exchange; nova.conf, which the agent
+    reads, sets none, and oslo.messaging's default (``openstack``) reaches
+    no neutron server: report_state timed out, the agent never came alive.
+    An explicit ``[DEFAULT] control_exchange`` still wins.
+    """
+    oslo_messaging.set_transport_defaults(control_exchange='neutron')
+    n_rpc.init(conf)
+
+
 def main(argv=None):
     from nova_powervm.virt.powervm import host_net
     from nova_powervm.virt.powervm import session
@@ -174,7 +187,7 @@ def main(argv=None):
     CONF(sys.argv[1:] if argv is None else argv, project='nova-powervm',
          prog=BINARY)
     logging.setup(CONF, BINARY)
-    n_rpc.init(CONF)
+    init_rpc(CONF)
     host = agent_host()
     adapter = session.build_adapter()
     agent = sea_agent.SeaAgent(adapter, host_net.host_uuid(adapter),

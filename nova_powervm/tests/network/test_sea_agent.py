@@ -285,3 +285,14 @@ class TestService(testtools.TestCase):
     def test_host_defaults_to_machine_name(self):
         with mock.patch('socket.gethostname', return_value='m1'):
             self.assertEqual('m1', service.agent_host())
+
+    def test_rpc_on_neutrons_exchange(self):
+        # neutron-server consumes on exchange 'neutron'; oslo.messaging's
+        # default ('openstack') left report_state unanswered (live aio).
+        calls = mock.Mock()
+        with mock.patch('oslo_messaging.set_transport_defaults',
+                        calls.defaults), \
+                mock.patch('neutron_lib.rpc.init', calls.init):
+            service.init_rpc('conf')
+        self.assertEqual([mock.call.defaults(control_exchange='neutron'),
+                          mock.call.init('conf')], calls.mock_calls)
