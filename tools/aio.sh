@@ -347,6 +347,9 @@ start_sea_agents() {  # neutron's RPC server, a PowerVM SEA agent per host
         --config-file "$ETC/neutron/neutron.conf" \
         --config-file "$ETC/neutron/ml2_conf.ini" \
         --config-file "$ETC/neutron/rpc_server.conf"
+    # An agent's first state report sent before the server consumes is
+    # lost (a 60 s RPC timeout, then neutron-lib's back-off).
+    wait_for neutron-rpc 120 rpc_consuming
     local n
     for ((n = 1; n <= HOSTS; n++)); do
         spawn "sea-agent$n" "$BIN/nova-powervm-sea-agent" \
@@ -361,10 +364,16 @@ start_sea_agents() {  # neutron's RPC server, a PowerVM SEA agent per host
     CURRENT=""
 }
 
+rpc_consuming() {  # neutron-rpc-server consumes agents' state reports
+    local q; q=$(rabbitmqctl -q list_queues name consumers)
+    [[ "$q" =~ (^|$'\n')q-reports-plugin[[:space:]]+[1-9] ]]
+}
+
 sea_agent_alive() {  # sea_agent_alive HOST: neutron lists its agent alive
     local out
-    out=$(os_admin network agent list --host "$1" -f value -c Binary -c Alive)
-    [[ "$out" =~ nova-powervm-sea-agent\ (True|:-\)) ]]
+    # The client prints Alive before Binary, whatever the -c order.
+    out=$(os_admin network agent list --host "$1" -f value -c Alive -c Binary)
+    [[ "$out" =~ (True|:-\))\ nova-powervm-sea-agent ]]
 }
 
 write_openrc() {
