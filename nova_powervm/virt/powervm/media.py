@@ -30,6 +30,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import image as pvm_image
+from nova_powervm.virt.powervm import scsi_maps
 from nova_powervm.virt.powervm import vif as pvm_vif
 
 LOG = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def create_cfg_drive(adapter, instance, injected_files, network_info,
                  'through Virtual I/O Server %(vios)s.',
                  {'media': name, 'inst': instance.name, 'vios': vios_w.name})
         smap = tsk_map.build_vscsi_mapping(None, vios_w, lpar_uuid, vopt)
-        return tsk_map.add_map(vios_w, smap)
+        return scsi_maps.add_map(vios_w, smap)
 
     if stg_ftsk is not None and vios_uuid in stg_ftsk.wrapper_tasks:
         stg_ftsk.wrapper_tasks[vios_uuid].add_functor_subtask(_add_map)
@@ -231,7 +232,7 @@ def delete_cfg_drive(adapter, instance, stg_ftsk=None):
         return
 
     def _rm_maps(vios_w):
-        return tsk_map.remove_maps(vios_w, lpar_uuid, match_func=match)
+        return scsi_maps.remove_maps(vios_w, lpar_uuid, match_func=match)
 
     if stg_ftsk is not None:
         stg_ftsk.add_functor_subtask(_rm_maps)

@@ -27,13 +27,13 @@ from nova.compute import task_states
 from oslo_log import log as logging
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import partition as pvm_par
-from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.tasks import slot_map as pvm_slot
 from pypowervm.wrappers import network as pvm_net
 from pypowervm.wrappers import storage as pvm_stg
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import ids
+from nova_powervm.virt.powervm import scsi_maps
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -156,8 +156,7 @@ def record(adapter, instance, is_boot_disk, vswitch_names, cnas=None,
 
 def _register_vscsi(store, vioses, lpar_uuid, is_boot_disk):
     for vios_w in vioses:
-        for smap in tsk_map.find_maps(vios_w.scsi_mappings,
-                                      client_lpar_id=lpar_uuid):
+        for smap in scsi_maps.find_maps(vios_w, lpar_uuid):
             stg = smap.backing_storage
             if stg is None or isinstance(stg, pvm_stg.VOptMedia):
                 continue

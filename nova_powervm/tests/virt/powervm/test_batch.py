@@ -3,7 +3,9 @@ import threading
 import time
 from unittest import mock
 
+from lxml import etree
 from pypowervm import exceptions as pvm_exc
+from pypowervm.tests.test_utils import pvmhttp
 from pypowervm.utils import transaction as pvm_tx
 from pypowervm.wrappers import entry_wrapper as ewrap
 from pypowervm.wrappers import virtual_io_server as pvm_vios
@@ -382,3 +384,30 @@ class TestFeedTask(testtools.TestCase):
         with mock.patch.object(batch, 'update') as update:
             self.assertIsNone(ftsk.execute())
         update.assert_not_called()
+
+
+def _c14n(wrapper):
+    return etree.tostring(wrapper.entry.element.element, method='c14n',
+                          exclusive=True)
+
+
+class TestCopy(testtools.TestCase):
+
+    def test_real_wrapper_copied_whole_and_apart(self):
+        resp = pvmhttp.load_pvm_resp('fake_vios_mappings.txt').get_response()
+        vios_w = pvm_vios.VIOS.wrap(resp)
+        mine = batch._copy(vios_w)
+        self.assertIsInstance(mine, pvm_vios.VIOS)
+        self.assertIsNot(vios_w.entry.element.element,
+                         mine.entry.element.element)
+        # The same XML (an unused namespace declaration may be dropped).
+        self.assertEqual(_c14n(vios_w), _c14n(mine))
+        self.assertEqual(vios_w.etag, mine.etag)
+        self.assertEqual(vios_w.uuid, mine.uuid)
+        self.assertEqual(vios_w.entry.properties, mine.entry.properties)
+        self.assertIs(vios_w.adapter, mine.adapter)
+        # Changing the copy leaves the original alone.
+        count = len(vios_w.scsi_mappings)
+        mine.scsi_mappings.remove(mine.scsi_mappings[0])
+        self.assertEqual(count, len(vios_w.scsi_mappings))
+        self.assertEqual(count - 1, len(mine.scsi_mappings))

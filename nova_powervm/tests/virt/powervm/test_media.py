@@ -93,7 +93,7 @@ class TestMedia(test.NoDBTestCase):
         vios_w = mock.Mock()
         with mock.patch('pypowervm.tasks.scsi_mapper.build_vscsi_mapping'
                         ) as bld, mock.patch(
-                'pypowervm.tasks.scsi_mapper.add_map') as add:
+                'nova_powervm.virt.powervm.media.scsi_maps.add_map') as add:
             self.assertIs(add.return_value, func(vios_w))
         bld.assert_called_once_with(None, vios_w, self.lpar_uuid,
                                     mock.sentinel.vopt)
@@ -120,7 +120,7 @@ class TestMedia(test.NoDBTestCase):
         vios_w = mock.Mock()
         with mock.patch('pypowervm.tasks.scsi_mapper.build_vscsi_mapping'
                         ) as bld, mock.patch(
-                'pypowervm.tasks.scsi_mapper.add_map') as add:
+                'nova_powervm.virt.powervm.media.scsi_maps.add_map') as add:
             self.assertIs(add.return_value, func(vios_w))
         bld.assert_called_once_with(None, vios_w, self.lpar_uuid,
                                     mock.sentinel.vopt)
@@ -191,7 +191,7 @@ class TestMedia(test.NoDBTestCase):
         func = ftsk.add_functor_subtask.call_args[0][0]
         post = ftsk.add_post_execute.call_args[0][0]
         vios_w = mock.Mock()
-        with mock.patch('pypowervm.tasks.scsi_mapper.remove_maps') as rm:
+        with mock.patch.object(media.scsi_maps, 'remove_maps') as rm:
             self.assertIs(rm.return_value, func(vios_w))
             rm.assert_called_once_with(vios_w, self.lpar_uuid,
                                        match_func=mock.ANY)

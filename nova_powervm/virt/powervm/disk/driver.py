@@ -30,6 +30,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import image
+from nova_powervm.virt.powervm import scsi_maps
 from nova_powervm.virt.powervm import slot_map
 
 LOG = logging.getLogger(__name__)
@@ -191,9 +192,8 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         lpar_uuid = ids.pvm_uuid(instance)
         match = self.disk_match_func(disk_type, instance)
         for vwrap in self._vios_feed():
-            for smap in tsk_map.find_maps(vwrap.scsi_mappings,
-                                          client_lpar_id=lpar_uuid,
-                                          match_func=match):
+            for smap in scsi_maps.find_maps(vwrap, lpar_uuid,
+                                            match_func=match):
                 yield smap.backing_storage, vwrap
 
     def get_bootdisk_storage(self, instance):
@@ -230,14 +230,14 @@ class DiskAdapter(metaclass=abc.ABCMeta):
 
         def add_mapping(vwrap):
             # A rebuild maps the disk into its saved slot.  add_map leaves
-            # an existing mapping alone (its one scan of the VIOS's
-            # mappings, which grow with the host's partitions).
+            # an existing mapping alone (a look at this partition's
+            # mappings only: they grow with the host's partitions).
             slot, lua = slot_map.vscsi_slot(instance, vwrap, disk_info.udid,
                                             boot=True)
             mapping = tsk_map.build_vscsi_mapping(
                 self.host_uuid, vwrap, lpar_uuid, stg_ref,
                 lpar_slot_num=slot, lua=lua)
-            return tsk_map.add_map(vwrap, mapping)
+            return scsi_maps.add_map(vwrap, mapping)
 
         for wtask in wtasks:
             wtask.add_functor_subtask(add_mapping)
@@ -260,9 +260,9 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         removed = []
 
         def remove(vwrap):
-            # One scan of the VIOS's mappings (they grow with the host's
-            # partitions); no POST when none was removed.
-            gone = tsk_map.remove_maps(vwrap, lpar_uuid, match_func=match)
+            # Only this partition's mappings are looked at (they grow with
+            # the host's partitions); no POST when none was removed.
+            gone = scsi_maps.remove_maps(vwrap, lpar_uuid, match_func=match)
             for smap in gone:
                 if smap.backing_storage not in removed:
                     removed.append(smap.backing_storage)

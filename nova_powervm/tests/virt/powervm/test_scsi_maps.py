@@ -1,0 +1,106 @@
+"""Unit tests for scsi_maps.py against pypowervm's recorded VIOS feeds."""
+import copy
+from unittest import mock
+
+from nova import test
+from pypowervm.tasks import scsi_mapper as tsk_map
+from pypowervm.tests.test_utils import pvmhttp
+from pypowervm import util as pvm_util
+from pypowervm.wrappers import storage as pvm_stg
+from pypowervm.wrappers import virtual_io_server as pvm_vios
+
+from nova_powervm.tests.virt.powervm.disk import fake_adapter
+from nova_powervm.virt.powervm import scsi_maps
+
+
+_NOBODY = '0000DEAD-BEEF-4000-8000-000000000000'
+
+
+def _vioses():
+    out = []
+    for name in ('fake_vios_feed.txt', 'fake_vios_mappings.txt',
+                 'fake_vios_ssp_npiv.txt'):
+        wrapped = pvm_vios.VIOS.wrap(pvmhttp.load_pvm_resp(
+            name).get_response())
+        out.extend(wrapped if isinstance(wrapped, list) else [wrapped])
+    return out
+
+
+def _clients(vios_w):
+    return sorted({pvm_util.get_req_path_uuid(m.client_lpar_href,
+                                              preserve_case=True)
+                   for m in vios_w.scsi_mappings if m.client_lpar_href})
+
+
+def _xml(maps):
+    return [m.toxmlstring() for m in maps]
+
+
+class TestScsiMaps(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.vioses = _vioses()
+
+    def test_same_as_find_maps_for_every_client(self):
+        checked = 0
+        for vios_w in self.vioses:
+            for uuid in _clients(vios_w) + [_NOBODY]:
+                for kwargs in ({}, {'include_orphans': True},
+                               {'match_func': lambda s: isinstance(
+                                   s, pvm_stg.VDisk)}):
+                    expected = tsk_map.find_maps(
+                        vios_w.scsi_mappings, client_lpar_id=uuid, **kwargs)
+                    got = scsi_maps.find_maps(vios_w, uuid, **kwargs)
+                    self.assertEqual(_xml(expected), _xml(got),
+                                     (vios_w.uuid, uuid, kwargs))
+                    checked += bool(expected)
+        self.assertGreater(checked, 50)
+
+    def test_only_the_partitions_mappings_are_wrapped(self):
+        vios_w = self.vioses[0]
+        uuid = _clients(vios_w)[0]
+        with mock.patch.object(tsk_map, 'find_maps',
+                               wraps=tsk_map.find_maps) as find:
+            scsi_maps.find_maps(vios_w, uuid)
+        handed = find.call_args[0][0]
+        self.assertLess(len(handed), len(vios_w.scsi_mappings))
+        self.assertEqual({uuid}, {pvm_util.get_req_path_uuid(
+            m.client_lpar_href, preserve_case=True) for m in handed})
+
+    def test_remove_maps(self):
+        vios_w = self.vioses[0]
+        uuid = _clients(vios_w)[1]
+        before = len(vios_w.scsi_mappings)
+        gone = scsi_maps.remove_maps(vios_w, uuid)
+        self.assertTrue(gone)
+        self.assertEqual(before - len(gone), len(vios_w.scsi_mappings))
+        self.assertEqual([], tsk_map.find_maps(
+            vios_w.scsi_mappings, client_lpar_id=uuid, include_orphans=True))
+        self.assertEqual([], scsi_maps.remove_maps(vios_w, uuid))
+
+    def test_add_map_as_pypowervm(self):
+        vios_w = self.vioses[0]
+        uuid = _clients(vios_w)[0]
+        before = len(vios_w.scsi_mappings)
+        # A mapping the VIOS has (same client, same storage): not added.
+        have = scsi_maps.find_maps(vios_w, uuid)[0]
+        self.assertIsNone(tsk_map.add_map(vios_w, copy.deepcopy(have)))
+        self.assertIsNone(scsi_maps.add_map(vios_w, copy.deepcopy(have)))
+        self.assertEqual(before, len(vios_w.scsi_mappings))
+        # A new one is appended.
+        adpt = fake_adapter.adapter_with_hrefs()
+        vdisk = pvm_stg.VDisk.bld_ref(adpt, 'new_disk')
+        mapping = pvm_vios.VSCSIMapping.bld(adpt, 'host', uuid, vdisk)
+        self.assertIs(mapping, scsi_maps.add_map(vios_w, mapping))
+        self.assertEqual(before + 1, len(vios_w.scsi_mappings))
+        self.assertEqual(1, len(scsi_maps.find_maps(
+            vios_w, uuid, stg_elem=vdisk, include_orphans=True)))
+
+    def test_plain_list_of_mappings(self):
+        vios_w = mock.Mock(scsi_mappings=list(
+            self.vioses[0].scsi_mappings))
+        uuid = _clients(self.vioses[0])[0]
+        self.assertEqual(
+            _xml(tsk_map.find_maps(vios_w.scsi_mappings, uuid)),
+            _xml(scsi_maps.find_maps(vios_w, uuid)))

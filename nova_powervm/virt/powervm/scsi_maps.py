@@ -1,0 +1,80 @@
+"""One partition's SCSI mappings on a VIOS, without a scan of all of them.
+
+A VIOS holds a SCSI mapping per disk of every partition of the host.
+pypowervm's ``scsi_mapper.find_maps`` (and ``add_map``/``remove_maps``,
+which use it) builds a wrapper and parses the client partition's href of
+every mapping: about 17 ms of CPU per scan of 500 mappings.  These helpers
+first pick, in the VIOS's XML, the mappings whose client partition link
+names the partition (a string test per mapping, a few ms), and leave the
+exact match to ``find_maps`` on those: same results, same wrappers (the
+mappings stay elements of the VIOS wrapper, so removing one removes it
+from the VIOS).
+"""
+from lxml import etree
+from pypowervm.tasks import scsi_mapper as tsk_map
+from pypowervm import util as pvm_util
+from pypowervm.wrappers import entry_wrapper as ewrap
+from pypowervm.wrappers import virtual_io_server as pvm_vios
+
+_MAPPINGS = 'VirtualSCSIMappings'
+_CLIENT_LPAR = 'AssociatedLogicalPartition'
+
+
+def _candidates(vios_w, lpar_uuid):
+    """The VIOS's mapping wrappers whose client link mentions lpar_uuid.
+
+    A superset of find_maps's by UUID (case ignored); same order.
+    """
+    maps = vios_w.scsi_mappings
+    if not isinstance(maps, ewrap.WrapperElemList):
+        # Not backed by the VIOS's XML (a list set on the wrapper).
+        return list(maps)
+    container = vios_w.element.find(_MAPPINGS)
+    if container is None:
+        return []
+    raw = container.element
+    ns = etree.QName(raw).namespace
+    qual = (lambda name: '{%s}%s' % (ns, name)) if ns else (lambda n: n)
+    key = lpar_uuid.lower()
+    hits = []
+    # The order of WrapperElemList's elements (scsi_mappings[idx]).
+    for idx, smap in enumerate(raw.findall(qual(
+            pvm_vios.VSCSIMapping.schema_type))):
+        for link in smap.findall(qual(_CLIENT_LPAR)):
+            if key in (link.get('href') or '').lower():
+                hits.append(idx)
+                break
+    return [maps[idx] for idx in hits]
+
+
+def find_maps(vios_w, lpar_uuid, **kwargs):
+    """``scsi_mapper.find_maps(vios_w.scsi_mappings, lpar_uuid, ...)``.
+
+    :param lpar_uuid: the client partition's UUID (not its short ID).
+    :param kwargs: find_maps's match_func, stg_elem, include_orphans.
+    """
+    return tsk_map.find_maps(_candidates(vios_w, lpar_uuid),
+                             client_lpar_id=lpar_uuid, **kwargs)
+
+
+def remove_maps(vios_w, lpar_uuid, match_func=None, include_orphans=True):
+    """``scsi_mapper.remove_maps`` by the client's UUID: the removed ones."""
+    gone = find_maps(vios_w, lpar_uuid, match_func=match_func,
+                     include_orphans=include_orphans)
+    for smap in gone:
+        vios_w.scsi_mappings.remove(smap)
+    return gone
+
+
+def add_map(vios_w, mapping):
+    """``scsi_mapper.add_map``: add ``mapping`` unless the VIOS has it.
+
+    :return: the mapping, or None if the VIOS already maps its storage to
+        its client partition.
+    """
+    lpar_uuid = pvm_util.get_req_path_uuid(mapping.client_lpar_href,
+                                           preserve_case=True)
+    if find_maps(vios_w, lpar_uuid, stg_elem=mapping.backing_storage):
+        return None
+    vios_w.scsi_mappings.append(mapping)
+    return mapping
