@@ -13,13 +13,10 @@ from unittest import mock
 from nova.compute import task_states
 from nova.network import model as network_model
 
-from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.tests.functional import base
+from nova_powervm.tests.functional import lpm
 from nova_powervm.tests.functional import test_lifecycle as lc
-from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import driver_move
-from nova_powervm.virt.powervm import event as pvm_event
-from nova_powervm.virt.powervm import mgmt
 
 NO_VIFS = network_model.NetworkInfo([])
 
@@ -32,19 +29,7 @@ def measure(test_case, image_meta):
     (migrate_disk_and_power_off, finish_migration), confirms; then host 2
     "fails" and host 1 rebuilds the instance on the shared LU (evacuate).
     """
-    fx = test_case.useFixture(sim_fixture.SimulatorFixture(
-        hosts=2, power_delay_s=0.0, event_hold_s=0.2))
-    mgmt._reset_cache()
-    test_case.flags(group='powervm', disk_driver='ssp',
-                    use_rmc_mgmt_vif=False, slot_map_store='none')
-    drvs = []
-    with mock.patch.object(pvm_event, 'start_listener', return_value=None):
-        for i in range(2):
-            test_case.flags(group='powervm', **fx.flags_for_conf(i))
-            drv = driver.PowerVMDriver(mock.Mock())
-            drv.init_host('compute%d' % (i + 1))
-            test_case.addCleanup(drv.adapter.session._logoff)
-            drvs.append(drv)
+    fx, drvs = lpm.two_hosts(test_case)
     mig = types.SimpleNamespace(source_compute='compute1',
                                 dest_compute='compute2')
     inst = lc.make_instance(1, image_ref=image_meta.id)

@@ -3,7 +3,8 @@
 pypowervm reads a job's template (``GET <partition>/do/<Operation>``) before
 every job.  The template names only the operation: it is the same for every
 partition, so the power and virtual terminal jobs of all instances can share
-one read per adapter.  This is an ordinary pypowervm Adapter helper (the
+one read per adapter; so can the mobility jobs (two per live migration).
+This is an ordinary pypowervm Adapter helper (the
 public ``helpers`` argument of ``pypowervm.adapter.Adapter``); every caller
 gets a fresh Response parsed from the stored body, so a job's parameters
 never leak into another job.
@@ -17,7 +18,8 @@ from pypowervm import adapter as pvm_adpt
 _TEMPLATE_RE = re.compile(
     r'/rest/api/uom/(?:ManagedSystem/[^/]+/)?'
     r'(LogicalPartition|VirtualIOServer)/[^/]+/do/'
-    r'(PowerOn|PowerOff|CloseVterm)$')
+    r'(PowerOn|PowerOff|CloseVterm|Migrate|MigrateValidate|MigrateAbort|'
+    r'MigrateRecover)$')
 
 
 def cache_helper():

@@ -10,6 +10,7 @@ from unittest import mock
 from nova import test
 from pypowervm import adapter as pvm_adpt
 from pypowervm import const as pvm_const
+from pypowervm.tasks import migration as pvm_mig
 from pypowervm.tasks import power as pvm_pwr
 from pypowervm.tasks import power_opts as pvm_popts
 from pypowervm.tasks import vterm as pvm_vterm
@@ -87,6 +88,17 @@ class TestJobTemplateCache(test.NoDBTestCase):
         for uuid in (UUID1, UUID2):
             pvm_vterm.close_vterm(self.adpt, uuid)
         self.assertEqual([_BASE + UUID1 + '/do/CloseVterm'], self.gets())
+
+    def test_mobility_templates_cached(self):
+        for uuid in (UUID1, UUID2):
+            for validate in (True, False):
+                pvm_mig.migrate_lpar(self.part(uuid), 'sys2',
+                                     validate_only=validate,
+                                     tgt_mgmt_svr='10.0.0.2')
+        self.assertEqual([_BASE + UUID1 + '/do/MigrateValidate',
+                          _BASE + UUID1 + '/do/Migrate'], self.gets())
+        self.assertEqual([UUID1, UUID1, UUID2, UUID2],
+                         [uuid for _j, uuid, _p in self.jobs])
 
     def test_other_reads_and_failures_pass_through(self):
         for _i in range(2):
