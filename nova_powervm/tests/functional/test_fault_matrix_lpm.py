@@ -8,13 +8,16 @@ the source's ``live_migration`` (the Migrate job), the source's
 target's ``post_live_migration_at_destination`` and, after PowerVM rolled
 a job back, ``rollback_live_migration_at_destination``.  The instance
 boots from an SSP LU with a port on a VLAN only it uses (the SEAs bridge
-it), or from a vSCSI volume (two paths).  SSP: every request of the flow
-answers HTTP 500 (``test_http500_at_request_NN``), every write is made and
-answers HTTP 500 (``test_ambiguous_http500_at_write_NN``); the Migrate job
-fails (``test_job_failure_at_job_1``), is rolled back half-way by PowerVM
+it), from a vSCSI volume (two paths) or from an NPIV volume.  SSP: every
+request of the flow answers HTTP 500 (``test_http500_at_request_NN``),
+every write is made and answers HTTP 500
+(``test_ambiguous_http500_at_write_NN``); the Migrate job fails
+(``test_job_failure_at_job_1``), is rolled back half-way by PowerVM
 (``test_migration_rolled_back``) or stays migrating on both hosts until
 recovered (``test_migration_stuck``).  vSCSI: every job (hdisk discovery,
-removal, the Migrate job) fails.
+removal, the Migrate job) fails.  NPIV: every request of the target's
+steps (the fabric ports chosen, then recorded) answers HTTP 500, the
+MigrateValidate and Migrate jobs fail.
 
 Afterwards, as nova goes on, the partition runs on exactly one host,
 intact (adapters, mappings, NVRAM as before the migration) and the other
@@ -25,7 +28,8 @@ host holds nothing of it:
   rolls back); a failed job calls nova's recover method and nova rolls
   back; then the whole migration again completes;
 - ``post_live_migration_at_destination`` raised a nova exception naming
-  the failure, and a retry completes it;
+  the failure (the port's VLAN, the volume's ports), and a retry completes
+  it;
 - the source's clean-ups never raise (nova must record the move): what a
   failure left (an hdisk, a bridged VLAN) goes when the step runs again;
   so does the target's after its roll-back.
@@ -46,6 +50,7 @@ from nova_powervm.tests.functional import test_fault_matrix_move as fmm  # noqa
 from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
 from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
 from nova_powervm.virt.powervm import ids  # noqa: E402
+from nova_powervm.virt.powervm.volume import npiv  # noqa: E402
 
 # A VLAN only this instance uses: the SEAs bridge it for the port.
 VLAN = 1234
@@ -65,6 +70,7 @@ class _LpmMatrix(fmm._MoveMatrix):
 
     step = None
     vscsi = False
+    npiv = False
     sim_kwargs = dict(fmm._MoveMatrix.sim_kwargs, migration_s=0.0)
 
     @classmethod
@@ -84,6 +90,9 @@ class _LpmMatrix(fmm._MoveMatrix):
             bdi = {'block_device_mapping': [boot],
                    'root_device_name': '/dev/sda'}
             meta = objects.ImageMeta.from_dict({})
+        if self.npiv:
+            # nova asks for the connector first (it makes the WWPNs).
+            self.drvs[0].get_volume_connector(inst)
         vifs = network_model.NetworkInfo([lc.sea_vif(1, VLAN)])
         lpm.spawn(self.drvs[0], self.sims[0], inst, meta, bdi=bdi,
                   vifs=vifs)
@@ -114,7 +123,7 @@ class _LpmMatrix(fmm._MoveMatrix):
         def mine(maps):
             return sorted((m['client_slot'], m.get('storage_type'),
                            m.get('wwpns')) for m in maps
-                          if str(m['client']) in (pid, uuid))
+                          if str(m['client']).upper() in (pid, uuid))
         return {'state': part['state'], 'name': part['name'],
                 'proc_units': part['proc_units'],
                 'memory_mb': part['memory_mb'],
@@ -326,3 +335,29 @@ class TestRollbackAtDestinationVscsi(_Vscsi, _LpmMatrix):
         if _clean(self.sims[1].inventory()) != _clean(state['dst0']):
             self.run_flow(state)
         self.rolled_back(state, nova_rollback=False)
+
+
+class _Npiv(_Vscsi):
+    """The boot volume over NPIV (client adapters' WWPN pairs)."""
+
+    npiv = True
+
+    def setUp(self):
+        super().setUp()
+        self.flags(fc_attach_strategy='npiv', group='powervm')
+        npiv.fabric_names()
+
+
+@_cells(5, 2, 0, ('http500',))
+class TestPreLiveMigrationNPIV(_Npiv, _LpmMatrix):
+    step = 'pre_live_migration'
+
+
+@_cells(8, 4, 2, JOBS)
+class TestLiveMigrationNPIV(_Npiv, _LpmMatrix):
+    step = 'live_migration'
+
+
+@_cells(6, 1, 0, ('http500',))
+class TestPostAtDestinationNPIV(_Npiv, _LpmMatrix):
+    step = 'post_live_migration_at_destination'

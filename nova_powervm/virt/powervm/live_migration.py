@@ -196,19 +196,21 @@ def _prepare_volumes(drv, instance, block_device_info, migrate_data):
 def post_at_destination(drv, instance, network_info, block_device_info):
     """The partition arrived: bridge its VLANs, record its NPIV ports."""
     lpm_tgt.release(drv, instance, failed=False)
+    here = {'sys': drv.host_wrapper.system_name}
     for one in network_info or []:
         if one.get('type') == vif_mod.VIF_TYPE_PVM_SEA:
             with _rest(instance, _('bridging the VLAN of port %(port)s on '
-                                   '%(sys)s') % {
-                    'port': one.get('id'),
-                    'sys': drv.host_wrapper.system_name},
-                    exc_cls=nova_exc.MigrationError):
+                                   '%(sys)s') % dict(here, port=one.get('id')),
+                       exc_cls=nova_exc.MigrationError):
                 vif_mod.ensure_sea_vlan(drv.adapter, instance, one,
                                         host_uuid=drv.host_uuid)
     for bdm in _bdms(block_device_info):
         vol_drv = volume_dvr.build_volume_driver(
             drv.adapter, drv.host_uuid, instance, bdm['connection_info'])
-        vol_drv.post_live_migration_at_destination()
+        with _rest(instance, _('recording the ports of volume %(vol)s on '
+                               '%(sys)s') % dict(here, vol=vol_drv.volume_id),
+                   exc_cls=nova_exc.MigrationError):
+            vol_drv.post_live_migration_at_destination()
 
 
 def rollback_at_destination(drv, instance, block_device_info):

@@ -552,6 +552,17 @@ class TestVolumesAndNetwork(LpmTestCase):
                 self.inst, vifs, False, _bdi())
         self.assertIn('bridging the VLAN of port p1 on sys2 failed: HTTP 500 '
                       'on NetworkBridge', str(ex))
+        with mock.patch.object(volume_dvr, 'build_volume_driver') as build, \
+                mock.patch.object(lpm.vif_mod, 'ensure_sea_vlan'):
+            build.return_value.volume_id = 'vol-1'
+            build.return_value.post_live_migration_at_destination. \
+                side_effect = pvm_exc.Error('HTTP 500 on VirtualIOServer')
+            ex = self.assertRaises(
+                nova_exc.MigrationError,
+                self.drv.post_live_migration_at_destination, 'ctx',
+                self.inst, vifs, False, _bdi(_fc_bdm('vol-1')))
+        self.assertIn('recording the ports of volume vol-1 on sys2 failed: '
+                      'HTTP 500 on VirtualIOServer', str(ex))
 
     def test_post_at_source_unbridges_vlans(self):
         vifs = [{'id': 'p1', 'type': 'pvm_sea'}]
