@@ -48,7 +48,7 @@ class _Connection(tf_persist.Connection):
     def update_atom_details(self, atom_detail):
         return atom_detail
 
-    def update_flow_details(self, flow_detail):
+    def update_flow_details(self, flow_detail, ignore_missing=False):
         return flow_detail
 
     def save_logbook(self, book):
