@@ -149,9 +149,8 @@ def use_config_drive(test_case):
     tmp = test_case.useFixture(fixtures.TempDir()).path
     test_case.flags(group='powervm', image_meta_local_path=tmp)
     test_case.flags(mkisofs_cmd=ISO_TOOL, config_drive_format='iso9660')
-    test_case.useFixture(fixtures.MockPatch(
-        'nova.api.metadata.base.InstanceMetadata',
-        side_effect=StaticMetadata))
+    test_case.useFixture(fixtures.MonkeyPatch(
+        'nova.api.metadata.base.InstanceMetadata', StaticMetadata))
     return tmp
 
 
