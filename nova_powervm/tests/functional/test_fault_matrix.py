@@ -61,9 +61,11 @@ from nova_powervm.virt.powervm.volume import npiv  # noqa: E402
 CONF = cfg.CONF
 JOB_PATH = re.compile(r'/do/[^/]+$')
 # Timeout cells: the client's timeout and how long the simulator holds
-# the answer of the request it has already served.
-AMBIGUOUS_TIMEOUT_S = 1.5
-AMBIGUOUS_HOLD_S = 2.0
+# the answer of the request it has already served.  Every such cell waits
+# out the timeout; a request of these flows takes milliseconds, so 1 s
+# still leaves a wide margin on a loaded machine.
+AMBIGUOUS_TIMEOUT_S = 1.0
+AMBIGUOUS_HOLD_S = 1.25
 
 
 def _is_job(method, path):
