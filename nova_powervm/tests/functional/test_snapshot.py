@@ -6,34 +6,13 @@ which are the bytes of the image it booted from (checksums compared).  A
 failure injected mid-snapshot must leave no mapping to the management
 partition behind.
 """
-import hashlib
 from unittest import mock
 
 import fixtures
 
 from nova_powervm.simulator import fixture as sim_fixture
-from nova_powervm.tests.functional import fixtures as pvm_fixtures
+from nova_powervm.tests.functional import base as fm_base
 from nova_powervm.tests.functional.nova import base
-
-
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, 'rb') as src:
-        for chunk in iter(lambda: src.read(pvm_fixtures.CHUNK_SIZE), b''):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def _zeros_after(path, offset):
-    """Whether a file holds only zeros from ``offset`` on (read in chunks)."""
-    with open(path, 'rb') as src:
-        src.seek(offset)
-        for chunk in iter(lambda: src.read(1 << 20), b''):
-            if chunk.count(0) != len(chunk):
-                return False
-    return True
 
 
 class _DiskDriverMixin(object):
@@ -100,7 +79,10 @@ class SnapshotTestMixin(object):
     def test_snapshot_matches_disk_and_image(self):
         server = self._boot()
         disk = self._boot_disk_name(server)
-        disk_sha, disk_size = _sha256_file(self.sim.disk_path(disk))
+        # Sparse-aware (the 1 GB disk holds a 256 KiB image): equal
+        # fingerprints are equal bytes.
+        disk_size, disk_fp = fm_base.content_fingerprint(
+            self.sim.disk_path(disk))
         self.sim.clear_request_log()
 
         image_id = self._create_image(server)
@@ -109,14 +91,15 @@ class SnapshotTestMixin(object):
         self.assertEqual('active', snap['status'])
         self.assertEqual('raw', snap['disk_format'])
         self.assertEqual(disk_size, snap['size'])
-        self.assertEqual(disk_sha, self.glance.image_digest(image_id))
+        self.assertEqual((disk_size, disk_fp), fm_base.content_fingerprint(
+            self.glance.data_path(image_id)))
         # The whole disk streamed (the flavor's 1 GB, as a device reads):
         # the booted image's bytes, then zeros.
         self.assertEqual(self.flavor_disk_gb << 30, snap['size'])
         orig = self.glance.read_image(self.image['id'])
         self.assertEqual(orig, self.glance.read_image(image_id, len(orig)))
-        self.assertTrue(_zeros_after(self.glance.data_path(image_id),
-                                     len(orig)))
+        self.assertTrue(fm_base.zeros_after(self.glance.data_path(image_id),
+                                            len(orig)))
         # Read through the mapping the fixture saw, which is gone again.
         self.assertEqual([disk], self.disks.calls)
         self.assertEqual([], self._mgmt_mappings())
