@@ -2,13 +2,13 @@
 import importlib.util
 import sys
 
-import testtools
 
+from nova_powervm.tests import base as test_base
 from nova_powervm.virt.powervm import driver
 import nova_powervm_alias as alias
 
 
-class TestAlias(testtools.TestCase):
+class TestAlias(test_base.TestCase):
 
     def test_finds_only_the_driver_name(self):
         finder = alias._Finder()

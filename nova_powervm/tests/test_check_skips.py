@@ -5,7 +5,8 @@ import os
 
 import fixtures
 import subunit
-import testtools
+
+from nova_powervm.tests import base as test_base
 
 
 def _load_checker():
@@ -35,7 +36,7 @@ def _stream(*tests):
     return buf
 
 
-class TestCheckSkips(testtools.TestCase):
+class TestCheckSkips(test_base.TestCase):
 
     def setUp(self):
         super().setUp()

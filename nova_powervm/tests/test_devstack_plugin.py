@@ -8,7 +8,8 @@ import os
 import subprocess
 import tempfile
 
-import testtools
+from nova_powervm.tests import base as test_base
+
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
 
@@ -33,7 +34,7 @@ function hostname { echo pvm1; }
 '''
 
 
-class TestDevstackPlugin(testtools.TestCase):
+class TestDevstackPlugin(test_base.TestCase):
 
     def run_phases(self, env, *phases):
         out = tempfile.NamedTemporaryFile(delete=False)

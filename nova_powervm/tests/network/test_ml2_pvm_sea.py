@@ -4,9 +4,9 @@ from unittest import mock
 from neutron_lib.api.definitions import portbindings
 from neutron_lib.plugins.ml2 import api
 from oslo_config import cfg
-import testtools
 
 from nova_powervm.network import ml2_pvm_sea as mech
+from nova_powervm.tests import base as test_base
 
 
 def segment(net_type, seg_id=None, physnet='default', sid='seg-1'):
@@ -14,7 +14,7 @@ def segment(net_type, seg_id=None, physnet='default', sid='seg-1'):
             api.SEGMENTATION_ID: seg_id, api.PHYSICAL_NETWORK: physnet}
 
 
-class TestPvmSeaMech(testtools.TestCase):
+class TestPvmSeaMech(test_base.TestCase):
 
     def setUp(self):
         super().setUp()

@@ -3,9 +3,9 @@ import warnings
 
 from pypowervm import adapter as pvm_adpt
 from pypowervm.wrappers import managed_system as pvm_ms
-import testtools
 
 from nova_powervm.simulator import fixture
+from nova_powervm.tests import base as test_base
 
 
 def session(fix, **kwargs):
@@ -18,7 +18,7 @@ def session(fix, **kwargs):
                                 protocol='http', **kwargs)
 
 
-class SimTestCase(testtools.TestCase):
+class SimTestCase(test_base.TestCase):
     """A fresh simulator per test and an Adapter logged on to it."""
 
     sim_kwargs = {'event_hold_s': 0.5, 'power_delay_s': 0.05}

@@ -15,6 +15,7 @@ from pypowervm.wrappers import logical_partition as pvm_lpar
 import requests
 
 from nova_powervm.simulator import control
+from nova_powervm.tests import base as test_base
 from nova_powervm.tests.simulator import base
 from nova_powervm.tests.simulator import test_core
 
@@ -297,7 +298,7 @@ def _create(test, host, name):
     return bldr.build().create(parent=host)
 
 
-class TestCli(base.testtools.TestCase):
+class TestCli(test_base.TestCase):
 
     def test_cli_ready_line_and_logon(self):
         proc = subprocess.Popen(

@@ -21,11 +21,11 @@ from pypowervm.wrappers import management_console as pvm_mc
 from pypowervm.wrappers import network as pvm_net
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
-import testtools
 
 from nova_powervm.simulator import cli
 from nova_powervm.simulator import control
 from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.tests import base as test_base
 from nova_powervm.tests.simulator import base
 
 TARGETS = ['500507680B215660', '500507680B215661']
@@ -33,7 +33,7 @@ XAGS = [pvm_const.XAG.VIO_STOR, pvm_const.XAG.VIO_SMAP,
         pvm_const.XAG.VIO_FMAP]
 
 
-class MobilityTestCase(testtools.TestCase):
+class MobilityTestCase(test_base.TestCase):
     """Two hosts (A, B) and an adapter on each.
 
     Shared by the tests of a class, reset before each.
@@ -563,7 +563,7 @@ class TestRefusals(MobilityTestCase):
                            vlan_mappings=['001122334455/12'])
 
 
-class TestKnob(testtools.TestCase):
+class TestKnob(test_base.TestCase):
 
     def test_duration_from_constructor_and_cli(self):
         sim = control.Simulator(migration_s=3.0)

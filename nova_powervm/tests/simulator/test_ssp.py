@@ -16,10 +16,10 @@ from pypowervm.wrappers import cluster as pvm_clust
 from pypowervm.wrappers import managed_system as pvm_ms
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
-import testtools
 
 from nova_powervm.simulator import control
 from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.tests import base as test_base
 from nova_powervm.tests.simulator import base
 from nova_powervm.tests.simulator import test_storage
 
@@ -111,7 +111,7 @@ class TestSSP(base.SimTestCase):
         self.assertEqual(900, self.ssp().free_space)
 
 
-class TestTwoHosts(testtools.TestCase):
+class TestTwoHosts(test_base.TestCase):
     """Two managed systems (own endpoints) sharing one SSP cluster."""
 
     def setUp(self):
@@ -293,7 +293,7 @@ class TestTwoHosts(testtools.TestCase):
                 n.vios_uuid for n in pvm_clust.Cluster.get(ad)[0].nodes))
 
 
-class TestCliHosts(testtools.TestCase):
+class TestCliHosts(test_base.TestCase):
 
     def test_hosts_2_serves_two_hosts_of_one_cluster(self):
         proc = subprocess.Popen(

@@ -9,8 +9,8 @@ from pypowervm.tests.test_utils import pvmhttp
 from pypowervm.utils import transaction as pvm_tx
 from pypowervm.wrappers import entry_wrapper as ewrap
 from pypowervm.wrappers import virtual_io_server as pvm_vios
-import testtools
 
+from nova_powervm.tests import base as test_base
 from nova_powervm.virt.powervm import batch
 
 
@@ -129,7 +129,7 @@ def _change(name, fail=False, calls=None):
     return func
 
 
-class TestUpdate(testtools.TestCase):
+class TestUpdate(test_base.TestCase):
 
     def _start(self, obj, name, results, fail=False, heavy=False):
         def run():
@@ -330,7 +330,7 @@ class TestUpdate(testtools.TestCase):
             ('VIOS', 'U1'), obj.getter, _change('b'))[0].state)
 
 
-class TestFeedTask(testtools.TestCase):
+class TestFeedTask(test_base.TestCase):
 
     @mock.patch('pypowervm.tasks.partition.build_active_vio_feed_task')
     def test_build_from_the_active_vios_feed(self, build):

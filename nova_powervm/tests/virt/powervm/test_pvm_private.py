@@ -16,9 +16,9 @@ from pypowervm.wrappers import cluster as pvm_clust
 from pypowervm.wrappers import entry_wrapper as ewrap
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
-import testtools
 
 from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.tests import base as test_base
 from nova_powervm.virt.powervm import image
 from nova_powervm.virt.powervm import pvm_private
 
@@ -228,7 +228,7 @@ def _subtask_sets():
     ]
 
 
-class TestRunSubtasks(testtools.TestCase):
+class TestRunSubtasks(test_base.TestCase):
 
     def test_as_wrappertask_runs_them(self):
         for subtasks in _subtask_sets():
@@ -249,7 +249,7 @@ class TestRunSubtasks(testtools.TestCase):
                           subtask.provides, subtask.flag_update))
 
 
-class TestFeedTaskPublicApi(testtools.TestCase):
+class TestFeedTaskPublicApi(test_base.TestCase):
     """What batch.FeedTask uses of pypowervm's FeedTask."""
 
     def test_wrapper_tasks_of_a_read_feed(self):

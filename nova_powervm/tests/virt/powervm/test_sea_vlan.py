@@ -3,8 +3,8 @@ from unittest import mock
 
 import fixtures
 from pypowervm import exceptions as pvm_exc
-import testtools
 
+from nova_powervm.tests import base as test_base
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import sea_vlan
 
@@ -22,7 +22,7 @@ def bridge(uuid='nb1', vswitch_id=0, pvid=2227, primary_tagged=(),
     return nb
 
 
-class TestSeaVlan(testtools.TestCase):
+class TestSeaVlan(test_base.TestCase):
 
     def setUp(self):
         super().setUp()
