@@ -5,11 +5,11 @@ import fixtures
 from pypowervm import exceptions as pvm_exc
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
-import testtools
 
 from nova_powervm.network import sea_agent
 from nova_powervm.network import sea_agent_rpc
 from nova_powervm.network import sea_agent_service as service
+from nova_powervm.tests import base as test_base
 
 HOST = 'host-uuid'
 MAC1, MAC2 = 'fa:16:3e:00:00:01', 'fa:16:3e:00:00:02'
@@ -29,7 +29,7 @@ def http_error(status):
     return pvm_exc.HttpError(mock.Mock(status=status))
 
 
-class TestSeaAgent(testtools.TestCase):
+class TestSeaAgent(test_base.TestCase):
 
     def setUp(self):
         super().setUp()
@@ -178,7 +178,7 @@ class TestSeaAgent(testtools.TestCase):
         self.assertEqual(MAC1, sea_agent.neutron_mac('FA163E000001'))
 
 
-class TestNeutronRpc(testtools.TestCase):
+class TestNeutronRpc(test_base.TestCase):
 
     def setUp(self):
         super().setUp()
@@ -220,7 +220,7 @@ class TestNeutronRpc(testtools.TestCase):
         self.assertEqual('report_state', cctxt.cast.call_args[0][1])
 
 
-class TestService(testtools.TestCase):
+class TestService(test_base.TestCase):
 
     def setUp(self):
         super().setUp()
