@@ -7,6 +7,7 @@ import types
 from nova import exception
 import testtools
 
+from nova_powervm.tests.functional import base as fm_base
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 
 
@@ -117,3 +118,42 @@ class TestFCCinderFixture(testtools.TestCase):
         self.cinder.fake_begin_detaching(None, vol)
         self.cinder.fake_attachment_delete(None, att['id'])
         self.assertEqual('available', self.cinder.volumes[vol]['status'])
+
+
+class TestContentFingerprint(testtools.TestCase):
+    """base.content_fingerprint: equal exactly when the bytes are equal."""
+
+    def _file(self, data, sparse):
+        path = os.path.join(self.useFixture(
+            pvm_fixtures.fixtures.TempDir()).path, 'f')
+        with open(path, 'wb') as f:
+            for i in range(0, len(data), 4096):
+                block = data[i:i + 4096]
+                if sparse and not block.strip(b'\0'):
+                    f.seek(len(block), os.SEEK_CUR)
+                else:
+                    f.write(block)
+            f.truncate(len(data))
+        return path
+
+    def test_sparse_and_dense_copies_match_and_one_byte_differs(self):
+        data = bytearray(3 << 20)
+        data[70000:70100] = os.urandom(100)
+        data[(2 << 20) + 5] = 7
+        dense = self._file(bytes(data), sparse=False)
+        fp = fm_base.content_fingerprint(dense)
+        self.assertEqual((len(data), fp[1]), fp)
+        self.assertEqual(fp, fm_base.content_fingerprint(
+            self._file(bytes(data), sparse=True)))
+        data[(3 << 20) - 1] = 1
+        self.assertNotEqual(fp, fm_base.content_fingerprint(
+            self._file(bytes(data), sparse=True)))
+        self.assertNotEqual(fp, fm_base.content_fingerprint(
+            self._file(bytes(data[:-1]), sparse=True)))
+
+    def test_zeros_after(self):
+        data = bytearray(1 << 20)
+        data[100] = 1
+        path = self._file(bytes(data), sparse=True)
+        self.assertFalse(fm_base.zeros_after(path, 100))
+        self.assertTrue(fm_base.zeros_after(path, 101))
