@@ -391,7 +391,7 @@ def _c14n(wrapper):
                           exclusive=True)
 
 
-class TestCopy(testtools.TestCase):
+class TestCopy(test_base.TestCase):
 
     def test_real_wrapper_copied_whole_and_apart(self):
         resp = pvmhttp.load_pvm_resp('fake_vios_mappings.txt').get_response()
