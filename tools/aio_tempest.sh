@@ -4,7 +4,8 @@
 # runs REGEX (default tempest.api.compute) with concurrency 2, keeps the
 # subunit stream and results under $AIO_DIR/tempest/results/, prints
 # stestr's totals and exits non-zero on any failure.
-set -euo pipefail
+set -eEuo pipefail
+trap 'echo "aio tempest: failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 AIO_DIR=$1 HOSTS=$2 REGEX=${3:-tempest.api.compute}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$AIO_DIR/venv/bin
@@ -14,7 +15,18 @@ WS=$AIO_DIR/tempest
 source "$AIO_DIR/openrc"
 "$BIN/openstack" token issue >/dev/null 2>&1 || {
     echo "aio: keystone does not answer: tools/aio.sh status" >&2; exit 1; }
-[ -d "$WS/etc" ] || "$BIN/tempest" init "$WS" >/dev/null
+if [ ! -d "$WS/etc" ]; then
+    # A workspace registry of this deployment's own: in ~/.tempest a name an
+    # earlier (deleted) $AIO_DIR registered made `tempest init` fail, saying
+    # so on stdout only.
+    wsfile=$AIO_DIR/etc/tempest-workspace.yaml
+    rm -f "$wsfile"
+    "$BIN/tempest" init --workspace-path "$wsfile" "$WS" \
+        > "$AIO_DIR/logs/tempest-init.log" 2>&1 || {
+        tail -5 "$AIO_DIR/logs/tempest-init.log" >&2
+        echo "aio: tempest init failed: $AIO_DIR/logs/tempest-init.log" >&2
+        exit 1; }
+fi
 "$BIN/python" "$HERE/tools/aio_tempest_conf.py" "$AIO_DIR" "$HOSTS" \
     "$WS/etc/tempest.conf"
 stamp=$(date +%Y%m%d-%H%M%S)
