@@ -21,6 +21,9 @@ function configure_nova_powervm {
         iniset "$NOVA_CONF" powervm password "$POWERVM_PASSWORD"
     fi
     iniset "$NOVA_CONF" powervm disk_driver "$POWERVM_DISK_DRIVER"
+    # Live Partition Mobility: the target's SEA agent reports a port plugged
+    # only once the partition (and its adapters) has moved.
+    iniset "$NOVA_CONF" compute live_migration_wait_for_vif_plug False
     if [[ -n "$POWERVM_VOLUME_GROUP" ]]; then
         iniset "$NOVA_CONF" powervm volume_group_name "$POWERVM_VOLUME_GROUP"
     fi

@@ -220,6 +220,9 @@ def nova(etc, state):
             nova_sched_filters()))},
         'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
         'vnc': {'enabled': 'false'},
+        # The target's SEA agent can report a port plugged only once LPM has
+        # moved the partition's adapters (startup.warn_conf).
+        'compute': {'live_migration_wait_for_vif_plug': 'false'},
         'oslo_messaging_notifications': {'driver': 'noop'},
     })
     os.makedirs(os.path.join(state, 'nova'), exist_ok=True)

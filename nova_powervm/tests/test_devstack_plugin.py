@@ -62,6 +62,7 @@ class TestDevstackPlugin(test_base.TestCase):
                 conf + ' [powervm] protocol = http',
                 conf + ' [powervm] username = neo',
                 conf + ' [powervm] disk_driver = localdisk',
+                conf + ' [compute] live_migration_wait_for_vif_plug = False',
                 conf + ' [powervm] volume_group_name = datavg',
                 ml2 + ' [ml2] mechanism_drivers = pvm_sea',
                 ml2 + ' [ml2_pvm_sea] hosts = pvm1',

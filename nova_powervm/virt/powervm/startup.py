@@ -6,6 +6,7 @@ booting, and partitions removed while a VIOS was down leave stale storage
 mappings behind on it.  :func:`prepare_host` runs at ``init_host``: refuse a
 management console that is not NovaLink, wait for an active VIOS, read the
 managed system, and scrub stale and orphan mappings with their storage.
+It also warns about nova settings this driver cannot honour.
 """
 from oslo_log import log as logging
 from pypowervm import exceptions as pvm_exc
@@ -29,11 +30,34 @@ def prepare_host(adapter):
     :raises NoActiveVios: no VIOS became active in time.
     :raises ManagedSystemNotFound: the server reports no managed system.
     """
+    warn_conf()
     check_novalink(adapter)
     wait_for_vioses(adapter)
     host_w = pvm_session.get_host_wrapper(adapter)
     scrub(adapter, host_w.uuid)
     return host_w
+
+
+def warn_conf():
+    """Warn about nova settings that make this driver's operations fail.
+
+    A partition's client network adapters exist on the target host only
+    once Live Partition Mobility has moved the partition, so the PowerVM SEA
+    agent there cannot report its ports plugged before the move: with
+    ``[compute] live_migration_wait_for_vif_plug`` on (nova's default) the
+    source waits ``vif_plugging_timeout`` for an event that cannot come and
+    the migration fails.
+    """
+    if (CONF.compute.live_migration_wait_for_vif_plug and
+            CONF.vif_plugging_timeout):
+        LOG.warning('[compute] live_migration_wait_for_vif_plug is on: live '
+                    'migrations of instances with ports will wait '
+                    '%d s for network-vif-plugged events that the target '
+                    'cannot send before the partition has moved, and fail. '
+                    'Set it to false on PowerVM compute hosts.',
+                    CONF.vif_plugging_timeout)
+        return True
+    return False
 
 
 def check_novalink(adapter):

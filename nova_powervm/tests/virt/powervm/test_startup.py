@@ -84,3 +84,22 @@ class TestPrepareHost(test.NoDBTestCase):
             host_w = startup.prepare_host(_adapter())
         self.assertEqual(self.get_host_wrapper.return_value, host_w)
         self.assertIn('VIOS busy', '\n'.join(logs.output))
+
+
+class TestWarnConf(test.NoDBTestCase):
+
+    def test_warns_when_live_migration_waits_for_vif_plug(self):
+        self.flags(live_migration_wait_for_vif_plug=True, group='compute')
+        self.flags(vif_plugging_timeout=300)
+        with mock.patch.object(startup.LOG, 'warning') as warn:
+            self.assertTrue(startup.warn_conf())
+        self.assertIn('live_migration_wait_for_vif_plug', warn.call_args[0][0])
+        self.assertEqual(300, warn.call_args[0][1])
+
+    def test_quiet_when_off_or_no_events(self):
+        for wait, timeout in ((False, 300), (True, 0)):
+            self.flags(live_migration_wait_for_vif_plug=wait, group='compute')
+            self.flags(vif_plugging_timeout=timeout)
+            with mock.patch.object(startup.LOG, 'warning') as warn:
+                self.assertFalse(startup.warn_conf())
+            warn.assert_not_called()
