@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 
 from nova.compute import task_states
 from oslo_log import log as logging
@@ -182,6 +183,9 @@ class _Plan(object):
     def __init__(self, store, rebuild_map):
         self.boot_udids = store.boot_udids
         self.map = rebuild_map
+        self._saved_slots = set(store.topology)
+        self._extra = {}
+        self._lock = threading.Lock()
 
     def vscsi(self, vios_w, udid, boot=False):
         slot, lua = self.map.get_vscsi_slot(vios_w, udid)
@@ -192,6 +196,17 @@ class _Plan(object):
                 slot, lua = self.map.get_vscsi_slot(vios_w, old)
                 if slot is not None:
                     break
+        if slot is None and boot and self._saved_slots:
+            # A boot VIOS the map gives no slot (the saved map holds fewer
+            # paths than there are VIOSes now).  The next free slot could be
+            # one the plan gives another VIOS, whose mapping may be posted
+            # later (409 slot in use): ask for one above every saved slot.
+            with self._lock:
+                slot = self._extra.get(vios_w.uuid)
+                if slot is None:
+                    slot = 1 + max(self._saved_slots |
+                                   set(self._extra.values()))
+                    self._extra[vios_w.uuid] = slot
         return slot, lua
 
 

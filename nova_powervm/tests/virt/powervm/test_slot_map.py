@@ -226,6 +226,30 @@ class TestPlan(test.NoDBTestCase):
         # Done: the plan is dropped.
         self.assertIs(built, slot_map.place_cna(inst, built))
 
+    def test_boot_vios_without_a_saved_slot_gets_one_above_the_map(self):
+        # A map saved with one path of the boot disk, two VIOSes now: the
+        # VIOS the plan leaves out must not take the next free slot (the
+        # other VIOS's planned slot 5 if its mapping is posted first: 409).
+        store = slot_map.LocalSlotMapStore(
+            UUID, load=False, vswitch_names={0: 'ETHERNET0'})
+        store.register_vnet(_cna(self.adapter, 'FA163E000002', 3))
+        store.register_vscsi_mapping(_vscsi_map(
+            self.adapter, 'v1', '01old', 5, '0x8100000000000000'))
+        store.boot_udids = ['01old']
+        store.save()
+        inst = _inst(task_states.REBUILD_SPAWNING)
+        with slot_map.rebuilding(self.adapter, inst,
+                                 boot_vioses=['V1', 'V2']):
+            got = sorted(slot_map.vscsi_slot(inst, v, '01new', boot=True)[0]
+                         for v in self.vioses)
+            self.assertEqual([5, 6], got)
+            # Asked again (a retry): the same slot.
+            self.assertEqual(got, sorted(slot_map.vscsi_slot(
+                inst, v, '01new', boot=True)[0] for v in self.vioses))
+            # Not the boot disk: still the next free slot.
+            self.assertEqual((None, None), slot_map.vscsi_slot(
+                inst, self.vioses[0], '01vol'))
+
     def test_failed_spawn_keeps_the_map(self):
         inst = _inst(task_states.REBUILD_SPAWNING)
         with testtools.ExpectedException(ValueError):
