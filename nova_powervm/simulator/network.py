@@ -49,11 +49,12 @@ def used_slots(sim, part_key, but=None):
     return slots | set(sim.extra.get(('slots', part_key), ()))
 
 
-def check_requested_slot(part, slot, used):
+def check_requested_slot(part, slot, used, holder=None):
     """A client slot asked for by number: a free one of the partition.
 
     Slots 0 and 1 are the partition's virtual serial adapters; a slot must
     be below its MaximumVirtualIOSlots (400); a slot in use is 409.
+    :param holder: f(slot) naming what holds a slot in use (for the 409).
     """
     name = part.text('PartitionName')
     if not str(slot).isdigit():
@@ -67,8 +68,9 @@ def check_requested_slot(part, slot, used):
             '(%d to %s)' % (slot, name, FIRST_SERIAL_FREE,
                             int(top) - 1 if top and top.isdigit() else '?'))
     if slot in used:
-        raise errors.SimError(409, 'HSCL1400 Slot %s of %s is in use'
-                              % (slot, name))
+        what = holder(slot) if holder else None
+        raise errors.SimError(409, 'HSCL1400 Slot %s of %s is in use%s'
+                              % (slot, name, ' (%s)' % what if what else ''))
     return slot
 
 

@@ -123,11 +123,28 @@ def pick_client_slot(sim, mapping, client, taken):
     ca = xu.child(mapping, 'ClientAdapter')
     want = xu.text(ca, 'VirtualSlotNumber') if ca is not None else None
     if want and xu.text(ca, 'UseNextAvailableSlotID') != 'true':
-        slot = network.check_requested_slot(client, want, used)
+        slot = network.check_requested_slot(
+            client, want, used,
+            holder=lambda n: _slot_holder(sim, client, n, taken))
     else:
         slot = free_slot(used)
     taken[client.key].add(slot)
     return slot
+
+
+def _slot_holder(sim, client, slot, taken):
+    """What holds client slot ``slot`` (named in the 409)."""
+    if slot in taken.get(client.key, ()):
+        return 'by another mapping in this request'
+    if slot in network.used_slots(sim, client.key) - set(
+            sim.extra.get(('slots', client.key), ())):
+        return 'by a virtual adapter of the partition'
+    for vios in sim.store.of_type('VirtualIOServer'):
+        for m in all_maps(vios.element):
+            if (client_of(sim, m) is client and xu.text(
+                    m, 'ClientAdapter/VirtualSlotNumber') == str(slot)):
+                return 'by a mapping on %s' % vios.text('PartitionName')
+    return None
 
 
 def build_adapter(parent_map, name, fields):

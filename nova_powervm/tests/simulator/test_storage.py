@@ -380,6 +380,8 @@ class TestRequestedSlots(StorageTestCase):
             None, vios_w, lpar.uuid, d1, lpar_slot_num=7))
         e = self.assertRaises(pvm_exc.HttpError, vios_w.update)
         self.assertEqual(409, e.response.status)
+        self.assertIn('Slot 7 of %s is in use (by a virtual adapter of the '
+                      'partition)' % lpar.name, str(e.response.body))
         # Two new mappings naming one free slot in one update: one bus.
         vios_w = self.vios()
         for disk, lua in ((d1, '0x8100000000000000'),

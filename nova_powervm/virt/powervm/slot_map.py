@@ -207,6 +207,10 @@ class _Plan(object):
                     slot = 1 + max(self._saved_slots |
                                    set(self._extra.values()))
                     self._extra[vios_w.uuid] = slot
+        if slot is not None:
+            LOG.info('Rebuild: storage %(udid)s goes into client slot '
+                     '%(slot)s through VIOS %(vios)s (slot map).',
+                     {'udid': udid, 'slot': slot, 'vios': vios_w.name})
         return slot, lua
 
 
