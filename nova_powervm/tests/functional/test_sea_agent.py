@@ -4,6 +4,8 @@ A port is reported up only once its VLAN is on the SEA (what the fake
 records at ``update_device_up``); an adapter that goes is reported down and
 its VLAN leaves the SEA once no adapter on the host uses it.
 """
+import time
+
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import network as pvm_net
 
@@ -69,9 +71,19 @@ class TestSeaAgent(lc.SimDriverTestCase):
                               mac_addr=mac)
         return cna.create(parent_type=pvm_lpar.LPAR, parent_uuid=part)
 
-    def sync_on_event(self):
-        self.assertTrue(self.agent.wake.wait(10), 'no event')
-        self.agent.sync()
+    def sync_until(self, done):
+        """Sync on each event until ``done()``.
+
+        One change may come as several events (the adapter, then its
+        partition): the event that woke the agent need not be the awaited one.
+        """
+        deadline = time.monotonic() + 10
+        while True:
+            self.assertTrue(self.agent.wake.wait(
+                max(0, deadline - time.monotonic())), 'no event')
+            self.agent.sync()
+            if done():
+                return
 
     def test_events_up_after_vlan_on_sea_down_and_removal(self):
         handler = service.EventHandler(self.agent)
@@ -83,23 +95,23 @@ class TestSeaAgent(lc.SimDriverTestCase):
         mac2 = self.neutron.add(2, 'vlan', 302)
         cna1 = self.add_cna(p1, mac1, 302)
         self.assertNotIn(302, self.neutron.vlans())
-        self.sync_on_event()
+        self.sync_until(lambda: any(c[0] == 'up' for c in self.neutron.calls))
         self.assertEqual([('details', [mac1]),
                           ('up', mac1, [302] + lc_seeded())],
                          self.neutron.calls)
         cna2 = self.add_cna(p2, mac2, 302)
-        self.sync_on_event()
+        self.sync_until(lambda: self.neutron.calls[-1][:2] == ('up', mac2))
         self.assertEqual(('up', mac2, [302] + lc_seeded()),
                          self.neutron.calls[-1])
         del self.neutron.calls[:]
         cna1.delete()
-        self.sync_on_event()
+        self.sync_until(lambda: self.neutron.calls)
         # Partition 2 still uses VLAN 302.
         self.assertEqual([('down', mac1, [302] + lc_seeded())],
                          self.neutron.calls)
         self.assertIn(302, self.neutron.vlans())
         cna2.delete()
-        self.sync_on_event()
+        self.sync_until(lambda: self.neutron.calls[-1][:2] == ('down', mac2))
         self.assertEqual(('down', mac2, [302] + lc_seeded()),
                          self.neutron.calls[-1])
         self.assertEqual(lc_seeded(), sorted(self.neutron.vlans()))
