@@ -8,7 +8,8 @@ first pick, in the VIOS's XML, the mappings whose client partition link
 names the partition (a string test per mapping, a few ms), and leave the
 exact match to ``find_maps`` on those: same results, same wrappers (the
 mappings stay elements of the VIOS wrapper, so removing one removes it
-from the VIOS).
+from the VIOS).  :func:`build_mapping` is ``scsi_mapper.build_vscsi_mapping``
+on those candidates (pypowervm's scans every mapping: about 60 ms with 500).
 """
 from lxml import etree
 from pypowervm.tasks import scsi_mapper as tsk_map
@@ -78,3 +79,29 @@ def add_map(vios_w, mapping):
         return None
     vios_w.scsi_mappings.append(mapping)
     return mapping
+
+
+def build_mapping(vios_w, lpar_uuid, stg_ref, fuse_limit=32,
+                  lpar_slot_num=None, lua=None, target_name=None):
+    """``scsi_mapper.build_vscsi_mapping`` without a scan of every mapping.
+
+    As pypowervm's: the new mapping reuses the client/server adapter pair of
+    the partition's first bus (mappings grouped by server adapter) holding
+    fewer than ``fuse_limit`` devices, else asks for a new pair.  The VIOS
+    wrapper is not changed.
+    """
+    key = lpar_uuid.lower()
+    buses = {}
+    for smap in _candidates(vios_w, lpar_uuid):
+        if smap.client_adapter is None or (pvm_util.get_req_path_uuid(
+                smap.client_lpar_href or '') != key):
+            continue
+        buses.setdefault(smap.server_adapter.udid, []).append(smap)
+    for bus in buses.values():
+        if len(bus) < fuse_limit:
+            return pvm_vios.VSCSIMapping.bld_from_existing(
+                bus[0], stg_ref, lpar_slot_num=lpar_slot_num, lua=lua,
+                target_name=target_name)
+    return pvm_vios.VSCSIMapping.bld(
+        stg_ref.adapter, None, lpar_uuid, stg_ref,
+        lpar_slot_num=lpar_slot_num, lua=lua, target_name=target_name)

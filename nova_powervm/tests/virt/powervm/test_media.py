@@ -91,11 +91,11 @@ class TestMedia(test.NoDBTestCase):
         # The functor builds and adds the vSCSI mapping for the partition.
         func = wtsk.add_functor_subtask.call_args[0][0]
         vios_w = mock.Mock()
-        with mock.patch('pypowervm.tasks.scsi_mapper.build_vscsi_mapping'
-                        ) as bld, mock.patch(
+        with mock.patch('nova_powervm.virt.powervm.media.scsi_maps.'
+                        'build_mapping') as bld, mock.patch(
                 'nova_powervm.virt.powervm.media.scsi_maps.add_map') as add:
             self.assertIs(add.return_value, func(vios_w))
-        bld.assert_called_once_with(None, vios_w, self.lpar_uuid,
+        bld.assert_called_once_with(vios_w, self.lpar_uuid,
                                     mock.sentinel.vopt)
         add.assert_called_once_with(vios_w, bld.return_value)
 
@@ -118,11 +118,11 @@ class TestMedia(test.NoDBTestCase):
         # Its subtask maps the media to the partition.
         func = wt.return_value.add_functor_subtask.call_args[0][0]
         vios_w = mock.Mock()
-        with mock.patch('pypowervm.tasks.scsi_mapper.build_vscsi_mapping'
-                        ) as bld, mock.patch(
+        with mock.patch('nova_powervm.virt.powervm.media.scsi_maps.'
+                        'build_mapping') as bld, mock.patch(
                 'nova_powervm.virt.powervm.media.scsi_maps.add_map') as add:
             self.assertIs(add.return_value, func(vios_w))
-        bld.assert_called_once_with(None, vios_w, self.lpar_uuid,
+        bld.assert_called_once_with(vios_w, self.lpar_uuid,
                                     mock.sentinel.vopt)
         add.assert_called_once_with(vios_w, bld.return_value)
 

@@ -104,3 +104,34 @@ class TestScsiMaps(test.NoDBTestCase):
         self.assertEqual(
             _xml(tsk_map.find_maps(vios_w.scsi_mappings, uuid)),
             _xml(scsi_maps.find_maps(vios_w, uuid)))
+
+    def test_build_mapping_as_pypowervm(self):
+        adpt = fake_adapter.adapter_with_hrefs()
+        checked = 0
+        for vios_w in self.vioses:
+            for uuid in _clients(vios_w) + [_NOBODY]:
+                for kwargs in ({}, {'fuse_limit': 1},
+                               {'lpar_slot_num': 7, 'lua': '0x81',
+                                'target_name': 'vtscsi9'}):
+                    # (a storage element is moved into the mapping)
+                    expected = tsk_map.build_vscsi_mapping(
+                        None, vios_w, uuid,
+                        pvm_stg.VDisk.bld_ref(adpt, 'new_disk'), **kwargs)
+                    got = scsi_maps.build_mapping(
+                        vios_w, uuid, pvm_stg.VDisk.bld_ref(adpt, 'new_disk'),
+                        **kwargs)
+                    self.assertEqual(expected.toxmlstring(),
+                                     got.toxmlstring(),
+                                     (vios_w.uuid, uuid, kwargs))
+                    # Reused an existing bus (its adapters are cloned).
+                    checked += got.client_adapter is not None
+        self.assertGreater(checked, 20)
+
+    def test_build_mapping_wraps_only_the_partitions_mappings(self):
+        vios_w = self.vioses[0]
+        uuid = _clients(vios_w)[0]
+        vdisk = pvm_stg.VDisk.bld_ref(fake_adapter.adapter_with_hrefs(), 'd')
+        with mock.patch.object(pvm_util, 'get_req_path_uuid',
+                               wraps=pvm_util.get_req_path_uuid) as parse:
+            scsi_maps.build_mapping(vios_w, uuid, vdisk)
+        self.assertLess(parse.call_count, len(vios_w.scsi_mappings))

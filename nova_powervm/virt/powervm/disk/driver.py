@@ -234,9 +234,8 @@ class DiskAdapter(metaclass=abc.ABCMeta):
             # mappings only: they grow with the host's partitions).
             slot, lua = slot_map.vscsi_slot(instance, vwrap, disk_info.udid,
                                             boot=True)
-            mapping = tsk_map.build_vscsi_mapping(
-                self.host_uuid, vwrap, lpar_uuid, stg_ref,
-                lpar_slot_num=slot, lua=lua)
+            mapping = scsi_maps.build_mapping(
+                vwrap, lpar_uuid, stg_ref, lpar_slot_num=slot, lua=lua)
             return scsi_maps.add_map(vwrap, mapping)
 
         for wtask in wtasks:
@@ -387,8 +386,7 @@ def _add_mgmt_map(vwrap, mgmt_uuid, stg_elem):
 
     Returns a false value (no update) if the mapping already exists.
     """
-    if tsk_map.find_maps(vwrap.scsi_mappings, client_lpar_id=mgmt_uuid,
-                         stg_elem=stg_elem):
+    if scsi_maps.find_maps(vwrap, mgmt_uuid, stg_elem=stg_elem):
         return None
-    mapping = tsk_map.build_vscsi_mapping(None, vwrap, mgmt_uuid, stg_elem)
-    return tsk_map.add_map(vwrap, mapping)
+    return scsi_maps.add_map(vwrap, scsi_maps.build_mapping(
+        vwrap, mgmt_uuid, stg_elem))

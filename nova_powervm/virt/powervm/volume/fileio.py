@@ -19,6 +19,7 @@ from pypowervm import const as pvm_const
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.wrappers import storage as pvm_stor
 
+from nova_powervm.virt.powervm import scsi_maps
 from nova_powervm.virt.powervm.volume import driver as v_driver
 
 LOG = logging.getLogger(__name__)
@@ -35,14 +36,14 @@ def _matcher(name):
 
 def _add_mapping(vios_w, lpar_uuid, stg_ref, slot=None):
     """Subtask: map the disk to the partition (idempotent)."""
-    smap = tsk_map.build_vscsi_mapping(None, vios_w, lpar_uuid, stg_ref,
-                                       lpar_slot_num=slot)
-    return tsk_map.add_map(vios_w, smap) is not None
+    smap = scsi_maps.build_mapping(vios_w, lpar_uuid, stg_ref,
+                                   lpar_slot_num=slot)
+    return scsi_maps.add_map(vios_w, smap) is not None
 
 
 def _remove_mapping(vios_w, lpar_uuid, name):
-    return bool(tsk_map.remove_maps(vios_w, lpar_uuid,
-                                    match_func=_matcher(name)))
+    return bool(scsi_maps.remove_maps(vios_w, lpar_uuid,
+                                      match_func=_matcher(name)))
 
 
 class VdiskRefAdapter(v_driver.VolumeAdapter, metaclass=abc.ABCMeta):

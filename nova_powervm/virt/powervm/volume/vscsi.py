@@ -19,6 +19,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 from taskflow import task as tf_task
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import scsi_maps
 from nova_powervm.virt.powervm import slot_map
 from nova_powervm.virt.powervm.volume import driver as v_driver
 
@@ -148,15 +149,15 @@ def _add_mapping(vios_w, lpar_uuid, dev_name, udid, slot=None, inst=None):
     if slot is None and inst is not None:
         slot, lua = slot_map.vscsi_slot(inst, vios_w, udid)
     pv = pvm_stor.PV.bld(vios_w.adapter, dev_name, udid=udid)
-    smap = tsk_map.build_vscsi_mapping(None, vios_w, lpar_uuid, pv,
-                                       lpar_slot_num=slot, lua=lua)
-    return tsk_map.add_map(vios_w, smap) is not None
+    smap = scsi_maps.build_mapping(vios_w, lpar_uuid, pv,
+                                   lpar_slot_num=slot, lua=lua)
+    return scsi_maps.add_map(vios_w, smap) is not None
 
 
 def _remove_mapping(vios_w, lpar_uuid, udid, dev_name):
     """Subtask: unmap the hdisk from the partition (idempotent)."""
-    return bool(tsk_map.remove_maps(vios_w, lpar_uuid,
-                                    match_func=_pv_matcher(udid, dev_name)))
+    return bool(scsi_maps.remove_maps(vios_w, lpar_uuid,
+                                      match_func=_pv_matcher(udid, dev_name)))
 
 
 def _hdisk_mapped(vios_w, udid, dev_name):
