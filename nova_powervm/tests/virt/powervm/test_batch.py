@@ -329,6 +329,35 @@ class TestUpdate(test_base.TestCase):
         self.assertEqual(['a', 'b', 'c'], batch.update(
             ('VIOS', 'U1'), obj.getter, _change('b'))[0].state)
 
+    def test_lone_owned_change_copies_nothing(self):
+        obj = _Obj()
+        key = ('VIOS', 'U1')
+        mine = batch.stamp(obj.wrapper(), time.monotonic())
+        with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
+            got, result = batch.update(key, obj.getter, _change('a'),
+                                       wrapper=mine, owned=True)
+            # The handed-over wrapper was the base; the caller gets the
+            # POST's answer itself.
+            self.assertEqual((['a'], 'a', 0), (mine.changes, result,
+                                               cp.call_count))
+            self.assertEqual(['a'], got.state)
+            # A change that waited for that POST starts from a copy of the
+            # answer (the first caller holds it): no GET, got unchanged.
+            stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
+            batch.update(key, obj.getter, _change('b'), wrapper=stale)
+            self.assertEqual(1, cp.call_count)
+        self.assertEqual((0, [], []), (obj.gets, got.changes, stale.changes))
+        self.assertEqual([['a'], ['b']], obj.posts)
+
+    def test_lone_change_not_owned_copied_once(self):
+        obj = _Obj()
+        mine = batch.stamp(obj.wrapper(), time.monotonic())
+        with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
+            got, _result = batch.update(('VIOS', 'U1'), obj.getter,
+                                        _change('a'), wrapper=mine)
+        self.assertEqual((1, []), (cp.call_count, mine.changes))
+        self.assertEqual(['a'], got.state)
+
 
 class TestFeedTask(test_base.TestCase):
 
@@ -362,7 +391,9 @@ class TestFeedTask(test_base.TestCase):
         ftsk.add_post_execute(Post())
         calls = []
 
-        def update(key, getter, func, wrapper=None, name=None):
+        def update(key, getter, func, wrapper=None, name=None, owned=False):
+            # The feed was read for the FeedTask: handed over.
+            self.assertTrue(owned)
             calls.append((key, getter.uuid, wrapper, name))
             mine = batch._copy(wrapper)
             return mine, func(mine)
@@ -378,6 +409,25 @@ class TestFeedTask(test_base.TestCase):
         self.assertEqual('common', got['U1']['pc'])
         # The feed's wrappers are untouched.
         self.assertEqual(([], []), (feed[0].changes, feed[1].changes))
+
+    def test_failed_commit_feed_read_again(self):
+        obj = _Obj()
+        obj.refuse = 1
+        spoiled = obj.wrapper()
+        ftsk = batch.FeedTask('f', [spoiled], ['xag'])
+        ftsk.add_functor_subtask(_change('a'))
+        getter = mock.Mock()
+        getter.get.return_value = fresh = obj.wrapper(['x'])
+        with mock.patch.object(_Wrapper, 'getter', create=True,
+                               return_value=getter) as mk_getter:
+            self.assertRaises(pvm_exc.HttpError, ftsk.execute)
+            # The handed-over wrapper holds the failed change ...
+            self.assertEqual(['a'], spoiled.changes)
+            # ... the feed is read again instead (once).
+            self.assertEqual([fresh], ftsk.feed)
+            self.assertEqual([fresh], ftsk.feed)
+        mk_getter.assert_called_with(obj.adapter, 'U1', xag=['xag'])
+        self.assertEqual(1, getter.get.call_count)
 
     def test_execute_nothing_queued(self):
         ftsk = batch.FeedTask('f', [_Obj().wrapper()], None)
