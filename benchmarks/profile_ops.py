@@ -70,7 +70,7 @@ def _profile(fn, *args):
     return yappi.get_func_stats()
 
 
-def report(name, stats, out, top=30, callers=()):
+def report(name, stats, out, top=30, callers=(), children=()):
     by_area = collections.Counter()
     total = 0.0
     for st in stats:
@@ -92,6 +92,16 @@ def report(name, stats, out, top=30, callers=()):
             st.ttot * 1e3, st.ncall,
             st.module.rsplit('site-packages/', 1)[-1], st.lineno,
             st.name))
+    for pattern in children:
+        for st in stats:
+            if pattern in st.full_name and st.ttot > 0.001:
+                out.write('  -- callees of %s (%.1f ms cum)\n' % (
+                    st.full_name.rsplit('site-packages/', 1)[-1],
+                    st.ttot * 1e3))
+                for ch in sorted(st.children, key=lambda c: -c.ttot)[:12]:
+                    out.write('     %7.2f ms %5d x  %s\n' % (
+                        ch.ttot * 1e3, ch.ncall,
+                        ch.full_name.rsplit('site-packages/', 1)[-1]))
     for pattern in callers:
         for st in stats:
             if pattern in st.full_name and st.ttot > 0.001:
@@ -120,6 +130,7 @@ def main(argv=None):
     parser.add_argument('--rounds', type=int, default=1)
     parser.add_argument('--top', type=int, default=30)
     parser.add_argument('--callers', action='append', default=[])
+    parser.add_argument('--children', action='append', default=[])
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     import logging
     logging.getLogger().setLevel(logging.ERROR)
@@ -142,7 +153,7 @@ def main(argv=None):
                 report('spawn N=%d round %d, %d requests, %d bytes' % (
                     args.partitions, rnd, len(log),
                     sum(r.get('bytes', 0) for r in log)), stats, out,
-                    args.top, args.callers)
+                    args.top, args.callers, args.children)
                 requests_table(log, out)
                 env.sim.clear_request_log()
                 stats = _profile(drv.destroy, env.context, inst,
@@ -151,7 +162,7 @@ def main(argv=None):
                 report('destroy N=%d round %d, %d requests, %d bytes' % (
                     args.partitions, rnd, len(log),
                     sum(r.get('bytes', 0) for r in log)), stats, out,
-                    args.top, args.callers)
+                    args.top, args.callers, args.children)
                 requests_table(log, out)
         drv.manage_image_cache(env.context, [])
     return 0

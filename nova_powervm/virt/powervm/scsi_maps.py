@@ -12,6 +12,7 @@ from the VIOS).  :func:`build_mapping` is ``scsi_mapper.build_vscsi_mapping``
 on those candidates (pypowervm's scans every mapping: about 60 ms with 500).
 """
 from lxml import etree
+from pypowervm import entities as pvm_ent
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm import util as pvm_util
 from pypowervm.wrappers import entry_wrapper as ewrap
@@ -37,15 +38,18 @@ def _candidates(vios_w, lpar_uuid):
     ns = etree.QName(raw).namespace
     qual = (lambda name: '{%s}%s' % (ns, name)) if ns else (lambda n: n)
     key = lpar_uuid.lower()
+    tag = qual(pvm_vios.VSCSIMapping.schema_type)
     hits = []
-    # The order of WrapperElemList's elements (scsi_mappings[idx]).
-    for idx, smap in enumerate(raw.findall(qual(
-            pvm_vios.VSCSIMapping.schema_type))):
-        for link in smap.findall(qual(_CLIENT_LPAR)):
-            if key in (link.get('href') or '').lower():
-                hits.append(idx)
-                break
-    return [maps[idx] for idx in hits]
+    # One C-level pass over the client links (document order, the order
+    # of scsi_mappings), a string test each.
+    for link in raw.iterfind('%s/%s' % (tag, qual(_CLIENT_LPAR))):
+        if key in (link.get('href') or '').lower():
+            smap = link.getparent()
+            if not hits or hits[-1] is not smap:
+                hits.append(smap)
+    # Wrapped as scsi_mappings[idx] would (that wraps all of them first).
+    return [maps.child_class.wrap(pvm_ent.Element.wrapelement(
+        smap, container.adapter), **maps.injects) for smap in hits]
 
 
 def find_maps(vios_w, lpar_uuid, **kwargs):
