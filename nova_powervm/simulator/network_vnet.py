@@ -7,6 +7,8 @@ driver's OVS trunk allocation read that feed.  This module adds both as
 hooks (it is imported automatically, being named ``network*``):
 
 - on_create('VirtualSwitch'): SwitchID (next free), SwitchMode (Veb).
+- on_delete('VirtualSwitch'): refused (409) while an adapter (client or
+  trunk) is on it, as PowerVM refuses to remove a switch in use.
 - on_create('ClientNetworkAdapter'): the VirtualNetwork of (vswitch, PVID)
   exists afterwards.
 - on_delete('ClientNetworkAdapter'): it goes when no other adapter uses it.
@@ -19,6 +21,7 @@ import uuid
 
 from lxml import etree
 
+from nova_powervm.simulator import errors
 from nova_powervm.simulator import registry as reg
 from nova_powervm.simulator import xmlutil as xu
 
@@ -48,6 +51,19 @@ def _vswitch_create(sim, obj, ctx):
         xu.set_text(obj.element, 'SwitchID', str(sid))
     if obj.text('SwitchMode') is None:
         xu.set_text(obj.element, 'SwitchMode', 'Veb')
+
+
+@reg.on_delete('VirtualSwitch')
+def _vswitch_delete(sim, obj, ctx):
+    sid = obj.text('SwitchID')
+    users = sorted(o.text('LocationCode') or o.uuid for o in
+                   sim.store.of_type('ClientNetworkAdapter')
+                   if o.text('VirtualSwitchID') == sid)
+    if ctx is not None and users:
+        raise errors.SimError(409, 'Virtual switch %s is in use by %d '
+                              'virtual Ethernet adapter(s) (%s) and cannot '
+                              'be removed' % (obj.text('SwitchName'),
+                                              len(users), users[0]))
 
 
 def _vswitch_by_id(sim, sid):

@@ -23,35 +23,44 @@ MigrateValidate and Migrate jobs fail.
 
 Afterwards, as nova goes on, the partition runs on exactly one host,
 intact (adapters, mappings, NVRAM as before the migration) and the other
-host holds nothing of it:
+host is exactly as before the migration (``_state``: no partition, mapping,
+hdisk, bridged VLAN, switch, authorized key or running job of it), without
+running any step again:
 
 - a check or ``pre_live_migration`` raised MigrationPreCheckError naming
-  the failure (nova keeps the instance ACTIVE; after a preparation nova
-  rolls back); a failed job calls nova's recover method and nova rolls
-  back; then the whole migration again completes;
+  the failure (nova keeps the instance ACTIVE and calls nothing more of
+  the driver after a failed preparation); a failed job calls nova's
+  recover method and nova rolls back; then the whole migration again
+  completes;
 - ``post_live_migration_at_destination`` raised a nova exception naming
   the failure (the port's VLAN, the volume's ports), and a retry completes
-  it;
-- the source's clean-ups never raise (nova must record the move): what a
-  failure left (an hdisk, a bridged VLAN) goes when the step runs again;
-  so does the target's after its roll-back.
+  it (the source is already clean);
+- the source's clean-ups never raise (nova must record the move) and
+  leave the source clean; so does the target's roll-back.
+
+``TestNeighboursSSP``: another instance on each host uses the port's VLAN
+and the target's RMC switch; a failed or completed migration leaves them.
 """
 # nova's concurrency set-up first, as in test_fault_matrix.
 from nova import monkey_patch
 monkey_patch.patch()
 
 import hashlib  # noqa: E402
+from unittest import mock  # noqa: E402
 
 from nova import exception as nova_exc  # noqa: E402
 from nova.network import model as network_model  # noqa: E402
 from nova import objects  # noqa: E402
 
+from nova_powervm.simulator import jobs as sim_jobs  # noqa: E402
+from nova_powervm.simulator import partition_mobility_keys as keys  # noqa
 from nova_powervm.tests.functional import lpm  # noqa: E402
 from nova_powervm.tests.functional import test_fault_matrix as fm  # noqa
 from nova_powervm.tests.functional import test_fault_matrix_move as fmm  # noqa
 from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
 from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
 from nova_powervm.virt.powervm import ids  # noqa: E402
+from nova_powervm.virt.powervm import vif as vif_mod  # noqa: E402
 from nova_powervm.virt.powervm.volume import npiv  # noqa: E402
 
 # A VLAN only this instance uses: the SEAs bridge it for the port.
@@ -61,7 +70,7 @@ ON_TARGET = ('check_can_live_migrate_destination', 'pre_live_migration',
              'post_live_migration_at_destination',
              'rollback_live_migration_at_destination')
 # Best-effort clean-ups on the source (nova records the move whatever
-# they meet): a failure leaves what a second run removes.
+# they meet): they never raise.
 CLEAN_UPS = ('post_live_migration', 'post_live_migration_at_source')
 # What both hosts see of the SSP cluster (its LUs and their files).
 SHARED = ('ssp', 'disk_data_files')
@@ -84,7 +93,8 @@ class _LpmMatrix(fmm._MoveMatrix):
     def prepare(self):
         inst = lc.make_instance(1, image_ref=self.image_id)
         inst.save = lambda: None
-        state = {'inst': inst, 'src0': self.sims[0].inventory()}
+        self.neighbours()
+        state = {'inst': inst, 'src0': _state(self.sims[0])}
         bdi, meta = None, self.image_meta
         if self.vscsi:
             inst.image_ref = ''
@@ -101,12 +111,15 @@ class _LpmMatrix(fmm._MoveMatrix):
         lpm.spawn(self.drvs[0], self.sims[0], inst, meta, bdi=bdi,
                   vifs=vifs)
         state['image'] = self.fingerprint(0, inst)
-        state['src1'] = self.sims[0].inventory()
-        state['dst0'] = self.sims[1].inventory()
+        state['src1'] = _state(self.sims[0])
+        state['dst0'] = _state(self.sims[1])
         mig = state['mig'] = lpm.LiveMigration(self.drvs, inst, bdi, vifs)
         for name in self.before_steps():
             getattr(mig, name)()
         return state
+
+    def neighbours(self):
+        """Other instances on the hosts before the migration."""
 
     def before_steps(self):
         return lpm.STEPS[:lpm.STEPS.index(self.step)]
@@ -149,17 +162,21 @@ class _LpmMatrix(fmm._MoveMatrix):
                           'a partition left on host %d' % (1 - index))
 
     def assert_target_clean(self, state):
-        """Host 1 holds nothing of the instance (its host set-up stays:
-        the RMC switch and the source's SSH key).
-        """
-        self.assertInventory(_clean(state['dst0']),
-                             _clean(self.sims[1].inventory()), 'host 1')
+        """Host 1 exactly as before the migration."""
+        self.assertInventory(state['dst0'], _state(self.sims[1]), 'host 1')
+
+    def assert_source_clean(self, state):
+        """Host 0 as before the instance came (its LU stays in the pool)."""
+        self.assertInventory(
+            {k: v for k, v in state['src0'].items() if k not in SHARED},
+            _state(self.sims[0], *SHARED), 'host 0')
 
     # -- what nova does next --------------------------------------------------
     def rolled_back(self, state, nova_rollback=True):
-        """nova's roll-back (source, then target; none after a refused
-        check): the partition back on host 0 as it was, host 1 clean.
-        Then the whole migration again completes.
+        """nova's roll-back (source, then the target as the source asks;
+        none after a refused check or preparation): the partition back on
+        host 0 as it was, host 1 clean.  Then the whole migration again
+        completes.
         """
         mig = state['mig']
         if nova_rollback:
@@ -167,27 +184,19 @@ class _LpmMatrix(fmm._MoveMatrix):
                                                            mig.md)
             mig.rollback_live_migration_at_destination()
         self.assert_on(0, state)
-        self.assertInventory(state['src1'], self.sims[0].inventory(),
-                             'host 0')
+        self.assertInventory(state['src1'], _state(self.sims[0]), 'host 0')
         self.assert_target_clean(state)
         mig.run()
         self.assertEqual('post', mig.outcome)
         self.completed(state)
 
     def completed(self, state):
-        """On host 1, intact; host 0 as before the instance came (its LU
-        stays in the pool).
-        """
+        """On host 1, intact; host 0 clean."""
         self.assert_on(1, state)
-        self.assertInventory(_clean(state['src0'], *SHARED),
-                             _clean(self.sims[0].inventory(), *SHARED),
-                             'host 0')
+        self.assert_source_clean(state)
 
     def rest(self, state):
-        """nova's steps after this one; a clean-up that tolerated a
-        failure is left to a second run of the step (it never raises:
-        nova must record the move).
-        """
+        """nova's steps after this one."""
         mig = state['mig']
         for name in lpm.STEPS[lpm.STEPS.index(self.step) + 1:]:
             getattr(mig, name)()
@@ -195,19 +204,18 @@ class _LpmMatrix(fmm._MoveMatrix):
                 # The target's preparation was not enough: nova rolls back.
                 self.assertEqual('recover: error', mig.outcome)
                 return self.rolled_back(state)
-        if self.step in CLEAN_UPS and self.sims[0].inventory() != \
-                state['src0']:
-            self.run_flow(state)
         self.completed(state)
 
     def check_failed(self, state, before, err):
         if self.step in lpm.STEPS[:3]:
             # Before the partition moves: refused, nova rolls back.
             self.assertIsInstance(err, nova_exc.MigrationPreCheckError)
-            self.rolled_back(state, self.step == 'pre_live_migration')
+            self.rolled_back(state, nova_rollback=False)
         else:
             self.assertNotIn(self.step, CLEAN_UPS, 'a clean-up raised')
-            # The completion on the target: a retry completes it.
+            # The completion on the target: the source is clean, a retry
+            # completes it.
+            self.assert_source_clean(state)
             self.run_flow(state)
             self.rest(state)
 
@@ -220,11 +228,15 @@ class _LpmMatrix(fmm._MoveMatrix):
             self.rest(state)
 
 
-def _clean(inv, *skip):
-    """An inventory without host set-up: switches by name, no ``skip``."""
-    out = {k: v for k, v in inv.items() if k not in skip}
-    out['vswitches'] = sorted(v['name'] for v in inv['vswitches'].values()
-                              if v['name'] != 'MGMTSWITCH')
+def _state(sim, *skip):
+    """What a migration may leave on host ``sim``: its inventory (but
+    ``skip``), its console's authorized keys, its running jobs.
+    """
+    out = {k: v for k, v in sim.inventory().items() if k not in skip}
+    out['authorized_keys'] = keys.authorized_keys(sim)
+    with sim.jobs.lock:
+        out['running_jobs'] = sorted(j.op for j in sim.jobs.jobs.values()
+                                     if j.status == sim_jobs.RUNNING)
     return out
 
 
@@ -317,7 +329,7 @@ class TestPostLiveMigrationVscsi(_Vscsi, _LpmMatrix):
     step = 'post_live_migration'
 
 
-@_cells(10, 6, 2, JOBS)
+@_cells(11, 6, 2, JOBS)
 class TestRollbackAtDestinationVscsi(_Vscsi, _LpmMatrix):
     """After PowerVM rolled the job back: the target's hdisks go."""
 
@@ -338,9 +350,6 @@ class TestRollbackAtDestinationVscsi(_Vscsi, _LpmMatrix):
         self.fail('the roll-back raised (best effort): %s' % err)
 
     def check_succeeded(self, state, before):
-        # What a failure left goes when the step runs again.
-        if _clean(self.sims[1].inventory()) != _clean(state['dst0']):
-            self.run_flow(state)
         self.rolled_back(state, nova_rollback=False)
 
 
@@ -369,3 +378,94 @@ class TestLiveMigrationNPIV(_Npiv, _LpmMatrix):
 @_cells(1, 0, 0, READS)
 class TestPostAtDestinationNPIV(_Npiv, _LpmMatrix):
     step = 'post_live_migration_at_destination'
+
+
+class _Neighbours(object):
+    """Instance 2 on host 1 (the port's VLAN, an RMC adapter: the switch
+    is there before the migration), instance 3 on host 0 (the VLAN).
+    """
+
+    def neighbours(self):
+        for index, n, rmc in ((1, 2, True), (0, 3, False)):
+            self.flags(use_rmc_mgmt_vif=rmc, group='powervm')
+            lpm.spawn(self.drvs[index], self.sims[index],
+                      lc.make_instance(n, image_ref=self.image_id),
+                      self.image_meta, vifs=network_model.NetworkInfo(
+                          [lc.sea_vif(n, VLAN)]))
+        self.flags(use_rmc_mgmt_vif=False, group='powervm')
+
+
+@_cells(7, 4, 2, JOBS)
+class TestNeighboursSSP(_Neighbours, _Job, _LpmMatrix):
+    """What other instances use stays: the target's switch and VLAN after
+    a failed migration, the source's VLAN after a completed one.
+    """
+
+
+class TestRollbackRaceSSP(_LpmMatrix):
+    """A spawn on the target (its first instance, with an RMC adapter)
+    while the roll-back of a failed migration removes the MGMTSWITCH the
+    migration created there: whatever the order, the spawn completes and
+    the switch stays exactly while an adapter is on it.
+    """
+
+    step = 'live_migration'
+
+    def setUp(self):
+        super().setUp()
+        self.state = self.prepare()
+        self.sims[0].set_migration(fail='rollback')
+        self.state['mig'].live_migration()
+        self.assertEqual('recover: error', self.state['mig'].outcome)
+        self.assertIn('MGMTSWITCH', self.switches())
+        self.other = lc.make_instance(2, image_ref=self.image_id)
+
+    def switches(self):
+        return sorted(v['name'] for v in
+                      self.sims[1].inventory()['vswitches'].values())
+
+    def rollback(self):
+        mig = self.state['mig']
+        self.drvs[0].rollback_live_migration_at_source(None, mig.inst,
+                                                       mig.md)
+        mig.rollback_live_migration_at_destination()
+
+    def spawn(self):
+        self.flags(use_rmc_mgmt_vif=True, group='powervm')
+        lpm.spawn(self.drvs[1], self.sims[1], self.other, self.image_meta)
+
+    def assert_spawned(self):
+        """Instance 2 runs on host 1 with its RMC adapter on the switch;
+        instance 1 is back on host 0.
+        """
+        uuid = ids.pvm_uuid(self.other).upper()
+        inv = self.sims[1].inventory()
+        self.assertEqual('running', inv['partitions'][uuid]['state'])
+        self.assertEqual(['MGMTSWITCH'], [
+            a['vswitch'] for a in inv['client_adapters'].values()
+            if (a['partition'] or '').upper() == uuid])
+        self.assert_on(0, self.state)
+        self.assertEqual([], keys.authorized_keys(self.sims[1]))
+
+    def test_rollback_while_the_spawn_plugs_its_adapter(self):
+        real = vif_mod._create_on_partition
+
+        def create(*args, **kwargs):
+            # The spawn has the switch; the roll-back runs now.
+            self.rollback()
+            return real(*args, **kwargs)
+        with mock.patch.object(vif_mod, '_create_on_partition',
+                               side_effect=create):
+            self.spawn()
+        self.assert_spawned()
+
+    def test_rollback_after_the_spawn(self):
+        self.spawn()
+        self.rollback()    # PowerVM refuses: an adapter is on it
+        self.assert_spawned()
+
+    def test_rollback_before_the_spawn(self):
+        self.rollback()
+        self.assertNotIn('MGMTSWITCH', self.switches())
+        self.spawn()       # a new switch
+        self.assert_spawned()

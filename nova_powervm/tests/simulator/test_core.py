@@ -189,6 +189,23 @@ class TestCrud(base.SimTestCase):
         w.delete()
         self.assertEqual({}, self.sim.inventory()['client_adapters'])
 
+    def test_vswitch_in_use_is_not_deleted(self):
+        host = self.host()
+        vsw = pvm_net.VSwitch.bld(self.adpt, 'SW2').create(
+            parent=host)
+        w = build_lpar(self)
+        cna = pvm_net.CNA.bld(self.adpt, 100, vsw.related_href).create(
+            parent=w)
+        e = self.assertRaises(pvm_exc.HttpError, vsw.refresh().delete)
+        self.assertEqual(409, e.response.status)
+        self.assertIn('in use by 1 virtual Ethernet adapter', e.response.body)
+        self.assertIn('SW2', [v['name'] for v in
+                              self.sim.inventory()['vswitches'].values()])
+        cna.delete()
+        vsw.refresh().delete()
+        self.assertNotIn('SW2', [v['name'] for v in
+                                 self.sim.inventory()['vswitches'].values()])
+
     def test_bad_input(self):
         host = self.host()
         path = '/rest/api/uom/ManagedSystem/%s/LogicalPartition' % host.uuid

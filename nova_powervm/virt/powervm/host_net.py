@@ -2,8 +2,11 @@
 
 Read once per adapter (a vswitch absent from the feed is looked up again
 after ``_ABSENT_TTL`` seconds), so VIF plugs cost no topology requests once
-warm.
+warm.  ``using_vswitch`` and ``delete_unused_vswitch`` keep a vswitch that
+is being given an adapter from being deleted meanwhile.
 """
+import collections
+import contextlib
 import threading
 import time
 import weakref
@@ -31,6 +34,9 @@ _ABSENT_TTL = 300
 
 _CACHES = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
+# adapter -> Counter of vswitch name -> adapters being put on it (kept
+# apart from the caches: a cache reset must not forget them).
+_USERS = weakref.WeakKeyDictionary()
 
 
 def _hostnet(adapter, host_uuid=None):
@@ -93,6 +99,55 @@ def get_vswitch(adapter, name, create=False, host_uuid=None):
                 vsw = cache.vswitches[name]
             cache.vswitches[name] = vsw
         return vsw
+
+
+def _users(adapter):
+    with _CACHES_LOCK:
+        return _USERS.setdefault(adapter, collections.Counter())
+
+
+@contextlib.contextmanager
+def using_vswitch(adapter, name, host_uuid=None):
+    """``get_vswitch(create=True)`` for putting an adapter on the vswitch:
+    ``delete_unused_vswitch`` leaves it alone until the block ends.
+    """
+    cache, users = _hostnet(adapter, host_uuid), _users(adapter)
+    with cache.lock:
+        users[name] += 1
+    try:
+        yield get_vswitch(adapter, name, create=True, host_uuid=host_uuid)
+    finally:
+        with cache.lock:
+            users[name] -= 1
+
+
+def delete_unused_vswitch(adapter, name, host_uuid=None):
+    """Delete vswitch ``name`` unless it is in use (an adapter is on it,
+    or being put on it in ``using_vswitch``).
+
+    :return: True if the host has no such vswitch any more.
+    :raises pypowervm Error: the read or delete failed.
+    """
+    cache = _hostnet(adapter, host_uuid)
+    with cache.lock:
+        if _users(adapter)[name]:
+            return False
+        _read_vswitches(adapter, cache)
+        vsw = cache.vswitches.get(name)
+        if vsw is None:
+            return True
+        try:
+            vsw.delete()
+        except pvm_exc.HttpError as e:
+            if getattr(e.response, 'status', None) == 409:
+                LOG.info('Virtual switch %(name)s stays: %(err)s',
+                         {'name': name, 'err': e})
+                return False
+            _read_vswitches(adapter, cache)
+            if name in cache.vswitches:
+                raise
+        cache.vswitches.pop(name, None)
+        return True
 
 
 def vswitch_names(adapter):

@@ -174,21 +174,27 @@ def pre_live_migration(drv, instance, block_device_info, migrate_data):
 
 
 def _prepare_volumes(drv, instance, block_device_info, migrate_data):
+    """Each volume's preparation; after a failure the volumes prepared
+    before it are disconnected again (nova calls nothing more here).
+    """
     if 'vol_data' not in migrate_data or migrate_data.vol_data is None:
         migrate_data.vol_data = {}
     vol_data = dict(migrate_data.vol_data)
+    done = []
     for bdm in _bdms(block_device_info):
         vol_drv = volume_dvr.build_volume_driver(
             drv.adapter, drv.host_uuid, instance, bdm['connection_info'])
         try:
             vol_drv.pre_live_migration_on_destination(vol_data)
         except Exception as e:
+            _disconnect(drv, instance, done)
             reason = (e.format_message() if isinstance(
                 e, nova_exc.NovaException) else str(e))
             raise _refuse(instance, _(
                 'volume %(vol)s cannot be reached from %(sys)s: %(err)s') % {
                 'vol': vol_drv.volume_id,
                 'sys': drv.host_wrapper.system_name, 'err': reason}) from e
+        done.append(bdm)
     migrate_data.vol_data = vol_data
     return migrate_data
 
@@ -213,18 +219,19 @@ def post_at_destination(drv, instance, network_info, block_device_info):
             vol_drv.post_live_migration_at_destination()
 
 
+def _disconnect(drv, instance, bdms):
+    """Remove the volumes' hdisks (ports) here (best effort, each twice)."""
+    for bdm in bdms:
+        vol_drv = volume_dvr.build_volume_driver(
+            drv.adapter, drv.host_uuid, instance, bdm['connection_info'])
+        lpm_tgt.best_effort('disconnecting volume %s' % vol_drv.volume_id,
+                            instance, vol_drv.disconnect_volume)
+
+
 def rollback_at_destination(drv, instance, block_device_info):
     """Remove what ``pre_live_migration`` prepared here (best effort)."""
     lpm_tgt.release(drv, instance, failed=True)
-    for bdm in _bdms(block_device_info):
-        try:
-            volume_dvr.build_volume_driver(
-                drv.adapter, drv.host_uuid, instance,
-                bdm['connection_info']).disconnect_volume()
-        except Exception:
-            LOG.exception('Cleaning up volume %s after a failed live '
-                          'migration failed.', bdm.get('connection_info'),
-                          instance=instance)
+    _disconnect(drv, instance, _bdms(block_device_info))
 
 
 # -- source -----------------------------------------------------------------
@@ -476,13 +483,12 @@ def post_at_source(drv, instance, network_info):
 
 
 def post_source_volumes(drv, instance, block_device_info, migrate_data):
-    """The partition left: remove the source VIOSes' hdisks (best effort)."""
+    """The partition left: remove the source VIOSes' hdisks (best effort,
+    each tried twice).
+    """
     for bdm in _bdms(block_device_info):
         vol_drv = volume_dvr.build_volume_driver(
             drv.adapter, drv.host_uuid, instance, bdm['connection_info'])
-        try:
-            vol_drv.post_live_migration_at_source()
-        except Exception:
-            LOG.exception('Source cleanup of volume %s after the live '
-                          'migration failed.', vol_drv.volume_id,
-                          instance=instance)
+        lpm_tgt.best_effort('removing the hdisks of volume %s' %
+                            vol_drv.volume_id, instance,
+                            vol_drv.post_live_migration_at_source)

@@ -6,11 +6,17 @@ public key among its console's authorized keys (the source logs in over
 SSH), and a virtual switch of the same name for each of the partition's
 network adapters (the RMC adapter's ``MGMTSWITCH``, which NovaLink creates
 at installation and the driver creates when missing).  ``prepare`` does
-both in ``pre_live_migration`` and remembers what it created; ``release``
-removes it again after a failed migration, unless another migration
-prepared on this host is still under way (it then inherits what is left).
-After a successful one the key and the switch stay (the switch carries the
-partition's adapter).
+both in ``pre_live_migration`` and remembers what it set out to create
+(before the request: a change made whose answer was lost is undone too);
+``release`` removes it again after a failed migration, unless another
+migration prepared on this host is still under way (it then inherits what
+is left).  The switch goes only while nothing uses it (an adapter on it,
+or a spawn putting one on it: ``host_net.delete_unused_vswitch``).  After
+a successful migration the key and the switch stay (the switch carries the
+partition's adapter), also for the migrations still under way.
+
+Every removal is tried twice (``best_effort``): a failed or stuck
+migration must leave this host as it was without any step run again.
 
 The bookkeeping is per nova-compute process: ``pre_live_migration`` and
 ``rollback_live_migration_at_destination`` both run on the target's.
@@ -18,7 +24,6 @@ The bookkeeping is per nova-compute process: ``pre_live_migration`` and
 import threading
 
 from oslo_log import log as logging
-from pypowervm import exceptions as pvm_exc
 from pypowervm.utils import transaction as pvm_trans
 from pypowervm.wrappers import management_console as pvm_mc
 
@@ -27,10 +32,34 @@ from nova_powervm.virt.powervm import vif as vif_mod
 
 LOG = logging.getLogger(__name__)
 _LOCK = threading.Lock()
+ATTEMPTS = 2
+
+
+def best_effort(what, instance, func, *args, **kwargs):
+    """``func(*args, **kwargs)`` (an idempotent clean-up), tried again
+    once after a failure; a second failure is logged, not raised.
+
+    :return: what ``func`` returned, or None after two failures.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return func(*args, **kwargs)
+        except Exception as e:
+            if attempt == ATTEMPTS:
+                LOG.exception('Live migration clean-up: %(what)s failed '
+                              '%(n)d times; it is left on this host.',
+                              {'what': what, 'n': attempt},
+                              instance=instance)
+                return None
+            LOG.warning('Live migration clean-up: %(what)s failed '
+                        '(%(err)s); trying again.', {'what': what, 'err': e},
+                        instance=instance)
 
 
 def _prepared(drv):
-    """{instance UUID: {'key': key or None, 'switch': bool}} of ``drv``."""
+    """{instance UUID: {'pub': the source's key, 'key': added it,
+    'switch': created it}} of ``drv``.
+    """
     if getattr(drv, '_lpm_prepared', None) is None:
         drv._lpm_prepared = {}
     return drv._lpm_prepared
@@ -41,20 +70,17 @@ def _console(adapter):
         adapter.read(pvm_mc.ManagementConsole.schema_type))[0]
 
 
-def _authorize(adapter, key):
-    """Authorize ``key``; True if this call added it."""
-    added = []
-
+def _authorize(adapter, key, mine):
+    """Authorize ``key``; ``mine['key']`` is set before the update."""
     @pvm_trans.entry_transaction
     def _update(console_w):
         keys = list(console_w.ssh_authorized_keys)
         if key in keys:
             return
+        mine['key'] = True
         console_w.ssh_authorized_keys = keys + [key]
         console_w.update()
-        added.append(True)
     _update(_console(adapter))
-    return bool(added)
 
 
 def _unauthorize(adapter, key):
@@ -73,18 +99,18 @@ def prepare(drv, instance, public_key):
     :raises pypowervm Error: the console or switch update failed (what
         this call created is then released again).
     """
-    mine = {'key': None, 'switch': False}
+    mine = {'pub': public_key, 'key': False, 'switch': False}
     with _LOCK:
         _prepared(drv)[instance.uuid] = mine
     try:
-        if public_key and _authorize(drv.adapter, public_key):
-            mine['key'] = public_key
+        if public_key:
+            _authorize(drv.adapter, public_key, mine)
         name = vif_mod.SECURE_RMC_VSWITCH
         if host_net.get_vswitch(drv.adapter, name,
                                 host_uuid=drv.host_uuid) is None:
+            mine['switch'] = True
             host_net.get_vswitch(drv.adapter, name, create=True,
                                  host_uuid=drv.host_uuid)
-            mine['switch'] = True
     except Exception:
         release(drv, instance, failed=True)
         raise
@@ -93,35 +119,30 @@ def prepare(drv, instance, public_key):
 def release(drv, instance, failed):
     """The migration is over; after a failure remove what it created.
 
-    Best effort: a failed removal is logged.
+    Best effort: a removal is tried twice, a second failure logged.
     """
     with _LOCK:
         prepared = _prepared(drv)
         mine = prepared.pop(instance.uuid, None)
-        if mine is None or not failed:
+        if mine is None:
             return
-        others = list(prepared.values())
-        if others:
-            # Still needed by a migration under way here: it inherits.
-            others[0]['key'] = others[0]['key'] or mine['key']
-            others[0]['switch'] = others[0]['switch'] or mine['switch']
+        same = [o for o in prepared.values() if o['pub'] == mine['pub']]
+        if not failed:
+            # The key now serves a migrated partition: it stays.
+            for other in same:
+                other['key'] = False
             return
+        # Still needed by a migration under way here: it inherits.
+        if mine['key'] and same:
+            same[0]['key'], mine['key'] = True, False
+        if mine['switch'] and prepared:
+            next(iter(prepared.values()))['switch'] = True
+            mine['switch'] = False
     if mine['key']:
-        try:
-            _unauthorize(drv.adapter, mine['key'])
-        except pvm_exc.Error:
-            LOG.exception('Removing the source NovaLink\'s SSH key after a '
-                          'failed live migration failed.', instance=instance)
+        best_effort('removing the source NovaLink\'s SSH key', instance,
+                    _unauthorize, drv.adapter, mine['pub'])
     if mine['switch']:
-        try:
-            vsw = host_net.get_vswitch(drv.adapter,
-                                       vif_mod.SECURE_RMC_VSWITCH,
-                                       host_uuid=drv.host_uuid)
-            if vsw is not None:
-                vsw.delete()
-        except pvm_exc.Error:
-            LOG.exception('Removing the virtual switch %s after a failed '
-                          'live migration failed.',
-                          vif_mod.SECURE_RMC_VSWITCH, instance=instance)
-        finally:
-            host_net.reset_cache(drv.adapter)
+        best_effort('removing the virtual switch %s' %
+                    vif_mod.SECURE_RMC_VSWITCH, instance,
+                    host_net.delete_unused_vswitch, drv.adapter,
+                    vif_mod.SECURE_RMC_VSWITCH, host_uuid=drv.host_uuid)

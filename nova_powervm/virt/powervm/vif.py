@@ -461,16 +461,15 @@ def plug_mgmt_vif(adapter, instance, vm_cnas=None, host_uuid=None,
 
     :return: the management CNA wrapper.
     """
-    vsw = host_net.get_vswitch(
-        adapter, SECURE_RMC_VSWITCH, create=True,
-        host_uuid=host_uuid or getattr(lpar_wrap, 'assoc_sys_uuid', None))
-    for cna in vm_cnas or []:
-        if on_vswitch(cna, vsw):
-            return cna
-    LOG.info('Creating the RMC management adapter of instance %s.',
-             instance.name)
-    cna = pvm_net.CNA.bld(adapter, SECURE_RMC_VLAN, vsw.related_href)
-    return _create_on_partition(cna, instance, lpar_wrap)
+    with host_net.using_vswitch(adapter, SECURE_RMC_VSWITCH, host_uuid=(
+            host_uuid or getattr(lpar_wrap, 'assoc_sys_uuid', None))) as vsw:
+        for cna in vm_cnas or []:
+            if on_vswitch(cna, vsw):
+                return cna
+        LOG.info('Creating the RMC management adapter of instance %s.',
+                 instance.name)
+        cna = pvm_net.CNA.bld(adapter, SECURE_RMC_VLAN, vsw.related_href)
+        return _create_on_partition(cna, instance, lpar_wrap)
 
 
 def unplug_mgmt_vif(cna):

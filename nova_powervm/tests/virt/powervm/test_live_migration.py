@@ -15,6 +15,7 @@ from nova_powervm.objects import migrate_data as mig_obj
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import driver_live_migration as drv_lpm
 from nova_powervm.virt.powervm import live_migration as lpm
+from nova_powervm.virt.powervm import live_migration_target as lpm_tgt
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
 
 UDID1, UDID2 = 'UDID-1', 'UDID-2'
@@ -76,6 +77,7 @@ class LpmTestCase(test.NoDBTestCase):
         self.console.get_public_key.return_value = 'ssh-rsa AAAA src'
         self.tgt = self.useFixture(fixtures.MockPatchObject(
             lpm, 'lpm_tgt')).mock
+        self.tgt.best_effort.side_effect = lpm_tgt.best_effort
 
 
 class TestDestination(LpmTestCase):
@@ -529,6 +531,32 @@ class TestVolumesAndNetwork(LpmTestCase):
         self.tgt.release.assert_called_once_with(self.drv, self.inst,
                                                  failed=True)
 
+    def test_rollback_at_destination_retries_a_failed_disconnect(self):
+        with mock.patch.object(volume_dvr, 'build_volume_driver') as build:
+            vol = build.return_value
+            vol.disconnect_volume.side_effect = [
+                pvm_exc.Error('RemoveDevice failed'), None]
+            self.drv.rollback_live_migration_at_destination(
+                'ctx', self.inst, [], _bdi(_fc_bdm('vol-1')))
+        self.assertEqual([mock.call(), mock.call()],
+                         vol.disconnect_volume.call_args_list)
+
+    def test_pre_live_migration_failure_disconnects_prepared_volumes(self):
+        vols = [mock.Mock(volume_id='vol-1'), mock.Mock(volume_id='vol-2')]
+        vols[1].pre_live_migration_on_destination.side_effect = (
+            pvm_exc.Error('discovery failed'))
+        with mock.patch.object(volume_dvr, 'build_volume_driver',
+                               side_effect=vols + [vols[0]]):
+            ex = self.assertRaises(
+                nova_exc.MigrationPreCheckError,
+                self.drv.pre_live_migration, 'ctx', self.inst,
+                _bdi(_fc_bdm('vol-1'), _fc_bdm('vol-2')), [], {}, _md())
+        self.assertIn('volume vol-2 cannot be reached', str(ex))
+        vols[0].disconnect_volume.assert_called_once_with()
+        vols[1].disconnect_volume.assert_not_called()
+        self.tgt.release.assert_called_once_with(self.drv, self.inst,
+                                                 failed=True)
+
     def test_post_at_destination_bridges_vlans(self):
         vifs = [{'id': 'p1', 'type': 'pvm_sea'}]
         with mock.patch.object(lpm.vif_mod, 'ensure_sea_vlan') as ensure, \
@@ -578,5 +606,6 @@ class TestVolumesAndNetwork(LpmTestCase):
             self.drv.post_live_migration(
                 'ctx', self.inst, _bdi(_fc_bdm('vol-1'), _fc_bdm('vol-2')),
                 _md())
+        # Each volume tried twice.
         self.assertEqual(
-            2, build.return_value.post_live_migration_at_source.call_count)
+            4, build.return_value.post_live_migration_at_source.call_count)

@@ -26,12 +26,22 @@ class TestTarget(test.NoDBTestCase):
             if name not in self.switches and create:
                 self.switches[name] = mock.Mock()
             return self.switches.get(name)
+
+        def delete(adapter, name, host_uuid=None):
+            self.switches.pop(name, None)
+            return True
         self.vsw = self.useFixture(fixtures.MockPatchObject(
             lpm_tgt.host_net, 'get_vswitch', side_effect=get_vswitch)).mock
-        self.useFixture(fixtures.MockPatchObject(
-            lpm_tgt.host_net, 'reset_cache'))
+        self.delete = self.useFixture(fixtures.MockPatchObject(
+            lpm_tgt.host_net, 'delete_unused_vswitch',
+            side_effect=delete)).mock
         self.inst = mock.Mock(uuid='inst-1')
         self.inst2 = mock.Mock(uuid='inst-2')
+
+    def assertDeleted(self, times=1):
+        self.assertEqual([mock.call(self.drv.adapter, 'MGMTSWITCH',
+                                    host_uuid='host-2')] * times,
+                         self.delete.call_args_list)
 
     def test_prepare_adds_key_and_switch(self):
         lpm_tgt.prepare(self.drv, self.inst, KEY)
@@ -39,61 +49,105 @@ class TestTarget(test.NoDBTestCase):
         self.console.update.assert_called_once_with()
         self.vsw.assert_called_with(self.drv.adapter, 'MGMTSWITCH',
                                     create=True, host_uuid='host-2')
-        self.assertEqual({'inst-1': {'key': KEY, 'switch': True}},
+        self.assertEqual({'inst-1': {'pub': KEY, 'key': True,
+                                     'switch': True}},
                          self.drv._lpm_prepared)
 
     def test_failure_removes_what_it_created(self):
         lpm_tgt.prepare(self.drv, self.inst, KEY)
-        switch = self.switches['MGMTSWITCH']
         lpm_tgt.release(self.drv, self.inst, failed=True)
         self.assertEqual(['other'], self.console.ssh_authorized_keys)
         self.assertEqual(2, self.console.update.call_count)
-        switch.delete.assert_called_once_with()
-        lpm_tgt.host_net.reset_cache.assert_called_once_with(
-            self.drv.adapter)
+        self.assertDeleted()
         self.assertEqual({}, self.drv._lpm_prepared)
 
     def test_success_keeps_them(self):
         lpm_tgt.prepare(self.drv, self.inst, KEY)
         lpm_tgt.release(self.drv, self.inst, failed=False)
         self.assertEqual(['other', KEY], self.console.ssh_authorized_keys)
-        self.switches['MGMTSWITCH'].delete.assert_not_called()
+        self.delete.assert_not_called()
 
     def test_failure_leaves_what_was_there(self):
         self.console.ssh_authorized_keys = [KEY]
-        switch = self.switches['MGMTSWITCH'] = mock.Mock()
+        self.switches['MGMTSWITCH'] = mock.Mock()
         lpm_tgt.prepare(self.drv, self.inst, KEY)
         lpm_tgt.release(self.drv, self.inst, failed=True)
         self.console.update.assert_not_called()
-        switch.delete.assert_not_called()
+        self.delete.assert_not_called()
 
     def test_migration_still_under_way_inherits(self):
         lpm_tgt.prepare(self.drv, self.inst, KEY)
         lpm_tgt.prepare(self.drv, self.inst2, KEY)
-        switch = self.switches['MGMTSWITCH']
         # The first fails while the second needs the key and switch.
         lpm_tgt.release(self.drv, self.inst, failed=True)
         self.assertEqual(['other', KEY], self.console.ssh_authorized_keys)
-        switch.delete.assert_not_called()
+        self.delete.assert_not_called()
         # The second fails too: now they go.
         lpm_tgt.release(self.drv, self.inst2, failed=True)
         self.assertEqual(['other'], self.console.ssh_authorized_keys)
-        switch.delete.assert_called_once_with()
+        self.assertDeleted()
 
-    def test_failed_prepare_releases(self):
-        self.vsw.side_effect = pvm_exc.Error('switch refused')
+    def test_other_source_key_is_not_inherited(self):
+        lpm_tgt.prepare(self.drv, self.inst, KEY)
+        lpm_tgt.prepare(self.drv, self.inst2, 'ssh-rsa BBBB other-src')
+        lpm_tgt.release(self.drv, self.inst, failed=True)
+        # Only the failed one's key goes; the switch is inherited.
+        self.assertEqual(['other', 'ssh-rsa BBBB other-src'],
+                         self.console.ssh_authorized_keys)
+        self.delete.assert_not_called()
+
+    def test_success_keeps_the_key_for_one_under_way(self):
+        lpm_tgt.prepare(self.drv, self.inst2, KEY)   # adds the key
+        lpm_tgt.prepare(self.drv, self.inst, KEY)
+        lpm_tgt.release(self.drv, self.inst, failed=False)
+        # The one under way fails later: the key serves the migrated one.
+        lpm_tgt.release(self.drv, self.inst2, failed=True)
+        self.assertEqual(['other', KEY], self.console.ssh_authorized_keys)
+
+    def test_key_added_but_answer_lost_is_removed(self):
+        self.console.update.side_effect = [pvm_exc.Error('answer lost'),
+                                           None]
         self.assertRaises(pvm_exc.Error, lpm_tgt.prepare, self.drv,
                           self.inst, KEY)
-        # The key it added is removed again.
         self.assertEqual(['other'], self.console.ssh_authorized_keys)
+        self.assertEqual(2, self.console.update.call_count)
+        self.delete.assert_not_called()
+
+    def test_switch_created_but_answer_lost_is_removed(self):
+        def create(adapter, name, create=False, host_uuid=None):
+            if create:
+                self.switches[name] = mock.Mock()
+                raise pvm_exc.Error('connection dropped')
+        self.vsw.side_effect = create
+        self.assertRaises(pvm_exc.Error, lpm_tgt.prepare, self.drv,
+                          self.inst, KEY)
+        # The key it added and the switch go.
+        self.assertEqual(['other'], self.console.ssh_authorized_keys)
+        self.assertDeleted()
         self.assertEqual({}, self.drv._lpm_prepared)
 
-    def test_removal_failure_is_logged(self):
+    def test_removal_retried_once(self):
         lpm_tgt.prepare(self.drv, self.inst, KEY)
-        self.console.update.side_effect = pvm_exc.Error('busy')
-        self.switches['MGMTSWITCH'].delete.side_effect = pvm_exc.Error('x')
+        self.console.update.side_effect = [pvm_exc.Error('busy'), None]
+        self.delete.side_effect = [pvm_exc.Error('busy'), True]
         lpm_tgt.release(self.drv, self.inst, failed=True)
-        self.assertIn("Removing the source NovaLink's SSH key",
-                      self.stdlog.logger.output)
-        self.assertIn('Removing the virtual switch MGMTSWITCH',
-                      self.stdlog.logger.output)
+        self.assertEqual(['other'], self.console.ssh_authorized_keys)
+        self.assertDeleted(2)
+
+    def test_removal_failing_twice_is_logged(self):
+        lpm_tgt.prepare(self.drv, self.inst, KEY)
+        # Each read shows the key (the failed updates changed nothing).
+        consoles = [mock.Mock(ssh_authorized_keys=['other', KEY])
+                    for _ in range(2)]
+        for one in consoles:
+            one.update.side_effect = pvm_exc.Error('busy')
+        lpm_tgt._console.side_effect = consoles
+        self.delete.side_effect = pvm_exc.Error('x')
+        lpm_tgt.release(self.drv, self.inst, failed=True)
+        for one in consoles:
+            one.update.assert_called_once_with()
+        self.assertDeleted(2)
+        self.assertIn("removing the source NovaLink's SSH key failed 2 "
+                      "times", self.stdlog.logger.output)
+        self.assertIn('removing the virtual switch MGMTSWITCH failed 2 '
+                      'times', self.stdlog.logger.output)
