@@ -14,9 +14,11 @@ Channel volumes to nova's fake Cinder.
 block device: ``mgmt.discover_vscsi_disk`` answers the simulator's file that
 backs the mapped disk (``sim.disk_path(name)``).
 """
+import contextlib
 import copy
 import hashlib
 import os
+import threading
 
 import fixtures
 from nova import exception
@@ -24,6 +26,8 @@ from nova.tests import fixtures as nova_fixtures
 from oslo_utils import uuidutils
 
 CHUNK_SIZE = 64 * 1024
+# The longest a held upload waits for its release (a test that forgot it).
+HOLD_MAX_S = 120
 
 
 def _iter_chunks(data):
@@ -67,6 +71,7 @@ class StreamingGlanceFixture(nova_fixtures.GlanceFixture):
         # nova's fixture stubs nova.image.glance through test.stub_out.
         super().__init__(test)
         self.downloads = []
+        self._hold = None
 
     def setUp(self):
         super().setUp()
@@ -76,12 +81,37 @@ class StreamingGlanceFixture(nova_fixtures.GlanceFixture):
         """The file holding an image's data (may not exist)."""
         return os.path.join(self.data_dir, str(image_id))
 
+    def hold_uploads(self):
+        """Hold each later upload after its first chunk until released.
+
+        :returns: ``(held, release)`` Events: ``held`` is set when an upload
+            waits; setting ``release`` lets it go on.
+        """
+        self._hold = (threading.Event(), threading.Event())
+        return self._hold
+
     def _store(self, image_id, data):
+        """Like Glance: the image is active once all its data is stored; a
+        failed upload leaves it queued, without data.
+        """
+        try:
+            self._write(image_id, data)
+        except Exception:
+            self.images[image_id]['status'] = 'queued'
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.data_path(image_id))
+            raise
+
+    def _write(self, image_id, data):
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
         zeros = bytes(CHUNK_SIZE)
+        self.images[image_id]['status'] = 'saving'
         with open(self.data_path(image_id), 'wb') as out:
             for chunk in _iter_chunks(data):
+                if self._hold and size == 0:
+                    self._hold[0].set()
+                    self._hold[1].wait(HOLD_MAX_S)
                 # Runs of zeros (most of a freshly created disk) become
                 # holes: a snapshot of a 1 GB disk stays cheap on /tmp.
                 if chunk == zeros[:len(chunk)]:
@@ -110,6 +140,9 @@ class StreamingGlanceFixture(nova_fixtures.GlanceFixture):
                 yield chunk
 
     def create(self, context, metadata, data=None):
+        if data is None and metadata.get('size') != 0:
+            # Glance: no data yet (nova's fixture says active).
+            metadata = dict(metadata, status='queued')
         image = super().create(context, metadata)
         if data is not None:
             self._store(image['id'], data)
@@ -117,6 +150,8 @@ class StreamingGlanceFixture(nova_fixtures.GlanceFixture):
 
     def update(self, context, image_id, metadata, data=None,
                purge_props=False):
+        # nova's image API does not send the read-only status.
+        metadata = {k: v for k, v in metadata.items() if k != 'status'}
         super().update(context, image_id, metadata, purge_props=purge_props)
         if data is not None:
             self._store(image_id, data)

@@ -6,7 +6,6 @@ delegate to TaskFlow flows (``tasks/``) and logic modules (``vm``, ``host``,
 """
 import functools
 
-from nova.compute import task_states
 from nova import context as nova_context
 from nova import exception as nova_exc
 from nova import objects
@@ -36,6 +35,7 @@ from nova_powervm.virt.powervm import nvram
 from nova_powervm.virt.powervm import power
 from nova_powervm.virt.powervm import sea_vlan
 from nova_powervm.virt.powervm import session as pvm_session
+from nova_powervm.virt.powervm import snapshot_cancel
 from nova_powervm.virt.powervm import startup
 from nova_powervm.virt.powervm import state_cache as pvm_state
 from nova_powervm.virt.powervm.tasks import base as tf_base
@@ -244,11 +244,13 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                 destroy_disks=True, destroy_secrets=True):
         """Power off and remove the partition and what it used.
 
-        A partition that is already gone is success.  A reverted resize
-        keeps its partition (same host) or shared disk (see driver_move).
+        A partition already gone is success; a snapshot in progress is
+        stopped first (snapshot_cancel).  A reverted resize keeps its
+        partition (same host) or shared disk (see driver_move).
         """
         if driver_move.same_host_revert(context, instance):
             return
+        snapshot_cancel.cancel(instance)
         destroy_disks = destroy_disks and not driver_move.keep_disks(
             self, instance)
         try:
@@ -278,7 +280,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         if stg_ftsk is not None:
             flow.add(stg_ftsk)
         flow.add(tf_stg.DetachDisk(self.disk_dvr, instance,
-                                     disk_types=_ALL_DISKS))
+                                     disk_types=_ALL_DISKS, with_mgmt=True))
         if destroy_disks:
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
         # The partition's own adapters go with it (next task).
@@ -307,7 +309,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         if configdrive.required_by(instance):
             flow.add(tf_media.DeleteVOpt(self.adapter, instance))
         flow.add(tf_stg.DetachDisk(self.disk_dvr, instance,
-                                     disk_types=_ALL_DISKS))
+                                     disk_types=_ALL_DISKS, with_mgmt=True))
         if destroy_disks:
             flow.add(tf_stg.DeleteDisk(self.disk_dvr))
         flow.add(*tf_net.unplug_vifs(self.adapter, instance, network_info,
@@ -451,15 +453,13 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
     def snapshot(self, context, instance, image_id, update_task_state):
         """Upload the instance's boot disk as the data of image ``image_id``.
 
-        For every disk driver, through the disk interface: the boot disk is
-        mapped to the management partition, streamed to the image service
-        and the mapping is always removed again (a failure reverts it).
-        REST: the partition's state (quick GET), one VIOS feed GET, one POST
-        to map, one POST to unmap.
+        The boot disk is mapped to the management partition, streamed to
+        the image service and unmapped (also on failure, or when destroy
+        stops it: SnapshotCancelled).  REST: a quick GET of the partition's
+        state, one VIOS feed GET, one POST to map, one POST to unmap.
 
-        :raises InstanceNotFound: the instance has no partition.
-        :raises InstanceNotRunning: its partition is migrating or not
-            available.
+        :raises InstanceNotFound: no partition.  InstanceNotRunning: its
+            partition is migrating or not available.
         """
         if not self.disk_dvr.capabilities.get('snapshot'):
             raise nova_exc.NotSupportedWithOption(
@@ -468,18 +468,10 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         # nova's contract: InstanceNotFound / InstanceNotRunning, before
         # anything is mapped.
         power.check_snapshot_state(self.adapter, instance)
-        flow = tf_lf.Flow('snapshot_%s' % instance.uuid)
-        flow.add(
-            tf_img.UpdateTaskState(update_task_state,
-                                   task_states.IMAGE_PENDING_UPLOAD),
-            tf_img.InstanceDiskToMgmt(self.adapter, self.disk_dvr, instance),
-            tf_img.UpdateTaskState(
-                update_task_state, task_states.IMAGE_UPLOADING,
-                expected_state=task_states.IMAGE_PENDING_UPLOAD),
-            tf_img.StreamToGlance(context, instance, image_id),
-            tf_img.RemoveInstanceDiskFromMgmt(self.adapter, self.disk_dvr,
-                                              instance))
-        tf_base.run(flow, instance=instance)
+        with snapshot_cancel.tracking(instance) as cancelled:
+            tf_base.run(tf_img.snapshot_flow(
+                self.adapter, self.disk_dvr, context, instance, image_id,
+                update_task_state, cancelled), instance=instance)
 
     # Rescue (driver_rescue.py).
 

@@ -77,6 +77,12 @@ class InstanceDiskMappingFailed(nova_exc.NovaException):
                 'the management partition: %(reason)s')
 
 
+class SnapshotCancelled(nova_exc.InstanceNotFound):
+    """nova's compute manager treats it as an instance deleted meanwhile."""
+    msg_fmt = _('Instance %(instance_id)s is being deleted; its snapshot '
+                'was stopped.')
+
+
 class NoDiskDiscoveryException(nova_exc.NovaException):
     msg_fmt = _('No block device with UDID %(udid)s appeared on vSCSI bus '
                 '%(bus)x of the management partition within %(timeout)d '

@@ -224,18 +224,34 @@ def _readable(path):
         nova.privsep.path.chown(path, uid=owner)
 
 
-def stream_to_image(context, image_id, metadata, disk_path):
+class _CheckedReader(object):
+    """A file's ``read`` that calls ``check()`` first (it may raise)."""
+
+    def __init__(self, stream, check):
+        self._stream = stream
+        self._check = check
+
+    def read(self, size=-1):
+        self._check()
+        return self._stream.read(size)
+
+
+def stream_to_image(context, image_id, metadata, disk_path, check=None):
     """Upload the bytes of ``disk_path`` as the data of image ``image_id``.
 
     The open file is handed to nova's image API, which reads it in chunks:
     the disk is never held in memory.  Properties nova already set on the
     image are kept.
+
+    :param check: called before each read; what it raises fails the upload
+        (the image service then does not make the image active).
     """
     LOG.info('Uploading %(path)s to image %(img)s.',
              {'path': disk_path, 'img': image_id})
     with _readable(disk_path):
         with open(disk_path, 'rb') as stream:
-            IMAGE_API.update(context, image_id, metadata, data=stream,
+            data = stream if check is None else _CheckedReader(stream, check)
+            IMAGE_API.update(context, image_id, metadata, data=data,
                              purge_props=False)
 
 

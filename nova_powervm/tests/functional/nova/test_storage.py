@@ -1,6 +1,7 @@
 """Snapshots and Cinder volumes through nova's API, on the simulator."""
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional.nova import base
+from nova_powervm.virt.powervm import snapshot_cancel
 
 
 class TestSnapshot(base.PowerVMNovaTestCase):
@@ -92,3 +93,57 @@ class TestVolumes(base.PowerVMNovaTestCase):
 
         self._delete(server)
         self.assertInventoryRestored()
+
+
+class TestDeleteDuringSnapshot(base.PowerVMNovaTestCase):
+    """A server deleted while its snapshot uploads (seen in Tempest).
+
+    The snapshot holds a mapping of the boot LU to the management
+    partition; NovaLink refuses to delete a mapped LU (409 "in use").
+    """
+
+    POWERVM_FLAGS = {'disk_driver': 'ssp'}
+
+    def _cancelled(self, server):
+        """True once destroy has stopped the server's snapshot."""
+        snap = snapshot_cancel._RUNNING.get(server['id'])
+        if snap is not None and snap.cancelled.is_set():
+            return True
+        srv = self.api.get_server(server['id'])
+        if srv['status'] == 'ERROR':
+            self.fail('delete failed: %s' % srv.get('fault'))
+        return False
+
+    def test_delete_while_snapshot_uploads(self):
+        server = self._boot()
+        held, release = self.glance.hold_uploads()
+        self.addCleanup(release.set)
+        image_id = self.api.post_server_action(
+            server['id'], {'createImage': {'name': 'snap1'}})['image_id']
+        self._wait_for(held.is_set, 'the upload to start')
+        self.assertEqual('saving', self.glance.images[image_id]['status'])
+
+        self.api.delete_server(server['id'])
+        self._wait_for(lambda: self._cancelled(server),
+                       'destroy to stop the snapshot')
+        release.set()
+        self._wait_gone(server)
+
+        # nova deleted the unfinished image (it was never active).
+        self._wait_for(lambda: image_id not in self.glance.images,
+                       'nova to delete the snapshot image')
+        # No partition, mapping (the management partition's too), media or
+        # instance LU left: only the cached image LU (and its data file).
+        after = self.sim.inventory()
+        self.assertEqual(self._without_storage(self.start_inventory),
+                         dict(self._without_storage(after),
+                              ssp=self.start_inventory['ssp']))
+        lus = [lu for pool in after['ssp'].values()
+               for lu in pool['logical_units']]
+        self.assertEqual(['VirtualIO_Image'], [lu[1] for lu in lus], lus)
+        log = self.stdlog.logger.output
+        self.assertIn('Stopping the snapshot in progress', log)
+        # Neither nova nor the driver logged an error.
+        self.assertEqual([], [line for line in log.splitlines()
+                              if ' ERROR [nova' in line or
+                              line.startswith('Traceback')])

@@ -132,6 +132,32 @@ class TestDriverLifecycle(test.NoDBTestCase):
         # No volumes, no config drive: no VIOS feed read.
         self.assertFalse(self.ftsk.called)
 
+    def test_destroy_stops_snapshot_and_detaches_its_mapping(self):
+        # A snapshot in progress is stopped before anything else; whatever
+        # it still maps to the management partition goes with the
+        # instance's mappings (before the disk delete, which NovaLink
+        # refuses for a mapped disk).
+        calls = mock.Mock()
+        self.useFixture(fixtures.MockPatchObject(
+            driver.snapshot_cancel, 'cancel', calls.cancel))
+        self.vm.get_instance_wrapper.side_effect = calls.get_wrapper
+        self.run.side_effect = calls.run
+        self.drv.destroy('ctx', self.inst, [])
+        self.assertEqual(['cancel', 'get_wrapper', 'run'],
+                         [c[0] for c in calls.mock_calls])
+        calls.cancel.assert_called_once_with(self.inst)
+        detach = list(self.run.call_args[0][0])[1]
+        self.assertEqual(('detach_disk', True),
+                         (detach.name, detach.with_mgmt))
+        # Partition already gone: the same.
+        self.vm.get_instance_wrapper.side_effect = nova_exc.InstanceNotFound(
+            instance_id='inst-uuid')
+        self.drv.destroy('ctx', self.inst, [])
+        self.assertEqual(2, calls.cancel.call_count)
+        detach = list(self.run.call_args[0][0])[0]
+        self.assertEqual(('detach_disk', True),
+                         (detach.name, detach.with_mgmt))
+
     def test_destroy_without_ovs_vif_has_no_unplug_task(self):
         # The partition's own adapters go with it: nothing to unplug.
         for vifs in ([_SEA_VIF], [], None):

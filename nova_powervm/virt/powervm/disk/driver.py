@@ -30,6 +30,7 @@ from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import image
+from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import scsi_maps
 from nova_powervm.virt.powervm import slot_map
 
@@ -246,22 +247,28 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         funcs = [self.disk_match_func(dtype, instance) for dtype in disk_types]
         return lambda stg_elem: any(func(stg_elem) for func in funcs)
 
-    def detach_disk(self, instance, disk_types=(DiskType.BOOT,)):
+    def detach_disk(self, instance, disk_types=(DiskType.BOOT,),
+                    with_mgmt=False):
         """Remove the mappings of the instance's disks from every VIOS.
 
         One GET of the VIOS feed plus one POST per VIOS that had a mapping.
         :param disk_types: which of the instance's disks (boot, rescue).
+        :param with_mgmt: also their mappings to the management partition
+            (destroy: a snapshot's, see snapshot_cancel), in the same POST.
         :return: the storage elements that were mapped (for
             :meth:`delete_disks`), each once.
         """
-        lpar_uuid = ids.pvm_uuid(instance)
+        clients = [ids.pvm_uuid(instance)]
+        if with_mgmt:
+            clients.append(mgmt.mgmt_uuid(self.adapter))
         match = self._types_match_func(disk_types, instance)
         removed = []
 
         def remove(vwrap):
-            # Only this partition's mappings are looked at (they grow with
+            # Only these partitions' mappings are looked at (they grow with
             # the host's partitions); no POST when none was removed.
-            gone = scsi_maps.remove_maps(vwrap, lpar_uuid, match_func=match)
+            gone = [smap for client in clients for smap in
+                    scsi_maps.remove_maps(vwrap, client, match_func=match)]
             for smap in gone:
                 if smap.backing_storage not in removed:
                     removed.append(smap.backing_storage)

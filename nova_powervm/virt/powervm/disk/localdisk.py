@@ -370,14 +370,16 @@ class LocalStorage(disk_dvr.DiskAdapter):
             dtype, instance, short=True)) for dtype in disk_types]
         return [vdisk for vdisk in found if vdisk is not None]
 
-    def detach_disk(self, instance, disk_types=(disk_dvr.DiskType.BOOT,)):
+    def detach_disk(self, instance, disk_types=(disk_dvr.DiskType.BOOT,),
+                    with_mgmt=False):
         """Remove the disks' mappings; return the disk(s) to delete.
 
         When no mapping is left (the partition is already gone, taking its
         mappings with it) the disks are still returned, by name, so that
         :meth:`delete_disks` removes them: destroy leaves no disk behind.
         """
-        removed = super().detach_disk(instance, disk_types=disk_types)
+        removed = super().detach_disk(instance, disk_types=disk_types,
+                                      with_mgmt=with_mgmt)
         if not removed:
             removed = [pvm_stg.VDisk.bld_ref(
                 self.adapter, self.get_disk_name(dtype, instance, short=True))

@@ -467,14 +467,16 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 self._remove_marker(marker)
         return lu
 
-    def detach_disk(self, instance, disk_types=(disk_dvr.DiskType.BOOT,)):
+    def detach_disk(self, instance, disk_types=(disk_dvr.DiskType.BOOT,),
+                    with_mgmt=False):
         """Remove the LUs' mappings; return the LU(s) to delete.
 
         With no mapping left (a partition already gone, or a destroy
         retried after its LU deletion failed) the LUs are still returned,
         found by name (one more GET), so destroy leaves no LU behind.
         """
-        removed = super().detach_disk(instance, disk_types=disk_types)
+        removed = super().detach_disk(instance, disk_types=disk_types,
+                                      with_mgmt=with_mgmt)
         if removed:
             return removed
         return self.boot_disks(instance, disk_types=disk_types)

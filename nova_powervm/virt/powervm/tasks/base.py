@@ -79,6 +79,9 @@ class _Backend(tf_persist.Backend):
 _BACKEND = _Backend()
 
 
+_GONE = (nova_exc.InstanceNotFound, nova_exc.UnexpectedDeletingTaskStateError)
+
+
 def may_have_changed(result):
     """Whether a task's REST change may have been made despite ``result``.
 
@@ -128,9 +131,11 @@ def run(flow, instance=None, store=None, exc_class=exc.PowerVMTaskFailed):
     except Exception as error:
         name, cause = _failed_step(engine, error)
         reason = _cause_text(cause)
-        LOG.error('Flow %(flow)s failed at step %(task)s: %(reason)s',
-                  {'flow': flow.name, 'task': name, 'reason': reason},
-                  instance=instance)
+        # An instance deleted meanwhile is no error of the driver's.
+        log = LOG.warning if isinstance(cause, _GONE) else LOG.error
+        log('Flow %(flow)s failed at step %(task)s: %(reason)s',
+            {'flow': flow.name, 'task': name, 'reason': reason},
+            instance=instance)
         wrapped = exc_class(task=name, reason=reason)
         if isinstance(cause, nova_exc.NovaException):
             try:

@@ -1,6 +1,6 @@
 """TaskFlow tasks for snapshot: boot disk -> management partition -> image.
 
-Flow (built by ``PowerVMDriver.snapshot``)::
+Flow (:func:`snapshot_flow`, run by ``PowerVMDriver.snapshot``)::
 
     UpdateTaskState(IMAGE_PENDING_UPLOAD)
     InstanceDiskToMgmt         provides stg_elem, vios_wrap, disk_path
@@ -11,11 +11,14 @@ Flow (built by ``PowerVMDriver.snapshot``)::
 A failure anywhere after the mapping reverts ``InstanceDiskToMgmt``, which
 removes the temporary mapping (also when discovering the device failed).
 """
+from nova.compute import task_states
 from oslo_log import log as logging
+from taskflow.patterns import linear_flow as tf_lf
 from taskflow import task
 
 from nova_powervm.virt.powervm import image
 from nova_powervm.virt.powervm import mgmt
+from nova_powervm.virt.powervm import snapshot_cancel
 
 LOG = logging.getLogger(__name__)
 
@@ -90,18 +93,25 @@ class InstanceDiskToMgmt(task.Task):
 
 
 class StreamToGlance(task.Task):
-    """Stream the mapped disk into the image (requires 'disk_path')."""
+    """Stream the mapped disk into the image (requires 'disk_path').
 
-    def __init__(self, context, instance, image_id):
+    :param cancelled: an Event; once set (destroy, see snapshot_cancel) the
+        upload fails at its next read with SnapshotCancelled.
+    """
+
+    def __init__(self, context, instance, image_id, cancelled=None):
         super().__init__(name='stream_to_glance', requires=['disk_path'])
         self.context = context
         self.instance = instance
         self.image_id = image_id
+        self.cancelled = cancelled
 
     def execute(self, disk_path):
-        image.stream_to_image(self.context, self.image_id,
-                              image.snapshot_metadata(self.instance),
-                              disk_path)
+        image.stream_to_image(
+            self.context, self.image_id,
+            image.snapshot_metadata(self.instance), disk_path,
+            check=lambda: snapshot_cancel.check(self.cancelled,
+                                                self.instance))
 
 
 class RemoveInstanceDiskFromMgmt(task.Task):
@@ -120,3 +130,20 @@ class RemoveInstanceDiskFromMgmt(task.Task):
     def execute(self, stg_elem, vios_wrap, disk_path):
         _unmap_from_mgmt(self.adapter, self.disk_dvr, vios_wrap,
                          stg_elem.name, disk_path, self.instance)
+
+
+def snapshot_flow(adapter, disk_dvr, context, instance, image_id,
+                  update_task_state, cancelled=None):
+    """The snapshot flow (see the module's docstring).
+
+    :param cancelled: an Event that stops the upload (StreamToGlance).
+    """
+    flow = tf_lf.Flow('snapshot_%s' % instance.uuid)
+    flow.add(
+        UpdateTaskState(update_task_state, task_states.IMAGE_PENDING_UPLOAD),
+        InstanceDiskToMgmt(adapter, disk_dvr, instance),
+        UpdateTaskState(update_task_state, task_states.IMAGE_UPLOADING,
+                        expected_state=task_states.IMAGE_PENDING_UPLOAD),
+        StreamToGlance(context, instance, image_id, cancelled=cancelled),
+        RemoveInstanceDiskFromMgmt(adapter, disk_dvr, instance))
+    return flow

@@ -123,19 +123,24 @@ class DetachDisk(task.Task):
     :param disk_types: which of the instance's disks (default: boot).
     :param remap_on_revert: revert maps the removed disks back (unrescue);
         otherwise (destroy) nothing is reverted.
+    :param with_mgmt: also the disks' mappings to the management partition
+        (destroy: a snapshot's).
     """
 
     def __init__(self, disk_dvr, instance,
-                 disk_types=(disk_dvr.DiskType.BOOT,), remap_on_revert=False):
+                 disk_types=(disk_dvr.DiskType.BOOT,), remap_on_revert=False,
+                 with_mgmt=False):
         super().__init__(name='detach_disk', provides='stor_adpt_mappings')
         self.disk_dvr = disk_dvr
         self.instance = instance
         self.disk_types = disk_types
         self.remap_on_revert = remap_on_revert
+        self.with_mgmt = with_mgmt
 
     def execute(self):
         return self.disk_dvr.detach_disk(self.instance,
-                                         disk_types=self.disk_types)
+                                         disk_types=self.disk_types,
+                                         with_mgmt=self.with_mgmt)
 
     def revert(self, result, flow_failures, **kwargs):
         if not self.remap_on_revert:

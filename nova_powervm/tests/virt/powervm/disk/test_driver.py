@@ -142,6 +142,28 @@ class TestDiskAdapter(test.NoDBTestCase):
         self.feed[1].update.assert_called_once()
         self.feed[2].update.assert_not_called()
 
+    def test_detach_disk_with_mgmt(self):
+        # destroy during a snapshot: the management partition's mapping of
+        # the boot disk goes in the same POST; its other mappings stay.
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self._map(self.feed[0], MGMT_UUID, self._lu(self.boot))
+        other = self._map(self.feed[0], MGMT_UUID, self._lu('other', '27dd'))
+        # The partition is gone from vios-2: only the snapshot's mapping.
+        self._map(self.feed[1], MGMT_UUID, self._lu(self.boot))
+        without = self.drv.detach_disk(self.inst)
+        self.assertEqual(2, len(self.feed[0].scsi_mappings))
+        self.assertEqual(1, len(self.feed[1].scsi_mappings))
+        self.assertEqual([self.boot], [s.name for s in without])
+        with mock.patch.object(disk_dvr.mgmt, 'mgmt_uuid',
+                               return_value=MGMT_UUID) as mgmt_uuid:
+            removed = self.drv.detach_disk(self.inst, with_mgmt=True)
+        mgmt_uuid.assert_called_once_with(self.adpt)
+        self.assertEqual([self.boot], [s.name for s in removed])
+        self.assertEqual([other], self.feed[0].scsi_mappings)
+        self.assertEqual([], self.feed[1].scsi_mappings)
+        self.assertEqual(2, self.feed[0].update.call_count)
+        self.feed[1].update.assert_called_once()
+
     def test_mappings_scanned_once_per_vios(self):
         # A VIOS's mappings grow with the host's partitions (500 on a full
         # host): attach and detach look through them once, not twice.

@@ -108,6 +108,22 @@ class TestRun(test.NoDBTestCase):
         self.assertIn('step img failed', str(err))
         self.assertIn('bad format', str(err))
 
+    @mock.patch.object(tf_base, 'LOG')
+    def test_instance_gone_is_no_error(self, log):
+        # Deleted meanwhile (e.g. a snapshot stopped by destroy): a warning.
+        for error in (nova_exc.InstanceNotFound(instance_id='i'),
+                      nova_exc.UnexpectedDeletingTaskStateError(
+                          instance_uuid='i', expected='a', actual='b')):
+            flow = tf_lf.Flow('f')
+            flow.add(_Step('a', [], error))
+            self.assertRaises(type(error), tf_base.run, flow)
+        self.assertEqual(2, log.warning.call_count)
+        log.error.assert_not_called()
+        flow = tf_lf.Flow('f')
+        flow.add(_Step('a', [], ValueError('x')))
+        self.assertRaises(exc.PowerVMTaskFailed, tf_base.run, flow)
+        log.error.assert_called_once()
+
     def test_nothing_persisted_results_kept(self):
         # The engine's storage persists through the no-op backend (the
         # default in-memory one copied every state change), and still holds

@@ -10,6 +10,7 @@ from nova import test
 from nova_powervm.virt.powervm import driver as pvm_driver
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import image
+from nova_powervm.virt.powervm import snapshot_cancel
 
 
 class TestSnapshot(test.NoDBTestCase):
@@ -69,7 +70,8 @@ class TestSnapshot(test.NoDBTestCase):
             mock.call.update_task_state(
                 task_state=task_states.IMAGE_UPLOADING,
                 expected_state=task_states.IMAGE_PENDING_UPLOAD),
-            mock.call.stream('ctx', 'img-id', meta, '/dev/sdz'),
+            mock.call.stream('ctx', 'img-id', meta, '/dev/sdz',
+                             check=mock.ANY),
             mock.call.remove_block_dev('/dev/sdz'),
             mock.call.disconnect(self.vwrap, 'boot_inst', 'mgmt-uuid'),
         ], self.calls.mock_calls)
@@ -109,6 +111,39 @@ class TestSnapshot(test.NoDBTestCase):
         self.update_state.assert_called_once_with(
             task_state=task_states.IMAGE_PENDING_UPLOAD)
 
+    def _cancel_during_upload(self, error=None):
+        """destroy stops the snapshot while it uploads."""
+        def upload(ctx, image_id, meta, path, check):
+            self.assertIn(self.inst.uuid, snapshot_cancel._RUNNING)
+            check()
+            # destroy, in another thread (here: not waiting).
+            self.assertFalse(snapshot_cancel.cancel(self.inst, timeout=0))
+            if error is not None:
+                raise error
+            check()
+        self.stream.side_effect = upload
+
+    def test_cancelled_upload_unmaps_and_raises_instance_not_found(self):
+        self._cancel_during_upload()
+        err = self.assertRaises(exc.SnapshotCancelled, self.snapshot)
+        # nova's compute manager takes it for an instance deleted meanwhile
+        # (and deletes the unfinished image).
+        self.assertIsInstance(err, nova_exc.InstanceNotFound)
+        self.calls.remove_block_dev.assert_called_once_with('/dev/sdz')
+        self.disk.disconnect_disk_from_mgmt.assert_called_once_with(
+            'vios-uuid', 'boot_inst', 'mgmt-uuid')
+        self.assertNotIn(self.inst.uuid, snapshot_cancel._RUNNING)
+        # Nothing left to stop.
+        self.assertTrue(snapshot_cancel.cancel(self.inst, timeout=0))
+
+    def test_cancelled_upload_failing_otherwise(self):
+        # E.g. the disk's mapping was removed under the read (EIO), or the
+        # image client wrapped the error: still an instance deleted.
+        self._cancel_during_upload(IOError('EIO'))
+        self.assertRaises(exc.SnapshotCancelled, self.snapshot)
+        self.disk.disconnect_disk_from_mgmt.assert_called_once_with(
+            'vios-uuid', 'boot_inst', 'mgmt-uuid')
+
     def test_disk_driver_without_snapshot(self):
         self.disk.capabilities = {'snapshot': False}
         self.assertRaises(nova_exc.NotSupportedWithOption, self.snapshot)
@@ -132,3 +167,18 @@ class TestStreamToImage(test.NoDBTestCase):
             image.stream_to_image('ctx', 'img', {'a': 1}, path)
         self.assertEqual(b'x' * 10, seen['read'])
         self.assertFalse(seen['purge'])
+
+    def test_check_before_each_read(self):
+        path = self.useFixture(fixtures.TempDir()).path + '/disk'
+        with open(path, 'wb') as f:
+            f.write(b'x' * 100)
+        check = mock.Mock(side_effect=[None, exc.SnapshotCancelled(
+            instance_id='i')])
+
+        def update(ctx, image_id, meta, data=None, purge_props=True):
+            self.assertEqual(b'x' * 10, data.read(10))
+            data.read(10)
+        with mock.patch.object(image.IMAGE_API, 'update', update):
+            self.assertRaises(exc.SnapshotCancelled, image.stream_to_image,
+                              'ctx', 'img', {'a': 1}, path, check=check)
+        self.assertEqual(2, check.call_count)

@@ -71,8 +71,8 @@ class TestStorageTasks(test.NoDBTestCase):
             ValueError, self._run,
             tf_stg.DetachDisk(self.dvr, self.inst, disk_types=('rescue',),
                               remap_on_revert=True), Fail())
-        self.dvr.detach_disk.assert_called_once_with(self.inst,
-                                                     disk_types=('rescue',))
+        self.dvr.detach_disk.assert_called_once_with(
+            self.inst, disk_types=('rescue',), with_mgmt=False)
         self.dvr.map_disks.assert_called_once_with(
             self.inst, self.dvr.detach_disk.return_value)
 
