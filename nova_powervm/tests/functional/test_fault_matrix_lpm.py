@@ -230,9 +230,11 @@ class _LpmMatrix(fmm._MoveMatrix):
 
 def _state(sim, *skip):
     """What a migration may leave on host ``sim``: its inventory (but
-    ``skip``), its console's authorized keys, its running jobs.
+    ``skip``), the VLANs its SEAs bridge, its console's authorized keys,
+    its running jobs.
     """
     out = {k: v for k, v in sim.inventory().items() if k not in skip}
+    out['sea_vlans'] = sim.call('sea_vlans')
     out['authorized_keys'] = keys.authorized_keys(sim)
     with sim.jobs.lock:
         out['running_jobs'] = sorted(j.op for j in sim.jobs.jobs.values()

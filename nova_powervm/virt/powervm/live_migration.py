@@ -478,8 +478,11 @@ def abort(drv, instance):
 
 
 def post_at_source(drv, instance, network_info):
-    """Unbridge the VLANs of the partition's ports that nothing here uses."""
-    vif_mod.release_sea_vlans(drv.adapter, instance, network_info)
+    """Unbridge the VLANs of the partition's ports that nothing here uses
+    (best effort, each tried twice).
+    """
+    vif_mod.release_sea_vlans(drv.adapter, instance, network_info,
+                              tries=lpm_tgt.ATTEMPTS)
 
 
 def post_source_volumes(drv, instance, block_device_info, migrate_data):

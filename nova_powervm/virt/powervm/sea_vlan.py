@@ -201,12 +201,13 @@ def release(adapter, host_uuid, vsw, vlan):
     return bool(release_all(adapter, host_uuid, [(vsw, vlan)]))
 
 
-def release_all(adapter, host_uuid, pairs):
+def release_all(adapter, host_uuid, pairs, tries=1):
     """:func:`release` for (vswitch, VLAN) pairs; the VLANs removed.
 
-    A VLAN known (while fresh) to be on the primary trunk adapter, or on a
-    vswitch without a bridge, costs nothing; an unknown one one read of the
-    bridges (remembered).  One the driver bridged costs the VirtualNetwork
+    A failed removal is tried ``tries`` times in all.  A VLAN known (while
+    fresh) to be on the primary trunk adapter, or on a vswitch without a
+    bridge, costs nothing; an unknown one one read of the bridges
+    (remembered).  One the driver bridged costs the VirtualNetwork
     feed (read once for all pairs), and if no adapter uses it any more the
     bridges' feed and their update.
     """
@@ -217,13 +218,17 @@ def release_all(adapter, host_uuid, pairs):
         if vlan is None or (vsw.switch_id, vlan) in seen:
             continue
         seen.add((vsw.switch_id, vlan))
-        try:
-            if _release(adapter, host_uuid, vsw, vlan, vnets):
-                removed.append(vlan)
-        except pvm_exc.Error as e:
-            LOG.warning('Could not remove VLAN %(vlan)s from the Shared '
-                        'Ethernet Adapter of virtual switch %(vsw)s: '
-                        '%(err)s', {'vlan': vlan, 'vsw': vsw.name, 'err': e})
+        for left in range(tries - 1, -1, -1):
+            try:
+                if _release(adapter, host_uuid, vsw, vlan, vnets):
+                    removed.append(vlan)
+                break
+            except pvm_exc.Error as e:
+                LOG.warning('Could not remove VLAN %(vlan)s from the Shared '
+                            'Ethernet Adapter of virtual switch %(vsw)s '
+                            '(%(left)d more tries): %(err)s',
+                            {'vlan': vlan, 'vsw': vsw.name, 'err': e,
+                             'left': left})
     return removed
 
 

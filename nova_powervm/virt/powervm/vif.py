@@ -478,9 +478,9 @@ def unplug_mgmt_vif(cna):
         _delete_quietly(cna)
 
 
-def release_sea_vlans(adapter, instance, network_info):
+def release_sea_vlans(adapter, instance, network_info, tries=1):
     """Remove from the SEAs the VLANs of ``network_info``'s pvm_sea ports
-    that no adapter on the host uses any more (best effort).
+    that no adapter on the host uses any more (best effort, ``tries``).
     """
     pairs = []
     for one in network_info or []:
@@ -493,7 +493,8 @@ def release_sea_vlans(adapter, instance, network_info):
             LOG.warning('Not removing the VLAN of port %(port)s from the '
                         'SEA: %(err)s', {'port': _port(one), 'err': e})
     if pairs:
-        sea_vlan.release_all(adapter, host_net.host_uuid(adapter), pairs)
+        sea_vlan.release_all(adapter, host_net.host_uuid(adapter), pairs,
+                             tries=tries)
 
 
 def ensure_sea_vlan(adapter, instance, vif, host_uuid=None):

@@ -78,6 +78,7 @@ class LpmTestCase(test.NoDBTestCase):
         self.tgt = self.useFixture(fixtures.MockPatchObject(
             lpm, 'lpm_tgt')).mock
         self.tgt.best_effort.side_effect = lpm_tgt.best_effort
+        self.tgt.ATTEMPTS = lpm_tgt.ATTEMPTS
 
 
 class TestDestination(LpmTestCase):
@@ -596,7 +597,8 @@ class TestVolumesAndNetwork(LpmTestCase):
         vifs = [{'id': 'p1', 'type': 'pvm_sea'}]
         with mock.patch.object(lpm.vif_mod, 'release_sea_vlans') as rel:
             self.drv.post_live_migration_at_source('ctx', self.inst, vifs)
-        rel.assert_called_once_with(self.drv.adapter, self.inst, vifs)
+        rel.assert_called_once_with(self.drv.adapter, self.inst, vifs,
+                                    tries=2)
 
     def test_post_live_migration_cleans_source_volumes(self):
         with mock.patch.object(volume_dvr, 'build_volume_driver') as build:

@@ -151,6 +151,24 @@ class TestSeaVlan(test_base.TestCase):
         self.assertEqual(1, self.nb_get.call_count)
         self.vnet_get.assert_not_called()
 
+    def test_release_all_tries_a_failed_removal_again(self):
+        self.nbs = [bridge(tagged=(300, 301))]
+        self.remove.side_effect = [pvm_exc.Error('HTTP 500'), None, None]
+        self.assertEqual([300, 301], sea_vlan.release_all(
+            self.adapter, HOST, [(self.vsw, 300), (self.vsw, 301)],
+            tries=2))
+        self.assertEqual([mock.call(self.adapter, HOST, 'nb1', v,
+                                    existing_nbs=mock.ANY)
+                          for v in (300, 300, 301)],
+                         self.remove.call_args_list)
+
+    def test_release_all_tries_once_by_default(self):
+        self.nbs = [bridge(tagged=(300,))]
+        self.remove.side_effect = pvm_exc.Error('HTTP 500')
+        self.assertEqual([], sea_vlan.release_all(
+            self.adapter, HOST, [(self.vsw, 300)]))
+        self.assertEqual(1, self.remove.call_count)
+
     def test_release_all_reads_vnets_once_and_skips_repeats(self):
         self.nbs = [bridge(tagged=(300, 301))]
         vsw3 = mock.Mock(switch_id=3)

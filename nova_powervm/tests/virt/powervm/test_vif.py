@@ -209,7 +209,7 @@ class TestSeaVif(VifTestBase):
                                   [make_vif(vlan=100), agent])
             vif.release_sea_vlans(self.adapter, self.inst, [agent])
         rel.assert_called_once_with(self.adapter, HOST,
-                                    [(self.vswitches[0], 100)])
+                                    [(self.vswitches[0], 100)], tries=1)
 
 
 class TestValidation(VifTestBase):
