@@ -161,6 +161,7 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
     env.spawn(drv, warm, meta)
     drv.destroy(env.context, warm, harness.network_info())
     singles, many_s, cpu, sim_ms, conflicts = [], [], [], [], 0
+    sim_cpu, sim_modelled = [], []
     errors = collections.Counter()
 
     def destroy(insts):
@@ -192,6 +193,10 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
             # The simulator's own time (the injected latency left out).
             sim_ms.append(sum(max(0.0, r['duration_ms'] - latency_ms)
                               for r in many_log) / n)
+            # Of which its CPU and its modelled waits (job durations).
+            sim_cpu.append(sum(r.get('cpu_ms', 0) for r in many_log) / n)
+            sim_modelled.append(sum(max(0.0, r.get('wait_ms', 0) -
+                                        latency_ms) for r in many_log) / n)
             log += env.sim.request_log()
             conflicts += len([r for r in log if r['status'] == 412])
             errors.update('%s %d' % (harness.resource_key(
@@ -208,6 +213,11 @@ def concurrency(env, n=8, latency_ms=20, rounds=3):
             'ratio': round(multi / single, 2),
             'cpu_per_spawn_s': round(statistics.median(cpu), 4),
             'sim_ms_per_spawn': round(statistics.median(sim_ms), 1),
+            # sim_ms_per_spawn = CPU + modelled waits + queueing (the
+            # state lock, the GIL, the scheduler: the rest).
+            'sim_cpu_ms_per_spawn': round(statistics.median(sim_cpu), 1),
+            'sim_modelled_ms_per_spawn': round(
+                statistics.median(sim_modelled), 1),
             # A GET 404 is the event handler reading a partition that the
             # previous round's destroy removed (its events come later).
             'rest_errors': sum(v for k, v in errors.items()
@@ -305,12 +315,14 @@ def _table(logs, conc, conflicts, rss_res, events, out):
                 continue
             w('  1 spawn %.2f s, %d concurrent spawns %.2f s: ratio %.2f '
               '(target <= %.1f) %s; driver CPU %.0f ms per spawn, simulator '
-              '%.0f ms; REST errors %d, etag conflicts (412) retried %d\n'
+              '%.0f ms (CPU %.1f ms, modelled waits %.0f ms); REST errors '
+              '%d, etag conflicts (412) retried %d\n'
               % (res['single_s'], n, res['n_s'], res['ratio'], target,
                  _verdict(res['ratio'], target),
                  res['cpu_per_spawn_s'] * 1000, res['sim_ms_per_spawn'],
-                 res['rest_errors'],
-                  conflicts[key]))
+                 res.get('sim_cpu_ms_per_spawn', 0),
+                 res.get('sim_modelled_ms_per_spawn', 0),
+                 res['rest_errors'], conflicts[key]))
     if rss_res:
         w('\nPeak RSS growth of the driver process (2 GiB image, target '
           '< %d MiB)\n' % RSS_TARGET_MIB)

@@ -49,9 +49,13 @@ def periodic_cycle(env, drv, insts, tree):
 
 
 def _log_figures(entries):
+    """Requests, bytes and the simulator's time (all, CPU, modelled)."""
     return {'requests': len(entries),
             'bytes': sum(r.get('bytes', 0) for r in entries),
-            'sim_ms': round(sum(r['duration_ms'] for r in entries), 1)}
+            'sim_ms': round(sum(r['duration_ms'] for r in entries), 1),
+            'sim_cpu_ms': round(sum(r.get('cpu_ms', 0) for r in entries), 1),
+            'sim_wait_ms': round(sum(r.get('wait_ms', 0) for r in entries),
+                                 1)}
 
 
 def periodic(env, drv, insts):
@@ -73,6 +77,7 @@ def periodic(env, drv, insts):
             'periodic_bytes': figs['bytes'],
             'periodic_cpu_s': round(statistics.median(cpus), 3),
             'periodic_sim_ms': figs['sim_ms'],
+            'periodic_sim_cpu_ms': figs['sim_cpu_ms'],
             'periodic_by_type': dict(harness.breakdown(logs[-1])),
             'periodic_first_requests': first['requests'],
             'periodic_first_bytes': first['bytes']}
@@ -104,7 +109,9 @@ def spawn_destroy(env, drv, meta, img_id, base):
         figs = [_log_figures(r[2]) for r in runs]
         out[name + '_requests'] = figs[-1]['requests']
         out[name + '_bytes'] = figs[-1]['bytes']
-        out[name + '_sim_ms'] = statistics.median(f['sim_ms'] for f in figs)
+        for key in ('sim_ms', 'sim_cpu_ms', 'sim_wait_ms'):
+            out['%s_%s' % (name, key)] = statistics.median(
+                f[key] for f in figs)
     return out
 
 

@@ -39,7 +39,9 @@ uuid_upper=False)``
     reject the request; nothing is stored then.
 ``@registry.on_update(name)`` -> ``fn(sim, obj, old_element, ctx)``
     After an accepted POST (etag checked, hidden xag groups merged back);
-    ``ctx['groups']`` is the request's xag set (None = all).
+    ``ctx['groups']`` is the request's xag set (None = all).  A hook that
+    moves elements out of ``old_element`` instead of copying them appends
+    an undo function to ``ctx['undo']`` (run if a hook fails).
 ``@registry.on_delete(name)`` -> ``fn(sim, obj, ctx)``
     Before removal (children are removed first, each with its hooks).
     Raise ``SimError`` to refuse.

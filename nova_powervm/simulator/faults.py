@@ -107,11 +107,17 @@ class RequestLog(object):
         self._limit = limit
         self.counters = {}
 
-    def record(self, method, path, query, status, duration_ms, nbytes=0):
-        """Log one request; ``nbytes``: its answer's body size."""
+    def record(self, method, path, query, status, duration_ms, nbytes=0,
+               cpu_ms=0.0, wait_ms=0.0):
+        """Log one request; ``nbytes``: its answer's body size.
+
+        ``cpu_ms``: the simulator's CPU serving it; ``wait_ms``: modelled
+        waits in it (latency, delays, job durations; see timing.py).
+        """
         entry = {'method': method, 'path': path, 'query': query,
                  'status': status, 'duration_ms': round(duration_ms, 3),
-                 'bytes': nbytes}
+                 'bytes': nbytes, 'cpu_ms': round(cpu_ms, 3),
+                 'wait_ms': round(wait_ms, 3)}
         with self._lock:
             self._log.append(entry)
             if len(self._log) > self._limit:

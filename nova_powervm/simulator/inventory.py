@@ -4,8 +4,6 @@ import itertools
 import random
 import uuid as uuidlib
 
-from lxml import etree
-
 from nova_powervm.simulator import errors
 from nova_powervm.simulator import registry
 from nova_powervm.simulator import xmlutil as xu
@@ -181,9 +179,7 @@ class Inventory(object):
         key = None if groups is None else tuple(sorted(groups))
         data = obj.cache.get(key)
         if data is None:
-            el = (obj.element if groups is None
-                  else xu.filter_xag(obj.element, groups))
-            data = etree.tostring(el)
+            data = xu.tostring_xag(obj.element, groups)
             obj.cache[key] = data
         return data
 

@@ -8,6 +8,7 @@ from lxml import etree
 
 from nova_powervm.simulator import errors
 from nova_powervm.simulator import registry
+from nova_powervm.simulator import timing
 from nova_powervm.simulator import wire
 from nova_powervm.simulator import xmlutil as xu
 
@@ -192,7 +193,7 @@ def _run(sim, req, rec):
             rec.finish(results=out)
             return
     if out.seconds <= sim.sync_job_max_s:
-        time.sleep(max(out.seconds, 0))
+        timing.modelled_sleep(out.seconds)
         _finish_delayed(sim, rec, out)
     else:
         t = threading.Timer(out.seconds, _finish_delayed, (sim, rec, out))

@@ -326,6 +326,7 @@ def _build_target_maps(plan):
         todo.setdefault(tv.key, []).append(('VirtualFibreChannelMappings',
                                             m))
     saved = {}
+    ctx = {'undo': []}
     try:
         # SCSI first, then FC: a new mapping's own client slot must not
         # count as taken (the hooks publish slots after each round).
@@ -341,9 +342,9 @@ def _build_target_maps(plan):
                 saved.setdefault(key, old)
                 for m in maps:
                     xu.child(tv.element, container).append(m)
-                for hook in reg.TYPES['VirtualIOServer'].on_update:
-                    hook(dst, tv, old, {})
+                reg.run_update_hooks(dst, tv, old, ctx)
     except Exception:
+        reg.run_undo(ctx)
         for key, old in saved.items():
             dst.store.get(*key).element = old
         scsi.refresh_client_slots(dst)

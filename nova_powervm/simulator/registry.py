@@ -66,8 +66,34 @@ def on_create(name):
 
 
 def on_update(name):
-    """fn(sim, obj, old_element, ctx): after an accepted POST update."""
+    """fn(sim, obj, old_element, ctx): after an accepted POST update.
+
+    Run by run_update_hooks (see there for ``ctx['undo']``).
+    """
     return _hook('on_update', name)
+
+
+def run_update_hooks(sim, obj, old, ctx):
+    """Run obj's on_update hooks; if one raises, run_undo(ctx) and re-raise.
+
+    A hook that moves elements out of ``old`` (rather than copying them)
+    appends to ``ctx['undo']`` a function putting them back.
+    """
+    ctx.setdefault('undo', [])
+    spec = TYPES.get(obj.type)
+    try:
+        for hook in (spec.on_update if spec else ()):
+            hook(sim, obj, old, ctx)
+    except Exception:
+        run_undo(ctx)
+        raise
+
+
+def run_undo(ctx):
+    """Undo what update hooks recorded in ``ctx['undo']`` (newest first)."""
+    fns = ctx.get('undo') or []
+    while fns:
+        fns.pop()()
 
 
 def on_delete(name):

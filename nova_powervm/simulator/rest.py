@@ -9,6 +9,7 @@ from nova_powervm.simulator import errors
 from nova_powervm.simulator import events as sim_events
 from nova_powervm.simulator import jobs
 from nova_powervm.simulator import registry
+from nova_powervm.simulator import timing
 from nova_powervm.simulator import wire
 from nova_powervm.simulator import xmlutil as xu
 
@@ -285,11 +286,10 @@ def _update(sim, req, obj):
     groups = groups_of(req)
     old = obj.element
     new = xu.merge_hidden(old, el, groups)
-    spec = registry.TYPES.get(obj.type)
     obj.element = new
     try:
-        for hook in (spec.on_update if spec else ()):
-            hook(sim, obj, old, {'req': req, 'groups': groups})
+        registry.run_update_hooks(sim, obj, old,
+                                  {'req': req, 'groups': groups})
     except Exception:
         obj.element = old
         raise
@@ -330,7 +330,8 @@ def _events(sim, req):
     if req.method != 'GET':
         raise errors.SimError(405, 'Only GET on the event feed')
     appid = (req.query.get('QUEUE_APPLICATIONID') or ['default'])[0]
-    evs = sim.events.poll(appid)   # waits: not under sim.lock
+    with timing.waiting():
+        evs = sim.events.poll(appid)   # waits: not under sim.lock
     if not evs:
         return wire.Response(204)
     with sim.lock:

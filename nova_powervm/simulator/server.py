@@ -8,13 +8,13 @@ import http.server
 import logging
 import socket
 import socketserver
-import time
 import urllib.parse
 
 from nova_powervm.simulator import admin
 from nova_powervm.simulator import errors
 from nova_powervm.simulator import registry
 from nova_powervm.simulator import rest
+from nova_powervm.simulator import timing
 from nova_powervm.simulator import wire
 from nova_powervm.simulator import xmlutil as xu
 
@@ -112,7 +112,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self):
         sim = self.server.sim
-        start = time.monotonic()
+        start = timing.Clock()
         req = Request(self)
         if req.path.startswith('/sim/admin'):
             req.body()   # read before taking the lock
@@ -122,12 +122,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         target = req.path + ('?' + req.raw_query if req.raw_query else '')
         if sim.latency_ms:
-            time.sleep(sim.latency_ms / 1000.0)
+            timing.modelled_sleep(sim.latency_ms / 1000.0)
         fault = sim.faults.match(req.method, target)
         resp = None
         if fault is not None and not fault.after_commit:
             if fault.delay_s:
-                time.sleep(fault.delay_s)
+                timing.modelled_sleep(fault.delay_s)
             if fault.drop:
                 self._drop(sim, req, start)
                 return
@@ -146,7 +146,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 # Logged as served: the log keeps the order of changes.
                 self._log(sim, req, resp.status, start)
                 logged = True
-                time.sleep(fault.delay_s)
+                timing.modelled_sleep(fault.delay_s)
             if fault.drop:
                 self._drop(sim, req, start, log=not logged)
                 return
@@ -178,8 +178,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     @staticmethod
     def _log(sim, req, status, start, nbytes=0):
+        duration, cpu, wait = start.figures()
         sim.log.record(req.method, req.path, req.raw_query, status,
-                       (time.monotonic() - start) * 1000.0, nbytes)
+                       duration, nbytes, cpu_ms=cpu, wait_ms=wait)
 
     def _safe(self, fn, sim, req):
         try:

@@ -260,18 +260,23 @@ def _scsi_update(sim, obj, old, ctx):
             by_bus_only[xu.text(m, 'ServerAdapter/UniqueDeviceID')] = m
     kept = set()
     new_maps = []
+    pairs = []
     for m in xu.findall(obj.element, SCSI_PATH):
         t = _tdev_udid(m)
-        sudid = xu.text(m, 'ServerAdapter/UniqueDeviceID')
         prev = by_tdev.get(t) if t else None
         if prev is None and t is None and _storage_el(m) is None:
-            prev = by_bus_only.get(sudid)
+            prev = by_bus_only.get(xu.text(m, 'ServerAdapter/UniqueDeviceID'))
         if prev is not None and id(prev) not in kept:
             kept.add(id(prev))
-            m.getparent().replace(m, stg.copy_el(prev))
+            pairs.append((m, prev))
         else:
             new_maps.append(m)
+    _keep_stored(old, pairs, ctx)
     if not new_maps and len(kept) == len(olds):
+        return
+    if not new_maps:
+        # Only removals: what is left was stored (and checked) as it is.
+        refresh_client_slots(sim)
         return
     taken = {}
     buses = {xu.text(m, 'ServerAdapter/UniqueDeviceID'): m for m in olds}
@@ -290,6 +295,31 @@ def _scsi_update(sim, obj, old, ctx):
                     key[1][1], obj.text('PartitionName')))
         seen.add(key)
     refresh_client_slots(sim)
+
+
+def _keep_stored(old, pairs, ctx):
+    """Put each stored mapping in place of the posted one standing for it.
+
+    ``pairs``: [(posted, stored)].  The stored ones are moved out of the
+    old element, not copied (copying hundreds of mappings per POST costs
+    more than the rest of the update); ``ctx['undo']`` puts them back.
+    """
+    if not pairs:
+        return
+    pos = {}
+    for par in xu.findall(old, SCSI_PATH.split('/')[0]):
+        for idx, c in enumerate(par):
+            pos[id(c)] = (idx, par)
+    back = sorted((pos[id(prev)] + (prev,) for _m, prev in pairs),
+                  key=lambda b: b[0])
+    for m, prev in pairs:
+        m.getparent().replace(m, prev)
+
+    def put_back():
+        # In document order: each goes back among its earlier siblings.
+        for idx, par, prev in back:
+            par.insert(idx, prev)
+    ctx.setdefault('undo', []).append(put_back)
 
 
 def _fill_scsi(sim, vios, m, buses, taken):

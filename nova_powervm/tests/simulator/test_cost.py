@@ -1,0 +1,121 @@
+"""The simulator's own cost: what the request log reports, and the cheap
+paths (serialization without copies, whole-VIOS updates that move the
+stored mappings) giving exactly the answers and state of the plain ones."""
+from lxml import etree
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import power
+from pypowervm.tasks import scsi_mapper as tsk_map
+from pypowervm.tasks import storage as tsk_stg
+from pypowervm.wrappers import storage as pvm_stg
+
+from nova_powervm.simulator import xmlutil as xu
+from nova_powervm.tests.simulator import test_storage
+
+
+class TestCost(test_storage.StorageTestCase):
+
+    sim_kwargs = dict(test_storage.StorageTestCase.sim_kwargs,
+                      power_delay_s=0.1)
+
+    def test_request_log_cpu_and_modelled_wait(self):
+        self.sim.set_latency(30)
+        self.host()
+        entry = self.sim.request_log()[-1]
+        # The injected latency is a modelled wait, not the simulator's CPU.
+        self.assertEqual(30.0, entry['wait_ms'])
+        self.assertGreater(entry['cpu_ms'], 0)
+        self.assertLess(entry['cpu_ms'] + entry['wait_ms'],
+                        entry['duration_ms'] + 0.01)
+        self.sim.set_latency(0)
+        self.sim.clear_request_log()
+        power.power_on(self.lpar(), None)
+        job = [e for e in self.sim.request_log()
+               if e['path'].endswith('/do/PowerOn') and e['method'] == 'PUT']
+        # The job's duration (power_delay_s) is modelled.
+        self.assertEqual([100.0], [e['wait_ms'] for e in job])
+
+    def test_xag_serialization_without_copy(self):
+        vios = self.sim.store.get('VirtualIOServer', self.vios_uuid)
+        host = self.sim.store.of_type('ManagedSystem')[0]
+        for obj in (vios, host):
+            before = etree.tostring(obj.element)
+            for groups in (None, set(), {'ViosSCSIMapping'},
+                           {'ViosStorage', 'ViosNetwork'}, {'All'},
+                           {'Hypervisor'}):
+                self.assertEqual(
+                    etree.tostring(xu.filter_xag(obj.element, groups)),
+                    xu.tostring_xag(obj.element, groups))
+            self.assertEqual(before, etree.tostring(obj.element))
+
+    def test_normalize_hrefs_only_foreign_ones(self):
+        el = etree.fromstring(
+            b'<a xmlns="u" href="http://x:1/rest/api/uom/A">'
+            b'<b href="http://127.0.0.1:5/rest/api/b"/>'
+            b'<c href="http://127.0.0.1:55/rest/api/c"/>'
+            b'<d href="ftp://z/rest/api/d"/><e href=""/>'
+            b'<f href="http://o/other"/></a>')
+        xu.normalize_hrefs(el, 'http://127.0.0.1:5')
+        self.assertEqual(
+            ['http://127.0.0.1:5/rest/api/uom/A',
+             'http://127.0.0.1:5/rest/api/b',
+             'http://127.0.0.1:5/rest/api/c', 'ftp://z/rest/api/d', '',
+             'http://o/other'], [d.get('href') for d in el.iter()])
+
+    def _three_mappings(self):
+        lpar = self.lpar()
+        disks = [tsk_stg.crt_vdisk(self.adpt, self.vios_uuid, self.vg.uuid,
+                                   'd%d' % n, 1) for n in range(3)]
+        vios_w = self.vios()
+        for disk in disks:
+            tsk_map.add_map(vios_w, tsk_map.build_vscsi_mapping(
+                None, vios_w, lpar.uuid, disk))
+        return lpar, vios_w.update()
+
+    def _stored(self):
+        return etree.tostring(self.sim.get_object('VirtualIOServer',
+                                                  self.vios_uuid))
+
+    def test_failed_update_keeps_stored_mappings(self):
+        lpar, vios_w = self._three_mappings()
+        stored, etag = self._stored(), vios_w.etag
+        # Remove the middle mapping, add one of unknown storage: refused,
+        # and the stored mappings (moved, not copied, into the posted
+        # VIOS) are back in place, in order.
+        tsk_map.remove_maps(vios_w, lpar.uuid,
+                            match_func=lambda s: s.name == 'd1')
+        tsk_map.add_map(vios_w, tsk_map.build_vscsi_mapping(
+            None, vios_w, lpar.uuid, pvm_stg.VDisk.bld_ref(self.adpt, 'no')))
+        e = self.assertRaises(pvm_exc.HttpError, vios_w.update)
+        self.assertEqual(400, e.response.status)
+        self.assertEqual(stored, self._stored())
+        self.assertEqual(etag, self.vios().etag)
+        # The next update works on them.
+        vios_w = self.vios()
+        tsk_map.remove_maps(vios_w, lpar.uuid,
+                            match_func=lambda s: s.name == 'd1')
+        vios_w = vios_w.update()
+        self.assertEqual(['d0', 'd2'], [
+            m.backing_storage.name
+            for m in tsk_map.find_maps(vios_w.scsi_mappings, lpar.uuid)])
+
+    def test_kept_mappings_are_the_stored_ones(self):
+        lpar, vios_w = self._three_mappings()
+        stored = {m.backing_storage.name: etree.tostring(m.element.element)
+                  for m in vios_w.scsi_mappings}
+        # A client that edits server fields of a mapping it posts back
+        # does not change them; a removal leaves the rest as stored.
+        for m in vios_w.scsi_mappings:
+            m.server_adapter.set_parm_value('VirtualSlotNumber', '99')
+        tsk_map.remove_maps(vios_w, lpar.uuid,
+                            match_func=lambda s: s.name == 'd0')
+        vios_w = vios_w.update()
+        after = {m.backing_storage.name: etree.tostring(m.element.element)
+                 for m in vios_w.scsi_mappings}
+        self.assertEqual(2, len(after))
+        self.assertEqual({k: stored[k] for k in after}, after)
+        # Client slots published for network adapters: still the bus's.
+        slots = self.sim.extra[('slots', ('LogicalPartition',
+                                          lpar.uuid.upper()))]
+        self.assertEqual({m.client_adapter.lpar_slot_num for m in
+                          tsk_map.find_maps(vios_w.scsi_mappings,
+                                            lpar.uuid)}, slots)
