@@ -32,7 +32,21 @@ class Obj(object):
         return xu.text(self.element, path, default)
 
     def set(self, path, value):
+        self.cache.clear()
         return xu.set_text(self.element, path, value)
+
+    def memo(self, key, fn):
+        """fn(self), kept until the object changes.
+
+        A change is touch(), set() or a new element; scans over every
+        partition read such cached figures.
+        """
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] is self.element:
+            return hit[1]
+        val = fn(self)
+        self.cache[key] = (self.element, val)
+        return val
 
     def __repr__(self):
         return '<Obj %s %s>' % (self.type, self.uuid)

@@ -68,11 +68,18 @@ def allocation(obj):
     return procs, mem
 
 
+def _held(obj):
+    """(processing units, memory MB) obj holds now (0s when inactive)."""
+    if obj.text('PartitionState') not in ACTIVE:
+        return 0.0, 0.0
+    return allocation(obj)
+
+
 def _used(sim, exclude=None):
     procs = mem = 0.0
     for o in partitions(sim):
-        if o is not exclude and o.text('PartitionState') in ACTIVE:
-            p, m = allocation(o)
+        if o is not exclude:
+            p, m = o.memo('held', _held)
             procs += p
             mem += m
     return procs, mem
@@ -156,8 +163,16 @@ def set_state(sim, obj, state, emit=True):
         update_capacity(sim, emit=emit)
 
 
+def _partition_id(obj):
+    return int(obj.text('PartitionID', '0'))
+
+
+def _partition_name(obj):
+    return obj.text('PartitionName')
+
+
 def _next_id(sim):
-    used = {int(o.text('PartitionID', '0')) for o in partitions(sim)}
+    used = {o.memo('id', _partition_id) for o in partitions(sim)}
     pid = 1
     while pid in used:
         pid += 1
@@ -193,7 +208,7 @@ def _check_name(sim, obj):
                                 'longer than %d characters' % (name,
                                                                _MAX_NAME))
     for o in partitions(sim):
-        if o is not obj and o.text('PartitionName') == name:
+        if o is not obj and o.memo('name', _partition_name) == name:
             raise errors.SimError(
                 409, 'HSCL1502 A partition named %s already exists' % name)
 

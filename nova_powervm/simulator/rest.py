@@ -274,6 +274,7 @@ def _create(sim, req, service, parent, t):
     except Exception:
         inv.discard(obj)
         raise
+    obj.cache.clear()   # the hooks filled it in place
     xu.normalize_hrefs(obj.element, sim.base_url)
     sim.events.emit('ADD_URI', inv.href(obj), None)
     path = '%s/%s' % (req.path, uid)

@@ -75,15 +75,68 @@ def client_key_of(mapping):
             xu.text(mapping, 'ClientAdapter/LocalPartitionID'))
 
 
+class Facts(object):
+    """What an update's checks read of SCSI mappings.
+
+    Read once per stored mapping of the updated VIOS (the update does not
+    change them); other mappings (new, other VIOSes') are read each time.
+    """
+
+    def __init__(self, kept=()):
+        self._kept = {id(m): m for m in kept}
+        self._memo = {}
+
+    def __call__(self, m):
+        """{field: value} of mapping element m."""
+        if id(m) not in self._kept:
+            return _facts(m)
+        got = self._memo.get(id(m))
+        if got is None:
+            got = self._memo[id(m)] = _facts(m)
+        return got
+
+
+def _facts(m):
+    sa = xu.child(m, 'ServerAdapter')
+    ca = xu.child(m, 'ClientAdapter')
+    td = xu.child(m, 'TargetDevice')
+    dev = td[0] if td is not None and len(td) else None
+    st = _storage_el(m)
+    link = xu.child(m, 'AssociatedLogicalPartition')
+    uid = stg.uuid_in_href(link.get('href') if link is not None else None)
+    return {'has_td': dev is not None,
+            'tdev': xu.text(dev, 'UniqueDeviceID') if dev is not None
+            else None,
+            'sudid': _text(sa, 'UniqueDeviceID'),
+            'sslot': _text(sa, 'VirtualSlotNumber'),
+            'vhost': _text(sa, 'AdapterName'),
+            'tname': xu.text(dev, 'TargetName') if dev is not None
+            else None,
+            'lua': xu.text(dev, 'LogicalUnitAddress') if dev is not None
+            else None,
+            'client_uuid': uid,
+            'client': ((uid or '').upper(), _text(ca, 'LocalPartitionID')),
+            'cslot': _text(ca, 'VirtualSlotNumber'),
+            'storage': storage_id(st) if st is not None else None}
+
+
+def _text(el, name):
+    return xu.text(el, name) if el is not None else None
+
+
 def all_maps(el):
     return xu.findall(el, SCSI_PATH) + xu.findall(el, VFC_PATH)
 
 
-def server_slots(sim, vios, el=None):
+def server_slots(sim, vios, el=None, facts=None):
     el = vios.element if el is None else el
     used = set(network.used_slots(sim, vios.key))
-    for m in all_maps(el):
+    for m in xu.findall(el, VFC_PATH):
         s = xu.text(m, 'ServerAdapter/VirtualSlotNumber')
+        if s and s.isdigit():
+            used.add(int(s))
+    for m in xu.findall(el, SCSI_PATH):
+        s = (facts or _facts)(m)['sslot']
         if s and s.isdigit():
             used.add(int(s))
     for d in xu.findall(el, 'TrunkAdapters/TrunkAdapter'):
@@ -100,20 +153,29 @@ def free_slot(used, first=network.FIRST_CLIENT_SLOT):
     return slot
 
 
-def refresh_client_slots(sim):
+def refresh_client_slots(sim, facts=None):
     """Publish the client slots held by mappings, per client partition."""
     slots = {}
     for vios in sim.store.of_type('VirtualIOServer'):
-        for m in all_maps(vios.element):
-            client = client_of(sim, m)
-            s = xu.text(m, 'ClientAdapter/VirtualSlotNumber')
-            if client is not None and s and s.isdigit():
-                slots.setdefault(client.key, set()).add(int(s))
+        for m in xu.findall(vios.element, VFC_PATH):
+            _client_slot(sim, slots, client_of(sim, m),
+                         xu.text(m, 'ClientAdapter/VirtualSlotNumber'))
+        for m in xu.findall(vios.element, SCSI_PATH):
+            f = (facts or _facts)(m)
+            uid = f['client_uuid']
+            client = (sim.store.get('LogicalPartition', uid) or
+                      sim.store.get('VirtualIOServer', uid)) if uid else None
+            _client_slot(sim, slots, client, f['cslot'])
     for key in [k for k in sim.extra if isinstance(k, tuple) and
                 len(k) == 2 and k[0] == 'slots']:
         sim.extra.pop(key)
     for key, val in slots.items():
         sim.extra[('slots', key)] = val
+
+
+def _client_slot(sim, slots, client, s):
+    if client is not None and s and s.isdigit():
+        slots.setdefault(client.key, set()).add(int(s))
 
 
 def pick_client_slot(sim, mapping, client, taken):
@@ -250,14 +312,16 @@ def _scsi_update(sim, obj, old, ctx):
         if prev is not None and cur is not None:
             obj.element.replace(cur, stg.copy_el(prev))
     olds = xu.findall(old, SCSI_PATH)
+    # The stored mappings are not changed by the update: each is read once.
+    facts = Facts(olds)
     by_tdev = {}
     by_bus_only = {}
     for m in olds:
-        t = _tdev_udid(m)
-        if t:
-            by_tdev[t] = m
+        f = facts(m)
+        if f['tdev']:
+            by_tdev[f['tdev']] = m
         else:
-            by_bus_only[xu.text(m, 'ServerAdapter/UniqueDeviceID')] = m
+            by_bus_only[f['sudid']] = m
     kept = set()
     new_maps = []
     pairs = []
@@ -276,25 +340,25 @@ def _scsi_update(sim, obj, old, ctx):
         return
     if not new_maps:
         # Only removals: what is left was stored (and checked) as it is.
-        refresh_client_slots(sim)
+        refresh_client_slots(sim, facts)
         return
     taken = {}
-    buses = {xu.text(m, 'ServerAdapter/UniqueDeviceID'): m for m in olds}
+    buses = {facts(m)['sudid']: m for m in olds}
     for m in new_maps:
-        _fill_scsi(sim, obj, m, buses, taken)
+        _fill_scsi(sim, obj, m, buses, taken, facts)
     seen = set()
     for m in xu.findall(obj.element, SCSI_PATH):
-        s = _storage_el(m)
-        if s is None:
+        f = facts(m)
+        if f['storage'] is None:
             continue
-        key = (client_key_of(m)[0], storage_id(s))
+        key = (f['client'][0], f['storage'])
         if key in seen:
             raise errors.SimError(
                 409, 'Storage %s is already mapped to this partition '
                 'through Virtual I/O Server %s' % (
                     key[1][1], obj.text('PartitionName')))
         seen.add(key)
-    refresh_client_slots(sim)
+    refresh_client_slots(sim, facts)
 
 
 def _keep_stored(old, pairs, ctx):
@@ -322,7 +386,7 @@ def _keep_stored(old, pairs, ctx):
     ctx.setdefault('undo', []).append(put_back)
 
 
-def _fill_scsi(sim, vios, m, buses, taken):
+def _fill_scsi(sim, vios, m, buses, taken, facts):
     client = client_of(sim, m)
     if client is None:
         raise errors.BadRequest('The virtual SCSI mapping names no existing '
@@ -336,7 +400,7 @@ def _fill_scsi(sim, vios, m, buses, taken):
             s, canonical_storage(sim, vios, vios.element, s))
         s = _storage_el(m)
     sudid = (xu.text(m, 'ServerAdapter/UniqueDeviceID') or
-             _bus_in_slot(sim, buses, client, m))
+             _bus_in_slot(sim, buses, client, m, facts))
     if sudid:
         bus = buses.get(sudid)
         if bus is None or client_of(sim, bus) is not client:
@@ -354,11 +418,12 @@ def _fill_scsi(sim, vios, m, buses, taken):
         sslot = xu.text(m, 'ServerAdapter/VirtualSlotNumber')
     else:
         cslot = pick_client_slot(sim, m, client, taken)
-        used = server_slots(sim, vios) | taken.setdefault(vios.key, set())
+        used = server_slots(sim, vios, facts=facts) | taken.setdefault(
+            vios.key, set())
         sslot = free_slot(used, first=11)
         taken[vios.key].add(sslot)
         sloc, cloc = LOC % (vid, sslot), LOC % (cid, cslot)
-        vhosts = {xu.text(x, 'ServerAdapter/AdapterName')
+        vhosts = {facts(x)['vhost']
                   for x in xu.findall(vios.element, SCSI_PATH)}
         n = 0
         while 'vhost%d' % n in vhosts:
@@ -384,14 +449,14 @@ def _fill_scsi(sim, vios, m, buses, taken):
                         stg.base_name(xu.text(s, 'DiskName') or xu.text(
                             s, 'MediaName') or xu.text(s, 'VolumeName') or
                             xu.text(s, 'UnitName')), ADPT_ORDER)
-        _target_device(vios, m, s, sslot)
+        _target_device(vios, m, s, sslot, facts)
     else:
         stg.remove_child(m, 'TargetDevice')
     reorder(m, ('AssociatedLogicalPartition', 'ClientAdapter',
                 'ServerAdapter', 'Storage', 'TargetDevice'))
 
 
-def _bus_in_slot(sim, buses, client, m):
+def _bus_in_slot(sim, buses, client, m, facts):
     """The server UDID of this VIOS's adapter pair to ``client`` in the
     client slot ``m`` asks for (None: no such pair).
 
@@ -404,13 +469,14 @@ def _bus_in_slot(sim, buses, client, m):
             'true':
         return None
     for sudid, bus in buses.items():
-        if (sudid and client_of(sim, bus) is client and
-                xu.text(bus, 'ClientAdapter/VirtualSlotNumber') == want):
+        f = facts(bus)
+        if (sudid and f['cslot'] == want and
+                client_of(sim, bus) is client):
             return sudid
     return None
 
 
-def _target_device(vios, m, s, sslot):
+def _target_device(vios, m, s, sslot, facts):
     td_type, prefix = _TD_TYPES[xu.localname(s)]
     td = xu.child(m, 'TargetDevice')
     want = td[0] if td is not None and len(td) else None
@@ -419,11 +485,11 @@ def _target_device(vios, m, s, sslot):
     for x in xu.findall(vios.element, SCSI_PATH):
         if x is m:
             continue
-        t = xu.child(x, 'TargetDevice')
-        if t is not None and len(t):
-            names.add(xu.text(t[0], 'TargetName'))
-            if xu.text(x, 'ServerAdapter/VirtualSlotNumber') == str(sslot):
-                luas.add(xu.text(t[0], 'LogicalUnitAddress'))
+        f = facts(x)
+        if f['has_td']:
+            names.add(f['tname'])
+            if f['sslot'] == str(sslot):
+                luas.add(f['lua'])
     name = xu.text(want, 'TargetName') if want is not None else None
     if name and name in names:
         raise errors.SimError(409, 'Target device name %s is in use on %s'
@@ -468,9 +534,7 @@ def _cascade(sim, obj, ctx):
             # host (pypowervm's scrubbers exist for them).
             continue
         gone = [m for m in all_maps(vios.element)
-                if client_key_of(m)[0] == uid or (
-                    not client_key_of(m)[0] and
-                    client_key_of(m)[1] == pid)]
+                if _of_client(client_key_of(m), uid, pid)]
         for m in gone:
             m.getparent().remove(m)
             port_name = xu.text(m, 'Port/PortName')
@@ -482,6 +546,11 @@ def _cascade(sim, obj, ctx):
         if gone:
             sim.store.touch(vios)
     sim.extra.pop(('slots', obj.key), None)
+
+
+def _of_client(key, uid, pid):
+    """Whether a mapping's client_key_of is partition (uid, pid)'s."""
+    return key[0] == uid or (not key[0] and key[1] == pid)
 
 
 reg.on_delete('LogicalPartition')(_cascade)
