@@ -397,10 +397,10 @@ class _Neighbours(object):
         self.flags(use_rmc_mgmt_vif=False, group='powervm')
 
 
-@_cells(7, 4, 2, JOBS)
 class TestNeighboursSSP(_Neighbours, _Job, _LpmMatrix):
     """What other instances use stays: the target's switch and VLAN after
-    a failed migration, the source's VLAN after a completed one.
+    a failed (rolled back or stuck) migration, the source's VLAN after the
+    completed one that follows.
     """
 
 
