@@ -437,6 +437,7 @@ def sync_vios_view(sim, vios, touch=True):
     mr = xu.child(vios.element, 'MediaRepositories')
     if mr is None:
         return
+    was = etree.tostring(mr)
     for c in list(mr):
         if xu.localname(c) != 'Metadata':
             mr.remove(c)
@@ -445,7 +446,10 @@ def sync_vios_view(sim, vios, touch=True):
         for repo in xu.findall(vg.element,
                                'MediaRepositories/VirtualMediaRepository'):
             mr.append(copy_el(repo))
-    vios.cache.clear()
+    if etree.tostring(mr) != was:
+        # Only then: the VIOS's serialized answers (2 MB with hundreds of
+        # mappings) stay valid through changes of its other VGs.
+        vios.cache.clear()
 
 
 # ---- capacity ---------------------------------------------------------

@@ -1,6 +1,8 @@
 """The simulator's own cost: what the request log reports, and the cheap
 paths (serialization without copies, whole-VIOS updates that move the
 stored mappings) giving exactly the answers and state of the plain ones."""
+import io
+
 from lxml import etree
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import power
@@ -119,3 +121,21 @@ class TestCost(test_storage.StorageTestCase):
         self.assertEqual({m.client_adapter.lpar_slot_num for m in
                           tsk_map.find_maps(vios_w.scsi_mappings,
                                             lpar.uuid)}, slots)
+
+    def test_vg_change_keeps_vios_answers_unless_its_view_changed(self):
+        key = ('ViosSCSIMapping',)
+        vios = self.sim.store.get('VirtualIOServer', self.vios_uuid)
+        self.vios()
+        cached = vios.cache[key]
+        # A disk in datavg leaves the VIOS's media repository view alone.
+        tsk_stg.crt_vdisk(self.adpt, self.vios_uuid, self.vg.uuid, 'd9', 1)
+        self.assertIs(cached, vios.cache[key])
+        # New media in the repository: the VIOS's view changes with it.
+        tsk_stg.upload_vopt(self.adpt, self.vios_uuid, io.BytesIO(b'x'),
+                            'cost_iso', 1)
+        self.assertNotIn(key, vios.cache)
+        view = xu.child(self.sim.get_object('VirtualIOServer',
+                                            self.vios_uuid),
+                        'MediaRepositories')
+        self.assertIn('cost_iso', [d.text for d in
+                                   xu.descendants(view, 'MediaName')])
