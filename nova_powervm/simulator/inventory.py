@@ -150,8 +150,10 @@ class Inventory(object):
         if emit:
             self.sim.events.emit('MODIFY_URI', self.href(obj), detail)
 
-    def replace(self, obj, element, detail='Other'):
-        xu.normalize_hrefs(element, self.sim.base_url)
+    def replace(self, obj, element, detail='Other', normalize=True):
+        """obj's new element (``normalize=False``: its hrefs are ours)."""
+        if normalize:
+            xu.normalize_hrefs(element, self.sim.base_url)
         obj.element = element
         self.touch(obj, detail)
 

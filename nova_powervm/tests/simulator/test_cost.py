@@ -139,3 +139,22 @@ class TestCost(test_storage.StorageTestCase):
                         'MediaRepositories')
         self.assertIn('cost_iso', [d.text for d in
                                    xu.descendants(view, 'MediaName')])
+
+    def test_update_hrefs_normalized_unless_all_ours(self):
+        from nova_powervm.simulator import rest
+        base = self.sim.base_url
+        self.assertTrue(rest._hrefs_ours(self.sim, (
+            '<a href="%s/rest/api/uom/X"/>' % base).encode()))
+        for body in ('<a href="http://other:1/rest/api/uom/X"/>',
+                     '<a href ="%s/rest/api/uom/X"/>' % base,
+                     "<a href='%s/rest/api/uom/X'/>" % base,
+                     '<a href="%s/rest/api/uom/X"/><b>href</b>' % base):
+            self.assertFalse(rest._hrefs_ours(self.sim, body.encode()))
+        # A posted foreign href to this server's resource points here.
+        lpar = self.lpar()
+        link = xu.child(lpar.element.element, 'AssociatedManagedSystem')
+        link.set('href', link.get('href').replace(base, 'http://other:1'))
+        lpar.update()
+        stored = self.sim.get_object('LogicalPartition', lpar.uuid)
+        self.assertTrue(xu.child(stored, 'AssociatedManagedSystem').get(
+            'href').startswith(base + '/rest/api/uom/ManagedSystem/'))
