@@ -13,10 +13,11 @@ Measured per N:
   ``manage_image_cache`` and the event listener's resync after lost
   events: REST requests, bytes received, driver CPU seconds (the whole
   driver process: poll thread included; the simulator runs apart) and the
-  simulator's own time serving them;
+  simulator's own time serving them (and of it, its CPU);
 * wall time, driver CPU seconds (the whole driver process, as above),
-  REST requests, bytes received and the simulator's own time of one spawn
-  and one destroy (image cached; medians of a few rounds): the simulator's
+  REST requests, bytes received and the simulator's own time (and of it,
+  its CPU and its modelled waits: the power job) of one spawn and one
+  destroy (image cached; medians of a few rounds): the simulator's
   time and the bytes of the VIOS read and POST grow with N (the whole
   VIOS, with a mapping per partition, is read and POSTed back: NovaLink has
   no per-mapping resource), the driver's CPU shows what is left to it;
@@ -170,6 +171,12 @@ def table(scale, out):
               r.get('spawn_cpu_s', 0), r.get('spawn_sim_ms', 0),
               r['destroy_s'], r.get('destroy_cpu_s', 0),
               r.get('destroy_sim_ms', 0), r['sim_start_s']))
+    w('  simulator CPU ms (spawn / destroy / periodic cycle): %s\n'
+      % ', '.join('N=%s %.1f / %.1f / %.1f' % (
+            key, scale[key].get('spawn_sim_cpu_ms', 0),
+            scale[key].get('destroy_sim_cpu_ms', 0),
+            scale[key].get('periodic_sim_cpu_ms', 0))
+        for key in sorted(scale, key=int)))
     if '10' in scale and max(scale, key=int) != '10':
         big = max(scale, key=int)
         for op in ('spawn', 'destroy'):
