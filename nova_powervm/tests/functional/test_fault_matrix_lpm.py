@@ -331,9 +331,10 @@ class TestPostLiveMigrationVscsi(_Vscsi, _LpmMatrix):
     step = 'post_live_migration'
 
 
-@_cells(11, 6, 2, JOBS)
-class TestRollbackAtDestinationVscsi(_Vscsi, _LpmMatrix):
-    """After PowerVM rolled the job back: the target's hdisks go."""
+class _RollbackAtDestination(object):
+    """After PowerVM rolled the job back: the target's undo (what
+    ``pre_live_migration`` added there goes).
+    """
 
     step = 'rollback_live_migration_at_destination'
 
@@ -353,6 +354,17 @@ class TestRollbackAtDestinationVscsi(_Vscsi, _LpmMatrix):
 
     def check_succeeded(self, state, before):
         self.rolled_back(state, nova_rollback=False)
+
+
+@_cells(4, 2)
+class TestRollbackAtDestinationSSP(_RollbackAtDestination, _LpmMatrix):
+    """The source's key and the RMC switch the migration added go."""
+
+
+@_cells(11, 6, 2, JOBS)
+class TestRollbackAtDestinationVscsi(_RollbackAtDestination, _Vscsi,
+                                     _LpmMatrix):
+    """The hdisks discovered for the boot volume go too."""
 
 
 class _Npiv(_Vscsi):
