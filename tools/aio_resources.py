@@ -70,13 +70,16 @@ def resources(conn, aio_dir):
         if conn.compute.find_flavor(name) is None:
             conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram,
                                        disk=disk)
-    if conn.image.find_image('aio-raw') is None:
-        path = os.path.join(aio_dir, 'state', 'aio-raw.img')
-        with open(path, 'wb') as f:
-            f.write(b'\0' * 1048576)
-        conn.create_image('aio-raw', filename=path, disk_format='raw',
-                          container_format='bare', visibility='public',
-                          wait=True)
+    # Two distinct images: Tempest rebuilds onto image_ref_alt and filters
+    # server lists by image (skipped when both are one image).
+    for name, fill in (('aio-raw', b'\0'), ('aio-raw-alt', b'\1')):
+        if conn.image.find_image(name) is None:
+            path = os.path.join(aio_dir, 'state', name + '.img')
+            with open(path, 'wb') as f:
+                f.write(fill * 1048576)
+            conn.create_image(name, filename=path, disk_format='raw',
+                              container_format='bare', visibility='public',
+                              wait=True)
     net = conn.network
     private = net.find_network('private')
     if private is None:
