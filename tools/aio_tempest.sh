@@ -2,8 +2,9 @@
 # tools/aio.sh tempest [REGEX]: Tempest against the aio deployment.
 # Writes tempest.conf from the driver's claims (tools/aio_tempest_conf.py),
 # runs REGEX (default tempest.api.compute) with concurrency 2, keeps the
-# subunit stream and results under $AIO_DIR/tempest/results/, prints
-# stestr's totals and exits non-zero on any failure.
+# subunit stream, results and skips by reason (skips.txt) under
+# $AIO_DIR/tempest/results/, prints stestr's totals and exits non-zero on
+# any failure.
 set -eEuo pipefail
 trap 'echo "aio tempest: failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 AIO_DIR=$1 HOSTS=$2 REGEX=${3:-tempest.api.compute}
@@ -44,7 +45,11 @@ echo "aio tempest: regex '$REGEX', excluded (driver lacks them): '$exclude'"
 elapsed=$((SECONDS - start))
 "$BIN/stestr" last --subunit > "$out/results.subunit" 2>/dev/null || true
 "$BIN/subunit2junitxml" < "$out/results.subunit" > "$out/results.xml" 2>/dev/null || true
+# Each skip's reason, grouped (check them against the driver's claims).
+"$BIN/python" "$HERE/tools/check_skips.py" --by-reason "$out/results.subunit" \
+    > "$out/skips.txt" 2>&1 || true
 grep -E '\.\.\. FAILED$|^(FAIL|ERROR)' "$out/console.log" | head -50 || true
 sed -n '/^Totals$/,/^Sum of execute/p' "$out/console.log"
+head -1 "$out/skips.txt"
 echo "aio tempest: regex '$REGEX', ${elapsed}s, results in $out (exit $rc)"
 exit "$rc"

@@ -8,7 +8,9 @@ the skip reason starts with ``missing external tool:``.
 
 Usage: ``check_skips.py [SUBUNIT_FILE|-]``; without an argument it reads
 ``stestr last --subunit`` (the run tox just made).  Exit status 1 lists
-the offending tests.
+the offending tests.  ``check_skips.py --by-reason SUBUNIT_FILE`` only
+lists the skips grouped by reason, most frequent first (for Tempest runs,
+where skips are expected; exit status 0).
 """
 import io
 import subprocess  # nosec B404 - runs stestr, fixed argv
@@ -46,6 +48,22 @@ def bad_skips(stream):
             if not reason.startswith(ALLOWED_PREFIX)]
 
 
+def by_reason(found):
+    """[(reason, [test ids])], the most frequent reason first."""
+    groups = {}
+    for tid, reason in found:
+        groups.setdefault(reason, []).append(tid)
+    return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+
+def _print_by_reason(found):
+    print('%d skip(s), by reason:' % len(found))
+    for reason, tids in by_reason(found):
+        print('%4d  %s' % (len(tids), reason or '(no reason)'))
+        for tid in sorted(tids):
+            print('        %s' % tid.split('[')[0])
+
+
 def _stestr_last():
     proc = subprocess.run(  # nosec B603 B607 - fixed argv
         ['stestr', 'last', '--subunit'], stdout=subprocess.PIPE, check=True)
@@ -54,6 +72,9 @@ def _stestr_last():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    grouped = bool(argv) and argv[0] == '--by-reason'
+    if grouped:
+        argv = argv[1:]
     if not argv:
         stream = _stestr_last()
     elif argv[0] == '-':
@@ -62,6 +83,9 @@ def main(argv=None):
         stream = open(argv[0], 'rb')
     with stream:
         all_skips = skips(stream)
+    if grouped:
+        _print_by_reason(all_skips)
+        return 0
     bad = [(t, r) for t, r in all_skips if not r.startswith(ALLOWED_PREFIX)]
     # (bad_skips() is the same filter for callers holding a stream.)
     for tid, reason in bad:

@@ -81,3 +81,18 @@ class TestCheckSkips(test_base.TestCase):
         self.assertEqual([('t.bare', '')],
                          self._read(self.mod.bad_skips, path))
         self.assertEqual(1, self.mod.main([path]))
+
+    def test_by_reason_groups_and_never_fails(self):
+        path = self._write(_stream(
+            ('t.ok', 'success', None),
+            ('t.p1[id-1]', 'skip', 'Pause is not available.'),
+            ('t.cinder', 'skip', 'Cinder is not available'),
+            ('t.p2', 'skip', 'Pause is not available.')))
+        self.assertEqual(0, self.mod.main(['--by-reason', path]))
+        self.assertEqual(
+            '3 skip(s), by reason:\n'
+            '   2  Pause is not available.\n'
+            '        t.p1\n'
+            '        t.p2\n'
+            '   1  Cinder is not available\n'
+            '        t.cinder\n', self.out.getvalue())
