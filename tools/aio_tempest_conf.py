@@ -167,7 +167,11 @@ def main(aio_dir, hosts, out):
     conn = aio_resources.connect(aio_dir)
     flavors = {f.name: f.id for f in conn.compute.flavors()}
     image = conn.image.find_image('aio-raw').id
-    image_alt = conn.image.find_image('aio-raw-alt').id
+    alt = conn.image.find_image('aio-raw-alt')
+    if alt is None:
+        sys.exit('aio-raw-alt image missing (made by an older aio.sh): '
+                 'run tools/aio.sh up again')
+    image_alt = alt.id
     public = conn.network.find_network('public').id
     aio_conf.write(out, {
         'DEFAULT': {'log_dir': os.path.join(aio_dir, 'logs'),
