@@ -34,9 +34,19 @@ _ABSENT_TTL = 300
 
 _CACHES = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
-# adapter -> Counter of vswitch name -> adapters being put on it (kept
-# apart from the caches: a cache reset must not forget them).
+# adapter -> _Users (kept apart from the caches: a cache reset must not
+# forget them).
 _USERS = weakref.WeakKeyDictionary()
+
+
+class _Users(object):
+    """Adapters being put on each vswitch (by name), and the lock a
+    deletion holds from its check to its end.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.count = collections.Counter()
 
 
 def _hostnet(adapter, host_uuid=None):
@@ -103,7 +113,10 @@ def get_vswitch(adapter, name, create=False, host_uuid=None):
 
 def _users(adapter):
     with _CACHES_LOCK:
-        return _USERS.setdefault(adapter, collections.Counter())
+        users = _USERS.get(adapter)
+        if users is None:
+            users = _USERS[adapter] = _Users()
+        return users
 
 
 @contextlib.contextmanager
@@ -111,14 +124,14 @@ def using_vswitch(adapter, name, host_uuid=None):
     """``get_vswitch(create=True)`` for putting an adapter on the vswitch:
     ``delete_unused_vswitch`` leaves it alone until the block ends.
     """
-    cache, users = _hostnet(adapter, host_uuid), _users(adapter)
-    with cache.lock:
-        users[name] += 1
+    users = _users(adapter)
+    with users.lock:    # waits for a deletion under way
+        users.count[name] += 1
     try:
         yield get_vswitch(adapter, name, create=True, host_uuid=host_uuid)
     finally:
-        with cache.lock:
-            users[name] -= 1
+        with users.lock:
+            users.count[name] -= 1
 
 
 def delete_unused_vswitch(adapter, name, host_uuid=None):
@@ -128,9 +141,9 @@ def delete_unused_vswitch(adapter, name, host_uuid=None):
     :return: True if the host has no such vswitch any more.
     :raises pypowervm Error: the read or delete failed.
     """
-    cache = _hostnet(adapter, host_uuid)
-    with cache.lock:
-        if _users(adapter)[name]:
+    users, cache = _users(adapter), _hostnet(adapter, host_uuid)
+    with users.lock, cache.lock:
+        if users.count[name]:
             return False
         _read_vswitches(adapter, cache)
         vsw = cache.vswitches.get(name)
