@@ -6,9 +6,11 @@ traceback (and the end of its captured output), then a short list of the
 failing test ids last, so the tail names them.  A test that started but
 never finished (a worker killed or hung) is listed too.
 
-Usage: ``show_failures.py SUBUNIT_FILE...`` (e.g. ``.stestr/3``).  Exit
-status 1 when any test failed or did not finish.
+Usage: ``show_failures.py SUBUNIT_FILE...`` (e.g. ``.stestr/3``: stestr
+stores subunit v1, ``stestr last --subunit`` gives v2; both are read).
+Exit status 1 when any test failed or did not finish.
 """
+import io
 import sys
 
 import subunit
@@ -36,6 +38,23 @@ def problems(stream):
     return found
 
 
+def _as_v2(data):
+    """Subunit v2 bytes of a v1 or v2 stream."""
+    if not data or data[0] == 0xb3:     # v2 packets start with 0xb3
+        return io.BytesIO(data)
+    out = io.BytesIO()
+    result = testtools.ExtendedToStreamDecorator(
+        subunit.StreamResultToBytes(out))
+    result.startTestRun()
+    try:
+        subunit.ProtocolTestCase(io.BytesIO(data),
+                                 passthrough=io.BytesIO()).run(result)
+    finally:
+        result.stopTestRun()
+    out.seek(0)
+    return out
+
+
 def _text(content):
     try:
         return content.as_text()
@@ -44,8 +63,9 @@ def _text(content):
             len(chunk) for chunk in content.iter_bytes())
 
 
-def report(found, out=sys.stdout):
+def report(found, out=None):
     """Write the details of found, then the list of ids; return the count."""
+    out = out or sys.stdout
     for tid, status, details in found:
         out.write('=' * 70 + '\n%s: %s\n' % (status or 'unfinished', tid))
         for name in sorted(details, key=lambda n: n == 'traceback'):
@@ -68,7 +88,7 @@ def main(argv=None):
     found = []
     for path in argv:
         with open(path, 'rb') as stream:
-            found.extend(problems(stream))
+            found.extend(problems(_as_v2(stream.read())))
     return 1 if report(found) else 0
 
 

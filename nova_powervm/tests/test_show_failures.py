@@ -59,6 +59,23 @@ class TestShowFailures(test_base.TestCase):
             '2 test(s) failed or did not finish:\n'
             '  t.bad (fail)\n  t.hung (inprogress)\n'), text)
 
+    def test_stestr_repository_stream_v1(self):
+        # stestr's repository (.stestr/N) keeps subunit v1.
+        import unittest
+
+        class Case(unittest.TestCase):
+            def test_bad(self):
+                self.fail('boom')
+        buf = io.BytesIO()
+        Case('test_bad').run(subunit.TestProtocolClient(buf))
+        with open(self.path, 'wb') as f:
+            f.write(buf.getvalue())
+        self.assertEqual(1, self.mod.main([self.path]))
+        text = self.out.getvalue()
+        self.assertIn('AssertionError: boom', text)
+        self.assertIn('1 test(s) failed or did not finish:\n  ', text)
+        self.assertIn('Case.test_bad (fail)\n', text)
+
     def test_clean_run_exits_zero_silently(self):
         self.assertEqual(0, self.mod.main([]))
         self.assertEqual('', self.out.getvalue())

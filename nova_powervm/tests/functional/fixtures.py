@@ -326,3 +326,38 @@ class DiscoverDiskFixture(fixtures.Fixture):
         self.useFixture(fixtures.MonkeyPatch(
             'nova_powervm.virt.powervm.mgmt.discover_vscsi_disk',
             self._discover))
+
+
+class VncConsoleFixture(fixtures.Fixture):
+    """The simulator's terminal commands; pypowervm's VNC threads stopped.
+
+    pypowervm forwards each console connection in a repeater thread that
+    runs until the terminal is closed, and starts a thread that closes the
+    terminal five minutes after its last client left: both would outlive
+    the test and poll its stopped simulator (ECONNREFUSED noise in a later
+    test).  Cleanup stops them, before the simulator stops.
+    """
+
+    def __init__(self, sim):
+        super(VncConsoleFixture, self).__init__()
+        self.sim = sim
+
+    def _setUp(self):
+        from nova_powervm.simulator import fixture as sim_fixture
+        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
+        self.addCleanup(stop_vnc_threads)
+
+
+def stop_vnc_threads(timeout=60):
+    """Stop pypowervm's VNC repeaters and their delayed terminal closers."""
+    from pypowervm.tasks import vterm
+    repeaters = list(vterm._VNC_LOCAL_PORT_TO_REPEATER.values())
+    for rep in repeaters:
+        rep.stop()
+    for rep in repeaters:
+        # A repeater notices a client that left within its 1 s select and
+        # may start a closer then: abort it once the repeater has ended.
+        rep.join(timeout)
+        if rep.vnc_killer is not None:
+            rep.vnc_killer.abort()
+            rep.vnc_killer.join(timeout)

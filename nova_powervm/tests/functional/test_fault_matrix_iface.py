@@ -15,9 +15,9 @@ monkey_patch.patch()
 
 import fixtures  # noqa: E402
 
-from nova_powervm.simulator import fixture as sim_fixture  # noqa: E402
 from nova_powervm.simulator import rfb_client  # noqa: E402
 from nova_powervm.tests.functional import base  # noqa: E402
+from nova_powervm.tests.functional import fixtures as pvm_fixtures  # noqa
 from nova_powervm.tests.functional import test_fault_matrix as fm  # noqa
 from nova_powervm.tests.functional import test_iface_console as tic  # noqa
 from nova_powervm.tests.functional import test_lifecycle as lc  # noqa
@@ -157,7 +157,7 @@ class TestOpenConsole(fm._FaultMatrix):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
+        self.useFixture(pvm_fixtures.VncConsoleFixture(self.sim))
         self.flags(server_proxyclient_address=tic.VNC_HOST, group='vnc')
         self.flags(group='powervm', password=None)
         self.drv = self.new_driver()

@@ -18,10 +18,10 @@ from nova.compute import task_states
 from nova import exception as nova_exc
 from nova.network import model as network_model
 
-from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.simulator.rfb_client import recv_exact
 from nova_powervm.simulator.rfb_client import rfb_connect
 from nova_powervm.tests.functional import base
+from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import vif as vif_mod
@@ -180,7 +180,7 @@ class TestVncConsole(_Base):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
+        self.useFixture(pvm_fixtures.VncConsoleFixture(self.sim))
         self.flags(server_proxyclient_address=VNC_HOST, group='vnc')
         # NovaLink's local logon: pypowervm runs the terminal commands.
         self.flags(group='powervm', password=None)
@@ -188,7 +188,7 @@ class TestVncConsole(_Base):
         self.assertTrue(self.drv.adapter.traits.local_api)
 
     def wait_closed(self):
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while self.sim.vnc_console(self.uuid) is not None:
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.05)
@@ -210,6 +210,28 @@ class TestVncConsole(_Base):
         again = self.drv.get_vnc_console(None, self.inst)
         self.assertEqual((cons.host, cons.port), (again.host, again.port))
         self.assertEqual(1, self.sim.vnc_console(self.uuid)['sessions'])
+
+    def test_console_threads_stopped_at_cleanup(self):
+        # A client that left makes pypowervm start a thread that closes
+        # the terminal 5 minutes later (reading the partition's id): the
+        # fixture stops it and the repeater, before the simulator stops.
+        from pypowervm.tasks import vterm as pvm_vterm
+        cons = self.drv.get_vnc_console(None, self.inst)
+        sock, _answer, greeting = rfb_connect(cons.host, cons.port,
+                                              cons.internal_access_path)
+        sock.close()
+        self.assertEqual(b'RFB 003.008\n', greeting)
+        repeaters = list(pvm_vterm._VNC_LOCAL_PORT_TO_REPEATER.values())
+        self.assertEqual(1, len(repeaters))
+        deadline = time.monotonic() + 60
+        while repeaters[0].vnc_killer is None:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        killer = repeaters[0].vnc_killer
+        pvm_fixtures.stop_vnc_threads()
+        self.assertFalse(repeaters[0].is_alive())
+        self.assertFalse(killer.is_alive())
+        self.assertEqual({}, pvm_vterm._VNC_LOCAL_PORT_TO_REPEATER)
 
     def test_operator_terminal_is_taken_over(self):
         # An operator's terminal session without VNC (mkvterm without
@@ -340,7 +362,7 @@ class TestVncX509(_Base):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
+        self.useFixture(pvm_fixtures.VncConsoleFixture(self.sim))
         self.files = _x509_files(self.useFixture(fixtures.TempDir()).path)
         self.flags(server_proxyclient_address=VNC_HOST, group='vnc')
         self.flags(group='powervm', password=None, vnc_use_x509_auth=True,

@@ -131,7 +131,7 @@ class SimDriverTestCase(base.InventoryAssertions, test.NoDBTestCase):
         self.events.append((evt.get_instance_uuid(), evt.get_transition()))
         self.events_seen.set()
 
-    def wait_events(self, expected, timeout=10):
+    def wait_events(self, expected, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if all(e in self.events for e in expected):
@@ -289,12 +289,19 @@ class TestPartitionOps(SimDriverTestCase):
         self.sim.inject_fault(method='GET', path=r'/LogicalPartition/[^/]+'
                               r'/quick$', status=500)
         self.sim.set_partition_state(lpar_w.uuid, 'suspended')
-        time.sleep(0.5)
+
+        def failed():
+            return [r for r in self.sim.request_log()
+                    if r['path'].endswith('/quick') and r['status'] == 500]
+        # The next change only after that read failed (a fixed sleep let a
+        # loaded machine see both changes in one event, and lose both).
+        deadline = time.monotonic() + 60
+        while not failed():
+            self.assertLess(time.monotonic(), deadline, 'no failed read')
+            time.sleep(0.05)
         self.sim.set_partition_state(lpar_w.uuid, 'not activated')
         self.wait_events([(inst.uuid, nova_event.EVENT_LIFECYCLE_STOPPED)])
-        failed = [r for r in self.sim.request_log()
-                  if r['path'].endswith('/quick') and r['status'] == 500]
-        self.assertEqual(1, len(failed))
+        self.assertEqual(1, len(failed()))
 
 
 class TestPartitionStates(SimDriverTestCase):

@@ -37,7 +37,7 @@ class _NvramCase(lc.SimDriverTestCase):
         self.useFixture(fixtures.MockPatchObject(manager, 'RETRY_DELAYS',
                                                  (0.1,)))
 
-    def wait_for(self, pred, what, timeout=10):
+    def wait_for(self, pred, what, timeout=60):
         end = time.monotonic() + timeout
         while not pred():
             if time.monotonic() > end:

@@ -234,7 +234,7 @@ class TestRestServerRestart(base.ClassSimTestCase):
     def _on_event(self, evt):
         self.events.append((evt.get_instance_uuid(), evt.get_transition()))
 
-    def wait_event(self, expected, timeout=15):
+    def wait_event(self, expected, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if expected in self.events:

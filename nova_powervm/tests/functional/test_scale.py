@@ -174,7 +174,7 @@ class TestScale500(_Scale, base.ClassSimTestCase):
         uuid = seed_scale.partition_uuid(1)
         self.assertEqual(power_state.RUNNING, self.drv.get_info(inst).state)
         self.sim.set_partition_state(uuid, 'suspended')
-        self.assertTrue(cache.wait_for_poll(30))
+        self.assertTrue(cache.wait_for_poll(60))
         log = self.count(self.drv.get_info, inst)
         self.assertEqual([], log)
         self.assertEqual(power_state.SUSPENDED,
@@ -191,7 +191,7 @@ class TestScale500(_Scale, base.ClassSimTestCase):
         self.assertEqual(power_state.RUNNING, self.drv.get_info(inst).state)
 
 
-def _wait(cond, timeout=20.0):
+def _wait(cond, timeout=60.0):
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:

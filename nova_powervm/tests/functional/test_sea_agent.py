@@ -77,7 +77,7 @@ class TestSeaAgent(lc.SimDriverTestCase):
         One change may come as several events (the adapter, then its
         partition): the event that woke the agent need not be the awaited one.
         """
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while True:
             self.assertTrue(self.agent.wake.wait(
                 max(0, deadline - time.monotonic())), 'no event')

@@ -150,7 +150,13 @@ class TwoHostsTestCase(base.PowerVMNovaTestCase):
         self._wait_for(lambda: all(w in self._fault_messages(server)
                                    for w in words),
                        'a fault with %s' % words)
-        self._wait_for_migration_status(server, ['error'])
+        # (nova's _wait_for_migration_status gives up after 5 s.)
+        self._wait_for(
+            lambda: any(m['instance_uuid'] == server['id'] and
+                        m['status'] == 'error'
+                        for m in self.admin_api.api_get(
+                            '/os-migrations').body['migrations']),
+            'its migration in status error')
         server = self._wait_for_status(server, 'ACTIVE')
         self.assertEqual(host, self._host_of(server))
         self.assertEqual(before, {h: self._comparable(sim.inventory())

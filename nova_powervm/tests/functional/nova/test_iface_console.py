@@ -4,9 +4,9 @@ from nova import context as nova_context
 from nova import objects
 from nova.tests.functional.api import client as api_client
 
-from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.simulator import rfb_client
 from nova_powervm.simulator import xmlutil as xu
+from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.tests.functional import test_iface_console as fconsole
 
@@ -99,7 +99,7 @@ class TestConsole(_Mixin, base.PowerVMNovaTestCase):
         self.flags(server_proxyclient_address=fconsole.VNC_HOST,
                    group='vnc')
         super().setUp()
-        self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
+        self.useFixture(pvm_fixtures.VncConsoleFixture(self.sim))
 
     def _console(self, server):
         return self.api.api_post(
