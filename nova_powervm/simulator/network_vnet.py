@@ -56,9 +56,17 @@ def _vswitch_create(sim, obj, ctx):
 @reg.on_delete('VirtualSwitch')
 def _vswitch_delete(sim, obj, ctx):
     sid = obj.text('SwitchID')
-    users = sorted(o.text('LocationCode') or o.uuid for o in
-                   sim.store.of_type('ClientNetworkAdapter')
-                   if o.text('VirtualSwitchID') == sid)
+    users = {o.text('LocationCode') or o.uuid for o in
+             sim.store.of_type('ClientNetworkAdapter')
+             if o.text('VirtualSwitchID') == sid}
+    # Trunk adapters (a SEA's, in its NetworkBridge and its VIOS).
+    for kind in ('NetworkBridge', 'VirtualIOServer'):
+        for o in sim.store.of_type(kind):
+            for trunk in o.element.iter('{%s}TrunkAdapter' % xu.UOM_NS):
+                if xu.text(trunk, 'VirtualSwitchID') == sid:
+                    users.add(xu.text(trunk, 'LocationCode') or
+                              xu.text(trunk, 'DeviceName') or o.uuid)
+    users = sorted(users)
     if ctx is not None and users:
         raise errors.SimError(409, 'Virtual switch %s is in use by %d '
                               'virtual Ethernet adapter(s) (%s) and cannot '

@@ -206,6 +206,19 @@ class TestCrud(base.SimTestCase):
         self.assertNotIn('SW2', [v['name'] for v in
                                  self.sim.inventory()['vswitches'].values()])
 
+    def test_vswitch_of_a_sea_is_not_deleted(self):
+        # No client adapter on it, but the SEA's trunk adapters are.
+        host = self.host()
+        vsw = [v for v in pvm_net.VSwitch.get(self.adpt, parent=host)
+               if v.switch_id == 0][0]
+        self.assertEqual([], [c for c in self.sim.inventory()[
+            'client_adapters'].values()])
+        e = self.assertRaises(pvm_exc.HttpError, vsw.delete)
+        self.assertEqual(409, e.response.status)
+        self.assertIn('in use by', e.response.body)
+        self.assertIn(vsw.name, [v['name'] for v in
+                                 self.sim.inventory()['vswitches'].values()])
+
     def test_bad_input(self):
         host = self.host()
         path = '/rest/api/uom/ManagedSystem/%s/LogicalPartition' % host.uuid
