@@ -15,11 +15,11 @@ for that POST, the wrapper the POST returned (the server's answer, as
 current as a GET would be; should something else have changed the object
 meanwhile, the etag check rejects it and pypowervm re-reads), else a GET.
 A caller's wrapper is never changed unless the caller hands it over
-(``owned``: a FeedTask's own feed read), and each caller of a batch gets a
-wrapper of the answer no other caller holds (one gets the answer itself,
-the others a copy each; the slot's is copied when a later batch takes it):
-no flow sees (or changes) another flow's wrapper.  A VIOS with 500 SCSI
-mappings costs about 14 ms per copy: a lone change makes none.
+(``owned``: a FeedTask's own feed read), and each caller of a batch gets its
+own copy of the answer (the slot keeps the answer itself for a later batch:
+a caller may go on changing its copy without POSTing): no flow sees (or
+changes) another flow's wrapper.  A VIOS with 500 SCSI mappings costs about
+14 ms per copy: a lone owned change makes one.
 
 Retries: a change function must be idempotent.  Applied to a wrapper that
 already holds its change (an earlier POST made it and the answer was
@@ -83,8 +83,8 @@ class _Slot(object):
         self.queue = []
         # when this process's last POST of the object completed
         self.posted_at = None
-        # the wrapper that POST returned (a caller holds it too; None after
-        # a failure or once a batch took a copy as its base)
+        # the wrapper that POST returned, the slot's own (None after a
+        # failure or once a batch took it as its base)
         self.last = None
 
 
@@ -215,8 +215,7 @@ def _base(slot, getter, batch):
             any(c.queued_at < slot.posted_at or c.wrapper is not None
                 for c in batch)):
         base, slot.last = slot.last, None
-        # A caller of that POST holds it.
-        return _copy(base)
+        return base
     # A new read: a getter's cached wrapper may carry a failed try's changes.
     return pvm_private.read_again(getter)
 
@@ -249,13 +248,13 @@ def _run_batch(name, slot, getter, batch):
                     change.error = e1
             return
         slot.posted_at = time.monotonic()
-        # The slot keeps the answer; each caller gets a wrapper of its
-        # own, current as of this POST (a caller may pass it to a later
-        # change): the last caller the answer itself, the others a copy.
+        # The slot keeps the answer; each caller gets a copy of its own,
+        # current as of this POST (a caller may change it, or pass it to a
+        # later change: handing the answer itself to a caller let a flow's
+        # unposted change reach the next batch's POST).
         slot.last = stamp(result, slot.posted_at)
-        for change in batch[:-1]:
+        for change in batch:
             change.wrapper = stamp(_copy(result), slot.posted_at)
-        batch[-1].wrapper = result
     finally:
         for change in batch:
             change.done = True

@@ -329,33 +329,50 @@ class TestUpdate(test_base.TestCase):
         self.assertEqual(['a', 'b', 'c'], batch.update(
             ('VIOS', 'U1'), obj.getter, _change('b'))[0].state)
 
-    def test_lone_owned_change_copies_nothing(self):
+    def test_lone_owned_change_copied_once(self):
         obj = _Obj()
         key = ('VIOS', 'U1')
         mine = batch.stamp(obj.wrapper(), time.monotonic())
         with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
             got, result = batch.update(key, obj.getter, _change('a'),
                                        wrapper=mine, owned=True)
-            # The handed-over wrapper was the base; the caller gets the
-            # POST's answer itself.
-            self.assertEqual((['a'], 'a', 0), (mine.changes, result,
+            # The handed-over wrapper was the base (no copy); the caller
+            # gets a copy of the POST's answer, the slot keeps the answer.
+            self.assertEqual((['a'], 'a', 1), (mine.changes, result,
                                                cp.call_count))
             self.assertEqual(['a'], got.state)
-            # A change that waited for that POST starts from a copy of the
-            # answer (the first caller holds it): no GET, got unchanged.
+            # A change that waited for that POST starts from the slot's
+            # answer: no GET, no copy, got unchanged.
             stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
             batch.update(key, obj.getter, _change('b'), wrapper=stale)
-            self.assertEqual(1, cp.call_count)
+            self.assertEqual(2, cp.call_count)
         self.assertEqual((0, [], []), (obj.gets, got.changes, stale.changes))
         self.assertEqual([['a'], ['b']], obj.posts)
 
-    def test_lone_change_not_owned_copied_once(self):
+    def test_callers_answer_is_not_the_next_batchs_base(self):
+        # A caller changes the wrapper it got back (a flow's later step,
+        # not POSTed): a change that waited for that POST must not carry
+        # it.  (The caller held the slot's answer itself: a concurrent
+        # spawn's mapping to a disk the server never had was POSTed.)
+        obj = _Obj()
+        key = ('VIOS', 'U1')
+        mine = batch.stamp(obj.wrapper(), time.monotonic())
+        got, _result = batch.update(key, obj.getter, _change('a'),
+                                    wrapper=mine, owned=True)
+        got.changes.append('not-posted')
+        stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
+        batch.update(key, obj.getter, _change('b'), wrapper=stale)
+        self.assertEqual(['a', 'b'], obj.posted_state)
+        self.assertEqual(0, obj.gets)
+
+    def test_lone_change_not_owned_copied_twice(self):
+        # The base (the caller's wrapper is left alone), then the answer.
         obj = _Obj()
         mine = batch.stamp(obj.wrapper(), time.monotonic())
         with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
             got, _result = batch.update(('VIOS', 'U1'), obj.getter,
                                         _change('a'), wrapper=mine)
-        self.assertEqual((1, []), (cp.call_count, mine.changes))
+        self.assertEqual((2, []), (cp.call_count, mine.changes))
         self.assertEqual(['a'], got.state)
 
 
