@@ -2,6 +2,8 @@
 paths (serialization without copies, whole-VIOS updates that move the
 stored mappings) giving exactly the answers and state of the plain ones."""
 import io
+import time
+from unittest import mock
 
 from lxml import etree
 from pypowervm import exceptions as pvm_exc
@@ -10,6 +12,7 @@ from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.tasks import storage as tsk_stg
 from pypowervm.wrappers import storage as pvm_stg
 
+from nova_powervm.simulator import timing
 from nova_powervm.simulator import xmlutil as xu
 from nova_powervm.tests.simulator import test_storage
 
@@ -35,6 +38,23 @@ class TestCost(test_storage.StorageTestCase):
                if e['path'].endswith('/do/PowerOn') and e['method'] == 'PUT']
         # The job's duration (power_delay_s) is modelled.
         self.assertEqual([100.0], [e['wait_ms'] for e in job])
+
+    def test_cpu_of_other_threads_during_a_modelled_wait_left_out(self):
+        # Under eventlet a green sleep lets other green threads run on the
+        # OS thread: their CPU is not the request's (cpu_ms + wait_ms went
+        # over duration_ms, failing the test above on a loaded machine).
+        def busy_sleep(_seconds):
+            end = time.thread_time() + 0.02
+            while time.thread_time() < end:
+                pass
+        clock = timing.Clock()
+        with mock.patch.object(timing.time, 'sleep', busy_sleep):
+            timing.modelled_sleep(0.03)
+            with timing.waiting():
+                busy_sleep(None)
+        duration, cpu, wait = clock.figures()
+        self.assertLess(cpu, 10.0)
+        self.assertGreaterEqual(wait, 30.0)
 
     def test_xag_serialization_without_copy(self):
         vios = self.sim.store.get('VirtualIOServer', self.vios_uuid)
