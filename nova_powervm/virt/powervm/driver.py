@@ -91,14 +91,14 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         LOG.info('PowerVM driver connected to managed system %(name)s '
                  '(%(uuid)s).', {'name': self.host_wrapper.system_name,
                                  'uuid': self.host_uuid})
-        # A bad disk configuration stops nova-compute here, before any
-        # instance is touched.
+        # A bad disk configuration stops nova-compute here (nothing touched).
         self.disk_dvr = disk_dvr.get_disk_driver(self.adapter, self.host_uuid)
         self.capabilities = self.disk_capabilities(self.disk_dvr)
         mgmt.mgmt_uuid(self.adapter)
         sea_vlan.warm(self.adapter, self.host_uuid)
         self.nvram_mgr = nvram.build_manager(self.adapter, host)
         self.event_handler = pvm_event.start_listener(self)
+        startup.freeze_gc()
 
     @classmethod
     def disk_capabilities(cls, disk_dvr):

@@ -11,6 +11,7 @@ so a reboot does not look like a stop to nova.
 A ``MODIFY_URI`` whose detail names ``NVRAM`` goes to the driver's NVRAM
 manager (``nvram/``), which saves the partition's NVRAM in the background.
 """
+import collections
 import threading
 
 from nova.compute import power_state
@@ -30,6 +31,9 @@ LOG = logging.getLogger(__name__)
 
 # Seconds a stop event is held back (a reboot passes through 'not activated').
 STOP_EVENT_DELAY = 15
+# Partitions whose instance and last event are remembered (the most recent;
+# a host runs at most about a thousand).
+KEEP_PARTITIONS = 4096
 
 _TRANSITIONS = {
     power_state.RUNNING: nova_event.EVENT_LIFECYCLE_STARTED,
@@ -65,6 +69,20 @@ def _relevant(etype, evt):
         'PartitionName' in detail
 
 
+class _Recent(collections.OrderedDict):
+    """A dict of the ``KEEP_PARTITIONS`` most recently set keys.
+
+    Deleted partitions are not dropped at their delete event: a rebuild
+    re-creates the same partition, maybe before that event is seen.
+    """
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > KEEP_PARTITIONS:
+            self.popitem(last=False)
+
+
 class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
     """Turns PowerVM partition state events into nova LifecycleEvents."""
 
@@ -73,9 +91,9 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
         self.cache = state_cache.PartitionCache(driver.adapter)
         self._lock = threading.Lock()
         # partition uuid -> nova instance uuid ('' : not a nova instance)
-        self._uuids = {}
+        self._uuids = _Recent()
         # partition uuid -> last transition emitted
-        self._last = {}
+        self._last = _Recent()
         # partition uuid -> pending delayed stop (threading.Timer)
         self._pending = {}
 

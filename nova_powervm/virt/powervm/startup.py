@@ -7,7 +7,10 @@ mappings behind on it.  :func:`prepare_host` runs at ``init_host``: refuse a
 management console that is not NovaLink, wait for an active VIOS, read the
 managed system, and scrub stale and orphan mappings with their storage.
 It also warns about nova settings this driver cannot honour.
+:func:`freeze_gc` ends ``init_host`` (``[powervm] gc_freeze``).
 """
+import gc
+
 from oslo_log import log as logging
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import partition as pvm_par
@@ -21,6 +24,7 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
 NOVALINK = 'PVM'
+_FROZEN = []
 
 
 def prepare_host(adapter):
@@ -36,6 +40,25 @@ def prepare_host(adapter):
     host_w = pvm_session.get_host_wrapper(adapter)
     scrub(adapter, host_w.uuid)
     return host_w
+
+
+def freeze_gc():
+    """Move the objects alive now out of the cyclic GC (once per process).
+
+    Each flow's TaskFlow engine is a reference cycle holding the wrappers
+    the flow read (native lxml trees Python's GC thresholds do not count);
+    with nova's start-up objects in the collected generations full
+    collections are rare and those trees pile up (a soak of 150
+    spawn/destroy cycles: +21 MiB RSS).  :return: whether it froze.
+    """
+    if _FROZEN or not CONF.powervm.gc_freeze:
+        return False
+    gc.collect()
+    gc.freeze()
+    _FROZEN.append(True)
+    LOG.debug('Froze %d start-up objects out of the cyclic garbage '
+              'collector.', gc.get_freeze_count())
+    return True
 
 
 def warn_conf():

@@ -45,6 +45,9 @@ LOG = logging.getLogger(__name__)
 # Without a completed event poll for this long the feed is not trusted
 # (the server answers an idle poll every ~10 s).
 STALE_AFTER_S = 60.0
+# Deleted partitions' entries (kept to order racing reads) are dropped once
+# the cache holds this many entries, live ones included.
+PRUNE_AT = 1024
 _QUICK = 'quick'
 _ALL = 'All'
 
@@ -84,6 +87,9 @@ class PartitionCache(object):
         self._seq = itertools.count(1)
         # uuid -> (read sequence, quick properties or None when deleted)
         self._parts = {}
+        # sequence numbers of the reads in flight; when to prune
+        self._reading = set()
+        self._prune_at = PRUNE_AT
         self._filled = False
         self._feed_ok = False
         self._last_poll = None
@@ -153,30 +159,59 @@ class PartitionCache(object):
 
         None when it is gone.
         """
-        seq = next(self._seq)
+        seq = self._start_read()
         try:
             props = vm.get_vm_qp(self._adapter, uuid)
         except nova_exc.InstanceNotFound:
             props = None
+        except Exception:
+            with self._lock:
+                self._reading.discard(seq)
+            raise
         with self._lock:
+            self._reading.discard(seq)
             self._store(seq, uuid, props)
             if not self._busy.get(uuid):
                 self._dirty.discard(uuid)
         return props
+
+    def _start_read(self):
+        with self._lock:
+            seq = next(self._seq)
+            self._reading.add(seq)
+        return seq
 
     def forget(self, uuid):
         """The partition was deleted."""
         seq = next(self._seq)
         with self._lock:
             self._store(seq, uuid, None)
+            if not self._busy.get(uuid):
+                self._dirty.discard(uuid)
+            if len(self._parts) >= self._prune_at:
+                self._prune()
+
+    def _prune(self):
+        """Drop deleted partitions' entries no read in flight can race."""
+        floor = min(self._reading, default=None)
+        for uuid in [u for u, (s, p) in self._parts.items()
+                     if p is None and (floor is None or s < floor)]:
+            del self._parts[uuid]
+        self._prune_at = max(PRUNE_AT, 2 * len(self._parts))
 
     def refill(self):
         """Read every partition (one GET); {uuid: properties}."""
         with self._lock:
             gen = self._gen
-        seq = next(self._seq)
-        parts = read_all(self._adapter)
+        seq = self._start_read()
+        try:
+            parts = read_all(self._adapter)
+        except Exception:
+            with self._lock:
+                self._reading.discard(seq)
+            raise
         with self._lock:
+            self._reading.discard(seq)
             for uuid in [u for u, (s, p) in self._parts.items()
                          if p is not None and u not in parts and s < seq]:
                 self._parts[uuid] = (seq, None)

@@ -279,6 +279,7 @@ class TestDriverLifecycle(test.NoDBTestCase):
 
 class TestInitHost(test.NoDBTestCase):
 
+    @mock.patch.object(driver.startup, 'freeze_gc')
     @mock.patch.object(driver.sea_vlan, 'warm')
     @mock.patch.object(driver.pvm_event, 'start_listener')
     @mock.patch.object(driver.mgmt, 'mgmt_uuid')
@@ -286,7 +287,7 @@ class TestInitHost(test.NoDBTestCase):
     @mock.patch.object(driver.startup, 'prepare_host')
     @mock.patch.object(driver.pvm_session, 'build_adapter')
     def test_init_and_cleanup(self, build, get_host, get_disk, mgmt_uuid,
-                              start, warm):
+                              start, warm, freeze):
         get_disk.return_value.capabilities = {'has_imagecache': True}
         get_disk.return_value.image_formats = ('raw', 'qcow2')
         drv = driver.PowerVMDriver(mock.Mock())
@@ -303,6 +304,8 @@ class TestInitHost(test.NoDBTestCase):
         warm.assert_called_once_with(build.return_value,
                                      get_host.return_value.uuid)
         start.assert_called_once_with(drv)
+        # Start-up objects leave the cyclic GC once everything is set up.
+        freeze.assert_called_once_with()
         with mock.patch.object(driver.pvm_event, 'stop_listener') as stop:
             drv.cleanup_host('h')
         stop.assert_called_once_with(drv, start.return_value)

@@ -149,6 +149,23 @@ class TestEventHandler(test.NoDBTestCase):
         self.handler.process([self.evt()])
         self.assertFalse(self.drv.emit_event.called)
 
+    def test_partition_maps_bounded(self):
+        self.useFixture(fixtures.MockPatchObject(event, 'KEEP_PARTITIONS',
+                                                 4))
+        handler = event.PowerVMNovaEventHandler(self.drv)
+        self.addCleanup(handler.stop)
+        self.qp.return_value = {'PartitionState': 'running'}
+        for n in range(10):
+            uuid = '%08X-0000-4000-8000-000000000000' % n
+            handler.remember(mock.Mock(uuid=uuid.lower()))
+            handler.process([self.evt(href=HREF.replace(PVM_UUID, uuid))])
+        self.assertEqual(10, len(self.transitions()))
+        self.assertEqual(4, len(handler._uuids))
+        self.assertEqual(4, len(handler._last))
+        # The most recent ones are kept.
+        self.assertIn('00000009-0000-4000-8000-000000000000',
+                      handler._last)
+
     @mock.patch.object(event.state_cache, 'read_all')
     def test_resync_after_lost_events(self, read_all):
         read_all.return_value = {PVM_UUID: {'PartitionState': 'running'}}

@@ -1,11 +1,17 @@
 """Start-up: NovaLink only, VIOS wait, scrub (what goes to pypowervm)."""
+import gc
 from unittest import mock
+import weakref
 
+import fixtures
 from nova import test
 from pypowervm import exceptions as pvm_exc
+from taskflow.patterns import linear_flow as tf_lf
+from taskflow import task as tf_task
 
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import startup
+from nova_powervm.virt.powervm.tasks import base as tf_base
 
 
 def _adapter(mc_type='PVM'):
@@ -103,3 +109,60 @@ class TestWarnConf(test.NoDBTestCase):
             with mock.patch.object(startup.LOG, 'warning') as warn:
                 self.assertFalse(startup.warn_conf())
             warn.assert_not_called()
+
+
+class _Holds(tf_task.Task):
+    def __init__(self, thing):
+        super().__init__('holds')
+        self.thing = thing
+
+    def execute(self):
+        return self.thing
+
+
+class _Big(object):
+    pass
+
+
+class TestFreezeGc(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MockPatchObject(startup, '_FROZEN', []))
+        self.freeze = self.useFixture(fixtures.MockPatchObject(
+            startup.gc, 'freeze')).mock
+        self.collect = self.useFixture(fixtures.MockPatchObject(
+            startup.gc, 'collect')).mock
+
+    def test_once_per_process_after_a_collection(self):
+        order = []
+        self.collect.side_effect = lambda: order.append('collect')
+        self.freeze.side_effect = lambda: order.append('freeze')
+        self.assertTrue(startup.freeze_gc())
+        self.assertFalse(startup.freeze_gc())
+        self.assertEqual(['collect', 'freeze'], order)
+
+    def test_option_off(self):
+        self.flags(group='powervm', gc_freeze=False)
+        self.assertFalse(startup.freeze_gc())
+        self.freeze.assert_not_called()
+        self.collect.assert_not_called()
+
+
+class TestFlowCycles(test.NoDBTestCase):
+
+    def test_why_a_finished_flow_needs_the_cyclic_gc(self):
+        # What a flow's task holds (here: what a FeedTask holds, the VIOS
+        # wrappers) outlives the flow until the cyclic GC runs: its
+        # TaskFlow engine is a reference cycle.
+        big = _Big()
+        alive = weakref.ref(big)
+        flow = tf_lf.Flow('f')
+        flow.add(_Holds(big))
+        gc.disable()
+        self.addCleanup(gc.enable)
+        tf_base.run(flow)
+        del big, flow
+        self.assertIsNotNone(alive())
+        gc.collect()
+        self.assertIsNone(alive())

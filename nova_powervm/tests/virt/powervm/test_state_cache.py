@@ -247,6 +247,44 @@ class TestPartitionCache(test.NoDBTestCase):
         self.assertEqual('running', self.cache._parts['U'][1][
             'PartitionState'])
 
+    def test_deleted_partitions_pruned(self):
+        self.useFixture(fixtures.MockPatchObject(state_cache, 'PRUNE_AT', 8))
+        self.cache._prune_at = 8
+        self.state(1)
+        self.cache.begin('BUSY')
+        for n in range(20):
+            self.cache.forget('GONE%d' % n)
+        self.cache.forget('BUSY')
+        # The deleted ones are dropped (a bounded number left), live ones
+        # kept; a deleted partition being changed is still read fresh.
+        self.assertLessEqual(len(self.cache._parts), 8 + 3)
+        self.assertEqual({_pvm(1), _pvm(2), _pvm(3)},
+                         {u for u, (s, p) in self.cache._parts.items() if p})
+        self.assertEqual({'BUSY'}, self.cache._dirty)
+        self.assertEqual(set(), self.cache._reading)
+
+    def test_prune_keeps_what_a_read_in_flight_races(self):
+        self.useFixture(fixtures.MockPatchObject(state_cache, 'PRUNE_AT', 2))
+        self.cache._prune_at = 2
+        self.state(1)
+        self.reads()
+        # A refresh of partition 2 started, then its delete event came.
+        old = self.cache._start_read()
+        self.cache.forget(_pvm(2))
+        for n in range(10):
+            self.cache.forget('GONE%d' % n)
+        self.assertIsNone(self.cache._parts[_pvm(2)][1])
+        # The stale answer does not bring the partition back.
+        with self.cache._lock:
+            self.cache._reading.discard(old)
+            self.cache._store(old, _pvm(2), _props(2))
+        self.assertIsNone(self.cache._parts[_pvm(2)][1])
+        self.assertNotIn(_pvm(2), state_cache.partitions(self.drv))
+        # Without a read in flight it goes at the next prune.
+        for n in range(20):
+            self.cache.forget('LAST%d' % n)
+        self.assertNotIn(_pvm(2), self.cache._parts)
+
     def test_no_listener_reads_each_time(self):
         self.drv.event_handler = None
         self.state(1)
