@@ -147,23 +147,18 @@ def main(argv=None):
             drv.destroy(env.context, warm, harness.network_info())
             for rnd in range(args.rounds):
                 inst = harness.instance(91 + rnd, image_ref=img['id'])
-                env.sim.clear_request_log()
-                stats = _profile(env.spawn, drv, inst, meta)
-                log = harness.non_event(env.sim.request_log())
-                report('spawn N=%d round %d, %d requests, %d bytes' % (
-                    args.partitions, rnd, len(log),
-                    sum(r.get('bytes', 0) for r in log)), stats, out,
-                    args.top, args.callers, args.children)
-                requests_table(log, out)
-                env.sim.clear_request_log()
-                stats = _profile(drv.destroy, env.context, inst,
-                                 harness.network_info())
-                log = harness.non_event(env.sim.request_log())
-                report('destroy N=%d round %d, %d requests, %d bytes' % (
-                    args.partitions, rnd, len(log),
-                    sum(r.get('bytes', 0) for r in log)), stats, out,
-                    args.top, args.callers, args.children)
-                requests_table(log, out)
+                for name, call in (
+                        ('spawn', lambda: env.spawn(drv, inst, meta)),
+                        ('destroy', lambda: drv.destroy(
+                            env.context, inst, harness.network_info()))):
+                    env.sim.clear_request_log()
+                    stats = _profile(call)
+                    log = harness.non_event(env.sim.request_log())
+                    report('%s N=%d round %d, %d requests, %d bytes' % (
+                        name, args.partitions, rnd, len(log),
+                        sum(r.get('bytes', 0) for r in log)), stats, out,
+                        args.top, args.callers, args.children)
+                    requests_table(log, out)
         drv.manage_image_cache(env.context, [])
     return 0
 
