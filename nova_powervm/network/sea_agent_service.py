@@ -91,13 +91,38 @@ class EventHandler(pvm_adpt.RawEventHandler):
                     self.agent.changed(uuid)
 
 
+class Stopped(BaseException):
+    """The agent was stopped while a call to neutron-server waited."""
+
+
+class _StoppableRpc(object):
+    """The RPC client; a call is abandoned when the agent is stopped.
+
+    neutron-lib's client waits up to ``rpc_response_timeout`` per try and
+    backs off up to ``rpc_response_max_timeout`` (10 minutes): a stop
+    (SIGTERM) must not wait for it.
+    """
+
+    def __init__(self, rpc, service):
+        self._rpc, self._service = rpc, service
+
+    def __getattr__(self, name):
+        func = getattr(self._rpc, name)
+
+        def call(*args, **kwargs):
+            return self._service.call(func, *args, **kwargs)
+        return call
+
+
 class AgentService(object):
     """The agent's loop: sync on events, full reads, state reports."""
 
     def __init__(self, agent, rpc, host, conf=CONF):
-        self.agent, self.rpc, self.host = agent, rpc, host
+        self.agent, self.host = agent, host
         self.conf = conf.sea_agent
         self.stopped = threading.Event()
+        self._calls = set()      # Events of the calls under way
+        self.rpc = agent.rpc = _StoppableRpc(rpc, self)
         self._started = False
         self._handler = None
 
@@ -134,13 +159,62 @@ class AgentService(object):
             LOG.warning('PowerVM event feed unavailable; adapters are seen '
                         'at the full reads only: %s', e)
 
+    def call(self, func, *args, **kwargs):
+        """``func(...)`` in a helper thread, given up on at :meth:`stop`.
+
+        :raises Stopped: the agent was stopped before the call returned.
+        """
+        done, res = threading.Event(), {}
+
+        def run():
+            try:
+                res['ret'] = func(*args, **kwargs)
+            except Exception as e:
+                res['err'] = e
+            finally:
+                done.set()
+        self._calls.add(done)
+        try:
+            if not self.stopped.is_set():
+                threading.Thread(target=run, name='sea-agent-rpc',
+                                 daemon=True).start()
+                done.wait()
+        finally:
+            self._calls.discard(done)
+        if 'err' in res:
+            raise res['err']
+        if 'ret' not in res:
+            raise Stopped()
+        return res['ret']
+
     def stop(self, *_args):
         self.stopped.set()
         self.agent.wake.set()
+        for done in list(self._calls):
+            done.set()
+
+    def on_signal(self, *_args):
+        """SIGTERM/SIGINT: stop (from a thread: the handler interrupts
+        the main thread, which may hold the lock of an Event stop sets).
+        """
+        threading.Thread(target=self.stop, name='sea-agent-stop',
+                         daemon=True).start()
 
     def run(self):
         """Loop until :meth:`stop`."""
         self.listen()
+        try:
+            self._loop()
+        except Stopped:
+            LOG.info('Stopped while waiting for neutron-server.')
+        if self._handler is not None:
+            session = self.agent.adapter.session
+            try:
+                session.get_event_listener().unsubscribe(self._handler)
+            except ValueError:
+                pass
+
+    def _loop(self):
         next_full = next_report = 0
         while not self.stopped.is_set():
             now = time.monotonic()
@@ -156,12 +230,6 @@ class AgentService(object):
             if self.agent.retry:
                 wait = min(wait, RETRY_S)
             self.agent.wake.wait(max(0, wait))
-        if self._handler is not None:
-            session = self.agent.adapter.session
-            try:
-                session.get_event_listener().unsubscribe(self._handler)
-            except ValueError:
-                pass
 
 
 def init_rpc(conf):
@@ -193,8 +261,8 @@ def main(argv=None):
     agent = sea_agent.SeaAgent(adapter, host_net.host_uuid(adapter),
                                sea_agent_rpc.NeutronRpc(host))
     service = AgentService(agent, agent.rpc, host)
-    signal.signal(signal.SIGTERM, service.stop)
-    signal.signal(signal.SIGINT, service.stop)
+    signal.signal(signal.SIGTERM, service.on_signal)
+    signal.signal(signal.SIGINT, service.on_signal)
     LOG.info('PowerVM SEA agent of host %(host)s (managed system %(ms)s) '
              'started.', {'host': host, 'ms': agent.host_uuid})
     service.run()

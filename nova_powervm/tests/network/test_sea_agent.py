@@ -1,4 +1,5 @@
 """The PowerVM SEA agent: what it sends to pypowervm and to neutron's RPC."""
+import threading
 from unittest import mock
 
 import fixtures
@@ -273,7 +274,8 @@ class TestService(test_base.TestCase):
 
     def test_run_subscribes_syncs_reports_and_stops(self):
         listener = self.agent.adapter.session.get_event_listener.return_value
-        self.agent.sync.side_effect = self.svc.stop
+        self.rpc.report_state.side_effect = (
+            lambda *a, **kw: self.svc.stop())
         self.svc.run()
         self.agent.resync.assert_called_once_with()
         self.agent.sync.assert_called_once_with()
@@ -281,6 +283,43 @@ class TestService(test_base.TestCase):
         handler = listener.subscribe.call_args[0][0]
         self.assertIs(self.agent, handler.agent)
         listener.unsubscribe.assert_called_once_with(handler)
+
+    def test_signal_stops_a_run_waiting_for_neutron(self):
+        # neutron-server does not answer: the RPC call waits (up to 10
+        # minutes with neutron-lib's back-off); SIGTERM ends the run now.
+        listener = self.agent.adapter.session.get_event_listener.return_value
+        entered, never = threading.Event(), threading.Event()
+        self.addCleanup(never.set)
+        answered = []
+
+        def report_state(*args, **kwargs):
+            entered.set()
+            never.wait(600)
+            answered.append(True)
+        self.rpc.report_state.side_effect = report_state
+
+        def signal():
+            entered.wait(600)
+            self.svc.on_signal(15, None)
+        threading.Thread(target=signal, daemon=True).start()
+        self.svc.run()
+        self.assertTrue(entered.is_set())
+        self.assertEqual([], answered)
+        self.assertTrue(self.svc.stopped.is_set())
+        listener.unsubscribe.assert_called_once()
+        # The agent's own calls are the stoppable ones too.
+        self.assertIs(self.svc.rpc, self.agent.rpc)
+        self.assertRaises(service.Stopped, self.agent.rpc.update_device_up,
+                          'fa:16:3e:00:00:01')
+        self.rpc.update_device_up.assert_not_called()
+
+    def test_rpc_answers_and_errors_pass_through(self):
+        self.rpc.get_devices_details_list.return_value = [{'device': 'm'}]
+        self.assertEqual([{'device': 'm'}],
+                         self.svc.rpc.get_devices_details_list(['m']))
+        self.rpc.update_device_up.side_effect = ValueError('boom')
+        self.assertRaises(ValueError, self.svc.rpc.update_device_up, 'm')
+        self.rpc.get_devices_details_list.assert_called_once_with(['m'])
 
     def test_host_defaults_to_machine_name(self):
         with mock.patch('socket.gethostname', return_value='m1'):
