@@ -18,7 +18,12 @@ treats each adapter's MAC address as a neutron device:
   their binding carries ``sea_agent`` and nova-compute leaves them alone.
 
 Adapters neutron has no port of here (the management partition's, ports
-of another host) are asked about again at the next full read only.
+of another host) are asked about again at the next full read only.  An
+adapter that arrived with its partition by live migration is asked about
+at once (the event of its adapter); its port's binding here is still
+inactive until nova moves it (ML2 answers ``no_active_binding``): such a
+device is asked about again at every sync, soon (``retry``), not at the
+next full read.
 """
 import threading
 
@@ -35,6 +40,9 @@ LOG = logging.getLogger(__name__)
 
 _FLAT = 'flat'
 _VLAN = 'vlan'
+# ML2's answer for a port whose binding to this host is not active yet (the
+# target of a live migration); neutron_lib.constants.NO_ACTIVE_BINDING.
+_NO_ACTIVE_BINDING = 'no_active_binding'
 
 
 def neutron_mac(pvm_mac):
@@ -148,7 +156,12 @@ class SeaAgent(object):
             if mac not in current:
                 continue
             if 'port_id' not in det:
-                self._unknown.add(mac)
+                if det.get(_NO_ACTIVE_BINDING):
+                    LOG.debug('Device %s: its port is bound here once its '
+                              'live migration completes; asking again.', mac)
+                    self.retry = True
+                else:
+                    self._unknown.add(mac)
                 continue
             vsw_id, pvid = current[mac]
             if self._wire(det, vswitches.get(vsw_id), pvid):

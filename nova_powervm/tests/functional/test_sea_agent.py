@@ -6,12 +6,18 @@ its VLAN leaves the SEA once no adapter on the host uses it.
 """
 import time
 
+from nova.network import model as network_model
+from nova import objects
+from nova import test
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import network as pvm_net
 
 from nova_powervm.network import sea_agent
 from nova_powervm.network import sea_agent_service as service
 from nova_powervm.simulator import seed
+from nova_powervm.tests.functional import base
+from nova_powervm.tests.functional import fixtures as pvm_fixtures
+from nova_powervm.tests.functional import lpm
 from nova_powervm.tests.functional import test_lifecycle as lc
 from nova_powervm.virt.powervm import host_net
 from nova_powervm.virt.powervm import ids
@@ -45,6 +51,25 @@ class FakeNeutron(object):
 
     def update_device_down(self, device):
         self.calls.append(('down', device, sorted(self.vlans())))
+
+
+class MigratingNeutron(FakeNeutron):
+    """ML2 while a port's binding to this host is inactive (LPM target)."""
+
+    def __init__(self, sim):
+        super().__init__(sim)
+        self.inactive = set()
+
+    def vlans(self):
+        # The second host's bridge has a UUID of its own.
+        return set().union(*self.sim.sea_vlans().values())
+
+    def get_devices_details_list(self, devices):
+        self.calls.append(('details', sorted(devices)))
+        return [{'device': d, 'no_active_binding': True}
+                if d in self.inactive else dict(self.ports.get(d, {}),
+                                                 device=d)
+                for d in devices]
 
 
 class TestSeaAgent(lc.SimDriverTestCase):
@@ -135,6 +160,61 @@ class TestSeaAgent(lc.SimDriverTestCase):
         self.agent.sync()
         self.assertEqual(2, len(self.neutron.calls))
         self.assertEqual(1, self.agent.devices_up)
+
+
+class TestLiveMigratedPort(test.NoDBTestCase):
+    """The target host's agent and a port that arrives by live migration."""
+
+    def _sync_until(self, agent, done, what):
+        deadline = time.monotonic() + 60
+        while not done():
+            self.assertTrue(agent.wake.wait(
+                max(0, deadline - time.monotonic())), 'no event: ' + what)
+            agent.sync()
+
+    def test_port_up_without_waiting_for_the_full_read(self):
+        base.use_slot_map_dir(self)
+        glance = self.useFixture(pvm_fixtures.StreamingGlanceFixture(self))
+        meta = objects.ImageMeta.from_dict(glance.add_image(
+            base.IMAGE_SIZE, name='lpm-image'))
+        fx, drvs = lpm.two_hosts(self)
+        inst = lc.make_instance(1, image_ref=meta.id)
+        vif = lc.sea_vif(1, 1234)
+        vifs = network_model.NetworkInfo([vif])
+        lpm.spawn(drvs[0], fx.sims[0], inst, meta, vifs=vifs)
+        neutron = MigratingNeutron(fx.sims[1])
+        mac = vif['address']
+        neutron.ports[mac] = {'port_id': vif['id'], 'network_type': 'vlan',
+                              'segmentation_id': 1234,
+                              'physical_network': 'default'}
+        neutron.inactive.add(mac)
+        adapter = drvs[1].adapter
+        agent = sea_agent.SeaAgent(adapter, drvs[1].host_uuid, neutron)
+        agent.sync()
+        handler = service.EventHandler(agent)
+        listener = adapter.session.get_event_listener()
+        listener.subscribe(handler)
+        self.addCleanup(listener.unsubscribe, handler)
+        mig = lpm.LiveMigration(drvs, inst, vifs=vifs)
+        mig.run(*lpm.STEPS[:4])       # up to the job: the partition moved
+        # The adapter's event: the agent asks at once; the binding here is
+        # not active yet.
+        self._sync_until(agent, lambda: ('details', [mac]) in neutron.calls,
+                         'the adapter on the target')
+        self.assertEqual(0, agent.devices_up)
+        self.assertTrue(agent.retry)
+        fx.sims[1].clear_request_log()
+        # nova's post_live_migration activates the binding here.
+        neutron.inactive.discard(mac)
+        mig.run(*lpm.STEPS[4:])
+        agent.sync()    # the service's next sync, RETRY_S later
+        self.assertEqual(('up', mac), neutron.calls[-1][:2])
+        self.assertIn(1234, neutron.calls[-1][2])
+        self.assertEqual(1, agent.devices_up)
+        # Without a full read (no partition feed GET).
+        self.assertNotIn(('GET', '/rest/api/uom/LogicalPartition'),
+                         [(r['method'], r['path'])
+                          for r in fx.sims[1].request_log()])
 
 
 def lc_seeded():

@@ -152,6 +152,27 @@ class TestSeaAgent(test_base.TestCase):
         self.release.assert_called_once_with(self.adapter, HOST,
                                              [(self.vsw, 302)])
 
+    def test_inactive_binding_asked_again_at_the_next_sync(self):
+        # A live migration's target: ML2 knows the port, bound here once
+        # nova moves the binding.  Asked again soon, not at the full read.
+        answers = [[{'device': MAC1, 'no_active_binding': True}],
+                   [details(MAC1, 'port-1', vlan=302)]]
+        self.rpc.get_devices_details_list.side_effect = (
+            lambda macs: answers.pop(0))
+        self.agent.sync()
+        self.assertTrue(self.agent.retry)
+        self.ensure.assert_not_called()
+        self.rpc.update_device_up.assert_not_called()
+        self.lpar_get.reset_mock()
+        self.agent.sync()
+        self.lpar_get.assert_not_called()
+        self.assertEqual([mock.call([MAC1]), mock.call([MAC1])],
+                         self.rpc.get_devices_details_list.call_args_list)
+        self.ensure.assert_called_once_with(self.adapter, HOST, self.vsw,
+                                            302, 'port-1')
+        self.rpc.update_device_up.assert_called_once_with(MAC1)
+        self.assertFalse(self.agent.retry)
+
     def test_rest_failure_means_full_read_next(self):
         self.agent.sync()
         self.lpar_get.reset_mock()
