@@ -22,6 +22,21 @@ import testtools
 ALLOWED_PREFIX = 'missing external tool:'
 
 
+def each_test(stream, on_test):
+    """Call ``on_test(test dict)`` for each test of a subunit v2 stream.
+
+    (testtools.StreamToDict's dicts: id, status, details; a test that
+    never finished comes last with status ``inprogress``.)
+    """
+    result = testtools.StreamToDict(on_test)
+    result.startTestRun()
+    try:
+        subunit.ByteStreamToStreamResult(
+            stream, non_subunit_name='stdout').run(result)
+    finally:
+        result.stopTestRun()
+
+
 def skips(stream):
     """[(test id, reason)] of the skipped tests in a subunit v2 stream."""
     found = []
@@ -32,13 +47,7 @@ def skips(stream):
         reason = test['details'].get('reason')
         text = reason.as_text() if reason is not None else ''
         found.append((test['id'], text.strip()))
-    result = testtools.StreamToDict(on_test)
-    result.startTestRun()
-    try:
-        subunit.ByteStreamToStreamResult(
-            stream, non_subunit_name='stdout').run(result)
-    finally:
-        result.stopTestRun()
+    each_test(stream, on_test)
     return found
 
 

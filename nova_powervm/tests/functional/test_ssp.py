@@ -223,14 +223,15 @@ class TestTwoHostsOneCluster(base.test.NoDBTestCase):
             time.sleep(0.5)
             real_rm(*args, **kwargs)
             order.append('removed')
-            self.addCleanup(thread.join, 30)
+            self.addCleanup(thread.join, 120)
             self.thread = thread
         self.useFixture(fixtures.MonkeyPatch(
             'nova_powervm.virt.powervm.disk.ssp._DELETE_POLL_SECONDS', 0.2))
         with mock.patch.object(tsk_stg, 'rm_tier_storage',
                                side_effect=rm_tier_storage):
             drv_a.manage_image_cache(None, [])
-        self.thread.join(30)
+        self.thread.join(120)
+        self.assertFalse(self.thread.is_alive(), "host B's spawn hung")
         # B waited for the removal, then uploaded the image again.
         self.assertEqual(['remove', 'removed'], order[:2])
         self.assertEqual(3, len(order))
