@@ -357,7 +357,9 @@ def stop_vnc_threads(timeout=60):
     for rep in repeaters:
         # A repeater notices a client that left within its 1 s select and
         # may start a closer then: abort it once the repeater has ended.
-        rep.join(timeout)
+        # (Without a client it starts none: not waited for.)
+        if rep.peers or rep.vnc_killer is not None:
+            rep.join(timeout)
         if rep.vnc_killer is not None:
             rep.vnc_killer.abort()
             rep.vnc_killer.join(timeout)
