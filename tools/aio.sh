@@ -28,8 +28,9 @@ SIM_PORT=12080
 declare -A PORTS=([keystone]=5000 [placement]=8778 [glance]=9292
                   [neutron]=9696 [nova-api]=8774 [simulator]=$SIM_PORT
                   [mariadb]=3306 [rabbitmq]=5672)
+# junitxml: subunit2junitxml needs it for Tempest's results.xml.
 PY_PACKAGES=(nova keystone glance openstack-placement neutron tempest
-             python-openstackclient osc-placement PyMySQL uwsgi)
+             python-openstackclient osc-placement PyMySQL uwsgi junitxml)
 
 STARTED=()        # services this run started (stopped again on failure)
 CURRENT=""        # the service being brought up, for error messages
@@ -127,7 +128,7 @@ install_packages() {
     fi
     CURRENT=pip; log "installing nova-powervm from $HERE"
     rm -rf "$HERE/build"
-    { "$BIN/pip" install -r "$HERE/requirements.txt" &&
+    { "$BIN/pip" install -r "$HERE/requirements.txt" junitxml &&
       "$BIN/pip" install --no-deps --force-reinstall "$HERE"; } >> "$LOGS/pip.log" 2>&1
     rm -rf "$HERE/build" "$HERE"/*.egg-info
     CURRENT=""

@@ -45,6 +45,8 @@ echo "aio tempest: regex '$REGEX', excluded (driver lacks them): '$exclude'"
 elapsed=$((SECONDS - start))
 "$BIN/stestr" last --subunit > "$out/results.subunit" 2>/dev/null || true
 "$BIN/subunit2junitxml" < "$out/results.subunit" > "$out/results.xml" 2>/dev/null || true
+[ -s "$out/results.xml" ] ||
+    echo "aio tempest: no results.xml (subunit2junitxml needs junitxml in $BIN)" >&2
 # Each skip's reason, grouped (check them against the driver's claims).
 "$BIN/python" "$HERE/tools/check_skips.py" --by-reason "$out/results.subunit" \
     > "$out/skips.txt" 2>&1 || true
