@@ -149,6 +149,7 @@ class LiveMigrationMixin(object):
         pvm_state.remember(self, instance)
         lpm.post_at_source(self, instance, network_info)
         console.forget(ids.pvm_uuid(instance))
+        driver_rebuild.left_host(self, instance)
 
     def rollback_live_migration_at_source(self, context, instance,
                                           migrate_data):

@@ -35,6 +35,7 @@ from taskflow.patterns import linear_flow as tf_lf
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm import driver_rebuild
 from nova_powervm.virt.powervm import driver_volume
 from nova_powervm.virt.powervm import move_check
 from nova_powervm.virt.powervm import state_cache as pvm_state
@@ -204,6 +205,7 @@ class MoveMixin(object):
         if _same_host(context, instance, migration):
             return
         self.destroy(context, instance, network_info, destroy_disks=False)
+        driver_rebuild.left_host(self, instance)
 
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, block_device_info=None,

@@ -14,8 +14,12 @@ driver_move).
   then evacuates from the image, a new disk).
 * A rebuild spawn on shared storage whose LU still exists (an evacuation:
   a same-host rebuild deleted it first) reattaches that LU.
-* The recreated partition requests its saved slots (``slot_map``); the
-  slot map is deleted only when the instance is (task state deleting).
+* The recreated partition requests its saved slots (``slot_map``).  The
+  map is kept by a same-host rebuild's destroy, a reverted resize's target
+  and an evacuated source (the target may read it); it is deleted with the
+  instance, at shelve offload (unshelving spawns anew, maybe elsewhere,
+  and deleting an offloaded instance never reaches this host) and when the
+  instance left this host (:func:`left_host`).
 """
 import functools
 
@@ -80,14 +84,25 @@ def run_spawn(drv, instance, flow, stg_ftsk):
 
 
 def destroyed(instance):
-    """After destroy: forget the slot map when the instance is deleted.
+    """After destroy: forget the slot map when nothing will read it.
 
-    Kept otherwise: a rebuild's spawn uses it, an evacuated instance lives
-    on another host.
+    Deleted or shelve-offloaded.  Kept otherwise: a rebuild's spawn uses
+    it, an evacuated instance lives on another host, a reverted resize's
+    target destroys a partition whose map is the source's.
     """
     deleted = instance.obj_attr_is_set('deleted') and instance.deleted
-    if instance.task_state == task_states.DELETING or deleted:
+    if deleted or instance.task_state in (task_states.DELETING,
+                                          task_states.SHELVING_OFFLOADING):
         slot_map.forget(instance)
+
+
+def left_host(drv, instance):
+    """The instance left this host for good (confirmed or live migration).
+
+    The map this host saved is deleted (a target sharing ``slot_map_dir``
+    keeps its own).
+    """
+    slot_map.left(instance, drv.host_uuid)
 
 
 def record(drv, instance, engine=None, vioses=None):
@@ -101,7 +116,8 @@ def record(drv, instance, engine=None, vioses=None):
         return
     slot_map.record(drv.adapter, instance, _boot_match(drv, instance),
                     functools.partial(host_net.vswitch_names, drv.adapter),
-                    cnas=_flow_cnas(engine), vioses=vioses)
+                    cnas=_flow_cnas(engine), vioses=vioses,
+                    owner=drv.host_uuid)
 
 
 def _flow_cnas(engine):

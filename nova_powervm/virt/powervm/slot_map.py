@@ -14,8 +14,11 @@ Where the maps are kept is ``[powervm] slot_map_store``: ``local`` (files
 in ``slot_map_dir``, which an evacuation target must see too) or ``none``.
 The map is written after spawn and after every network or volume change
 (:func:`record`, from the wrappers the operation's flow holds: no request),
-used while a rebuild spawns (:func:`rebuilding`) and deleted with the
-instance (:func:`forget`).
+used while a rebuild spawns (:func:`rebuilding`) and deleted when nothing
+will read it again: the instance is deleted or shelve-offloaded
+(:func:`forget`), or it left the host for good, a confirmed migration or
+a live migration (:func:`left`; only the map this host saved: in a shared
+directory the target's map stays).
 """
 import base64
 import contextlib
@@ -54,12 +57,14 @@ class LocalSlotMapStore(pvm_slot.SlotMapStore):
     """A slot map kept in ``[powervm] slot_map_dir/<instance uuid>``.
 
     The file is JSON: ``map`` (pypowervm's serialized topology, base64, as
-    ``SlotMapStore`` loads it) and ``boot`` (UDIDs of the boot disk then).
-    Written atomically (temporary file and rename), mode 0600.
+    ``SlotMapStore`` loads it), ``boot`` (UDIDs of the boot disk then) and
+    ``host`` (UUID of the managed system that saved it).  Written
+    atomically (temporary file and rename), mode 0600.
     """
 
     def __init__(self, inst_key, load=True, vswitch_names=None):
         self.boot_udids = []
+        self.owner = None
         self._vswitch_names = vswitch_names
         super().__init__(inst_key, load=load)
 
@@ -74,12 +79,13 @@ class LocalSlotMapStore(pvm_slot.SlotMapStore):
         except FileNotFoundError:
             return None
         self.boot_udids = data.get('boot', [])
+        self.owner = data.get('host')
         return data['map']
 
     def _save(self, key, blob):
         os.makedirs(CONF.powervm.slot_map_dir, mode=0o700, exist_ok=True)
         data = {'map': base64.b64encode(blob).decode('ascii'),
-                'boot': sorted(self.boot_udids)}
+                'boot': sorted(self.boot_udids), 'host': self.owner}
         fd, tmp = tempfile.mkstemp(dir=CONF.powervm.slot_map_dir,
                                    prefix='.%s.' % key)
         try:
@@ -114,7 +120,7 @@ class LocalSlotMapStore(pvm_slot.SlotMapStore):
 
 
 def record(adapter, instance, is_boot_disk, vswitch_names, cnas=None,
-           vioses=None):
+           vioses=None, owner=None):
     """Save the partition's client slots as the instance's map (no request).
 
     From the wrappers the operation already holds: ``cnas`` (all the
@@ -127,6 +133,7 @@ def record(adapter, instance, is_boot_disk, vswitch_names, cnas=None,
 
     :param is_boot_disk: predicate on a storage element: the boot disk.
     :param vswitch_names: callable giving {vswitch ID: name} (cached).
+    :param owner: UUID of this host's managed system (saved with the map).
     """
     if not enabled() or (cnas is None and vioses is None):
         return
@@ -136,6 +143,7 @@ def record(adapter, instance, is_boot_disk, vswitch_names, cnas=None,
             old = LocalSlotMapStore(instance.uuid)
         store = LocalSlotMapStore(instance.uuid, load=False,
                                   vswitch_names=vswitch_names)
+        store.owner = owner
         if cnas is None:
             store.keep(old, _VNET_CLASSES)
         else:
@@ -167,7 +175,7 @@ def _register_vscsi(store, vioses, lpar_uuid, is_boot_disk):
 
 
 def forget(instance):
-    """Delete the instance's slot map (it is being deleted)."""
+    """Delete the instance's slot map (deleted or shelve-offloaded)."""
     if not enabled():
         return
     try:
@@ -175,6 +183,25 @@ def forget(instance):
     except OSError as e:
         LOG.warning('Could not delete the slot map of the instance: %s', e,
                     instance=instance)
+
+
+def left(instance, owner):
+    """The instance left this host for good: delete the map it saved here.
+
+    A map another host saved (``slot_map_dir`` shared with the target) is
+    the instance's current one and stays; a map without an owner (saved
+    before owners were recorded) is this host's.
+    """
+    if not enabled():
+        return
+    try:
+        saved = LocalSlotMapStore(instance.uuid).owner
+    except (OSError, ValueError, LookupError) as e:
+        LOG.warning('Could not read the slot map of the instance: %s', e,
+                    instance=instance)
+        return
+    if saved is None or saved == owner:
+        forget(instance)
 
 
 class _Plan(object):

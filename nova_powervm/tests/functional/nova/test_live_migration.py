@@ -3,11 +3,14 @@
 The simulator runs PowerVM's mobility jobs (``partition_mobility``); the
 tests check both hosts' inventories and placement afterwards.
 """
+import os
+
 from nova_powervm.simulator import partition
 from nova_powervm.simulator import partition_mobility_keys as sim_keys
 from nova_powervm.simulator import xmlutil as xu
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.tests.functional.nova import base_hosts
+from nova_powervm.virt.powervm import slot_map
 
 HOST1, HOST2 = base.COMPUTE_HOST, base_hosts.COMPUTE_HOST2
 DONE = ('completed', 'error', 'failed', 'cancelled')
@@ -142,8 +145,12 @@ class TestLiveMigrateSSP(LiveMigrationTestCase):
         before2 = self.sim2.inventory()
         self.assertIn(self.neutron.VLAN, _sea_vlans(self.sim))
         self.assertNotIn(self.neutron.VLAN, _sea_vlans(self.sim2))
+        saved = slot_map.LocalSlotMapStore.path(server['id'])
+        self.assertTrue(os.path.exists(saved))
         server = self._migrated(server)
         self._running_on(self.sim2, server)
+        # The source deleted the slot map it saved (issue 19: a leak).
+        self.assertFalse(os.path.exists(saved))
         # The boot LU is mapped through host 2's VIOSes now.
         self.assertEqual(['LogicalUnit'] * len(self.sim2.vios_uuids),
                          self._storage_mappings(self.sim2, server))

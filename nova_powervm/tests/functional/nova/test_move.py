@@ -1,8 +1,11 @@
 """Two compute services on two simulated hosts: resize and migration."""
+import os
+
 from nova.tests.functional.api import client
 
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.tests.functional.nova import base_hosts
+from nova_powervm.virt.powervm import slot_map
 
 
 class TestTwoComputes(base_hosts.TwoHostsTestCase):
@@ -165,6 +168,9 @@ class TestMigrateSSP(base_hosts.TwoHostsTestCase):
         self.assertEqual(self._flavor_usage(self.flavor),
                          self._usages(base.COMPUTE_HOST))
         self._unused(base_hosts.COMPUTE_HOST2)
+        # The revert kept the source's slot map.
+        saved = slot_map.LocalSlotMapStore.path(server['id'])
+        self.assertTrue(os.path.exists(saved))
 
         # A resize that must go to the other host grows the LU there.
         big = self._create_flavor(name='pvm.big', memory_mb=4096, vcpu=2,
@@ -178,6 +184,8 @@ class TestMigrateSSP(base_hosts.TwoHostsTestCase):
                          self._proc_mem(self._lpar_on(self.sim2, server)))
         self.assertIsNone(self._lpar_on(self.sim, server))
         self.assertEqual([(lus[0][0], 2.0)], self._boot_lus())
+        # The confirm deleted the source's slot map (issue 19: a leak).
+        self.assertFalse(os.path.exists(saved))
         # Only the shared pool changed on the source (the grown LU).
         self.assertEqual(
             ['ssp'], self._inventory_diff(self._without_storage(

@@ -1,4 +1,5 @@
 """Unit tests: resize / cold migration entry points (driver_move)."""
+import os
 from unittest import mock
 
 import fixtures
@@ -12,6 +13,7 @@ from nova_powervm.virt.powervm import driver_move
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import move_check
+from nova_powervm.virt.powervm import slot_map
 from nova_powervm.virt.powervm.tasks import vm as tf_vm
 
 
@@ -208,6 +210,44 @@ class TestRevertAndShared(MoveTestCase):
         self.assertTrue(check('ctx', {'host_uuid': 'h2', 'ssp_uuid': 'ssp-1'}))
         self.assertFalse(check('ctx', {'host_uuid': 'h2', 'ssp_uuid': 'x'}))
         self.assertFalse(check('ctx', {'host_uuid': 'h2', 'ssp_uuid': None}))
+
+
+class TestConfirmSlotMap(MoveTestCase):
+    """The source's slot map goes when a migration is confirmed."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(group='powervm', slot_map_store='local',
+                   slot_map_dir=self.useFixture(fixtures.TempDir()).path)
+        self.destroy = self.useFixture(fixtures.MockPatchObject(
+            self.drv, 'destroy')).mock
+
+    def _save(self, owner):
+        store = slot_map.LocalSlotMapStore(self.inst.uuid, load=False)
+        store.owner = owner
+        store._reg_slot('CNA', 'FA163E000001', 4, extra_spec='ETHERNET0')
+        store.save()
+        return slot_map.LocalSlotMapStore.path(self.inst.uuid)
+
+    def test_other_host_confirm_deletes_this_hosts_map(self):
+        path = self._save('host-1')
+        self.mig.dest_compute = 'c2'
+        self.drv.confirm_migration('ctx', self.mig, self.inst, [])
+        self.destroy.assert_called_once_with('ctx', self.inst, [],
+                                             destroy_disks=False)
+        self.assertFalse(os.path.exists(path))
+
+    def test_shared_dir_keeps_the_targets_map(self):
+        path = self._save('host-2')
+        self.mig.dest_compute = 'c2'
+        self.drv.confirm_migration('ctx', self.mig, self.inst, [])
+        self.assertTrue(os.path.exists(path))
+
+    def test_same_host_confirm_keeps_the_map(self):
+        path = self._save('host-1')
+        self.drv.confirm_migration('ctx', self.mig, self.inst, [])
+        self.destroy.assert_not_called()
+        self.assertTrue(os.path.exists(path))
 
 
 class TestMgmtCachePerEndpoint(test.NoDBTestCase):

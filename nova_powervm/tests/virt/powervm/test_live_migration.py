@@ -16,6 +16,7 @@ from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import driver_live_migration as drv_lpm
 from nova_powervm.virt.powervm import live_migration as lpm
 from nova_powervm.virt.powervm import live_migration_target as lpm_tgt
+from nova_powervm.virt.powervm import slot_map
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
 
 UDID1, UDID2 = 'UDID-1', 'UDID-2'
@@ -599,6 +600,12 @@ class TestVolumesAndNetwork(LpmTestCase):
             self.drv.post_live_migration_at_source('ctx', self.inst, vifs)
         rel.assert_called_once_with(self.drv.adapter, self.inst, vifs,
                                     tries=2)
+
+    def test_post_at_source_deletes_this_hosts_slot_map(self):
+        with mock.patch.object(lpm.vif_mod, 'release_sea_vlans'), \
+                mock.patch.object(slot_map, 'left') as left:
+            self.drv.post_live_migration_at_source('ctx', self.inst, [])
+        left.assert_called_once_with(self.inst, 'host-1')
 
     def test_post_live_migration_cleans_source_volumes(self):
         with mock.patch.object(volume_dvr, 'build_volume_driver') as build:

@@ -3,6 +3,7 @@
 The store and the plan use pypowervm's real SlotMapStore/RebuildSlotMap;
 wrappers are built with pypowervm's own builders (no REST).
 """
+import json
 import os
 import stat
 from unittest import mock
@@ -106,6 +107,38 @@ class TestStore(test.NoDBTestCase):
         slot_map.record(self.adapter, _inst(), lambda s: True, dict)
         self.adapter.read.assert_not_called()
         self.assertFalse(os.path.exists(os.path.join(self.dir, 'maps')))
+
+    def _save(self, owner):
+        slot_map.record(self.adapter, _inst(), lambda s: False,
+                        {0: 'ETHERNET0'},
+                        cnas=[_cna(self.adapter, 'FA163E000001', 4)],
+                        owner=owner)
+        return slot_map.LocalSlotMapStore.path(UUID)
+
+    def test_left_deletes_only_the_map_this_host_saved(self):
+        path = self._save('ms-target')
+        self.assertEqual('ms-target', slot_map.LocalSlotMapStore(UUID).owner)
+        # A shared slot_map_dir: the map is the target's, it stays.
+        slot_map.left(_inst(), 'ms-source')
+        self.assertTrue(os.path.exists(path))
+        slot_map.left(_inst(), 'ms-target')
+        self.assertFalse(os.path.exists(path))
+        # No map: nothing to do.
+        slot_map.left(_inst(), 'ms-target')
+
+    def test_left_deletes_a_map_saved_without_owner(self):
+        # Maps saved before owners were recorded are this host's.
+        path = self._save(None)
+        with open(path) as f:
+            self.assertIsNone(json.load(f)['host'])
+        slot_map.left(_inst(), 'ms-source')
+        self.assertFalse(os.path.exists(path))
+
+    def test_left_with_store_none_touches_nothing(self):
+        path = self._save('ms')
+        self.flags(group='powervm', slot_map_store='none')
+        slot_map.left(_inst(), 'ms')
+        self.assertTrue(os.path.exists(path))
 
     def _vios(self, *smaps):
         return mock.Mock(scsi_mappings=list(smaps))
@@ -318,14 +351,36 @@ class TestDriverRebuild(test.NoDBTestCase):
         self.drv.disk_dvr.boot_disks.return_value = ['lu', 'x']
         self.assertEqual('lu', task.execute())
 
-    def test_destroyed_forgets_only_deleted_instances(self):
+    def test_destroyed_forgets_deleted_and_offloaded_instances(self):
         forget = self.useFixture(fixtures.MockPatchObject(
             slot_map, 'forget')).mock
-        for state in (task_states.REBUILDING, None, task_states.SPAWNING):
+        # Same-host rebuild, evacuated source (None), failed spawn, a
+        # reverted resize's target (the map is the source's).
+        for state in (task_states.REBUILDING, None, task_states.SPAWNING,
+                      task_states.RESIZE_REVERTING):
             driver_rebuild.destroyed(_inst(state))
         forget.assert_not_called()
         driver_rebuild.destroyed(_inst(task_states.DELETING))
         inst = _inst()
         inst.deleted = True
         driver_rebuild.destroyed(inst)
-        self.assertEqual(2, forget.call_count)
+        # Shelve offload: unshelve spawns anew and deleting the offloaded
+        # instance never reaches this host.
+        driver_rebuild.destroyed(_inst(task_states.SHELVING_OFFLOADING))
+        self.assertEqual(3, forget.call_count)
+
+    def test_left_host_names_this_managed_system(self):
+        left = self.useFixture(fixtures.MockPatchObject(
+            slot_map, 'left')).mock
+        self.drv.host_uuid = 'ms-uuid'
+        inst = _inst()
+        driver_rebuild.left_host(self.drv, inst)
+        left.assert_called_once_with(inst, 'ms-uuid')
+
+    def test_record_saves_the_owner(self):
+        rec = self.useFixture(fixtures.MockPatchObject(
+            slot_map, 'record')).mock
+        self.flags(group='powervm', slot_map_store='local')
+        self.drv.host_uuid = 'ms-uuid'
+        driver_rebuild.record(self.drv, _inst(), vioses=[])
+        self.assertEqual('ms-uuid', rec.call_args.kwargs['owner'])
