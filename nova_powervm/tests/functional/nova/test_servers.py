@@ -1,11 +1,13 @@
 """Servers through nova's compute API, backed by the PowerVM simulator."""
 import json
+import os
 
 from nova import context as nova_context
 
 from nova_powervm.tests.functional import base as fbase
 from nova_powervm.tests.functional.nova import base
 from nova_powervm.virt.powervm.disk import localdisk
+from nova_powervm.virt.powervm import slot_map
 
 
 class TestServerLifecycle(base.PowerVMNovaTestCase):
@@ -42,6 +44,17 @@ class TestServerLifecycle(base.PowerVMNovaTestCase):
         self.assertEqual('not activated', self._state(server))
         self._action(server, {'os-start': None}, 'ACTIVE')
         self.assertEqual('running', self._state(server))
+
+    def test_shelve_offload_forgets_the_slot_map(self):
+        # Unshelving spawns anew (maybe elsewhere) and deleting an offloaded
+        # server never reaches the compute: nothing reads the map again.
+        server = self._boot()
+        saved = slot_map.LocalSlotMapStore.path(server['id'])
+        self.assertTrue(os.path.exists(saved))
+        self.flags(shelved_offload_time=0)
+        self._action(server, {'shelve': None}, 'SHELVED_OFFLOADED')
+        self.assertIsNone(self._lpar(server))
+        self.assertFalse(os.path.exists(saved))
 
     def test_soft_and_hard_reboot(self):
         server = self._boot()
