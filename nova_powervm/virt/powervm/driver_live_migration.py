@@ -67,8 +67,10 @@ class LiveMigrationMixin(object):
                            network_info, disk_info, migrate_data):
         """Make the volumes reachable from this host's VIOSes."""
         pvm_state.remember(self, instance)
-        return lpm.pre_live_migration(self, instance, block_device_info,
-                                      migrate_data)
+        migrate_data = lpm.pre_live_migration(self, instance,
+                                              block_device_info, migrate_data)
+        driver_rebuild.arriving(self, instance)
+        return migrate_data
 
     def post_live_migration_at_destination(self, context, instance,
                                            network_info,

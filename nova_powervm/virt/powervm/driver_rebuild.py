@@ -105,6 +105,11 @@ def left_host(drv, instance):
     slot_map.left(instance, drv.host_uuid)
 
 
+def arriving(drv, instance):
+    """A live migration's target: take over a map it sees (shared dir)."""
+    slot_map.adopt(instance, drv.host_uuid)
+
+
 def record(drv, instance, engine=None, vioses=None):
     """Save the instance's slot map after spawn, a network or volume change.
 

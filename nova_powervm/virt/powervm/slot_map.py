@@ -18,7 +18,8 @@ used while a rebuild spawns (:func:`rebuilding`) and deleted when nothing
 will read it again: the instance is deleted or shelve-offloaded
 (:func:`forget`), or it left the host for good, a confirmed migration or
 a live migration (:func:`left`; only the map this host saved: in a shared
-directory the target's map stays).
+directory the target's map stays, and a live migration's target takes the
+map over, :func:`adopt`).
 """
 import base64
 import contextlib
@@ -202,6 +203,23 @@ def left(instance, owner):
         return
     if saved is None or saved == owner:
         forget(instance)
+
+
+def adopt(instance, owner):
+    """A live migration's target sees the map (a shared ``slot_map_dir``):
+    it becomes the target's (LPM keeps the client slots), so the source's
+    :func:`left` keeps it.
+    """
+    if not enabled():
+        return
+    try:
+        store = LocalSlotMapStore(instance.uuid)
+        if store.topology and store.owner != owner:
+            store.owner = owner
+            store._save(instance.uuid, store.serialized)
+    except (OSError, ValueError, LookupError) as e:
+        LOG.warning('Could not take over the slot map of the instance: %s',
+                    e, instance=instance)
 
 
 class _Plan(object):

@@ -3,8 +3,6 @@
 The simulator runs PowerVM's mobility jobs (``partition_mobility``); the
 tests check both hosts' inventories and placement afterwards.
 """
-import os
-
 from nova_powervm.simulator import partition
 from nova_powervm.simulator import partition_mobility_keys as sim_keys
 from nova_powervm.simulator import xmlutil as xu
@@ -145,12 +143,14 @@ class TestLiveMigrateSSP(LiveMigrationTestCase):
         before2 = self.sim2.inventory()
         self.assertIn(self.neutron.VLAN, _sea_vlans(self.sim))
         self.assertNotIn(self.neutron.VLAN, _sea_vlans(self.sim2))
-        saved = slot_map.LocalSlotMapStore.path(server['id'])
-        self.assertTrue(os.path.exists(saved))
+        self.assertEqual(self.sim.host_uuid,
+                         slot_map.LocalSlotMapStore(server['id']).owner)
         server = self._migrated(server)
         self._running_on(self.sim2, server)
-        # The source deleted the slot map it saved (issue 19: a leak).
-        self.assertFalse(os.path.exists(saved))
+        # Both hosts see one slot_map_dir: the target took the source's
+        # map over (LPM keeps the slots), the source did not delete it.
+        self.assertEqual(self.sim2.host_uuid,
+                         slot_map.LocalSlotMapStore(server['id']).owner)
         # The boot LU is mapped through host 2's VIOSes now.
         self.assertEqual(['LogicalUnit'] * len(self.sim2.vios_uuids),
                          self._storage_mappings(self.sim2, server))

@@ -500,6 +500,12 @@ class TestVolumesAndNetwork(LpmTestCase):
         self.assertEqual({}, md.vol_data)
         self.tgt.release.assert_not_called()
 
+    def test_pre_live_migration_adopts_a_shared_slot_map(self):
+        with mock.patch.object(slot_map, 'adopt') as adopt:
+            self.drv.pre_live_migration('ctx', self.inst, _bdi(), [], None,
+                                        _md())
+        adopt.assert_called_once_with(self.inst, 'host-1')
+
     def test_pre_live_migration_key_refused(self):
         self.tgt.prepare.side_effect = pvm_exc.Error('400')
         self.drv.host_wrapper.system_name = 'sys2'

@@ -126,6 +126,20 @@ class TestStore(test.NoDBTestCase):
         # No map: nothing to do.
         slot_map.left(_inst(), 'ms-target')
 
+    def test_live_migration_target_adopts_a_shared_map(self):
+        path = self._save('ms-source')
+        topo = slot_map.LocalSlotMapStore(UUID).topology
+        slot_map.adopt(_inst(), 'ms-target')
+        saved = slot_map.LocalSlotMapStore(UUID)
+        self.assertEqual(('ms-target', topo), (saved.owner, saved.topology))
+        # The source's cleanup keeps it (the instance's map now).
+        slot_map.left(_inst(), 'ms-source')
+        self.assertTrue(os.path.exists(path))
+        # A target that sees no map (its own directory) writes none.
+        os.unlink(path)
+        slot_map.adopt(_inst(), 'ms-target')
+        self.assertFalse(os.path.exists(path))
+
     def test_left_deletes_a_map_saved_without_owner(self):
         # Maps saved before owners were recorded are this host's.
         path = self._save(None)
