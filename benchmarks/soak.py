@@ -11,11 +11,22 @@ every fourth, then destroys it.  Each cycle's image is one of three, so
 the image caches are used and refilled.
 
 Measured: this process's resident set after each cycle; its threads, file
-descriptors and sockets after the warm-up and at the end; and whether the
+descriptors and sockets after the warm-up and at the end, with the names
+of the threads and the targets of the descriptors (a TCP socket's peer)
+that differ (``threads_differ``, ``fds_differ``); and whether the
 simulator's inventory is back to the seed once the image caches are
 emptied.
+
+Two bounded pools would otherwise move those counts without a leak: each
+driver's NVRAM thread pool starts its second worker (``pvm-nvram_1``) only
+when two saves overlap, and the pooled REST sessions (``http_reuse``) keep
+one connection for each request that ran at the same time, up to
+``MAX_IDLE``.  So before the baseline every NVRAM worker is started
+(:func:`_warm_pools`), and before each count the idle pooled sessions are
+closed; what is left is the two event listeners' long polls.
 """
 import argparse
+import collections
 import gc
 import json
 import logging
@@ -29,6 +40,7 @@ from benchmarks import harness
 from nova import objects  # noqa: I100
 
 from nova_powervm.tests.functional import test_volumes
+from nova_powervm.virt.powervm import http_reuse
 
 IMAGE_SIZE = 1024 * 1024 + 17
 RSS_TARGET_MIB = 32
@@ -47,29 +59,115 @@ def rss_mib():
     return _proc_status('VmRSS') / 1024.0
 
 
-def resources():
-    """{threads, fds, sockets} of this process.
+def _hex_addr(text):
+    """'0100007F:20FB' (/proc/net/tcp) -> '127.0.0.1:8443' (IPv4 only)."""
+    host, port = text.split(':')
+    if len(host) == 8:
+        host = '.'.join(str(int(host[i:i + 2], 16)) for i in (6, 4, 2, 0))
+    else:
+        host = '[ipv6]'
+    return '%s:%d' % (host, int(port, 16))
+
+
+def _tcp_sockets():
+    """{inode: 'tcp->remote' or 'tcp listen local'} of this process."""
+    out = {}
+    for name in ('tcp', 'tcp6'):
+        try:
+            with open('/proc/self/net/' + name) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == '0A':   # LISTEN
+                out[cols[9]] = 'tcp listen ' + _hex_addr(cols[1])
+            else:
+                out[cols[9]] = 'tcp->' + _hex_addr(cols[2])
+    return out
+
+
+def _fd_target(fd, tcp):
+    try:
+        target = os.readlink('/proc/self/fd/' + fd)
+    except OSError:
+        return None
+    if ':[' not in target:
+        return target
+    # socket:[inode] / pipe:[inode]: the kind (and a TCP peer), not the
+    # inode
+    kind, inode = target[:-1].split(':[', 1)
+    if kind == 'socket' and inode in tcp:
+        return 'socket ' + tcp[inode]
+    return kind
+
+
+def inventory():
+    """Names of this process's threads and targets of its fds (sorted).
 
     Timer threads are left out: the event handler holds each stop event
     back for ``event.STOP_EVENT_DELAY`` seconds in one, which then ends.
+    Socket and pipe targets are reduced to their kind (``socket``), a TCP
+    socket's to its peer (``socket tcp->127.0.0.1:8443``).
     """
-    fds = os.listdir('/proc/self/fd')
-    socks = 0
-    for fd in fds:
-        try:
-            socks += os.readlink('/proc/self/fd/' + fd).startswith('socket:')
-        except OSError:
-            pass
-    threads = [t for t in threading.enumerate()
+    tcp = _tcp_sockets()
+    targets = [_fd_target(fd, tcp) for fd in os.listdir('/proc/self/fd')]
+    threads = [t.name for t in threading.enumerate()
                if not isinstance(t, threading.Timer)]
-    return {'threads': len(threads), 'fds': len(fds), 'sockets': socks}
+    return {'threads': sorted(threads),
+            'fds': sorted(t for t in targets if t is not None)}
+
+
+def resources(inv=None):
+    """{threads, fds, sockets} of this process (counts of inventory())."""
+    inv = inventory() if inv is None else inv
+    return {'threads': len(inv['threads']), 'fds': len(inv['fds']),
+            'sockets': sum(1 for t in inv['fds'] if t.startswith('socket'))}
+
+
+def difference(base, end):
+    """What inventory() ``end`` has more (+) or fewer (-) of than ``base``.
+
+    :return: {'threads': [...], 'fds': [...]}, each entry '+name' or
+             '-name' (thread names with their numbers as they are).
+    """
+    out = {}
+    for key in ('threads', 'fds'):
+        more = collections.Counter(end[key])
+        more.subtract(collections.Counter(base[key]))
+        out[key] = sorted(('+' if n > 0 else '-') + name
+                          for name, n in more.items() for _ in range(abs(n)))
+    return out
+
+
+def _warm_pools(drivers):
+    """Start every worker of each driver's NVRAM thread pool.
+
+    A pool starts a worker only when none is idle, up to its bound (two),
+    and keeps it: whether the second one has started by the baseline
+    depends on how events happened to overlap.  This starts it.
+    """
+    for drv in drivers.values():
+        pool = getattr(getattr(drv, 'nvram_mgr', None), '_pool', None)
+        if pool is None:
+            continue
+        n = pool._max_workers
+        barrier = threading.Barrier(n, timeout=30)
+        for fut in [pool.submit(barrier.wait) for _ in range(n)]:
+            fut.result()
 
 
 def _settled(timers_s=0):
-    """resources() once short-lived threads have ended.
+    """inventory() once short-lived threads have ended.
+
+    Idle pooled REST sessions are closed first: the pool (``http_reuse``)
+    keeps as many as requests once ran at the same time, up to its bound,
+    so their number depends on how requests overlapped, not on leaks.  A
+    session never given back keeps its connection and is still counted.
 
     :param timers_s: also wait up to this long for Timer threads to end.
     """
+    http_reuse.close_idle()
     deadline = time.monotonic() + timers_s
     while time.monotonic() < deadline and any(
             isinstance(t, threading.Timer) for t in threading.enumerate()):
@@ -77,7 +175,7 @@ def _settled(timers_s=0):
     last = None
     for _ in range(20):
         gc.collect()
-        now = resources()
+        now = inventory()
         if now == last:
             return now
         last = now
@@ -137,6 +235,7 @@ def soak(cycles=500, warmup=None, progress=None):
         for i in range(cycles):
             _cycle(env, drivers, metas, i, volumes)
             if i + 1 == warmup:
+                _warm_pools(drivers)
                 base = _settled()
                 base_rss = rss_mib()
             rss.append(rss_mib())
@@ -150,6 +249,8 @@ def soak(cycles=500, warmup=None, progress=None):
         final = env.sim.inventory()
     if base is None:
         base, base_rss = end, rss[0] if rss else rss_mib()
+    grown = difference(base, end)
+    base, end = resources(base), resources(end)
     diff = sorted(k for k in set(seed) | set(final)
                   if seed.get(k) != final.get(k))
     step = max(1, cycles // 100)
@@ -162,6 +263,9 @@ def soak(cycles=500, warmup=None, progress=None):
             'threads_growth': end['threads'] - base['threads'],
             'fds_growth': end['fds'] - base['fds'],
             'sockets_growth': end['sockets'] - base['sockets'],
+            # which threads (by name) and fd targets differ from the base
+            'threads_differ': grown['threads'],
+            'fds_differ': grown['fds'],
             'inventory_restored': not diff,
             'inventory_differs': diff,
             'volumes': volumes}
@@ -185,6 +289,10 @@ def table(res, out):
             res['inventory_restored'],
             '' if res['inventory_restored'] else
             ' (differs: %s)' % ', '.join(res['inventory_differs'])))
+    for key in ('threads', 'fds'):
+        if res.get(key + '_differ'):
+            out.write('  %s vs the baseline: %s\n' % (
+                key, ', '.join(res[key + '_differ'])))
 
 
 def main(argv=None):
