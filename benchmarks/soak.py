@@ -23,7 +23,11 @@ when two saves overlap, and the pooled REST sessions (``http_reuse``) keep
 one connection for each request that ran at the same time, up to
 ``MAX_IDLE``.  So before the baseline every NVRAM worker is started
 (:func:`_warm_pools`), and before each count the idle pooled sessions are
-closed; what is left is the two event listeners' long polls.
+closed; what is left is the two event listeners' long polls.  Before its
+simulator starts the soak also lets what earlier measurements of
+``benchmarks.run`` left in the process end (their pooled sessions, their
+in-process simulators' handler threads): otherwise those end during the
+cycles and the counts go negative.
 """
 import argparse
 import collections
@@ -221,6 +225,10 @@ def soak(cycles=500, warmup=None, progress=None):
     warmup = min(warmup, max(cycles - 1, 0))
     harness.CONF.set_override('remove_unused_base_images', True,
                               group='image_cache')
+    # What earlier measurements in this process left (idle pooled
+    # sessions, their simulators' handler threads, held-back events) ends
+    # now rather than between the baseline and the end.
+    _settled(timers_s=20)
     begin = time.monotonic()
     with harness.Env(sim_args=['--power-delay', '0']) as env:
         env.set_volume_group(env.data_vg())
