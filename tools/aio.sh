@@ -9,8 +9,9 @@
 #
 # Run as root on Debian 12 (apt: MariaDB, RabbitMQ; PyPI: the services).
 # Everything lives under $AIO_DIR (default /opt/nova-powervm-aio): venv/,
-# etc/, logs/, run/ (pid files), state/, tempest/.  Only 127.0.0.1 is
-# listened on.  See doc/source/aio.rst.
+# etc/, logs/, run/ (pid files), state/, tempest/.  Only loopback is
+# listened on (127.0.0.1; each nova-compute's consoles on 127.0.0.1N:5901).
+# See doc/source/aio.rst.
 set -eEuo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,12 +22,16 @@ LOGS=$AIO_DIR/logs
 RUN=$AIO_DIR/run
 STATE=$AIO_DIR/state
 BIN=$VENV/bin
+NOVNC_WEB=$STATE/novnc/usr/share/novnc   # aio_conf.py's novnc_dir
 IP=127.0.0.1
 REGION=RegionOne
 SIM_PORT=12080
+NOVNC_PORT=6080
+VNC_PORT=5901     # pypowervm's console listener, one per nova-compute
 # service name -> port (uwsgi APIs, simulator, MariaDB, RabbitMQ)
 declare -A PORTS=([keystone]=5000 [placement]=8778 [glance]=9292
                   [neutron]=9696 [nova-api]=8774 [simulator]=$SIM_PORT
+                  [nova-novncproxy]=$NOVNC_PORT
                   [mariadb]=3306 [rabbitmq]=5672)
 # junitxml: subunit2junitxml needs it for Tempest's results.xml.
 PY_PACKAGES=(nova keystone glance openstack-placement neutron tempest
@@ -73,6 +78,28 @@ preflight() {
     mkdir -p "$ETC" "$LOGS" "$RUN" "$STATE"
 }
 
+# On a machine whose / only root may traverse (mode 0700), a service's own
+# user (mysql, rabbitmq) cannot even load libc: MariaDB and RabbitMQ then
+# run as root (still on 127.0.0.1 only).
+can_run_as() {  # can_run_as USER: USER can run a program here
+    setpriv --reuid="$1" --regid="$1" --clear-groups /bin/true 2>/dev/null
+}
+
+rabbitmq_as_root() {
+    [ -n "${RABBITMQ_ROOT:-}" ] ||
+        if can_run_as rabbitmq; then RABBITMQ_ROOT=no; else RABBITMQ_ROOT=yes; fi
+    [ "$RABBITMQ_ROOT" = yes ]
+}
+
+rabbitmqctl() {  # Debian's wrapper runs it as user rabbitmq (su)
+    if rabbitmq_as_root; then
+        (cd /var/lib/rabbitmq && HOME=/var/lib/rabbitmq \
+            /usr/lib/rabbitmq/bin/rabbitmqctl "$@")
+    else
+        command rabbitmqctl "$@"
+    fi
+}
+
 pid_alive() {
     if [ "$1" = rabbitmq ]; then   # rabbitmq-server -detached: no pid file
         [ -e "$RUN/rabbitmq.pid.managed" ] && rabbitmqctl -q status >/dev/null 2>&1
@@ -81,7 +108,11 @@ pid_alive() {
     [ -s "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null
 }
 
-port_busy() { (exec 3<>"/dev/tcp/$IP/$1") 2>/dev/null; }
+port_busy() { (exec 3<>"/dev/tcp/${2:-$IP}/$1") 2>/dev/null; }
+
+console_ip() {  # nova-compute N's console listener address (aio_conf.py)
+    echo "127.0.0.$((10 + $1))"
+}
 
 check_ports() {
     local svc port n
@@ -97,6 +128,13 @@ check_ports() {
             die "port $port ($svc) is already in use by another program"
         fi
     done
+    for ((n = 1; n <= HOSTS; n++)); do
+        if ! pid_alive "nova-compute$n" &&
+                port_busy $VNC_PORT "$(console_ip $n)"; then
+            die "port $(console_ip $n):$VNC_PORT (nova-compute$n's consoles)" \
+                "is already in use by another program"
+        fi
+    done
 }
 
 # --------------------------------------------------------------- install
@@ -107,6 +145,10 @@ install_packages() {
     command -v curl >/dev/null || missing+=(curl)         # health checks
     command -v genisoimage >/dev/null || missing+=(genisoimage)  # config drive
     command -v gcc >/dev/null || missing+=(gcc)           # pip builds uwsgi
+    if [ ${#missing[@]} -gt 0 ] || [ ! -e "$NOVNC_WEB/vnc_lite.html" ]; then
+        CURRENT=apt; log "apt-get update"
+        apt-get update -q > "$LOGS/apt.log" 2>&1
+    fi
     if [ ${#missing[@]} -gt 0 ]; then
         CURRENT=apt; log "apt-get install ${missing[*]}"
         # The packages must not start their own daemons (aio.sh starts them
@@ -116,10 +158,24 @@ install_packages() {
             printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
             chmod 755 /usr/sbin/policy-rc.d; deny=1
         fi
-        { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install \
-            -y -q --no-install-recommends "${missing[@]}"; } > "$LOGS/apt.log" 2>&1 ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends "${missing[@]}" >> "$LOGS/apt.log" 2>&1 ||
             { [ -z "$deny" ] || rm -f /usr/sbin/policy-rc.d; false; }
         [ -z "$deny" ] || rm -f /usr/sbin/policy-rc.d
+    fi
+    if [ ! -e "$NOVNC_WEB/vnc_lite.html" ]; then
+        # noVNC's pages for nova-novncproxy: only the files of Debian's
+        # package (installing it would pull in nodejs and system Python
+        # packages the deployment does not use).
+        CURRENT=apt; log "noVNC pages from Debian's novnc package"
+        local tmp; tmp=$(mktemp -d)
+        chmod 755 "$tmp"    # apt-get download runs as _apt
+        { (cd "$tmp" && apt-get download novnc) &&
+          rm -rf "$STATE/novnc" &&
+          dpkg-deb -x "$tmp"/novnc_*.deb "$STATE/novnc"; } >> "$LOGS/apt.log" 2>&1 ||
+            { rm -rf "$tmp"; false; }
+        rm -rf "$tmp"
+        [ -e "$NOVNC_WEB/vnc_lite.html" ]
     fi
     if [ ! -x "$BIN/uwsgi" ] || [ ! -x "$BIN/tempest" ]; then
         CURRENT=pip; log "creating $VENV (about 3 minutes)"
@@ -193,8 +249,12 @@ db_url() { echo "mysql+pymysql://aio:$(secret db)@$IP/$1?charset=utf8"; }
 start_mariadb() {
     log "starting mariadb"
     if ! pid_alive mariadb; then
-        mkdir -p /run/mysqld; chown mysql:mysql /run/mysqld
-        spawn mariadb /usr/sbin/mariadbd --user=mysql --bind-address=$IP \
+        local user=mysql
+        if ! can_run_as mysql; then
+            user=root; log "mariadb runs as root: user mysql cannot run programs here"
+        fi
+        mkdir -p /run/mysqld; chown "$user:$user" /run/mysqld
+        spawn mariadb /usr/sbin/mariadbd --user=$user --bind-address=$IP \
             --port=3306 --skip-name-resolve --max-connections=500
     fi
     CURRENT=mariadb
@@ -224,8 +284,15 @@ start_rabbitmq() {
     CURRENT=rabbitmq
     if ! rabbitmqctl -q status >/dev/null 2>&1; then
         # Its own logs stay in /var/log/rabbitmq (it runs as user rabbitmq).
-        RABBITMQ_NODE_IP_ADDRESS=$IP \
-            rabbitmq-server -detached >> "$LOGS/rabbitmq.log" 2>&1
+        if rabbitmq_as_root; then
+            log "rabbitmq runs as root: user rabbitmq cannot run programs here"
+            (cd /var/lib/rabbitmq && HOME=/var/lib/rabbitmq \
+                RABBITMQ_NODE_IP_ADDRESS=$IP /usr/lib/rabbitmq/bin/rabbitmq-server \
+                -detached) >> "$LOGS/rabbitmq.log" 2>&1
+        else
+            RABBITMQ_NODE_IP_ADDRESS=$IP \
+                rabbitmq-server -detached >> "$LOGS/rabbitmq.log" 2>&1
+        fi
         STARTED+=(rabbitmq)
     fi
     echo "rabbitmq" > "$RUN/rabbitmq.pid.managed"
@@ -242,14 +309,39 @@ start_rabbitmq() {
 start_simulator() {
     log "starting powervm-simulator --hosts $HOSTS"
     spawn simulator "$BIN/powervm-simulator" --host $IP --port $SIM_PORT \
-        --hosts "$HOSTS" --state-dir "$STATE/simulator" --no-admin-api \
+        --hosts "$HOSTS" --state-dir "$STATE/simulator" \
         --event-hold 5 --mgmt-disk-dir "$STATE/mgmt-disks" --guest-rmc
     local n
     for ((n = 0; n < HOSTS; n++)); do
         wait_for simulator 60 curl -s -o /dev/null \
             "http://$IP:$((SIM_PORT + n))/rest/api/web/Logon"
     done
+    for ((n = 1; n <= HOSTS; n++)); do write_vterm_cmds "$n"; done
     CURRENT=""
+}
+
+sim_state_dir() {  # the simulator's directory of host N (1-based)
+    if [ "$HOSTS" -gt 1 ]; then echo "$STATE/simulator/host$(($1 - 1))"
+    else echo "$STATE/simulator"; fi
+}
+
+# What pypowervm runs on NovaLink to open and close a partition's console
+# (mkvterm --vnc --local, rmvterm), for nova-compute N: the simulator's
+# front end (nova_powervm.simulator.vterm_cmd) calling host N's mkvterm /
+# rmvterm controls through its admin API (loopback, token file).  First on
+# nova-compute N's PATH.
+write_vterm_cmds() {
+    local n=$1 d=$STATE/vterm/pvm$1 cmd
+    mkdir -p "$d"
+    for cmd in mkvterm rmvterm; do
+        cat > "$d/$cmd" <<EOF
+#!/bin/sh
+POWERVM_SIM_URL=http://$IP:$((SIM_PORT + n - 1)) \\
+POWERVM_SIM_ADMIN_TOKEN_FILE=$(sim_state_dir "$n")/admin-token \\
+    exec $BIN/python -m nova_powervm.simulator.vterm_cmd $cmd "\$@"
+EOF
+        chmod 700 "$d/$cmd"
+    done
 }
 
 start_keystone() {
@@ -331,13 +423,18 @@ start_nova() {
     spawn nova-conductor "$BIN/nova-conductor" "${nc[@]}"
     spawn nova-scheduler "$BIN/nova-scheduler" "${nc[@]}"
     for ((n = 1; n <= HOSTS; n++)); do
-        spawn "nova-compute$n" "$BIN/nova-compute" "${nc[@]}" \
+        spawn "nova-compute$n" env "PATH=$STATE/vterm/pvm$n:$PATH" \
+            "$BIN/nova-compute" "${nc[@]}" \
             --config-file "$ETC/nova/compute$n.conf"
     done
     log "waiting for $HOSTS nova-compute service(s)"
     aio_api nova-compute1 wait-computes "$HOSTS" 300
     CURRENT=nova-api
     "$BIN/nova-manage" "${nc[@]}" cell_v2 discover_hosts >> "$LOGS/nova-api.log" 2>&1
+    log "starting nova-novncproxy"
+    spawn nova-novncproxy "$BIN/nova-novncproxy" "${nc[@]}"
+    wait_for nova-novncproxy 120 curl -sf -o /dev/null \
+        "http://$IP:$NOVNC_PORT/vnc_lite.html"
     CURRENT=""
 }
 
@@ -447,6 +544,7 @@ PowerVM simulator on $IP:$SIM_PORT).  Logs: $LOGS
     openstack server create --flavor m1.pvm --image aio-raw \\
         --network private --wait vm1
     openstack server list
+    openstack console url show --novnc vm1   # through nova-novncproxy
     tools/aio.sh tempest                 # Tempest, tempest.api.compute
     tools/aio.sh down                    # stop all (logs kept)
 EOF
@@ -496,5 +594,5 @@ case "$cmd" in
     tempest)
         [ -s "$ETC/hosts" ] && HOSTS=$(cat "$ETC/hosts")
         exec bash "$HERE/tools/aio_tempest.sh" "$AIO_DIR" "$HOSTS" "${1:-}" ;;
-    *) sed -n '2,12p' "$0"; exit 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

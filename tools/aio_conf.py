@@ -4,7 +4,7 @@
 
 SERVICE: keystone, placement, glance, neutron, nova, sea_agent.  Passwords
 come from ETC_DIR/secrets (written by aio.sh); everything listens on
-127.0.0.1.
+loopback: 127.0.0.1, each nova-compute's consoles on console_ip(n).
 Run with the deployment's venv python (paste files are copied from it).
 """
 import base64
@@ -15,6 +15,17 @@ import sys
 
 IP = '127.0.0.1'
 SIM_PORT = 12080
+NOVNC_PORT = 6080
+
+
+def console_ip(n):
+    """Loopback address of nova-compute n's VNC console listener.
+
+    pypowervm serves every console of a nova-compute on one port (5901) of
+    ``[vnc] server_proxyclient_address``: each compute needs an address of
+    its own, and one that tests on this machine (127.0.0.1) do not use.
+    """
+    return '127.0.0.%d' % (10 + n)
 
 
 def disk_driver(hosts):
@@ -195,6 +206,11 @@ def mgmt_disk_dir(etc, state, n):
     return top if nhosts(etc) == 1 else os.path.join(top, 'host%d' % (n - 1))
 
 
+def novnc_dir(state):
+    """Where aio.sh unpacks noVNC's pages (nova-novncproxy's ``web``)."""
+    return os.path.join(state, 'novnc', 'usr', 'share', 'novnc')
+
+
 def nova(etc, state):
     d = os.path.join(etc, 'nova')
     copy_paste('nova/api-paste.ini', os.path.join(d, 'api-paste.ini'))
@@ -203,7 +219,8 @@ def nova(etc, state):
                     'compute_driver': 'powervm.PowerVMDriver',
                     'state_path': os.path.join(state, 'nova'),
                     'allow_resize_to_same_host': 'true',
-                    'osapi_compute_workers': '1'},
+                    'osapi_compute_workers': '1',
+                    'web': novnc_dir(state)},
         'api': {'auth_strategy': 'keystone'},
         'wsgi': {'api_paste_config': os.path.join(d, 'api-paste.ini')},
         'api_database': {'connection': db(etc, 'nova_api')},
@@ -219,7 +236,12 @@ def nova(etc, state):
         'filter_scheduler': {'enabled_filters': ','.join(scheduler_filters(
             nova_sched_filters()))},
         'oslo_concurrency': {'lock_path': os.path.join(state, 'lock')},
-        'vnc': {'enabled': 'false'},
+        # nova-novncproxy (tools/aio.sh) on loopback; noVNC's pages from
+        # Debian's novnc package, unpacked under STATE/novnc.
+        'vnc': {'enabled': 'true', 'novncproxy_host': IP,
+                'novncproxy_port': str(NOVNC_PORT),
+                'novncproxy_base_url': 'http://%s:%d/vnc_lite.html' % (
+                    IP, NOVNC_PORT)},
         # The target's SEA agent can report a port plugged only once LPM has
         # moved the partition's adapters (startup.warn_conf).
         'compute': {'live_migration_wait_for_vif_plug': 'false'},
@@ -235,12 +257,15 @@ def nova(etc, state):
                         'state_path': os.path.join(state, 'nova%d' % n),
                         'instances_path': os.path.join(
                             state, 'nova%d' % n, 'instances')},
+            # NovaLink's local (file-based) logon, no password, as for a
+            # nova-compute on the NovaLink partition: pypowervm opens
+            # consoles only then (mkvterm is a local command).
             'powervm': {'host': IP, 'port': SIM_PORT + n - 1,
                         'protocol': 'http', 'username': 'neo',
-                        'password': 'passw0rd',
                         'disk_driver': disk_driver(nhosts(etc)),
                         'volume_group_name': 'datavg',
                         'mgmt_disk_by_id_dir': mgmt_disk_dir(etc, state, n)},
+            'vnc': {'server_proxyclient_address': console_ip(n)},
         })
 
 
