@@ -22,6 +22,7 @@ LOGS=$AIO_DIR/logs
 RUN=$AIO_DIR/run
 STATE=$AIO_DIR/state
 BIN=$VENV/bin
+export ERL_EPMD_ADDRESS=127.0.0.1   # RabbitMQ's port mapper: loopback only
 NOVNC_WEB=$STATE/novnc/usr/share/novnc   # aio_conf.py's novnc_dir
 IP=127.0.0.1
 REGION=RegionOne
@@ -283,6 +284,9 @@ start_rabbitmq() {
     log "starting rabbitmq"
     CURRENT=rabbitmq
     if ! rabbitmqctl -q status >/dev/null 2>&1; then
+        # Erlang's port mapper (epmd, started with the node) and the node's
+        # distribution port listen on every interface unless told.
+        export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {${IP//./,}}"
         # Its own logs stay in /var/log/rabbitmq (it runs as user rabbitmq).
         if rabbitmq_as_root; then
             log "rabbitmq runs as root: user rabbitmq cannot run programs here"
@@ -514,6 +518,12 @@ stop_all() {  # the services first, then what they use (MariaDB, RabbitMQ)
         log "stopping rabbitmq"
         rabbitmqctl -q stop >/dev/null 2>&1 || true
         rm -f "$RUN/rabbitmq.pid.managed"
+        # The port mapper it started, unless another Erlang node uses it.
+        local names
+        if command -v epmd >/dev/null; then
+            names=$(epmd -names 2>/dev/null || true)
+            [[ "$names" == *$'\nname '* ]] || epmd -kill >/dev/null 2>&1 || true
+        fi
     fi
 }
 

@@ -23,7 +23,7 @@ def console_ip(n):
 
     pypowervm serves every console of a nova-compute on one port (5901) of
     ``[vnc] server_proxyclient_address``: each compute needs an address of
-    its own, and one that tests on this machine (127.0.0.1) do not use.
+    its own (the functional tests pick random ones outside 127.0.0.0/24).
     """
     return '127.0.0.%d' % (10 + n)
 
