@@ -21,7 +21,10 @@ may close an idle connection: it is not reused after that).  The proxy
 settings and the CA bundle (``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, for
 requests verifying certificates) come from the environment as with a new
 session, read once per server; ``~/.netrc`` is not read (pypowervm
-authenticates with its session token).
+authenticates with its session token).  A pypowervm request (method, URL,
+body, headers, timeout, maybe ``stream``) is prepared without requests'
+generic merging of session and request settings (nothing to merge: no
+auth, params or cookies); the same request is sent.
 """
 import os
 import threading
@@ -30,6 +33,8 @@ from urllib import parse as urlparse
 
 from pypowervm import adapter as pvm_adpt
 import requests
+from requests import cookies
+from requests import structures
 from requests import utils as rq_utils
 
 MAX_IDLE = 16
@@ -48,14 +53,51 @@ class PooledSession(requests.Session):
         self.trust_env = False   # read once per server: _env()
         self.hooks['response'].append(_xml_default_utf8)
 
+    def request(self, method, url, data=None, headers=None, timeout=None,
+                stream=None, **kwargs):
+        """``requests.Session.request`` with less merging for pypowervm.
+
+        pypowervm passes a method, URL, body, headers, timeout and maybe
+        ``stream``; nothing of the session's (no auth, params or cookies)
+        is there to merge, so the request is prepared from those alone.
+        Anything else goes the general way.
+        """
+        if kwargs or self.auth or self.params or len(self.cookies) or \
+                '@' in url:
+            return super().request(method, url, data=data, headers=headers,
+                                   timeout=timeout, stream=stream, **kwargs)
+        merged = structures.CaseInsensitiveDict(self.headers)
+        if headers:
+            merged.update(headers)
+        prep = requests.PreparedRequest()
+        prep.prepare_method(method)
+        prep.prepare_url(url, None)
+        prep.prepare_headers({k: v for k, v in merged.items()
+                              if v is not None})
+        prep.prepare_cookies(cookies.RequestsCookieJar())
+        prep.prepare_body(data, None)
+        prep.prepare_hooks(self.hooks)
+        settings = self.merge_environment_settings(
+            prep.url, None, stream, None, None)
+        return self.send(prep, timeout=timeout, allow_redirects=True,
+                         **settings)
+
     def merge_environment_settings(self, url, proxies, stream, verify,
                                    cert):
         env_proxies, ca_bundle = _env(url)
         proxies = dict(env_proxies, **(proxies or {}))
         if verify is True and ca_bundle:
             verify = ca_bundle
-        return super().merge_environment_settings(url, proxies, stream,
-                                                  verify, cert)
+        if self.proxies:
+            return super().merge_environment_settings(url, proxies, stream,
+                                                      verify, cert)
+        # requests' merge (trust_env off) with no session proxies: a
+        # request's setting, else the session's.
+        return {'proxies': {k: v for k, v in proxies.items()
+                            if v is not None},
+                'stream': self.stream if stream is None else stream,
+                'verify': self.verify if verify is None else verify,
+                'cert': self.cert if cert is None else cert}
 
     def close(self):
         self.cookies.clear()

@@ -175,3 +175,69 @@ class TestHttpReuse(test.NoDBTestCase):
             'https://local.example.com:12443/x', {}, False, False, None)
         self.assertNotIn('https', got['proxies'])
         self.assertFalse(got['verify'])
+
+    def _sent(self, call):
+        """(prepared request, send keywords) of one request() call."""
+        sent = []
+        with mock.patch.object(http_reuse.PooledSession, 'send',
+                               lambda s, prep, **kw: sent.append((prep, kw))):
+            call()
+        return sent[0]
+
+    def test_lean_request_prepares_as_requests_does(self):
+        # pypowervm's calls: the lean path sends what requests' own
+        # Session.request would (headers merged with the session's, the
+        # body and its length, no cookies, the session's hooks, settings).
+        self.useFixture(fixtures.EnvironmentVariable(
+            'HTTPS_PROXY', 'http://proxy.example.com:3128'))
+        sess = http_reuse.PooledSession()
+        sess.verify = '/etc/pvm/cert.pem'
+        url = 'https://pvm.example.com:12443/rest/api/uom/LogicalPartition'
+        for kwargs in ({'data': '<x/>', 'headers': {'Accept': 'a/b',
+                                                    'X-API-Session': 't'}},
+                       {'data': '', 'headers': {'User-Agent': None}},
+                       {'stream': True, 'headers': {}}):
+            for method in ('GET', 'put'):
+                lean, lean_kw = self._sent(lambda: sess.request(
+                    method, url, timeout=7, **kwargs))
+                full, full_kw = self._sent(lambda: requests.Session.request(
+                    sess, method, url, timeout=7, **kwargs))
+                self.assertEqual(
+                    (full.method, full.url, dict(full.headers), full.body,
+                     full.hooks), (lean.method, lean.url, dict(lean.headers),
+                                   lean.body, lean.hooks))
+                self.assertEqual(full_kw, lean_kw)
+                self.assertEqual(0, len(lean._cookies))
+        self.assertEqual('http://proxy.example.com:3128',
+                         lean_kw['proxies']['https'])
+        self.assertEqual('/etc/pvm/cert.pem', lean_kw['verify'])
+        self.assertTrue(lean_kw['stream'])
+
+    def test_other_requests_take_requests_path(self):
+        sess = http_reuse.PooledSession()
+        url = 'http://127.0.0.1:1/x'
+        with mock.patch.object(requests.Session, 'request') as full:
+            sess.request('GET', url, params={'a': 1})
+            sess.request('GET', 'http://u:p@127.0.0.1:1/x')
+            sess.cookies.set('JSESSIONID', '1')
+            sess.request('GET', url)
+        self.assertEqual(3, full.call_count)
+
+    def test_environment_settings_as_requests_merges_them(self):
+        self.useFixture(fixtures.EnvironmentVariable(
+            'HTTP_PROXY', 'http://proxy.example.com:3128'))
+        sess = http_reuse.PooledSession()
+        url = 'http://pvm.example.com:12080/rest'
+        for args in (({}, None, None, None), ({'http': None}, True, False,
+                                               'c.pem'),
+                     ({'https': 'http://p2:1'}, False, '/ca', None)):
+            proxies = dict(args[0])
+            env = dict(http_reuse._env(url)[0], **proxies)
+            want = requests.Session.merge_environment_settings(
+                sess, url, env, *args[1:])
+            self.assertEqual(want, sess.merge_environment_settings(
+                url, proxies, *args[1:]))
+        sess.proxies = {'http': 'http://p3:1'}
+        self.assertEqual({'http': 'http://proxy.example.com:3128'},
+                         dict(sess.merge_environment_settings(
+                             url, None, None, None, None)['proxies']))
