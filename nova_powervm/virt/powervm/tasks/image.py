@@ -14,16 +14,16 @@ removes the temporary mapping (also when discovering the device failed).
 from nova.compute import task_states
 from oslo_log import log as logging
 from taskflow.patterns import linear_flow as tf_lf
-from taskflow import task
 
 from nova_powervm.virt.powervm import image
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import snapshot_cancel
+from nova_powervm.virt.powervm.tasks import base as tf_base
 
 LOG = logging.getLogger(__name__)
 
 
-class UpdateTaskState(task.Task):
+class UpdateTaskState(tf_base.Task):
     """Report a snapshot task state to nova (no revert: nova resets it)."""
 
     def __init__(self, update_task_state, task_state, expected_state=None):
@@ -50,7 +50,7 @@ def _unmap_from_mgmt(adapter, disk_dvr, vios_wrap, disk_name, disk_path,
              'partition.', disk_name, instance=instance)
 
 
-class InstanceDiskToMgmt(task.Task):
+class InstanceDiskToMgmt(tf_base.Task):
     """Map the boot disk to the management partition and find its device.
 
     Provides 'stg_elem', 'vios_wrap', 'disk_path'.  Revert (and a failure
@@ -92,7 +92,7 @@ class InstanceDiskToMgmt(task.Task):
         self._mapped = None
 
 
-class StreamToGlance(task.Task):
+class StreamToGlance(tf_base.Task):
     """Stream the mapped disk into the image (requires 'disk_path').
 
     :param cancelled: an Event; once set (destroy, see snapshot_cancel) the
@@ -114,7 +114,7 @@ class StreamToGlance(task.Task):
                                                 self.instance))
 
 
-class RemoveInstanceDiskFromMgmt(task.Task):
+class RemoveInstanceDiskFromMgmt(tf_base.Task):
     """Forget the device and remove the mapping to the management partition.
 
     Requires 'stg_elem', 'vios_wrap', 'disk_path'.  Idempotent.

@@ -1,13 +1,13 @@
 """TaskFlow tasks for the config drive (thin; see media.py)."""
 from oslo_log import log as logging
-from taskflow import task
 
 from nova_powervm.virt.powervm import media
+from nova_powervm.virt.powervm.tasks import base as tf_base
 
 LOG = logging.getLogger(__name__)
 
 
-class CreateAndConnectCfgDrive(task.Task):
+class CreateAndConnectCfgDrive(tf_base.Task):
     """Build, upload and map (through stg_ftsk) the config drive.
 
     Uses 'mgmt_cna' when the flow provides it.  Revert removes the media and
@@ -46,7 +46,7 @@ class CreateAndConnectCfgDrive(task.Task):
         self.created = False
 
 
-class DeleteVOpt(task.Task):
+class DeleteVOpt(tf_base.Task):
     """Remove the config drive's mapping and media.  Idempotent.
 
     With stg_ftsk the unmapping is queued on it and the media is deleted

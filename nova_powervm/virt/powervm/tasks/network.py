@@ -3,7 +3,6 @@ from nova.compute import task_states
 from nova import exception as nova_exc
 from nova.network import model as network_model
 from oslo_log import log as logging
-from taskflow import task
 from taskflow.types import failure as task_fail
 
 from nova_powervm import conf as cfg
@@ -19,7 +18,7 @@ _NEW_PARTITION_STATES = (task_states.SPAWNING,
                          task_states.REBUILD_SPAWNING)
 
 
-class PlugVifs(task.Task):
+class PlugVifs(tf_base.Task):
     """Plug the VIFs missing on the partition; provides 'vm_cnas'.
 
     Requires 'lpar_wrap'.  Waits for Neutron's network-vif-plugged events of
@@ -122,7 +121,7 @@ class PlugVifs(task.Task):
                               instance=self.instance)
 
 
-class CheckIoModifiable(task.Task):
+class CheckIoModifiable(tf_base.Task):
     """Refuse adapter changes a partition cannot take now.
 
     Requires 'lpar_wrap'.  A running partition takes adapters only through
@@ -140,7 +139,7 @@ class CheckIoModifiable(task.Task):
                                                reason=reason)
 
 
-class UnplugVif(task.Task):
+class UnplugVif(tf_base.Task):
     """Remove one VIF's adapters (interface detach).  Requires 'lpar_wrap'.
 
     Provides 'vm_cnas' (the partition's adapters left).  The partition's
@@ -182,7 +181,7 @@ class UnplugVif(task.Task):
                           instance=self.instance)
 
 
-class UnplugVifs(task.Task):
+class UnplugVifs(tf_base.Task):
     """Unplug the instance's VIFs (trunk adapters too).  Idempotent.
 
     With ``partition_deleted`` (the flow deletes the partition next) the
@@ -203,7 +202,7 @@ class UnplugVifs(task.Task):
                         partition_deleted=self.partition_deleted)
 
 
-class ReleaseSeaVlans(task.Task):
+class ReleaseSeaVlans(tf_base.Task):
     """Remove the pvm_sea ports' VLANs no adapter uses from the SEAs.
 
     Runs after the partition is deleted; best effort (see sea_vlan.py).
@@ -230,7 +229,7 @@ class ReleaseSeaVlans(task.Task):
                                   instance=self.instance)
 
 
-class PlugMgmtVif(task.Task):
+class PlugMgmtVif(tf_base.Task):
     """Create the RMC management adapter; requires 'vm_cnas'.
 
     Provides 'mgmt_cna' (None when ``use_rmc_mgmt_vif`` is off).  Revert

@@ -5,7 +5,6 @@ mutating task undoes its work on revert.
 """
 from nova import exception as nova_exc
 from oslo_log import log as logging
-from taskflow import task
 from taskflow.types import failure as task_fail
 
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
@@ -15,7 +14,7 @@ from nova_powervm.virt.powervm.tasks import base as tf_base
 LOG = logging.getLogger(__name__)
 
 
-class CreateDiskForImg(task.Task):
+class CreateDiskForImg(tf_base.Task):
     """Create the boot disk from the image; provides 'disk_dev_info'.
 
     ``disk_type`` RESCUE creates the rescue disk instead.  Revert deletes
@@ -68,7 +67,7 @@ class CreateDiskForImg(task.Task):
                           'manually.', names, instance=self.instance)
 
 
-class FindBootDisk(task.Task):
+class FindBootDisk(tf_base.Task):
     """The instance's existing boot disk; provides 'disk_dev_info'.
 
     Evacuation onto shared storage: the disk is reattached, not recreated.
@@ -89,7 +88,7 @@ class FindBootDisk(task.Task):
         return disks[0]
 
 
-class AttachDisk(task.Task):
+class AttachDisk(tf_base.Task):
     """Queue the boot disk's mappings on stg_ftsk; requires 'disk_dev_info'.
 
     Revert removes the mappings of the instance's disk of ``disk_type``.
@@ -117,7 +116,7 @@ class AttachDisk(task.Task):
                           instance=self.instance)
 
 
-class DetachDisk(task.Task):
+class DetachDisk(tf_base.Task):
     """Remove the disks' mappings; provides 'stor_adpt_mappings'.
 
     :param disk_types: which of the instance's disks (default: boot).
@@ -156,7 +155,7 @@ class DetachDisk(task.Task):
         self.disk_dvr.map_disks(self.instance, result)
 
 
-class DeleteDisk(task.Task):
+class DeleteDisk(tf_base.Task):
     """Delete the disks in 'stor_adpt_mappings' (from DetachDisk).
 
     :param confirm: ``(instance, disk_types)``: a delete whose answer was
@@ -189,7 +188,7 @@ class DeleteDisk(task.Task):
                         'gone.', e, instance=instance)
 
 
-class ExtendDisk(task.Task):
+class ExtendDisk(tf_base.Task):
     """Grow the boot disk to ``size_gb`` (resize).
 
     Nothing to revert: a disk cannot be shrunk back.

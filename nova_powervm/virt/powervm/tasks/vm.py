@@ -1,6 +1,5 @@
 """TaskFlow tasks for the instance's partition (thin; see vm.py)."""
 from oslo_log import log as logging
-from taskflow import task
 
 from nova_powervm.virt.powervm import nvram
 from nova_powervm.virt.powervm import power
@@ -10,7 +9,7 @@ from nova_powervm.virt.powervm import vm
 LOG = logging.getLogger(__name__)
 
 
-class Get(task.Task):
+class Get(tf_base.Task):
     """Read the instance's partition; provides 'lpar_wrap'."""
 
     def __init__(self, adapter, instance):
@@ -22,7 +21,7 @@ class Get(task.Task):
         return vm.get_instance_wrapper(self.adapter, self.instance)
 
 
-class Create(task.Task):
+class Create(tf_base.Task):
     """Create the partition; provides 'lpar_wrap'.  Revert deletes it.
 
     A recreated partition (not a first boot) gets the instance's saved
@@ -61,7 +60,7 @@ class Create(task.Task):
         vm.delete_lpar(self.adapter, self.instance)
 
 
-class PowerOn(task.Task):
+class PowerOn(tf_base.Task):
     """Power the partition on (uses 'lpar_wrap' when the flow has it).
 
     Revert powers it off hard.
@@ -85,7 +84,7 @@ class PowerOn(task.Task):
         power.power_off(self.adapter, self.instance, force_immediate=True)
 
 
-class PowerOff(task.Task):
+class PowerOff(tf_base.Task):
     """Power the partition off (uses 'lpar_wrap' when the flow has it).
 
     :param restore_on_revert: revert powers the partition on again if this
@@ -115,7 +114,7 @@ class PowerOff(task.Task):
         power.power_on(self.adapter, self.instance, opts=self.revert_opts)
 
 
-class Delete(task.Task):
+class Delete(tf_base.Task):
     """Delete the partition (already gone is success).
 
     With ``nvram_mgr``: the NVRAM is saved first when the instance lives on
@@ -134,7 +133,7 @@ class Delete(task.Task):
         nvram.after_delete(self.nvram_mgr, self.instance)
 
 
-class SaveNvram(task.Task):
+class SaveNvram(tf_base.Task):
     """Save the partition's NVRAM now (never fails; nothing to revert)."""
 
     def __init__(self, nvram_mgr, instance):
@@ -146,7 +145,7 @@ class SaveNvram(task.Task):
         nvram.save_now(self.nvram_mgr, self.instance)
 
 
-class ForgetNvram(task.Task):
+class ForgetNvram(tf_base.Task):
     """Remove the saved NVRAM of an instance that is gone for good."""
 
     def __init__(self, nvram_mgr, instance):
@@ -158,7 +157,7 @@ class ForgetNvram(task.Task):
         nvram.after_delete(self.nvram_mgr, self.instance)
 
 
-class Resize(task.Task):
+class Resize(tf_base.Task):
     """Apply ``flavor`` to the stopped partition (one POST).
 
     Requires 'lpar_wrap'; provides the updated 'lpar_wrap'.  Revert applies

@@ -4,12 +4,13 @@ Connectors queue their VIOS changes on the flow's ``stg_ftsk`` when they
 have one; the FeedTask then runs later in the same flow.
 """
 from oslo_log import log as logging
-from taskflow import task
+
+from nova_powervm.virt.powervm.tasks import base as tf_base
 
 LOG = logging.getLogger(__name__)
 
 
-class AttachVolume(task.Task):
+class AttachVolume(tf_base.Task):
     """Connect a volume; the revert disconnects it again."""
 
     def __init__(self, vol_drv):
@@ -25,7 +26,7 @@ class AttachVolume(task.Task):
         self.vol_drv.revert_connect()
 
 
-class DetachVolume(task.Task):
+class DetachVolume(tf_base.Task):
     """Disconnect a volume; the revert connects it back.
 
     A detach that fails part-way leaves the volume attached (as nova and
@@ -50,7 +51,7 @@ class DetachVolume(task.Task):
                           self.vol_drv.volume_id)
 
 
-class ExtendVolume(task.Task):
+class ExtendVolume(tf_base.Task):
     """Make the partition see a grown volume (a rescan: nothing to undo)."""
 
     def __init__(self, vol_drv):
@@ -61,7 +62,7 @@ class ExtendVolume(task.Task):
         self.vol_drv.extend_volume()
 
 
-class SaveBDM(task.Task):
+class SaveBDM(tf_base.Task):
     """Persist the connection_info a connector updated (boot from volume).
 
     ``attach_volume`` gets its connection_info saved by nova; at spawn the

@@ -3,6 +3,7 @@ from unittest import mock
 
 from nova import exception as nova_exc
 from nova import test
+from oslo_utils import reflection
 from pypowervm import exceptions as pvm_exc
 from taskflow import exceptions as tf_exc
 from taskflow.patterns import linear_flow as tf_lf
@@ -74,6 +75,65 @@ class TestMayHaveChanged(test.NoDBTestCase):
         except Exception:
             fail = failure.Failure()
         self.assertFalse(tf_base.may_have_changed(fail))
+
+
+def _wants_class(base):
+    """A task class taking inputs, optional ones and revert arguments."""
+    class Wants(base):
+        def __init__(self, **kwargs):
+            super().__init__(name='wants', **kwargs)
+
+        def execute(self, lpar_wrap, vm_cnas=None):
+            return lpar_wrap
+
+        def revert(self, lpar_wrap, result, flow_failures, vm_cnas=None):
+            pass
+    return Wants
+
+
+class TestTaskArgMapping(test.NoDBTestCase):
+    """tf_base.Task: TaskFlow's argument mapping, worked out once."""
+
+    VARIANTS = ({}, {'rebind': {'lpar_wrap': 'lpar'}}, {'rebind': ['w']},
+                {'provides': 'x', 'inject': {'vm_cnas': 1}},
+                {'requires': ['lpar_wrap'], 'revert_rebind': {
+                    'lpar_wrap': 'old'}})
+
+    @staticmethod
+    def _mapping(atom):
+        return (atom.rebind, atom.requires, atom.optional, atom.revert_rebind,
+                atom.revert_optional, atom.provides)
+
+    def test_same_mapping_as_taskflow(self):
+        ours, plain = _wants_class(tf_base.Task), _wants_class(task.Task)
+        for kwargs in self.VARIANTS:
+            want = self._mapping(plain(**kwargs))
+            for _ in range(2):   # worked out, then kept
+                self.assertEqual(want, self._mapping(ours(**kwargs)))
+
+    def test_signatures_read_once(self):
+        ours = _wants_class(tf_base.Task)
+        with mock.patch('taskflow.atom.reflection.get_callable_args',
+                        wraps=reflection.get_callable_args) as args:
+            ours(provides='a')
+            self.assertGreater(args.call_count, 0)
+            args.reset_mock()
+            ours(provides='b')
+            args.assert_not_called()
+            ours(rebind={'lpar_wrap': 'c'})   # other arguments: worked out
+            self.assertGreater(args.call_count, 0)
+
+    def test_each_task_its_own_mapping(self):
+        ours = _wants_class(tf_base.Task)
+        one, two = ours(), ours()
+        one.rebind['lpar_wrap'] = 'changed'
+        self.assertEqual('lpar_wrap', two.rebind['lpar_wrap'])
+        self.assertEqual('lpar_wrap', ours().rebind['lpar_wrap'])
+
+    def test_wrong_arguments_still_refused(self):
+        ours = _wants_class(tf_base.Task)
+        for _ in range(2):
+            self.assertRaises(ValueError, ours, requires=['not_an_arg'])
 
 
 class TestRun(test.NoDBTestCase):
