@@ -3,8 +3,10 @@
 pypowervm's event listener long-polls the REST server's event feed in its
 own thread and hands every batch to :class:`PowerVMNovaEventHandler`.  For
 each partition that was added or changed the handler reads its quick
-properties (one GET), keeps them in its :class:`state_cache.PartitionCache`
-(what ``get_info`` and ``list_instances`` answer from) and emits a nova
+properties (one GET; when one poll brings several partitions' events, one
+GET of every partition's: :meth:`state_cache.PartitionCache.read_all_at`),
+keeps them in its :class:`state_cache.PartitionCache` (what ``get_info``
+and ``list_instances`` answer from) and emits a nova
 ``LifecycleEvent`` when its power state changed.  A stop is held back for
 :data:`STOP_EVENT_DELAY` seconds and dropped if the partition starts again,
 so a reboot does not look like a stop to nova.
@@ -175,8 +177,11 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
             if self._resync():
                 # The refill read every partition after these events.
                 changed = []
-        for uuid in changed:
-            self._state_changed(uuid)
+        if len(changed) >= self.cache.read_all_at():
+            self._states_changed(changed)
+        else:
+            for uuid in changed:
+                self._state_changed(uuid)
         for uuid in nvram:
             self._nvram_changed(uuid)
 
@@ -204,6 +209,17 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
         for uuid, props in parts.items():
             self._handle_state(uuid, props.get('PartitionState'))
         return True
+
+    def _states_changed(self, uuids):
+        """Several partitions changed: read them all at once (one GET)."""
+        parts = self.cache.refill()
+        for uuid in uuids:
+            props = parts.get(uuid)
+            if props is None:
+                # Deleted meanwhile (or the management partition).
+                self._cancel(uuid)
+            else:
+                self._handle_state(uuid, props.get('PartitionState'))
 
     def _state_changed(self, uuid):
         props = self.cache.refresh(uuid)

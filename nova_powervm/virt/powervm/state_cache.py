@@ -10,7 +10,9 @@ each cycle grows with the host; this cache answers them with no request.
   partition), the first time it is needed after the event listener is up.
 * Kept current by the event handler (``event.py``): a partition's add,
   change or delete event re-reads that partition's quick properties (or
-  drops it), so what nova sees is at most one event-feed round trip old.
+  drops it; several partitions' events in one poll: one read of every
+  partition's, :meth:`PartitionCache.read_all_at`), so what nova sees is at
+  most one event-feed round trip old.
 * Not trusted (every lookup reads fresh, as without a listener) while
   the event feed is not known to be delivering: before the first fill,
   after a failed event read (a lost answer may have carried events) until
@@ -48,6 +50,9 @@ STALE_AFTER_S = 60.0
 # Deleted partitions' entries (kept to order racing reads) are dropped once
 # the cache holds this many entries, live ones included.
 PRUNE_AT = 1024
+# One read of every partition's quick properties (refill) costs about one
+# read of a single partition's more per this many partitions on the host.
+READ_ALL_PARTITIONS_PER_READ = 64
 _QUICK = 'quick'
 _ALL = 'All'
 
@@ -220,6 +225,16 @@ class PartitionCache(object):
             if gen == self._gen:
                 self._filled = True
         return parts
+
+    def read_all_at(self):
+        """Changed partitions from which one :meth:`refill` is cheaper.
+
+        At least two; more on a host with many partitions (the answer grows
+        with the host).
+        """
+        with self._lock:
+            known = len(self._parts)
+        return 2 + known // READ_ALL_PARTITIONS_PER_READ
 
     def begin(self, uuid):
         """The driver starts changing a partition: read it fresh."""

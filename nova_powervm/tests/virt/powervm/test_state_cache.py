@@ -118,6 +118,48 @@ class TestPartitionCache(test.NoDBTestCase):
         # The event re-read that partition only (quick properties).
         self.assert_read_then_cached(_one(2), 2, power_state.SHUTDOWN)
 
+    def test_several_partitions_in_one_poll_read_at_once(self):
+        self.state(1)
+        self.reads()
+        self.host.set(1, 'not activated')
+        self.host.set(2, 'open firmware')
+        self.host.parts[_pvm(4)] = _props(4)
+        del self.host.parts[_pvm(3)]
+        with mock.patch.object(self.handler, '_handle_state') as handle, \
+                mock.patch.object(self.handler, '_cancel') as cancel:
+            self.handler.process([self.evt(1), self.evt(2), self.evt(1),
+                                  self.evt(3), self.evt(4, etype='ADD_URI')])
+        # One read of every partition for the four; each handled from it
+        # (3, deleted meanwhile: no state, its held-back stop cancelled).
+        self.assertEqual([ALL], self.reads())
+        self.assertEqual([mock.call(_pvm(1), 'not activated'),
+                          mock.call(_pvm(2), 'open firmware'),
+                          mock.call(_pvm(4), 'running')],
+                         handle.call_args_list)
+        cancel.assert_called_once_with(_pvm(3))
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.assertEqual(power_state.RUNNING, self.state(4))
+        self.assertNotIn(_pvm(3), state_cache.partitions(self.drv))
+        self.assertEqual([], self.reads())
+        # A failed read: the cache is not trusted until refilled.
+        with mock.patch.object(state_cache, 'read_all',
+                               side_effect=ValueError('boom')):
+            self.handler.process([self.evt(1), self.evt(2)])
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.assertEqual([ALL], self.reads())
+
+    def test_read_at_once_from_more_partitions_on_a_larger_host(self):
+        self.assertEqual(2, self.cache.read_all_at())
+        self.host = _Host(*range(1, 200))
+        self.adapter.read = self.host.read
+        self.state(1)
+        self.assertEqual(2 + 200 // 64, self.cache.read_all_at())
+        self.reads()
+        self.handler.process([self.evt(1), self.evt(2)])
+        self.assertEqual([_one(1), _one(2)], self.reads())
+        self.handler.process([self.evt(n) for n in range(1, 6)])
+        self.assertEqual([ALL], self.reads())
+
     def test_events_that_cannot_change_it_cost_nothing(self):
         self.state(1)
         self.reads()
