@@ -1,6 +1,7 @@
 """Unit tests for vm.py (pypowervm's REST layer mocked)."""
 from unittest import mock
 
+import fixtures
 from nova.compute import power_state
 from nova import context
 from nova import exception as nova_exc
@@ -132,6 +133,87 @@ class TestBuildLpar(test.NoDBTestCase):
         self.assertEqual(200, lpar.avail_priority)
         self.assertEqual('POWER6_Plus', lpar.pending_proc_compat_mode)
         self.assertTrue(lpar.allow_perf_data_collection)
+
+    VARIANTS = ({}, {'powervm:uncapped': 'false'},
+                {'powervm:dedicated_proc': 'true', 'powervm:max_vcpu': '3'},
+                {'powervm:srr_capability': 'false', 'powervm:min_mem': '1024',
+                 'powervm:availability_priority': '200'})
+
+    def other(self, n, specs=None, **kw):
+        """Instance n (own UUID and name) with ``specs``."""
+        inst = make_instance(specs, **kw)
+        inst.uuid = '%08d-5e2c-4d18-a2e6-2d2b7f6d5a11' % n
+        inst.id = n
+        return inst
+
+    def count_builds(self):
+        """The list of pypowervm builds (LPARBuilder.build) from now on."""
+        builds, build = [], vm.lpar_bldr.LPARBuilder.build
+
+        def counted(bldr):
+            builds.append(bldr)
+            return build(bldr)
+        self.useFixture(fixtures.MockPatchObject(
+            vm.lpar_bldr.LPARBuilder, 'build', counted))
+        return builds
+
+    def test_built_again_as_a_copy_with_the_same_xml(self):
+        fresh = mock.patch.object(vm, '_build_new',
+                                  lambda adpt, host, bldr, attrs: bldr.build())
+        built = self.count_builds()
+        for n, specs in enumerate(self.VARIANTS):
+            insts = [self.other(10 * n + i, specs) for i in range(3)]
+            del built[:]
+            got = [vm.build_lpar(self.adpt, self.host, i) for i in insts]
+            # Built once, copied for the others (same attributes).
+            self.assertEqual(1, len(built))
+            with fresh:
+                want = [vm.build_lpar(self.adpt, self.host, i) for i in insts]
+            self.assertEqual([w.toxmlstring() for w in want],
+                             [g.toxmlstring() for g in got])
+            self.assertEqual([vm.ids.pvm_uuid(i) for i in insts],
+                             [g.uuid for g in got])
+            self.assertEqual(len(set(i.name for i in insts)),
+                             len(set(g.name for g in got)))
+        # Other memory: built.
+        del built[:]
+        vm.build_lpar(self.adpt, self.host, self.other(99, memory_mb=4096))
+        self.assertEqual(1, len(built))
+
+    def test_each_build_its_own_wrapper(self):
+        one = vm.build_lpar(self.adpt, self.host, self.other(1))
+        one.mem_config.desired = 4096
+        one.name = 'changed'
+        two = vm.build_lpar(self.adpt, self.host, self.other(2))
+        two.proc_config.shared_proc_cfg.desired_virtual = 7
+        three = vm.build_lpar(self.adpt, self.host, self.other(3))
+        self.assertEqual(2048, three.mem_config.desired)
+        self.assertEqual(2, three.proc_config.shared_proc_cfg.desired_virtual)
+        self.assertEqual('instance-00000003', three.name)
+
+    def test_built_for_one_host_wrapper_bounded(self):
+        self.useFixture(fixtures.MockPatchObject(vm, '_BUILT_MAX', 2))
+        built = self.count_builds()
+        for mem in (1024, 2048, 3072, 1024, 3072):
+            vm.build_lpar(self.adpt, self.host,
+                          self.other(mem, memory_mb=mem))
+        self.assertEqual(4, len(built))   # 1024 was dropped, 3072 kept
+        self.assertEqual(2, len(vm._built['lpars']))
+        # Another host wrapper (refreshed): built against it.
+        vm.build_lpar(self.adpt, host_wrapper(), self.other(5))
+        self.assertEqual(5, len(built))
+        self.assertEqual(1, len(vm._built['lpars']))
+
+    def test_name_the_builder_refuses_still_refused(self):
+        attrs = vm.lpar_attrs(self.host, self.other(1))
+        stdz = vm.lpar_bldr.DefaultStandardize(self.host)
+        vm._build_new(self.adpt, self.host,
+                      vm.lpar_bldr.LPARBuilder(self.adpt, attrs, stdz), attrs)
+        attrs[vm.lpar_bldr.NAME] = 'x' * (vm.lpar_bldr.MAX_LPAR_NAME_LEN + 1)
+        self.assertRaises(
+            vm.lpar_bldr.LPARBuilderException, vm._build_new, self.adpt,
+            self.host, vm.lpar_bldr.LPARBuilder(self.adpt, attrs, stdz),
+            attrs)
 
     def test_capped(self):
         lpar = self.build({'powervm:uncapped': 'false'})
