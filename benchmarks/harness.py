@@ -208,6 +208,7 @@ class Env(object):
         self.sim = None
         self.glance = None
         self.context = None
+        self._drivers = []   # loaded and not shut down yet
 
     def __enter__(self):
         self.host.setUp()
@@ -282,15 +283,23 @@ class Env(object):
                                          'disk_format': 'raw',
                                          'properties': {}})['id']
 
-    def load_driver(self, listener=True):
+    def load_driver(self, listener=True, alone=True):
         """The driver loaded as nova-compute does, after init_host.
 
         ``listener=False`` stops the event listener again, so that its
-        reads don't mix with an operation's requests.
+        reads don't mix with an operation's requests.  ``alone`` (as in
+        a nova-compute process: one driver) first shuts down the drivers
+        loaded before: a listener left running would read each partition
+        the next measurement changes (``GET LogicalPartition/<uuid>/quick``
+        per event, counted with that measurement's requests).
         """
+        if alone:
+            while self._drivers:
+                self._shutdown(self._drivers.pop())
         drv = nova_driver.load_compute_driver(VirtAPI(),
                                               'powervm.PowerVMDriver')
         drv.init_host(HOST)
+        self._drivers.append(drv)
         self.host.addCleanup(self._shutdown, drv)
         if not listener:
             drv.cleanup_host(HOST)
@@ -298,6 +307,7 @@ class Env(object):
 
     @staticmethod
     def _shutdown(drv):
+        """Stop the listener and log off (again: a no-op)."""
         drv.cleanup_host(HOST)
         try:
             drv.adapter.session._logoff()

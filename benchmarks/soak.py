@@ -196,7 +196,7 @@ def _drivers(env):
     finally:
         harness.CONF.set_override('disk_driver', 'localdisk',
                                   group='powervm')
-    drivers['localdisk'] = env.load_driver()
+    drivers['localdisk'] = env.load_driver(alone=False)
     return drivers
 
 

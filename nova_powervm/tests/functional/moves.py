@@ -1,10 +1,11 @@
-"""Cold migration and evacuation on two simulated hosts, step by step.
+"""Resize, cold migration and evacuation, step by step.
 
-Shared by the request-count test (test_request_counts_move) and the
-benchmark (``benchmarks.move``): the driver calls nova makes, SSP disks,
-each step's REST requests (event polls excluded) and wall time.  The
-target's check (``move_check``, an RPC in nova) is answered "no objection"
-without requests.
+Shared by the request-count tests (test_request_counts_move,
+test_request_counts) and the benchmark (``benchmarks.move``): the driver
+calls nova makes, each step's REST requests (event polls excluded) and
+wall time.  Cold migration and evacuation run on two simulated hosts with
+SSP disks; the target's check (``move_check``, an RPC in nova) is answered
+"no objection" without requests.
 """
 import time
 import types
@@ -64,4 +65,37 @@ def measure(test_case, image_meta):
              inst, NO_VIFS)
         step('evacuate (spawn on the shared LU)', spawn, drvs[0],
              task_states.REBUILD_SPAWNING)
+    return out
+
+
+def resize(sim, drv, inst, new_flavor, image_meta, vifs):
+    """{step: (requests, seconds)} of a resize of ``inst`` on one host.
+
+    migrate_disk_and_power_off, finish_migration, confirm_migration as
+    nova calls them for a resize in place.  Counted are the requests
+    ``sim`` saw during each step, event polls excluded: no other driver
+    may be listening to ``sim`` (its listener would read the partition at
+    each of the resize's events).  ``inst.flavor`` ends as ``new_flavor``.
+    """
+    old = inst.flavor
+    same = types.SimpleNamespace(source_compute='compute1',
+                                 dest_compute='compute1')
+    out = {}
+
+    def step(name, fn, *args):
+        sim.clear_request_log()
+        start = time.monotonic()
+        fn(*args)
+        out[name] = (len(base.non_event(sim.request_log())),
+                     round(time.monotonic() - start, 3))
+
+    with mock.patch.object(driver_move, '_migration', return_value=same):
+        step('migrate_disk_and_power_off', drv.migrate_disk_and_power_off,
+             None, inst, 'compute1', new_flavor, vifs, None, 0)
+        inst.old_flavor, inst.new_flavor, inst.flavor = (old, new_flavor,
+                                                         new_flavor)
+        step('finish_migration', drv.finish_migration, None, same, inst,
+             '{}', vifs, image_meta, True, {}, None)
+        step('confirm_migration', drv.confirm_migration, None, same, inst,
+             vifs)
     return out

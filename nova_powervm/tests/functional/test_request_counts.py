@@ -12,7 +12,9 @@ from nova.compute import provider_tree
 from nova.network import model as network_model
 import testtools
 
+from nova_powervm.simulator import xmlutil as xu
 from nova_powervm.tests.functional import base
+from nova_powervm.tests.functional import moves
 from nova_powervm.tests.functional import test_lifecycle
 from nova_powervm.tests.functional import test_volumes
 from nova_powervm.virt.powervm import ids
@@ -108,6 +110,29 @@ class TestRequestCounts(base.ClassSimTestCase):
         self.assertEqual((8, {'GET': 3, 'PUT': 1, 'POST': 2, 'DELETE': 2}),
                          counts)
         self.assertLessEqual(counts[0], 8)
+
+    def test_resize(self):
+        # What benchmarks.move reports (moves.resize), a resize in place on
+        # a file-backed volume group (no disk grow).
+        inst, _counts = self.spawn(1)
+        new = inst.flavor.obj_clone()
+        new.name, new.vcpus, new.memory_mb = 'big', 2, 4096
+        counts = {k: n for k, (n, _s) in moves.resize(
+            self.sim, self.drv, inst, new, self.image_meta,
+            self.vifs).items()}
+        # Partition, PowerOff job template (the first power off of the
+        # process), job, job delete; partition, its update with the new
+        # flavor, PowerOn job (template read by the spawn), job delete.
+        self.assertEqual({'migrate_disk_and_power_off': 4,
+                          'finish_migration': 4, 'confirm_migration': 0},
+                         counts)
+        lpar = self.sim.get_object('LogicalPartition', ids.pvm_uuid(inst))
+        self.assertEqual(('2', '4096', 'running'), tuple(
+            xu.text(lpar, path) for path in (
+                'PartitionProcessorConfiguration/'
+                'SharedProcessorConfiguration/DesiredVirtualProcessors',
+                'PartitionMemoryConfiguration/DesiredMemory',
+                'PartitionState')))
 
     def test_config_drive(self):
         # The first config drive of the process also looks the media
