@@ -21,6 +21,7 @@ migration must leave this host as it was without any step run again.
 The bookkeeping is per nova-compute process: ``pre_live_migration`` and
 ``rollback_live_migration_at_destination`` both run on the target's.
 """
+import functools
 import threading
 
 from oslo_log import log as logging
@@ -28,6 +29,7 @@ from pypowervm.utils import transaction as pvm_trans
 from pypowervm.wrappers import management_console as pvm_mc
 
 from nova_powervm.virt.powervm import host_net
+from nova_powervm.virt.powervm import retry
 from nova_powervm.virt.powervm import vif as vif_mod
 
 LOG = logging.getLogger(__name__)
@@ -41,19 +43,17 @@ def best_effort(what, instance, func, *args, **kwargs):
 
     :return: what ``func`` returned, or None after two failures.
     """
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            return func(*args, **kwargs)
-        except Exception as e:
-            if attempt == ATTEMPTS:
-                LOG.exception('Live migration clean-up: %(what)s failed '
-                              '%(n)d times; it is left on this host.',
-                              {'what': what, 'n': attempt},
-                              instance=instance)
-                return None
+    def failed(e, left):
+        if left:
             LOG.warning('Live migration clean-up: %(what)s failed '
                         '(%(err)s); trying again.', {'what': what, 'err': e},
                         instance=instance)
+        else:
+            LOG.exception('Live migration clean-up: %(what)s failed '
+                          '%(n)d times; it is left on this host.',
+                          {'what': what, 'n': ATTEMPTS}, instance=instance)
+    return retry.call(functools.partial(func, *args, **kwargs), ATTEMPTS,
+                      Exception, failed)
 
 
 def _prepared(drv):

@@ -16,6 +16,7 @@ What was learnt of a bridge is remembered per adapter for ``_TTL`` seconds
 (as vif.py remembers vswitches), so a plug or unplug of an already bridged
 VLAN costs no request while fresh.
 """
+import functools
 import threading
 import time
 import weakref
@@ -29,6 +30,7 @@ from pypowervm.wrappers import network as pvm_net
 
 from nova_powervm.i18n import _
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import retry
 
 LOG = logging.getLogger(__name__)
 
@@ -218,18 +220,20 @@ def release_all(adapter, host_uuid, pairs, tries=1):
         if vlan is None or (vsw.switch_id, vlan) in seen:
             continue
         seen.add((vsw.switch_id, vlan))
-        for left in range(tries - 1, -1, -1):
-            try:
-                if _release(adapter, host_uuid, vsw, vlan, vnets):
-                    removed.append(vlan)
-                break
-            except pvm_exc.Error as e:
-                LOG.warning('Could not remove VLAN %(vlan)s from the Shared '
-                            'Ethernet Adapter of virtual switch %(vsw)s '
-                            '(%(left)d more tries): %(err)s',
-                            {'vlan': vlan, 'vsw': vsw.name, 'err': e,
-                             'left': left})
+        if retry.call(functools.partial(_release, adapter, host_uuid, vsw,
+                                        vlan, vnets),
+                      tries, pvm_exc.Error,
+                      functools.partial(_release_failed, vsw, vlan),
+                      default=False):
+            removed.append(vlan)
     return removed
+
+
+def _release_failed(vsw, vlan, e, left):
+    LOG.warning('Could not remove VLAN %(vlan)s from the Shared Ethernet '
+                'Adapter of virtual switch %(vsw)s (%(left)d more tries): '
+                '%(err)s', {'vlan': vlan, 'vsw': vsw.name, 'err': e,
+                            'left': left})
 
 
 def _release(adapter, host_uuid, vsw, vlan, vnets):

@@ -151,3 +151,14 @@ class TestTarget(test.NoDBTestCase):
                       "times", self.stdlog.logger.output)
         self.assertIn('removing the virtual switch MGMTSWITCH failed 2 '
                       'times', self.stdlog.logger.output)
+        # The first failures are warnings, the last logged with its
+        # traceback.
+        self.assertIn("removing the source NovaLink's SSH key failed "
+                      "(busy); trying again.", self.stdlog.logger.output)
+        self.assertIn('Traceback', self.stdlog.logger.output)
+
+    def test_best_effort_catches_any_error(self):
+        func = mock.Mock(side_effect=[KeyError('x'), 'done'])
+        self.assertEqual('done', lpm_tgt.best_effort('cleaning', self.inst,
+                                                     func, 1, b=2))
+        self.assertEqual([mock.call(1, b=2)] * 2, func.call_args_list)

@@ -162,6 +162,26 @@ class TestSeaVlan(test_base.TestCase):
                           for v in (300, 300, 301)],
                          self.remove.call_args_list)
 
+    def test_release_all_logs_each_failed_try(self):
+        self.nbs = [bridge(tagged=(300,))]
+        self.remove.side_effect = pvm_exc.Error('HTTP 500')
+        log = self.useFixture(fixtures.FakeLogger())
+        self.assertEqual([], sea_vlan.release_all(
+            self.adapter, HOST, [(self.vsw, 300)], tries=2))
+        self.assertEqual(2, self.remove.call_count)
+        for left in (1, 0):
+            self.assertIn('Could not remove VLAN 300 from the Shared '
+                          'Ethernet Adapter of virtual switch ETHERNET0 (%d '
+                          'more tries): HTTP 500' % left, log.output)
+
+    def test_release_all_does_not_catch_other_errors(self):
+        # Only a REST failure is tried again; a bug is not hidden.
+        self.nbs = [bridge(tagged=(300,))]
+        self.remove.side_effect = TypeError('bug')
+        self.assertRaises(TypeError, sea_vlan.release_all, self.adapter,
+                          HOST, [(self.vsw, 300)], tries=2)
+        self.assertEqual(1, self.remove.call_count)
+
     def test_release_all_tries_once_by_default(self):
         self.nbs = [bridge(tagged=(300,))]
         self.remove.side_effect = pvm_exc.Error('HTTP 500')
