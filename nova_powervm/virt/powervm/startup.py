@@ -10,6 +10,7 @@ It also warns about nova settings this driver cannot honour.
 :func:`freeze_gc` ends ``init_host`` (``[powervm] gc_freeze``).
 """
 import gc
+import threading
 
 from oslo_log import log as logging
 from pypowervm import exceptions as pvm_exc
@@ -24,7 +25,8 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
 NOVALINK = 'PVM'
-_FROZEN = []
+_FREEZE_LOCK = threading.Lock()
+_frozen = False   # freeze_gc ran in this process
 
 
 def prepare_host(adapter):
@@ -51,11 +53,15 @@ def freeze_gc():
     collections are rare and those trees pile up (a soak of 150
     spawn/destroy cycles: +21 MiB RSS).  :return: whether it froze.
     """
-    if _FROZEN or not CONF.powervm.gc_freeze:
+    global _frozen
+    if not CONF.powervm.gc_freeze:
         return False
-    gc.collect()
-    gc.freeze()
-    _FROZEN.append(True)
+    with _FREEZE_LOCK:
+        if _frozen:
+            return False
+        gc.collect()
+        gc.freeze()
+        _frozen = True
     LOG.debug('Froze %d start-up objects out of the cyclic garbage '
               'collector.', gc.get_freeze_count())
     return True

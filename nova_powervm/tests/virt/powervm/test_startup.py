@@ -128,7 +128,7 @@ class TestFreezeGc(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(fixtures.MockPatchObject(startup, '_FROZEN', []))
+        self.useFixture(fixtures.MockPatchObject(startup, '_frozen', False))
         self.freeze = self.useFixture(fixtures.MockPatchObject(
             startup.gc, 'freeze')).mock
         self.collect = self.useFixture(fixtures.MockPatchObject(
@@ -141,6 +141,18 @@ class TestFreezeGc(test.NoDBTestCase):
         self.assertTrue(startup.freeze_gc())
         self.assertFalse(startup.freeze_gc())
         self.assertEqual(['collect', 'freeze'], order)
+
+    def test_collect_and_freeze_under_the_lock(self):
+        # Two drivers' init_host at once: the check and the freeze are one
+        # step, so only one of them freezes.
+        held = []
+        self.collect.side_effect = lambda: held.append(
+            startup._FREEZE_LOCK.locked())
+        self.freeze.side_effect = lambda: held.append(
+            startup._FREEZE_LOCK.locked())
+        self.assertTrue(startup.freeze_gc())
+        self.assertEqual([True, True], held)
+        self.assertFalse(startup._FREEZE_LOCK.locked())
 
     def test_option_off(self):
         self.flags(group='powervm', gc_freeze=False)
