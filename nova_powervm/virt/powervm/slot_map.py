@@ -112,6 +112,11 @@ class LocalSlotMapStore(pvm_slot.SlotMapStore):
             return self._vswitch_names
         return super()._vswitch_id2name(adap)
 
+    def save_as(self, owner):
+        """Write the map again as ``owner``'s (its topology unchanged)."""
+        self.owner = owner
+        self._save(self.inst_key, self.serialized)
+
     def keep(self, other, io_classes):
         """Take ``other``'s entries of ``io_classes`` (I/O not changed)."""
         for slot, io in other.topology.items():
@@ -215,8 +220,7 @@ def adopt(instance, owner):
     try:
         store = LocalSlotMapStore(instance.uuid)
         if store.topology and store.owner != owner:
-            store.owner = owner
-            store._save(instance.uuid, store.serialized)
+            store.save_as(owner)
     except (OSError, ValueError, LookupError) as e:
         LOG.warning('Could not take over the slot map of the instance: %s',
                     e, instance=instance)

@@ -140,6 +140,19 @@ class TestStore(test.NoDBTestCase):
         slot_map.adopt(_inst(), 'ms-target')
         self.assertFalse(os.path.exists(path))
 
+    def test_save_as_rewrites_the_owner_only(self):
+        path = self._save('ms-source')
+        with open(path) as f:
+            before = json.load(f)
+        store = slot_map.LocalSlotMapStore(UUID)
+        store.boot_udids = ['01udid']
+        store.save_as('ms-target')
+        with open(path) as f:
+            after = json.load(f)
+        self.assertEqual(dict(before, host='ms-target', boot=['01udid']),
+                         after)
+        self.assertEqual([UUID], os.listdir(os.path.dirname(path)))
+
     def test_left_deletes_a_map_saved_without_owner(self):
         # Maps saved before owners were recorded are this host's.
         path = self._save(None)
