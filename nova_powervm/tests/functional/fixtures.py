@@ -229,9 +229,21 @@ class SEANeutronFixture(nova_fixtures.NeutronFixture):
         super().__init__(test)
         self.default_port = copy.deepcopy(self.default_port)
         for port in [self.default_port] + list(self._ports.values()):
-            port['binding:vif_type'] = self.VIF_TYPE
-            port['binding:vif_details'] = dict(
-                port.get('binding:vif_details') or {}, vlan=self.VLAN)
+            self._bind(port)
+
+    def _bind(self, port):
+        port['binding:vif_type'] = self.VIF_TYPE
+        port['binding:vif_details'] = dict(
+            port.get('binding:vif_details') or {}, vlan=self.VLAN)
+
+    def add_port(self, port):
+        """Offer one more of nova's fixture ports (e.g. ``port_2``, which
+        nova's fixture leaves out), bound ``pvm_sea``; returns it.
+        """
+        port = copy.deepcopy(port)
+        self._bind(port)
+        self._ports[port['id']] = port
+        return port
 
 
 class FCCinderFixture(nova_fixtures.CinderFixture):

@@ -297,7 +297,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                         instance=instance)
         # Its console (if any) went with it.
         console.forget(lpar_w.uuid)
-        driver_rebuild.destroyed(instance)
+        driver_rebuild.destroyed(self, instance)
 
     def _destroy_leftovers(self, instance, network_info, destroy_disks):
         """Remove what a gone partition left: boot disk, config drive media,
@@ -317,7 +317,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
                  tf_vm.ForgetNvram(self.nvram_mgr, instance),
                  tf_net.ReleaseSeaVlans(self.adapter, instance, network_info))
         tf_base.run(flow, instance=instance, exc_class=exc.DestroyTaskFailed)
-        driver_rebuild.destroyed(instance)
+        driver_rebuild.destroyed(self, instance)
 
     def plug_vifs(self, instance, network_info):
         """Plug the VIFs missing on the instance's partition.

@@ -10,14 +10,16 @@ must be on storage both hosts see (an SSP logical unit stays in the shared
 pool) or be a Cinder volume.  The source powers off and disconnects the
 volumes, keeping its partition, disk mapping and VIFs for a revert; the
 target creates a partition, plugs VIFs, maps the same LU, connects the
-volumes (nova gave them the target's connection info) and powers on.
-Confirm removes the source partition (not the LU); revert removes the
-target partition (``destroy`` keeps a shared disk) and reconnects and
-starts the source one.  localdisk boot disks are refused across hosts
-before anything changes, as the earlier PowerVM drivers did; so is a
-target that is not in the boot disk's pool, lacks the Fibre Channel paths
-of a volume or cannot fit the flavor (the target checks itself:
-``move_check``).
+volumes (nova gave them the target's connection info), powers on and saves
+the partition's slot map (a later rebuild there keeps its slots).
+Confirm removes the source partition (not the LU) and the source's map;
+revert removes the target partition (``destroy`` keeps a shared disk) and
+its map, and reconnects and starts the source one (saving its map again
+when a shared ``slot_map_dir`` held the target's).  localdisk boot disks
+are refused across hosts before anything changes, as the earlier PowerVM
+drivers did; so is a target that is not in the boot disk's pool, lacks the
+Fibre Channel paths of a volume or cannot fit the flavor (the target
+checks itself: ``move_check``).
 
 Every flow reverts its completed steps on failure.  Refusals are nova
 ``InstanceFaultRollback`` (the instance stays as it was, with a fault).
@@ -210,11 +212,15 @@ class MoveMixin(object):
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, block_device_info=None,
                                 power_on=True, share_info=None):
-        """Restore the source partition: old flavor / volumes, power."""
+        """Restore the source partition: old flavor / volumes, power; its
+        slot map again if the target's replaced it.
+        """
         pvm_state.remember(self, instance)
         flow = tf_lf.Flow('finish_revert_%s' % instance.uuid)
         flow.add(tf_vm.Get(self.adapter, instance))
-        if _same_host(context, instance, migration):
+        same = _same_host(context, instance, migration)
+        stg_ftsk = None
+        if same:
             flow.add(tf_vm.Resize(self.adapter, self.host_wrapper, instance,
                                   instance.flavor,
                                   instance.new_flavor or instance.flavor))
@@ -226,6 +232,10 @@ class MoveMixin(object):
         if power_on:
             flow.add(tf_vm.PowerOn(self.adapter, instance))
         tf_base.run(flow, instance=instance)
+        if not same:
+            # A target sharing slot_map_dir replaced this host's map.
+            driver_rebuild.returned(
+                self, instance, stg_ftsk.feed if stg_ftsk else None)
 
     # -- target -------------------------------------------------------------
 
@@ -244,7 +254,7 @@ class MoveMixin(object):
                 self._is_booted_from_volume(block_device_info) and
                 instance.flavor.root_gb > old.root_gb)
         flow = tf_lf.Flow('finish_migration_%s' % instance.uuid)
-        store = {}
+        store, stg_ftsk = {}, None
         if _same_host(context, instance, migration):
             flow.add(tf_vm.Get(self.adapter, instance),
                      tf_vm.Resize(self.adapter, self.host_wrapper, instance,
@@ -253,17 +263,22 @@ class MoveMixin(object):
                 flow.add(tf_stg.ExtendDisk(self.disk_dvr, instance,
                                            instance.flavor.root_gb))
         else:
-            store = self._add_create_tasks(flow, instance, network_info,
-                                           block_device_info, grow)
+            store, stg_ftsk = self._add_create_tasks(
+                flow, instance, network_info, block_device_info, grow)
         if power_on:
             flow.add(tf_vm.PowerOn(self.adapter, instance))
-        tf_base.run(flow, instance=instance, store=store)
+        engine = tf_base.run(flow, instance=instance, store=store)
+        if stg_ftsk is not None:
+            # The new partition's slots (no request): a rebuild here
+            # requests them.
+            driver_rebuild.record(self, instance, engine, stg_ftsk.feed)
 
     def _add_create_tasks(self, flow, instance, network_info,
                           block_device_info, grow):
         """The target's partition, VIFs, shared boot disk, volumes, media.
 
-        :returns: the flow's initial store ('disk_dev_info': the boot LU).
+        :returns: the flow's initial store ('disk_dev_info': the boot LU)
+            and its VIOS FeedTask.
         :raises DiskNotFound: the boot disk is not in this host's pool
             (before any change).
         """
@@ -297,7 +312,7 @@ class MoveMixin(object):
             flow.add(tf_media.CreateAndConnectCfgDrive(
                 self.adapter, instance, None, network_info, stg_ftsk))
         flow.add(stg_ftsk)
-        return store
+        return store, stg_ftsk
 
 
 def driver_bdms(block_device_info):

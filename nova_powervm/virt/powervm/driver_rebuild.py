@@ -15,16 +15,22 @@ driver_move).
 * A rebuild spawn on shared storage whose LU still exists (an evacuation:
   a same-host rebuild deleted it first) reattaches that LU.
 * The recreated partition requests its saved slots (``slot_map``).  The
-  map is kept by a same-host rebuild's destroy, a reverted resize's target
-  and an evacuated source (the target may read it); it is deleted with the
-  instance, at shelve offload (unshelving spawns anew, maybe elsewhere,
-  and deleting an offloaded instance never reaches this host) and when the
-  instance left this host (:func:`left_host`).
+  map is saved by spawn and by a cold migration's target (driver_move),
+  kept by a same-host rebuild's destroy and an evacuated source (the
+  target may read it); it is deleted with the instance, at shelve offload
+  (unshelving spawns anew, maybe elsewhere, and deleting an offloaded
+  instance never reaches this host), by a reverted migration's target
+  (:func:`destroyed`; the source saves its own again if it was replaced,
+  :func:`returned`) and when the instance left this host
+  (:func:`left_host`).
 """
 import functools
 
 from nova.compute import task_states
 from oslo_log import log as logging
+from pypowervm import const as pvm_const
+from pypowervm import exceptions as pvm_exc
+from pypowervm.tasks import partition as pvm_par
 
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import exception as exc
@@ -32,6 +38,7 @@ from nova_powervm.virt.powervm import host_net
 from nova_powervm.virt.powervm import slot_map
 from nova_powervm.virt.powervm.tasks import base as tf_base
 from nova_powervm.virt.powervm.tasks import storage as tf_stg
+from nova_powervm.virt.powervm import vif
 
 LOG = logging.getLogger(__name__)
 
@@ -83,17 +90,20 @@ def run_spawn(drv, instance, flow, stg_ftsk):
     record(drv, instance, engine, stg_ftsk.feed)
 
 
-def destroyed(instance):
+def destroyed(drv, instance):
     """After destroy: forget the slot map when nothing will read it.
 
-    Deleted or shelve-offloaded.  Kept otherwise: a rebuild's spawn uses
-    it, an evacuated instance lives on another host, a reverted resize's
-    target destroys a partition whose map is the source's.
+    Deleted or shelve-offloaded.  A reverted migration's target deletes
+    the map it saved (its slots are not the source partition's; a map
+    another host saved stays).  Kept otherwise: a rebuild's spawn uses it,
+    an evacuated instance lives on another host.
     """
     deleted = instance.obj_attr_is_set('deleted') and instance.deleted
     if deleted or instance.task_state in (task_states.DELETING,
                                           task_states.SHELVING_OFFLOADING):
         slot_map.forget(instance)
+    elif instance.task_state == task_states.RESIZE_REVERTING:
+        slot_map.left(instance, drv.host_uuid)
 
 
 def left_host(drv, instance):
@@ -110,19 +120,46 @@ def arriving(drv, instance):
     slot_map.adopt(instance, drv.host_uuid)
 
 
-def record(drv, instance, engine=None, vioses=None):
+def returned(drv, instance, vioses=None):
+    """A migration to another host was reverted: the source's map again.
+
+    The map this host saved is still there with its own ``slot_map_dir``;
+    a target sharing the directory replaced it with its own and deleted
+    that at the revert (:func:`destroyed`): then the map is saved again
+    from the partition (its adapters and, unless given, the VIOS feed:
+    two reads).  A failure is logged, not raised (the revert succeeded).
+
+    :param vioses: VIOS wrappers with SCSI mappings the revert already
+        holds (its volumes' flow).
+    """
+    if not slot_map.enabled() or slot_map.saved_by(instance, drv.host_uuid):
+        return
+    try:
+        cnas = vif.get_cnas(drv.adapter, instance)
+        if vioses is None:
+            vioses = pvm_par.get_active_vioses(
+                drv.adapter, xag=[pvm_const.XAG.VIO_SMAP])
+    except pvm_exc.Error as e:
+        LOG.warning('Could not read the partition to save its slot map '
+                    'again: %s', e, instance=instance)
+        return
+    record(drv, instance, vioses=vioses, cnas=cnas)
+
+
+def record(drv, instance, engine=None, vioses=None, cnas=None):
     """Save the instance's slot map after spawn, a network or volume change.
 
     :param engine: the operation's finished flow engine: its 'vm_cnas'
         (PlugVifs, UnplugVif) and 'mgmt_cna' are the partition's adapters.
     :param vioses: the VIOS wrappers (SCSI mappings) the operation left.
+    :param cnas: the partition's adapters (instead of ``engine``'s).
     """
     if not slot_map.enabled():
         return
     slot_map.record(drv.adapter, instance, _boot_match(drv, instance),
                     functools.partial(host_net.vswitch_names, drv.adapter),
-                    cnas=_flow_cnas(engine), vioses=vioses,
-                    owner=drv.host_uuid)
+                    cnas=_flow_cnas(engine) if cnas is None else cnas,
+                    vioses=vioses, owner=drv.host_uuid)
 
 
 def _flow_cnas(engine):

@@ -210,6 +210,20 @@ def left(instance, owner):
         forget(instance)
 
 
+def saved_by(instance, owner):
+    """Whether ``owner`` saved the instance's map (one without an owner,
+    saved before owners were recorded, counts as anyone's).  False when
+    there is none or it cannot be read.
+    """
+    try:
+        store = LocalSlotMapStore(instance.uuid)
+    except (OSError, ValueError, LookupError) as e:
+        LOG.warning('Could not read the slot map of the instance: %s', e,
+                    instance=instance)
+        return False
+    return bool(store.topology) and store.owner in (None, owner)
+
+
 def adopt(instance, owner):
     """A live migration's target sees the map (a shared ``slot_map_dir``):
     it becomes the target's (LPM keeps the client slots), so the source's

@@ -66,6 +66,20 @@ class TwoHostsTestCase(base.PowerVMNovaTestCase):
         """A server's partition element on one simulated host (or None)."""
         return sim.get_object('LogicalPartition', self._pvm_uuid(server))
 
+    def _slots(self, sim, server):
+        """(sorted (MAC, slot), sorted (storage type, storage, slot)) of
+        the server's partition's client adapters on ``sim``.
+        """
+        uuid = self._pvm_uuid(server)
+        inv = sim.inventory()
+        cnas = sorted((a['mac'], a['slot'])
+                      for a in inv['client_adapters'].values()
+                      if a['partition'] == uuid)
+        scsi = sorted((m['storage_type'], m['storage'], m['client_slot'])
+                      for m in inv['scsi_mappings'] if m['client'] == uuid and
+                      m['storage_type'] != 'VirtualOpticalMedia')
+        return cnas, scsi
+
     def _rp_uuid(self, host):
         return self._get_provider_uuid_by_host(host)
 

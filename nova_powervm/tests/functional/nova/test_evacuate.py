@@ -21,18 +21,6 @@ class TestEvacuateRebuild(base_hosts.TwoHostsTestCase):
 
     POWERVM_FLAGS = {'disk_driver': 'ssp'}
 
-    def _slots(self, sim, server):
-        """(sorted (MAC, slot), sorted (storage type, storage, slot))."""
-        uuid = self._pvm_uuid(server)
-        inv = sim.inventory()
-        cnas = sorted((a['mac'], a['slot'])
-                      for a in inv['client_adapters'].values()
-                      if a['partition'] == uuid)
-        scsi = sorted((m['storage_type'], m['storage'], m['client_slot'])
-                      for m in inv['scsi_mappings'] if m['client'] == uuid and
-                      m['storage_type'] != 'VirtualOpticalMedia')
-        return cnas, scsi
-
     def _disk_lus(self):
         return {xu.text(lu, 'UnitName'): xu.text(lu, 'UniqueDeviceID')
                 for lu in self.sim.objects('LogicalUnit')

@@ -143,6 +143,40 @@ class TestMigrateSSP(base_hosts.TwoHostsTestCase):
             self.assertEqual({'LogicalUnit'},
                              {m[1] for m in self._disk_mappings(server)})
 
+    def _map_owner(self, server):
+        """The managed system that saved the server's slot map."""
+        path = slot_map.LocalSlotMapStore.path(server['id'])
+        self.assertTrue(os.path.exists(path))
+        return slot_map.LocalSlotMapStore(server['id']).owner
+
+    def test_rebuild_after_migration_keeps_the_slots(self):
+        server = self._boot(host=base.COMPUTE_HOST,
+                            networks=[{'port': self.neutron.port_1['id']}])
+        server = self._confirm(self._move(server, {'migrate': None}))
+        self.assertEqual(base_hosts.COMPUTE_HOST2, self._host_of(server))
+        self.assertEqual(self.sim2.host_uuid, self._map_owner(server))
+        # A second adapter after the disk mappings: the partition's slots
+        # are no longer the ones a new partition gets.
+        self.sim2.set_rmc(self._pvm_uuid(server))
+        port = self.neutron.add_port(self.neutron.port_2)
+        self.api.attach_interface(server['id'], {'interfaceAttachment': {
+            'port_id': port['id']}})
+        before = self._slots(self.sim2, server)
+        # (port 1, the RMC adapter, the LU through two VIOSes, port 2)
+        self.assertEqual((3, 2), (len(before[0]), len(before[1])), before)
+        mac = port['mac_address'].replace(':', '').upper()
+        self.assertGreater(int(dict(before[0])[mac]),
+                           max(int(slot) for _t, _s, slot in before[1]))
+
+        self._action(server, {'rebuild': {'imageRef': self.image['id']}},
+                     'ACTIVE')
+        self.assertEqual(base_hosts.COMPUTE_HOST2, self._host_of(server))
+        after = self._slots(self.sim2, server)
+        # A new boot LU (same name), in the same slots.
+        self.assertEqual((before[0], [(t, slot) for t, _s, slot in before[1]]),
+                         (after[0], [(t, slot) for t, _s, slot in after[1]]))
+        self._delete(server)
+
     def test_migrate_revert_then_resize_to_other_host_confirm(self):
         server = self._boot(host=base.COMPUTE_HOST)
         lus = self._boot_lus()
@@ -168,9 +202,9 @@ class TestMigrateSSP(base_hosts.TwoHostsTestCase):
         self.assertEqual(self._flavor_usage(self.flavor),
                          self._usages(base.COMPUTE_HOST))
         self._unused(base_hosts.COMPUTE_HOST2)
-        # The revert kept the source's slot map.
-        saved = slot_map.LocalSlotMapStore.path(server['id'])
-        self.assertTrue(os.path.exists(saved))
+        # Both hosts see one slot_map_dir: the target's map went with its
+        # partition and the source saved its own again.
+        self.assertEqual(self.sim.host_uuid, self._map_owner(server))
 
         # A resize that must go to the other host grows the LU there.
         big = self._create_flavor(name='pvm.big', memory_mb=4096, vcpu=2,
@@ -184,8 +218,9 @@ class TestMigrateSSP(base_hosts.TwoHostsTestCase):
                          self._proc_mem(self._lpar_on(self.sim2, server)))
         self.assertIsNone(self._lpar_on(self.sim, server))
         self.assertEqual([(lus[0][0], 2.0)], self._boot_lus())
-        # The confirm deleted the source's slot map (issue 19: a leak).
-        self.assertFalse(os.path.exists(saved))
+        # The map is the target's; the confirm left it (it deleted only a
+        # map the source saved: issue 19, a leak).
+        self.assertEqual(self.sim2.host_uuid, self._map_owner(server))
         # Only the shared pool changed on the source (the grown LU).
         self.assertEqual(
             ['ssp'], self._inventory_diff(self._without_storage(

@@ -250,6 +250,70 @@ class TestConfirmSlotMap(MoveTestCase):
         self.assertTrue(os.path.exists(path))
 
 
+class TestSlotMapAcrossHosts(MoveTestCase):
+    """A cold migration's target saves the new partition's map; a revert
+    lets the source save its own again (driver_rebuild.returned).
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.mig.dest_compute = 'c2'
+        self.run = self.useFixture(fixtures.MockPatchObject(
+            driver_move.tf_base, 'run')).mock
+        self.record = self.useFixture(fixtures.MockPatchObject(
+            driver_move.driver_rebuild, 'record')).mock
+        self.returned = self.useFixture(fixtures.MockPatchObject(
+            driver_move.driver_rebuild, 'returned')).mock
+        self.ftsk = mock.Mock()
+
+    def _finish(self):
+        with mock.patch.object(self.drv, '_add_create_tasks',
+                               return_value=({'disk_dev_info': 'lu'},
+                                             self.ftsk)):
+            self.drv.finish_migration('ctx', self.mig, self.inst, '{}', [],
+                                      None, False, {}, None)
+
+    def test_target_saves_the_new_partitions_map(self):
+        self._finish()
+        self.assertEqual({'disk_dev_info': 'lu'},
+                         self.run.call_args.kwargs['store'])
+        # From the flow's adapters and VIOS feed: no request.
+        self.record.assert_called_once_with(
+            self.drv, self.inst, self.run.return_value, self.ftsk.feed)
+
+    def test_failed_finish_saves_nothing(self):
+        self.run.side_effect = exc.PowerVMTaskFailed(task='t', reason='r')
+        self.assertRaises(exc.PowerVMTaskFailed, self._finish)
+        self.record.assert_not_called()
+
+    def test_same_host_resize_keeps_the_map(self):
+        self.mig.dest_compute = 'c1'
+        self.drv.finish_migration('ctx', self.mig, self.inst, '{}', [],
+                                  None, False, {}, None)
+        self.run.assert_called_once()
+        self.record.assert_not_called()
+
+    def test_revert_at_the_source(self):
+        self.drv.finish_revert_migration('ctx', self.inst, [], self.mig)
+        self.returned.assert_called_once_with(self.drv, self.inst, None)
+
+    def test_revert_with_volumes_passes_its_vios_feed(self):
+        bdi = {'block_device_mapping': [{'connection_info': {}}]}
+        with mock.patch.object(self.drv, '_vios_feed_task',
+                               return_value=self.ftsk), \
+                mock.patch.object(driver_move.driver_volume,
+                                  'add_connect_tasks'):
+            self.drv.finish_revert_migration('ctx', self.inst, [], self.mig,
+                                             block_device_info=bdi)
+        self.returned.assert_called_once_with(self.drv, self.inst,
+                                              self.ftsk.feed)
+
+    def test_same_host_revert_keeps_the_map(self):
+        self.mig.dest_compute = 'c1'
+        self.drv.finish_revert_migration('ctx', self.inst, [], self.mig)
+        self.returned.assert_not_called()
+
+
 class TestMgmtCachePerEndpoint(test.NoDBTestCase):
 
     def test_each_endpoint_its_own_uuid(self):

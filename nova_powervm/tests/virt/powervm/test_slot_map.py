@@ -13,6 +13,7 @@ from nova.compute import task_states
 from nova import exception as nova_exc
 from nova import objects
 from nova import test
+from pypowervm import exceptions as pvm_exc
 from pypowervm.wrappers import network as pvm_net
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
@@ -152,6 +153,20 @@ class TestStore(test.NoDBTestCase):
         self.assertEqual(dict(before, host='ms-target', boot=['01udid']),
                          after)
         self.assertEqual([UUID], os.listdir(os.path.dirname(path)))
+
+    def test_saved_by(self):
+        self.assertFalse(slot_map.saved_by(_inst(), 'ms-source'))
+        path = self._save('ms-source')
+        self.assertTrue(slot_map.saved_by(_inst(), 'ms-source'))
+        self.assertFalse(slot_map.saved_by(_inst(), 'ms-target'))
+        # Saved before owners were recorded: anyone's.
+        self._save(None)
+        self.assertTrue(slot_map.saved_by(_inst(), 'ms-target'))
+        with open(path, 'w') as f:
+            f.write('{not json')
+        with mock.patch.object(slot_map.LOG, 'warning') as warn:
+            self.assertFalse(slot_map.saved_by(_inst(), 'ms-source'))
+        warn.assert_called_once()
 
     def test_left_deletes_a_map_saved_without_owner(self):
         # Maps saved before owners were recorded are this host's.
@@ -381,19 +396,29 @@ class TestDriverRebuild(test.NoDBTestCase):
     def test_destroyed_forgets_deleted_and_offloaded_instances(self):
         forget = self.useFixture(fixtures.MockPatchObject(
             slot_map, 'forget')).mock
-        # Same-host rebuild, evacuated source (None), failed spawn, a
-        # reverted resize's target (the map is the source's).
-        for state in (task_states.REBUILDING, None, task_states.SPAWNING,
-                      task_states.RESIZE_REVERTING):
-            driver_rebuild.destroyed(_inst(state))
+        left = self.useFixture(fixtures.MockPatchObject(
+            slot_map, 'left')).mock
+        self.drv.host_uuid = 'ms-uuid'
+        # Same-host rebuild, evacuated source (None), failed spawn.
+        for state in (task_states.REBUILDING, None, task_states.SPAWNING):
+            driver_rebuild.destroyed(self.drv, _inst(state))
         forget.assert_not_called()
-        driver_rebuild.destroyed(_inst(task_states.DELETING))
+        left.assert_not_called()
+        driver_rebuild.destroyed(self.drv, _inst(task_states.DELETING))
         inst = _inst()
         inst.deleted = True
-        driver_rebuild.destroyed(inst)
+        driver_rebuild.destroyed(self.drv, inst)
         # Shelve offload: unshelve spawns anew and deleting the offloaded
         # instance never reaches this host.
-        driver_rebuild.destroyed(_inst(task_states.SHELVING_OFFLOADING))
+        driver_rebuild.destroyed(self.drv,
+                                 _inst(task_states.SHELVING_OFFLOADING))
+        self.assertEqual(3, forget.call_count)
+        left.assert_not_called()
+        # A reverted migration's target: the map it saved (not another
+        # host's) goes.
+        inst = _inst(task_states.RESIZE_REVERTING)
+        driver_rebuild.destroyed(self.drv, inst)
+        left.assert_called_once_with(inst, 'ms-uuid')
         self.assertEqual(3, forget.call_count)
 
     def test_left_host_names_this_managed_system(self):
@@ -403,6 +428,58 @@ class TestDriverRebuild(test.NoDBTestCase):
         inst = _inst()
         driver_rebuild.left_host(self.drv, inst)
         left.assert_called_once_with(inst, 'ms-uuid')
+
+    def _returned(self, saved_by, vioses=None):
+        self.flags(group='powervm', slot_map_store='local')
+        self.drv.host_uuid = 'ms-uuid'
+        inst = _inst()
+        with mock.patch.object(slot_map, 'saved_by',
+                               return_value=saved_by) as mine, \
+                mock.patch.object(driver_rebuild.vif, 'get_cnas') as cnas, \
+                mock.patch.object(driver_rebuild.pvm_par,
+                                  'get_active_vioses') as read, \
+                mock.patch.object(slot_map, 'record') as rec:
+            driver_rebuild.returned(self.drv, inst, vioses)
+        mine.assert_called_once_with(inst, 'ms-uuid')
+        return inst, cnas, read, rec
+
+    def test_returned_with_its_own_map_reads_nothing(self):
+        _inst_, cnas, read, rec = self._returned(True)
+        cnas.assert_not_called()
+        read.assert_not_called()
+        rec.assert_not_called()
+
+    def test_returned_saves_the_map_again_from_the_partition(self):
+        inst, cnas, read, rec = self._returned(False)
+        cnas.assert_called_once_with(self.drv.adapter, inst)
+        read.assert_called_once_with(self.drv.adapter,
+                                     xag=['ViosSCSIMapping'])
+        self.assertEqual((cnas.return_value, read.return_value, 'ms-uuid'),
+                         (rec.call_args.kwargs['cnas'],
+                          rec.call_args.kwargs['vioses'],
+                          rec.call_args.kwargs['owner']))
+
+    def test_returned_uses_the_vioses_it_holds(self):
+        _inst_, cnas, read, rec = self._returned(False, vioses=['v1'])
+        read.assert_not_called()
+        self.assertEqual(['v1'], rec.call_args.kwargs['vioses'])
+
+    def test_returned_read_failure_is_logged_not_raised(self):
+        self.flags(group='powervm', slot_map_store='local')
+        with mock.patch.object(slot_map, 'saved_by', return_value=False), \
+                mock.patch.object(driver_rebuild.vif, 'get_cnas',
+                                  side_effect=pvm_exc.Error('down')), \
+                mock.patch.object(slot_map, 'record') as rec, \
+                mock.patch.object(driver_rebuild.LOG, 'warning') as warn:
+            driver_rebuild.returned(self.drv, _inst())
+        rec.assert_not_called()
+        warn.assert_called_once()
+
+    def test_returned_with_store_none_does_nothing(self):
+        self.flags(group='powervm', slot_map_store='none')
+        with mock.patch.object(slot_map, 'saved_by') as mine:
+            driver_rebuild.returned(self.drv, _inst())
+        mine.assert_not_called()
 
     def test_record_saves_the_owner(self):
         rec = self.useFixture(fixtures.MockPatchObject(
