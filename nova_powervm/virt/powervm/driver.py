@@ -180,7 +180,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
     def _vios_feed_task(self, volumes=False, exc_class=exc.PowerVMTaskFailed):
         """FeedTask over the active VIOSes for one flow's mappings.
 
-        Concurrent flows' changes to a VIOS share one POST (batch.FeedTask).
+        Concurrent flows' changes to a VIOS share one POST (batch.FeedTask);
+        without volumes it starts from the VIOSes this process kept (no GET).
         :raises exc_class: the VIOS feed cannot be read (nothing changed).
         """
         xag = [pvm_const.XAG.VIO_SMAP]
@@ -189,7 +190,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
             # The FC connectors also read the physical ports and hdisks.
             xag = sorted(set(xag) | set(volume_dvr.all_min_xags()))
         try:
-            return batch.FeedTask.build(self.adapter, xag)
+            return batch.FeedTask.build(self.adapter, xag,
+                                        reuse=not volumes)
         except pvm_exc.Error as e:
             raise exc_class(task='read_vios_feed', reason=str(e)) from e
 

@@ -81,13 +81,15 @@ def add_boot_disk(drv, flow, context, instance, image_meta, stg_ftsk):
 def run_spawn(drv, instance, flow, stg_ftsk):
     """Run spawn's flow (a rebuild requests the saved slots); save the map.
 
-    The map comes from the flow's adapters and ``stg_ftsk``'s VIOSes.
+    The map comes from the flow's adapters and ``stg_ftsk``'s VIOSes, which
+    are then kept for the next operation (batch: no GET of the feed).
     """
     with slot_map.rebuilding(drv.adapter, instance,
                              boot_vioses=drv.disk_dvr.vios_uuids):
         engine = tf_base.run(flow, instance=instance,
                              exc_class=exc.SpawnTaskFailed)
     record(drv, instance, engine, stg_ftsk.feed)
+    stg_ftsk.release()
 
 
 def destroyed(drv, instance):

@@ -383,8 +383,9 @@ class TestFeedTask(test_base.TestCase):
         feed = [mock.Mock(spec=pvm_vios.VIOS, uuid=u) for u in ('v1', 'v2')]
         build.return_value = mock.Mock(feed=feed)
         build.return_value.name = 'vio_feed'
-        ftsk = batch.FeedTask.build('adpt', ['xag'])
-        build.assert_called_once_with('adpt', xag=['xag'])
+        adpt = mock.Mock()
+        ftsk = batch.FeedTask.build(adpt, ['xag'])
+        build.assert_called_once_with(adpt, xag=['xag'])
         self.assertIsInstance(ftsk, batch.FeedTask)
         self.assertEqual('vio_feed', ftsk.name)
         self.assertEqual(['xag'], ftsk.xag)
@@ -408,16 +409,19 @@ class TestFeedTask(test_base.TestCase):
         ftsk.add_post_execute(Post())
         calls = []
 
-        def update(key, getter, func, wrapper=None, name=None, owned=False):
-            # The feed was read for the FeedTask: handed over.
+        def update(key, getter, func, wrapper=None, name=None, owned=False,
+                   answer=None):
+            # The feed was read for the FeedTask: handed over; the answer
+            # is lent (release gives it back).
             self.assertTrue(owned)
+            self.assertEqual(batch.LEND, answer)
             calls.append((key, getter.uuid, wrapper, name))
             mine = batch._copy(wrapper)
             return mine, func(mine)
         with mock.patch.object(batch, 'update', side_effect=update):
             ftsk.execute()
         self.assertEqual(
-            [(('VIOS', u, ('xag',)), u, w, 'f_%s' % u)
+            [(('VirtualIOServer', u, ('xag',)), u, w, 'f_%s' % u)
              for u, w in (('U1', feed[0]), ('U2', feed[1]))],
             sorted(calls, key=lambda c: c[1]))
         self.assertEqual(['common'], got['U1']['wrapper'].changes)

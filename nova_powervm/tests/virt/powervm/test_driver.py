@@ -24,6 +24,9 @@ class _FeedTask(task.Task):
     def execute(self):
         pass
 
+    def release(self):
+        pass
+
 
 class TestDriverLifecycle(test.NoDBTestCase):
 

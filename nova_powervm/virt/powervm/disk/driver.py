@@ -16,6 +16,7 @@ implementations name disks with :meth:`get_disk_name` (or override
 :meth:`disk_match_func`).
 """
 import abc
+import time
 
 from oslo_log import log as logging
 from oslo_utils import importutils
@@ -27,6 +28,7 @@ from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import image
@@ -36,6 +38,8 @@ from nova_powervm.virt.powervm import slot_map
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
+
+_SMAP_XAG = [pvm_const.XAG.VIO_SMAP]
 
 DISK_DRIVERS = {
     'localdisk': 'nova_powervm.virt.powervm.disk.localdisk.LocalStorage',
@@ -181,9 +185,9 @@ class DiskAdapter(metaclass=abc.ABCMeta):
     def _vios_feed(self):
         """The VIOSes of :attr:`vios_uuids` with SCSI mappings (one GET)."""
         wanted = set(self.vios_uuids)
-        return [vwrap for vwrap in pvm_vios.VIOS.get(
-            self.adapter, xag=[pvm_const.XAG.VIO_SMAP])
-            if vwrap.uuid in wanted]
+        start = time.monotonic()
+        return [batch.stamp(vwrap, start) for vwrap in pvm_vios.VIOS.get(
+            self.adapter, xag=_SMAP_XAG) if vwrap.uuid in wanted]
 
     def instance_disk_iter(self, instance, disk_type=DiskType.BOOT):
         """Yield ``(storage_elem, vios_wrapper)`` for each mapping of the disk.
@@ -251,7 +255,9 @@ class DiskAdapter(metaclass=abc.ABCMeta):
                     with_mgmt=False):
         """Remove the mappings of the instance's disks from every VIOS.
 
-        One GET of the VIOS feed plus one POST per VIOS that had a mapping.
+        One POST per VIOS that had a mapping, from the VIOSes this process
+        kept (batch.give_back; checked by their etags), else one GET of the
+        VIOS feed more.
         :param disk_types: which of the instance's disks (boot, rescue).
         :param with_mgmt: also their mappings to the management partition
             (destroy: a snapshot's, see snapshot_cancel), in the same POST.
@@ -262,22 +268,29 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         if with_mgmt:
             clients.append(mgmt.mgmt_uuid(self.adapter))
         match = self._types_match_func(disk_types, instance)
-        removed = []
 
         def remove(vwrap):
             # Only these partitions' mappings are looked at (they grow with
             # the host's partitions); no POST when none was removed.
-            gone = [smap for client in clients for smap in
+            return [smap.backing_storage for client in clients for smap in
                     scsi_maps.remove_maps(vwrap, client, match_func=match)]
-            for smap in gone:
-                if smap.backing_storage not in removed:
-                    removed.append(smap.backing_storage)
-            return bool(gone)
 
-        for vwrap in self._vios_feed():
-            wtask = pvm_tx.WrapperTask('detach_disk_%s' % vwrap.uuid, vwrap)
-            wtask.add_functor_subtask(remove)
-            wtask.execute()
+        uuids = list(self.vios_uuids)
+        if batch.kept(self.adapter, [batch.vios_key(uuid, _SMAP_XAG)
+                                     for uuid in uuids]):
+            vioses = [(uuid, None) for uuid in uuids]
+        else:
+            vioses = [(vwrap.uuid, vwrap) for vwrap in self._vios_feed()]
+        removed = []
+        for uuid, vwrap in vioses:
+            _answer, gone = batch.update(
+                batch.vios_key(uuid, _SMAP_XAG), pvm_vios.VIOS.getter(
+                    self.adapter, entry_uuid=uuid, xag=_SMAP_XAG),
+                remove, wrapper=vwrap, name='detach_disk_%s' % uuid,
+                owned=True, answer=None, reuse=True)
+            for stg_elem in gone or ():
+                if stg_elem not in removed:
+                    removed.append(stg_elem)
         return removed
 
     def find_disks(self, instance, disk_types):

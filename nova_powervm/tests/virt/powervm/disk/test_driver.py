@@ -62,6 +62,8 @@ class TestDiskAdapter(test.NoDBTestCase):
                           adapter=self.adpt)
         vwrap.name = 'name-' + uuid
         vwrap.update.return_value = vwrap
+        # Unchanged since kept (a conditional GET answers 304).
+        vwrap.refresh.return_value = vwrap
         return vwrap
 
     def _map(self, vwrap, lpar_uuid, stg):
@@ -232,6 +234,33 @@ class TestDiskAdapter(test.NoDBTestCase):
         ftsk_cls.reset_mock()
         self.drv.map_disks(self.inst, [])
         ftsk_cls.assert_not_called()
+
+    def test_detach_disk_from_kept_vioses(self):
+        # What this process's last change of each VIOS returned (or a read
+        # nothing changed) is kept: the next detach refreshes it (a
+        # conditional GET: 304 when unchanged) instead of reading the feed.
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self.drv.detach_disk(self.inst)
+        self.assertEqual(1, self.mock_get.call_count)
+        for vwrap in self.feed[:2]:
+            vwrap.refresh.assert_not_called()
+        self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
+        removed = self.drv.detach_disk(self.inst)
+        self.assertEqual([self.boot], [s.name for s in removed])
+        self.assertEqual(1, self.mock_get.call_count)
+        for vwrap in self.feed[:2]:
+            vwrap.refresh.assert_called_once_with()
+        self.assertEqual([], self.feed[1].scsi_mappings)
+        self.feed[1].update.assert_called_once()
+        # Changed meanwhile: the refresh's new wrapper is the base.
+        changed = self._vios('vios-1')
+        self._map(changed, LPAR_UUID, self._lu(self.boot))
+        self.feed[0].refresh.return_value = changed
+        removed = self.drv.detach_disk(self.inst)
+        self.assertEqual([self.boot], [s.name for s in removed])
+        self.assertEqual([], changed.scsi_mappings)
+        changed.update.assert_called_once()
+        self.assertEqual(1, self.mock_get.call_count)
 
     def test_detach_disk_nothing_mapped(self):
         self.assertEqual([], self.drv.detach_disk(self.inst))
