@@ -219,6 +219,68 @@ class TestEtagRaces(base.ClassSimTestCase):
         self.assertInventory(before)
 
 
+class TestKeptVioses(base.ClassSimTestCase):
+    """VIOS wrappers kept between operations never hide another's change.
+
+    A spawn starts from the VIOSes the previous one left (batch.give_back),
+    a destroy from what the last change returned, each refreshed with a
+    conditional GET; another client (a second nova-compute: its own
+    session) changes the VIOS in between.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.other = self.new_driver()
+
+    def spawn(self, drv, inst):
+        drv.spawn(None, inst, self.image_meta, [], None, {},
+                  network_model.NetworkInfo([]))
+        inst.task_state = None
+
+    def mapped(self, *insts):
+        """The instances that have a SCSI mapping on some VIOS."""
+        vioses = pvm_vios.VIOS.get(self.drv.adapter,
+                                   xag=['ViosSCSIMapping'])
+        return {inst.uuid for inst in insts for v in vioses
+                if tsk_map.find_maps(v.scsi_mappings, ids.pvm_uuid(inst))}
+
+    def vios_reads(self):
+        """Status of each GET of one VIOS (200: read, 304: kept)."""
+        return [r['status'] for r in base.non_event(self.sim.request_log())
+                if r['method'] == 'GET' and
+                '/VirtualIOServer/' in r['path'] and
+                r['path'].count('/') == 5]
+
+    def test_other_clients_changes_kept(self):
+        insts = [instance(self.image_id) for _i in range(4)]
+        first, second, third, fourth = insts
+        self.spawn(self.drv, first)
+        self.sim.clear_request_log()
+        self.spawn(self.drv, second)
+        # Nothing changed the VIOS since the first spawn: 304, no body.
+        self.assertEqual([304], self.vios_reads())
+        # Another client maps a disk of its own to the same VIOS.
+        self.spawn(self.other, third)
+        self.sim.clear_request_log()
+        self.spawn(self.drv, fourth)
+        # The kept VIOS was stale: read again, the mapping added to that.
+        self.assertEqual([200], self.vios_reads())
+        self.assertEqual({i.uuid for i in insts}, self.mapped(*insts))
+        # A destroy from the answer of the last spawn's change, the other
+        # client's destroy in between.
+        self.other.destroy(None, third, network_model.NetworkInfo([]))
+        self.sim.clear_request_log()
+        self.drv.destroy(None, first, network_model.NetworkInfo([]))
+        self.assertEqual([200], self.vios_reads())
+        self.assertEqual({second.uuid, fourth.uuid}, self.mapped(*insts))
+        self.sim.clear_request_log()
+        self.drv.destroy(None, second, network_model.NetworkInfo([]))
+        self.assertEqual([304], self.vios_reads())
+        self.assertEqual({fourth.uuid}, self.mapped(*insts))
+        self.drv.destroy(None, fourth, network_model.NetworkInfo([]))
+        self.assertEqual(set(), self.mapped(*insts))
+
+
 class TestRestServerRestart(base.ClassSimTestCase):
     """The REST server restarts under a running driver."""
 

@@ -447,6 +447,8 @@ class FeedTask(pvm_tx.FeedTask):
         # UUIDs of the VIOSes whose change failed: their feed wrapper (handed
         # to update()) may hold the failed try's changes.
         self._spoiled = set()
+        # {VIOS UUID: wrapper read again for a kept one (execute)}.
+        self._fresh = {}
 
     @property
     def feed(self):
@@ -509,6 +511,7 @@ class FeedTask(pvm_tx.FeedTask):
         if not wtasks and not self.post_execs:
             LOG.debug('FeedTask %s has no subtasks.', self.name)
             return None
+        self._read_kept_again(wtasks)
         rets = {'wrapper_task_rets': {}}
         if len(wtasks) == 1:
             rets['wrapper_task_rets'] = dict([self._commit_one(wtasks[0])])
@@ -524,6 +527,22 @@ class FeedTask(pvm_tx.FeedTask):
             rets = eng.storage.fetch_all()
         return rets
 
+    def _read_kept_again(self, wtasks):
+        """One feed GET rather than a conditional GET per kept VIOS.
+
+        (When more than one VIOS built from kept wrappers gets changes.)
+        """
+        kept = [wt.wrapper for wt in wtasks
+                if getattr(wt.wrapper, _KEPT, False)]
+        if len(kept) < 2:
+            return
+        start = time.monotonic()
+        fresh = {w.uuid: w for w in type(kept[0]).get(kept[0].adapter,
+                                                      xag=self.xag)}
+        for wrapper in kept:
+            if wrapper.uuid in fresh:
+                self._fresh[wrapper.uuid] = stamp(fresh[wrapper.uuid], start)
+
     def _commit_one(self, wtask):
         """Run one VIOS's subtasks as a group-committed change."""
         provided = {}
@@ -535,15 +554,14 @@ class FeedTask(pvm_tx.FeedTask):
             return changed
 
         uuid = wtask.wrapper.uuid
-        getter = type(wtask.wrapper).getter(wtask.wrapper.adapter, uuid,
-                                            xag=self.xag)
+        mine = self._fresh.get(uuid, wtask.wrapper)
+        getter = type(mine).getter(mine.adapter, uuid, xag=self.xag)
         try:
             # The feed was read for this FeedTask: handed over, not copied;
             # the answer is lent (release gives it back).
             wrapper, _changed = update(
                 vios_key(uuid, self.xag), getter, apply,
-                wrapper=wtask.wrapper, name=wtask.name, owned=True,
-                answer=LEND)
+                wrapper=mine, name=wtask.name, owned=True, answer=LEND)
         except Exception:
             self._spoiled.add(uuid)
             raise

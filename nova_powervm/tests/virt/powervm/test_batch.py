@@ -21,6 +21,7 @@ class _Obj(object):
         self.adapter = mock.Mock()
         self.posts = []          # list of change lists, one per POST
         self.gets = 0
+        self.refreshes = 0       # conditional GETs
         self.lose = set()        # POSTs (1-based) made whose answer is lost
         self.fail = set()        # POSTs (1-based) refused with HTTP 500
         self.refuse = 0          # POSTs to refuse (HTTP 400, not made)
@@ -113,6 +114,13 @@ class _Wrapper(ewrap.EntryWrapper):
 
     def update(self, timeout=-1):
         return self.obj._post(self)
+
+    def refresh(self):
+        """A conditional GET: this wrapper if its state is current (304)."""
+        self.obj.refreshes += 1
+        if self.state == self.obj.state():
+            return self
+        return self.obj.wrapper(self.obj.state())
 
 
 def _change(name, fail=False, calls=None):
@@ -376,7 +384,130 @@ class TestUpdate(test_base.TestCase):
         self.assertEqual(['a'], got.state)
 
 
+class TestKept(test_base.TestCase):
+    """Wrappers kept between operations (reuse, lend, give_back)."""
+
+    def test_reuse_starts_from_the_kept_answer_refreshed(self):
+        obj = _Obj()
+        key = ('VIOS', 'U1')
+        self.assertEqual((None, 'a'), batch.update(
+            key, obj.getter, _change('a'), answer=None))
+        self.assertEqual(1, obj.gets)
+        # From the kept answer (no copy) after a conditional GET (304).
+        with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
+            batch.update(key, obj.getter, _change('b'), answer=None,
+                         reuse=True)
+        self.assertEqual((1, 1, 0), (obj.gets, obj.refreshes, cp.call_count))
+        # Another client changed the object: the refresh reads it again and
+        # the change is made to that (the other's change is kept).
+        obj.posts.append(['other'])
+        batch.update(key, obj.getter, _change('c'), answer=None, reuse=True)
+        self.assertEqual(['a', 'b', 'other', 'c'], obj.posted_state)
+        self.assertEqual((1, 2), (obj.gets, obj.refreshes))
+        # Not allowed to reuse, or kept too long: a GET.
+        batch.update(key, obj.getter, _change('d'), answer=None)
+        self.assertEqual((2, 2), (obj.gets, obj.refreshes))
+        with mock.patch.object(batch, '_REUSE_S', 0):
+            batch.update(key, obj.getter, _change('e'), reuse=True)
+        self.assertEqual((3, 2), (obj.gets, obj.refreshes))
+        self.assertEqual(['a', 'b', 'other', 'c', 'd', 'e'],
+                         obj.posted_state)
+
+    def test_lender_gets_the_answer_itself_and_gives_it_back(self):
+        obj = _Obj()
+        key = ('VIOS', 'U1')
+        mine = batch.stamp(obj.wrapper(), time.monotonic())
+        with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
+            got, _r = batch.update(key, obj.getter, _change('a'),
+                                   wrapper=mine, owned=True,
+                                   answer=batch.LEND)
+            self.assertEqual((0, ['a']), (cp.call_count, got.state))
+            # The slot keeps nothing: a reuse change reads.
+            batch.update(key, obj.getter, _change('b'), answer=None,
+                         reuse=True)
+            self.assertEqual((1, 0), (obj.gets, obj.refreshes))
+            # Given back after this process's later POST: refused.
+            batch.give_back(obj.adapter, key, got)
+            self.assertIsNot(got, batch._SLOTS[obj.adapter][key].last)
+            got, _r = batch.update(key, obj.getter, _change('c'),
+                                   answer=batch.LEND, reuse=True)
+            # Given back when done: the next reuse change starts from it.
+            batch.give_back(obj.adapter, key, got)
+            batch.update(key, obj.getter, _change('d'), answer=None,
+                         reuse=True)
+            self.assertEqual(0, cp.call_count)
+        self.assertEqual((1, 2), (obj.gets, obj.refreshes))
+        self.assertEqual([['a'], ['b'], ['c'], ['d']], obj.posts)
+
+    def test_lender_with_changes_waiting_gets_a_copy(self):
+        obj = _Obj(block_first=True)
+        key = ('VIOS', 'U1')
+        got = {}
+
+        def lend():
+            got['a'] = batch.update(key, obj.getter, _change('a'),
+                                    answer=batch.LEND)[0]
+        first = threading.Thread(target=lend)
+        first.start()
+        self.assertTrue(obj.in_post.wait(5))
+        second = threading.Thread(target=batch.update, args=(
+            key, obj.getter, _change('b')))
+        second.start()
+        time.sleep(0.2)   # b queues behind a's POST
+        with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
+            obj.release.set()
+            first.join(5)
+            second.join(5)
+        # The slot kept a's answer for b (no GET); a got a copy.
+        self.assertEqual(1, obj.gets)
+        self.assertEqual([['a'], ['b']], obj.posts)
+        self.assertEqual(['a'], got['a'].state)
+        self.assertEqual([], got['a'].changes)
+        self.assertEqual(2, cp.call_count)   # a's copy, b's answer copy
+
+
 class TestFeedTask(test_base.TestCase):
+
+    @mock.patch('pypowervm.tasks.partition.build_active_vio_feed_task')
+    def test_build_reuses_the_feed_released(self, build):
+        objs = [_Obj(), _Obj()]
+        objs[1].adapter = adpt = objs[0].adapter
+        feed = [o.wrapper() for o in objs]
+        feed[1].uuid = 'U2'
+        build.return_value = mock.Mock(feed=feed)
+        ftsk = batch.FeedTask.build(adpt, ['xag'], reuse=True)
+        self.assertEqual(1, build.call_count)
+        ftsk.release()
+        again = batch.FeedTask.build(adpt, ['xag'], reuse=True)
+        self.assertEqual(1, build.call_count)
+        self.assertEqual(feed, again.feed)
+        # Taken: the next one reads; without reuse, always.
+        batch.FeedTask.build(adpt, ['xag'], reuse=True)
+        again.release()
+        batch.FeedTask.build(adpt, ['xag'])
+        self.assertEqual(3, build.call_count)
+
+    def test_execute_reads_two_kept_vioses_in_one_feed_get(self):
+        objs = [_Obj(), _Obj()]
+        feed = [o.wrapper() for o in objs]
+        feed[1].uuid = 'U2'
+        fresh = [o.wrapper() for o in objs]
+        fresh[1].uuid = 'U2'
+        for wrapper in feed:
+            setattr(wrapper, batch._KEPT, True)
+        ftsk = batch.FeedTask('f', feed, ['xag'])
+        ftsk.add_functor_subtask(_change('a'))
+        bases = {}
+
+        def update(key, getter, func, wrapper=None, **kwargs):
+            bases[key[1]] = wrapper
+            return wrapper, func(wrapper)
+        with mock.patch.object(batch, 'update', side_effect=update), \
+                mock.patch.object(_Wrapper, 'get', create=True,
+                                  return_value=fresh) as get:
+            ftsk.execute()
+        get.assert_called_once_with(objs[0].adapter, xag=['xag'])
+        self.assertEqual({'U1': fresh[0], 'U2': fresh[1]}, bases)
 
     @mock.patch('pypowervm.tasks.partition.build_active_vio_feed_task')
     def test_build_from_the_active_vios_feed(self, build):

@@ -255,9 +255,9 @@ class DiskAdapter(metaclass=abc.ABCMeta):
                     with_mgmt=False):
         """Remove the mappings of the instance's disks from every VIOS.
 
-        One POST per VIOS that had a mapping, from the VIOSes this process
-        kept (batch.give_back; checked by their etags), else one GET of the
-        VIOS feed more.
+        One POST per VIOS that had a mapping, and one GET of the VIOS feed
+        (of the one VIOS when this process kept it, batch.give_back: a
+        conditional GET, 304 and no body when it did not change).
         :param disk_types: which of the instance's disks (boot, rescue).
         :param with_mgmt: also their mappings to the management partition
             (destroy: a snapshot's, see snapshot_cancel), in the same POST.
@@ -276,8 +276,9 @@ class DiskAdapter(metaclass=abc.ABCMeta):
                     scsi_maps.remove_maps(vwrap, client, match_func=match)]
 
         uuids = list(self.vios_uuids)
-        if batch.kept(self.adapter, [batch.vios_key(uuid, _SMAP_XAG)
-                                     for uuid in uuids]):
+        # A kept VIOS costs a conditional GET: for more than one, the feed.
+        if len(uuids) == 1 and batch.kept(
+                self.adapter, [batch.vios_key(uuids[0], _SMAP_XAG)]):
             vioses = [(uuid, None) for uuid in uuids]
         else:
             vioses = [(vwrap.uuid, vwrap) for vwrap in self._vios_feed()]

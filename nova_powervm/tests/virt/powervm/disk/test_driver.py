@@ -235,32 +235,47 @@ class TestDiskAdapter(test.NoDBTestCase):
         self.drv.map_disks(self.inst, [])
         ftsk_cls.assert_not_called()
 
-    def test_detach_disk_from_kept_vioses(self):
-        # What this process's last change of each VIOS returned (or a read
+    def test_detach_disk_from_kept_vios(self):
+        # What this process's last change of the VIOS returned (or a read
         # nothing changed) is kept: the next detach refreshes it (a
         # conditional GET: 304 when unchanged) instead of reading the feed.
-        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self.drv.vios_uuids = ['vios-1']
+        vios = self.feed[0]
+        self._map(vios, LPAR_UUID, self._lu(self.boot))
         self.drv.detach_disk(self.inst)
         self.assertEqual(1, self.mock_get.call_count)
-        for vwrap in self.feed[:2]:
-            vwrap.refresh.assert_not_called()
-        self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
+        vios.refresh.assert_not_called()
+        self._map(vios, LPAR_UUID, self._lu(self.boot))
         removed = self.drv.detach_disk(self.inst)
         self.assertEqual([self.boot], [s.name for s in removed])
         self.assertEqual(1, self.mock_get.call_count)
-        for vwrap in self.feed[:2]:
-            vwrap.refresh.assert_called_once_with()
-        self.assertEqual([], self.feed[1].scsi_mappings)
-        self.feed[1].update.assert_called_once()
+        vios.refresh.assert_called_once_with()
+        self.assertEqual([], vios.scsi_mappings)
+        self.assertEqual(2, vios.update.call_count)
         # Changed meanwhile: the refresh's new wrapper is the base.
         changed = self._vios('vios-1')
         self._map(changed, LPAR_UUID, self._lu(self.boot))
-        self.feed[0].refresh.return_value = changed
+        vios.refresh.return_value = changed
         removed = self.drv.detach_disk(self.inst)
         self.assertEqual([self.boot], [s.name for s in removed])
         self.assertEqual([], changed.scsi_mappings)
         changed.update.assert_called_once()
         self.assertEqual(1, self.mock_get.call_count)
+
+    def test_detach_disk_two_kept_vioses_one_feed_read(self):
+        # A conditional GET per VIOS would cost more requests than the feed.
+        answers = []
+        for vwrap in self.feed[:2]:
+            self._map(vwrap, LPAR_UUID, self._lu(self.boot))
+            vwrap.update.return_value = self._vios(vwrap.uuid)
+            answers.append(vwrap.update.return_value)
+        self.drv.detach_disk(self.inst)
+        self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
+        self.assertEqual([self.boot], [
+            s.name for s in self.drv.detach_disk(self.inst)])
+        self.assertEqual(2, self.mock_get.call_count)
+        for vwrap in answers:
+            vwrap.refresh.assert_not_called()
 
     def test_detach_disk_nothing_mapped(self):
         self.assertEqual([], self.drv.detach_disk(self.inst))
