@@ -21,12 +21,12 @@ from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.tasks import storage as tsk_stg
 from pypowervm.tasks import vopt as tsk_vopt
-from pypowervm.utils import transaction as pvm_tx
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 from taskflow import task as tf_task
 
 from nova_powervm import conf as cfg
+from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import image as pvm_image
@@ -167,11 +167,20 @@ def create_cfg_drive(adapter, instance, injected_files, network_info,
     if stg_ftsk is not None and vios_uuid in stg_ftsk.wrapper_tasks:
         stg_ftsk.wrapper_tasks[vios_uuid].add_functor_subtask(_add_map)
     else:
-        wtsk = pvm_tx.WrapperTask('cfg_drive_map', pvm_vios.VIOS.getter(
-            adapter, entry_uuid=vios_uuid, xag=[pvm_const.XAG.VIO_SMAP]))
-        wtsk.add_functor_subtask(_add_map)
-        wtsk.execute()
+        _change_vios(adapter, vios_uuid, _add_map, 'cfg_drive_map')
     return name
+
+
+def _change_vios(adapter, vios_uuid, func, name):
+    """Apply ``func`` to the VIOS (SCSI mappings), POST if it says so.
+
+    From the wrapper this process kept of it (a conditional GET) or a GET;
+    the answer is kept for the next change (batch).
+    """
+    xag = [pvm_const.XAG.VIO_SMAP]
+    batch.update(batch.vios_key(vios_uuid, xag), pvm_vios.VIOS.getter(
+        adapter, entry_uuid=vios_uuid, xag=xag), func, name=name,
+        answer=None, reuse=True)
 
 
 def _cleanup_failed_upload(adapter, name):
@@ -238,10 +247,7 @@ def delete_cfg_drive(adapter, instance, stg_ftsk=None):
         stg_ftsk.add_functor_subtask(_rm_maps)
         stg_ftsk.add_post_execute(_DeleteMediaAfterUnmap(adapter, name))
         return
-    wtsk = pvm_tx.WrapperTask('cfg_drive_unmap', pvm_vios.VIOS.getter(
-        adapter, entry_uuid=vios_uuid, xag=[pvm_const.XAG.VIO_SMAP]))
-    wtsk.add_functor_subtask(_rm_maps)
-    wtsk.execute()
+    _change_vios(adapter, vios_uuid, _rm_maps, 'cfg_drive_unmap')
     _remove_media(adapter, name)
 
 

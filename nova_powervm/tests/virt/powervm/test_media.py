@@ -106,17 +106,20 @@ class TestMedia(test.NoDBTestCase):
         self.assertEqual(1, self.validate.call_count)
 
     def test_no_ftsk_maps_immediately(self):
-        with mock.patch('pypowervm.utils.transaction.WrapperTask') as wt, \
+        with mock.patch.object(media.batch, 'update') as update, \
                 mock.patch('pypowervm.wrappers.virtual_io_server.VIOS.'
                            'getter') as getter:
             media.create_cfg_drive(self.adapter, self.inst, [], [])
-        # One VIOS update of the repository VIOS, with its SCSI mappings.
+        # One VIOS update of the repository VIOS, with its SCSI mappings,
+        # from the wrapper this process kept of it (batch).
         getter.assert_called_once_with(self.adapter, entry_uuid=VIOS,
                                        xag=['ViosSCSIMapping'])
-        self.assertIs(getter.return_value, wt.call_args[0][1])
-        wt.return_value.execute.assert_called_once_with()
-        # Its subtask maps the media to the partition.
-        func = wt.return_value.add_functor_subtask.call_args[0][0]
+        update.assert_called_once_with(
+            ('VirtualIOServer', VIOS, ('ViosSCSIMapping',)),
+            getter.return_value, mock.ANY, name='cfg_drive_map',
+            answer=None, reuse=True)
+        # Its change maps the media to the partition.
+        func = update.call_args[0][2]
         vios_w = mock.Mock()
         with mock.patch('nova_powervm.virt.powervm.media.scsi_maps.'
                         'build_mapping') as bld, mock.patch(
@@ -209,9 +212,11 @@ class TestMedia(test.NoDBTestCase):
         with mock.patch('pypowervm.wrappers.storage.VG.get',
                         return_value=vg), mock.patch(
                 'pypowervm.tasks.storage.rm_vg_storage') as rmvg, \
-                mock.patch('pypowervm.utils.transaction.WrapperTask') as wt:
+                mock.patch.object(media.batch, 'update') as update:
             media.delete_cfg_drive(self.adapter, self.inst)
-        wt.return_value.execute.assert_called_once_with()
+        update.assert_called_once_with(
+            ('VirtualIOServer', VIOS, ('ViosSCSIMapping',)), mock.ANY,
+            mock.ANY, name='cfg_drive_unmap', answer=None, reuse=True)
         self.assertFalse(rmvg.called)
 
     def test_delete_without_repository_is_noop(self):
