@@ -72,6 +72,23 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.assertEqual(['ViosSCSIMapping'],
                          self.ftsk.call_args[0][1])
 
+    def test_spawn_gives_its_vioses_back(self):
+        # Built from the VIOSes kept by this process (batch), given back
+        # once the flow ran and the slot map is saved; not after a failure.
+        ftsk = self.ftsk.return_value
+        with mock.patch.object(ftsk, 'release') as release:
+            self.drv.spawn('ctx', self.inst, 'img', [], 'pw', {}, ['vif'])
+        self.assertEqual({'reuse': True}, self.ftsk.call_args[1])
+        release.assert_called_once_with()
+        self.run.side_effect = exc.SpawnTaskFailed(task='t', reason='r')
+        with mock.patch.object(ftsk, 'release') as release:
+            self.assertRaises(exc.SpawnTaskFailed, self.drv.spawn, 'ctx',
+                              self.inst, 'img', [], 'pw', {}, ['vif'])
+        release.assert_not_called()
+        # Volume connectors read the feed before their changes: a GET.
+        self.drv._vios_feed_task(volumes=True)
+        self.assertEqual({'reuse': False}, self.ftsk.call_args[1])
+
     def test_spawn_without_rmc_has_no_mgmt_vif_task(self):
         self.flags(use_rmc_mgmt_vif=False, group='powervm')
         self.drv.spawn('ctx', self.inst, 'img', [], 'pw', {}, ['vif'])
