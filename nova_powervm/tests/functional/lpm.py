@@ -107,12 +107,19 @@ def spawn(drv, sim, inst, image_meta, bdi=None, vifs=NO_VIFS):
     rmc_up(sim, inst)
 
 
-def two_drivers(test_case, fx):
-    """Drivers (init_host done) of the fixture's two hosts."""
+def two_drivers(test_case, fx, local=()):
+    """Drivers (init_host done) of the fixture's two hosts.
+
+    ``local``: the indexes of the hosts whose driver logs on as on the
+    NovaLink partition (file-based logon: pypowervm runs the terminal
+    commands, as for VNC consoles).
+    """
     drvs = []
     with mock.patch.object(pvm_event, 'start_listener', return_value=None):
         for i in range(2):
             test_case.flags(group='powervm', **fx.flags_for_conf(i))
+            if i in local:
+                test_case.flags(group='powervm', password=None)
             drv = driver.PowerVMDriver(mock.Mock())
             drv.init_host('compute%d' % (i + 1))
             test_case.addCleanup(drv.adapter.session._logoff)
@@ -120,10 +127,11 @@ def two_drivers(test_case, fx):
     return drvs
 
 
-def two_hosts(test_case, migration_s=0.0):
+def two_hosts(test_case, migration_s=0.0, local=()):
     """(fixture, drivers) of two simulated hosts on one SSP cluster.
 
-    ``migration_s``: how long the simulator's Migrate job takes.
+    ``migration_s``: how long the simulator's Migrate job takes;
+    ``local``: see ``two_drivers``.
     """
     fx = test_case.useFixture(sim_fixture.SimulatorFixture(
         hosts=2, power_delay_s=0.0, event_hold_s=0.2,
@@ -131,17 +139,21 @@ def two_hosts(test_case, migration_s=0.0):
     mgmt._reset_cache()
     test_case.flags(group='powervm', disk_driver='ssp',
                     use_rmc_mgmt_vif=False, slot_map_store='none')
-    return fx, two_drivers(test_case, fx)
+    return fx, two_drivers(test_case, fx, local)
 
 
-def measure(test_case, image_meta, migration_s=0.0):
+def measure(test_case, image_meta, migration_s=0.0, local=False):
     """{step: (requests, seconds)} of one live migration of an SSP instance.
 
     ``test_case``: a fixtures-capable test case; the image must be in its
     image service.  Host 1 spawns (not counted), then nova's steps
     (``STEPS``) run; requests are both hosts' (event polls excluded).
+    ``local``: host 1's driver logs on as on its NovaLink partition
+    (pypowervm runs ``rmvterm``, the simulator's, instead of a job).
     """
-    fx, drvs = two_hosts(test_case, migration_s)
+    fx, drvs = two_hosts(test_case, migration_s, local=(0,) if local else ())
+    if local:
+        test_case.useFixture(sim_fixture.VtermCommandsFixture(fx.sims[0]))
     inst = lc.make_instance(1, image_ref=image_meta.id)
     spawn(drvs[0], fx.sims[0], inst, image_meta)
     mig = LiveMigration(drvs, inst)

@@ -3,7 +3,8 @@
 Each of nova's live migration calls (``lpm.STEPS``, driver level, in
 nova's order, no nova API: fast) is one flow, on the host nova runs it on:
 the target's and the source's checks, the target's ``pre_live_migration``,
-the source's ``live_migration`` (the Migrate job), the source's
+the source's ``live_migration`` (the virtual terminal closed, the
+MigrateValidate and Migrate jobs), the source's
 ``post_live_migration`` and ``post_live_migration_at_source``, the
 target's ``post_live_migration_at_destination`` and, after PowerVM rolled
 a job back, ``rollback_live_migration_at_destination``.  The instance
@@ -13,13 +14,14 @@ write of the flow answers HTTP 500 before it is made
 (``test_http500_at_write_NN``) or is made and answers HTTP 500
 (``test_ambiguous_http500_at_write_NN``), every request of the checks
 (they only read) answers HTTP 500 (``test_http500_at_request_NN``); the
-Migrate job fails
-(``test_job_failure_at_job_1``), is rolled back half-way by PowerVM
+CloseVterm job fails (``test_job_failure_at_job_1``: best effort, the
+migration goes on), MigrateValidate or Migrate fails (jobs 2 and 3), the
+Migrate job is rolled back half-way by PowerVM
 (``test_migration_rolled_back``) or stays migrating on both hosts until
 recovered (``test_migration_stuck``).  vSCSI: every job (hdisk discovery,
-removal, the Migrate job) fails.  NPIV: every request of the target's
-steps (the fabric ports chosen, then recorded) answers HTTP 500, the
-MigrateValidate and Migrate jobs fail.
+removal, CloseVterm, the Migrate jobs) fails.  NPIV: every request of the
+target's steps (the fabric ports chosen, then recorded) answers HTTP 500,
+the CloseVterm, MigrateValidate and Migrate jobs fail.
 
 Afterwards, as nova goes on, the partition runs on exactly one host,
 intact (adapters, mappings, NVRAM as before the migration) and the other
@@ -293,7 +295,7 @@ class TestPreLiveMigrationSSP(_LpmMatrix):
     step = 'pre_live_migration'
 
 
-@_cells(7, 4, 2)
+@_cells(10, 6, 3)
 class TestLiveMigrationSSP(_Job, _LpmMatrix):
     pass
 
@@ -317,7 +319,7 @@ class TestPreLiveMigrationVscsi(_Vscsi, _LpmMatrix):
     step = 'pre_live_migration'
 
 
-@_cells(8, 4, 2, ('amb500', 'job'))
+@_cells(11, 6, 3, ('amb500', 'job'))
 class TestLiveMigrationVscsi(_Vscsi, _LpmMatrix):
     """The job with vSCSI mappings (PowerVM's roll-back of them: see
     TestRollbackAtDestinationVscsi).
@@ -384,7 +386,7 @@ class TestPreLiveMigrationNPIV(_Npiv, _LpmMatrix):
     step = 'pre_live_migration'
 
 
-@_cells(8, 4, 2, JOBS)
+@_cells(11, 6, 3, JOBS)
 class TestLiveMigrationNPIV(_Npiv, _LpmMatrix):
     step = 'live_migration'
 

@@ -1,13 +1,15 @@
 """Live Partition Mobility: the logic of nova's live migration.
 
 The destination describes itself (``dest_check``), the source refuses what
-cannot move and runs PowerVM's validation (``source_check``), the
+cannot move (``source_check``; PowerVM's validation runs with the job), the
 destination prepares each volume (``pre_live_migration``: vSCSI hdisks
 discovered on its VIOSes, NPIV physical ports chosen for the client
-adapters' WWPNs), then the source runs pypowervm's ``migrate_lpar`` with the
-volumes' adapter mappings and calls nova back.  Every refusal is a
-``MigrationPreCheckError`` naming the reason, raised before the source
-partition is touched.  A failed or aborted migration leaves the partition
+adapters' WWPNs), then the source closes the partition's virtual terminal
+(PowerVM moves no partition with an open one) and runs pypowervm's
+``migrate_lpar`` with the volumes' adapter mappings and calls nova back.
+Every refusal is a ``MigrationPreCheckError`` naming the reason, raised
+before the source partition is touched (PowerVM's validation: after its
+terminal was closed).  A failed or aborted migration leaves the partition
 running on the source (PowerVM rolls it back; a stuck one is recovered).
 
 The VLANs of ``pvm_sea`` ports are bridged on the target's SEA after the
@@ -35,6 +37,7 @@ from pypowervm.wrappers import storage as pvm_stor
 from nova_powervm import conf as cfg
 from nova_powervm.i18n import _
 from nova_powervm.objects import migrate_data as mig_obj
+from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm import host as pvm_host
 from nova_powervm.virt.powervm import live_migration_target as lpm_tgt
 from nova_powervm.virt.powervm import vif as vif_mod
@@ -389,6 +392,11 @@ def migrate(drv, instance, migrate_data):
     """MigrateValidate, then the Migrate job; returns when the partition
     is on the target.
 
+    Right before them the partition's virtual terminal is closed (best
+    effort; a console disconnects): PowerVM refuses to move a partition
+    with an open one, and the API cannot tell cheaply whether one is
+    (an operator's ``mkvterm`` counts too).
+
     :raises MigrationPreCheckError: PowerVM's validation refused (what
         only it can tell: mover service partitions, the storage seen from
         the target's VIOSes, NPIV logins, switches); nothing changed.
@@ -408,6 +416,10 @@ def migrate(drv, instance, migrate_data):
              instance=instance)
     args = dict(_job_args(migrate_data), virtual_fc_mappings=vfc or None,
                 virtual_scsi_mappings=vscsi or None)
+    LOG.info('Closing the virtual terminal of partition %s, if open (its '
+             'console disconnects): PowerVM does not move a partition with '
+             'an open one.', lpar_w.name, instance=instance)
+    console.close(drv.adapter, instance)
     try:
         pvm_mig.migrate_lpar(lpar_w, migrate_data.dest_sys_name,
                              validate_only=True, **args)

@@ -14,6 +14,7 @@ from pypowervm.wrappers import storage as pvm_stor
 from nova_powervm.objects import migrate_data as mig_obj
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import driver_live_migration as drv_lpm
+from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import live_migration as lpm
 from nova_powervm.virt.powervm import live_migration_target as lpm_tgt
 from nova_powervm.virt.powervm import slot_map
@@ -290,6 +291,12 @@ class TestMigrate(LpmTestCase):
             lpm.compute_utils, 'add_instance_fault_from_exc')).mock
         self.rpc = self.useFixture(fixtures.MockPatchObject(
             lpm.compute_rpcapi, 'ComputeAPI')).mock.return_value
+        self.close = self.useFixture(fixtures.MockPatch(
+            'pypowervm.tasks.vterm.close_vterm')).mock
+        # The order of the terminal's closing and the jobs.
+        self.calls = mock.Mock()
+        self.calls.attach_mock(self.close, 'close_vterm')
+        self.calls.attach_mock(self.mig.migrate_lpar, 'migrate_lpar')
 
     def _jobs(self, vfc=None, vscsi=None):
         """PowerVM validates first, then migrates (same arguments)."""
@@ -334,6 +341,38 @@ class TestMigrate(LpmTestCase):
         self.vioses.assert_not_called()
         self.rpc.rollback_live_migration_at_destination.assert_not_called()
         self.fault.assert_not_called()
+
+    def test_terminal_closed_right_before_the_jobs(self):
+        forget = self.useFixture(fixtures.MockPatchObject(
+            lpm.console, 'forget')).mock
+        self._migrate(_md())
+        pvm_uuid = ids.pvm_uuid(self.inst)
+        self.assertEqual(
+            [mock.call.close_vterm(self.drv.adapter, pvm_uuid)] +
+            [getattr(mock.call, 'migrate_lpar')(*c.args, **c.kwargs)
+             for c in self._jobs()], self.calls.mock_calls)
+        # A console's proxy connecting later is refused (the shared VNC
+        # listener survives).
+        forget.assert_called_once_with(pvm_uuid)
+        self.post.assert_called_once()
+
+    def test_terminal_close_failure_leaves_it_to_powervm(self):
+        # Best effort: PowerVM's validation refuses if one is still open.
+        self.close.side_effect = pvm_exc.JobRequestFailed(
+            operation_name='CloseVterm', error='HSCL0001 busy')
+        self._migrate(_md())
+        self.close.assert_called_once()
+        self.assertEqual(self._jobs(), self.mig.migrate_lpar.call_args_list)
+        self.post.assert_called_once()
+
+    def test_mapping_refusal_closes_no_terminal(self):
+        self.useFixture(fixtures.MockPatchObject(
+            lpm, 'adapter_mappings', side_effect=nova_exc.
+            MigrationPreCheckError(reason='too few target VIOSes')))
+        self._migrate(_md(vol_data={'vscsi:U': '1'}))
+        self.close.assert_not_called()
+        self.mig.migrate_lpar.assert_not_called()
+        self.recover.assert_called_once()
 
     def test_validation_refused(self):
         md = _md()
