@@ -5,8 +5,12 @@ the NovaLink partition, so ``get_vnc_console`` opens the partition's
 virtual terminal (``mkvterm --vnc``, the simulator's, first on PATH) as
 in a deployment with nova-novncproxy.  PowerVM moves no partition with
 an open virtual terminal: the simulator's MigrateValidate and Migrate
-refuse it, as real NovaLink does.
+refuse it, as real NovaLink does.  A cold migration needs nothing more:
+the source partition stays (powered off) until the confirmation deletes
+it, and ``vm.delete_lpar`` closes a terminal the DELETE is refused for.
 """
+import types
+
 from unittest import mock
 
 import fixtures
@@ -20,6 +24,7 @@ from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional import lpm
 from nova_powervm.tests.functional import test_iface_console as tic
 from nova_powervm.tests.functional import test_lifecycle as lc
+from nova_powervm.virt.powervm import driver_move
 from nova_powervm.virt.powervm import ids
 from nova_powervm.virt.powervm import live_migration
 
@@ -98,3 +103,25 @@ class TestLiveMigrationWithConsole(test.NoDBTestCase):
         self.assertEqual(before, self.partition(self.src))
         self.assertTrue(self.src.vterm_open(self.uuid))
         self.assertIsNone(self.partition(self.dst))
+
+    def test_cold_migration_confirmed_with_open_console(self):
+        self.open_console()
+        mig = types.SimpleNamespace(source_compute='compute1',
+                                    dest_compute='compute2')
+        self.inst.old_flavor = self.inst.new_flavor = self.inst.flavor
+        meta = objects.ImageMeta.from_dict({'id': self.inst.image_ref})
+        self.useFixture(fixtures.MockPatchObject(
+            driver_move, '_migration', return_value=mig))
+        driver_move.compute_rpcapi.ComputeAPI.return_value.\
+            check_instance_shared_storage.return_value = []
+        self.drvs[0].migrate_disk_and_power_off(
+            None, self.inst, 'compute2', self.inst.flavor, lpm.NO_VIFS)
+        self.drvs[1].finish_migration(None, mig, self.inst, '{}',
+                                      lpm.NO_VIFS, meta, False, {})
+        # Still open on the stopped source partition (power does not close
+        # it): the confirmation's DELETE is refused until it is closed.
+        self.assertTrue(self.src.vterm_open(self.uuid))
+        self.drvs[0].confirm_migration(None, mig, self.inst, lpm.NO_VIFS)
+        self.assertIsNone(self.partition(self.src))
+        self.assertIsNone(self.src.vnc_console(self.uuid))
+        self.assertEqual('running', self.partition(self.dst)['state'])
