@@ -399,7 +399,8 @@ def migrate(drv, instance, migrate_data):
 
     :raises MigrationPreCheckError: PowerVM's validation refused (what
         only it can tell: mover service partitions, the storage seen from
-        the target's VIOSes, NPIV logins, switches); nothing changed.
+        the target's VIOSes, NPIV logins, switches); nothing changed but
+        the closed terminal.
     :raises pypowervm Error: the Migrate job failed (or was aborted).
     """
     lpar_w = vm.get_instance_wrapper(drv.adapter, instance)
