@@ -41,7 +41,10 @@ uuid_upper=False)``
     After an accepted POST (etag checked, hidden xag groups merged back);
     ``ctx['groups']`` is the request's xag set (None = all).  A hook that
     moves elements out of ``old_element`` instead of copying them appends
-    an undo function to ``ctx['undo']`` (run if a hook fails).
+    an undo function to ``ctx['undo']`` (run if a hook fails).  What a
+    hook read of the final element may go to ``ctx['keep_cache']``
+    ({key: value}): put into ``obj.cache`` once the update is stored (not
+    if its hrefs were rewritten), to be found there until the next change.
 ``@registry.on_delete(name)`` -> ``fn(sim, obj, ctx)``
     Before removal (children are removed first, each with its hooks).
     Raise ``SimError`` to refuse.

@@ -9,6 +9,11 @@ from nova_powervm.simulator import registry
 from nova_powervm.simulator import xmlutil as xu
 
 
+# obj.cache key: which filtered serialization last moved elements (see
+# Inventory.content).
+MOVED = 'moved'
+
+
 class Obj(object):
     """One stored REST object."""
 
@@ -191,12 +196,19 @@ class Inventory(object):
 
     # ---- rendering -----------------------------------------------------
     def content(self, obj, groups):
-        """Serialized (xag-filtered) content element, cached per etag."""
+        """Serialized (xag-filtered) content element, cached per etag.
+
+        Filtering takes the hidden elements out and puts them back, and
+        lxml may give them other namespace prefixes meanwhile (the same
+        XML, other bytes): ``obj.cache[MOVED]`` records that it happened.
+        """
         key = None if groups is None else tuple(sorted(groups))
         data = obj.cache.get(key)
         if data is None:
             data = xu.tostring_xag(obj.element, groups)
             obj.cache[key] = data
+            if groups is not None:
+                obj.cache[MOVED] = (key, object())
         return data
 
     def entry(self, obj, groups, self_path):

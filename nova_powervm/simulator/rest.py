@@ -225,6 +225,11 @@ def _check_content_type(req, el):
 def _body_element(req, expected):
     _check_media_type(req)
     el = xu.parse(req.body())
+    _check_root(req, el, expected)
+    return el
+
+
+def _check_root(req, el, expected):
     _check_content_type(req, el)
     if xu.localname(el) != expected:
         raise errors.BadRequest('Expected a %s element, got %s'
@@ -232,7 +237,6 @@ def _body_element(req, expected):
     if etree.QName(el).namespace not in (xu.UOM_NS, xu.WEB_NS):
         raise errors.BadRequest('Element %s is not in a PowerVM namespace'
                                 % xu.localname(el))
-    return el
 
 
 def _check_if_match(req, obj):
@@ -283,22 +287,32 @@ def _create(sim, req, service, parent, t):
 
 def _update(sim, req, obj):
     _check_if_match(req, obj)
-    el = _body_element(req, obj.type)
     groups = groups_of(req)
+    groups_q = req.query.get('group', [None])[0]
+    fast = registry.FAST_UPDATES.get(obj.type)
+    if fast is not None and _hrefs_ours(sim, req.body()):
+        _check_media_type(req)
+        if fast(sim, obj, req, groups,
+                lambda el: _check_root(req, el, obj.type)):
+            return wire.xml_response(200, sim.store.entry(
+                obj, groups, _self(req, req.path, groups_q)), etag=obj.etag)
+    el = _body_element(req, obj.type)
     old = obj.element
     new = xu.merge_hidden(old, el, groups)
     obj.element = new
+    ctx = {'req': req, 'groups': groups}
     try:
-        registry.run_update_hooks(sim, obj, old,
-                                  {'req': req, 'groups': groups})
+        registry.run_update_hooks(sim, obj, old, ctx)
     except Exception:
         obj.element = old
         raise
     # What the update added besides the body came from the store (whose
     # hrefs point here) or was built here.
-    sim.store.replace(obj, obj.element,
-                      normalize=not _hrefs_ours(sim, req.body()))
-    groups_q = req.query.get('group', [None])[0]
+    ours = _hrefs_ours(sim, req.body())
+    sim.store.replace(obj, obj.element, normalize=not ours)
+    if ours:
+        # What hooks read of the new element (nothing changed it since).
+        obj.cache.update(ctx.get('keep_cache') or {})
     return wire.xml_response(200, sim.store.entry(
         obj, groups, _self(req, req.path, groups_q)), etag=obj.etag)
 

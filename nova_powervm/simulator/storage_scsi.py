@@ -32,10 +32,11 @@ from nova_powervm.simulator import partition
 from nova_powervm.simulator import registry as reg
 from nova_powervm.simulator import storage as stg
 from nova_powervm.simulator import storage_backed
+from nova_powervm.simulator import storage_scsi_facts as sfacts
 from nova_powervm.simulator import xmlutil as xu
 
 LOC = 'U8247.22L.2125D4A-V%s-C%s'
-SCSI_PATH = 'VirtualSCSIMappings/VirtualSCSIMapping'
+SCSI_PATH = sfacts.SCSI_PATH
 VFC_PATH = 'VirtualFibreChannelMappings/VirtualFibreChannelMapping'
 ADPT_ORDER = (
     'AdapterType', 'DynamicReconfigurationConnectorName', 'LocationCode',
@@ -75,53 +76,8 @@ def client_key_of(mapping):
             xu.text(mapping, 'ClientAdapter/LocalPartitionID'))
 
 
-class Facts(object):
-    """What an update's checks read of SCSI mappings.
-
-    Read once per stored mapping of the updated VIOS (the update does not
-    change them); other mappings (new, other VIOSes') are read each time.
-    """
-
-    def __init__(self, kept=()):
-        self._kept = {id(m): m for m in kept}
-        self._memo = {}
-
-    def __call__(self, m):
-        """{field: value} of mapping element m."""
-        if id(m) not in self._kept:
-            return _facts(m)
-        got = self._memo.get(id(m))
-        if got is None:
-            got = self._memo[id(m)] = _facts(m)
-        return got
-
-
-def _facts(m):
-    sa = xu.child(m, 'ServerAdapter')
-    ca = xu.child(m, 'ClientAdapter')
-    td = xu.child(m, 'TargetDevice')
-    dev = td[0] if td is not None and len(td) else None
-    st = _storage_el(m)
-    link = xu.child(m, 'AssociatedLogicalPartition')
-    uid = stg.uuid_in_href(link.get('href') if link is not None else None)
-    return {'has_td': dev is not None,
-            'tdev': xu.text(dev, 'UniqueDeviceID') if dev is not None
-            else None,
-            'sudid': _text(sa, 'UniqueDeviceID'),
-            'sslot': _text(sa, 'VirtualSlotNumber'),
-            'vhost': _text(sa, 'AdapterName'),
-            'tname': xu.text(dev, 'TargetName') if dev is not None
-            else None,
-            'lua': xu.text(dev, 'LogicalUnitAddress') if dev is not None
-            else None,
-            'client_uuid': uid,
-            'client': ((uid or '').upper(), _text(ca, 'LocalPartitionID')),
-            'cslot': _text(ca, 'VirtualSlotNumber'),
-            'storage': storage_id(st) if st is not None else None}
-
-
-def _text(el, name):
-    return xu.text(el, name) if el is not None else None
+# Read by other modules under their old names.
+_storage_el = sfacts.storage_el
 
 
 def all_maps(el):
@@ -136,7 +92,7 @@ def server_slots(sim, vios, el=None, facts=None):
         if s and s.isdigit():
             used.add(int(s))
     for m in xu.findall(el, SCSI_PATH):
-        s = (facts or _facts)(m)['sslot']
+        s = (facts or sfacts.facts_of)(m)['sslot']
         if s and s.isdigit():
             used.add(int(s))
     for d in xu.findall(el, 'TrunkAdapters/TrunkAdapter'):
@@ -161,7 +117,7 @@ def refresh_client_slots(sim, facts=None):
             _client_slot(sim, slots, client_of(sim, m),
                          xu.text(m, 'ClientAdapter/VirtualSlotNumber'))
         for m in xu.findall(vios.element, SCSI_PATH):
-            f = (facts or _facts)(m)
+            f = (facts or sfacts.facts_of)(m)
             uid = f['client_uuid']
             client = (sim.store.get('LogicalPartition', uid) or
                       sim.store.get('VirtualIOServer', uid)) if uid else None
@@ -283,24 +239,6 @@ def canonical_storage(sim, vios, el, stg_el):
     return out
 
 
-def storage_id(stg_el):
-    return (xu.localname(stg_el), xu.text(stg_el, 'UniqueDeviceID') or
-            xu.text(stg_el, 'MediaUDID'))
-
-
-def _tdev_udid(mapping):
-    td = xu.child(mapping, 'TargetDevice')
-    if td is None or not len(td):
-        return None
-    return xu.text(td[0], 'UniqueDeviceID')
-
-
-def _storage_el(mapping):
-    s = xu.child(mapping, 'Storage')
-    kids = [c for c in s if isinstance(c.tag, str)] if s is not None else []
-    return kids[0] if len(kids) == 1 else None
-
-
 # ---- the VIOS update hook ---------------------------------------------------
 @reg.on_update('VirtualIOServer')
 def _scsi_update(sim, obj, old, ctx):
@@ -312,8 +250,9 @@ def _scsi_update(sim, obj, old, ctx):
         if prev is not None and cur is not None:
             obj.element.replace(cur, stg.copy_el(prev))
     olds = xu.findall(old, SCSI_PATH)
-    # The stored mappings are not changed by the update: each is read once.
-    facts = Facts(olds)
+    # The stored mappings are not changed by the update: each is read once
+    # (by an earlier update already, if nothing else changed the VIOS).
+    facts = sfacts.Facts(olds, sfacts.stored_memo(obj, old))
     by_tdev = {}
     by_bus_only = {}
     for m in olds:
@@ -326,9 +265,9 @@ def _scsi_update(sim, obj, old, ctx):
     new_maps = []
     pairs = []
     for m in xu.findall(obj.element, SCSI_PATH):
-        t = _tdev_udid(m)
+        t = sfacts.tdev_udid(m)
         prev = by_tdev.get(t) if t else None
-        if prev is None and t is None and _storage_el(m) is None:
+        if prev is None and t is None and sfacts.storage_el(m) is None:
             prev = by_bus_only.get(xu.text(m, 'ServerAdapter/UniqueDeviceID'))
         if prev is not None and id(prev) not in kept:
             kept.add(id(prev))
@@ -336,11 +275,24 @@ def _scsi_update(sim, obj, old, ctx):
         else:
             new_maps.append(m)
     _keep_stored(old, pairs, ctx)
-    if not new_maps and len(kept) == len(olds):
+    apply_mappings(sim, obj, olds, new_maps, len(kept) == len(olds), facts,
+                   ctx)
+
+
+def apply_mappings(sim, obj, olds, new_maps, all_kept, facts, ctx):
+    """Check and fill the new mappings of an update (``new_maps``, already
+    in obj.element among the stored ones kept), publish client slots.
+
+    ``olds``: the stored mappings before the update; ``all_kept``: whether
+    every one of them is still there.
+    """
+    if not new_maps and all_kept:
+        sfacts.keep_memo(obj, facts, ctx)
         return
     if not new_maps:
         # Only removals: what is left was stored (and checked) as it is.
         refresh_client_slots(sim, facts)
+        sfacts.keep_memo(obj, facts, ctx)
         return
     taken = {}
     buses = {facts(m)['sudid']: m for m in olds}
@@ -359,6 +311,7 @@ def _scsi_update(sim, obj, old, ctx):
                     key[1][1], obj.text('PartitionName')))
         seen.add(key)
     refresh_client_slots(sim, facts)
+    sfacts.keep_memo(obj, facts, ctx)
 
 
 def _keep_stored(old, pairs, ctx):
@@ -394,11 +347,11 @@ def _fill_scsi(sim, vios, m, buses, taken, facts):
                                 '(AssociatedLogicalPartition)')
     cid = client.text('PartitionID')
     vid = vios.text('PartitionID')
-    s = _storage_el(m)
+    s = sfacts.storage_el(m)
     if s is not None:
         m.find('{%s}Storage' % xu.UOM_NS).replace(
             s, canonical_storage(sim, vios, vios.element, s))
-        s = _storage_el(m)
+        s = sfacts.storage_el(m)
     sudid = (xu.text(m, 'ServerAdapter/UniqueDeviceID') or
              _bus_in_slot(sim, buses, client, m, facts))
     if sudid:
@@ -562,7 +515,7 @@ def _snap_scsi(sim):
     out = []
     for vios in stg.vioses(sim):
         for m in xu.findall(vios.element, SCSI_PATH):
-            s = _storage_el(m)
+            s = sfacts.storage_el(m)
             out.append({
                 'vios': vios.text('PartitionName'),
                 'client': client_key_of(m)[0],
@@ -575,6 +528,6 @@ def _snap_scsi(sim):
                 if s is not None else None,
                 'target': xu.text(xu.child(m, 'TargetDevice')[0],
                                   'TargetName')
-                if _tdev_udid(m) else None})
+                if sfacts.tdev_udid(m) else None})
     return sorted(out, key=lambda d: sorted((k, str(v))
                                             for k, v in d.items()))
