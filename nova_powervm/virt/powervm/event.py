@@ -172,6 +172,9 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
             if etype == 'MODIFY_URI' and 'NVRAM' in detail and \
                     uuid not in nvram:
                 nvram.append(uuid)
+        # A partition the driver is changing: read once, after the change.
+        changed = [u for u in changed if not self.cache.defer(u)]
+        changed += [u for u in self.cache.ended() if u not in changed]
         if resync:
             self.cache.invalidate()
             if self._resync():

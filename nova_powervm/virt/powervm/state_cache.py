@@ -21,7 +21,9 @@ each cycle grows with the host; this cache answers them with no request.
   refilled, and when no poll completed for :data:`STALE_AFTER_S`.
 * A partition the driver is changing (spawn, power, rescue: ``begin`` /
   ``end``) or one the cache does not know is read fresh (one quick GET),
-  and that answer is kept.
+  and that answer is kept.  The events of a partition being changed are
+  read once, at the first poll after the change (:meth:`PartitionCache.
+  defer`), not one by one while the driver changes it.
 
 Reads that race are ordered: an answer only replaces one from a read that
 started earlier.
@@ -102,6 +104,8 @@ class PartitionCache(object):
         # uuid -> driver operations in progress; uuids to read fresh once
         self._busy = {}
         self._dirty = set()
+        # uuids whose events came while the driver was changing them
+        self._deferred = set()
 
     # -- the event feed's health (event.py) ------------------------------
 
@@ -190,6 +194,7 @@ class PartitionCache(object):
         """The partition was deleted."""
         seq = next(self._seq)
         with self._lock:
+            self._deferred.discard(uuid)
             self._store(seq, uuid, None)
             if not self._busy.get(uuid):
                 self._dirty.discard(uuid)
@@ -235,6 +240,27 @@ class PartitionCache(object):
         with self._lock:
             known = len(self._parts)
         return 2 + known // READ_ALL_PARTITIONS_PER_READ
+
+    def defer(self, uuid):
+        """Whether the event of ``uuid`` waits for the driver's change.
+
+        A partition the driver is changing is read fresh by every lookup,
+        and nova ignores lifecycle events of an instance with a task in
+        progress: its events are read once, after the change
+        (:meth:`ended`), not each alone.
+        """
+        with self._lock:
+            if self._busy.get(uuid):
+                self._deferred.add(uuid)
+                return True
+        return False
+
+    def ended(self):
+        """The deferred partitions no longer being changed (taken)."""
+        with self._lock:
+            done = {u for u in self._deferred if not self._busy.get(u)}
+            self._deferred -= done
+        return sorted(done)
 
     def begin(self, uuid):
         """The driver starts changing a partition: read it fresh."""

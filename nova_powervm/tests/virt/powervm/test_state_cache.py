@@ -253,6 +253,40 @@ class TestPartitionCache(test.NoDBTestCase):
         self.state(1)
         self.assertEqual(1, len(self.reads()))
 
+    def test_events_of_a_partition_being_changed_read_after(self):
+        self.state(1)
+        self.reads()
+        self.cache.begin(_pvm(1))
+        self.cache.begin(_pvm(1))   # two operations
+        self.host.set(1, 'starting')
+        self.handler.process([self.evt(1)])
+        self.handler.process([self.evt(1), self.evt(2)])
+        # The other partition's event is read at once.
+        self.assertEqual([_one(2)], self.reads())
+        self.cache.end(_pvm(1))
+        self.handler.process([])
+        self.assertEqual([], self.reads())
+        self.host.set(1, 'running')
+        self.cache.end(_pvm(1))
+        with mock.patch.object(self.handler, '_handle_state') as handle:
+            self.handler.process([])   # the next poll, even an empty one
+        self.assertEqual([_one(1)], self.reads())
+        handle.assert_called_once_with(_pvm(1), 'running')
+        self.handler.process([self.evt(2)])
+        self.assertEqual([_one(2)], self.reads())
+        self.assertEqual(power_state.RUNNING, self.state(1))
+
+    def test_partition_deleted_while_changed_not_read(self):
+        self.state(1)
+        self.reads()
+        self.cache.begin(_pvm(1))
+        self.handler.process([self.evt(1)])
+        del self.host.parts[_pvm(1)]
+        self.handler.process([self.evt(1, etype='DELETE_URI', detail=None)])
+        self.cache.end(_pvm(1))
+        self.handler.process([])
+        self.assertEqual([], self.reads())
+
     def test_changes_partition_decorator(self):
         seen = []
 
