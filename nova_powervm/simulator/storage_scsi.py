@@ -486,8 +486,10 @@ def _cascade(sim, obj, ctx):
             # mappings to the partition stay behind, stale, as on a real
             # host (pypowervm's scrubbers exist for them).
             continue
+        # What updates read of the SCSI mappings, if nothing changed since.
+        memo = sfacts.stored_memo(vios, vios.element) or {}
         gone = [m for m in all_maps(vios.element)
-                if _of_client(client_key_of(m), uid, pid)]
+                if _of_client(_client_key(m, memo), uid, pid)]
         for m in gone:
             m.getparent().remove(m)
             port_name = xu.text(m, 'Port/PortName')
@@ -499,6 +501,14 @@ def _cascade(sim, obj, ctx):
         if gone:
             sim.store.touch(vios)
     sim.extra.pop(('slots', obj.key), None)
+
+
+def _client_key(m, memo):
+    """client_key_of(m), from the VIOS's memo (sfacts) when it has m."""
+    got = memo.get(id(m))
+    if got is not None and got[0] is m:
+        return got[1]['client']
+    return client_key_of(m)
 
 
 def _of_client(key, uid, pid):

@@ -298,6 +298,19 @@ class TestInPlaceUpdate(test_base.TestCase):
             self.a.sim.store.touch(obj)
         self.assertIsNone(sfacts.stored_memo(obj, obj.element))
 
+    def test_partition_delete_with_the_memo(self):
+        # The cascade reads the mappings' clients from the memo.
+        d1 = self.disk('fd1')
+        self.both(self.add(d1, 5))
+        obj = self.a.sim.store.get('VirtualIOServer', self.uuid)
+        self.assertIsNotNone(sfacts.stored_memo(obj, obj.element))
+        uid = self.lpar_uuid(5)
+        before = self.a.sim.inventory()['scsi_mappings']
+        self.assertEqual(2, len([m for m in before if m['client'] == uid]))
+        self.a.adpt.delete('LogicalPartition', root_id=uid)
+        after = self.a.sim.inventory()['scsi_mappings']
+        self.assertEqual([m for m in before if m['client'] != uid], after)
+
 
 def _set_tdev(vios_w, name, udid):
     m = [m for m in vios_w.scsi_mappings if m.backing_storage.name == name][0]
