@@ -178,3 +178,24 @@ class TestCost(test_storage.StorageTestCase):
         stored = self.sim.get_object('LogicalPartition', lpar.uuid)
         self.assertTrue(xu.child(stored, 'AssociatedManagedSystem').get(
             'href').startswith(base + '/rest/api/uom/ManagedSystem/'))
+
+    def test_failed_vg_update_keeps_stored_disks(self):
+        for n in range(3):
+            tsk_stg.crt_vdisk(self.adpt, self.vios_uuid, self.vg.uuid,
+                              'k%d' % n, 1)
+        vg, disks = self.vdisks()
+        stored = etree.tostring(self.sim.get_object(
+            'VolumeGroup', vg.uuid))
+        # The kept disks are moved (not copied) into the posted VG; a
+        # refusal (the last one shrinks) puts them back, in order.
+        disks['k2'].capacity = 0.5
+        self.assertRaises(pvm_exc.HttpError, vg.update)
+        self.assertEqual(stored, etree.tostring(self.sim.get_object(
+            'VolumeGroup', vg.uuid)))
+        # Unchanged disks stay as stored, a grown one grows.
+        vg, disks = self.vdisks()
+        disks['k1'].capacity = 2
+        vg = vg.update()
+        self.assertEqual({'k0': 1, 'k1': 2, 'k2': 1}, {
+            d.name: d.capacity for d in vg.virtual_disks
+            if d.name.startswith('k')})
