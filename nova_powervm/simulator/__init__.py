@@ -45,6 +45,10 @@ uuid_upper=False)``
     hook read of the final element may go to ``ctx['keep_cache']``
     ({key: value}): put into ``obj.cache`` once the update is stored (not
     if its hrefs were rewritten), to be found there until the next change.
+``@registry.fast_update(name)`` -> ``fn(sim, obj, req, groups, check)``
+    A cheaper POST update tried first (see registry.fast_update); it must
+    store and refuse exactly what the ordinary one would, else return
+    False to leave the request to it.
 ``@registry.on_delete(name)`` -> ``fn(sim, obj, ctx)``
     Before removal (children are removed first, each with its hooks).
     Raise ``SimError`` to refuse.
