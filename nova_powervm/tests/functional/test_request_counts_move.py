@@ -20,5 +20,5 @@ class TestMoveRequestCounts(test.NoDBTestCase):
             base.IMAGE_SIZE, name='move-image'))
         counts = {k: n for k, (n, _s) in moves.measure(self, meta).items()}
         self.assertEqual({'spawn': 20, 'migrate_disk_and_power_off': 5,
-                          'finish_migration': 9, 'confirm_migration': 5,
+                          'finish_migration': 8, 'confirm_migration': 5,
                           'evacuate (spawn on the shared LU)': 8}, counts)

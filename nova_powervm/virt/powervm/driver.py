@@ -222,7 +222,7 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
         flow.add(tf_vm.Create(self.adapter, self.host_wrapper, instance,
                               lpar_w=lpar_w, nvram_mgr=self.nvram_mgr))
         flow.add(tf_net.PlugVifs(self.virtapi, self.adapter, instance,
-                                 network_info))
+                                 network_info, new_partition=True))
         flow.add(*tf_net.plug_mgmt_vif(self.adapter, instance))
         stg_ftsk = self._vios_feed_task(volumes=bool(bdms),
                                         exc_class=exc.SpawnTaskFailed)

@@ -295,7 +295,7 @@ class MoveMixin(object):
         flow.add(tf_vm.Create(self.adapter, self.host_wrapper, instance,
                               lpar_w=lpar_w, nvram_mgr=self.nvram_mgr),
                  tf_net.PlugVifs(self.virtapi, self.adapter, instance,
-                                 network_info),
+                                 network_info, new_partition=True),
                  *tf_net.plug_mgmt_vif(self.adapter, instance))
         stg_ftsk = self._vios_feed_task(
             volumes=bool(driver_bdms(block_device_info)))

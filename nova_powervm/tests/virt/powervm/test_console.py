@@ -121,6 +121,7 @@ class TestDriverHotplug(test.NoDBTestCase):
         self.assertIsInstance(plug, tf_net.PlugVifs)
         self.assertEqual([self.vif], plug.network_info)
         self.assertTrue(plug.hotplug)
+        self.assertFalse(plug.new_partition)
         self.assertIs(self.drv.virtapi, plug.virt_api)
         err = self.run.call_args[1]['exc_class'](task='t', reason='r')
         self.assertIsInstance(err, nova_exc.InterfaceAttachFailed)

@@ -64,8 +64,10 @@ class TestDriverLifecycle(test.NoDBTestCase):
             self.flow_names())
         self.vm.build_lpar.assert_called_once_with(
             self.drv.adapter, self.drv.host_wrapper, self.inst)
-        create = list(self.run.call_args[0][0])[0]
+        create, plug = list(self.run.call_args[0][0])[:2]
         self.assertEqual(self.vm.build_lpar.return_value, create.lpar_w)
+        # The partition the flow creates has no adapters to read.
+        self.assertTrue(plug.new_partition)
         self.assertEqual(exc.SpawnTaskFailed,
                          self.run.call_args[1]['exc_class'])
         # Mappings only: no storage xag on the VIOS feed.
@@ -100,6 +102,8 @@ class TestDriverLifecycle(test.NoDBTestCase):
         self.flags(use_rmc_mgmt_vif=False, group='powervm')
         self.drv.plug_vifs(self.inst, [_SEA_VIF])
         self.assertEqual(['plug_vifs'], self.flow_names())
+        # An existing partition: its adapters are read.
+        self.assertFalse(list(self.run.call_args[0][0])[0].new_partition)
 
     def test_spawn_checks_size_and_image_before_the_flow(self):
         self.fits.side_effect = nova_exc.ComputeResourcesUnavailable(

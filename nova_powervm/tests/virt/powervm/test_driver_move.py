@@ -14,6 +14,7 @@ from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import mgmt
 from nova_powervm.virt.powervm import move_check
 from nova_powervm.virt.powervm import slot_map
+from nova_powervm.virt.powervm.tasks import network as tf_net
 from nova_powervm.virt.powervm.tasks import vm as tf_vm
 
 
@@ -186,6 +187,31 @@ class TestFinishSameHost(MoveTestCase):
              mock.call(self.drv.adapter, self.drv.host_wrapper, self.inst,
                        self.small, existing=get.return_value)],
             self.build.call_args_list)
+
+
+class TestFinishAcrossHosts(MoveTestCase):
+
+    def test_flow_creates_the_partition_then_plugs_without_reading(self):
+        self.mig.dest_compute = 'c2'
+        self.inst.task_state = task_states.RESIZE_FINISH
+        self.drv.disk_dvr.boot_disks.return_value = ['lu']
+        run = self.useFixture(fixtures.MockPatchObject(
+            driver_move.tf_base, 'run')).mock
+        self.useFixture(fixtures.MockPatchObject(
+            driver_move.driver_rebuild, 'record'))
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.configdrive.required_by', return_value=False))
+        with mock.patch.object(self.drv, '_vios_feed_task',
+                               return_value=mock.Mock(name='vio_feed')):
+            self.drv.finish_migration('ctx', self.mig, self.inst, '{}',
+                                      ['vif'], None, False, {}, None,
+                                      power_on=False)
+        atoms = list(run.call_args.args[0])
+        self.assertIsInstance(atoms[0], tf_vm.Create)
+        self.assertIsInstance(atoms[1], tf_net.PlugVifs)
+        self.assertEqual(['vif'], atoms[1].network_info)
+        # The partition created just before has no adapters to read.
+        self.assertTrue(atoms[1].new_partition)
 
 
 class TestRevertAndShared(MoveTestCase):

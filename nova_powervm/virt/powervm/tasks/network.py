@@ -13,9 +13,9 @@ from nova_powervm.virt.powervm import vif
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
-# A partition created by this spawn has no adapters yet: don't read them.
-_NEW_PARTITION_STATES = (task_states.SPAWNING,
-                         task_states.REBUILD_SPAWNING)
+# nova waits for network-vif-plugged events (ports not yet active) only
+# when spawning (and at interface attach: hotplug).
+_SPAWN_STATES = (task_states.SPAWNING, task_states.REBUILD_SPAWNING)
 
 
 class PlugVifs(tf_base.Task):
@@ -27,9 +27,11 @@ class PlugVifs(tf_base.Task):
     """
 
     def __init__(self, virt_api, adapter, instance, network_info,
-                 hotplug=False):
+                 hotplug=False, new_partition=False):
         """:param hotplug: an interface attach: wait for the events of the
             VIFs not yet active whatever the instance's task state.
+        :param new_partition: the flow created the partition (tasks.vm.Create
+            before this task): it has no adapters yet, none are read.
         """
         super().__init__(name='plug_vifs', provides='vm_cnas',
                          requires=['lpar_wrap'])
@@ -38,6 +40,7 @@ class PlugVifs(tf_base.Task):
         self.instance = instance
         self.network_info = network_info or []
         self.hotplug = hotplug
+        self.new_partition = new_partition
         self.plugged = []
         self.existing = None
 
@@ -45,10 +48,8 @@ class PlugVifs(tf_base.Task):
         # Every VIF is checked before anything is created.
         for one in self.network_info:
             vif.validate(self.instance, one)
-        if self.instance.task_state in _NEW_PARTITION_STATES:
-            existing = []
-        else:
-            existing = vif.get_cnas(self.adapter, self.instance)
+        existing = ([] if self.new_partition else
+                    vif.get_cnas(self.adapter, self.instance))
         self.existing = existing
         events = self._events()
         if events:
@@ -76,7 +77,7 @@ class PlugVifs(tf_base.Task):
     def _events(self):
         if not (CONF.vif_plugging_timeout and (
                 self.hotplug or
-                self.instance.task_state in _NEW_PARTITION_STATES)):
+                self.instance.task_state in _SPAWN_STATES)):
             return []
         return [('network-vif-plugged', one['id'])
                 for one in self.network_info

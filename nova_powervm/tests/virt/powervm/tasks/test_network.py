@@ -39,24 +39,36 @@ class TestPlugVifs(test.NoDBTestCase):
         self.virtapi = mock.MagicMock()
         self.nwinfo = [{'id': 'p1', 'type': 'pvm_sea', 'active': True}]
 
-    def test_spawn_plugs_without_reading_adapters(self):
-        res = _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
-                                   self.nwinfo))
-        self.assertEqual([mock.sentinel.cna1], res['vm_cnas'])
-        self.vif.plug_vifs.assert_called_once_with(
-            'adpt', self.inst, self.nwinfo, lpar_wrap=LPAR_W, cna_list=[])
+    def test_new_partition_plugs_without_reading_adapters(self):
+        # Decided by the flow (it created the partition), whatever the
+        # task state: spawn, evacuation, a cold migration's target.
+        for state in (task_states.SPAWNING, task_states.REBUILD_SPAWNING,
+                      task_states.RESIZE_FINISH, None):
+            self.inst.task_state = state
+            self.vif.plug_vifs.reset_mock()
+            res = _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
+                                       self.nwinfo, new_partition=True))
+            self.assertEqual([mock.sentinel.cna1], res['vm_cnas'])
+            self.vif.plug_vifs.assert_called_once_with(
+                'adpt', self.inst, self.nwinfo, lpar_wrap=LPAR_W,
+                cna_list=[])
         self.assertFalse(self.vif.get_cnas.called)
         self.assertFalse(self.virtapi.wait_for_instance_event.called)
 
     def test_existing_partition_reads_adapters(self):
-        self.inst.task_state = None
-        res = _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
-                                   self.nwinfo))
-        self.assertEqual([mock.sentinel.old, mock.sentinel.cna1],
-                         res['vm_cnas'])
-        self.vif.plug_vifs.assert_called_once_with(
-            'adpt', self.inst, self.nwinfo, lpar_wrap=LPAR_W,
-            cna_list=[mock.sentinel.old])
+        # Not created by the flow (host start, interface attach): read,
+        # even in a spawning task state.
+        for state in (None, task_states.SPAWNING):
+            self.inst.task_state = state
+            self.vif.reset_mock()
+            res = _run(tf_net.PlugVifs(self.virtapi, 'adpt', self.inst,
+                                       self.nwinfo))
+            self.assertEqual([mock.sentinel.old, mock.sentinel.cna1],
+                             res['vm_cnas'])
+            self.vif.get_cnas.assert_called_once_with('adpt', self.inst)
+            self.vif.plug_vifs.assert_called_once_with(
+                'adpt', self.inst, self.nwinfo, lpar_wrap=LPAR_W,
+                cna_list=[mock.sentinel.old])
 
     def test_validates_before_reading_or_plugging(self):
         self.vif.validate.side_effect = exc.VifTypeNotSupported(
