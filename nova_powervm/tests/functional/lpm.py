@@ -142,7 +142,8 @@ def two_hosts(test_case, migration_s=0.0, local=()):
     return fx, two_drivers(test_case, fx, local)
 
 
-def measure(test_case, image_meta, migration_s=0.0, local=False):
+def measure(test_case, image_meta, migration_s=0.0, local=False,
+            vifs=NO_VIFS):
     """{step: (requests, seconds)} of one live migration of an SSP instance.
 
     ``test_case``: a fixtures-capable test case; the image must be in its
@@ -155,8 +156,8 @@ def measure(test_case, image_meta, migration_s=0.0, local=False):
     if local:
         test_case.useFixture(sim_fixture.VtermCommandsFixture(fx.sims[0]))
     inst = lc.make_instance(1, image_ref=image_meta.id)
-    spawn(drvs[0], fx.sims[0], inst, image_meta)
-    mig = LiveMigration(drvs, inst)
+    spawn(drvs[0], fx.sims[0], inst, image_meta, vifs=vifs)
+    mig = LiveMigration(drvs, inst, vifs=vifs)
     out = {}
     for name in STEPS:
         for sim in fx.sims:

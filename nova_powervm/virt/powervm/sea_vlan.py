@@ -14,7 +14,9 @@ VLAN) gets the bridge's PVID: its frames leave the SEA untagged.
 A VLAN the bridge carries on its primary trunk adapter is never removed.
 What was learnt of a bridge is remembered per adapter for ``_TTL`` seconds
 (as vif.py remembers vswitches), so a plug or unplug of an already bridged
-VLAN costs no request while fresh.
+VLAN costs no request while fresh, and adding a VLAN to a known bridge
+costs only pypowervm's requests (its bridger reads the bridges itself and
+takes none from its caller).
 """
 import functools
 import threading
@@ -176,6 +178,11 @@ def ensure(adapter, host_uuid, vsw, vlan, port='-', instance_name='-'):
         return pvid
     if _fresh(_KNOWN, adapter, (vsw.switch_id, vlan)):
         return vlan
+    bridge = _fresh(_BRIDGES, adapter, vsw.switch_id)
+    if bridge is not None and bridge[1] is not None:
+        # Known bridge, VLAN not among those it carried: pypowervm reads
+        # the bridges itself (and adds the VLAN only if still missing).
+        return _add(adapter, host_uuid, vsw, bridge[1], vlan)
     nb, _nbs = _read_bridge(adapter, host_uuid, vsw)
     if nb is None:
         LOG.debug('Virtual switch %s has no Shared Ethernet Adapter; VLAN '
@@ -186,11 +193,25 @@ def ensure(adapter, host_uuid, vsw, vlan, port='-', instance_name='-'):
         _remember(_KNOWN, adapter, (vsw.switch_id, vlan), nb.uuid,
                   _on_primary(nb, vlan))
         return vlan
+    return _add(adapter, host_uuid, vsw, nb.uuid, vlan)
+
+
+def _add(adapter, host_uuid, vsw, nb_uuid, vlan):
+    """Have pypowervm put ``vlan`` on bridge ``nb_uuid`` (one feed read).
+
+    A failure forgets the bridge: the next plug reads the bridges (it may
+    have been replaced).
+    """
     LOG.info('Adding VLAN %(vlan)s to Shared Ethernet Adapter %(nb)s '
              '(virtual switch %(vsw)s).',
-             {'vlan': vlan, 'nb': nb.uuid, 'vsw': vsw.name})
-    pvm_nb.ensure_vlan_on_nb(adapter, host_uuid, nb.uuid, vlan)
-    _remember(_KNOWN, adapter, (vsw.switch_id, vlan), nb.uuid, False)
+             {'vlan': vlan, 'nb': nb_uuid, 'vsw': vsw.name})
+    try:
+        pvm_nb.ensure_vlan_on_nb(adapter, host_uuid, nb_uuid, vlan)
+    except Exception:
+        with _LOCK:
+            _BRIDGES.get(adapter, {}).pop(vsw.switch_id, None)
+        raise
+    _remember(_KNOWN, adapter, (vsw.switch_id, vlan), nb_uuid, False)
     return vlan
 
 

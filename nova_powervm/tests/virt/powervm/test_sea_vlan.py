@@ -1,4 +1,5 @@
 """sea_vlan: what is asked of pypowervm's network bridger, and when."""
+import time
 from unittest import mock
 
 import fixtures
@@ -135,6 +136,43 @@ class TestSeaVlan(test_base.TestCase):
         self.assertEqual(1, self.nb_get.call_count)
         self.vnet_get.assert_not_called()
         self.ensure.assert_not_called()
+
+    def test_new_vlan_on_a_known_bridge_left_to_pypowervm(self):
+        # pypowervm's bridger reads the bridges itself: no read of ours.
+        sea_vlan.warm(self.adapter, HOST)
+        self.assertEqual(300, sea_vlan.ensure(self.adapter, HOST, self.vsw,
+                                              300))
+        self.ensure.assert_called_once_with(self.adapter, HOST, 'nb1', 300)
+        self.assertEqual(1, self.nb_get.call_count)
+        sea_vlan.ensure(self.adapter, HOST, self.vsw, 300)
+        self.assertEqual(1, self.ensure.call_count)
+        # Another vswitch's bridge is not this one's.
+        vsw3 = mock.Mock(uuid='vsw3', switch_id=3)
+        vsw3.name = 'ETHERNET3'
+        sea_vlan.ensure(self.adapter, HOST, vsw3, 301)
+        self.ensure.assert_called_with(self.adapter, HOST, 'other', 301)
+
+    def test_failed_add_forgets_the_bridge(self):
+        sea_vlan.warm(self.adapter, HOST)
+        self.ensure.side_effect = pvm_exc.Error('gone')
+        self.assertRaises(pvm_exc.Error, sea_vlan.ensure, self.adapter,
+                          HOST, self.vsw, 300)
+        self.assertEqual(1, self.nb_get.call_count)
+        # The bridge may have been replaced: the next plug reads them.
+        self.ensure.side_effect = None
+        self.nbs = [bridge('nb2')]
+        sea_vlan.ensure(self.adapter, HOST, self.vsw, 300)
+        self.assertEqual(2, self.nb_get.call_count)
+        self.ensure.assert_called_with(self.adapter, HOST, 'nb2', 300)
+
+    def test_known_bridge_stale_after_ttl(self):
+        sea_vlan.warm(self.adapter, HOST)
+        with mock.patch.object(sea_vlan.time, 'monotonic',
+                               return_value=time.monotonic() +
+                               sea_vlan._TTL + 1):
+            sea_vlan.ensure(self.adapter, HOST, self.vsw, 300)
+        self.assertEqual(2, self.nb_get.call_count)
+        self.ensure.assert_called_once_with(self.adapter, HOST, 'nb1', 300)
 
     def test_warm_failure_is_not_fatal(self):
         self.nb_get.side_effect = pvm_exc.Error('down')
