@@ -86,6 +86,36 @@ class TestInterfaces(_Mixin, base.PowerVMNovaTestCase):
                           self._attach, server, self.port['id'])
         self.assertInventoryRestored(before)
 
+    def test_port_deleted_after_partition_vanished(self):
+        """network-vif-deleted for a server whose partition is gone.
+
+        The driver's detach answers InstanceNotFound (nova's convention
+        for a guest that is gone: nova logs it at debug); the driver logs a
+        warning, no ERROR.
+        """
+        server = self._boot()
+        uuid = self._pvm_uuid(server)
+        self.sim.set_rmc(uuid)
+        self._attach(server, self.port['id'])
+        # The partition disappears behind nova's back.
+        self.sim.set_partition_state(uuid, 'not activated')
+        self.compute.manager.driver.adapter.delete('LogicalPartition',
+                                                   root_id=uuid)
+        self.api.create_server_external_events([{
+            'name': 'network-vif-deleted', 'server_uuid': server['id'],
+            'tag': self.port['id']}])
+        failed = ('[nova_powervm.virt.powervm.tasks.base] Flow '
+                  'detach_interface_%s failed at step get_vm' % server['id'])
+        self._wait_for(lambda: failed in self.stdlog.logger.output,
+                       'the detach to find no partition')
+        self.assertIn(' WARNING ' + failed, self.stdlog.logger.output)
+        self.assertIn('Neutron deleted interface %s' % self.port['id'],
+                      self.stdlog.logger.output)
+        # nova's and the driver's (stevedore's missing memcache is not).
+        self.assertEqual([], [line for line in
+                              self.stdlog.logger.output.splitlines()
+                              if ' ERROR [nova' in line])
+
 
 class TestConsole(_Mixin, base.PowerVMNovaTestCase):
     """os-remote-consoles: a noVNC URL whose token leads to the partition's
