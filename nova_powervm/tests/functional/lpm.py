@@ -151,6 +151,7 @@ def measure(test_case, image_meta, migration_s=0.0, local=False,
     (``STEPS``) run; requests are both hosts' (event polls excluded).
     ``local``: host 1's driver logs on as on its NovaLink partition
     (pypowervm runs ``rmvterm``, the simulator's, instead of a job).
+    ``vifs``: the instance's network info (none by default).
     """
     fx, drvs = two_hosts(test_case, migration_s, local=(0,) if local else ())
     if local:
