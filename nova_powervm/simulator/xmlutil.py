@@ -243,24 +243,58 @@ def tostring_xag(el, groups):
 
 
 def merge_hidden(stored, new, groups):
-    """Carry over stored top-level children of groups the request hid.
+    """Carry over stored elements of groups the request hid.
 
     A client that read with ?group=X posts back only the groups it saw; the
     others survive the update, whatever the body says about them (pypowervm
-    wrappers seed empty elements when a property is merely read).
+    wrappers seed empty elements when a property is merely read). Nested
+    ones too (a VIOS's FC ports' PhysicalVolumes, group ViosStorage): each
+    goes back under the posted element at the same path (names and
+    positions among same-named shown siblings); none if that is gone.
     """
     if groups is None:
         return new
-    for idx, c in enumerate(stored):
-        if not isinstance(c.tag, str) or visible(c.get('group'), groups):
+    moves = []
+    done = set()
+    for d in _GROUPED(stored):
+        if visible(d.get('group'), groups) or any(
+                a in done for a in d.iterancestors()):
             continue
-        keep = etree.fromstring(etree.tostring(c))
-        sent = child(new, localname(c))
+        done.add(d)
+        par = _posted_parent(stored, d.getparent(), new, groups)
+        if par is not None:
+            moves.append((par, d.getparent().index(d), d))
+    # Where each goes is found before any is put back.
+    for par, idx, d in moves:
+        keep = etree.fromstring(etree.tostring(d))
+        sent = child(par, localname(d))
         if sent is not None:
-            new.replace(sent, keep)
+            par.replace(sent, keep)
         else:
-            new.insert(min(idx, len(new)), keep)
+            par.insert(min(idx, len(par)), keep)
     return new
+
+
+def _posted_parent(stored, par, new, groups):
+    """The element of ``new`` at stored element par's path (or None)."""
+    steps = []
+    while par is not stored:
+        name = localname(par)
+        nth = sum(1 for s in par.itersiblings(preceding=True)
+                  if isinstance(s.tag, str) and localname(s) == name and
+                  visible(s.get('group'), groups))
+        steps.append((name, nth))
+        par = par.getparent()
+        if par is None:
+            return None
+    at = new
+    for name, nth in reversed(steps):
+        same = [c for c in at if isinstance(c.tag, str) and
+                localname(c) == name]
+        if nth >= len(same):
+            return None
+        at = same[nth]
+    return at
 
 
 def now():

@@ -1,4 +1,5 @@
 """Simulator FC model through pypowervm: hdisks, NPIV, VFC mappings."""
+from lxml import etree
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import hdisk as tsk_hdisk
@@ -159,3 +160,40 @@ class TestNPIV(FCTestCase):
             self.adpt, self.sim.host_uuid, lpar.uuid, 'fcs9'))
         self.assertRaises(pvm_exc.HttpError, vios_w.update)
         self.assertEqual(before, self.sim.inventory())
+
+
+class TestGroupedUpdate(FCTestCase):
+    """A VIOS update with one group keeps the other groups' content."""
+
+    def others(self, uuid, xag):
+        """Canonical XML of each grouped element not ViosSCSIMapping's."""
+        body = self.adpt.read(pvm_vios.VIOS.schema_type, root_id=uuid,
+                              xag=xag).body
+        root = etree.fromstring(body.encode() if isinstance(body, str)
+                                else body)
+        return [('/'.join(etree.QName(a).localname for a in reversed(
+                 [d] + list(d.iterancestors()))),
+                 etree.canonicalize(etree.tostring(d).decode(),
+                                    rewrite_prefixes=True))
+                for d in root.iter()
+                if d.get('group') not in (None, 'ViosSCSIMapping')]
+
+    def test_smap_update_keeps_port_disks(self):
+        uuid = self.sim.vios_uuids[0]
+        _status, name, udid = self.discover(self.vioses()[uuid])
+        before = [(x, self.others(uuid, x)) for x in ([], XAGS[:1])]
+        paths = [p for p, _ in before[0][1]]
+        self.assertTrue(any('PhysicalFibreChannelPort' in p and
+                            p.endswith('PhysicalVolumes') for p in paths))
+        vios_w = pvm_vios.VIOS.get(self.adpt, uuid=uuid, xag=XAGS[1:2])
+        lpar = self.lpar()
+        tsk_map.add_map(vios_w, tsk_map.build_vscsi_mapping(
+            None, vios_w, lpar.uuid,
+            pvm_stg.PV.bld(self.adpt, name, udid=udid)))
+        vios_w.update()
+        vios_w = pvm_vios.VIOS.get(self.adpt, uuid=uuid, xag=XAGS[1:2])
+        self.assertEqual([name], [m.backing_storage.name for m in
+                                  tsk_map.find_maps(vios_w.scsi_mappings,
+                                                    client_lpar_id=lpar.id)])
+        for xag, want in before:
+            self.assertEqual(want, self.others(uuid, xag))
