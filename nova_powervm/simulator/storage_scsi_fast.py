@@ -112,7 +112,7 @@ def _build(obj, groups, served):
             m.tail is not None for m in kids) or any(
             m.tag != _MAP_TAG for m in maps):
         return None
-    if not _hidden_top_level(el, groups):
+    if not _hidden_put_back(el, cont, groups):
         return None
     # The ordinary update would match every posted copy of a stored
     # mapping to that mapping (unique target devices; bus-only ones by a
@@ -172,22 +172,32 @@ def _build(obj, groups, served):
                   bus_only=bus_only, spliced=not vfc)
 
 
-def _hidden_top_level(el, groups):
-    """Whether what groups hide are top-level children of el.
+def _hidden_put_back(el, cont, groups):
+    """Whether the ordinary update puts back what groups hide unchanged.
 
-    And none of them shares a name with a shown one: merge_hidden puts
-    exactly those back where they were.
+    merge_hidden puts each outermost hidden element back under the posted
+    copy of its parent, replacing the first same-named child: none may
+    share its name with a shown sibling, nor lie among the mappings (which
+    this path moves).
     """
     if groups is None:
         return True
-    hidden = set()
+    done = set()
     for d in el.xpath('descendant::*[@group]'):
-        if not xu.visible(d.get('group'), groups):
-            if d.getparent() is not el:
-                return False
-            hidden.add(xu.localname(d))
-    return not any(isinstance(c.tag, str) and xu.localname(c) in hidden and
-                   xu.visible(c.get('group'), groups) for c in el)
+        if xu.visible(d.get('group'), groups):
+            continue
+        ancestors = list(d.iterancestors())
+        if any(a in done for a in ancestors):
+            continue
+        if cont in ancestors:
+            return False
+        done.add(d)
+        name = xu.localname(d)
+        if any(isinstance(c.tag, str) and c is not d and
+               xu.localname(c) == name and xu.visible(c.get('group'), groups)
+               for c in d.getparent()):
+            return False
+    return True
 
 
 def _index(obj, groups, served):

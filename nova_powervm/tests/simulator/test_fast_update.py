@@ -96,9 +96,15 @@ class TestInPlaceUpdate(test_base.TestCase):
         self.uuid = self.a.vios().uuid
         # (Reads the VIOS with another group: done before the updates.)
         self.vg = tsk_stg.find_vg(self.a.adpt, 'datavg')[1].uuid
-        # One ordinary update first: the seed's nested storage views of
-        # the FC ports (hidden by this group) are left out from then on.
+        # One update first (the seed's VIOS goes the ordinary path); the
+        # FC ports' storage views (hidden group ViosStorage) stay, and the
+        # updates below go in place all the same.
         self.both(lambda v: v, fast_taken=None)
+        el = self.a.sim.store.get('VirtualIOServer', self.uuid).element
+        self.assertEqual(2, len(el.xpath(
+            '//*[local-name()="PhysicalFibreChannelPort"]'
+            '/*[local-name()="PhysicalVolumes"]'
+            '/*[local-name()="PhysicalVolume"]')))
 
     def disk(self, name):
         """A new virtual disk of the same UDID on both simulators."""
