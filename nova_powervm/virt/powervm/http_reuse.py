@@ -86,7 +86,8 @@ class PooledSession(requests.Session):
                                    cert):
         env_proxies, ca_bundle = _env(url)
         proxies = dict(env_proxies, **(proxies or {}))
-        if verify is True and ca_bundle:
+        if ca_bundle and (verify is True or
+                          (verify is None and self.verify is True)):
             verify = ca_bundle
         if self.proxies:
             return super().merge_environment_settings(url, proxies, stream,

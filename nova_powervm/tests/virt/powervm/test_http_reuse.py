@@ -176,6 +176,22 @@ class TestHttpReuse(test.NoDBTestCase):
         self.assertNotIn('https', got['proxies'])
         self.assertFalse(got['verify'])
 
+    def test_lean_request_verifies_with_environment_ca_bundle(self):
+        # The lean path passes no verify of its own: a session verifying
+        # with the default bundle takes REQUESTS_CA_BUNDLE, as requests'
+        # own path does; a session's own certificate path or False stays.
+        self.useFixture(fixtures.EnvironmentVariable(
+            'REQUESTS_CA_BUNDLE', '/etc/pvm/ca.pem'))
+        url = 'https://pvm.example.com:12443/rest/api/uom/ManagedSystem'
+        for session_verify, expected in ((True, '/etc/pvm/ca.pem'),
+                                         ('/etc/pvm/cert.pem',
+                                          '/etc/pvm/cert.pem'),
+                                         (False, False)):
+            sess = http_reuse.PooledSession()
+            sess.verify = session_verify
+            _prep, kw = self._sent(lambda: sess.request('GET', url))
+            self.assertEqual(expected, kw['verify'])
+
     def _sent(self, call):
         """(prepared request, send keywords) of one request() call."""
         sent = []
