@@ -320,6 +320,7 @@ def start_listener(driver):
         # Its first read (the NEW_CLIENT answer) has just succeeded: the
         # server queues every later event for it.
         if pvm_private.watch_event_reads(listener, handler.cache.feed_read):
+            pvm_private.lean_event_reads(listener, handler.cache.feed_read)
             handler.cache.feed_read(True)
             handler.cache.polled()
         listener.subscribe(handler)

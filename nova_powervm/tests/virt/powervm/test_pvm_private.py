@@ -3,6 +3,7 @@
 Against the REST simulator with the real pypowervm: a pypowervm upgrade
 that changes what is relied on fails here.
 """
+import time
 from unittest import mock
 import warnings
 
@@ -300,3 +301,116 @@ class TestReadAgain(PvmPrivateTestCase):
         self.assertNotEqual('changed here', again.name)
         self.assertEqual(vios_uuid, again.uuid)
         self.assertIs(first, getter.cache)
+
+
+class _Raw(pvm_adpt.RawEventHandler):
+    def __init__(self):
+        self.batches = []
+
+    def process(self, events):
+        self.batches.append(events)
+
+
+class _Wrapped(pvm_adpt.WrapperEventHandler):
+    def __init__(self):
+        self.batches = []
+
+    def process(self, events):
+        self.batches.append(events)
+
+
+class TestLeanEventReads(PvmPrivateTestCase):
+    """The lean poll reads and hands over what pypowervm's poll does."""
+
+    def setUp(self):
+        super().setUp()
+        # Primed: its first read (NEW_CLIENT) is done.
+        self.listener = self.sess.get_event_listener()
+        self.addCleanup(self.listener.shutdown)
+        self.original = self.listener._get_events
+        self.reports = []
+        self.assertTrue(pvm_private.lean_event_reads(self.listener,
+                                                     self.reports.append))
+
+    def emit(self):
+        bus = self.fx.sim.events
+        href = (self.fx.sim.base_url + '/rest/api/uom/LogicalPartition/'
+                '1F2E3D4C-0000-4000-8000-000000000001')
+        bus.emit('MODIFY_URI', href, 'PartitionState')
+        bus.emit('ADD_URI', href + '/ClientNetworkAdapter/x', None)
+        bus.emit('MODIFY_URI', href, '')
+        bus.emit('MISSING_EVENTS', '', None)
+
+    @staticmethod
+    def _no_ids(raw):
+        return [dict(e, EventID=bool(e['EventID'])) for e in raw]
+
+    def test_same_raw_events_as_pypowervm(self):
+        self.emit()
+        _events, theirs, wraps = self.original()
+        self.assertEqual(4, len(wraps))
+        self.emit()
+        events, ours, none = self.listener._get_events()
+        self.assertEqual(({}, []), (events, none))
+        self.assertEqual(self._no_ids(theirs), self._no_ids(ours))
+        self.assertEqual([None, None], [ours[1]['EventDetail'],
+                                        ours[2]['EventDetail']])
+        self.assertEqual([True], self.reports)
+        # Installed once.
+        self.assertFalse(pvm_private.lean_event_reads(self.listener,
+                                                      self.reports.append))
+
+    def test_same_request_as_pypowervm(self):
+        with mock.patch.object(self.sess, 'request',
+                               wraps=self.sess.request) as req:
+            self.emit()
+            self.original()
+            self.emit()
+            self.listener._get_events()
+        theirs, ours = req.call_args_list
+        self.assertEqual(theirs[0], ours[0])
+        self.assertEqual(theirs[1]['timeout'], ours[1]['timeout'])
+        self.assertEqual(theirs[1]['headers']['Accept'],
+                         ours[1]['headers']['Accept'])
+
+    def _wait_for(self, handler):
+        for _ in range(500):
+            if any(handler.batches):
+                return [e for b in handler.batches for e in b]
+            time.sleep(0.01)
+        self.fail('no events dispatched')
+
+    def test_poll_thread_dispatches_it_unless_a_wrapper_handler_listens(self):
+        raw = _Raw()
+        self.listener.subscribe(raw)
+        self.emit()
+        got = self._wait_for(raw)
+        self.assertEqual('MODIFY_URI', got[0]['EventType'])
+        self.assertTrue(self.reports)
+        # A handler of another kind: pypowervm's own poll, which wraps,
+        # from the poll after the one in flight.
+        wrapped = _Wrapped()
+        self.listener.subscribe(wrapped)
+        for _ in range(500):
+            if len(wrapped.batches) >= 2:
+                break
+            time.sleep(0.01)
+        self.reports.clear()
+        self.emit()
+        got = self._wait_for(wrapped)
+        self.assertEqual('MODIFY_URI', got[0].etype)
+        self.assertEqual([], self.reports)
+
+    @mock.patch('time.sleep')
+    def test_failed_reads_reported_and_swallowed_as_pypowervm(self, sleep):
+        def answer(status, body=''):
+            return pvm_adpt.Response('GET', '/p', status, 'r', {}, body=body)
+        answers = [pvm_exc.ConnectionError('down'), answer(200),
+                   answer(200, '<html/>'), answer(204)]
+        with mock.patch.object(self.sess, 'request', side_effect=answers):
+            for _ in range(3):
+                self.assertEqual(({}, [], []), self.listener._get_events())
+            self.assertEqual(({}, [], []), self.listener._get_events())
+        self.assertEqual([False, False, False, True], self.reports)
+        sleep.assert_has_calls(3 * [mock.call(pvm_private.EVENT_RETRY_S)])
+        self.assertEqual(3, sleep.call_count)
