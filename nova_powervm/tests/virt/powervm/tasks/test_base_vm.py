@@ -5,8 +5,10 @@ from nova import exception as nova_exc
 from nova import test
 from oslo_utils import reflection
 from pypowervm import exceptions as pvm_exc
+from taskflow.engines.action_engine import engine as tf_engine
 from taskflow import exceptions as tf_exc
 from taskflow.patterns import linear_flow as tf_lf
+from taskflow import storage as tf_storage
 from taskflow import task
 from taskflow.types import failure
 
@@ -203,6 +205,34 @@ class TestRun(test.NoDBTestCase):
         self.assertIs(detail, conn.update_atom_details(detail))
         self.assertIs(detail, conn.update_flow_details(detail))
         self.assertRaises(tf_exc.NotFound, conn.get_logbooks)
+
+    def test_lean_engine(self):
+        # TaskFlow's serial engine; its storage with one re-entrant lock and
+        # saves without tenacity retries (the backend cannot fail; a
+        # failure is not retried with waits).
+        log = []
+        flow = tf_lf.Flow('f')
+        flow.add(_Step('a', log), _Step('b', log, ValueError('x')))
+        with mock.patch.object(tf_base, '_Engine',
+                               side_effect=tf_base._Engine) as cls:
+            self.assertRaises(exc.PowerVMTaskFailed, tf_base.run, flow)
+        args = cls.call_args[0]
+        self.assertIs(tf_base._BACKEND, args[2])
+        self.assertEqual({'gather_statistics': False}, args[3])
+        self.assertEqual(['do a', 'do b', 'undo b', 'undo a'], log)
+        eng = tf_base.run(tf_lf.Flow('g').add(_Step('c', log)))
+        self.assertIsInstance(eng, tf_engine.SerialActionEngine)
+        self.assertIsInstance(eng.storage, tf_storage.Storage)
+        self.assertIs(eng.storage, eng.storage)
+        lock = eng.storage._lock
+        with lock.read_lock(), lock.write_lock():   # re-entrant
+            self.assertEqual('SUCCESS', eng.storage.get_flow_state())
+        with mock.patch.object(
+                tf_base._Connection, 'update_atom_details',
+                side_effect=tf_exc.StorageFailure('no')) as update:
+            self.assertRaises(tf_exc.StorageFailure,
+                              eng.storage.set_atom_state, 'c', 'PENDING')
+        update.assert_called_once()
 
     def test_store(self):
         seen = []
