@@ -172,14 +172,19 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
             if etype == 'MODIFY_URI' and 'NVRAM' in detail and \
                     uuid not in nvram:
                 nvram.append(uuid)
-        # A partition the driver is changing: read once, after the change.
+        # A partition the driver is changing: read once, after the change
+        # (unless read since).
         changed = [u for u in changed if not self.cache.defer(u)]
-        changed += [u for u in self.cache.ended() if u not in changed]
+        ended, known = self.cache.ended()
+        changed += [u for u in ended if u not in changed]
         if resync:
             self.cache.invalidate()
             if self._resync():
                 # The refill read every partition after these events.
-                changed = []
+                changed, known = [], {}
+        for uuid, props in known.items():
+            if uuid not in changed:
+                self._handle_props(uuid, props)
         if len(changed) >= self.cache.read_all_at():
             self._states_changed(changed)
         else:
@@ -225,7 +230,9 @@ class PowerVMNovaEventHandler(pvm_adpt.RawEventHandler):
                 self._handle_state(uuid, props.get('PartitionState'))
 
     def _state_changed(self, uuid):
-        props = self.cache.refresh(uuid)
+        self._handle_props(uuid, self.cache.refresh(uuid))
+
+    def _handle_props(self, uuid, props):
         if props is None:
             # Deleted meanwhile: nothing to report.
             self._cancel(uuid)

@@ -21,9 +21,12 @@ each cycle grows with the host; this cache answers them with no request.
   refilled, and when no poll completed for :data:`STALE_AFTER_S`.
 * A partition the driver is changing (spawn, power, rescue: ``begin`` /
   ``end``) or one the cache does not know is read fresh (one quick GET),
-  and that answer is kept.  The events of a partition being changed are
-  read once, at the first poll after the change (:meth:`PartitionCache.
-  defer`), not one by one while the driver changes it.
+  and that answer is kept; after the change, until a read that started
+  after it is kept.  The events of a partition being changed are read
+  once, at the first poll after the change (:meth:`PartitionCache.defer`),
+  not one by one while the driver changes it, and not at all when a
+  lookup read it after the change (nova reads the power state after each
+  operation).
 
 Reads that race are ordered: an answer only replaces one from a read that
 started earlier.
@@ -101,9 +104,11 @@ class PartitionCache(object):
         self._feed_ok = False
         self._last_poll = None
         self._gen = 0
-        # uuid -> driver operations in progress; uuids to read fresh once
+        # uuid -> driver operations in progress
         self._busy = {}
-        self._dirty = set()
+        # uuid -> sequence number when the driver began or ended changing
+        # it: read fresh until a read that started later is kept
+        self._dirty = {}
         # uuids whose events came while the driver was changing them
         self._deferred = set()
 
@@ -180,9 +185,14 @@ class PartitionCache(object):
         with self._lock:
             self._reading.discard(seq)
             self._store(seq, uuid, props)
-            if not self._busy.get(uuid):
-                self._dirty.discard(uuid)
+            self._clean(seq, uuid)
         return props
+
+    def _clean(self, seq, uuid):
+        """A read that started at ``seq`` is kept: maybe not dirty now."""
+        if uuid in self._dirty and not self._busy.get(uuid) and \
+                self._dirty[uuid] < seq:
+            del self._dirty[uuid]
 
     def _start_read(self):
         with self._lock:
@@ -196,8 +206,7 @@ class PartitionCache(object):
         with self._lock:
             self._deferred.discard(uuid)
             self._store(seq, uuid, None)
-            if not self._busy.get(uuid):
-                self._dirty.discard(uuid)
+            self._clean(seq, uuid)
             if len(self._parts) >= self._prune_at:
                 self._prune()
 
@@ -227,6 +236,8 @@ class PartitionCache(object):
                 self._parts[uuid] = (seq, None)
             for uuid, props in parts.items():
                 self._store(seq, uuid, props)
+            for uuid in list(self._dirty):
+                self._clean(seq, uuid)
             if gen == self._gen:
                 self._filled = True
         return parts
@@ -256,17 +267,25 @@ class PartitionCache(object):
         return False
 
     def ended(self):
-        """The deferred partitions no longer being changed (taken)."""
+        """The deferred partitions no longer being changed (taken).
+
+        :return: (uuids to read, {uuid: properties (None: deleted) read
+            after the change}): a partition read since the change ended
+            (e.g. nova's lookup of its power state after the operation)
+            needs no other read.
+        """
         with self._lock:
             done = {u for u in self._deferred if not self._busy.get(u)}
             self._deferred -= done
-        return sorted(done)
+            known = {u: self._parts[u][1] for u in done
+                     if u not in self._dirty and u in self._parts}
+        return sorted(done - set(known)), known
 
     def begin(self, uuid):
         """The driver starts changing a partition: read it fresh."""
         with self._lock:
             self._busy[uuid] = self._busy.get(uuid, 0) + 1
-            self._dirty.add(uuid)
+            self._dirty[uuid] = next(self._seq)
 
     def end(self, uuid):
         """The driver's change is done; the next lookup reads it fresh."""
@@ -276,7 +295,7 @@ class PartitionCache(object):
                 self._busy[uuid] = left
             else:
                 self._busy.pop(uuid, None)
-            self._dirty.add(uuid)
+            self._dirty[uuid] = next(self._seq)
 
     # -- lookups ---------------------------------------------------------
 

@@ -276,6 +276,62 @@ class TestPartitionCache(test.NoDBTestCase):
         self.assertEqual([_one(2)], self.reads())
         self.assertEqual(power_state.RUNNING, self.state(1))
 
+    def test_partition_read_after_the_change_not_read_for_its_events(self):
+        self.state(1)
+        self.reads()
+        self.cache.begin(_pvm(1))
+        self.host.set(1, 'starting')
+        self.handler.process([self.evt(1)])
+        self.cache.end(_pvm(1))
+        self.host.set(1, 'not activated')
+        # nova reads the power state after the operation: fresh.
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.assertEqual([_one(1)], self.reads())
+        with mock.patch.object(self.handler, '_handle_state') as handle:
+            self.handler.process([])
+        # Its deferred event is handled from that read, not read again.
+        self.assertEqual([], self.reads())
+        handle.assert_called_once_with(_pvm(1), 'not activated')
+        # Deleted after the change: nothing to handle.
+        self.cache.begin(_pvm(2))
+        self.handler.process([self.evt(2)])
+        self.cache.end(_pvm(2))
+        self.handler.process([self.evt(2, etype='DELETE_URI', detail=None)])
+        with mock.patch.object(self.handler, '_handle_state') as handle:
+            self.handler.process([])
+        self.assertEqual([], self.reads())
+        handle.assert_not_called()
+
+    def test_read_started_before_the_change_ended_not_trusted(self):
+        self.state(1)
+        self.reads()
+        self.cache.begin(_pvm(1))
+        self.host.set(1, 'not activated')
+        read = self.host.read
+
+        def answered_then_changed(*args, **kwargs):
+            resp = read(*args, **kwargs)
+            self.host.set(1, 'running')
+            self.cache.end(_pvm(1))
+            return resp
+        self.adapter.read = answered_then_changed
+        self.assertEqual(power_state.SHUTDOWN, self.state(1))
+        self.adapter.read = read
+        # That answer predates the change's end: the next lookup reads.
+        self.assertEqual(power_state.RUNNING, self.state(1))
+        self.assertEqual([_one(1), _one(1)], self.reads())
+        self.assertEqual(power_state.RUNNING, self.state(1))
+        self.assertEqual([], self.reads())
+
+    def test_refill_after_the_change_trusted(self):
+        self.state(1)
+        self.cache.begin(_pvm(1))
+        self.cache.end(_pvm(1))
+        self.cache.refill()
+        self.reads()
+        self.assertEqual(power_state.RUNNING, self.state(1))
+        self.assertEqual([], self.reads())
+
     def test_partition_deleted_while_changed_not_read(self):
         self.state(1)
         self.reads()
@@ -336,7 +392,7 @@ class TestPartitionCache(test.NoDBTestCase):
         self.assertLessEqual(len(self.cache._parts), 8 + 3)
         self.assertEqual({_pvm(1), _pvm(2), _pvm(3)},
                          {u for u, (s, p) in self.cache._parts.items() if p})
-        self.assertEqual({'BUSY'}, self.cache._dirty)
+        self.assertEqual({'BUSY'}, set(self.cache._dirty))
         self.assertEqual(set(), self.cache._reading)
 
     def test_prune_keeps_what_a_read_in_flight_races(self):
