@@ -484,11 +484,13 @@ class FeedTask(pvm_tx.FeedTask):
             if feed:
                 return cls('vio_feed_task', feed, xag)
         start = time.monotonic()
-        ftsk = pvm_par.build_active_vio_feed_task(adapter, xag=xag)
+        # pypowervm's build_active_vio_feed_task reads this and builds a
+        # FeedTask (TaskFlow argument mappings, a WrapperTask) only to be
+        # thrown away here.
+        feed = pvm_par.get_active_vioses(adapter, xag=xag, find_min=1)
         with _LOCK:
-            _FEEDS.setdefault(adapter, {})[xag_t] = [
-                w.uuid for w in ftsk.feed]
-        return cls(ftsk.name, [stamp(w, start) for w in ftsk.feed], xag)
+            _FEEDS.setdefault(adapter, {})[xag_t] = [w.uuid for w in feed]
+        return cls('vio_feed_task', [stamp(w, start) for w in feed], xag)
 
     def release(self):
         """The flow is done with the feed: the slots keep its wrappers.

@@ -468,13 +468,13 @@ class TestKept(test_base.TestCase):
 
 class TestFeedTask(test_base.TestCase):
 
-    @mock.patch('pypowervm.tasks.partition.build_active_vio_feed_task')
+    @mock.patch('pypowervm.tasks.partition.get_active_vioses')
     def test_build_reuses_the_feed_released(self, build):
         objs = [_Obj(), _Obj()]
         objs[1].adapter = adpt = objs[0].adapter
         feed = [o.wrapper() for o in objs]
         feed[1].uuid = 'U2'
-        build.return_value = mock.Mock(feed=feed)
+        build.return_value = feed
         ftsk = batch.FeedTask.build(adpt, ['xag'], reuse=True)
         self.assertEqual(1, build.call_count)
         ftsk.release()
@@ -509,16 +509,25 @@ class TestFeedTask(test_base.TestCase):
         get.assert_called_once_with(objs[0].adapter, xag=['xag'])
         self.assertEqual({'U1': fresh[0], 'U2': fresh[1]}, bases)
 
-    @mock.patch('pypowervm.tasks.partition.build_active_vio_feed_task')
+    @mock.patch('pypowervm.tasks.partition.get_active_vioses')
     def test_build_from_the_active_vios_feed(self, build):
+        # pypowervm's active VIOS read (at least one); one FeedTask built
+        # (not pypowervm's build_active_vio_feed_task's as well).
         feed = [mock.Mock(spec=pvm_vios.VIOS, uuid=u) for u in ('v1', 'v2')]
-        build.return_value = mock.Mock(feed=feed)
-        build.return_value.name = 'vio_feed'
+        build.return_value = feed
         adpt = mock.Mock()
-        ftsk = batch.FeedTask.build(adpt, ['xag'])
-        build.assert_called_once_with(adpt, xag=['xag'])
+        built = []
+        init = pvm_tx.FeedTask.__init__
+
+        def counted(self, *args, **kwargs):
+            built.append(self)
+            init(self, *args, **kwargs)
+        with mock.patch.object(pvm_tx.FeedTask, '__init__', counted):
+            ftsk = batch.FeedTask.build(adpt, ['xag'])
+        build.assert_called_once_with(adpt, xag=['xag'], find_min=1)
+        self.assertEqual([ftsk], built)
         self.assertIsInstance(ftsk, batch.FeedTask)
-        self.assertEqual('vio_feed', ftsk.name)
+        self.assertEqual('vio_feed_task', ftsk.name)
         self.assertEqual(['xag'], ftsk.xag)
         self.assertEqual(['v1', 'v2'], sorted(ftsk.wrapper_tasks))
 
