@@ -9,6 +9,7 @@ from nova.tests.unit import fake_instance
 from pypowervm import exceptions as pvm_exc
 from pypowervm.wrappers import logical_partition as pvm_lpar
 from pypowervm.wrappers import managed_system as pvm_ms
+from pypowervm.wrappers import network as pvm_net
 from taskflow import engines as tf_eng
 from taskflow.patterns import linear_flow as tf_lf
 
@@ -525,3 +526,50 @@ class TestHelpers(test.NoDBTestCase):
         self.assertEqual('fa:16:3e:00:00:01', vif.norm_mac('FA163E000001'))
         self.assertEqual('fa:16:3e:00:00:01',
                          vif.norm_mac('FA:16:3E:00:00:01'))
+
+
+class TestBuildCna(test.NoDBTestCase):
+    """vif.build_cna: pypowervm's CNA, built once per PVID and vswitch."""
+
+    def setUp(self):
+        super().setUp()
+        self.adapter = mock.Mock(name='adapter')
+        self.addCleanup(vif.reset_cache)
+
+    def _fresh(self, pvid, href, mac):
+        return pvm_net.CNA.bld(self.adapter, pvid, href, mac_addr=mac)
+
+    def test_same_xml_as_pypowervm(self):
+        hrefs = [VSW_BASE + 'vsw0', VSW_BASE + 'vsw1']
+        cases = ((100, hrefs[0], 'fa:16:3e:00:00:01'),
+                 (100, hrefs[0], 'FA163E000002'),
+                 (101, hrefs[0], 'fa:16:3e:00:00:03'),
+                 (100, hrefs[1], 'fa:16:3e:00:00:04'),
+                 (100, hrefs[0], 'fa:16:3e:00:00:05'))
+        want = [self._fresh(*case).toxmlstring() for case in cases]
+        with mock.patch.object(pvm_net.CNA, 'bld',
+                               side_effect=pvm_net.CNA.bld) as bld:
+            for case, xml in zip(cases, want):
+                cna = vif.build_cna(self.adapter, *case)
+                self.assertIsInstance(cna, pvm_net.CNA)
+                self.assertEqual(xml, cna.toxmlstring())
+        # Built by pypowervm once per (PVID, vswitch); copies otherwise.
+        self.assertEqual(3, bld.call_count)
+
+    def test_copies_are_independent(self):
+        href = VSW_BASE + 'vsw0'
+        one = vif.build_cna(self.adapter, 100, href, 'fa:16:3e:00:00:01')
+        two = vif.build_cna(self.adapter, 100, href, 'fa:16:3e:00:00:02')
+        three = vif.build_cna(self.adapter, 100, href, 'fa:16:3e:00:00:03')
+        self.assertEqual(['FA163E000001', 'FA163E000002', 'FA163E000003'],
+                         [c.mac for c in (one, two, three)])
+        self.assertIsNot(two.entry.element.element,
+                         three.entry.element.element)
+
+    def test_reset_forgets(self):
+        href = VSW_BASE + 'vsw0'
+        vif.build_cna(self.adapter, 100, href, 'fa:16:3e:00:00:01')
+        vif.reset_cache(mock.Mock())
+        self.assertEqual(1, len(vif._cnas))
+        vif.reset_cache(self.adapter)
+        self.assertEqual(0, len(vif._cnas))
