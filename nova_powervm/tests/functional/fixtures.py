@@ -347,31 +347,57 @@ class VncConsoleFixture(fixtures.Fixture):
     runs until the terminal is closed, and starts a thread that closes the
     terminal five minutes after its last client left: both would outlive
     the test and poll its stopped simulator (ECONNREFUSED noise in a later
-    test).  Cleanup stops them, before the simulator stops.
+    test).  Every such thread started while the fixture is in use is
+    tracked (a repeater the driver's own terminal close stopped is no
+    longer in pypowervm's table, yet its closer runs on); cleanup stops
+    them all, before the simulator stops.
     """
 
     def __init__(self, sim):
         super(VncConsoleFixture, self).__init__()
         self.sim = sim
+        self.started = []
 
     def _setUp(self):
         from nova_powervm.simulator import fixture as sim_fixture
+        from pypowervm.tasks import vterm
         self.useFixture(sim_fixture.VtermCommandsFixture(self.sim))
-        self.addCleanup(stop_vnc_threads)
+        for cls in (vterm._VNCRepeaterServer, vterm._VNCKiller):
+            self.useFixture(fixtures.MonkeyPatch(
+                '%s.%s.start' % (cls.__module__, cls.__name__),
+                self._tracked(cls.start)))
+        self.addCleanup(stop_vnc_threads, self.started)
+
+    def _tracked(self, start):
+        def tracked_start(thread):
+            self.started.append(thread)
+            return start(thread)
+        return tracked_start
 
 
-def stop_vnc_threads(timeout=60):
-    """Stop pypowervm's VNC repeaters and their delayed terminal closers."""
+def stop_vnc_threads(started=(), timeout=60):
+    """Stop pypowervm's VNC repeaters and their delayed terminal closers.
+
+    ``started``: more of those threads (see VncConsoleFixture) than the
+    repeaters pypowervm still lists.
+    """
     from pypowervm.tasks import vterm
     repeaters = list(vterm._VNC_LOCAL_PORT_TO_REPEATER.values())
+    repeaters += [t for t in started if t not in repeaters and
+                  isinstance(t, vterm._VNCRepeaterServer)]
     for rep in repeaters:
         rep.stop()
     for rep in repeaters:
-        # A repeater notices a client that left within its 1 s select and
-        # may start a closer then: abort it once the repeater has ended.
-        # (Without a client it starts none: not waited for.)
-        if rep.peers or rep.vnc_killer is not None:
+        # A stopped repeater ends within its 1 s select; a client that
+        # left meanwhile may make it start a closer then: joined first.
+        if rep.ident is not None:
             rep.join(timeout)
-        if rep.vnc_killer is not None:
-            rep.vnc_killer.abort()
-            rep.vnc_killer.join(timeout)
+    killers = [t for t in started if isinstance(t, vterm._VNCKiller)]
+    killers += [rep.vnc_killer for rep in repeaters
+                if rep.vnc_killer is not None and
+                rep.vnc_killer not in killers]
+    for killer in killers:
+        killer.abort()
+    for killer in killers:
+        if killer.ident is not None:
+            killer.join(timeout)

@@ -91,6 +91,30 @@ class TestStreamingGlanceFixture(testtools.TestCase):
                           self.glance.download, None, image['id'])
 
 
+class TestVncConsoleFixture(testtools.TestCase):
+
+    def test_closer_of_an_unlisted_repeater_is_stopped(self):
+        # The driver's terminal close stops a repeater (pypowervm forgets
+        # it) whose closer already runs: it would call rmvterm against a
+        # stopped simulator five minutes later.
+        from pypowervm.tasks import vterm
+        self.useFixture(pvm_fixtures.fixtures.MonkeyPatch(
+            'nova_powervm.simulator.fixture.VtermCommandsFixture',
+            lambda sim: pvm_fixtures.fixtures.Fixture()))
+        closes = []
+        self.useFixture(pvm_fixtures.fixtures.MonkeyPatch(
+            'pypowervm.tasks.vterm._close_vterm_local',
+            lambda adapter, uuid: closes.append(uuid)))
+        with pvm_fixtures.VncConsoleFixture(None):
+            killer = vterm._VNCKiller(None, 'lpar-uuid')
+            self.addCleanup(killer.abort)
+            killer.start()
+            self.assertNotIn(killer,
+                             vterm._VNC_LOCAL_PORT_TO_REPEATER.values())
+        self.assertFalse(killer.is_alive())
+        self.assertEqual([], closes)
+
+
 class TestFCCinderFixture(testtools.TestCase):
 
     def setUp(self):
