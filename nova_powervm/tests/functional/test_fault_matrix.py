@@ -62,10 +62,10 @@ CONF = cfg.CONF
 JOB_PATH = re.compile(r'/do/[^/]+$')
 # Timeout cells: the client's timeout and how long the simulator holds
 # the answer of the request it has already served.  Every such cell waits
-# out the timeout; a request of these flows takes milliseconds, so 1 s
-# still leaves a wide margin on a loaded machine.
-AMBIGUOUS_TIMEOUT_S = 1.0
-AMBIGUOUS_HOLD_S = 1.25
+# out the timeout (about 75 cells); a request of these flows takes
+# milliseconds, so 0.5 s still leaves a wide margin on a loaded machine.
+AMBIGUOUS_TIMEOUT_S = 0.5
+AMBIGUOUS_HOLD_S = 0.75
 
 
 def _is_job(method, path):
