@@ -62,6 +62,7 @@ from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import pvm_private
+from nova_powervm.virt.powervm import tf_args
 
 LOG = logging.getLogger(__name__)
 
@@ -150,9 +151,13 @@ def _older(wrapper, posted_at):
             read_at < posted_at)
 
 
+class _WrapperTask(tf_args.KeptArgMapping, pvm_tx.WrapperTask):
+    """pypowervm's WrapperTask, its TaskFlow argument mapping kept."""
+
+
 def _commit(name, base, changes):
     """Apply ``changes`` to the wrapper ``base`` and POST once."""
-    wtask = pvm_tx.WrapperTask(name, base)
+    wtask = _WrapperTask(name, base)
     for change in changes:
         def run(wrapper, change=change):
             change.raised = False
@@ -430,7 +435,7 @@ def _copy(wrapper):
     return type(wrapper).wrap(entry, etag=wrapper.etag)
 
 
-class FeedTask(pvm_tx.FeedTask):
+class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
     """pypowervm FeedTask whose per-VIOS changes are group committed.
 
     Same interface and results (``wrapper_task_rets``, post-execute tasks);

@@ -4,6 +4,7 @@ import time
 from unittest import mock
 
 from lxml import etree
+from oslo_utils import reflection
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tests.test_utils import pvmhttp
 from pypowervm.utils import transaction as pvm_tx
@@ -622,3 +623,41 @@ class TestCopy(test_base.TestCase):
         mine.scsi_mappings.remove(mine.scsi_mappings[0])
         self.assertEqual(count, len(vios_w.scsi_mappings))
         self.assertEqual(count - 1, len(mine.scsi_mappings))
+
+
+class TestArgMappingsKept(test_base.TestCase):
+    """batch's pypowervm tasks: TaskFlow's mappings, signatures read once."""
+
+    @staticmethod
+    def _mapping(atom):
+        return (atom.rebind, atom.requires, atom.optional, atom.revert_rebind,
+                atom.revert_optional, atom.provides)
+
+    @staticmethod
+    def _reads(build):
+        """(what ``build`` built, signature reads it made)."""
+        with mock.patch('taskflow.atom.reflection.get_callable_args',
+                        wraps=reflection.get_callable_args) as args:
+            return build(), args.call_count
+
+    def _check(self, ours, plain, reads_left=0):
+        want, plain_reads = self._reads(plain)
+        ours()   # worked out (unless an earlier test did)
+        got, reads = self._reads(ours)
+        self.assertEqual(reads_left, reads)
+        self.assertGreater(plain_reads, reads)
+        self.assertEqual(self._mapping(want), self._mapping(got))
+
+    def test_wrapper_task(self):
+        wrapper = _Obj().wrapper()
+        self._check(lambda: batch._WrapperTask('n', wrapper),
+                    lambda: pvm_tx.WrapperTask('n', wrapper))
+        self.assertIsInstance(batch._WrapperTask('n', wrapper),
+                              pvm_tx.WrapperTask)
+
+    def test_feed_task(self):
+        # Its own mapping is kept; pypowervm builds an internal WrapperTask
+        # of its own class (its signatures read).
+        feed = [_Obj().wrapper()]
+        self._check(lambda: batch.FeedTask('f', feed, ['xag']),
+                    lambda: pvm_tx.FeedTask('f', feed), reads_left=4)
