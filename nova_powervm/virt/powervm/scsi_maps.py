@@ -20,6 +20,25 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 _MAPPINGS = 'VirtualSCSIMappings'
 _CLIENT_LPAR = 'AssociatedLogicalPartition'
+# namespace -> compiled XPath of the client links' hrefs
+_HREFS = {}
+
+
+def _client_hrefs(container, ns):
+    """The client links' hrefs of the mappings in ``container`` (XPath).
+
+    Each a "smart" string (``getparent()``: its AssociatedLogicalPartition).
+    """
+    xpath = _HREFS.get(ns)
+    if xpath is None:
+        path = '%s/%s/@href' % (pvm_vios.VSCSIMapping.schema_type,
+                                _CLIENT_LPAR)
+        if ns:
+            path = '/'.join('u:' + part if part[0] != '@' else part
+                            for part in path.split('/'))
+        xpath = _HREFS[ns] = etree.XPath(path, namespaces={'u': ns} if ns
+                                         else None)
+    return xpath(container)
 
 
 def _candidates(vios_w, lpar_uuid):
@@ -35,18 +54,24 @@ def _candidates(vios_w, lpar_uuid):
     if container is None:
         return []
     raw = container.element
-    ns = etree.QName(raw).namespace
-    qual = (lambda name: '{%s}%s' % (ns, name)) if ns else (lambda n: n)
+    # One C-level pass collects the client links (document order, the
+    # order of scsi_mappings), one substring search a line each finds the
+    # UUID in them (a UUID holds no line break).
+    hrefs = _client_hrefs(raw, etree.QName(raw).namespace)
+    text = '\n'.join(hrefs).lower()
     key = lpar_uuid.lower()
-    tag = qual(pvm_vios.VSCSIMapping.schema_type)
     hits = []
-    # One C-level pass over the client links (document order, the order
-    # of scsi_mappings), a string test each.
-    for link in raw.iterfind('%s/%s' % (tag, qual(_CLIENT_LPAR))):
-        if key in (link.get('href') or '').lower():
-            smap = link.getparent()
-            if not hits or hits[-1] is not smap:
-                hits.append(smap)
+    line, start = 0, 0
+    pos = text.find(key)
+    while pos >= 0:
+        line += text.count('\n', start, pos)
+        smap = hrefs[line].getparent().getparent()
+        if not hits or hits[-1] is not smap:
+            hits.append(smap)
+        start = text.find('\n', pos)
+        if start < 0:
+            break
+        pos = text.find(key, start + 1)
     # Wrapped as scsi_mappings[idx] would (that wraps all of them first).
     return [maps.child_class.wrap(pvm_ent.Element.wrapelement(
         smap, container.adapter), **maps.injects) for smap in hits]

@@ -135,3 +135,29 @@ class TestScsiMaps(test.NoDBTestCase):
                                wraps=pvm_util.get_req_path_uuid) as parse:
             scsi_maps.build_mapping(vios_w, uuid, vdisk)
         self.assertLess(parse.call_count, len(vios_w.scsi_mappings))
+
+    def test_client_links_in_any_case(self):
+        # The candidates are the partition's mappings whatever the case of
+        # the links (first and last mapping too); the exact match stays
+        # pypowervm's (case-sensitive).
+        vios_w = self.vioses[0]
+        links = [m.element.find('AssociatedLogicalPartition')
+                 for m in vios_w.scsi_mappings]
+        links = [link for link in links if link is not None]
+        uuid = _clients(vios_w)[0]
+        for idx, link in enumerate(links):
+            href = link.get('href')
+            link.element.set('href', href.lower() if idx % 2 else
+                             href.upper())
+        for idx in (0, -1):
+            href = links[idx].get('href')
+            links[idx].element.set('href', href.rsplit('/', 1)[0] + '/' +
+                                   uuid.swapcase())
+        for arg in (uuid, uuid.lower(), uuid.upper(), uuid.swapcase()):
+            self.assertGreaterEqual(
+                len(scsi_maps._candidates(vios_w, arg)), 3)
+            expected = tsk_map.find_maps(vios_w.scsi_mappings,
+                                         client_lpar_id=arg,
+                                         include_orphans=True)
+            got = scsi_maps.find_maps(vios_w, arg, include_orphans=True)
+            self.assertEqual(_xml(expected), _xml(got), arg)
