@@ -33,6 +33,9 @@ class _DiskDriverMixin(object):
 class SnapshotTestMixin(object):
 
     flavor_disk_gb = 1   # the base class's flavor
+    # The snapshot's VIOS read: (slashes in the path, status).  One VIOS the
+    # boot kept: a conditional GET of it (304); more: one GET of the feed.
+    vios_read = (5, 304)
 
     def _mgmt_mappings(self):
         """(VIOS, storage name) of every vSCSI mapping to the mgmt LPAR."""
@@ -103,10 +106,12 @@ class SnapshotTestMixin(object):
         # Read through the mapping the fixture saw, which is gone again.
         self.assertEqual([disk], self.disks.calls)
         self.assertEqual([], self._mgmt_mappings())
-        # REST cost: one VIOS feed GET, one POST to map, one to unmap.
-        vios_reqs = [(r['method'], r['path'].count('/'))
+        # REST cost: a conditional GET of the VIOS the boot kept (304: no
+        # body), one POST to map, one to unmap (from the map's answer).
+        vios_reqs = [(r['method'], r['path'].count('/'), r['status'])
                      for r in self._vios_log()]
-        self.assertEqual([('GET', 4), ('POST', 5), ('POST', 5)], vios_reqs)
+        self.assertEqual([('GET',) + self.vios_read, ('POST', 5, 200),
+                          ('POST', 5, 200)], vios_reqs)
 
     def test_failed_upload_leaves_no_mapping(self):
         server = self._boot()
@@ -127,16 +132,19 @@ class SnapshotTestMixin(object):
 
     def test_failed_unmap_is_retried_by_revert(self):
         server = self._boot()
-        # Fail the second VIOS POST of the snapshot: the unmap.
+        # Refuse the second VIOS POST of the snapshot: the unmap (a 4xx:
+        # certainly not made, so not retried on the spot).
         self.sim.clear_request_log()
         self.sim.inject_fault(method='POST', path='VirtualIOServer', nth=2,
-                              status=500)
+                              status=409)
         self.api.post_server_action(
             server['id'], {'createImage': {'name': 'unmap-fails'}})
         self._wait_for_status(server, 'ACTIVE')
-        # Map, the failed unmap, then the revert's unmap (after a re-read).
+        # Map (from the VIOS the boot kept), the refused unmap, then the
+        # revert's unmap (after a re-read).
         self.assertEqual(
-            [('GET', 200), ('POST', 200), ('POST', 500), ('GET', 200),
+            [('GET', self.vios_read[1]), ('POST', 200), ('POST', 409),
+             ('GET', 200),
              ('POST', 200)],
             [(r['method'], r['status']) for r in self._vios_log()])
         self.assertEqual([], self._mgmt_mappings())
@@ -151,3 +159,4 @@ class TestSnapshotLocalDisk(_DiskDriverMixin, SnapshotTestMixin,
 class TestSnapshotSSP(_DiskDriverMixin, SnapshotTestMixin,
                       base.PowerVMNovaTestCase):
     disk_driver = 'ssp'
+    vios_read = (4, 200)   # two VIOSes serve the SSP

@@ -21,7 +21,6 @@ import time
 from oslo_log import log as logging
 from oslo_utils import importutils
 from pypowervm import const as pvm_const
-from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm import util as pvm_u
 from pypowervm.utils import transaction as pvm_tx
 from pypowervm.wrappers import storage as pvm_stg
@@ -189,6 +188,23 @@ class DiskAdapter(metaclass=abc.ABCMeta):
         return [batch.stamp(vwrap, start) for vwrap in pvm_vios.VIOS.get(
             self.adapter, xag=_SMAP_XAG) if vwrap.uuid in wanted]
 
+    def _own_vioses(self):
+        """``(uuid, wrapper or None)`` of :attr:`vios_uuids`, for batch.update.
+
+        None where this process kept the VIOS (batch.give_back: a change
+        costs a conditional GET, 304 and no body when it did not change);
+        for more than one VIOS, one GET of the feed instead.
+        """
+        uuids = list(self.vios_uuids)
+        if len(uuids) == 1 and batch.kept(
+                self.adapter, [batch.vios_key(uuids[0], _SMAP_XAG)]):
+            return [(uuid, None) for uuid in uuids]
+        return [(vwrap.uuid, vwrap) for vwrap in self._vios_feed()]
+
+    def _vios_getter(self, uuid):
+        return pvm_vios.VIOS.getter(self.adapter, entry_uuid=uuid,
+                                    xag=_SMAP_XAG)
+
     def instance_disk_iter(self, instance, disk_type=DiskType.BOOT):
         """Yield ``(storage_elem, vios_wrapper)`` for each mapping of the disk.
 
@@ -275,18 +291,10 @@ class DiskAdapter(metaclass=abc.ABCMeta):
             return [smap.backing_storage for client in clients for smap in
                     scsi_maps.remove_maps(vwrap, client, match_func=match)]
 
-        uuids = list(self.vios_uuids)
-        # A kept VIOS costs a conditional GET: for more than one, the feed.
-        if len(uuids) == 1 and batch.kept(
-                self.adapter, [batch.vios_key(uuids[0], _SMAP_XAG)]):
-            vioses = [(uuid, None) for uuid in uuids]
-        else:
-            vioses = [(vwrap.uuid, vwrap) for vwrap in self._vios_feed()]
         removed = []
-        for uuid, vwrap in vioses:
+        for uuid, vwrap in self._own_vioses():
             _answer, gone = batch.update(
-                batch.vios_key(uuid, _SMAP_XAG), pvm_vios.VIOS.getter(
-                    self.adapter, entry_uuid=uuid, xag=_SMAP_XAG),
+                batch.vios_key(uuid, _SMAP_XAG), self._vios_getter(uuid),
                 remove, wrapper=vwrap, name='detach_disk_%s' % uuid,
                 owned=True, answer=None, reuse=True)
             for stg_elem in gone or ():
@@ -326,80 +334,78 @@ class DiskAdapter(metaclass=abc.ABCMeta):
     def connect_instance_disk_to_mgmt(self, instance, mgmt_uuid):
         """Map the instance's boot disk to the management partition.
 
-        Tries each VIOS holding a mapping of the disk until one succeeds.
-        Costs one GET of the VIOS feed and one POST.
+        Tries each VIOS until one maps the disk and succeeds: one POST, and
+        the VIOS as this process kept it (a conditional GET) or one GET of
+        the feed (:meth:`_own_vioses`).  A change whose answer was lost is
+        retried on a new read (batch.update), not made twice.
         :return: ``(storage_elem, vios_wrapper, mapping)``: the wrapper is
-            current (etag) after the change and ``mapping`` is the new
-            VSCSIMapping as the server returned it (for
+            the server's answer, lent (for :meth:`disconnect_disk_from_mgmt`)
+            and ``mapping`` the new VSCSIMapping in it (for
             ``mgmt.discover_vscsi_disk``).
         :raises InstanceDiskMappingFailed: no boot disk, or no VIOS could
             map it.
         """
+        lpar_uuid = ids.pvm_uuid(instance)
+        match = self.disk_match_func(DiskType.BOOT, instance)
         errors = []
-        for stg_elem, vwrap in self.instance_disk_iter(instance):
-            wtask = pvm_tx.WrapperTask('disk_to_mgmt_%s' % vwrap.uuid, vwrap)
-            wtask.add_functor_subtask(_add_mgmt_map, mgmt_uuid, stg_elem)
+        for uuid, vwrap in self._own_vioses():
+            found = []
+
+            def add(vwrap):
+                del found[:]
+                for smap in scsi_maps.find_maps(vwrap, lpar_uuid,
+                                                match_func=match):
+                    found.append(smap.backing_storage)
+                    return _add_mgmt_map(vwrap, mgmt_uuid, found[0])
+                return None
+            key = batch.vios_key(uuid, _SMAP_XAG)
             try:
-                vwrap, _provided = wtask.execute()
+                vwrap, _made = batch.update(
+                    key, self._vios_getter(uuid), add, wrapper=vwrap,
+                    name='disk_to_mgmt_%s' % uuid, owned=True,
+                    answer=batch.LEND, reuse=True)
             except Exception as e:
-                LOG.warning('Mapping disk %(disk)s to the management '
-                            'partition through VIOS %(vios)s failed: '
-                            '%(err)s', {'disk': stg_elem.name,
-                                        'vios': vwrap.name, 'err': e})
+                LOG.warning('Mapping the boot disk of %(inst)s to the '
+                            'management partition through VIOS %(vios)s '
+                            'failed: %(err)s', {'inst': instance.name,
+                                                'vios': uuid, 'err': e})
                 errors.append(str(e))
-                made = self._made_despite(e, vwrap, mgmt_uuid, stg_elem)
-                if made is None:
-                    continue
-                vwrap = made
-            maps = tsk_map.find_maps(vwrap.scsi_mappings,
-                                     client_lpar_id=mgmt_uuid,
-                                     stg_elem=stg_elem)
+                continue
+            maps = found and scsi_maps.find_maps(vwrap, mgmt_uuid,
+                                                 stg_elem=found[0])
             if maps:
-                return stg_elem, vwrap, maps[0]
-            errors.append('VIOS %s did not report the new mapping' %
-                          vwrap.name)
+                return found[0], vwrap, maps[0]
+            if found:
+                errors.append('VIOS %s did not report the new mapping' %
+                              vwrap.name)
+            else:
+                # Not this VIOS's disk: the slot may keep the wrapper.
+                batch.give_back(self.adapter, key, vwrap)
         raise exc.InstanceDiskMappingFailed(
             instance=instance.name,
             reason='; '.join(errors) or 'no boot disk mapping found')
 
-    def _made_despite(self, error, vwrap, mgmt_uuid, stg_elem):
-        """The VIOS re-read if its failed POST made the mapping, else None.
-
-        The server may have made the change and lost the answer.
-        """
-        if not exc.may_have_applied(error):
-            return None
-        try:
-            vwrap = pvm_vios.VIOS.get(self.adapter, uuid=vwrap.uuid,
-                                      xag=[pvm_const.XAG.VIO_SMAP])
-        except Exception:
-            LOG.warning('Could not re-read VIOS %s.', vwrap.name,
-                        exc_info=True)
-            return None
-        if tsk_map.find_maps(vwrap.scsi_mappings, client_lpar_id=mgmt_uuid,
-                             stg_elem=stg_elem):
-            LOG.info('The mapping was made although its update failed.')
-            return vwrap
-        return None
-
     def disconnect_disk_from_mgmt(self, vios_wrap, disk_name, mgmt_uuid):
         """Remove the mapping of ``disk_name`` to the management partition.
 
-        Idempotent.  ``vios_wrap`` may be a VIOS wrapper (one POST; refetched
-        on etag mismatch) or a VIOS UUID (one GET more).
+        Idempotent.  ``vios_wrap``: a VIOS wrapper, handed over (one POST;
+        re-read on etag mismatch), or a VIOS UUID (the VIOS as this process
+        kept it, a conditional GET, else a GET).  The slot keeps the answer.
         """
-        if not isinstance(vios_wrap, pvm_vios.VIOS):
-            vios_wrap = pvm_vios.VIOS.getter(
-                self.adapter, entry_uuid=vios_wrap,
-                xag=[pvm_const.XAG.VIO_SMAP])
+        if isinstance(vios_wrap, pvm_vios.VIOS):
+            uuid, vwrap = vios_wrap.uuid, vios_wrap
+        else:
+            uuid, vwrap = vios_wrap, None
 
         def match(stg_elem):
             return (isinstance(stg_elem, (pvm_stg.VDisk, pvm_stg.LU)) and
                     stg_elem.name == disk_name)
-        wtask = pvm_tx.WrapperTask('disk_from_mgmt', vios_wrap)
-        wtask.add_functor_subtask(tsk_map.remove_maps, mgmt_uuid,
-                                  match_func=match)
-        wtask.execute()
+
+        def remove(vwrap):
+            return scsi_maps.remove_maps(vwrap, mgmt_uuid, match_func=match)
+        batch.update(batch.vios_key(uuid, _SMAP_XAG), self._vios_getter(uuid),
+                     remove, wrapper=vwrap, name='disk_from_mgmt_%s' % uuid,
+                     owned=True, answer=None, reuse=True)
 
 
 def _add_mgmt_map(vwrap, mgmt_uuid, stg_elem):

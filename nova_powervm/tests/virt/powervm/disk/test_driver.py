@@ -1,16 +1,19 @@
 """Unit tests for the shared logic of the disk driver interface."""
+import time
 from unittest import mock
 
 from nova import test
 from pypowervm import exceptions as pvm_exc
-from pypowervm.wrappers import entry_wrapper as ewrap
+from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm.tests.virt.powervm.disk import fake_adapter
 from nova_powervm.tests.virt.powervm import test_vm
+from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import pvm_private
 
 INST_UUID = '4d6a0c1b-aaaa-4bbb-8ccc-ddddeeeeffff'
 LPAR_UUID = '4D6A0C1B-AAAA-4BBB-8CCC-DDDDEEEEFFFF'
@@ -177,8 +180,8 @@ class TestDiskAdapter(test.NoDBTestCase):
         self.drv.attach_disk(self.inst, lu, ftsk)
         func = ftsk.wrapper_tasks['vios-1'].add_functor_subtask.call_args[
             0][0]
-        scan = mock.patch.object(disk_dvr.tsk_map, 'find_maps',
-                                 wraps=disk_dvr.tsk_map.find_maps)
+        scan = mock.patch.object(tsk_map, 'find_maps',
+                                 wraps=tsk_map.find_maps)
         with scan as find_maps:
             self.assertTrue(func(self.feed[0]))
         self.assertEqual(1, find_maps.call_count)
@@ -312,23 +315,31 @@ class TestDiskAdapter(test.NoDBTestCase):
         reread = self._vios('vios-1')
         self._map(reread, LPAR_UUID, self._lu(self.boot))
         made = self._map(reread, MGMT_UUID, self._lu(self.boot))
-        self.mock_get.side_effect = [self.feed, reread]
-        _stg, vwrap, smap = self.drv.connect_instance_disk_to_mgmt(
-            self.inst, MGMT_UUID)
+        with mock.patch.object(pvm_private, 'read_again',
+                               return_value=reread) as read_again:
+            _stg, vwrap, smap = self.drv.connect_instance_disk_to_mgmt(
+                self.inst, MGMT_UUID)
         self.assertIs(reread, vwrap)
-        self.assertIs(made, smap)
-        self.mock_get.assert_called_with(self.adpt, uuid='vios-1',
-                                         xag=['ViosSCSIMapping'])
+        self.assertEqual(made.toxmlstring(), smap.toxmlstring())
+        self.assertEqual('vios-1', read_again.call_args[0][0].entry_uuid)
+        # Found, not made again.
+        reread.update.assert_not_called()
         self.feed[1].update.assert_not_called()
 
     def test_connect_to_mgmt_answer_lost_not_made(self):
         self._map(self.feed[0], LPAR_UUID, self._lu(self.boot))
         self._map(self.feed[1], LPAR_UUID, self._lu(self.boot))
         self.feed[0].update.side_effect = pvm_exc.TimeoutError('timed out')
-        self.mock_get.side_effect = [self.feed, self._vios('vios-1')]
-        _stg, vwrap, _smap = self.drv.connect_instance_disk_to_mgmt(
-            self.inst, MGMT_UUID)
+        # Read again: not made, so made now (its POST refused this time).
+        reread = self._vios('vios-1')
+        self._map(reread, LPAR_UUID, self._lu(self.boot))
+        reread.update.side_effect = test_vm.http_error(409)
+        with mock.patch.object(pvm_private, 'read_again',
+                               return_value=reread):
+            _stg, vwrap, _smap = self.drv.connect_instance_disk_to_mgmt(
+                self.inst, MGMT_UUID)
         self.assertIs(self.feed[1], vwrap)
+        reread.update.assert_called_once()
 
     def test_connect_to_mgmt_no_disk(self):
         e = self.assertRaises(exc.InstanceDiskMappingFailed,
@@ -348,18 +359,49 @@ class TestDiskAdapter(test.NoDBTestCase):
         self.drv.disconnect_disk_from_mgmt(vwrap, self.boot, MGMT_UUID)
         vwrap.update.assert_called_once()
 
-    @mock.patch('pypowervm.wrappers.virtual_io_server.VIOS.getter')
-    def test_disconnect_from_mgmt_by_uuid(self, mock_getter):
+    def test_disconnect_from_mgmt_by_uuid(self):
         vwrap = self.feed[1]
         self._map(vwrap, MGMT_UUID, self._lu(self.boot))
-        getter = mock.Mock(spec=ewrap.EntryWrapperGetter)
-        getter.get.return_value = vwrap
-        mock_getter.return_value = getter
-        self.drv.disconnect_disk_from_mgmt('vios-2', self.boot, MGMT_UUID)
-        mock_getter.assert_called_once_with(
-            self.adpt, entry_uuid='vios-2', xag=['ViosSCSIMapping'])
+        with mock.patch.object(pvm_private, 'read_again',
+                               return_value=vwrap) as read_again:
+            self.drv.disconnect_disk_from_mgmt('vios-2', self.boot,
+                                               MGMT_UUID)
+        getter = read_again.call_args[0][0]
+        self.assertEqual(('vios-2', ['ViosSCSIMapping']),
+                         (getter.entry_uuid, getter.xag))
         self.assertEqual([], vwrap.scsi_mappings)
         vwrap.update.assert_called_once()
+
+    def test_snapshot_mappings_from_kept_vios(self):
+        # The VIOS this process kept (a conditional GET, 304 when nothing
+        # changed); the mapping POST's answer is lent to the flow and the
+        # unmap POST's answer kept for the next change (a destroy's).
+        self.drv.vios_uuids = ['vios-1']
+        vios = self.feed[0]
+        self._map(vios, LPAR_UUID, self._lu(self.boot))
+        answer = self._vios('vios-1')
+        batch.give_back(self.adpt, batch.vios_key('vios-1', [
+            'ViosSCSIMapping']), batch.stamp(vios, time.monotonic()))
+
+        def posted(*args, **kwargs):
+            answer.scsi_mappings[:] = vios.scsi_mappings
+            return answer
+        vios.update.side_effect = posted
+        stg, vwrap, smap = self.drv.connect_instance_disk_to_mgmt(
+            self.inst, MGMT_UUID)
+        self.mock_get.assert_not_called()
+        vios.refresh.assert_called_once_with()
+        self.assertIs(answer, vwrap)
+        self.assertEqual(self.boot, stg.name)
+        self.assertTrue(smap.client_lpar_href.endswith(MGMT_UUID))
+        self.drv.disconnect_disk_from_mgmt(vwrap, stg.name, MGMT_UUID)
+        answer.update.assert_called_once()
+        answer.refresh.assert_not_called()
+        self.assertEqual([LPAR_UUID], [
+            m.client_lpar_href.rsplit('/', 1)[1]
+            for m in answer.scsi_mappings])
+        self.assertTrue(batch.kept(self.adpt, [batch.vios_key(
+            'vios-1', ['ViosSCSIMapping'])]))
 
     @mock.patch('oslo_utils.importutils.import_object')
     def test_get_disk_driver(self, mock_imp):
