@@ -161,8 +161,7 @@ def create_cfg_drive(adapter, instance, injected_files, network_info,
         LOG.info('Mapping config drive %(media)s of instance %(inst)s '
                  'through Virtual I/O Server %(vios)s.',
                  {'media': name, 'inst': instance.name, 'vios': vios_w.name})
-        smap = scsi_maps.build_mapping(vios_w, lpar_uuid, vopt)
-        return scsi_maps.add_map(vios_w, smap)
+        return scsi_maps.map_storage(vios_w, lpar_uuid, vopt)
 
     if stg_ftsk is not None and vios_uuid in stg_ftsk.wrapper_tasks:
         stg_ftsk.wrapper_tasks[vios_uuid].add_functor_subtask(_add_map)

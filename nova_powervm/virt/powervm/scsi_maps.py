@@ -9,8 +9,11 @@ names the partition (a string test per mapping, a few ms), and leave the
 exact match to ``find_maps`` on those: same results, same wrappers (the
 mappings stay elements of the VIOS wrapper, so removing one removes it
 from the VIOS).  :func:`build_mapping` is ``scsi_mapper.build_vscsi_mapping``
-on those candidates (pypowervm's scans every mapping: about 60 ms with 500).
+on those candidates (pypowervm's scans every mapping: about 60 ms with 500),
+:func:`map_storage` both with one look.
 """
+import copy
+
 from lxml import etree
 from pypowervm import entities as pvm_ent
 from pypowervm.tasks import scsi_mapper as tsk_map
@@ -117,11 +120,42 @@ def build_mapping(vios_w, lpar_uuid, stg_ref, fuse_limit=32,
     As pypowervm's: the new mapping reuses the client/server adapter pair of
     the partition's first bus (mappings grouped by server adapter) holding
     fewer than ``fuse_limit`` devices, else asks for a new pair.  The VIOS
-    wrapper is not changed.
+    wrapper is not changed: a ``stg_ref`` that belongs to a tree (another
+    mapping's storage) is copied, not moved out of it.
     """
+    return _build(_candidates(vios_w, lpar_uuid), lpar_uuid, stg_ref,
+                  fuse_limit, lpar_slot_num, lua, target_name)
+
+
+def map_storage(vios_w, lpar_uuid, stg_ref, **kwargs):
+    """``add_map(vios_w, build_mapping(...))`` with one look at the mappings.
+
+    :param kwargs: build_mapping's fuse_limit, lpar_slot_num, lua,
+        target_name.
+    :return: the new mapping (appended), or None if the VIOS already maps
+        the storage to the partition.
+    """
+    found = _candidates(vios_w, lpar_uuid)
+    mapping = _build(found, lpar_uuid, stg_ref, **kwargs)
+    # add_map's test, on the same candidates (its client is this partition).
+    client = pvm_util.get_req_path_uuid(mapping.client_lpar_href,
+                                        preserve_case=True)
+    if tsk_map.find_maps(found, client_lpar_id=client,
+                         stg_elem=mapping.backing_storage):
+        return None
+    vios_w.scsi_mappings.append(mapping)
+    return mapping
+
+
+def _build(candidates, lpar_uuid, stg_ref, fuse_limit=32,
+           lpar_slot_num=None, lua=None, target_name=None):
+    if stg_ref.element.element.getparent() is not None:
+        # Part of a tree (another mapping's storage): pypowervm's bld would
+        # move it out of there (lxml), so the POST would drop it.
+        stg_ref = copy.deepcopy(stg_ref)
     key = lpar_uuid.lower()
     buses = {}
-    for smap in _candidates(vios_w, lpar_uuid):
+    for smap in candidates:
         if smap.client_adapter is None or (pvm_util.get_req_path_uuid(
                 smap.client_lpar_href or '') != key):
             continue

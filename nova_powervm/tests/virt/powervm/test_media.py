@@ -92,12 +92,10 @@ class TestMedia(test.NoDBTestCase):
         func = wtsk.add_functor_subtask.call_args[0][0]
         vios_w = mock.Mock()
         with mock.patch('nova_powervm.virt.powervm.media.scsi_maps.'
-                        'build_mapping') as bld, mock.patch(
-                'nova_powervm.virt.powervm.media.scsi_maps.add_map') as add:
+                        'map_storage') as add:
             self.assertIs(add.return_value, func(vios_w))
-        bld.assert_called_once_with(vios_w, self.lpar_uuid,
+        add.assert_called_once_with(vios_w, self.lpar_uuid,
                                     mock.sentinel.vopt)
-        add.assert_called_once_with(vios_w, bld.return_value)
 
     def test_repository_lookup_cached(self):
         ftsk = mock.Mock(wrapper_tasks={VIOS: mock.Mock()})
@@ -122,12 +120,10 @@ class TestMedia(test.NoDBTestCase):
         func = update.call_args[0][2]
         vios_w = mock.Mock()
         with mock.patch('nova_powervm.virt.powervm.media.scsi_maps.'
-                        'build_mapping') as bld, mock.patch(
-                'nova_powervm.virt.powervm.media.scsi_maps.add_map') as add:
+                        'map_storage') as add:
             self.assertIs(add.return_value, func(vios_w))
-        bld.assert_called_once_with(vios_w, self.lpar_uuid,
+        add.assert_called_once_with(vios_w, self.lpar_uuid,
                                     mock.sentinel.vopt)
-        add.assert_called_once_with(vios_w, bld.return_value)
 
     def test_mgmt_cna_added_as_link_local_vif(self):
         cna = mock.Mock(mac='FA163E000001')

@@ -161,3 +161,54 @@ class TestScsiMaps(test.NoDBTestCase):
                                          include_orphans=True)
             got = scsi_maps.find_maps(vios_w, arg, include_orphans=True)
             self.assertEqual(_xml(expected), _xml(got), arg)
+
+    def test_map_storage_as_build_and_add(self):
+        adpt = fake_adapter.adapter_with_hrefs()
+        checked = 0
+        for vios_w in self.vioses:
+            for uuid in _clients(vios_w)[:6] + [_NOBODY]:
+                for kwargs in ({}, {'lpar_slot_num': 7, 'lua': '0x81'}):
+                    expected_w = copy.deepcopy(vios_w)
+                    expected = scsi_maps.add_map(
+                        expected_w, scsi_maps.build_mapping(
+                            expected_w, uuid,
+                            pvm_stg.VDisk.bld_ref(adpt, 'new_disk'),
+                            **kwargs))
+                    got_w = copy.deepcopy(vios_w)
+                    got = scsi_maps.map_storage(
+                        got_w, uuid, pvm_stg.VDisk.bld_ref(adpt, 'new_disk'),
+                        **kwargs)
+                    self.assertEqual(expected.toxmlstring(),
+                                     got.toxmlstring())
+                    self.assertEqual(expected_w.toxmlstring(),
+                                     got_w.toxmlstring())
+                    checked += 1
+        self.assertGreater(checked, 10)
+
+    def test_map_storage_leaves_mapped_storage_alone(self):
+        vios_w, uuid, have = [
+            (vios_w, uuid, smap) for vios_w in self.vioses
+            for uuid in _clients(vios_w)
+            for smap in scsi_maps.find_maps(vios_w, uuid)
+            if smap.backing_storage is not None][0]
+
+        def with_storage():
+            return sum(1 for smap in vios_w.scsi_mappings
+                       if smap.backing_storage is not None)
+        stored = with_storage()
+        before = vios_w.toxmlstring()
+        # Mapped to the partition already: nothing changes.
+        self.assertIsNone(scsi_maps.map_storage(vios_w, uuid,
+                                                have.backing_storage))
+        self.assertEqual(before, vios_w.toxmlstring())
+        # Mapped to another partition (one without a bus on this VIOS, so
+        # pypowervm builds a new one): copied, still in the first mapping.
+        stg = have.backing_storage
+        stg.element.adapter = fake_adapter.adapter_with_hrefs()
+        new = scsi_maps.map_storage(vios_w, _NOBODY, stg)
+        self.assertIsNotNone(new)
+        self.assertEqual((stg.name, stg.udid), (new.backing_storage.name,
+                                                new.backing_storage.udid))
+        self.assertEqual(stored + 1, with_storage())
+        self.assertEqual(1, len(scsi_maps.find_maps(
+            vios_w, _NOBODY, stg_elem=have.backing_storage)))

@@ -255,9 +255,8 @@ class DiskAdapter(metaclass=abc.ABCMeta):
             # mappings only: they grow with the host's partitions).
             slot, lua = slot_map.vscsi_slot(instance, vwrap, disk_info.udid,
                                             boot=True)
-            mapping = scsi_maps.build_mapping(
-                vwrap, lpar_uuid, stg_ref, lpar_slot_num=slot, lua=lua)
-            return scsi_maps.add_map(vwrap, mapping)
+            return scsi_maps.map_storage(vwrap, lpar_uuid, stg_ref,
+                                         lpar_slot_num=slot, lua=lua)
 
         for wtask in wtasks:
             wtask.add_functor_subtask(add_mapping)
@@ -413,7 +412,4 @@ def _add_mgmt_map(vwrap, mgmt_uuid, stg_elem):
 
     Returns a false value (no update) if the mapping already exists.
     """
-    if scsi_maps.find_maps(vwrap, mgmt_uuid, stg_elem=stg_elem):
-        return None
-    return scsi_maps.add_map(vwrap, scsi_maps.build_mapping(
-        vwrap, mgmt_uuid, stg_elem))
+    return scsi_maps.map_storage(vwrap, mgmt_uuid, stg_elem)

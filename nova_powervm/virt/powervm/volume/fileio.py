@@ -36,9 +36,8 @@ def _matcher(name):
 
 def _add_mapping(vios_w, lpar_uuid, stg_ref, slot=None):
     """Subtask: map the disk to the partition (idempotent)."""
-    smap = scsi_maps.build_mapping(vios_w, lpar_uuid, stg_ref,
-                                   lpar_slot_num=slot)
-    return scsi_maps.add_map(vios_w, smap) is not None
+    return scsi_maps.map_storage(vios_w, lpar_uuid, stg_ref,
+                                 lpar_slot_num=slot) is not None
 
 
 def _remove_mapping(vios_w, lpar_uuid, name):

@@ -149,9 +149,8 @@ def _add_mapping(vios_w, lpar_uuid, dev_name, udid, slot=None, inst=None):
     if slot is None and inst is not None:
         slot, lua = slot_map.vscsi_slot(inst, vios_w, udid)
     pv = pvm_stor.PV.bld(vios_w.adapter, dev_name, udid=udid)
-    smap = scsi_maps.build_mapping(vios_w, lpar_uuid, pv,
-                                   lpar_slot_num=slot, lua=lua)
-    return scsi_maps.add_map(vios_w, smap) is not None
+    return scsi_maps.map_storage(vios_w, lpar_uuid, pv, lpar_slot_num=slot,
+                                 lua=lua) is not None
 
 
 def _remove_mapping(vios_w, lpar_uuid, udid, dev_name):
