@@ -25,14 +25,21 @@ from nova_powervm.simulator import errors
 from nova_powervm.simulator import registry as reg
 from nova_powervm.simulator import xmlutil as xu
 
+_PAIR = 'vnet_pair'
 
-def _used_pairs(sim, skip=None):
-    pairs = set()
-    for o in sim.store.of_type('ClientNetworkAdapter'):
-        if o is skip:
-            continue
-        pairs.add((o.text('VirtualSwitchID'), o.text('PortVLANID')))
-    return pairs
+
+def _pair(cna):
+    return (cna.text('VirtualSwitchID'), cna.text('PortVLANID'))
+
+
+def _pair_used(sim, pair, skip=None):
+    """Whether an adapter (but ``skip``) is on (switch ID, VLAN) ``pair``.
+
+    Each adapter's pair is kept until it changes (Obj.memo): a delete on a
+    host with hundreds of adapters reads none of their elements.
+    """
+    return any(o is not skip and o.memo(_PAIR, _pair) == pair
+               for o in sim.store.of_type('ClientNetworkAdapter'))
 
 
 def _vnets(sim):
@@ -106,8 +113,8 @@ def _realize_vnet(sim, obj, ctx):
 
 @reg.on_delete('ClientNetworkAdapter')
 def _release_vnet(sim, obj, ctx):
-    pair = (obj.text('VirtualSwitchID'), obj.text('PortVLANID'))
-    if pair in _used_pairs(sim, skip=obj):
+    pair = _pair(obj)
+    if _pair_used(sim, pair, skip=obj):
         return
     for vn in _vnets(sim):
         if (vn.text('VswitchID'), vn.text('NetworkVLANID')) == pair:

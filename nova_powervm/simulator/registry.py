@@ -101,9 +101,10 @@ def run_undo(ctx):
 def fast_update(name):
     """fn(sim, obj, req, groups, check) -> bool: a cheaper POST update.
 
-    Tried before the ordinary update (etag and media type checked, the
-    body's hrefs all pointing here).  Returns False to leave the request to
-    the ordinary path; True once it has stored exactly what the ordinary
+    Tried before the ordinary update (etag and media type checked) for
+    bodies whose hrefs all point here (xmlutil.href_counts equal), which
+    it checks itself.  Returns False to leave the request to the ordinary
+    path; True once it has stored exactly what the ordinary
     path would have (hooks run, ``sim.store.replace`` done), having called
     ``check(root)`` with the body's root element before any change and
     raised what the ordinary path would raise.

@@ -45,6 +45,9 @@ DATAVG = 'datavg'
 QCOW_VG = 'QCOW VG - default'
 REPO_NAME = 'VMLibrary'
 MAX_VDISK_NAME = 15
+# A VIOS's cache key of what updates read of its SCSI mappings
+# (storage_scsi_facts.MEMO).
+SCSI_FACTS = 'scsi_facts'
 
 VG_ORDER = ('AvailableSize', 'BackingDeviceCount', 'FreeSpace',
             'GroupCapacity', 'GroupName', 'GroupSerialID', 'GroupState',
@@ -319,17 +322,31 @@ def all_storage(sim):
 
 
 def storage_in_use(sim, vios_key, udid):
-    """Whether a SCSI mapping of the VIOS has storage with this UDID."""
+    """Whether a SCSI mapping of the VIOS has storage with this UDID.
+
+    Read from what the last VIOS update read of its mappings
+    (storage_scsi_facts' memo, kept until the VIOS changes otherwise) when
+    there is one.
+    """
     vios = sim.store.get(*vios_key)
     if vios is None or not udid:
         return False
-    for stg in xu.findall(vios.element,
-                          'VirtualSCSIMappings/VirtualSCSIMapping/Storage'):
-        for c in stg:
-            if isinstance(c.tag, str) and udid in (
-                    xu.text(c, 'UniqueDeviceID'), xu.text(c, 'MediaUDID')):
-                return True
-    return False
+    memo = vios.cache.get(SCSI_FACTS)
+    if memo is not None and memo[0] is vios.element:
+        return any(udid in f['udids'] for _m, f in memo[1].values())
+    return any(udid in storage_udids(stg) for stg in xu.findall(
+        vios.element, 'VirtualSCSIMappings/VirtualSCSIMapping/Storage'))
+
+
+def storage_udids(stg):
+    """The UDIDs (UniqueDeviceID, MediaUDID) of a Storage element's kids."""
+    out = set()
+    for c in stg:
+        if isinstance(c.tag, str):
+            out.update((xu.text(c, 'UniqueDeviceID'),
+                        xu.text(c, 'MediaUDID')))
+    out.discard(None)
+    return out
 
 
 def seed_uuid(*parts):

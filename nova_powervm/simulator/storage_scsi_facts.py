@@ -11,7 +11,7 @@ from nova_powervm.simulator import storage as stg
 from nova_powervm.simulator import xmlutil as xu
 
 SCSI_PATH = 'VirtualSCSIMappings/VirtualSCSIMapping'
-MEMO = 'scsi_facts'
+MEMO = stg.SCSI_FACTS
 
 
 class Facts(object):
@@ -92,7 +92,10 @@ def facts_of(m):
             'client_uuid': uid,
             'client': ((uid or '').upper(), _text(ca, 'LocalPartitionID')),
             'cslot': _text(ca, 'VirtualSlotNumber'),
-            'storage': storage_id(st) if st is not None else None}
+            'storage': storage_id(st) if st is not None else None,
+            # Of every storage element (stg.storage_in_use).
+            'udids': frozenset().union(*(
+                stg.storage_udids(s) for s in xu.findall(m, 'Storage')))}
 
 
 def _text(el, name):

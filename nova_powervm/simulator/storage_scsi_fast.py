@@ -39,7 +39,7 @@ class _Index(object):
     """Where each stored mapping's bytes are in a served answer."""
 
     __slots__ = ('served', 'element', 'maps', 'lead', 'bounds', 'decls',
-                 'doc', 'tdevs', 'bus_only', 'spliced')
+                 'doc', 'tdevs', 'bus_only', 'spliced', 'hrefs')
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -97,7 +97,7 @@ def _tag_at(data, pos, name):
             data[end:end + 1] in (b' ', b'>', b'/', b'\t', b'\n', b'\r'))
 
 
-def _build(obj, groups, served):
+def _build(obj, groups, served, base_url):
     """The index of ``served`` (obj's answer for groups), or None."""
     el = obj.element
     conts = xu.findall(el, 'VirtualSCSIMappings')
@@ -169,7 +169,8 @@ def _build(obj, groups, served):
            b'</' + cq + b'></' + _qname(el) + b'>')
     return _Index(served=served, element=el, maps=maps, lead=lead,
                   bounds=bounds, decls=decls, doc=doc, tdevs=tdevs,
-                  bus_only=bus_only, spliced=not vfc)
+                  bus_only=bus_only, spliced=not vfc,
+                  hrefs=xu.href_counts(served, base_url))
 
 
 def _hidden_put_back(el, cont, groups):
@@ -200,7 +201,7 @@ def _hidden_put_back(el, cont, groups):
     return True
 
 
-def _index(obj, groups, served):
+def _index(obj, groups, served, base_url):
     """The index of obj's answer ``served`` (None: there is none).
 
     Built once per answer, and again if another group's answer may have
@@ -212,7 +213,7 @@ def _index(obj, groups, served):
     if (hit is None or hit[0] is not served or hit[1] is not obj.element or
             hit[2] is not moved):
         hit = obj.cache[key] = (served, obj.element, moved,
-                                _build(obj, groups, served))
+                                _build(obj, groups, served, base_url))
     return hit[3]
 
 
@@ -272,7 +273,7 @@ def plan(sim, obj, body, groups):
                            tuple(sorted(groups)))
     if served is None or not _hooks_known():
         return None
-    idx = _index(obj, groups, served)
+    idx = _index(obj, groups, served, sim.base_url)
     if idx is None:
         return None
     # body == served[:start] + mid + served[end:], start and end bounds of
@@ -286,10 +287,27 @@ def plan(sim, obj, body, groups):
     if i1 >= len(idx.bounds):
         return None
     mid = body[idx.bounds[i0]:len(body) - (len(served) - idx.bounds[i1])]
+    # Every href of the body points here (the ordinary path's condition
+    # for keeping what hooks read): the served bytes' counts, less the
+    # mappings replaced, plus mid's.
+    every, ours = _counts_after(idx, i0, i1, mid, sim.base_url)
+    if every != ours:
+        return None
     added = _parse_added(idx, mid)
     if added is None:
         return None
     return Plan(idx, groups, i0, i1, added)
+
+
+def _counts_after(idx, i0, i1, mid, base_url):
+    """href_counts of the served bytes with mappings [i0, i1) -> ``mid``.
+
+    (The pieces are cut where tags start.)
+    """
+    gone = xu.href_counts(idx.served[idx.bounds[i0]:idx.bounds[i1]],
+                          base_url)
+    new = xu.href_counts(mid, base_url)
+    return tuple(a - g + n for a, g, n in zip(idx.hrefs, gone, new))
 
 
 def _parse_added(idx, mid):
@@ -365,10 +383,11 @@ def apply(sim, obj, pl, ctx):
         raise
 
 
-def _next_index(obj, pl, memo):
+def _next_index(sim, obj, pl, memo):
     """The index of the answer after an applied Plan.
 
-    None: the answer is serialized as usual.
+    Kept up to date from the Plan's (equal to a _build of the new answer,
+    which the tests check).  None: the answer is serialized as usual.
     """
     idx = pl.idx
     if not idx.spliced:
@@ -390,8 +409,18 @@ def _next_index(obj, pl, memo):
         bounds.append(bounds[-1] + len(part))
     bounds.extend(x + delta for x in b[pl.i1 + 1:])
     maps = idx.maps[:pl.i0] + pl.added + idx.maps[pl.i1:]
-    tdevs, bus_only = set(), set()
-    for m in maps:
+    # Every mapping of the index has a unique target device, or none and
+    # no storage and a unique server adapter: those of the kept ones, and
+    # the added ones checked against them.
+    tdevs, bus_only = set(idx.tdevs), set(idx.bus_only)
+    for m in idx.maps[pl.i0:pl.i1]:
+        f = sfacts.facts_of(m)
+        keys = tdevs if f['tdev'] else bus_only
+        key = f['tdev'] or f['sudid']
+        if key not in keys:
+            return None
+        keys.remove(key)
+    for m in pl.added:
         f = memo[id(m)][1]
         if f['tdev'] and f['tdev'] not in tdevs:
             tdevs.add(f['tdev'])
@@ -400,9 +429,11 @@ def _next_index(obj, pl, memo):
             bus_only.add(f['sudid'])
         else:
             return None
+    hrefs = _counts_after(idx, pl.i0, pl.i1, new, sim.base_url)
     return _Index(served=served, element=obj.element, maps=maps,
                   lead=idx.lead, bounds=bounds, decls=idx.decls,
-                  doc=idx.doc, tdevs=tdevs, bus_only=bus_only, spliced=True)
+                  doc=idx.doc, tdevs=tdevs, bus_only=bus_only, spliced=True,
+                  hrefs=hrefs)
 
 
 @reg.fast_update('VirtualIOServer')
@@ -420,7 +451,7 @@ def update(sim, obj, req, groups, check):
     apply(sim, obj, pl, ctx)
     keep = ctx.get('keep_cache') or {}
     memo = keep.get(sfacts.MEMO)
-    nxt = _next_index(obj, pl, memo[1]) if memo else None
+    nxt = _next_index(sim, obj, pl, memo[1]) if memo else None
     sim.store.replace(obj, obj.element, normalize=False)
     obj.cache.update(keep)
     if nxt is not None:

@@ -149,6 +149,16 @@ def _qname_like(parent, name):
     return '{%s}%s' % (ns, name) if ns else name
 
 
+def href_counts(data, base_url):
+    """(occurrences of ``href``, of ``href="<base_url>/rest/api/``) in data.
+
+    Counts of disjoint pieces of a document add up when the pieces are cut
+    where a tag starts (neither pattern holds a ``<``).
+    """
+    return (data.count(b'href'),
+            data.count(('href="%s/rest/api/' % base_url).encode()))
+
+
 def descendants(el, name):
     """All descendants with the given local name."""
     return [d for d in el.iter() if isinstance(d.tag, str) and

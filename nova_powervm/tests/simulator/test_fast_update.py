@@ -23,6 +23,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 from nova_powervm.simulator import fixture
 from nova_powervm.simulator import registry
 from nova_powervm.simulator import seed_scale
+from nova_powervm.simulator import storage as stg
 from nova_powervm.simulator import storage_scsi_facts as sfacts
 from nova_powervm.simulator import storage_scsi_fast as fast
 from nova_powervm.simulator import xmlutil as xu
@@ -145,7 +146,34 @@ class TestInPlaceUpdate(test_base.TestCase):
                 for (st, ans), side in ((got_a, self.a), (got_b, self.b))]
         self.assertEqual(norm[1], norm[0])
         self.assertEqual(self.b.state(self.uuid), self.a.state(self.uuid))
+        self.assert_index_fresh(query)
         return got_a
+
+    def assert_index_fresh(self, query):
+        """The index kept from update to update equals a fresh one.
+
+        (Built from the answer the next update compares bodies with.)
+        """
+        obj = self.a.sim.store.get('VirtualIOServer', self.uuid)
+        key = ('ViosSCSIMapping',) if 'group=' in query else None
+        with self.a.sim.lock:
+            kept = obj.cache.get((fast.INDEX, key))
+            served = obj.cache.get(key)
+            if kept is None or served is None or kept[0] is not served:
+                return
+            fresh = fast._build(obj, set(key) if key else None, served,
+                                self.a.sim.base_url)
+            self.assertEqual(served, xu.tostring_xag(
+                obj.element, set(key) if key else None))
+        self.assertEqual(fresh is None, kept[3] is None)
+        if fresh is not None:
+            for name in fast._Index.__slots__:
+                want, got = getattr(fresh, name), getattr(kept[3], name)
+                if name == 'decls':
+                    # Learned from the mappings seen (per prefix).
+                    want = {k: v for k, v in want.items() if k in got}
+                    got = {k: v for k, v in got.items() if k in want}
+                self.assertEqual(want, got, name)
 
     def lpar_uuid(self, index):
         return seed_scale.partition_uuid(index)
@@ -273,6 +301,68 @@ class TestInPlaceUpdate(test_base.TestCase):
         st, _body = self.both(self.add(d2, 3), fast_taken=None,
                               raw=lambda b: b[:-40])
         self.assertEqual(400, st)
+
+    def test_index_follows_random_changes(self):
+        # Mappings added and removed in a random order, some in one body:
+        # after each update the index kept equals a fresh one (both()).
+        rnd = random.Random(18)
+        free = [self.disk('fx%d' % n) for n in range(5)]
+        names = [seed_scale.DISK % n for n in range(1, N + 1)]
+        taken = 0
+        for _step in range(14):
+            kind = rnd.choice(('add', 'remove', 'swap') if free and names
+                              else ('remove',) if names else ('add',))
+            if kind in ('add', 'swap'):
+                disk = free.pop(rnd.randrange(len(free)))
+                edit = self.add(disk, rnd.randint(1, N))
+            if kind in ('remove', 'swap'):
+                name = names.pop(rnd.randrange(len(names)))
+                gone = self.remove(name)
+                edit = gone if kind == 'remove' else (
+                    lambda e, g: lambda v: g(e(v)))(edit, gone)
+            if kind != 'remove':
+                names.append(disk.name)
+            plans = []
+            real = fast.plan
+            with mock.patch.object(fast, 'plan', lambda *a: plans.append(
+                    real(*a)) or plans[-1]):
+                self.assertEqual(200, self.both(edit, fast_taken=None)[0])
+            taken += plans[-1] is not None
+        # (A swap in the middle goes the ordinary way.)
+        self.assertGreater(taken, 7)
+
+    def test_foreign_href_goes_the_ordinary_way(self):
+        d1 = self.disk('fh1')
+        base = self.a.base + b'/rest/api/'
+
+        def foreign(body):
+            # The added mapping's partition link, elsewhere.
+            at = body.rindex(base)
+            return body[:at] + b'http://elsewhere:1/rest/api/' + body[
+                at + len(base):]
+        st, _body = self.both(self.add(d1, 2), fast_taken=False,
+                              raw=foreign)
+        self.assertEqual(200, st)
+        # Then in place again.
+        self.both(self.remove('fh1'))
+
+    def test_storage_in_use_with_and_without_the_memo(self):
+        d1 = self.disk('fu1')
+        self.both(self.add(d1, 2))
+        sim = self.a.sim
+        obj = sim.store.get('VirtualIOServer', self.uuid)
+        udids = [d1.udid, 'nosuch']
+        for m in obj.element.iter('{*}VirtualSCSIMapping'):
+            udids.extend(d.text for d in m.iter('{*}UniqueDeviceID'))
+            udids.extend(d.text for d in m.iter('{*}MediaUDID'))
+        with sim.lock:
+            self.assertIsNotNone(sfacts.stored_memo(obj, obj.element))
+            memo = [stg.storage_in_use(sim, obj.key, u) for u in udids]
+            obj.cache.clear()
+            scan = [stg.storage_in_use(sim, obj.key, u) for u in udids]
+        self.assertEqual(scan, memo)
+        self.assertIn(True, memo)
+        self.assertIn(False, memo)
 
     def test_other_groups_and_no_group(self):
         d1 = self.disk('fg1')
