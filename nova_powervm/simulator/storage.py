@@ -48,6 +48,7 @@ MAX_VDISK_NAME = 15
 # A VIOS's cache key of what updates read of its SCSI mappings
 # (storage_scsi_facts.MEMO).
 SCSI_FACTS = 'scsi_facts'
+_VDISKS = 'vdisk_index'
 
 VG_ORDER = ('AvailableSize', 'BackingDeviceCount', 'FreeSpace',
             'GroupCapacity', 'GroupName', 'GroupSerialID', 'GroupState',
@@ -281,15 +282,28 @@ def repo_vg(sim, vios_key):
 
 
 def find_vdisk(sim, vios_key, name=None, udid=None):
-    """(vg Obj, VirtualDisk element) on a VIOS by UDID or name."""
+    """(vg Obj, VirtualDisk element) on a VIOS by UDID or name.
+
+    The first one in VG and disk order; each VG's disks are indexed until
+    the VG changes (Obj.memo).
+    """
+    if not udid and not name:
+        return None, None
     for vg in vgs_of(sim, vios_key):
-        for vd in vdisks(vg.element):
-            if udid and xu.text(vd, 'UniqueDeviceID') == udid:
-                return vg, vd
-            if not udid and name and base_name(
-                    xu.text(vd, 'DiskName')) == base_name(name):
-                return vg, vd
+        by_udid, by_name = vg.memo(_VDISKS, _vdisk_index)
+        vd = by_udid.get(udid) if udid else by_name.get(base_name(name))
+        if vd is not None:
+            return vg, vd
     return None, None
+
+
+def _vdisk_index(vg):
+    """({UDID: first disk}, {base name: first disk}) of a VG Obj."""
+    by_udid, by_name = {}, {}
+    for vd in vdisks(vg.element):
+        by_udid.setdefault(xu.text(vd, 'UniqueDeviceID'), vd)
+        by_name.setdefault(base_name(xu.text(vd, 'DiskName')), vd)
+    return by_udid, by_name
 
 
 def find_media(sim, vios_key, name):

@@ -91,10 +91,7 @@ def server_slots(sim, vios, el=None, facts=None):
         s = xu.text(m, 'ServerAdapter/VirtualSlotNumber')
         if s and s.isdigit():
             used.add(int(s))
-    for m in xu.findall(el, SCSI_PATH):
-        s = (facts or sfacts.facts_of)(m)['sslot']
-        if s and s.isdigit():
-            used.add(int(s))
+    used |= sfacts.server_slots(el, facts)
     for d in xu.findall(el, 'TrunkAdapters/TrunkAdapter'):
         s = xu.text(d, 'VirtualSlotNumber')
         if s and s.isdigit():
@@ -116,12 +113,12 @@ def refresh_client_slots(sim, facts=None):
         for m in xu.findall(vios.element, VFC_PATH):
             _client_slot(sim, slots, client_of(sim, m),
                          xu.text(m, 'ClientAdapter/VirtualSlotNumber'))
-        for m in xu.findall(vios.element, SCSI_PATH):
-            f = (facts or sfacts.facts_of)(m)
-            uid = f['client_uuid']
-            client = (sim.store.get('LogicalPartition', uid) or
-                      sim.store.get('VirtualIOServer', uid)) if uid else None
-            _client_slot(sim, slots, client, f['cslot'])
+        get = sim.store.get
+        for uid, held in sfacts.client_slots(vios, facts):
+            client = (get('LogicalPartition', uid) or
+                      get('VirtualIOServer', uid))
+            if client is not None:
+                slots.setdefault(client.key, set()).update(held)
     for key in [k for k in sim.extra if isinstance(k, tuple) and
                 len(k) == 2 and k[0] == 'slots']:
         sim.extra.pop(key)
@@ -295,23 +292,43 @@ def apply_mappings(sim, obj, olds, new_maps, all_kept, facts, ctx):
         sfacts.keep_memo(obj, facts, ctx)
         return
     taken = {}
-    buses = {facts(m)['sudid']: m for m in olds}
+    buses = _Buses(olds, facts)
     for m in new_maps:
         _fill_scsi(sim, obj, m, buses, taken, facts)
-    seen = set()
-    for m in xu.findall(obj.element, SCSI_PATH):
-        f = facts(m)
-        if f['storage'] is None:
-            continue
-        key = (f['client'][0], f['storage'])
-        if key in seen:
-            raise errors.SimError(
-                409, 'Storage %s is already mapped to this partition '
-                'through Virtual I/O Server %s' % (
-                    key[1][1], obj.text('PartitionName')))
-        seen.add(key)
+    key = sfacts.duplicate_pair(obj.element, facts)
+    if key is not None:
+        raise errors.SimError(
+            409, 'Storage %s is already mapped to this partition '
+            'through Virtual I/O Server %s' % (
+                key[1][1], obj.text('PartitionName')))
     refresh_client_slots(sim, facts)
     sfacts.keep_memo(obj, facts, ctx)
+
+
+class _Buses(object):
+    """{server adapter UDID: the last of olds on it} plus what is set.
+
+    Counted on first read (most updates read none).
+    """
+
+    def __init__(self, olds, facts):
+        self._src, self._map, self._set = (olds, facts), None, {}
+
+    def _all(self):
+        if self._map is None:
+            olds, facts = self._src
+            self._map = {facts(m)['sudid']: m for m in olds}
+            self._map.update(self._set)
+        return self._map
+
+    def get(self, key):
+        return self._all().get(key)
+
+    def items(self):
+        return self._all().items()
+
+    def __setitem__(self, key, val):
+        (self._set if self._map is None else self._map)[key] = val
 
 
 def _keep_stored(old, pairs, ctx):
@@ -376,8 +393,7 @@ def _fill_scsi(sim, vios, m, buses, taken, facts):
         sslot = free_slot(used, first=11)
         taken[vios.key].add(sslot)
         sloc, cloc = LOC % (vid, sslot), LOC % (cid, cslot)
-        vhosts = {facts(x)['vhost']
-                  for x in xu.findall(vios.element, SCSI_PATH)}
+        vhosts = sfacts.vhosts(vios.element, facts)
         n = 0
         while 'vhost%d' % n in vhosts:
             n += 1
@@ -433,16 +449,7 @@ def _target_device(vios, m, s, sslot, facts):
     td_type, prefix = _TD_TYPES[xu.localname(s)]
     td = xu.child(m, 'TargetDevice')
     want = td[0] if td is not None and len(td) else None
-    names = set()
-    luas = set()
-    for x in xu.findall(vios.element, SCSI_PATH):
-        if x is m:
-            continue
-        f = facts(x)
-        if f['has_td']:
-            names.add(f['tname'])
-            if f['sslot'] == str(sslot):
-                luas.add(f['lua'])
+    names, luas = sfacts.targets(vios.element, m, sslot, facts)
     name = xu.text(want, 'TargetName') if want is not None else None
     if name and name in names:
         raise errors.SimError(409, 'Target device name %s is in use on %s'

@@ -6,7 +6,15 @@ update to update (updates move the stored elements, they do not copy
 them), so what one update read of the stored mappings is handed to the
 next through the VIOS's cache (``memo``), which every other change of the
 VIOS's element clears.
+
+An update that only adds and removes mappings (storage_scsi_fast) also
+hands over a Summary of the stored mappings' facts (counts per slot, name,
+storage ...), kept up to date from update to update, so that its checks
+read the counts of the mappings it keeps and the facts of the few it adds
+instead of every mapping's (equal to a fresh count: tested).
 """
+import collections
+
 from nova_powervm.simulator import storage as stg
 from nova_powervm.simulator import xmlutil as xu
 
@@ -26,6 +34,11 @@ class Facts(object):
         self._kept = {id(m): m for m in kept}
         # id -> (element, facts): the element held keeps its id unique.
         self._memo = dict(memo or {})
+        # The in-place update's: a Summary of the stored mappings it keeps
+        # and the ones it adds (the VIOS's mappings are those).
+        self.summary = None
+        self.added = ()
+        self.owner = None   # the element whose mappings those are
 
     def __call__(self, m):
         """{field: value} of mapping element m."""
@@ -35,6 +48,9 @@ class Facts(object):
         if got is None:
             got = self._memo[id(m)] = (m, facts_of(m))
         return got[1]
+
+    def kept_maps(self):
+        return list(self._kept.values())
 
     def final(self, maps):
         """The memo of an accepted update whose mappings are ``maps``.
@@ -46,6 +62,74 @@ class Facts(object):
             got = self._memo.get(id(m)) if id(m) in self._kept else None
             out[id(m)] = got if got is not None else (m, facts_of(m))
         return out
+
+
+class Summary(object):
+    """Counts over the facts of a set of mappings (a multiset each)."""
+
+    __slots__ = ('sslots', 'vhosts', 'tnames', 'luas', 'pairs', 'cslots')
+
+    def __init__(self):
+        self.sslots = collections.Counter()   # int server slot
+        self.vhosts = collections.Counter()
+        self.tnames = collections.Counter()   # of those with a device
+        self.luas = {}                        # sslot -> Counter(lua)
+        self.pairs = collections.Counter()    # (client uuid, storage id)
+        self.cslots = {}                      # client uuid -> Counter(int)
+
+    @classmethod
+    def of(cls, facts):
+        out = cls()
+        for f in facts:
+            out.add(f)
+        return out
+
+    def add(self, f, n=1):
+        """Count (n=1) or uncount (n=-1) one mapping's facts."""
+        s = f['sslot']
+        if s and s.isdigit():
+            _count(self.sslots, int(s), n)
+        _count(self.vhosts, f['vhost'], n)
+        if f['has_td']:
+            _count(self.tnames, f['tname'], n)
+            luas = self.luas.setdefault(s, collections.Counter())
+            _count(luas, f['lua'], n)
+            if not luas:
+                del self.luas[s]
+        if f['storage'] is not None:
+            _count(self.pairs, (f['client'][0], f['storage']), n)
+        uid, s = f['client_uuid'], f['cslot']
+        if uid and s and s.isdigit():
+            slots = self.cslots.setdefault(uid, collections.Counter())
+            _count(slots, int(s), n)
+            if not slots:
+                del self.cslots[uid]
+
+    def __eq__(self, other):
+        return all(getattr(self, k) == getattr(other, k)
+                   for k in self.__slots__)
+
+    def __ne__(self, other):
+        return not self == other
+
+
+def _count(counter, key, n):
+    counter[key] += n
+    if not counter[key]:
+        del counter[key]
+
+
+def take_summary(vios, stored, facts):
+    """The Summary of the mappings ``facts`` keeps (stored ones), to change.
+
+    The one kept with the memo (taken out of the VIOS's cache with the
+    memo: they describe the stored mappings, not ones changed in place),
+    else counted from ``facts``.
+    """
+    hit = vios.cache.pop(MEMO, None)
+    if hit is not None and hit[0] is stored and hit[2] is not None:
+        return hit[2]
+    return Summary.of(facts(m) for m in facts.kept_maps())
 
 
 def stored_memo(vios, stored):
@@ -64,10 +148,118 @@ def keep_memo(obj, facts, ctx):
     """Hand an accepted update's memo over to the stored VIOS.
 
     Through ``ctx['keep_cache']``: rest puts it into the VIOS's cache once
-    the update is stored.
+    the update is stored.  With the Summary of the in-place update (its
+    kept mappings' counts and the added ones', as filled).
     """
-    ctx.setdefault('keep_cache', {})[MEMO] = (
-        obj.element, facts.final(xu.findall(obj.element, SCSI_PATH)))
+    memo = facts.final(xu.findall(obj.element, SCSI_PATH))
+    summary = facts.summary
+    if summary is not None:
+        for m in facts.added:
+            summary.add(memo[id(m)][1])
+    ctx.setdefault('keep_cache', {})[MEMO] = (obj.element, memo, summary)
+
+
+def _current(el, facts):
+    """(Summary of the kept stored mappings or None, mappings to read).
+
+    None: every mapping of el is read (the ordinary update, other callers).
+    """
+    if facts is not None and facts.summary is not None:
+        return facts.summary, facts.added
+    return None, xu.findall(el, SCSI_PATH)
+
+
+def client_slots(vios, facts=None):
+    """[(client uuid, {int client slot})] of a VIOS's SCSI mappings.
+
+    From the Summary of the update under way (``facts``) or the one kept
+    with the VIOS's memo, else read mapping by mapping.
+    """
+    el = vios.element
+    summary, maps = None, ()
+    if facts is not None and facts.summary is not None and \
+            el is facts.owner:
+        summary, maps = facts.summary, facts.added
+    else:
+        hit = vios.cache.get(MEMO)
+        if hit is not None and hit[0] is el and hit[2] is not None:
+            summary = hit[2]
+        else:
+            maps = xu.findall(el, SCSI_PATH)
+    out = list(summary.cslots.items()) if summary is not None else []
+    for m in maps:
+        f = (facts or facts_of)(m)
+        uid, s = f['client_uuid'], f['cslot']
+        if uid and s and s.isdigit():
+            out.append((uid, (int(s),)))
+    return out
+
+
+def server_slots(el, facts=None):
+    """{int server slot} of el's SCSI mappings."""
+    summary, maps = _current(el, facts)
+    out = set(summary.sslots) if summary is not None else set()
+    for m in maps:
+        s = (facts or facts_of)(m)['sslot']
+        if s and s.isdigit():
+            out.add(int(s))
+    return out
+
+
+def vhosts(el, facts):
+    """{server adapter name} of el's SCSI mappings (None included)."""
+    summary, maps = _current(el, facts)
+    out = set(summary.vhosts) if summary is not None else set()
+    out.update(facts(x)['vhost'] for x in maps)
+    return out
+
+
+def targets(el, m, sslot, facts):
+    """({target name}, {LUA in server slot sslot}) of el's mappings.
+
+    Of its SCSI mappings with a target device, but m.
+    """
+    summary, maps = _current(el, facts)
+    names, luas = set(), set()
+    if summary is not None:
+        names.update(summary.tnames)
+        luas.update(summary.luas.get(str(sslot), ()))
+    for x in maps:
+        if x is m:
+            continue
+        f = facts(x)
+        if f['has_td']:
+            names.add(f['tname'])
+            if f['sslot'] == str(sslot):
+                luas.add(f['lua'])
+    return names, luas
+
+
+def duplicate_pair(el, facts):
+    """The first (client, storage) pair el's SCSI mappings map twice.
+
+    None: none.  With a Summary, only when the added mappings' pairs are
+    all new (and the kept ones' unique) is the answer known without
+    reading every mapping in order.
+    """
+    summary, maps = _current(el, facts)
+    if summary is not None:
+        keys = [(f['client'][0], f['storage']) for f in map(facts, maps)
+                if f['storage'] is not None]
+        if (len(set(keys)) == len(keys) and
+                not any(k in summary.pairs for k in keys) and
+                all(n == 1 for n in summary.pairs.values())):
+            return None
+    seen = set()
+    for m in xu.findall(el, SCSI_PATH):
+        f = facts(m)
+        if f['storage'] is None:
+            continue
+        key = (f['client'][0], f['storage'])
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
 
 
 def facts_of(m):

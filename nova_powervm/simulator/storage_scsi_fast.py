@@ -368,6 +368,11 @@ def apply(sim, obj, pl, ctx):
             cont.insert(at + n, m)
     ctx['undo'].append(put_back)
     facts = sfacts.Facts(olds, sfacts.stored_memo(obj, el))
+    # The checks count the kept mappings from the stored ones' Summary.
+    kept = sfacts.take_summary(obj, el, facts)
+    for m in removed:
+        kept.add(facts(m), -1)
+    facts.summary, facts.added, facts.owner = kept, pl.added, el
     try:
         for hook in reg.TYPES['VirtualIOServer'].on_update:
             if hook is scsi._scsi_update:
@@ -402,7 +407,9 @@ def _next_index(sim, obj, pl, memo):
         parts.append(part)
     b = idx.bounds
     new = b''.join(parts)
-    served = idx.served[:b[pl.i0]] + new + idx.served[b[pl.i1]:]
+    # (One copy of the 2 MB: join() takes the slices as views.)
+    view = memoryview(idx.served)
+    served = b''.join((view[:b[pl.i0]], new, view[b[pl.i1]:]))
     delta = len(new) - (b[pl.i1] - b[pl.i0])
     bounds = b[:pl.i0 + 1]
     for part in parts:

@@ -92,6 +92,7 @@ class TestInPlaceUpdate(test_base.TestCase):
 
     def setUp(self):
         super(TestInPlaceUpdate, self).setUp()
+        self.summaries = 0
         self.a = Side(self)   # in-place path on
         self.b = Side(self)   # ordinary path only
         self.uuid = self.a.vios().uuid
@@ -165,6 +166,15 @@ class TestInPlaceUpdate(test_base.TestCase):
                                 self.a.sim.base_url)
             self.assertEqual(served, xu.tostring_xag(
                 obj.element, set(key) if key else None))
+        with self.a.sim.lock:
+            memo = obj.cache.get(sfacts.MEMO)
+            if memo is not None and memo[2] is not None:
+                # The Summary kept equals a fresh count.
+                self.assertIs(memo[0], obj.element)
+                self.assertEqual(sfacts.Summary.of(
+                    sfacts.facts_of(m) for m in obj.element.iter(
+                        '{*}VirtualSCSIMapping')), memo[2])
+                self.summaries += 1
         self.assertEqual(fresh is None, kept[3] is None)
         if fresh is not None:
             for name in fast._Index.__slots__:
@@ -330,6 +340,7 @@ class TestInPlaceUpdate(test_base.TestCase):
             taken += plans[-1] is not None
         # (A swap in the middle goes the ordinary way.)
         self.assertGreater(taken, 7)
+        self.assertGreater(self.summaries, 7)
 
     def test_foreign_href_goes_the_ordinary_way(self):
         d1 = self.disk('fh1')
