@@ -38,6 +38,7 @@ class Facts(object):
         # and the ones it adds (the VIOS's mappings are those).
         self.summary = None
         self.added = ()
+        self.removed = ()
         self.owner = None   # the element whose mappings those are
 
     def __call__(self, m):
@@ -61,6 +62,21 @@ class Facts(object):
         for m in maps:
             got = self._memo.get(id(m)) if id(m) in self._kept else None
             out[id(m)] = got if got is not None else (m, facts_of(m))
+        return out
+
+    def final_in_place(self):
+        """final() of the in-place update (None: the memo lacks some).
+
+        The stored mappings' memo less the removed ones plus the added.
+        """
+        out = dict(self._memo)
+        for m in self.removed:
+            out.pop(id(m), None)
+        if len(out) != len(self._kept) - len(self.removed) or not (
+                out.keys() <= self._kept.keys()):
+            return None
+        for m in self.added:
+            out[id(m)] = (m, facts_of(m))
         return out
 
 
@@ -151,8 +167,10 @@ def keep_memo(obj, facts, ctx):
     the update is stored.  With the Summary of the in-place update (its
     kept mappings' counts and the added ones', as filled).
     """
-    memo = facts.final(xu.findall(obj.element, SCSI_PATH))
     summary = facts.summary
+    memo = facts.final_in_place() if summary is not None else None
+    if memo is None:
+        memo = facts.final(xu.findall(obj.element, SCSI_PATH))
     if summary is not None:
         for m in facts.added:
             summary.add(memo[id(m)][1])

@@ -372,7 +372,8 @@ def apply(sim, obj, pl, ctx):
     kept = sfacts.take_summary(obj, el, facts)
     for m in removed:
         kept.add(facts(m), -1)
-    facts.summary, facts.added, facts.owner = kept, pl.added, el
+    facts.summary, facts.owner = kept, el
+    facts.added, facts.removed = pl.added, removed
     try:
         for hook in reg.TYPES['VirtualIOServer'].on_update:
             if hook is scsi._scsi_update:

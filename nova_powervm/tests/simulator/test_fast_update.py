@@ -171,9 +171,12 @@ class TestInPlaceUpdate(test_base.TestCase):
             if memo is not None and memo[2] is not None:
                 # The Summary kept equals a fresh count.
                 self.assertIs(memo[0], obj.element)
+                maps = list(obj.element.iter('{*}VirtualSCSIMapping'))
                 self.assertEqual(sfacts.Summary.of(
-                    sfacts.facts_of(m) for m in obj.element.iter(
-                        '{*}VirtualSCSIMapping')), memo[2])
+                    sfacts.facts_of(m) for m in maps), memo[2])
+                # And the memo: every mapping's facts, no other.
+                self.assertEqual({id(m): (m, sfacts.facts_of(m))
+                                  for m in maps}, memo[1])
                 self.summaries += 1
         self.assertEqual(fresh is None, kept[3] is None)
         if fresh is not None:
