@@ -15,6 +15,7 @@ is the served bytes with those mappings' bytes replaced.  Any other body
 takes the ordinary path; tests post bodies through both and compare.
 """
 import bisect
+import collections
 import re
 
 from lxml import etree
@@ -154,13 +155,10 @@ def _build(obj, groups, served, base_url):
         if part is None:
             return None
         c0 += len(part)
-    bounds = [c0]
-    for m in maps:
-        part = _learn_bytes(m, decls, served, bounds[-1])
-        if part is None:
-            return None
-        bounds.append(bounds[-1] + len(part))
-    if not served.startswith(b'</' + cq + b'>', bounds[-1]):
+    bounds = (_bounds_by_tag(maps, decls, served, c0, cq) or
+              _bounds_one_by_one(maps, decls, served, c0))
+    if bounds is None or not served.startswith(b'</' + cq + b'>',
+                                               bounds[-1]):
         return None
     root_tag = served[:served.find(b'>') + 1]
     if not _tag_at(root_tag, 0, _qname(el)):
@@ -171,6 +169,56 @@ def _build(obj, groups, served, base_url):
                   bounds=bounds, decls=decls, doc=doc, tdevs=tdevs,
                   bus_only=bus_only, spliced=not vfc,
                   hrefs=xu.href_counts(served, base_url))
+
+
+def _bounds_one_by_one(maps, decls, served, c0):
+    """Where each mapping starts in served (and the last ends), or None.
+
+    Each one's bytes serialized alone, found in turn from c0.
+    """
+    bounds = [c0]
+    for m in maps:
+        part = _learn_bytes(m, decls, served, bounds[-1])
+        if part is None:
+            return None
+        bounds.append(bounds[-1] + len(part))
+    return bounds
+
+
+def _bounds_by_tag(maps, decls, served, c0, cq):
+    """_bounds_one_by_one's answer from the start tags (None: not known).
+
+    When the container's bytes hold no comment, CDATA or processing
+    instruction, every ``<`` there starts a tag: as many start tags of
+    the mappings' names (prefixed) as mappings of each are theirs, in
+    document order.
+    """
+    end = served.find(b'</' + cq + b'>', c0)
+    if end == -1 or served.find(b'<!', c0, end) != -1 or served.find(
+            b'<?', c0, end) != -1:
+        return None
+    names = [_qname(m) for m in maps]
+    found = []
+    for name, count in collections.Counter(names).items():
+        pat, at = b'<' + name, []
+        pos = served.find(pat, c0, end)
+        while pos != -1:
+            if _tag_at(served, pos, name):
+                at.append(pos)
+            pos = served.find(pat, pos + 1, end)
+        if len(at) != count:
+            return None
+        found.extend(at)
+    found.sort()
+    if found[0] != c0 or any(not _tag_at(served, p, n)
+                             for n, p in zip(names, found)):
+        return None
+    # What tostring() declares on each prefix's first mapping.
+    for m, pos in zip(maps, found):
+        if m.prefix not in decls and _learn_bytes(
+                m, decls, served, pos) is None:
+            return None
+    return found + [end]
 
 
 def _hidden_put_back(el, cont, groups):

@@ -92,7 +92,7 @@ class TestInPlaceUpdate(test_base.TestCase):
 
     def setUp(self):
         super(TestInPlaceUpdate, self).setUp()
-        self.summaries = 0
+        self.summaries = self.by_tag = 0
         self.a = Side(self)   # in-place path on
         self.b = Side(self)   # ordinary path only
         self.uuid = self.a.vios().uuid
@@ -180,6 +180,14 @@ class TestInPlaceUpdate(test_base.TestCase):
                 self.summaries += 1
         self.assertEqual(fresh is None, kept[3] is None)
         if fresh is not None:
+            # The bounds found from the start tags (when known) are those
+            # of the mappings serialized one by one.
+            c0, cq = fresh.bounds[0], fast._qname(fresh.maps[0].getparent())
+            by_tag = fast._bounds_by_tag(fresh.maps, {}, served, c0, cq)
+            if by_tag is not None:
+                self.by_tag += 1
+                self.assertEqual(fast._bounds_one_by_one(
+                    fresh.maps, {}, served, c0), by_tag)
             for name in fast._Index.__slots__:
                 want, got = getattr(fresh, name), getattr(kept[3], name)
                 if name == 'decls':
@@ -344,6 +352,7 @@ class TestInPlaceUpdate(test_base.TestCase):
         # (A swap in the middle goes the ordinary way.)
         self.assertGreater(taken, 7)
         self.assertGreater(self.summaries, 7)
+        self.assertGreater(self.by_tag, 7)
 
     def test_foreign_href_goes_the_ordinary_way(self):
         d1 = self.disk('fh1')
