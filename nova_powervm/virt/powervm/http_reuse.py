@@ -21,12 +21,29 @@ may close an idle connection: it is not reused after that).  The proxy
 settings and the CA bundle (``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, for
 requests verifying certificates) come from the environment as with a new
 session, read once per server; ``~/.netrc`` is not read (pypowervm
-authenticates with its session token).  A pypowervm request (method, URL,
-body, headers, timeout, maybe ``stream``) is prepared without requests'
-generic merging of session and request settings (nothing to merge: no
-auth, params or cookies); the same request is sent.
+authenticates with its session token).
+
+A pypowervm request (method, URL, string body, headers, timeout) goes
+straight to the urllib3 connection pool requests' adapter would use
+(``PooledSession._lean_send``): the same bytes on the wire (requests'
+default headers merged with pypowervm's, Content-Length, the body in
+UTF-8), the same pool (proxies, TLS verification with the CA bundle, client
+certificate), timeout, retries and exceptions, and a ``requests.Response``
+with the same status, reason, headers, encoding, content, url and a
+prepared ``request``.  What requests' path does and this one does not: the
+response's own cookie jar stays empty and cookies are not stored in the
+session between request and close (pypowervm sends its token as a header;
+a redirect, which NovaLink does not answer, is handed to requests' code
+with the cookies); the response hooks are not dispatched (the one hook,
+UTF-8 for XML, is applied); the body is read in one go.  Anything else
+(streamed downloads, file or iterator bodies, extra arguments, session
+auth, params or cookies, URLs requests would rewrite, a stand-in for
+requests' adapter or ``send`` such as requests-mock) goes requests' way.
+Responses' headers are read by :mod:`http_conn` (without ``email``).
 """
+import datetime
 import os
+import re
 import threading
 import time
 from urllib import parse as urlparse
@@ -34,8 +51,13 @@ from urllib import parse as urlparse
 from pypowervm import adapter as pvm_adpt
 import requests
 from requests import cookies
+from requests import exceptions as rq_exc
 from requests import structures
 from requests import utils as rq_utils
+from urllib3 import exceptions as u3_exc
+from urllib3 import util as u3_util
+
+from nova_powervm.virt.powervm import http_conn
 
 MAX_IDLE = 16
 IDLE_S = 10.0
@@ -52,35 +74,134 @@ class PooledSession(requests.Session):
         super().__init__()
         self.trust_env = False   # read once per server: _env()
         self.hooks['response'].append(_xml_default_utf8)
+        self.mount('https://', http_conn.HTTPAdapter())
+        self.mount('http://', http_conn.HTTPAdapter())
+        self._pools = {}   # (origin, verify, cert, proxies) -> pool, URL
 
     def request(self, method, url, data=None, headers=None, timeout=None,
                 stream=None, **kwargs):
-        """``requests.Session.request`` with less merging for pypowervm.
+        """``requests.Session.request`` sent straight to urllib3's pool.
 
-        pypowervm passes a method, URL, body, headers, timeout and maybe
-        ``stream``; nothing of the session's (no auth, params or cookies)
-        is there to merge, so the request is prepared from those alone.
-        Anything else goes the general way.
+        pypowervm passes a method, URL, body (a string), headers, timeout
+        and, for downloads, ``stream``.  Such a request goes to the urllib3
+        connection pool requests' adapter would pick (:meth:`_lean_send`);
+        anything else (a streamed or file body, extra arguments, session
+        auth, params or cookies, a URL requests would rewrite) goes the
+        general way.
         """
-        if kwargs or self.auth or self.params or len(self.cookies) or \
-                '@' in url:
+        adapter = self.get_adapter(url)
+        if kwargs or stream or self.stream or self.auth or self.params or \
+                len(self.cookies) or \
+                getattr(self.send, '__func__', None) is not _REQUESTS_SEND or \
+                not isinstance(adapter, http_conn.HTTPAdapter) or \
+                not isinstance(data, (str, bytes, type(None))) or \
+                not _LEAN_URL.match(url) or '/.' in url:
             return super().request(method, url, data=data, headers=headers,
                                    timeout=timeout, stream=stream, **kwargs)
-        merged = structures.CaseInsensitiveDict(self.headers)
-        if headers:
-            merged.update(headers)
+        return self._lean_send(adapter, method.upper(), url, data or None,
+                               headers or {}, timeout)
+
+    def _lean_send(self, adapter, method, url, body, headers, timeout):
+        """Send through urllib3 what requests would, as requests would.
+
+        The headers, body and request line on the wire are requests' (its
+        default headers, merged; Content-Length; the body UTF-8), and so
+        are the pool (proxies, TLS verification and client certificate
+        as ``merge_environment_settings`` says), the timeout, the
+        exceptions and the Response: status, reason, headers, encoding,
+        url, content and a prepared ``request``.  Left out: the response's
+        cookie jar (pypowervm authenticates with its token header) and the
+        hook dispatch (:func:`_xml_default_utf8` is applied).  A redirect
+        is followed by requests' own code.
+        """
+        sent = structures.CaseInsensitiveDict(self.headers)
+        for name, value in headers.items():
+            sent[name] = value
+        data = body
+        if body is not None:
+            if isinstance(body, str):
+                body = body.encode('utf-8')
+            sent['Content-Length'] = str(len(body))
+        elif method not in ('GET', 'HEAD') and \
+                sent.get('Content-Length') is None:
+            sent['Content-Length'] = '0'
+        wire = {}
+        for item in sent.items():
+            if item[1] is not None:
+                rq_utils.check_header_validity(item)
+                wire[item[0]] = item[1]
+        settings = self.merge_environment_settings(url, None, False, None,
+                                                   None)
         prep = requests.PreparedRequest()
-        prep.prepare_method(method)
-        prep.prepare_url(url, None)
-        prep.prepare_headers({k: v for k, v in merged.items()
-                              if v is not None})
+        prep.method, prep.url, prep.body = method, url, data
+        prep.headers = structures.CaseInsensitiveDict(wire)
+        pool, target = self._pool(adapter, prep, settings)
+        start = time.perf_counter()
+        try:
+            raw = pool.urlopen(
+                method=method, url=target(url), body=body, headers=wire,
+                redirect=False, assert_same_host=False,
+                preload_content=False, decode_content=False,
+                retries=adapter.max_retries,
+                timeout=_timeout(timeout), chunked=False)
+        except Exception as e:
+            _raise_as_requests(e, prep)
+        resp = requests.Response()
+        resp.status_code = raw.status
+        resp.headers = structures.CaseInsensitiveDict(raw.headers)
+        resp.encoding = rq_utils.get_encoding_from_headers(resp.headers)
+        resp.raw, resp.reason, resp.url = raw, raw.reason, url
+        resp.request, resp.connection = prep, adapter
+        resp.elapsed = datetime.timedelta(
+            seconds=time.perf_counter() - start)
+        _xml_default_utf8(resp)
+        if resp.is_redirect:
+            return self._follow(resp, prep, timeout, settings)
+        _read_content(resp)
+        return resp
+
+    def _pool(self, adapter, prep, settings):
+        """(urllib3 pool, request target from URL) as requests' adapter.
+
+        The pool of the adapter's pool manager (or proxy manager) for
+        this origin, verification and client certificate, asked for once;
+        the adapter's certificate check runs on every request.
+        """
+        verify, cert, proxies = (settings['verify'], settings['cert'],
+                                 settings['proxies'])
+        key = (_origin(prep.url), verify, cert, tuple(sorted(
+            proxies.items())))
+        found = self._pools.get(key)
+        if found is None or found[0].pool is None:
+            pool = adapter.get_connection_with_tls_context(
+                prep, verify, proxies=proxies, cert=cert)
+            # request_url: the whole URL through an HTTP (not SOCKS)
+            # proxy for an http URL (a lean URL has no auth, no fragment).
+            proxy = rq_utils.select_proxy(prep.url, proxies)
+            whole = bool(proxy) and not prep.url.startswith('https:') and \
+                not urlparse.urlsplit(proxy).scheme.lower().startswith(
+                    'socks')
+            found = self._pools[key] = (
+                pool, _whole_url if whole else _path_url)
+        adapter.cert_verify(found[0], prep.url, verify, cert)
+        return found
+
+    def _follow(self, resp, prep, timeout, settings):
+        """What ``Session.send`` does with a redirect (none from NovaLink).
+
+        The cookies kept; the redirects followed by requests' own code.
+        """
         prep.prepare_cookies(cookies.RequestsCookieJar())
-        prep.prepare_body(data, None)
         prep.prepare_hooks(self.hooks)
-        settings = self.merge_environment_settings(
-            prep.url, None, stream, None, None)
-        return self.send(prep, timeout=timeout, allow_redirects=True,
-                         **settings)
+        cookies.extract_cookies_to_jar(self.cookies, prep, resp.raw)
+        history = list(self.resolve_redirects(resp, prep, timeout=timeout,
+                                              **settings))
+        if history:
+            history.insert(0, resp)
+            resp = history.pop()
+            resp.history = history
+        resp.content
+        return resp
 
     def merge_environment_settings(self, url, proxies, stream, verify,
                                    cert):
@@ -107,6 +228,92 @@ class PooledSession(requests.Session):
     def discard(self):
         """Close its connections for good."""
         requests.Session.close(self)
+
+
+# A URL requests would send as it is: no user info, fragment, percent
+# escapes or characters requote_uri/parse_url would change ('/.' checked
+# apart: dot segments are removed).
+_LEAN_URL = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]+)?"
+                       r"/(?!/)[A-Za-z0-9._~!$&'()*+,;=:@/?-]*\Z")
+_timeouts = {}
+# requests' own Session.send: while something else stands in for it (a
+# test's requests-mock), requests go that way.
+_REQUESTS_SEND = requests.Session.send
+if _REQUESTS_SEND.__module__ != 'requests.sessions':
+    _REQUESTS_SEND = None
+
+
+def _origin(url):
+    return url[:url.index('/', url.index('//') + 2)]
+
+
+def _path_url(url):
+    return url[url.index('/', url.index('//') + 2):]
+
+
+def _whole_url(url):
+    return url
+
+
+def _timeout(timeout):
+    """requests' urllib3 Timeout for a timeout (one per value)."""
+    found = _timeouts.get(timeout)
+    if found is None:
+        if isinstance(timeout, tuple):
+            connect, read = timeout
+        else:
+            connect = read = timeout
+        found = _timeouts[timeout] = u3_util.Timeout(connect=connect,
+                                                     read=read)
+    return found
+
+
+def _raise_as_requests(err, prep):
+    """Raise what ``HTTPAdapter.send`` raises for a urllib3 error."""
+    if isinstance(err, (u3_exc.ProtocolError, OSError)):
+        raise rq_exc.ConnectionError(err, request=prep)
+    if isinstance(err, u3_exc.MaxRetryError):
+        reason = err.reason
+        if isinstance(reason, u3_exc.ConnectTimeoutError) and \
+                not isinstance(reason, u3_exc.NewConnectionError):
+            raise rq_exc.ConnectTimeout(err, request=prep)
+        if isinstance(reason, u3_exc.ResponseError):
+            raise rq_exc.RetryError(err, request=prep)
+        if isinstance(reason, u3_exc.ProxyError):
+            raise rq_exc.ProxyError(err, request=prep)
+        if isinstance(reason, u3_exc.SSLError):
+            raise rq_exc.SSLError(err, request=prep)
+        raise rq_exc.ConnectionError(err, request=prep)
+    if isinstance(err, u3_exc.ClosedPoolError):
+        raise rq_exc.ConnectionError(err, request=prep)
+    if isinstance(err, u3_exc.ProxyError):
+        raise rq_exc.ProxyError(err)
+    if isinstance(err, u3_exc.SSLError):
+        raise rq_exc.SSLError(err, request=prep)
+    if isinstance(err, u3_exc.ReadTimeoutError):
+        raise rq_exc.ReadTimeout(err, request=prep)
+    if isinstance(err, u3_exc.InvalidHeader):
+        raise rq_exc.InvalidHeader(err, request=prep)
+    raise err
+
+
+def _read_content(resp):
+    """``resp.content`` read in one go (requests reads 10 KiB at a time).
+
+    With the errors requests' ``iter_content`` raises.
+    """
+    try:
+        content = resp.raw.read(decode_content=True)
+    except u3_exc.ProtocolError as e:
+        raise rq_exc.ChunkedEncodingError(e)
+    except u3_exc.DecodeError as e:
+        raise rq_exc.ContentDecodingError(e)
+    except u3_exc.ReadTimeoutError as e:
+        raise rq_exc.ConnectionError(e)
+    except u3_exc.SSLError as e:
+        raise rq_exc.SSLError(e)
+    resp._content = content or b''
+    resp._content_consumed = True
 
 
 def _xml_default_utf8(resp, *args, **kwargs):

@@ -1,12 +1,29 @@
 """pypowervm's requests through pooled HTTP sessions (http_reuse)."""
+import datetime
+import functools
+import gzip
 import http.server
+import io
+import ipaddress
+import re
+import socket
+import socketserver
+import ssl
 import threading
+import time
 from unittest import mock
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.x509 import oid
 import fixtures
 from nova import test
 from pypowervm import adapter as pvm_adpt
 import requests
+from urllib3 import connectionpool as u3_pool
+from urllib3 import exceptions as u3_exc
 
 from nova_powervm.virt.powervm import http_reuse
 
@@ -176,59 +193,6 @@ class TestHttpReuse(test.NoDBTestCase):
         self.assertNotIn('https', got['proxies'])
         self.assertFalse(got['verify'])
 
-    def test_lean_request_verifies_with_environment_ca_bundle(self):
-        # The lean path passes no verify of its own: a session verifying
-        # with the default bundle takes REQUESTS_CA_BUNDLE, as requests'
-        # own path does; a session's own certificate path or False stays.
-        self.useFixture(fixtures.EnvironmentVariable(
-            'REQUESTS_CA_BUNDLE', '/etc/pvm/ca.pem'))
-        url = 'https://pvm.example.com:12443/rest/api/uom/ManagedSystem'
-        for session_verify, expected in ((True, '/etc/pvm/ca.pem'),
-                                         ('/etc/pvm/cert.pem',
-                                          '/etc/pvm/cert.pem'),
-                                         (False, False)):
-            sess = http_reuse.PooledSession()
-            sess.verify = session_verify
-            _prep, kw = self._sent(lambda: sess.request('GET', url))
-            self.assertEqual(expected, kw['verify'])
-
-    def _sent(self, call):
-        """(prepared request, send keywords) of one request() call."""
-        sent = []
-        with mock.patch.object(http_reuse.PooledSession, 'send',
-                               lambda s, prep, **kw: sent.append((prep, kw))):
-            call()
-        return sent[0]
-
-    def test_lean_request_prepares_as_requests_does(self):
-        # pypowervm's calls: the lean path sends what requests' own
-        # Session.request would (headers merged with the session's, the
-        # body and its length, no cookies, the session's hooks, settings).
-        self.useFixture(fixtures.EnvironmentVariable(
-            'HTTPS_PROXY', 'http://proxy.example.com:3128'))
-        sess = http_reuse.PooledSession()
-        sess.verify = '/etc/pvm/cert.pem'
-        url = 'https://pvm.example.com:12443/rest/api/uom/LogicalPartition'
-        for kwargs in ({'data': '<x/>', 'headers': {'Accept': 'a/b',
-                                                    'X-API-Session': 't'}},
-                       {'data': '', 'headers': {'User-Agent': None}},
-                       {'stream': True, 'headers': {}}):
-            for method in ('GET', 'put'):
-                lean, lean_kw = self._sent(lambda: sess.request(
-                    method, url, timeout=7, **kwargs))
-                full, full_kw = self._sent(lambda: requests.Session.request(
-                    sess, method, url, timeout=7, **kwargs))
-                self.assertEqual(
-                    (full.method, full.url, dict(full.headers), full.body,
-                     full.hooks), (lean.method, lean.url, dict(lean.headers),
-                                   lean.body, lean.hooks))
-                self.assertEqual(full_kw, lean_kw)
-                self.assertEqual(0, len(lean._cookies))
-        self.assertEqual('http://proxy.example.com:3128',
-                         lean_kw['proxies']['https'])
-        self.assertEqual('/etc/pvm/cert.pem', lean_kw['verify'])
-        self.assertTrue(lean_kw['stream'])
-
     def test_other_requests_take_requests_path(self):
         sess = http_reuse.PooledSession()
         url = 'http://127.0.0.1:1/x'
@@ -257,3 +221,372 @@ class TestHttpReuse(test.NoDBTestCase):
         self.assertEqual({'http': 'http://proxy.example.com:3128'},
                          dict(sess.merge_environment_settings(
                              url, None, None, None, None)['proxies']))
+
+
+class _WireHandler(socketserver.StreamRequestHandler):
+    """Records each request's bytes; answers what the server's script says.
+
+    The script maps a request path to the raw answer, or to (raw answer,
+    'close') to close the connection after it, or (seconds, raw answer)
+    to wait first.
+    """
+
+    def handle(self):
+        self.server.connections += 1
+        while True:
+            head = b''
+            while not head.endswith(b'\r\n\r\n'):
+                line = self.rfile.readline()
+                if not line:
+                    return
+                head += line
+            length = re.search(rb'(?im)^content-length: *(\d+)', head)
+            body = self.rfile.read(int(length.group(1))) if length else b''
+            self.server.seen.append(head + body)
+            answer = self.server.script(head.split(b' ')[1].decode())
+            if isinstance(answer[0], float):
+                time.sleep(answer[0])
+                answer = answer[1]
+            close = isinstance(answer, tuple)
+            self.wfile.write(answer[0] if close else answer)
+            if close:
+                return
+
+
+class _WireServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def __init__(self, script, tls=None):
+        super().__init__(('127.0.0.1', 0), _WireHandler)
+        self.script, self.tls = script, tls
+        self.seen = []
+        self.connections = 0
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, addr
+
+
+def _ok(body=b'<a>caf\xc3\xa9</a>', ctype=b'application/atom+xml',
+        status=b'200 OK', extra=b''):
+    return (b'HTTP/1.1 ' + status + b'\r\nContent-Type: ' + ctype +
+            b'\r\nX-Transaction-ID: XT1\r\n' + extra +
+            b'Content-Length: %d\r\n\r\n' % len(body) + body)
+
+
+_ANSWERS = {
+    '/xml': _ok(),
+    '/json': _ok(b'{"a": "\xc3\xa9"}', b'application/json'),
+    '/none': b'HTTP/1.1 204 No Content\r\n\r\n',
+    '/same': b'HTTP/1.1 304 Not Modified\r\nETag: 5\r\n\r\n',
+    '/etag': _ok(b'<HttpErrorResponse/>', status=b'412 Precondition Failed'),
+    '/fail': _ok(b'<b>oops</b>', b'text/html',
+                 b'500 Internal Server Error'),
+    '/plain': _ok(b'caf\xe9', b'text/plain'),
+    '/chunks': (b'HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\n'
+                b'Transfer-Encoding: chunked\r\n\r\n4\r\n<a>x\r\n'
+                b'4\r\n</a>\r\n0\r\n\r\n'),
+    '/gzip': _ok(gzip.compress(b'<zipped/>'), extra=b'Content-Encoding: '
+                 b'gzip\r\n'),
+    '/moved': b'HTTP/1.1 302 Found\r\nLocation: /xml\r\nContent-Length: 0'
+              b'\r\nSet-Cookie: s=1\r\n\r\n',
+    '/short': (b'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc', 'close'),
+    '/badchunk': (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                  b'zz\r\nabc\r\n', 'close'),
+    '/bye': (_ok(), 'close'),
+    '/slow': (1.0, _ok()),
+}
+
+
+class _LeanBase(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MockPatchObject(http_reuse, '_environment',
+                                                 {}))
+        for name in ('HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy',
+                     'https_proxy', 'no_proxy', 'REQUESTS_CA_BUNDLE',
+                     'CURL_CA_BUNDLE'):
+            self.useFixture(fixtures.EnvironmentVariable(name))
+        self.lean = []   # requests sent the lean way
+        real = http_reuse.PooledSession._lean_send
+
+        def lean_send(sess, *args):
+            self.lean.append(args[2])
+            return real(sess, *args)
+        self.useFixture(fixtures.MockPatchObject(
+            http_reuse.PooledSession, '_lean_send', lean_send))
+
+    def _server(self, tls=None, script=lambda path: _ANSWERS[
+            path.split('?')[0]]):
+        srv = _WireServer(script, tls)
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 5)
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return srv
+
+    def _session(self):
+        sess = http_reuse.PooledSession()
+        self.addCleanup(sess.discard)
+        return sess
+
+    @staticmethod
+    def _call(how, sess, method, url, **kwargs):
+        """One request the lean way or requests' way; (response, error)."""
+        call = sess.request if how == 'lean' else functools.partial(
+            requests.Session.request, sess)
+        try:
+            return call(method, url, timeout=kwargs.pop('timeout', 5),
+                        **kwargs), None
+        except Exception as e:
+            return None, type(e)
+
+    @staticmethod
+    def _seen(resp):
+        if resp is None:
+            return None
+        return (resp.status_code, resp.reason, dict(resp.headers),
+                resp.encoding, resp.content, resp.text, resp.url,
+                [r.url for r in resp.history], resp.request.method,
+                resp.request.url, dict(resp.request.headers),
+                resp.request.body)
+
+    def _both(self, base, method, path, sess=None, **kwargs):
+        """Each way on a fresh session: same answer, same bytes sent."""
+        srv = base if isinstance(base, _WireServer) else None
+        url = (base if srv is None else 'http://127.0.0.1:%d' %
+               srv.server_address[1]) + path
+        got = {}
+        for how in ('requests', 'lean'):
+            calls = len(self.lean)
+            if srv is not None:
+                del srv.seen[:]
+            resp, err = self._call(how, sess or self._session(), method, url,
+                                   **dict(kwargs))
+            got[how] = (self._seen(resp), err,
+                        list(srv.seen) if srv is not None else None)
+            self.assertEqual(int(how == 'lean'), len(self.lean) - calls)
+        self.assertEqual(got['requests'], got['lean'], (method, path))
+        return got['lean']
+
+
+class TestLeanPath(_LeanBase):
+    """The lean path sends and answers what requests' own path does."""
+
+    def test_same_bytes_and_answers(self):
+        srv = self._server()
+        for method, path, kwargs in (
+                ('GET', '/xml', {'data': '', 'headers': {
+                    'Accept': 'application/atom+xml', 'X-API-Session': 't',
+                    'X-Audit-Memento': 'nova'}}),
+                ('put', '/xml', {'data': '<a>caf\u00e9</a>', 'headers': {
+                    'Content-Type': 'application/xml', 'If-Match': '"3"',
+                    'User-Agent': None}}),
+                ('POST', '/json', {'data': b'<b/>', 'headers': {}}),
+                ('DELETE', '/none', {'data': ''}),
+                ('GET', '/same', {}), ('GET', '/etag', {}),
+                ('POST', '/fail', {'data': 'x'}), ('GET', '/plain', {}),
+                ('GET', '/chunks', {}), ('GET', '/gzip', {}),
+                ('GET', '/moved', {}), ('HEAD', '/xml', {}),
+                ('GET', '/xml?group=None&x=(a==\'b\')', {})):
+            seen, err, sent = self._both(srv, method, path, **kwargs)
+            self.assertIsNone(err)
+            self.assertTrue(sent)
+        # XML without a charset is read as UTF-8 (requests would guess).
+        resp, _err = self._call('lean', self._session(), 'GET',
+                                'http://127.0.0.1:%d/xml' %
+                                srv.server_address[1])
+        self.assertEqual('<a>caf\u00e9</a>', resp.text)
+
+    def test_redirect_followed_as_requests_follows(self):
+        srv = self._server()
+        seen, _err, sent = self._both(srv, 'GET', '/moved')
+        self.assertEqual(302, len(sent) and 302)
+        self.assertEqual(2, len(sent))
+        self.assertTrue(seen[6].endswith('/xml'))
+        self.assertEqual(1, len(seen[7]))
+
+    def test_same_errors(self):
+        srv = self._server()
+        for path, kwargs, error in (
+                ('/short', {}, requests.exceptions.ChunkedEncodingError),
+                ('/badchunk', {}, requests.exceptions.ChunkedEncodingError),
+                ('/slow', {'timeout': 0.2}, requests.exceptions.ReadTimeout)):
+            _seen, err, _sent = self._both(srv, 'GET', path, **kwargs)
+            self.assertIs(error, err)
+        closed = socket.socket()
+        closed.bind(('127.0.0.1', 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        _seen, err, _sent = self._both('http://127.0.0.1:%d' % port, 'GET',
+                                       '/xml')
+        self.assertIs(requests.exceptions.ConnectionError, err)
+
+    def test_urllib3_errors_raised_as_requests_raises_them(self):
+        reason = u3_exc.ConnectTimeoutError(None, 'slow')
+        pool = mock.Mock()
+        for error in (u3_exc.ProtocolError('reset'), OSError('down'),
+                      u3_exc.MaxRetryError(pool, '/', reason),
+                      u3_exc.MaxRetryError(
+                          pool, '/', u3_exc.NewConnectionError(None, 'no')),
+                      u3_exc.MaxRetryError(pool, '/', u3_exc.ResponseError()),
+                      u3_exc.MaxRetryError(pool, '/', u3_exc.ProxyError(
+                          'p', OSError())),
+                      u3_exc.MaxRetryError(pool, '/', u3_exc.SSLError()),
+                      u3_exc.MaxRetryError(pool, '/', u3_exc.HTTPError()),
+                      u3_exc.ClosedPoolError(pool, 'closed'),
+                      u3_exc.ProxyError('p', OSError()), u3_exc.SSLError(),
+                      u3_exc.ReadTimeoutError(pool, '/', 'slow'),
+                      u3_exc.InvalidHeader(), u3_exc.DecodeError(),
+                      ValueError('other')):
+            with mock.patch.object(u3_pool.HTTPConnectionPool, 'urlopen',
+                                   side_effect=error):
+                _seen, err, _sent = self._both('http://127.0.0.1:1', 'GET',
+                                               '/x')
+            self.assertIsNotNone(err)
+
+    def test_stale_connection_replaced(self):
+        # The server closes a kept-alive connection: the next request
+        # opens another, as requests' path does.
+        srv = self._server()
+        for how in ('requests', 'lean'):
+            sess = self._session()
+            url = 'http://127.0.0.1:%d' % srv.server_address[1]
+            before = srv.connections
+            self.assertEqual(200, self._call(how, sess, 'GET',
+                                             url + '/bye')[0].status_code)
+            time.sleep(0.1)
+            self.assertEqual(200, self._call(how, sess, 'GET',
+                                             url + '/xml')[0].status_code)
+            self.assertEqual(2, srv.connections - before)
+
+    def test_keep_alive(self):
+        srv = self._server()
+        sess = self._session()
+        url = 'http://127.0.0.1:%d' % srv.server_address[1]
+        for path in ('/xml', '/none', '/etag', '/chunks', '/gzip', '/same'):
+            self._call('lean', sess, 'GET', url + path)
+        self.assertEqual(1, srv.connections)
+        self.assertEqual(6, len(self.lean))
+
+    def test_through_an_http_proxy(self):
+        proxy = self._server(script=lambda path: _ok())
+        self.useFixture(fixtures.EnvironmentVariable(
+            'HTTP_PROXY', 'http://127.0.0.1:%d' % proxy.server_address[1]))
+        seen, err, _sent = self._both(
+            'http://pvm.example.com:12080', 'GET', '/rest/api/uom/x',
+            headers={'X-API-Session': 't'})
+        self.assertIsNone(err)
+        self.assertEqual(2, len(proxy.seen))
+        self.assertTrue(proxy.seen[1].startswith(
+            b'GET http://pvm.example.com:12080/rest/api/uom/x HTTP/1.1\r\n'))
+        self.assertEqual(proxy.seen[0], proxy.seen[1])
+
+    def test_urls_requests_would_change_go_its_way(self):
+        for url in ('http://127.0.0.1:1/a b', 'http://127.0.0.1:1/a/../b',
+                    'http://127.0.0.1:1/a#f', 'http://u:p@127.0.0.1:1/a',
+                    'http://127.0.0.1:1/%41', 'http://Host:1/a',
+                    'HTTP://127.0.0.1:1/a', 'http://127.0.0.1:1//a',
+                    'http://127.0.0.1:1/caf\u00e9', 'http://127.0.0.1:1',
+                    'http://127.0.0.1:1/a"b', 'http://127.0.0.1:1/a[1]'):
+            self.assertIsNone(http_reuse._LEAN_URL.match(url) and
+                              '/.' not in url or None, url)
+        for url in ('http://127.0.0.1:1/rest/api/uom/LogicalPartition/'
+                    'search/(PartitionName==\'a.b-c_1\')?group=None',
+                    'https://pvm.example.com:12443/x;y=1?a=1&b=%s' % '~',
+                    'http://[::1]:12080/rest/api/web/Logon'):
+            self.assertTrue(http_reuse._LEAN_URL.match(url), url)
+            prep = requests.Request('GET', url).prepare()
+            self.assertEqual(url, prep.url)
+            self.assertEqual(prep.path_url, http_reuse._path_url(url))
+
+    def test_other_requests_go_requests_way(self):
+        srv = self._server()
+        url = 'http://127.0.0.1:%d/xml' % srv.server_address[1]
+        sess = self._session()
+        sess.request('GET', url, stream=True).close()
+        sess.request('GET', url, data=io.BytesIO(b'a'))
+        sess.request('GET', url, params={'a': 1})
+        self.assertEqual(0, len(self.lean))
+
+
+def _self_signed(directory):
+    """(certificate, key) files of a self-signed 127.0.0.1 certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME,
+                                         'pvm test')])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = x509.CertificateBuilder().subject_name(name).issuer_name(
+        name).public_key(key.public_key()).serial_number(
+        x509.random_serial_number()).not_valid_before(
+        now - datetime.timedelta(days=1)).not_valid_after(
+        now + datetime.timedelta(days=1)).add_extension(
+        x509.SubjectAlternativeName([x509.IPAddress(
+            ipaddress.ip_address('127.0.0.1'))]), critical=False
+    ).add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                    critical=True).sign(key, hashes.SHA256())
+    cert_path, key_path = directory + '/cert.pem', directory + '/key.pem'
+    with open(cert_path, 'wb') as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, 'wb') as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class TestLeanPathTLS(_LeanBase):
+
+    def setUp(self):
+        super().setUp()
+        tmp = self.useFixture(fixtures.TempDir()).path
+        self.cert, self.key = _self_signed(tmp)
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(self.cert, self.key)
+        self.srv = self._server(tls=self.tls)
+        self.url = 'https://127.0.0.1:%d' % self.srv.server_address[1]
+
+    def test_verified_by_default(self):
+        # An unknown CA: refused both ways; nothing sent.
+        _seen, err, sent = self._both(self.url, 'GET', '/xml')
+        self.assertIs(requests.exceptions.SSLError, err)
+        self.assertEqual([], self.srv.seen)
+
+    def test_environment_ca_bundle(self):
+        self.useFixture(fixtures.EnvironmentVariable('REQUESTS_CA_BUNDLE',
+                                                     self.cert))
+        seen, err, _sent = self._both(self.url, 'GET', '/xml')
+        self.assertIsNone(err)
+        self.assertEqual(200, seen[0])
+        # Kept alive: one TLS connection for several requests.
+        sess = self._session()
+        before = self.srv.connections
+        for path in ('/xml', '/etag', '/chunks'):
+            self._call('lean', sess, 'GET', self.url + path)
+        self.assertEqual(1, self.srv.connections - before)
+
+    def test_session_verify_settings(self):
+        for verify, error in ((self.cert, None), (False, None),
+                              (True, requests.exceptions.SSLError),
+                              ('/nonexistent/ca.pem', OSError)):
+            sess = self._session()
+            sess.verify = verify
+            _seen, err, _sent = self._both(self.url, 'GET', '/xml', sess=sess)
+            self.assertIs(error, err, verify)
+
+    def test_client_certificate(self):
+        self.tls.verify_mode = ssl.CERT_REQUIRED
+        self.tls.load_verify_locations(self.cert)
+        sess = self._session()
+        sess.verify = self.cert
+        sess.cert = (self.cert, self.key)
+        seen, err, _sent = self._both(self.url, 'GET', '/xml', sess=sess)
+        self.assertIsNone(err)
+        sess = self._session()
+        sess.verify = self.cert
+        _seen, err, _sent = self._both(self.url, 'GET', '/xml', sess=sess)
+        self.assertIsNotNone(err)
