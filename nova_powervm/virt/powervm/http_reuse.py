@@ -77,6 +77,9 @@ class PooledSession(requests.Session):
         self.mount('https://', http_conn.HTTPAdapter())
         self.mount('http://', http_conn.HTTPAdapter())
         self._pools = {}   # (origin, verify, cert, proxies) -> pool, URL
+        # Its default headers (requests' own: nothing here changes them).
+        self._default_headers = {name.lower(): (name, value)
+                                 for name, value in self.headers.items()}
 
     def request(self, method, url, data=None, headers=None, timeout=None,
                 stream=None, **kwargs):
@@ -114,22 +117,31 @@ class PooledSession(requests.Session):
         hook dispatch (:func:`_xml_default_utf8` is applied).  A redirect
         is followed by requests' own code.
         """
-        sent = structures.CaseInsensitiveDict(self.headers)
+        # requests' merge: by lower-case name, the request's name and value
+        # in the session's place; None drops a header.  Then Content-Length.
+        merged = self._default_headers.copy()
         for name, value in headers.items():
-            sent[name] = value
+            merged[name.lower()] = (name, value)
+        wire = {}
+        for item in merged.values():
+            if item[1] is not None:
+                if not (type(item[1]) is str and item in _valid_headers):
+                    rq_utils.check_header_validity(item)
+                    if len(_valid_headers) > 1000:
+                        _valid_headers.clear()
+                    _valid_headers[item] = True
+                wire[item[0]] = item[1]
         data = body
+        has_length = merged.get('content-length', (0, None))[1] is not None
         if body is not None:
             if isinstance(body, str):
                 body = body.encode('utf-8')
-            sent['Content-Length'] = str(len(body))
-        elif method not in ('GET', 'HEAD') and \
-                sent.get('Content-Length') is None:
-            sent['Content-Length'] = '0'
-        wire = {}
-        for item in sent.items():
-            if item[1] is not None:
-                rq_utils.check_header_validity(item)
-                wire[item[0]] = item[1]
+            if has_length:   # replaced where it stands, as requests does
+                wire = {('Content-Length' if k.lower() == 'content-length'
+                         else k): v for k, v in wire.items()}
+            wire['Content-Length'] = str(len(body))
+        elif method not in ('GET', 'HEAD') and not has_length:
+            wire['Content-Length'] = '0'
         settings = self.merge_environment_settings(url, None, False, None,
                                                    None)
         prep = requests.PreparedRequest()
@@ -236,6 +248,7 @@ class PooledSession(requests.Session):
 _LEAN_URL = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]+)?"
                        r"/(?!/)[A-Za-z0-9._~!$&'()*+,;=:@/?-]*\Z")
 _timeouts = {}
+_valid_headers = {}   # (name, value) that passed requests' check
 # requests' own Session.send: while something else stands in for it (a
 # test's requests-mock), requests go that way.
 _REQUESTS_SEND = requests.Session.send

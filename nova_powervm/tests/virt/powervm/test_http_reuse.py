@@ -392,10 +392,22 @@ class TestLeanPath(_LeanBase):
                 ('POST', '/fail', {'data': 'x'}), ('GET', '/plain', {}),
                 ('GET', '/chunks', {}), ('GET', '/gzip', {}),
                 ('GET', '/moved', {}), ('HEAD', '/xml', {}),
-                ('GET', '/xml?group=None&x=(a==\'b\')', {})):
+                ('GET', '/xml?group=None&x=(a==\'b\')', {}),
+                ('PUT', '/xml', {'data': 'abc', 'headers': {
+                    'X-A': '1', 'content-length': '99', 'X-B': '2'}}),
+                ('PUT', '/xml', {'data': '', 'headers': {
+                    'content-length': None, 'X-B': '2'}}),
+                ('PUT', '/xml', {'data': '', 'headers': {
+                    'Content-Length': '0', 'X-B': '2'}})):
             seen, err, sent = self._both(srv, method, path, **kwargs)
             self.assertIsNone(err)
             self.assertTrue(sent)
+        # Refused before anything is sent, the same way.
+        for headers in ({'X-Bad': 'a\r\nb'}, {'X-Int': 5}, {' X': 'a'},
+                        {'X-Bad': 'a\r\nb'}):
+            seen, err, sent = self._both(srv, 'GET', '/xml', headers=headers)
+            self.assertIs(requests.exceptions.InvalidHeader, err)
+            self.assertEqual([], sent)
         # XML without a charset is read as UTF-8 (requests would guess).
         resp, _err = self._call('lean', self._session(), 'GET',
                                 'http://127.0.0.1:%d/xml' %
