@@ -6,6 +6,7 @@ from unittest import mock
 import fixtures
 from nova import test
 import requests
+from urllib3 import connection
 
 from nova_powervm.virt.powervm import http_conn
 
@@ -141,6 +142,61 @@ class TestResponse(test.NoDBTestCase):
         msg = resp.msg
         resp.begin()
         self.assertIs(msg, resp.msg)
+
+
+class TestHeaderLines(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MockPatchObject(http_conn, '_header_lines',
+                                                 {}))
+
+    @staticmethod
+    def _lines(cls, headers):
+        conn = cls('127.0.0.1', 1)
+        conn.putrequest('GET', '/x')
+        for name, value in headers:
+            conn.putheader(name, value)
+        return list(conn._buffer)
+
+    def test_same_lines_as_http_client(self):
+        headers = [('Accept', 'application/atom+xml'), ('X-API-Session', 't'),
+                   ('Accept', 'application/atom+xml'), ('X-Int', 5),
+                   ('X-Bytes', b'caf\xe9'), ('X-Latin', 'caf\u00e9'),
+                   ('If-Match', '"1"')]
+        want = self._lines(connection.HTTPConnection, headers)
+        for _repeat in range(2):
+            self.assertEqual(want, self._lines(http_conn.HTTPConnection,
+                                               headers))
+        # Not kept: the int and bytes values.
+        self.assertEqual(6, len(http_conn._header_lines))
+
+    def test_refused_as_http_client_refuses(self):
+        self._lines(http_conn.HTTPConnection, [('X-A', '1')])
+        for headers in ([('X-A', '1\r\nX-B: 2')], [('X:A', '1')],
+                        [('X-A', None)]):
+            self.assertRaises(
+                type(self._error(connection.HTTPConnection, headers)),
+                self._lines, http_conn.HTTPConnection, headers)
+        # Known or not, a header before a request line is refused.
+        for cls in (connection.HTTPConnection, http_conn.HTTPConnection):
+            self.assertRaises(http.client.CannotSendHeader,
+                              cls('127.0.0.1', 1).putheader, 'X-A', '1')
+
+    @staticmethod
+    def _error(cls, headers):
+        try:
+            TestHeaderLines._lines(cls, headers)
+        except Exception as e:
+            return e
+
+    def test_bounded(self):
+        self.useFixture(fixtures.MockPatchObject(http_conn,
+                                                 'MAX_HEADER_LINES', 3))
+        self._lines(http_conn.HTTPConnection,
+                    [('X-%d' % i, '1') for i in range(5)])
+        self.assertLessEqual(len(http_conn._header_lines), 3)
+        self.assertIn(('X-4', ('1',)), http_conn._header_lines)
 
 
 class TestAdapter(test.NoDBTestCase):

@@ -337,8 +337,12 @@ class _LeanBase(test.NoDBTestCase):
     @staticmethod
     def _call(how, sess, method, url, **kwargs):
         """One request the lean way or requests' way; (response, error)."""
-        call = sess.request if how == 'lean' else functools.partial(
-            requests.Session.request, sess)
+        if how == 'lean':
+            call = sess.request
+        else:   # requests' path, urllib3's own connections
+            for prefix in ('http://', 'https://'):
+                sess.mount(prefix, requests.adapters.HTTPAdapter())
+            call = functools.partial(requests.Session.request, sess)
         try:
             return call(method, url, timeout=kwargs.pop('timeout', 5),
                         **kwargs), None
@@ -355,8 +359,11 @@ class _LeanBase(test.NoDBTestCase):
                 resp.request.url, dict(resp.request.headers),
                 resp.request.body)
 
-    def _both(self, base, method, path, sess=None, **kwargs):
-        """Each way on a fresh session: same answer, same bytes sent."""
+    def _both(self, base, method, path, settings=None, **kwargs):
+        """Each way on a fresh session: same answer, same bytes sent.
+
+        :param settings: the sessions' attributes (verify, cert).
+        """
         srv = base if isinstance(base, _WireServer) else None
         url = (base if srv is None else 'http://127.0.0.1:%d' %
                srv.server_address[1]) + path
@@ -365,8 +372,10 @@ class _LeanBase(test.NoDBTestCase):
             calls = len(self.lean)
             if srv is not None:
                 del srv.seen[:]
-            resp, err = self._call(how, sess or self._session(), method, url,
-                                   **dict(kwargs))
+            sess = self._session()
+            for name, value in (settings or {}).items():
+                setattr(sess, name, value)
+            resp, err = self._call(how, sess, method, url, **dict(kwargs))
             got[how] = (self._seen(resp), err,
                         list(srv.seen) if srv is not None else None)
             self.assertEqual(int(how == 'lean'), len(self.lean) - calls)
@@ -585,20 +594,16 @@ class TestLeanPathTLS(_LeanBase):
         for verify, error in ((self.cert, None), (False, None),
                               (True, requests.exceptions.SSLError),
                               ('/nonexistent/ca.pem', OSError)):
-            sess = self._session()
-            sess.verify = verify
-            _seen, err, _sent = self._both(self.url, 'GET', '/xml', sess=sess)
+            _seen, err, _sent = self._both(self.url, 'GET', '/xml',
+                                           settings={'verify': verify})
             self.assertIs(error, err, verify)
 
     def test_client_certificate(self):
         self.tls.verify_mode = ssl.CERT_REQUIRED
         self.tls.load_verify_locations(self.cert)
-        sess = self._session()
-        sess.verify = self.cert
-        sess.cert = (self.cert, self.key)
-        seen, err, _sent = self._both(self.url, 'GET', '/xml', sess=sess)
+        seen, err, _sent = self._both(self.url, 'GET', '/xml', settings={
+            'verify': self.cert, 'cert': (self.cert, self.key)})
         self.assertIsNone(err)
-        sess = self._session()
-        sess.verify = self.cert
-        _seen, err, _sent = self._both(self.url, 'GET', '/xml', sess=sess)
+        _seen, err, _sent = self._both(self.url, 'GET', '/xml',
+                                       settings={'verify': self.cert})
         self.assertIsNotNone(err)
