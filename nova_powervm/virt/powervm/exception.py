@@ -14,6 +14,14 @@ class RestServerUnreachable(nova_exc.HypervisorUnavailable):
                 '%(host)s:%(port)s after %(tries)d attempt(s): %(reason)s')
 
 
+class RestServerUntrusted(nova_exc.HypervisorUnavailable):
+    msg_fmt = _('The PowerVM REST API server at %(host)s:%(port)s did not '
+                'present a trusted certificate (%(reason)s).  It must present '
+                'the certificate in [powervm] certpath (<certpath><host>.crt, '
+                'host with "." and ":" as "_") if that file exists, else one '
+                'the CA bundle trusts for that host name.')
+
+
 class RestAuthenticationFailed(nova_exc.HypervisorUnavailable):
     msg_fmt = _('The PowerVM REST API server at %(host)s:%(port)s rejected '
                 'the credentials of user %(user)s (HTTP %(status)s).')

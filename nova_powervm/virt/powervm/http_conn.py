@@ -12,9 +12,11 @@ Content-Length bodies, keep-alive) follows http.client's rules.
 Request header lines are made once per (name, value) (see
 ``_HeaderLineMemo``).  :class:`HTTPAdapter` is requests' adapter whose
 pool manager's pools use these connections; proxy managers keep urllib3's
-own.
+own.  It also takes a :class:`Pin` as ``verify``: the server must present
+exactly that certificate.
 """
 import email.parser
+import hashlib
 import http.client
 import re
 
@@ -162,8 +164,47 @@ class HTTPSConnectionPool(connectionpool.HTTPSConnectionPool):
 POOL_CLASSES = {'http': HTTPConnectionPool, 'https': HTTPSConnectionPool}
 
 
+class Pin(object):
+    """``verify`` for a server that must present exactly one certificate.
+
+    Checked on every new TLS connection by its SHA-256 fingerprint
+    (urllib3's ``assert_fingerprint``), as pypowervm checks a pinned
+    certificate at logon: by content, without CA or host name checks.
+    """
+
+    def __init__(self, der):
+        self.fingerprint = hashlib.sha256(der).hexdigest()
+
+    def __eq__(self, other):
+        return isinstance(other, Pin) and \
+            other.fingerprint == self.fingerprint
+
+    def __hash__(self):
+        return hash(self.fingerprint)
+
+    def __repr__(self):
+        return 'Pin(sha256=%s)' % self.fingerprint
+
+
 class HTTPAdapter(adapters.HTTPAdapter):
     """requests' adapter; its direct (not proxied) pools use the above."""
+
+    def build_connection_pool_key_attributes(self, request, verify,
+                                             cert=None):
+        if not isinstance(verify, Pin):
+            return super().build_connection_pool_key_attributes(
+                request, verify, cert)
+        host_params, pool_kwargs = \
+            super().build_connection_pool_key_attributes(request, False, cert)
+        pool_kwargs['assert_fingerprint'] = verify.fingerprint
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn, url, verify, cert):
+        if isinstance(verify, Pin):   # no CA: the fingerprint is the check
+            super().cert_verify(conn, url, False, cert)
+            conn.assert_fingerprint = verify.fingerprint
+        else:
+            super().cert_verify(conn, url, verify, cert)
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)

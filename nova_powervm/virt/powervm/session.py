@@ -1,5 +1,7 @@
 """Connection to the PowerVM REST API, built from ``[powervm]`` options."""
 import ipaddress
+import re
+import ssl
 
 from oslo_log import log as logging
 from pypowervm import adapter as pvm_adpt
@@ -10,6 +12,7 @@ from pypowervm.wrappers import managed_system as pvm_ms
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm import http_conn
 from nova_powervm.virt.powervm import http_reuse
 from nova_powervm.virt.powervm import job_templates
 
@@ -53,7 +56,7 @@ def build_adapter():
               'auth': 'file' if opts.password is None else 'password'})
     http_reuse.install()   # one HTTP connection for many requests
     try:
-        session = pvm_adpt.Session(
+        session = VerifiedSession(
             host=host, username=opts.username, password=opts.password,
             protocol=protocol, port=port, certpath=opts.certpath or None,
             conn_tries=opts.conn_tries, timeout=opts.rest_timeout)
@@ -61,6 +64,9 @@ def build_adapter():
         raise exc.RestServerUnreachable(
             host=host, port=port, tries=opts.conn_tries,
             reason=_short_reason(e))
+    except pvm_exc.SSLError as e:
+        raise exc.RestServerUntrusted(host=host, port=port,
+                                      reason=_short_reason(e))
     except pvm_exc.HttpError as e:
         status = e.response.status if e.response is not None else '?'
         if status in (401, 403):
@@ -77,6 +83,66 @@ def build_adapter():
         session, helpers=[job_templates.cache_helper(),
                           log_helper.log_helper,
                           vios_busy.vios_busy_retry_helper])
+
+
+class VerifiedSession(pvm_adpt.Session):
+    """pypowervm's Session with every https request verified.
+
+    pypowervm checks the server's certificate for the logon only and sends
+    every later request unverified, so any new connection (after an idle
+    close or an error) would carry the session token to whoever answers;
+    and its pinned-certificate check (``util.validate_certificate``)
+    raises ``OSError`` on Python 3 whenever the file exists.  Here, for
+    https with a ``certpath``, every request (logon included) is verified
+    on each new connection: if ``<certpath><host><certext>`` (the file
+    pypowervm looks for) holds a certificate, the server must present
+    exactly that one (:class:`http_conn.Pin`: by content, no CA or host
+    name check, as pypowervm's pin); otherwise by the CA bundle and the
+    host name.  The file is read at each logon.  http, or an empty
+    ``certpath`` (checks disabled by the operator), is left as it is.
+    """
+
+    _verify = False   # set by each logon
+
+    def __init__(self, host='localhost', certpath='/etc/ssl/certs/',
+                 certext='.crt', **kwargs):
+        self._pin_file = certpath and '%s%s%s' % (
+            certpath, re.sub('[:.]', '_', host), certext)
+        # pypowervm's own check off: this class does it.
+        super().__init__(host=host, certpath=None, certext=certext,
+                         **kwargs)
+
+    def request(self, method, path, headers=None, body='', sensitive=False,
+                verify=False, timeout=-1, auditmemento=None, relogin=True,
+                login=False, filehandle=None, chunksize=65536):
+        if self.protocol != 'http' and self._pin_file:
+            if login:
+                self._verify = self._pin()
+            if verify is False:
+                verify = self._verify
+        return super().request(
+            method, path, headers=headers, body=body, sensitive=sensitive,
+            verify=verify, timeout=timeout, auditmemento=auditmemento,
+            relogin=relogin, login=login, filehandle=filehandle,
+            chunksize=chunksize)
+
+    def _pin(self):
+        """A Pin of the pinned certificate, else True (CA and host name)."""
+        try:
+            with open(self._pin_file) as f:
+                pin = http_conn.Pin(ssl.PEM_cert_to_DER_cert(f.read()))
+        except FileNotFoundError:
+            pin = None
+        except (OSError, ValueError) as e:
+            LOG.warning('Pinned certificate %(path)s unusable (%(err)s).',
+                        {'path': self._pin_file, 'err': e})
+            pin = None
+        LOG.info('Every connection to %(dest)s must present %(how)s.',
+                 {'dest': self.dest, 'how': 'a certificate the CA bundle '
+                  'trusts, for that host name' if pin is None else
+                  'the certificate pinned in %s (SHA-256 %s)' %
+                  (self._pin_file, pin.fingerprint)})
+        return True if pin is None else pin
 
 
 def _is_loopback(host):
