@@ -40,10 +40,12 @@ connection_opts = [
                'local file-based authentication is used.')),
     cfg.StrOpt(
         'certpath', default='/etc/ssl/certs/',
-        help=_('Directory holding the REST server\'s certificate, looked up '
-               'as <certpath><host>.crt, used to verify an https server.  '
-               'An empty value disables certificate verification (not '
-               'recommended for remote hosts).')),
+        help=_('Directory of the https REST server\'s pinned certificate, '
+               '<certpath><host>.crt ("." and ":" in host as "_"): if it '
+               'exists, every connection must present exactly that '
+               'certificate; otherwise the CA bundle and the host name are '
+               'checked.  An empty value disables certificate verification '
+               '(not recommended for remote hosts).')),
     cfg.IntOpt(
         'conn_tries', default=300, min=1,
         help=_('Number of attempts to connect to the REST API server before '
