@@ -219,12 +219,20 @@ def kept(adapter, keys):
 
 
 def _take_kept(adapter, keys):
-    """The kept wrappers of every object of ``keys`` (taken), or None."""
+    """The kept wrappers of every object of ``keys`` (taken), or None.
+
+    Or, when another flow took some within :data:`_REUSE_S`, an empty list.
+    """
     with _LOCK:
         slots = _SLOTS.get(adapter, {})
-        if not keys or not all(key in slots and _reusable(slots[key])
-                               for key in keys):
+        if not keys or not all(key in slots for key in keys):
             return None
+        if not all(_reusable(slots[key]) for key in keys):
+            now = time.monotonic()
+            recent = all(now - max(slots[key].last_at or -_REUSE_S,
+                                   slots[key].posted_at or -_REUSE_S) <
+                         _REUSE_S for key in keys)
+            return [] if recent else None
         taken = []
         for key in keys:
             slot = slots[key]
@@ -456,19 +464,34 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
         self._spoiled = set()
         # {VIOS UUID: wrapper read again for a kept one (execute)}.
         self._fresh = {}
+        # {VIOS UUID: getter} of a lazy FeedTask (:meth:`build`), else None.
+        self._lazy = None
 
     @property
     def feed(self):
         """The wrappers, as this FeedTask's commits left them.
 
-        No request, but after a failed commit a new read of that VIOS.
+        No request, but after a failed commit a new read of that VIOS, and
+        (lazy) one feed GET when a VIOS got no committed change.
         """
+        if self._lazy is not None:
+            return self._lazy_feed()
         for uuid in list(self._spoiled):
             wrapper = self.wrapper_tasks[uuid].wrapper
             self._updated[uuid] = pvm_private.read_again(type(
                 wrapper).getter(wrapper.adapter, uuid, xag=self.xag))
             self._spoiled.discard(uuid)
         return [self._updated.get(w.uuid, w) for w in super().feed]
+
+    def _lazy_feed(self):
+        missing = [u for u in self._lazy if u not in self._updated]
+        if missing:
+            getter = self._lazy[missing[0]]
+            start = time.monotonic()
+            for wrapper in pvm_vios.VIOS.get(getter.adapter, xag=self.xag):
+                if wrapper.uuid in missing:
+                    self._updated[wrapper.uuid] = stamp(wrapper, start)
+        return [self._updated[u] for u in self._lazy if u in self._updated]
 
     @classmethod
     def build(cls, adapter, xag, reuse=False):
@@ -477,8 +500,12 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
         :param reuse: no GET when the slots keep a wrapper of each VIOS the
             last feed read had (:meth:`release`, :func:`give_back`): those
             are taken, and a VIOS that gets changes is refreshed first (a
-            conditional GET).  Only for flows that decide nothing from the
-            feed's content before their changes run.
+            conditional GET).  When another flow took them (concurrent
+            flows), none either: a lazy FeedTask, whose changes of a VIOS
+            start from the slot's latest answer or join a batch that has a
+            base (:func:`update`, ``reuse``; else a GET of that VIOS).  Only
+            for flows that decide nothing from the feed's content before
+            their changes run.
         :raises NotEnoughActiveVioses: none is active.
         """
         xag_t = tuple(sorted(xag or []))
@@ -488,6 +515,8 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
             feed = _take_kept(adapter, [vios_key(u, xag_t) for u in uuids])
             if feed:
                 return cls('vio_feed_task', feed, xag)
+            if feed is not None:
+                return cls._build_lazy(adapter, uuids, xag)
         start = time.monotonic()
         # pypowervm's build_active_vio_feed_task reads this and builds a
         # FeedTask (TaskFlow argument mappings, a WrapperTask) only to be
@@ -497,12 +526,32 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
             _FEEDS.setdefault(adapter, {})[xag_t] = [w.uuid for w in feed]
         return cls('vio_feed_task', [stamp(w, start) for w in feed], xag)
 
+    @classmethod
+    def _build_lazy(cls, adapter, uuids, xag):
+        """A FeedTask over ``uuids`` that reads nothing before execute."""
+        ftsk = cls('vio_feed_task', pvm_vios.VIOS.getter(adapter, xag=xag),
+                   xag)
+        ftsk._lazy = {u: pvm_vios.VIOS.getter(adapter, entry_uuid=u, xag=xag)
+                      for u in uuids}
+        pvm_private.preset_wrapper_tasks(ftsk, {
+            u: pvm_tx.WrapperTask('%s_%s' % (ftsk.name, u), getter,
+                                  allow_empty=True)
+            for u, getter in ftsk._lazy.items()})
+        return ftsk
+
     def release(self):
         """The flow is done with the feed: the slots keep its wrappers.
 
         Call only when nothing holds a wrapper of :attr:`feed` (or a part of
         one) any more; a later ``reuse`` build or change starts from them.
         """
+        if self._lazy is not None:
+            for uuid in self._lazy:
+                if uuid in self._updated and uuid not in self._spoiled:
+                    wrapper = self._updated[uuid]
+                    give_back(wrapper.adapter, vios_key(uuid, self.xag),
+                              wrapper)
+            return
         for wrapper in super().feed:
             if wrapper.uuid in self._spoiled:
                 continue
@@ -516,10 +565,14 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
 
     def execute(self):
         # The feed was read at build time: wrapper_tasks makes no request.
-        wtasks = [wt for wt in self.wrapper_tasks.values() if wt.subtasks]
+        wtasks = [(u, wt) for u, wt in self.wrapper_tasks.items()
+                  if wt.subtasks]
         if not wtasks and not self.post_execs:
             LOG.debug('FeedTask %s has no subtasks.', self.name)
             return None
+        if self._lazy is not None:
+            # Every VIOS (no POST without changes): feed needs no request.
+            wtasks = list(self.wrapper_tasks.items())
         self._read_kept_again(wtasks)
         rets = {'wrapper_task_rets': {}}
         if len(wtasks) == 1:
@@ -541,7 +594,9 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
 
         (When more than one VIOS built from kept wrappers gets changes.)
         """
-        kept = [wt.wrapper for wt in wtasks
+        if self._lazy is not None:
+            return
+        kept = [wt.wrapper for _u, wt in wtasks
                 if getattr(wt.wrapper, _KEPT, False)]
         if len(kept) < 2:
             return
@@ -552,8 +607,9 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
             if wrapper.uuid in fresh:
                 self._fresh[wrapper.uuid] = stamp(fresh[wrapper.uuid], start)
 
-    def _commit_one(self, wtask):
+    def _commit_one(self, uuid_wtask):
         """Run one VIOS's subtasks as a group-committed change."""
+        uuid, wtask = uuid_wtask
         provided = {}
 
         def apply(wrapper):
@@ -562,17 +618,24 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
             provided.update(got)
             return changed
 
-        uuid = wtask.wrapper.uuid
-        mine = self._fresh.get(uuid, wtask.wrapper)
-        getter = type(mine).getter(mine.adapter, uuid, xag=self.xag)
-        try:
+        if self._lazy is not None:
+            # No wrapper of its own: from the slot's (reuse), which keeps
+            # the answer for the next lazy flow (a copy, not a GET).
+            mine, getter = None, self._lazy[uuid]
+            kwargs = {'reuse': True, 'answer': COPY}
+        else:
+            mine = self._fresh.get(uuid, wtask.wrapper)
+            getter = type(mine).getter(mine.adapter, uuid, xag=self.xag)
             # The feed was read for this FeedTask: handed over, not copied;
             # the answer is lent (release gives it back).
+            kwargs = {'owned': True, 'answer': LEND}
+        try:
             wrapper, _changed = update(
-                vios_key(uuid, self.xag), getter, apply,
-                wrapper=mine, name=wtask.name, owned=True, answer=LEND)
+                vios_key(uuid, self.xag), getter, apply, wrapper=mine,
+                name=wtask.name, **kwargs)
         except Exception:
-            self._spoiled.add(uuid)
+            if mine is not None:
+                self._spoiled.add(uuid)
             raise
         self._updated[uuid] = wrapper
         return uuid, dict(provided, wrapper=wrapper)

@@ -163,6 +163,15 @@ def _takes_provided(subtask):
             reflection.accepts_kwargs(subtask.execute))
 
 
+def preset_wrapper_tasks(ftsk, wtasks):
+    """Give a FeedTask its WrapperTasks ({UUID: WrapperTask}), no feed read.
+
+    pypowervm builds them from the feed on first use of ``wrapper_tasks``
+    (a GET); WrapperTasks started from getters read nothing until used.
+    """
+    ftsk._tx_by_uuid = dict(wtasks)
+
+
 # -- a new read through a getter (batch) --------------------------------------
 #
 # An EntryWrapperGetter caches the wrapper of its first get() (its public

@@ -482,11 +482,78 @@ class TestFeedTask(test_base.TestCase):
         again = batch.FeedTask.build(adpt, ['xag'], reuse=True)
         self.assertEqual(1, build.call_count)
         self.assertEqual(feed, again.feed)
-        # Taken: the next one reads; without reuse, always.
-        batch.FeedTask.build(adpt, ['xag'], reuse=True)
+        # Taken by another flow: the next one reads nothing (lazy).
+        lazy = batch.FeedTask.build(adpt, ['xag'], reuse=True)
+        self.assertEqual(['U1', 'U2'], sorted(lazy.wrapper_tasks))
         again.release()
+        # Not kept for longer than _REUSE_S: read; without reuse, always.
+        with mock.patch.object(batch, '_REUSE_S', 0):
+            batch.FeedTask.build(adpt, ['xag'], reuse=True)
         batch.FeedTask.build(adpt, ['xag'])
         self.assertEqual(3, build.call_count)
+        self.assertEqual(0, objs[0].gets + objs[1].gets)
+
+    def _lazy(self, obj):
+        """A lazy FeedTask over obj's VIOS (U1): its kept answer taken."""
+        adpt = obj.adapter
+        key = batch.vios_key('U1', ['xag'])
+        batch._FEEDS[adpt] = {('xag',): ['U1']}
+        batch.update(key, obj.getter, _change('a'), answer=None)
+        self.assertEqual(1, len(batch._take_kept(adpt, [key])))
+        real = pvm_vios.VIOS.getter
+
+        def getter(adapter, entry_uuid=None, xag=None):
+            if entry_uuid is None:
+                return real(adapter, xag=xag)
+            self.assertEqual(('U1', ['xag']), (entry_uuid, xag))
+            return obj.getter
+        with mock.patch.object(pvm_vios.VIOS, 'getter', side_effect=getter):
+            ftsk = batch.FeedTask.build(adpt, ['xag'], reuse=True)
+        self.assertEqual(['U1'], list(ftsk.wrapper_tasks))
+        return key, ftsk
+
+    def test_lazy_commits_from_the_slots_answer(self):
+        obj = _Obj()
+        key, ftsk = self._lazy(obj)
+        # Another flow's change POSTed meanwhile: the slot keeps its answer.
+        batch.update(key, obj.getter, _change('x'), answer=None, reuse=True)
+        ftsk.add_functor_subtask(_change('b'))
+        with mock.patch.object(pvm_vios.VIOS, 'get') as get:
+            ftsk.execute()
+            # The feed without a request: a copy of the answer, which the
+            # slot keeps (for the next flow).
+            self.assertEqual(['a', 'x', 'b'], ftsk.feed[0].state)
+            ftsk.release()
+        get.assert_not_called()
+        self.assertEqual([['a'], ['x'], ['b']], obj.posts)
+        # GETs for a and for x (the kept answer was taken); b from x's
+        # answer after a conditional GET.
+        self.assertEqual((2, 1), (obj.gets, obj.refreshes))
+        kept = batch._SLOTS[obj.adapter][key].last
+        self.assertIsNot(ftsk.feed[0], kept)
+        self.assertEqual(['a', 'x', 'b'], kept.state)
+
+    def test_lazy_stale_base_loses_nothing(self):
+        obj = _Obj()
+        key, ftsk = self._lazy(obj)
+        # Another client changed the VIOS, the slot keeps nothing: a GET.
+        obj.posts.append(['other'])
+        ftsk.add_functor_subtask(_change('b'))
+        ftsk.execute()
+        self.assertEqual(['a', 'other', 'b'], obj.posted_state)
+        self.assertEqual(2, obj.gets)
+
+    def test_lazy_feed_read_when_a_vios_got_no_change(self):
+        obj = _Obj()
+        _key, ftsk = self._lazy(obj)
+        fresh = obj.wrapper(['a'])
+        with mock.patch.object(pvm_vios.VIOS, 'get',
+                               return_value=[fresh]) as get:
+            self.assertIsNone(ftsk.execute())
+            self.assertEqual([fresh], ftsk.feed)
+            self.assertEqual([fresh], ftsk.feed)
+        get.assert_called_once_with(obj.adapter, xag=['xag'])
+        self.assertEqual(1, obj.gets)
 
     def test_execute_reads_two_kept_vioses_in_one_feed_get(self):
         objs = [_Obj(), _Obj()]
