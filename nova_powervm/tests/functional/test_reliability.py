@@ -280,7 +280,6 @@ class TestKeptVioses(base.ClassSimTestCase):
         self.drv.destroy(None, fourth, network_model.NetworkInfo([]))
         self.assertEqual(set(), self.mapped(*insts))
 
-
     def vios_gets(self):
         """{'feed'/'entry': statuses of the GETs of the VIOS feed/a VIOS}."""
         got = {'feed': [], 'entry': []}

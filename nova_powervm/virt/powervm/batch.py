@@ -67,13 +67,10 @@ from nova_powervm.virt.powervm import tf_args
 LOG = logging.getLogger(__name__)
 
 # Heavy changes (a new virtual disk the server copies from a cached image)
-# one POST carries at most.  The server copies while the POST is open, so
-# the POST lasts about as long as all its copies together, and when it
-# fails or outlives the client's timeout ([powervm] rest_timeout) every
-# spawn it carries is delayed by the retry or fails with it.  Four keeps
-# most of the gain of grouping (concurrent spawns' copies share a round
-# trip and a volume group rewrite, four at a time) while one lost POST
-# concerns at most four spawns, whatever the number of concurrent spawns.
+# one POST carries at most.  The POST lasts as long as all its copies, and
+# when it fails or outlives [powervm] rest_timeout every spawn it carries
+# is delayed or fails with it: four keep most of the gain of grouping while
+# one lost POST concerns at most four spawns.
 MAX_COPIES_PER_POST = 4
 
 
@@ -428,10 +425,8 @@ def _may_retry(change, error):
 def _copy(wrapper):
     """A deep copy of a pypowervm EntryWrapper (same etag).
 
-    The lxml tree is copied directly.  (Measured with lxml 6.1 and a VIOS
-    with 500 SCSI mappings: 35 ms, pypowervm's ``Entry`` deep copy, which
-    serializes and parses the XML, 27-32 ms; an earlier measurement found
-    14 against 35 ms.  Either way about a parse: avoid copies.)
+    The lxml tree is copied directly (a VIOS with 500 SCSI mappings: about
+    as costly as a parse, lxml 6.1: avoid copies).
     """
     entry = wrapper.entry
     if isinstance(entry, pvm_ent.Entry):
@@ -484,6 +479,7 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
         return [self._updated.get(w.uuid, w) for w in super().feed]
 
     def _lazy_feed(self):
+        """Committed answers; VIOSes without one: one feed GET."""
         missing = [u for u in self._lazy if u not in self._updated]
         if missing:
             getter = self._lazy[missing[0]]
@@ -528,7 +524,7 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
 
     @classmethod
     def _build_lazy(cls, adapter, uuids, xag):
-        """A FeedTask over ``uuids`` that reads nothing before execute."""
+        """Over ``uuids``, reading nothing: WrapperTasks from getters."""
         ftsk = cls('vio_feed_task', pvm_vios.VIOS.getter(adapter, xag=xag),
                    xag)
         ftsk._lazy = {u: pvm_vios.VIOS.getter(adapter, entry_uuid=u, xag=xag)
