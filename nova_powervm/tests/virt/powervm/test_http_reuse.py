@@ -9,7 +9,6 @@ import re
 import socket
 import socketserver
 import ssl
-import threading
 import time
 from unittest import mock
 
@@ -25,6 +24,7 @@ import requests
 from urllib3 import connectionpool as u3_pool
 from urllib3 import exceptions as u3_exc
 
+from nova_powervm.tests.virt.powervm import http_fixtures
 from nova_powervm.virt.powervm import http_reuse
 
 
@@ -70,25 +70,10 @@ class TestHttpReuse(test.NoDBTestCase):
         super().setUp()
         # The real module: a driver started earlier in this test process
         # (a functional test on the same worker) may have installed pooling.
-        self.useFixture(fixtures.MockPatchObject(pvm_adpt, 'requests',
-                                                 requests))
-        self.useFixture(fixtures.MockPatchObject(http_reuse, '_idle', []))
-        self.useFixture(fixtures.MockPatchObject(http_reuse, '_environment',
-                                                 {}))
-        self.addCleanup(http_reuse.close_idle)
-        for name in ('HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy',
-                     'https_proxy', 'no_proxy', 'REQUESTS_CA_BUNDLE',
-                     'CURL_CA_BUNDLE'):
-            self.useFixture(fixtures.EnvironmentVariable(name))
+        self.useFixture(http_fixtures.FreshPool(requests))
 
     def _server(self):
-        srv = _Server()
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join, 5)
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return srv
+        return http_fixtures.serve(self, _Server())
 
     def _pvm_session(self, port):
         """A pypowervm Session (logon skipped) to the local server."""
@@ -304,12 +289,7 @@ class _LeanBase(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(fixtures.MockPatchObject(http_reuse, '_environment',
-                                                 {}))
-        for name in ('HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy',
-                     'https_proxy', 'no_proxy', 'REQUESTS_CA_BUNDLE',
-                     'CURL_CA_BUNDLE'):
-            self.useFixture(fixtures.EnvironmentVariable(name))
+        self.useFixture(http_fixtures.CleanEnvironment())
         self.lean = []   # requests sent the lean way
         real = http_reuse.PooledSession._lean_send
 
@@ -321,13 +301,7 @@ class _LeanBase(test.NoDBTestCase):
 
     def _server(self, tls=None, script=lambda path: _ANSWERS[
             path.split('?')[0]]):
-        srv = _WireServer(script, tls)
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join, 5)
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return srv
+        return http_fixtures.serve(self, _WireServer(script, tls))
 
     def _session(self):
         sess = http_reuse.PooledSession()

@@ -7,7 +7,6 @@ import datetime
 import ipaddress
 import os
 import ssl
-import threading
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives import hashes
@@ -16,11 +15,11 @@ from cryptography import x509
 from cryptography.x509 import oid
 import fixtures
 from nova import test
-from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tests.test_utils import pvmhttp
 import requests
 
+from nova_powervm.tests.virt.powervm import http_fixtures
 from nova_powervm.tests.virt.powervm import test_http_reuse as t_reuse
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import http_conn
@@ -81,16 +80,7 @@ class TestVerifiedSession(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(fixtures.MockPatchObject(pvm_adpt, 'requests',
-                                                 http_reuse._Requests()))
-        self.useFixture(fixtures.MockPatchObject(http_reuse, '_idle', []))
-        self.useFixture(fixtures.MockPatchObject(http_reuse, '_environment',
-                                                 {}))
-        self.addCleanup(http_reuse.close_idle)
-        for name in ('HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy',
-                     'https_proxy', 'no_proxy', 'REQUESTS_CA_BUNDLE',
-                     'CURL_CA_BUNDLE'):
-            self.useFixture(fixtures.EnvironmentVariable(name))
+        self.useFixture(http_fixtures.FreshPool(http_reuse._Requests()))
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.certdir = self.useFixture(fixtures.TempDir()).path + '/'
         self.pem_a, self.tls_a = _cert(self.tmp)
@@ -106,13 +96,7 @@ class TestVerifiedSession(test.NoDBTestCase):
             http_reuse.PooledSession, 'request', spy))
 
     def _server(self, tls):
-        srv = _Server(_answer, tls)
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join, 5)
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return srv
+        return http_fixtures.serve(self, _Server(_answer, tls))
 
     def _pin(self, pem):
         with open(self.certdir + '127_0_0_1.crt', 'wb') as f:
