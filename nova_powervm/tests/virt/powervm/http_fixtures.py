@@ -1,5 +1,14 @@
 """Shared set-up of the HTTP transport tests (http_reuse, http_conn, TLS)."""
+import datetime
+import ipaddress
+import os
 import threading
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.x509 import oid
 
 import fixtures
 from pypowervm import adapter as pvm_adpt
@@ -43,3 +52,29 @@ def serve(test, server):
     test.addCleanup(server.server_close)
     test.addCleanup(server.shutdown)
     return server
+
+
+def self_signed(directory, ip='127.0.0.1'):
+    """(certificate, key) files of a new self-signed certificate for ip."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME, ip)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = x509.CertificateBuilder().subject_name(name).issuer_name(
+        name).public_key(key.public_key()).serial_number(
+        x509.random_serial_number()).not_valid_before(
+        now - datetime.timedelta(days=1)).not_valid_after(
+        now + datetime.timedelta(days=1)).add_extension(
+        x509.SubjectAlternativeName([x509.IPAddress(
+            ipaddress.ip_address(ip))]), critical=False
+    ).add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                    critical=True).sign(key, hashes.SHA256())
+    cert_path = os.path.join(directory, 'c%d.pem' % len(os.listdir(
+        directory)))
+    key_path = cert_path + '.key'
+    with open(cert_path, 'wb') as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, 'wb') as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path

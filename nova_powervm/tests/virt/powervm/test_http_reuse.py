@@ -1,10 +1,8 @@
 """pypowervm's requests through pooled HTTP sessions (http_reuse)."""
-import datetime
 import functools
 import gzip
 import http.server
 import io
-import ipaddress
 import re
 import socket
 import socketserver
@@ -12,11 +10,6 @@ import ssl
 import time
 from unittest import mock
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization
-from cryptography import x509
-from cryptography.x509 import oid
 import fixtures
 from nova import test
 from pypowervm import adapter as pvm_adpt
@@ -509,37 +502,12 @@ class TestLeanPath(_LeanBase):
         self.assertEqual(0, len(self.lean))
 
 
-def _self_signed(directory):
-    """(certificate, key) files of a self-signed 127.0.0.1 certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME,
-                                         'pvm test')])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = x509.CertificateBuilder().subject_name(name).issuer_name(
-        name).public_key(key.public_key()).serial_number(
-        x509.random_serial_number()).not_valid_before(
-        now - datetime.timedelta(days=1)).not_valid_after(
-        now + datetime.timedelta(days=1)).add_extension(
-        x509.SubjectAlternativeName([x509.IPAddress(
-            ipaddress.ip_address('127.0.0.1'))]), critical=False
-    ).add_extension(x509.BasicConstraints(ca=True, path_length=None),
-                    critical=True).sign(key, hashes.SHA256())
-    cert_path, key_path = directory + '/cert.pem', directory + '/key.pem'
-    with open(cert_path, 'wb') as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, 'wb') as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 class TestLeanPathTLS(_LeanBase):
 
     def setUp(self):
         super().setUp()
         tmp = self.useFixture(fixtures.TempDir()).path
-        self.cert, self.key = _self_signed(tmp)
+        self.cert, self.key = http_fixtures.self_signed(tmp)
         self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.tls.load_cert_chain(self.cert, self.key)
         self.srv = self._server(tls=self.tls)

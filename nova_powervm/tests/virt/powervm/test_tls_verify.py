@@ -3,16 +3,9 @@
 Against a real local TLS server that can change its certificate between
 the logon and a later request on a new connection.
 """
-import datetime
-import ipaddress
 import os
 import ssl
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization
-from cryptography import x509
-from cryptography.x509 import oid
 import fixtures
 from nova import test
 from pypowervm import exceptions as pvm_exc
@@ -35,28 +28,9 @@ MS = '/rest/api/uom/ManagedSystem'
 
 def _cert(directory, ip='127.0.0.1'):
     """(PEM, TLS server context) of a new self-signed certificate for ip."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME, ip)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    pem = x509.CertificateBuilder().subject_name(name).issuer_name(
-        name).public_key(key.public_key()).serial_number(
-        x509.random_serial_number()).not_valid_before(
-        now - datetime.timedelta(days=1)).not_valid_after(
-        now + datetime.timedelta(days=1)).add_extension(
-        x509.SubjectAlternativeName([x509.IPAddress(
-            ipaddress.ip_address(ip))]), critical=False
-    ).add_extension(x509.BasicConstraints(ca=True, path_length=None),
-                    critical=True).sign(key, hashes.SHA256()).public_bytes(
-        serialization.Encoding.PEM)
-    cert_path = os.path.join(directory, 'c%d.pem' % len(os.listdir(
-        directory)))
-    key_path = cert_path + '.key'
-    with open(cert_path, 'wb') as f:
-        f.write(pem)
-    with open(key_path, 'wb') as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+    cert_path, key_path = http_fixtures.self_signed(directory, ip)
+    with open(cert_path, 'rb') as f:
+        pem = f.read()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_path, key_path)
     return pem, ctx
