@@ -293,7 +293,7 @@ class TestKeptVioses(base.ClassSimTestCase):
     def test_concurrent_spawns_read_no_vios_feed(self):
         # The VIOS kept by a spawn; 8 spawns at once: one takes it, the
         # others' mappings join its group commits or start from the slot's
-        # latest answer (batch.FeedTask lazy): no feed read.
+        # latest answer (vios_feed.FeedTask lazy): no feed read.
         self.sim.set_latency(2)
         self.spawn(self.drv, instance(self.image_id))
         insts = [instance(self.image_id) for _i in range(8)]

@@ -17,7 +17,6 @@ from pypowervm import exceptions as pvm_exc
 from taskflow.patterns import linear_flow as tf_lf
 
 from nova_powervm import conf as cfg
-from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm import driver_live_migration as driver_lpm
@@ -45,6 +44,7 @@ from nova_powervm.virt.powervm.tasks import network as tf_net
 from nova_powervm.virt.powervm.tasks import storage as tf_stg
 from nova_powervm.virt.powervm.tasks import vm as tf_vm
 from nova_powervm.virt.powervm import vif as vif_mod
+from nova_powervm.virt.powervm import vios_feed
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
 
@@ -180,8 +180,9 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
     def _vios_feed_task(self, volumes=False, exc_class=exc.PowerVMTaskFailed):
         """FeedTask over the active VIOSes for one flow's mappings.
 
-        Concurrent flows' changes to a VIOS share one POST (batch.FeedTask);
-        without volumes it starts from the VIOSes this process kept (no GET).
+        Concurrent flows' changes to a VIOS share one POST
+        (vios_feed.FeedTask); without volumes it starts from the VIOSes this
+        process kept (no GET).
         :raises exc_class: the VIOS feed cannot be read (nothing changed).
         """
         xag = [pvm_const.XAG.VIO_SMAP]
@@ -190,8 +191,8 @@ class PowerVMDriver(driver_node.NodeMixin, driver_move.MoveMixin,
             # The FC connectors also read the physical ports and hdisks.
             xag = sorted(set(xag) | set(volume_dvr.all_min_xags()))
         try:
-            return batch.FeedTask.build(self.adapter, xag,
-                                        reuse=not volumes)
+            return vios_feed.FeedTask.build(self.adapter, xag,
+                                            reuse=not volumes)
         except pvm_exc.Error as e:
             raise exc_class(task='read_vios_feed', reason=str(e)) from e
 

@@ -128,9 +128,9 @@ def verify_vnc_clients():
     vterm.ssl = _VerifyingSsl(current)
 
 
-# -- subtasks run outside a WrapperTask (batch.FeedTask) ----------------------
+# -- subtasks run outside a WrapperTask (vios_feed.FeedTask) ------------------
 #
-# batch.FeedTask applies a WrapperTask's subtasks to a wrapper it POSTs
+# vios_feed.FeedTask applies a WrapperTask's subtasks to a wrapper it POSTs
 # itself (one group commit with other flows' changes).  pypowervm runs
 # subtasks only inside WrapperTask.execute, which also POSTs; so they are
 # run here as it runs them: each Subtask's execute gets the wrapper, its

@@ -8,134 +8,12 @@ from oslo_utils import reflection
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tests.test_utils import pvmhttp
 from pypowervm.utils import transaction as pvm_tx
-from pypowervm.wrappers import entry_wrapper as ewrap
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm.tests import base as test_base
+from nova_powervm.tests.virt.powervm import batch_fakes as fakes
 from nova_powervm.virt.powervm import batch
-
-
-class _Obj(object):
-    """A REST object: its wrapper POSTs record what changes they carry."""
-
-    def __init__(self, block_first=False):
-        self.adapter = mock.Mock()
-        self.posts = []          # list of change lists, one per POST
-        self.gets = 0
-        self.refreshes = 0       # conditional GETs
-        self.lose = set()        # POSTs (1-based) made whose answer is lost
-        self.fail = set()        # POSTs (1-based) refused with HTTP 500
-        self.refuse = 0          # POSTs to refuse (HTTP 400, not made)
-        self.in_post = threading.Event()
-        self.release = threading.Event()
-        if not block_first:
-            self.release.set()
-        self.getter = _Getter(self)
-
-    def wrapper(self, state=()):
-        return _Wrapper(self, state)
-
-    def _get(self):
-        self.gets += 1
-        return self.wrapper(self.state())
-
-    def state(self):
-        """Every change POSTed so far."""
-        return sum(self.posts, [])
-
-    def _post(self, w):
-        if self.refuse:
-            self.refuse -= 1
-            raise _http_error(400)
-        if len(self.posts) + 1 in self.fail:
-            self.fail.discard(len(self.posts) + 1)
-            raise _http_error(500)
-        self.posts.append(w.changes)
-        self.posted_state = w.state + w.changes
-        self.in_post.set()
-        self.release.wait(5)
-        if len(self.posts) in self.lose:
-            # Made, and the answer lost.
-            raise _http_error(500)
-        return self.wrapper(self.state())
-
-
-def _http_error(status):
-    return pvm_exc.HttpError(mock.Mock(status=status, reqmethod='POST',
-                                       reqpath='/VIOS/U1', body=''))
-
-
-class _Getter(ewrap.EntryWrapperGetter):
-    """Caches its first read, as pypowervm's getter does."""
-
-    def __init__(self, obj):
-        self.obj = obj
-        self.adapter = obj.adapter
-        self.entry_uuid = 'U1'
-        self.cache = None
-
-    def get(self, refresh=False):
-        if self.cache is None or refresh:
-            self.cache = self.obj._get()
-        return self.cache
-
-
-class _Entry(object):
-    def __init__(self, obj, state):
-        self.obj = obj
-        self.state = state
-
-    def __deepcopy__(self, memo=None):
-        return _Entry(self.obj, list(self.state))
-
-
-class _Wrapper(ewrap.EntryWrapper):
-    """A wrapper of _Obj: ``changes`` are those made to this copy."""
-
-    schema_type = 'VIOS'
-    uuid = 'U1'
-    etag = 'e'
-
-    def __init__(self, obj, state):
-        self.obj = obj
-        self.state = list(state)
-        self.changes = []
-
-    @property
-    def adapter(self):
-        return self.obj.adapter
-
-    @property
-    def entry(self):
-        return _Entry(self.obj, self.state + self.changes)
-
-    @classmethod
-    def wrap(cls, entry, etag=None):
-        return cls(entry.obj, entry.state)
-
-    def update(self, timeout=-1):
-        return self.obj._post(self)
-
-    def refresh(self):
-        """A conditional GET: this wrapper if its state is current (304)."""
-        self.obj.refreshes += 1
-        if self.state == self.obj.state():
-            return self
-        return self.obj.wrapper(self.obj.state())
-
-
-def _change(name, fail=False, calls=None):
-    """An idempotent change: adds ``name`` unless the wrapper has it."""
-    def func(wrapper):
-        if calls is not None:
-            calls.append(name)
-        if fail:
-            raise ValueError('bad change %s' % name)
-        if name in wrapper.state + wrapper.changes:
-            return False
-        wrapper.changes.append(name)
-        return name
-    return func
+from nova_powervm.virt.powervm import vios_feed
 
 
 class TestUpdate(test_base.TestCase):
@@ -144,7 +22,7 @@ class TestUpdate(test_base.TestCase):
         def run():
             try:
                 results[name] = batch.update(('VIOS', 'U1'), obj.getter,
-                                             _change(name, fail),
+                                             fakes.change(name, fail),
                                              heavy=heavy)[1]
             except Exception as e:
                 results[name] = e
@@ -153,7 +31,7 @@ class TestUpdate(test_base.TestCase):
         return thread
 
     def test_changes_queued_during_a_post_share_the_next(self):
-        obj = _Obj(block_first=True)
+        obj = fakes.Obj(block_first=True)
         results = {}
         threads = [self._start(obj, 'a', results)]
         self.assertTrue(obj.in_post.wait(5))
@@ -169,7 +47,7 @@ class TestUpdate(test_base.TestCase):
         self.assertEqual(['a', 'b', 'c', 'd'], obj.posted_state)
 
     def test_failing_change_fails_alone(self):
-        obj = _Obj(block_first=True)
+        obj = fakes.Obj(block_first=True)
         results = {}
         threads = [self._start(obj, 'a', results)]
         self.assertTrue(obj.in_post.wait(5))
@@ -186,17 +64,17 @@ class TestUpdate(test_base.TestCase):
         self.assertIsInstance(results['bad'], ValueError)
 
     def test_callers_wrapper_used_unless_read_before_last_post(self):
-        obj = _Obj()
+        obj = fakes.Obj()
         key = ('VolumeGroup', 'U1')
         fresh = batch.stamp(obj.wrapper(), time.monotonic())
-        wrapper, result = batch.update(key, obj.getter, _change('a'),
+        wrapper, result = batch.update(key, obj.getter, fakes.change('a'),
                                        wrapper=fresh)
         self.assertEqual(('a', 0), (result, obj.gets))
         self.assertEqual([['a']], obj.posts)
         # Read before that POST: it would only earn a 412.  The POST's
         # answer is newer (and a copy: the caller of 'a' keeps its own).
         stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
-        batch.update(key, obj.getter, _change('b'), wrapper=stale)
+        batch.update(key, obj.getter, fakes.change('b'), wrapper=stale)
         self.assertEqual(0, obj.gets)
         self.assertEqual([], stale.changes)
         self.assertEqual([], wrapper.changes)
@@ -204,17 +82,17 @@ class TestUpdate(test_base.TestCase):
         self.assertEqual(['a', 'b'], obj.posted_state)
         # No wrapper given (the caller may know of a change made
         # elsewhere): a GET.
-        batch.update(key, obj.getter, _change('c'))
+        batch.update(key, obj.getter, fakes.change('c'))
         self.assertEqual(1, obj.gets)
         # That answer is too old to trust: a GET.
         stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
         with mock.patch.object(batch, '_BUSY_S', 0):
-            batch.update(key, obj.getter, _change('d'), wrapper=stale)
+            batch.update(key, obj.getter, fakes.change('d'), wrapper=stale)
         self.assertEqual(2, obj.gets)
         self.assertEqual(['a', 'b', 'c', 'd'], obj.posted_state)
 
     def test_unchanged_no_post(self):
-        obj = _Obj()
+        obj = fakes.Obj()
         wrapper, result = batch.update(('x', 'U1'), obj.getter,
                                        lambda w: False)
         self.assertFalse(result)
@@ -224,11 +102,11 @@ class TestUpdate(test_base.TestCase):
         # The POST was made and its answer lost (HTTP 500): the change is
         # retried once on a fresh read, finds itself there and POSTs
         # nothing more.
-        obj = _Obj()
+        obj = fakes.Obj()
         obj.lose = {1}
         calls = []
         wrapper, result = batch.update(('VIOS', 'U1'), obj.getter,
-                                       _change('a', calls=calls))
+                                       fakes.change('a', calls=calls))
         self.assertEqual([['a']], obj.posts)
         self.assertEqual(['a', 'a'], calls)
         self.assertEqual(2, obj.gets)
@@ -239,17 +117,17 @@ class TestUpdate(test_base.TestCase):
         # An HTTP 500 that made nothing: the retry reads the object again
         # (not the getter's cached wrapper, which holds the failed try's
         # change) and makes the change.
-        obj = _Obj()
+        obj = fakes.Obj()
         obj.fail = {1}
         calls = []
         wrapper, result = batch.update(('VIOS', 'U1'), obj.getter,
-                                       _change('a', calls=calls))
+                                       fakes.change('a', calls=calls))
         self.assertEqual([['a']], obj.posts)
         self.assertEqual((['a', 'a'], 2, 'a'), (calls, obj.gets, result))
         self.assertEqual(['a'], wrapper.state)
 
     def test_lost_answer_of_a_combined_post_duplicates_nothing(self):
-        obj = _Obj(block_first=True)
+        obj = fakes.Obj(block_first=True)
         results = {}
         threads = [self._start(obj, 'a', results)]
         self.assertTrue(obj.in_post.wait(5))
@@ -268,22 +146,22 @@ class TestUpdate(test_base.TestCase):
 
     def test_refused_lone_change_not_retried(self):
         # A 4xx answer: nothing was made; no retry, no GET.
-        obj = _Obj()
+        obj = fakes.Obj()
         obj.refuse = 1
         wrapper = batch.stamp(obj.wrapper(), time.monotonic())
         self.assertRaises(pvm_exc.HttpError, batch.update, ('VIOS', 'U1'),
-                          obj.getter, _change('a'), wrapper=wrapper)
+                          obj.getter, fakes.change('a'), wrapper=wrapper)
         self.assertEqual(([], 0), (obj.posts, obj.gets))
 
     def test_failing_lone_change_not_retried(self):
-        obj = _Obj()
+        obj = fakes.Obj()
         calls = []
-        self.assertRaises(ValueError, batch.update, ('VIOS', 'U1'),
-                          obj.getter, _change('a', fail=True, calls=calls))
+        self.assertRaises(ValueError, batch.update, ('VIOS', 'U1'), obj.getter,
+                          fakes.change('a', fail=True, calls=calls))
         self.assertEqual((['a'], [], 1), (calls, obj.posts, obj.gets))
 
     def test_image_copies_per_post_bounded(self):
-        obj = _Obj(block_first=True)
+        obj = fakes.Obj(block_first=True)
         results = {}
         threads = [self._start(obj, 'first', results)]
         self.assertTrue(obj.in_post.wait(5))
@@ -307,10 +185,10 @@ class TestUpdate(test_base.TestCase):
                          sorted(obj.state()))
 
     def test_callers_wrappers_are_their_own(self):
-        obj = _Obj(block_first=True)
+        obj = fakes.Obj(block_first=True)
         results = {}
         first = threading.Thread(target=batch.update, args=(
-            ('VIOS', 'U1'), obj.getter, _change('a')))
+            ('VIOS', 'U1'), obj.getter, fakes.change('a')))
         first.start()
         self.assertTrue(obj.in_post.wait(5))
         mine = {n: batch.stamp(obj.wrapper(['a']), time.monotonic() + 5)
@@ -318,7 +196,7 @@ class TestUpdate(test_base.TestCase):
 
         def run(name):
             results[name] = batch.update(('VIOS', 'U1'), obj.getter,
-                                         _change(name),
+                                         fakes.change(name),
                                          wrapper=mine[name])[0]
         threads = [threading.Thread(target=run, args=(n,)) for n in mine]
         for thread in threads:
@@ -336,14 +214,14 @@ class TestUpdate(test_base.TestCase):
         results['b'].changes.append('x')
         self.assertEqual([], results['c'].changes)
         self.assertEqual(['a', 'b', 'c'], batch.update(
-            ('VIOS', 'U1'), obj.getter, _change('b'))[0].state)
+            ('VIOS', 'U1'), obj.getter, fakes.change('b'))[0].state)
 
     def test_lone_owned_change_copied_once(self):
-        obj = _Obj()
+        obj = fakes.Obj()
         key = ('VIOS', 'U1')
         mine = batch.stamp(obj.wrapper(), time.monotonic())
         with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
-            got, result = batch.update(key, obj.getter, _change('a'),
+            got, result = batch.update(key, obj.getter, fakes.change('a'),
                                        wrapper=mine, owned=True)
             # The handed-over wrapper was the base (no copy); the caller
             # gets a copy of the POST's answer, the slot keeps the answer.
@@ -353,7 +231,7 @@ class TestUpdate(test_base.TestCase):
             # A change that waited for that POST starts from the slot's
             # answer: no GET, no copy, got unchanged.
             stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
-            batch.update(key, obj.getter, _change('b'), wrapper=stale)
+            batch.update(key, obj.getter, fakes.change('b'), wrapper=stale)
             self.assertEqual(2, cp.call_count)
         self.assertEqual((0, [], []), (obj.gets, got.changes, stale.changes))
         self.assertEqual([['a'], ['b']], obj.posts)
@@ -363,24 +241,24 @@ class TestUpdate(test_base.TestCase):
         # not POSTed): a change that waited for that POST must not carry
         # it.  (The caller held the slot's answer itself: a concurrent
         # spawn's mapping to a disk the server never had was POSTed.)
-        obj = _Obj()
+        obj = fakes.Obj()
         key = ('VIOS', 'U1')
         mine = batch.stamp(obj.wrapper(), time.monotonic())
-        got, _result = batch.update(key, obj.getter, _change('a'),
+        got, _result = batch.update(key, obj.getter, fakes.change('a'),
                                     wrapper=mine, owned=True)
         got.changes.append('not-posted')
         stale = batch.stamp(obj.wrapper(), time.monotonic() - 10)
-        batch.update(key, obj.getter, _change('b'), wrapper=stale)
+        batch.update(key, obj.getter, fakes.change('b'), wrapper=stale)
         self.assertEqual(['a', 'b'], obj.posted_state)
         self.assertEqual(0, obj.gets)
 
     def test_lone_change_not_owned_copied_twice(self):
         # The base (the caller's wrapper is left alone), then the answer.
-        obj = _Obj()
+        obj = fakes.Obj()
         mine = batch.stamp(obj.wrapper(), time.monotonic())
         with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
             got, _result = batch.update(('VIOS', 'U1'), obj.getter,
-                                        _change('a'), wrapper=mine)
+                                        fakes.change('a'), wrapper=mine)
         self.assertEqual((2, []), (cp.call_count, mine.changes))
         self.assertEqual(['a'], got.state)
 
@@ -389,70 +267,71 @@ class TestKept(test_base.TestCase):
     """Wrappers kept between operations (reuse, lend, give_back)."""
 
     def test_reuse_starts_from_the_kept_answer_refreshed(self):
-        obj = _Obj()
+        obj = fakes.Obj()
         key = ('VIOS', 'U1')
         self.assertEqual((None, 'a'), batch.update(
-            key, obj.getter, _change('a'), answer=None))
+            key, obj.getter, fakes.change('a'), answer=None))
         self.assertEqual(1, obj.gets)
         # From the kept answer (no copy) after a conditional GET (304).
         with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
-            batch.update(key, obj.getter, _change('b'), answer=None,
+            batch.update(key, obj.getter, fakes.change('b'), answer=None,
                          reuse=True)
         self.assertEqual((1, 1, 0), (obj.gets, obj.refreshes, cp.call_count))
         # Another client changed the object: the refresh reads it again and
         # the change is made to that (the other's change is kept).
         obj.posts.append(['other'])
-        batch.update(key, obj.getter, _change('c'), answer=None, reuse=True)
+        batch.update(key, obj.getter, fakes.change('c'), answer=None,
+                     reuse=True)
         self.assertEqual(['a', 'b', 'other', 'c'], obj.posted_state)
         self.assertEqual((1, 2), (obj.gets, obj.refreshes))
         # Not allowed to reuse, or kept too long: a GET.
-        batch.update(key, obj.getter, _change('d'), answer=None)
+        batch.update(key, obj.getter, fakes.change('d'), answer=None)
         self.assertEqual((2, 2), (obj.gets, obj.refreshes))
         with mock.patch.object(batch, '_REUSE_S', 0):
-            batch.update(key, obj.getter, _change('e'), reuse=True)
+            batch.update(key, obj.getter, fakes.change('e'), reuse=True)
         self.assertEqual((3, 2), (obj.gets, obj.refreshes))
         self.assertEqual(['a', 'b', 'other', 'c', 'd', 'e'],
                          obj.posted_state)
 
     def test_lender_gets_the_answer_itself_and_gives_it_back(self):
-        obj = _Obj()
+        obj = fakes.Obj()
         key = ('VIOS', 'U1')
         mine = batch.stamp(obj.wrapper(), time.monotonic())
         with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
-            got, _r = batch.update(key, obj.getter, _change('a'),
+            got, _r = batch.update(key, obj.getter, fakes.change('a'),
                                    wrapper=mine, owned=True,
                                    answer=batch.LEND)
             self.assertEqual((0, ['a']), (cp.call_count, got.state))
             # The slot keeps nothing: a reuse change reads.
-            batch.update(key, obj.getter, _change('b'), answer=None,
+            batch.update(key, obj.getter, fakes.change('b'), answer=None,
                          reuse=True)
             self.assertEqual((1, 0), (obj.gets, obj.refreshes))
             # Given back after this process's later POST: refused.
             batch.give_back(obj.adapter, key, got)
             self.assertIsNot(got, batch._SLOTS[obj.adapter][key].last)
-            got, _r = batch.update(key, obj.getter, _change('c'),
+            got, _r = batch.update(key, obj.getter, fakes.change('c'),
                                    answer=batch.LEND, reuse=True)
             # Given back when done: the next reuse change starts from it.
             batch.give_back(obj.adapter, key, got)
-            batch.update(key, obj.getter, _change('d'), answer=None,
+            batch.update(key, obj.getter, fakes.change('d'), answer=None,
                          reuse=True)
             self.assertEqual(0, cp.call_count)
         self.assertEqual((1, 2), (obj.gets, obj.refreshes))
         self.assertEqual([['a'], ['b'], ['c'], ['d']], obj.posts)
 
     def test_lender_with_changes_waiting_gets_a_copy(self):
-        obj = _Obj(block_first=True)
+        obj = fakes.Obj(block_first=True)
         key = ('VIOS', 'U1')
         got = {}
 
         def lend():
-            got['a'] = batch.update(key, obj.getter, _change('a'),
+            got['a'] = batch.update(key, obj.getter, fakes.change('a'),
                                     answer=batch.LEND)[0]
         first = threading.Thread(target=lend)
         first.start()
         self.assertTrue(obj.in_post.wait(5))
         second = threading.Thread(target=batch.update, args=(
-            key, obj.getter, _change('b')))
+            key, obj.getter, fakes.change('b')))
         second.start()
         time.sleep(0.2)   # b queues behind a's POST
         with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
@@ -465,204 +344,6 @@ class TestKept(test_base.TestCase):
         self.assertEqual(['a'], got['a'].state)
         self.assertEqual([], got['a'].changes)
         self.assertEqual(2, cp.call_count)   # a's copy, b's answer copy
-
-
-class TestFeedTask(test_base.TestCase):
-
-    @mock.patch('pypowervm.tasks.partition.get_active_vioses')
-    def test_build_reuses_the_feed_released(self, build):
-        objs = [_Obj(), _Obj()]
-        objs[1].adapter = adpt = objs[0].adapter
-        feed = [o.wrapper() for o in objs]
-        feed[1].uuid = 'U2'
-        build.return_value = feed
-        ftsk = batch.FeedTask.build(adpt, ['xag'], reuse=True)
-        self.assertEqual(1, build.call_count)
-        ftsk.release()
-        again = batch.FeedTask.build(adpt, ['xag'], reuse=True)
-        self.assertEqual(1, build.call_count)
-        self.assertEqual(feed, again.feed)
-        # Taken by another flow: the next one reads nothing (lazy).
-        lazy = batch.FeedTask.build(adpt, ['xag'], reuse=True)
-        self.assertEqual(['U1', 'U2'], sorted(lazy.wrapper_tasks))
-        again.release()
-        # Not kept for longer than _REUSE_S: read; without reuse, always.
-        with mock.patch.object(batch, '_REUSE_S', 0):
-            batch.FeedTask.build(adpt, ['xag'], reuse=True)
-        batch.FeedTask.build(adpt, ['xag'])
-        self.assertEqual(3, build.call_count)
-        self.assertEqual(0, objs[0].gets + objs[1].gets)
-
-    def _lazy(self, obj):
-        """A lazy FeedTask over obj's VIOS (U1): its kept answer taken."""
-        adpt = obj.adapter
-        key = batch.vios_key('U1', ['xag'])
-        batch._FEEDS[adpt] = {('xag',): ['U1']}
-        batch.update(key, obj.getter, _change('a'), answer=None)
-        self.assertEqual(1, len(batch._take_kept(adpt, [key])))
-        real = pvm_vios.VIOS.getter
-
-        def getter(adapter, entry_uuid=None, xag=None):
-            if entry_uuid is None:
-                return real(adapter, xag=xag)
-            self.assertEqual(('U1', ['xag']), (entry_uuid, xag))
-            return obj.getter
-        with mock.patch.object(pvm_vios.VIOS, 'getter', side_effect=getter):
-            ftsk = batch.FeedTask.build(adpt, ['xag'], reuse=True)
-        self.assertEqual(['U1'], list(ftsk.wrapper_tasks))
-        return key, ftsk
-
-    def test_lazy_commits_from_the_slots_answer(self):
-        obj = _Obj()
-        key, ftsk = self._lazy(obj)
-        # Another flow's change POSTed meanwhile: the slot keeps its answer.
-        batch.update(key, obj.getter, _change('x'), answer=None, reuse=True)
-        ftsk.add_functor_subtask(_change('b'))
-        with mock.patch.object(pvm_vios.VIOS, 'get') as get:
-            ftsk.execute()
-            # The feed without a request: a copy of the answer, which the
-            # slot keeps (for the next flow).
-            self.assertEqual(['a', 'x', 'b'], ftsk.feed[0].state)
-            ftsk.release()
-        get.assert_not_called()
-        self.assertEqual([['a'], ['x'], ['b']], obj.posts)
-        # GETs for a and for x (the kept answer was taken); b from x's
-        # answer after a conditional GET.
-        self.assertEqual((2, 1), (obj.gets, obj.refreshes))
-        kept = batch._SLOTS[obj.adapter][key].last
-        self.assertIsNot(ftsk.feed[0], kept)
-        self.assertEqual(['a', 'x', 'b'], kept.state)
-
-    def test_lazy_stale_base_loses_nothing(self):
-        obj = _Obj()
-        key, ftsk = self._lazy(obj)
-        # Another client changed the VIOS, the slot keeps nothing: a GET.
-        obj.posts.append(['other'])
-        ftsk.add_functor_subtask(_change('b'))
-        ftsk.execute()
-        self.assertEqual(['a', 'other', 'b'], obj.posted_state)
-        self.assertEqual(2, obj.gets)
-
-    def test_lazy_feed_read_when_a_vios_got_no_change(self):
-        obj = _Obj()
-        _key, ftsk = self._lazy(obj)
-        fresh = obj.wrapper(['a'])
-        with mock.patch.object(pvm_vios.VIOS, 'get',
-                               return_value=[fresh]) as get:
-            self.assertIsNone(ftsk.execute())
-            self.assertEqual([fresh], ftsk.feed)
-            self.assertEqual([fresh], ftsk.feed)
-        get.assert_called_once_with(obj.adapter, xag=['xag'])
-        self.assertEqual(1, obj.gets)
-
-    def test_execute_reads_two_kept_vioses_in_one_feed_get(self):
-        objs = [_Obj(), _Obj()]
-        feed = [o.wrapper() for o in objs]
-        feed[1].uuid = 'U2'
-        fresh = [o.wrapper() for o in objs]
-        fresh[1].uuid = 'U2'
-        for wrapper in feed:
-            setattr(wrapper, batch._KEPT, True)
-        ftsk = batch.FeedTask('f', feed, ['xag'])
-        ftsk.add_functor_subtask(_change('a'))
-        bases = {}
-
-        def update(key, getter, func, wrapper=None, **kwargs):
-            bases[key[1]] = wrapper
-            return wrapper, func(wrapper)
-        with mock.patch.object(batch, 'update', side_effect=update), \
-                mock.patch.object(_Wrapper, 'get', create=True,
-                                  return_value=fresh) as get:
-            ftsk.execute()
-        get.assert_called_once_with(objs[0].adapter, xag=['xag'])
-        self.assertEqual({'U1': fresh[0], 'U2': fresh[1]}, bases)
-
-    @mock.patch('pypowervm.tasks.partition.get_active_vioses')
-    def test_build_from_the_active_vios_feed(self, build):
-        # pypowervm's active VIOS read (at least one); one FeedTask built
-        # (not pypowervm's build_active_vio_feed_task's as well).
-        feed = [mock.Mock(spec=pvm_vios.VIOS, uuid=u) for u in ('v1', 'v2')]
-        build.return_value = feed
-        adpt = mock.Mock()
-        built = []
-        init = pvm_tx.FeedTask.__init__
-
-        def counted(self, *args, **kwargs):
-            built.append(self)
-            init(self, *args, **kwargs)
-        with mock.patch.object(pvm_tx.FeedTask, '__init__', counted):
-            ftsk = batch.FeedTask.build(adpt, ['xag'])
-        build.assert_called_once_with(adpt, xag=['xag'], find_min=1)
-        self.assertEqual([ftsk], built)
-        self.assertIsInstance(ftsk, batch.FeedTask)
-        self.assertEqual('vio_feed_task', ftsk.name)
-        self.assertEqual(['xag'], ftsk.xag)
-        self.assertEqual(['v1', 'v2'], sorted(ftsk.wrapper_tasks))
-
-    def test_execute_group_commits_each_vios(self):
-        feed = [_Obj().wrapper(), _Obj().wrapper()]
-        feed[1].uuid = 'U2'
-        ftsk = batch.FeedTask('f', feed, ['xag'])
-        ftsk.add_functor_subtask(_change('common'), provides='pc')
-
-        def own(wrapper, provided=None):
-            wrapper.changes.append(('own', provided['pc']))
-            return True
-        ftsk.wrapper_tasks['U2'].add_functor_subtask(own)
-        got = {}
-
-        class Post(pvm_tx.tf_task.Task):
-            def execute(self, wrapper_task_rets):
-                got.update(wrapper_task_rets)
-        ftsk.add_post_execute(Post())
-        calls = []
-
-        def update(key, getter, func, wrapper=None, name=None, owned=False,
-                   answer=None):
-            # The feed was read for the FeedTask: handed over; the answer
-            # is lent (release gives it back).
-            self.assertTrue(owned)
-            self.assertEqual(batch.LEND, answer)
-            calls.append((key, getter.uuid, wrapper, name))
-            mine = batch._copy(wrapper)
-            return mine, func(mine)
-        with mock.patch.object(batch, 'update', side_effect=update):
-            ftsk.execute()
-        self.assertEqual(
-            [(('VirtualIOServer', u, ('xag',)), u, w, 'f_%s' % u)
-             for u, w in (('U1', feed[0]), ('U2', feed[1]))],
-            sorted(calls, key=lambda c: c[1]))
-        self.assertEqual(['common'], got['U1']['wrapper'].changes)
-        self.assertEqual(['common', ('own', 'common')],
-                         got['U2']['wrapper'].changes)
-        self.assertEqual('common', got['U1']['pc'])
-        # The feed's wrappers are untouched.
-        self.assertEqual(([], []), (feed[0].changes, feed[1].changes))
-
-    def test_failed_commit_feed_read_again(self):
-        obj = _Obj()
-        obj.refuse = 1
-        spoiled = obj.wrapper()
-        ftsk = batch.FeedTask('f', [spoiled], ['xag'])
-        ftsk.add_functor_subtask(_change('a'))
-        getter = mock.Mock()
-        getter.get.return_value = fresh = obj.wrapper(['x'])
-        with mock.patch.object(_Wrapper, 'getter', create=True,
-                               return_value=getter) as mk_getter:
-            self.assertRaises(pvm_exc.HttpError, ftsk.execute)
-            # The handed-over wrapper holds the failed change ...
-            self.assertEqual(['a'], spoiled.changes)
-            # ... the feed is read again instead (once).
-            self.assertEqual([fresh], ftsk.feed)
-            self.assertEqual([fresh], ftsk.feed)
-        mk_getter.assert_called_with(obj.adapter, 'U1', xag=['xag'])
-        self.assertEqual(1, getter.get.call_count)
-
-    def test_execute_nothing_queued(self):
-        ftsk = batch.FeedTask('f', [_Obj().wrapper()], None)
-        with mock.patch.object(batch, 'update') as update:
-            self.assertIsNone(ftsk.execute())
-        update.assert_not_called()
 
 
 def _c14n(wrapper):
@@ -693,7 +374,7 @@ class TestCopy(test_base.TestCase):
 
 
 class TestArgMappingsKept(test_base.TestCase):
-    """batch's pypowervm tasks: TaskFlow's mappings, signatures read once."""
+    """batch's and vios_feed's pypowervm tasks: mappings read once."""
 
     @staticmethod
     def _mapping(atom):
@@ -716,7 +397,7 @@ class TestArgMappingsKept(test_base.TestCase):
         self.assertEqual(self._mapping(want), self._mapping(got))
 
     def test_wrapper_task(self):
-        wrapper = _Obj().wrapper()
+        wrapper = fakes.Obj().wrapper()
         self._check(lambda: batch._WrapperTask('n', wrapper),
                     lambda: pvm_tx.WrapperTask('n', wrapper))
         self.assertIsInstance(batch._WrapperTask('n', wrapper),
@@ -725,6 +406,6 @@ class TestArgMappingsKept(test_base.TestCase):
     def test_feed_task(self):
         # Its own mapping is kept; pypowervm builds an internal WrapperTask
         # of its own class (its signatures read).
-        feed = [_Obj().wrapper()]
-        self._check(lambda: batch.FeedTask('f', feed, ['xag']),
+        feed = [fakes.Obj().wrapper()]
+        self._check(lambda: vios_feed.FeedTask('f', feed, ['xag']),
                     lambda: pvm_tx.FeedTask('f', feed), reads_left=4)

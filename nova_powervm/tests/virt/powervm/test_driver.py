@@ -46,7 +46,7 @@ class TestDriverLifecycle(test.NoDBTestCase):
             driver.tf_base, 'run')).mock
         self.run.return_value.storage.fetch_all.return_value = {}
         self.ftsk = self.useFixture(fixtures.MockPatch(
-            'nova_powervm.virt.powervm.batch.FeedTask.build')).mock
+            'nova_powervm.virt.powervm.vios_feed.FeedTask.build')).mock
         self.ftsk.return_value = _FeedTask(name='vio_feed')
         self.inst = mock.Mock(uuid='inst-uuid', config_drive=None)
         self.cfgdrv = self.useFixture(fixtures.MockPatch(
