@@ -7,6 +7,7 @@ import re
 import socket
 import socketserver
 import ssl
+import threading
 import time
 from unittest import mock
 
@@ -283,11 +284,15 @@ class _LeanBase(test.NoDBTestCase):
     def setUp(self):
         super().setUp()
         self.useFixture(http_fixtures.CleanEnvironment())
-        self.lean = []   # requests sent the lean way
+        # Requests this test's thread sent the lean way (not, say, another
+        # test's event listener thread still polling).
+        self.lean = []
         real = http_reuse.PooledSession._lean_send
+        mine = threading.get_ident()
 
         def lean_send(sess, *args):
-            self.lean.append(args[2])
+            if threading.get_ident() == mine:
+                self.lean.append(args[2])
             return real(sess, *args)
         self.useFixture(fixtures.MockPatchObject(
             http_reuse.PooledSession, '_lean_send', lean_send))
