@@ -1,8 +1,10 @@
 """Connection to the PowerVM REST API, built from ``[powervm]`` options."""
+import datetime
 import ipaddress
 import re
 import ssl
 
+from cryptography import x509
 from oslo_log import log as logging
 from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
@@ -11,6 +13,7 @@ from pypowervm.helpers import vios_busy
 from pypowervm.wrappers import managed_system as pvm_ms
 
 from nova_powervm import conf as cfg
+from nova_powervm.i18n import _
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import http_conn
 from nova_powervm.virt.powervm import http_reuse
@@ -98,8 +101,10 @@ class VerifiedSession(pvm_adpt.Session):
     pypowervm looks for) holds a certificate, the server must present
     exactly that one (:class:`http_conn.Pin`: by content, no CA or host
     name check, as pypowervm's pin); otherwise by the CA bundle and the
-    host name.  The file is read at each logon.  http, or an empty
-    ``certpath`` (checks disabled by the operator), is left as it is.
+    host name.  The file is read at each logon, and a pinned certificate
+    that is expired or not yet valid then refuses the logon (as pypowervm
+    refused an expired one).  http, or an empty ``certpath`` (checks
+    disabled by the operator), is left as it is.
     """
 
     _verify = False   # set by each logon
@@ -127,22 +132,48 @@ class VerifiedSession(pvm_adpt.Session):
             chunksize=chunksize)
 
     def _pin(self):
-        """A Pin of the pinned certificate, else True (CA and host name)."""
+        """A Pin of the pinned certificate, else True (CA and host name).
+
+        :raises pypowervm.exceptions.SSLError: the pinned certificate is
+            expired or not yet valid.
+        """
         try:
             with open(self._pin_file) as f:
-                pin = http_conn.Pin(ssl.PEM_cert_to_DER_cert(f.read()))
+                der = ssl.PEM_cert_to_DER_cert(f.read())
+            cert = x509.load_der_x509_certificate(der)
         except FileNotFoundError:
             pin = None
         except (OSError, ValueError) as e:
             LOG.warning('Pinned certificate %(path)s unusable (%(err)s).',
                         {'path': self._pin_file, 'err': e})
             pin = None
+        else:
+            self._check_validity(cert)
+            pin = http_conn.Pin(der)
         LOG.info('Every connection to %(dest)s must present %(how)s.',
                  {'dest': self.dest, 'how': 'a certificate the CA bundle '
                   'trusts, for that host name' if pin is None else
                   'the certificate pinned in %s (SHA-256 %s)' %
                   (self._pin_file, pin.fingerprint)})
         return True if pin is None else pin
+
+    def _check_validity(self, cert):
+        """Raise SSLError unless the pinned certificate is valid now."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        if start <= now <= end:
+            return
+        params = {'path': self._pin_file, 'host': self.host,
+                  'start': start.isoformat(), 'end': end.isoformat(),
+                  'now': now.isoformat(timespec='seconds')}
+        if now > end:
+            msg = _('the certificate pinned in %(path)s for %(host)s expired '
+                    'on %(end)s (valid from %(start)s; now %(now)s)') % params
+        else:
+            msg = _('the certificate pinned in %(path)s for %(host)s is not '
+                    'valid before %(start)s (valid until %(end)s; now '
+                    '%(now)s)') % params
+        raise pvm_exc.SSLError(msg)
 
 
 def _is_loopback(host):

@@ -54,16 +54,19 @@ def serve(test, server):
     return server
 
 
-def self_signed(directory, ip='127.0.0.1'):
-    """(certificate, key) files of a new self-signed certificate for ip."""
+def self_signed(directory, ip='127.0.0.1', days=(-1, 1)):
+    """(certificate, key) files of a new self-signed certificate for ip.
+
+    Valid from ``days[0]`` to ``days[1]`` days from now.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME, ip)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = x509.CertificateBuilder().subject_name(name).issuer_name(
         name).public_key(key.public_key()).serial_number(
         x509.random_serial_number()).not_valid_before(
-        now - datetime.timedelta(days=1)).not_valid_after(
-        now + datetime.timedelta(days=1)).add_extension(
+        now + datetime.timedelta(days=days[0])).not_valid_after(
+        now + datetime.timedelta(days=days[1])).add_extension(
         x509.SubjectAlternativeName([x509.IPAddress(
             ipaddress.ip_address(ip))]), critical=False
     ).add_extension(x509.BasicConstraints(ca=True, path_length=None),

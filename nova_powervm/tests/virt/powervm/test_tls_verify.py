@@ -3,7 +3,9 @@
 Against a real local TLS server that can change its certificate between
 the logon and a later request on a new connection.
 """
+import datetime
 import os
+import re
 import ssl
 
 import fixtures
@@ -26,9 +28,9 @@ LOGON = '/rest/api/web/Logon'
 MS = '/rest/api/uom/ManagedSystem'
 
 
-def _cert(directory, ip='127.0.0.1'):
+def _cert(directory, ip='127.0.0.1', days=(-1, 1)):
     """(PEM, TLS server context) of a new self-signed certificate for ip."""
-    cert_path, key_path = http_fixtures.self_signed(directory, ip)
+    cert_path, key_path = http_fixtures.self_signed(directory, ip, days)
     with open(cert_path, 'rb') as f:
         pem = f.read()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -158,6 +160,40 @@ class TestVerifiedSession(test.NoDBTestCase):
         self.assertIn('Fingerprints did not match', str(err))
         self.assertNotIn('Sup3r-S3cret!', '\n'.join(logs.output) + str(err))
         self.assertEqual([], srv.seen)
+
+    def _refused_pin(self, days):
+        """Why the logon is refused: the pinned certificate presented is
+        valid from days[0] to days[1] days from now.
+        """
+        pem, tls = _cert(self.tmp, days=days)
+        self._pin(pem)
+        srv = self._server(tls)
+        self.flags(group='powervm', host='127.0.0.1', username='neo',
+                   password='Sup3r-S3cret!', certpath=self.certdir,
+                   protocol='https', port=srv.server_address[1],
+                   conn_tries=1)
+        err = self.assertRaises(exc.RestServerUntrusted,
+                                session.build_adapter)
+        self.assertEqual([], srv.seen)   # no password sent
+        self.assertIn('127.0.0.1:%d' % srv.server_address[1], str(err))
+        self.assertIn(self.certdir + '127_0_0_1.crt for 127.0.0.1', str(err))
+        return str(err)
+
+    def test_expired_pin_refused_at_logon(self):
+        err = self._refused_pin((-30, -2))
+        self.assertRegex(err, r'expired on (\S+) \(valid from (\S+); now ')
+        start, end = re.search(r'on (\S+) \(valid from (\S+);',
+                               err).group(2, 1)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.assertAlmostEqual(
+            -30, (datetime.datetime.fromisoformat(start) - now).days, delta=1)
+        self.assertAlmostEqual(
+            -2, (datetime.datetime.fromisoformat(end) - now).days, delta=1)
+
+    def test_not_yet_valid_pin_refused_at_logon(self):
+        err = self._refused_pin((2, 30))
+        self.assertRegex(err, r'is not valid before \S+ \(valid until \S+; '
+                              r'now ')
 
     def test_empty_certpath_unchanged(self):
         # Checks disabled by the operator: nothing verified, as before.
