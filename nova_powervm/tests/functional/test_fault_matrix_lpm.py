@@ -42,6 +42,8 @@ running any step again:
 
 ``TestNeighboursSSP``: another instance on each host uses the port's VLAN
 and the target's RMC switch; a failed or completed migration leaves them.
+``TestTargetRestartSSP``: the target's nova-compute restarts between its
+preparation and the roll-back of a failed job.
 """
 # nova's concurrency set-up first, as in test_fault_matrix.
 from nova import monkey_patch
@@ -485,3 +487,28 @@ class TestRollbackRaceSSP(_LpmMatrix):
         self.assertNotIn('MGMTSWITCH', self.switches())
         self.spawn()       # a new switch
         self.assert_spawned()
+
+
+class TestTargetRestartSSP(_LpmMatrix):
+    """The target's nova-compute restarts after ``pre_live_migration``
+    (it added the source's key and the MGMTSWITCH), then the job fails:
+    the roll-back, from the migrate data nova hands back, still leaves
+    host 1 as before, and the migration then completes.
+    """
+
+    step = 'live_migration'
+
+    def test_rollback_after_target_restart(self):
+        state = self.prepare()
+        self.assertNotEqual([], keys.authorized_keys(self.sims[1]))
+        switches = self.sims[1].inventory()['vswitches'].values()
+        self.assertIn('MGMTSWITCH', [v['name'] for v in switches])
+        # A new process: nothing of the preparation in memory.
+        self.flags(group='powervm', host=self.sims[1].host,
+                   port=self.sims[1].port)
+        state['mig'].dst = self.drvs[1] = super(
+            fmm._MoveMatrix, self).new_driver()
+        self.sims[0].set_migration(fail='rollback')
+        state['mig'].live_migration()
+        self.assertEqual('recover: error', state['mig'].outcome)
+        self.rolled_back(state)

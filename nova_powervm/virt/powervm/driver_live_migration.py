@@ -88,7 +88,8 @@ class LiveMigrationMixin(object):
                                                destroy_disks=True,
                                                migrate_data=None):
         """Undo ``pre_live_migration`` here (key, switch, hdisks)."""
-        lpm.rollback_at_destination(self, instance, block_device_info)
+        lpm.rollback_at_destination(self, instance, block_device_info,
+                                    migrate_data)
 
     # -- source --------------------------------------------------------------
 

@@ -161,7 +161,7 @@ def pre_live_migration(drv, instance, block_device_info, migrate_data):
     key = (migrate_data.public_key if
            migrate_data.obj_attr_is_set('public_key') else None)
     try:
-        lpm_tgt.prepare(drv, instance, key)
+        lpm_tgt.prepare(drv, instance, key, migrate_data)
     except pvm_exc.Error as e:
         raise _refuse(instance, _(
             'authorizing the source NovaLink\'s SSH key or creating the '
@@ -231,9 +231,12 @@ def _disconnect(drv, instance, bdms):
                             instance, vol_drv.disconnect_volume)
 
 
-def rollback_at_destination(drv, instance, block_device_info):
-    """Remove what ``pre_live_migration`` prepared here (best effort)."""
-    lpm_tgt.release(drv, instance, failed=True)
+def rollback_at_destination(drv, instance, block_device_info,
+                            migrate_data=None):
+    """Remove what ``pre_live_migration`` prepared here (best effort;
+    ``migrate_data``: what it returned).
+    """
+    lpm_tgt.release(drv, instance, failed=True, migrate_data=migrate_data)
     _disconnect(drv, instance, _bdms(block_device_info))
 
 

@@ -18,8 +18,13 @@ partition's adapter), also for the migrations still under way.
 Every removal is tried twice (``best_effort``): a failed or stuck
 migration must leave this host as it was without any step run again.
 
-The bookkeeping is per nova-compute process: ``pre_live_migration`` and
-``rollback_live_migration_at_destination`` both run on the target's.
+The bookkeeping is kept by the target's nova-compute process (where
+``pre_live_migration`` and ``rollback_live_migration_at_destination`` both
+run) and, in case it restarts in between, in the migrate data: nova hands
+``pre_live_migration``'s back to the roll-back.  NovaLink cannot tell: its
+authorized keys and switches do not say who added them.  After a restart
+the process knows only the migrations prepared since, so a migration
+prepared before it that is still under way inherits nothing.
 """
 import functools
 import threading
@@ -93,9 +98,11 @@ def _unauthorize(adapter, key):
     _update(_console(adapter))
 
 
-def prepare(drv, instance, public_key):
+def prepare(drv, instance, public_key, migrate_data=None):
     """Authorize ``public_key`` and make sure the RMC switch exists.
 
+    :param migrate_data: gets what was created (PowerVMLiveMigrateData's
+        ``dest_added_key``, ``dest_created_switch``).
     :raises pypowervm Error: the console or switch update failed (what
         this call created is then released again).
     """
@@ -114,16 +121,43 @@ def prepare(drv, instance, public_key):
     except Exception:
         release(drv, instance, failed=True)
         raise
+    if migrate_data is not None:
+        migrate_data.dest_added_key = mine['key']
+        migrate_data.dest_created_switch = mine['switch']
 
 
-def release(drv, instance, failed):
+def _from_migrate_data(instance, migrate_data):
+    """What ``prepare`` created, as ``migrate_data`` recorded it (None:
+    not recorded).
+    """
+    if migrate_data is None or not all(
+            migrate_data.obj_attr_is_set(f) for f in
+            ('dest_added_key', 'dest_created_switch')):
+        return None
+    LOG.info('This nova-compute has no record of preparing the live '
+             'migration (restarted since?): the migrate data says it added '
+             'the source\'s SSH key: %(key)s, created the switch: %(sw)s.',
+             {'key': migrate_data.dest_added_key,
+              'sw': migrate_data.dest_created_switch}, instance=instance)
+    return {'pub': (migrate_data.public_key if
+                    migrate_data.obj_attr_is_set('public_key') else None),
+            'key': migrate_data.dest_added_key,
+            'switch': migrate_data.dest_created_switch}
+
+
+def release(drv, instance, failed, migrate_data=None):
     """The migration is over; after a failure remove what it created.
 
     Best effort: a removal is tried twice, a second failure logged.
+
+    :param migrate_data: what ``prepare`` recorded in it, used when this
+        process has no record (nova-compute restarted since).
     """
     with _LOCK:
         prepared = _prepared(drv)
         mine = prepared.pop(instance.uuid, None)
+        if mine is None and failed:
+            mine = _from_migrate_data(instance, migrate_data)
         if mine is None:
             return
         same = [o for o in prepared.values() if o['pub'] == mine['pub']]

@@ -532,10 +532,11 @@ class TestVolumesAndNetwork(LpmTestCase):
         self.assertEqual({'vscsi:U': '1,2'}, md.vol_data)
 
     def test_pre_live_migration_authorizes_the_source_key(self):
+        sent = _md(public_key='ssh-rsa AAAA src')
         md = self.drv.pre_live_migration('ctx', self.inst, _bdi(), [], None,
-                                         _md(public_key='ssh-rsa AAAA src'))
+                                         sent)
         self.tgt.prepare.assert_called_once_with(self.drv, self.inst,
-                                                 'ssh-rsa AAAA src')
+                                                 'ssh-rsa AAAA src', sent)
         self.assertEqual({}, md.vol_data)
         self.tgt.release.assert_not_called()
 
@@ -571,12 +572,15 @@ class TestVolumesAndNetwork(LpmTestCase):
                                                  failed=True)
 
     def test_rollback_at_destination_releases(self):
+        md = _md()
         with mock.patch.object(volume_dvr, 'build_volume_driver') as build:
             self.drv.rollback_live_migration_at_destination(
-                'ctx', self.inst, [], _bdi(_fc_bdm('vol-1')))
+                'ctx', self.inst, [], _bdi(_fc_bdm('vol-1')), migrate_data=md)
         build.return_value.disconnect_volume.assert_called_once_with()
-        self.tgt.release.assert_called_once_with(self.drv, self.inst,
-                                                 failed=True)
+        # With what pre_live_migration recorded there (the process may
+        # have restarted since).
+        self.tgt.release.assert_called_once_with(
+            self.drv, self.inst, failed=True, migrate_data=md)
 
     def test_rollback_at_destination_retries_a_failed_disconnect(self):
         with mock.patch.object(volume_dvr, 'build_volume_driver') as build:

@@ -7,6 +7,7 @@ import fixtures
 from nova import test
 from pypowervm import exceptions as pvm_exc
 
+from nova_powervm.objects import migrate_data as mig_obj
 from nova_powervm.virt.powervm import live_migration_target as lpm_tgt
 
 KEY = 'ssh-rsa AAAA src'
@@ -156,6 +157,69 @@ class TestTarget(test.NoDBTestCase):
         self.assertIn("removing the source NovaLink's SSH key failed "
                       "(busy); trying again.", self.stdlog.logger.output)
         self.assertIn('Traceback', self.stdlog.logger.output)
+
+    def _restart(self):
+        """nova-compute restarts: a new process, no record in memory."""
+        self.drv._lpm_prepared = None
+
+    def test_prepare_records_in_migrate_data(self):
+        md = mig_obj.PowerVMLiveMigrateData(public_key=KEY)
+        lpm_tgt.prepare(self.drv, self.inst, KEY, md)
+        self.assertEqual((True, True), (md.dest_added_key,
+                                        md.dest_created_switch))
+        md2 = mig_obj.PowerVMLiveMigrateData(public_key=KEY)
+        lpm_tgt.prepare(self.drv, self.inst2, KEY, md2)
+        self.assertEqual((False, False), (md2.dest_added_key,
+                                          md2.dest_created_switch))
+
+    def test_rollback_after_restart_from_migrate_data(self):
+        md = mig_obj.PowerVMLiveMigrateData(public_key=KEY)
+        lpm_tgt.prepare(self.drv, self.inst, KEY, md)
+        self._restart()
+        # As nova hands it back to the target (over RPC).
+        md = mig_obj.PowerVMLiveMigrateData.obj_from_primitive(
+            md.obj_to_primitive())
+        lpm_tgt.release(self.drv, self.inst, failed=True, migrate_data=md)
+        self.assertEqual(['other'], self.console.ssh_authorized_keys)
+        self.assertDeleted()
+        self.assertIn('no record of preparing', self.stdlog.logger.output)
+
+    def test_rollback_after_restart_leaves_what_was_there(self):
+        self.console.ssh_authorized_keys = ['other', KEY]
+        self.switches['MGMTSWITCH'] = mock.Mock()
+        md = mig_obj.PowerVMLiveMigrateData(public_key=KEY)
+        lpm_tgt.prepare(self.drv, self.inst, KEY, md)
+        self._restart()
+        lpm_tgt.release(self.drv, self.inst, failed=True, migrate_data=md)
+        self.console.update.assert_not_called()
+        self.delete.assert_not_called()
+
+    def test_rollback_after_restart_one_prepared_since_inherits(self):
+        md = mig_obj.PowerVMLiveMigrateData(public_key=KEY)
+        lpm_tgt.prepare(self.drv, self.inst, KEY, md)
+        self._restart()
+        lpm_tgt.prepare(self.drv, self.inst2, KEY)   # finds both there
+        lpm_tgt.release(self.drv, self.inst, failed=True, migrate_data=md)
+        self.assertEqual(['other', KEY], self.console.ssh_authorized_keys)
+        self.delete.assert_not_called()
+        lpm_tgt.release(self.drv, self.inst2, failed=True)
+        self.assertEqual(['other'], self.console.ssh_authorized_keys)
+        self.assertDeleted()
+
+    def test_after_restart_nothing_recorded_nothing_removed(self):
+        # A source of before the record (1.0): nothing known, all stays.
+        lpm_tgt.prepare(self.drv, self.inst, KEY)
+        self._restart()
+        md = mig_obj.PowerVMLiveMigrateData(public_key=KEY)
+        lpm_tgt.release(self.drv, self.inst, failed=True, migrate_data=md)
+        self.assertEqual(['other', KEY], self.console.ssh_authorized_keys)
+        self.delete.assert_not_called()
+
+    def test_migrate_data_for_an_older_peer(self):
+        md = mig_obj.PowerVMLiveMigrateData(
+            public_key=KEY, dest_added_key=True, dest_created_switch=False)
+        data = md.obj_to_primitive(target_version='1.0')['nova_object.data']
+        self.assertEqual({'public_key': KEY}, data)
 
     def test_best_effort_catches_any_error(self):
         func = mock.Mock(side_effect=[KeyError('x'), 'done'])
