@@ -4,8 +4,11 @@ pypowervm adds and removes mappings by POSTing the VIOS with an edited
 ``VirtualSCSIMappings`` list (etag-checked by the core).  On each accepted
 update this module compares the list with the stored one:
 
-* a mapping whose TargetDevice UDID is known is kept as stored (the client
-  cannot change server fields);
+* a mapping whose TargetDevice UDID is known and that names the same
+  storage is kept as stored (the client cannot change server fields); one
+  posted without that storage or with another is a change, as on NovaLink:
+  the stored mapping is removed and the posted one taken as new (without
+  storage: its adapter pair stays, the device is unmapped);
 * a new mapping is validated (its partition must exist, its storage must be
   a disk/media/PV/LU this VIOS sees, no second mapping of the same storage
   to the same client) and filled as PowerVM does: client and server adapters
@@ -264,6 +267,10 @@ def _scsi_update(sim, obj, old, ctx):
     for m in xu.findall(obj.element, SCSI_PATH):
         t = sfacts.tdev_udid(m)
         prev = by_tdev.get(t) if t else None
+        if prev is not None and not _same_storage(m, facts(prev)):
+            # Its storage dropped or replaced: NovaLink applies that (the
+            # device is unmapped, or remapped), it does not keep the stored.
+            prev = None
         if prev is None and t is None and sfacts.storage_el(m) is None:
             prev = by_bus_only.get(xu.text(m, 'ServerAdapter/UniqueDeviceID'))
         if prev is not None and id(prev) not in kept:
@@ -274,6 +281,19 @@ def _scsi_update(sim, obj, old, ctx):
     _keep_stored(old, pairs, ctx)
     apply_mappings(sim, obj, olds, new_maps, len(kept) == len(olds), facts,
                    ctx)
+
+
+def _same_storage(m, stored):
+    """Whether posted mapping m names the storage of the stored one.
+
+    ``stored``: the stored mapping's facts.  pypowervm detaches storage by
+    posting a mapping without it (``scsi_mapper.detach_storage``) and swaps
+    the medium of a mapping by posting it with another storage element
+    (``_modify_storage_elem``): neither is the stored mapping kept.
+    """
+    s = sfacts.storage_el(m)
+    return (s is not None and stored['storage'] is not None and
+            sfacts.storage_id(s) == stored['storage'])
 
 
 def apply_mappings(sim, obj, olds, new_maps, all_kept, facts, ctx):
@@ -420,7 +440,9 @@ def _fill_scsi(sim, vios, m, buses, taken, facts):
                             xu.text(s, 'UnitName')), ADPT_ORDER)
         _target_device(vios, m, s, sslot, facts)
     else:
+        # A bus without a device (detached storage): no backing device.
         stg.remove_child(m, 'TargetDevice')
+        stg.remove_child(xu.child(m, 'ServerAdapter'), 'BackingDeviceName')
     reorder(m, ('AssociatedLogicalPartition', 'ClientAdapter',
                 'ServerAdapter', 'Storage', 'TargetDevice'))
 

@@ -332,6 +332,57 @@ class TestScsiMappings(StorageTestCase):
         self.assertRaises(pvm_exc.HttpError, vios_w.update)
         self.assertEqual(before, self.sim.inventory())
 
+    def test_storage_dropped_or_swapped_is_applied(self):
+        """A stored mapping posted without its storage, or with another,
+        is changed as posted (NovaLink: pypowervm's detach_storage and
+        _modify_storage_elem rely on it), not kept as stored.
+        """
+        lpar = self.lpar()
+        mgmt = self.sim.mgmt_uuid
+        disks = [tsk_stg.crt_vdisk(self.adpt, self.vios_uuid, self.vg.uuid,
+                                   name, 1) for name in ('d1', 'd2', 'd3')]
+        vios_w = self.vios()
+        for d in disks[:2]:
+            tsk_map.add_map(vios_w, tsk_map.build_vscsi_mapping(
+                None, vios_w, lpar.uuid, d))
+        vios_w = vios_w.update()
+        m1, m2 = tsk_map.find_maps(vios_w.scsi_mappings, lpar.uuid)
+        bus1, bus2 = m1.server_adapter.udid, m2.server_adapter.udid
+        target2 = m2.target_dev.name
+        # pypowervm's bld moves the storage element it is given: the POST
+        # carries d1's mapping (its target device too) without its storage.
+        vios_w.scsi_mappings.append(pvm_vios.VSCSIMapping.bld(
+            self.adpt, None, mgmt, m1.backing_storage))
+        self.assertIsNone(m1.backing_storage)
+        self.assertIsNotNone(m1.target_dev)
+        vios_w = vios_w.update()
+        maps = tsk_map.find_maps(vios_w.scsi_mappings, lpar.uuid,
+                                 include_orphans=True)
+        # d1 is unmapped from the partition; its bus stays, without device.
+        self.assertEqual([None, 'd2'], sorted(
+            [m.backing_storage and m.backing_storage.name for m in maps],
+            key=str))
+        bare = [m for m in maps if m.backing_storage is None][0]
+        self.assertIsNone(bare.target_dev)
+        self.assertEqual(bus1, bare.server_adapter.udid)
+        self.assertIsNone(bare.server_adapter.backing_dev_name)
+        self.assertEqual(['d1'], [m.backing_storage.name for m in
+                                  tsk_map.find_maps(vios_w.scsi_mappings,
+                                                    mgmt)])
+        # Another storage in a stored mapping: d2 swapped for d3 (same bus).
+        m2 = tsk_map.find_maps(vios_w.scsi_mappings, lpar.uuid,
+                               stg_elem=disks[1])[0]
+        m2.backing_storage = disks[2]
+        vios_w = vios_w.update()
+        m3, = [m for m in tsk_map.find_maps(vios_w.scsi_mappings, lpar.uuid)
+               if m.backing_storage is not None]
+        self.assertEqual(('d3', bus2, target2), (
+            m3.backing_storage.name, m3.server_adapter.udid,
+            m3.target_dev.name))
+        # d2 is free again.
+        vg, by_name = self.vdisks()
+        tsk_stg.rm_vg_storage(vg, vdisks=[by_name['d2']])
+
     def test_partition_delete_cascades(self):
         lpar = self.lpar()
         mgmt = self.sim.mgmt_uuid
