@@ -20,6 +20,7 @@ from nova import test
 from pypowervm.tasks import vopt as tsk_vopt
 
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
+from nova_powervm.tests.functional import mapping_invariant
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import mgmt
@@ -312,7 +313,9 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
     raw image), ``disks`` (:class:`DiscoverDiskFixture`).  Config drives
     are built with genisoimage (tests that spawn one call
     ``require_iso_tool``).  ``event_listener = False`` (the default)
-    keeps the listener's long polls out of the request log.
+    keeps the listener's long polls out of the request log.  Every driver
+    operation is checked to leave the other partitions' vSCSI mappings
+    alone (``mapping_invariant``).
     """
 
     disk_driver = 'localdisk'
@@ -357,6 +360,9 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
         self.disks = self.useFixture(pvm_fixtures.DiscoverDiskFixture(
             self.sim))
         use_config_drive(self)
+        self.mapping_invariant = self.useFixture(
+            mapping_invariant.MappingInvariantFixture(
+                self, lambda: [self.sim]))
         if not self.event_listener:
             self.useFixture(fixtures.MockPatchObject(
                 pvm_event, 'start_listener', return_value=None))

@@ -21,6 +21,7 @@ from nova.tests.functional import integrated_helpers
 
 import nova_powervm.conf  # noqa: F401 - registers [powervm]
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
+from nova_powervm.tests.functional import mapping_invariant
 
 from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.simulator import xmlutil as xu
@@ -105,6 +106,10 @@ class PowerVMNovaTestCase(test.TestCase,
         self.api = self.admin_api
         self.disks = self.useFixture(
             pvm_fixtures.DiscoverDiskFixture(*self.sim_fx.sims))
+        # Each driver operation leaves other partitions' mappings alone.
+        self.mapping_invariant = self.useFixture(
+            mapping_invariant.MappingInvariantFixture(
+                self, lambda: self.sim_fx.sims))
 
         self.start_service('conductor')
         self.start_service('scheduler')
