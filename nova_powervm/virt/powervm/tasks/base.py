@@ -18,6 +18,7 @@ from taskflow import task as tf_task
 from taskflow.types import failure as task_fail
 
 from nova_powervm.virt.powervm import exception as exc
+from nova_powervm.virt.powervm.tasks import linear
 from nova_powervm.virt.powervm import tf_args
 
 LOG = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def _failed_step(engine, error):
 
 
 def run(flow, instance=None, store=None, exc_class=exc.PowerVMTaskFailed):
-    """Run ``flow`` in the calling thread; return the engine.
+    """Run ``flow`` in the calling thread; return the engine (or run).
 
     :param store: initial values for the flow's storage (e.g. 'lpar_wrap').
     :param exc_class: nova exception class (with ``task`` and ``reason``
@@ -196,13 +197,17 @@ def run(flow, instance=None, store=None, exc_class=exc.PowerVMTaskFailed):
         task keeps its type (nova treats some specially, e.g. InvalidInput
         aborts a build without rescheduling); its message gets the step.
     """
-    detail = tf_models.FlowDetail(flow.name, uuidutils.generate_uuid())
-    # What taskflow.engines.load(engine='serial') builds, without looking
-    # the engine class up (stevedore) for each flow.  No engine statistics
-    # (per-state timings nobody reads).
-    engine = _Engine(flow, detail, _BACKEND, {'gather_statistics': False})
-    if store:
-        engine.storage.inject(store)
+    # A linear flow of tasks runs without the engine (tasks/linear.py).
+    engine = linear.plan(flow, store)
+    if engine is None:
+        detail = tf_models.FlowDetail(flow.name, uuidutils.generate_uuid())
+        # What taskflow.engines.load(engine='serial') builds, without
+        # looking the engine class up (stevedore) for each flow.  No engine
+        # statistics (per-state timings nobody reads).
+        engine = _Engine(flow, detail, _BACKEND,
+                         {'gather_statistics': False})
+        if store:
+            engine.storage.inject(store)
     try:
         engine.run()
     except Exception as error:

@@ -15,6 +15,7 @@ from taskflow.types import failure
 from nova_powervm.tests.virt.powervm import test_vm
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm.tasks import base as tf_base
+from nova_powervm.virt.powervm.tasks import linear
 from nova_powervm.virt.powervm.tasks import vm as tf_vm
 
 
@@ -186,10 +187,12 @@ class TestRun(test.NoDBTestCase):
         self.assertRaises(exc.PowerVMTaskFailed, tf_base.run, flow)
         log.error.assert_called_once()
 
-    def test_nothing_persisted_results_kept(self):
-        # The engine's storage persists through the no-op backend (the
-        # default in-memory one copied every state change), and still holds
-        # the results and states the callers read (slot map: 'vm_cnas').
+    @mock.patch.object(linear, 'plan', return_value=None)
+    def test_nothing_persisted_results_kept(self, plan):
+        # (A flow linear.plan leaves to the engine.)  The engine's storage
+        # persists through the no-op backend (the default in-memory one
+        # copied every state change), and still holds the results and
+        # states the callers read (slot map: 'vm_cnas').
         class Give(task.Task):
             def execute(self):
                 return ['cna']
@@ -206,7 +209,8 @@ class TestRun(test.NoDBTestCase):
         self.assertIs(detail, conn.update_flow_details(detail))
         self.assertRaises(tf_exc.NotFound, conn.get_logbooks)
 
-    def test_lean_engine(self):
+    @mock.patch.object(linear, 'plan', return_value=None)
+    def test_lean_engine(self, plan):
         # TaskFlow's serial engine; its storage with one re-entrant lock and
         # saves without tenacity retries (the backend cannot fail; a
         # failure is not retried with waits).
