@@ -22,6 +22,7 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 from oslo_utils import units
 from pypowervm import const as pvm_const
+from pypowervm import entities as pvm_ent
 from pypowervm.tasks import storage as tsk_stg
 from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
@@ -35,6 +36,8 @@ from nova_powervm.virt.powervm import image
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
+# A volume group's element holding its virtual disks.
+_VG_VDISKS = 'VirtualDisks'
 
 # The volume group whose virtual disks are files (NovaLink file storage).
 FILE_BACKED_VG = 'QCOW VG - default'
@@ -53,10 +56,23 @@ def _base_name(name):
 
 
 def _find_vdisk(vg_wrap, name):
-    """The virtual disk called ``name`` in ``vg_wrap``, or None."""
-    for vdisk in vg_wrap.virtual_disks:
-        if _base_name(vdisk.name) == name:
-            return vdisk
+    """The virtual disk called ``name`` in ``vg_wrap``, or None.
+
+    The names are read from the XML (a spawn looks four times through a
+    volume group of every instance's disk): only the disk found is wrapped,
+    as ``vg_wrap.virtual_disks`` wraps it (the same element).
+    """
+    disks = vg_wrap.element.find(_VG_VDISKS)
+    if disks is None:
+        return None
+    nspace = disks.element.tag[:-len(_VG_VDISKS)]   # '{namespace}'
+    name_tag = nspace + pvm_stg.DISK_NAME
+    for elem in disks.element.iterchildren(nspace +
+                                           pvm_stg.VDisk.schema_type):
+        text = elem.findtext(name_tag)
+        if text is not None and _base_name(text.strip()) == name:
+            return pvm_stg.VDisk.wrap(pvm_ent.Element.wrapelement(
+                elem, disks.adapter))
     return None
 
 

@@ -193,6 +193,48 @@ class LocalDiskTestCase(test.NoDBTestCase):
                 (len(c[0]) > 3 and c[0][3] == VG_UUID)]
 
 
+class TestFindVDisk(LocalDiskTestCase):
+    """_find_vdisk reads names from the XML: as pypowervm's wrappers."""
+
+    @staticmethod
+    def _walk(vg_wrap, name):
+        for vdisk in vg_wrap.virtual_disks:
+            if localdisk._base_name(vdisk.name) == name:
+                return vdisk
+        return None
+
+    def test_same_as_wrappers(self):
+        self.srv.add_disk('b_one')
+        self.srv.add_disk('/var/lib/files/b_two')
+        vgs = [self.srv.vg] + pvm_stg.VG.wrap(self.srv.vg_feed)
+        names = ['test', 'b_one', 'b_two', '/var/lib/files/b_two', 'none',
+                 'b_tw']
+        for vg_wrap in vgs:
+            names += [vd.name for vd in vg_wrap.virtual_disks]
+        found = 0
+        for vg_wrap in vgs:
+            for name in names:
+                want = self._walk(vg_wrap, name)
+                got = localdisk._find_vdisk(vg_wrap, name)
+                if want is None:
+                    self.assertIsNone(got, name)
+                    continue
+                found += 1
+                self.assertIs(type(want), type(got))
+                self.assertIs(want.element.element, got.element.element)
+                self.assertIs(want.adapter, got.adapter)
+                self.assertEqual(want.udid, got.udid)
+        self.assertGreater(found, 4)
+        # The disk found is the volume group's own: removing it removes it.
+        self.srv.vg.virtual_disks.remove(
+            localdisk._find_vdisk(self.srv.vg, 'b_one'))
+        self.assertIsNone(localdisk._find_vdisk(self.srv.vg, 'b_one'))
+
+    def test_no_disks(self):
+        vg_wrap = pvm_stg.VG.bld(self.adpt, 'empty', [])
+        self.assertIsNone(localdisk._find_vdisk(vg_wrap, 'test'))
+
+
 class TestCapacity(LocalDiskTestCase):
 
     def test_capacity_one_read(self):
