@@ -20,7 +20,9 @@ own copy of the answer (the slot keeps the answer itself for a later batch:
 a caller may go on changing its copy without POSTing): no flow sees (or
 changes) another flow's wrapper.  A VIOS with 500 SCSI mappings costs about
 30-36 ms of CPU per copy (lxml 6.1, as much as a parse): a lone owned change
-of a lender (LEND, below) makes none.
+of a lender (LEND, below) makes none, and callers that only read the answer
+share it (SHARE): one copy per batch (the next batch's base) instead of one
+per caller.
 
 Retries: a change function must be idempotent.  Applied to a wrapper that
 already holds its change (an earlier POST made it and the answer was
@@ -72,9 +74,11 @@ MAX_COPIES_PER_POST = 4
 
 
 # What a caller of update() gets back: a copy of the answer, the answer
-# itself when no other change waits (LEND), or nothing (None).
+# itself when no other change waits (LEND), the answer itself shared with
+# the slot and other sharers, to read only (SHARE), or nothing (None).
 COPY = 'copy'
 LEND = 'lend'
+SHARE = 'share'
 
 
 class _Change(object):
@@ -123,6 +127,9 @@ _LOCK = threading.Lock()
 _READ_AT = '_nova_powervm_read_at'
 # Set on a wrapper the slot keeps: refreshed (conditional GET) before use.
 _KEPT = '_nova_powervm_kept'
+# Set on an answer handed out to SHARE callers: copied before a batch
+# changes it.
+_SHARED = '_nova_powervm_shared'
 
 
 def read(getter):
@@ -219,9 +226,10 @@ def take_kept(adapter, keys):
     """The kept wrappers of every object of ``keys``, taken, or None.
 
     Taken: the caller owns them (and may :func:`give_back` them); a change
-    starting from one refreshes it first.  An empty list instead when
-    another flow took some within :data:`_REUSE_S` (their answers will be
-    kept again soon).
+    starting from one refreshes it first.  Read only outside a change: a
+    SHARE caller may hold one (a batch changes a copy of such a wrapper).
+    An empty list instead when another flow took some within
+    :data:`_REUSE_S` (their answers will be kept again soon).
     """
     with _LOCK:
         slots = _SLOTS.get(adapter, {})
@@ -261,8 +269,10 @@ def update(key, getter, func, wrapper=None, name='batched_update',
         of a copy (after a failure it may hold a failed try's changes).
     :param answer: COPY: the caller gets a copy of the answer; LEND: the
         answer itself when no other change waits (the slot keeps nothing:
-        the caller may :func:`give_back` it); None: nothing (the slot keeps
-        the answer, no copy).
+        the caller may :func:`give_back` it); SHARE: the answer itself,
+        which the slot keeps and other SHARE callers get too: the caller
+        must never change it (or any part of it), a later batch changes a
+        copy; None: nothing (the slot keeps the answer, no copy).
     :param reuse: the change may start from a kept answer however old (up
         to :data:`_REUSE_S`), not only one this change waited for.
     :return: (the object's wrapper after the change, no other caller's, or
@@ -369,7 +379,8 @@ def _run_batch(name, slot, getter, batch):
                   {'name': name, 'n': len(batch)})
     try:
         try:
-            result = _commit(name, _base(slot, getter, batch), batch)
+            result = _commit(name, _unshared(_base(slot, getter, batch)),
+                             batch)
         except Exception as e:
             slot.posted_at = time.monotonic()
             slot.last = None
@@ -401,23 +412,36 @@ def _hand_out(slot, result, batch):
     (A caller may change its copy, or pass it to a later change: handing the
     answer itself to a caller the slot also gave to a later batch let a
     flow's unposted change reach that batch's POST.)  But a lender gets the
-    answer itself when no other change waits for it: the slot keeps nothing.
+    answer itself when no other change waits for it and no sharer reads it:
+    the slot keeps nothing; sharers get the answer the slot keeps.
     """
-    takers = [c for c in batch if c.answer is not None]
+    sharers = [c for c in batch if c.answer == SHARE]
+    takers = [c for c in batch if c.answer in (COPY, LEND)]
     lenders = [c for c in takers if c.answer == LEND]
     with _LOCK:
         slot.posted_at = read_at = getattr(result, _READ_AT)
-        if lenders and not slot.queue:
+        if lenders and not slot.queue and not sharers:
             slot.last = None
             lenders[-1].wrapper = result
             takers.remove(lenders[-1])
         else:
             _keep(slot, result, read_at)
+    if sharers:
+        setattr(result, _SHARED, True)
     for change in batch:
         if change in takers:
             change.wrapper = stamp(_copy(result), read_at)
+        elif change in sharers:
+            change.wrapper = result
         elif change.answer is None:
             change.wrapper = None
+
+
+def _unshared(wrapper):
+    """``wrapper``, or a copy if SHARE callers may read it: a batch's own."""
+    if not getattr(wrapper, _SHARED, False):
+        return wrapper
+    return stamp(_copy(wrapper), getattr(wrapper, _READ_AT, None))
 
 
 def _may_retry(change, error):

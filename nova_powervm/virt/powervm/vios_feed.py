@@ -55,10 +55,12 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
 
     @property
     def feed(self):
-        """The wrappers, as this FeedTask's commits left them.
+        """The wrappers, as this FeedTask's commits left them: read only.
 
-        No request, but after a failed commit a new read of that VIOS, and
-        (lazy) one feed GET when a VIOS got no committed change.
+        (Other flows may share them: a lazy FeedTask's answers, kept
+        wrappers.)  No request, but after a failed commit a new read of
+        that VIOS, and (lazy) one feed GET when a VIOS got no committed
+        change.
         """
         if self._lazy is not None:
             return self._lazy_feed()
@@ -210,9 +212,10 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
 
         if self._lazy is not None:
             # No wrapper of its own: from the slot's (reuse), which keeps
-            # the answer for the next lazy flow (a copy, not a GET).
+            # the answer for the next lazy flow; the flow only reads it
+            # (:attr:`feed`): shared, not copied.
             mine, getter = None, self._lazy[uuid]
-            kwargs = {'reuse': True, 'answer': batch.COPY}
+            kwargs = {'reuse': True, 'answer': batch.SHARE}
         else:
             mine = self._fresh.get(uuid, wtask.wrapper)
             getter = type(mine).getter(mine.adapter, uuid, xag=self.xag)

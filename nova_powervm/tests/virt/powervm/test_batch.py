@@ -345,6 +345,65 @@ class TestKept(test_base.TestCase):
         self.assertEqual([], got['a'].changes)
         self.assertEqual(2, cp.call_count)   # a's copy, b's answer copy
 
+    def _queue_behind_a_post(self, obj, key, answers):
+        """Run update(answer=...) of each (name, answer) of ``answers``.
+
+        The first alone, the others queued behind its POST.  Returns
+        {name: the wrapper update returned} and the _copy mock's calls.
+        """
+        got = {}
+
+        def run(name, answer):
+            got[name] = batch.update(key, obj.getter, fakes.change(name),
+                                     answer=answer)[0]
+        threads = [threading.Thread(target=run, args=answers[0])]
+        threads[0].start()
+        self.assertTrue(obj.in_post.wait(5))
+        threads += [threading.Thread(target=run, args=a) for a in answers[1:]]
+        for thread in threads[1:]:
+            thread.start()
+        time.sleep(0.2)   # queued behind the first POST
+        with mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
+            obj.release.set()
+            for thread in threads:
+                thread.join(5)
+        return got, cp.call_count
+
+    def test_sharers_get_the_answer_a_later_batch_changes_a_copy(self):
+        obj = fakes.Obj(block_first=True)
+        key = ('VIOS', 'U1')
+        got, copies = self._queue_behind_a_post(
+            obj, key, [('a', batch.SHARE), ('b', batch.SHARE),
+                       ('c', batch.SHARE)])
+        self.assertEqual([['a'], ['b', 'c']], obj.posts)
+        # b and c share the answer the slot keeps; the b+c batch started
+        # from a copy of a's answer (the one copy), not a's answer.
+        self.assertIs(got['b'], got['c'])
+        self.assertIs(got['b'], batch._SLOTS[obj.adapter][key].last)
+        self.assertEqual(1, copies)
+        self.assertEqual((['a'], []), (got['a'].state, got['a'].changes))
+        # A later change starts from the kept answer: a copy again.
+        batch.update(key, obj.getter, fakes.change('d'), answer=None,
+                     reuse=True)
+        self.assertEqual((['a', 'b', 'c'], []),
+                         (got['b'].state, got['b'].changes))
+        self.assertEqual(['a', 'b', 'c', 'd'], obj.posted_state)
+        self.assertEqual((1, 1), (obj.gets, obj.refreshes))
+
+    def test_lender_with_a_sharer_gets_a_copy(self):
+        obj = fakes.Obj(block_first=True)
+        key = ('VIOS', 'U1')
+        got, copies = self._queue_behind_a_post(
+            obj, key, [('x', None), ('a', batch.LEND), ('b', batch.SHARE)])
+        self.assertEqual([['x'], ['a', 'b']], obj.posts)
+        # No change waits, but b reads the answer: a changes a copy.
+        self.assertIs(got['b'], batch._SLOTS[obj.adapter][key].last)
+        self.assertIsNot(got['a'], got['b'])
+        self.assertEqual(1, copies)
+        got['a'].changes.append('mine')
+        self.assertEqual((['x', 'a', 'b'], []),
+                         (got['b'].state, got['b'].changes))
+
 
 def _c14n(wrapper):
     return etree.tostring(wrapper.entry.element.element, method='c14n',

@@ -63,20 +63,41 @@ class TestFeedTask(test_base.TestCase):
         batch.update(key, obj.getter, fakes.change('x'), answer=None,
                      reuse=True)
         ftsk.add_functor_subtask(fakes.change('b'))
-        with mock.patch.object(pvm_vios.VIOS, 'get') as get:
+        with mock.patch.object(pvm_vios.VIOS, 'get') as get, \
+                mock.patch.object(batch, '_copy', wraps=batch._copy) as cp:
             ftsk.execute()
-            # The feed without a request: a copy of the answer, which the
-            # slot keeps (for the next flow).
+            # The feed without a request: the answer, which the slot keeps
+            # (for the next flow), shared (no copy).
             self.assertEqual(['a', 'x', 'b'], ftsk.feed[0].state)
             ftsk.release()
         get.assert_not_called()
+        self.assertEqual(0, cp.call_count)
         self.assertEqual([['a'], ['x'], ['b']], obj.posts)
         # GETs for a and for x (the kept answer was taken); b from x's
         # answer after a conditional GET.
         self.assertEqual((2, 1), (obj.gets, obj.refreshes))
-        kept = batch._SLOTS[obj.adapter][key].last
-        self.assertIsNot(ftsk.feed[0], kept)
-        self.assertEqual(['a', 'x', 'b'], kept.state)
+        self.assertIs(ftsk.feed[0], batch._SLOTS[obj.adapter][key].last)
+        # The next flow's change is made to a copy: the feed is unchanged.
+        batch.update(key, obj.getter, fakes.change('y'), answer=None,
+                     reuse=True)
+        self.assertEqual((['a', 'x', 'b'], []),
+                         (ftsk.feed[0].state, ftsk.feed[0].changes))
+        self.assertEqual(['a', 'x', 'b', 'y'], obj.posted_state)
+
+    def test_feed_built_from_a_shared_answer_changes_a_copy(self):
+        obj = fakes.Obj()
+        key, lazy = self._lazy(obj)
+        lazy.add_functor_subtask(fakes.change('b'))
+        lazy.execute()
+        shared = lazy.feed[0]
+        # The next flow is built from the answer the slot keeps (shared).
+        ftsk = vios_feed.FeedTask.build(obj.adapter, ['xag'], reuse=True)
+        self.assertIs(shared, ftsk.feed[0])
+        ftsk.add_functor_subtask(fakes.change('c'))
+        ftsk.execute()
+        self.assertEqual((['a', 'b'], []), (shared.state, shared.changes))
+        self.assertEqual(['a', 'b', 'c'], obj.posted_state)
+        self.assertEqual(['a', 'b', 'c'], ftsk.feed[0].state)
 
     def test_lazy_stale_base_loses_nothing(self):
         obj = fakes.Obj()
