@@ -62,6 +62,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import pvm_private
 from nova_powervm.virt.powervm import tf_args
+from nova_powervm.virt.powervm import vios_post
 
 LOG = logging.getLogger(__name__)
 
@@ -172,7 +173,9 @@ def _commit(name, base, changes):
                 raise
             return change.result
         wtask.add_functor_subtask(run)
-    wrapper, _provided = wtask.execute()
+    # The base is the batch's own: its tree may become the answer's.
+    with vios_post.donated(base):
+        wrapper, _provided = wtask.execute()
     return wrapper
 
 

@@ -188,6 +188,47 @@ def read_again(getter):
     return fresh.get()
 
 
+# -- a POST's answer built, not parsed (vios_post.py) -------------------------
+#
+# Adapter.update_by_path makes the request through the adapter's helpers
+# (its public ``helpers`` argument: each wraps the request function, the
+# last one Session.request) and then has the Response parse its body
+# (``Response._unmarshal_atom``: the Atom entry into ``entry``).  An
+# innermost helper hands back a Response whose ``_unmarshal_atom`` first
+# asks a builder for the entry; pypowervm's parse runs when it gives none.
+
+class _BuiltAnswer(pvm_adpt.Response):
+    """A Response whose entry ``build(self)`` may give (else parsed)."""
+
+    build = None
+
+    def _unmarshal_atom(self):
+        entry = self.build(self) if self.build and self.body else None
+        if entry is None:
+            return super()._unmarshal_atom()
+        self.entry = entry
+
+
+def answer_helper(build):
+    """An Adapter helper: ``build(resp)`` gives the answer's Entry or None.
+
+    Only for one update_by_path call, as the last of its helpers.
+    """
+    def helper(func):
+        def request(*args, **kwargs):
+            resp = func(*args, **kwargs)
+            if type(resp) is not pvm_adpt.Response:
+                return resp
+            built = _BuiltAnswer(
+                resp.reqmethod, resp.reqpath, resp.status, resp.reason,
+                resp.headers, reqheaders=resp.reqheaders,
+                reqbody=resp.reqbody, body=resp.body)
+            built.build = build
+            return built
+        return request
+    return helper
+
+
 # -- event feed reads (state_cache.py) ---------------------------------------
 #
 # pypowervm's event poll thread swallows a failed event feed read (it logs,
