@@ -29,7 +29,6 @@ from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import management_console as pvm_console
 from pypowervm.tasks import migration as pvm_mig
 from pypowervm.tasks import partition as pvm_par
-from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.tasks import vfc_mapper as tsk_vfc
 from pypowervm.wrappers import base_partition as pvm_bp
 from pypowervm.wrappers import storage as pvm_stor
@@ -40,6 +39,7 @@ from nova_powervm.objects import migrate_data as mig_obj
 from nova_powervm.virt.powervm import console
 from nova_powervm.virt.powervm import host as pvm_host
 from nova_powervm.virt.powervm import live_migration_target as lpm_tgt
+from nova_powervm.virt.powervm import scsi_maps
 from nova_powervm.virt.powervm import vif as vif_mod
 from nova_powervm.virt.powervm import vm
 from nova_powervm.virt.powervm.volume import driver as volume_dvr
@@ -356,7 +356,7 @@ def adapter_mappings(vios_wraps, lpar_uuid, vol_data):
     vscsi, vfc, used, taken = [], [], set(), set()
     for vios_w in vios_wraps:
         slots = {}
-        for smap in tsk_map.find_maps(vios_w.scsi_mappings, lpar_uuid):
+        for smap in scsi_maps.find_maps(vios_w, lpar_uuid):
             stg = smap.backing_storage
             if smap.client_adapter is None or \
                     not isinstance(stg, pvm_stor.PV):

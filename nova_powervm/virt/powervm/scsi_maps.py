@@ -10,7 +10,8 @@ exact match to ``find_maps`` on those: same results, same wrappers (the
 mappings stay elements of the VIOS wrapper, so removing one removes it
 from the VIOS).  :func:`build_mapping` is ``scsi_mapper.build_vscsi_mapping``
 on those candidates (pypowervm's scans every mapping: about 60 ms with 500),
-:func:`map_storage` both with one look.
+:func:`map_storage` both with one look.  :func:`storage_maps` finds the
+mappings of some storage (any partition's) by its name or UDID alike.
 """
 import copy
 
@@ -168,3 +169,44 @@ def _build(candidates, lpar_uuid, stg_ref, fuse_limit=32,
     return pvm_vios.VSCSIMapping.bld(
         stg_ref.adapter, None, lpar_uuid, stg_ref,
         lpar_slot_num=lpar_slot_num, lua=lua, target_name=target_name)
+
+
+# (namespace, number of keys) -> compiled XPath of the mappings whose
+# storage element has a field containing one of the keys
+_BY_STORAGE = {}
+
+
+def storage_maps(vios_w, keys, match_func):
+    """The mappings, of any partition and orphans too, of some storage.
+
+    ``scsi_mapper.find_maps(vios_w.scsi_mappings, None, match_func=...,
+    include_orphans=True)`` on only the mappings whose storage element has
+    a field (a child: name, UDID...) containing one of ``keys`` (XPath):
+    those are all ``match_func`` can accept when it tests those fields.
+
+    :param keys: strings; empty ones are ignored (none left: every mapping
+        is looked at).
+    """
+    keys = [key for key in keys if key]
+    maps = vios_w.scsi_mappings
+    if not keys or not isinstance(maps, ewrap.WrapperElemList):
+        return tsk_map.find_maps(maps, None, match_func=match_func,
+                                 include_orphans=True)
+    container = vios_w.element.find(_MAPPINGS)
+    if container is None:
+        return []
+    raw = container.element
+    ns = etree.QName(raw).namespace
+    xpath = _BY_STORAGE.get((ns, len(keys)))
+    if xpath is None:
+        pfx = 'u:' if ns else ''
+        test = ' or '.join('contains(., $k%d)' % i for i in range(len(keys)))
+        xpath = _BY_STORAGE[ns, len(keys)] = etree.XPath(
+            '%s%s[%sStorage/*/*[%s]]' % (
+                pfx, pvm_vios.VSCSIMapping.schema_type, pfx, test),
+            namespaces={'u': ns} if ns else None)
+    found = xpath(raw, **{'k%d' % i: key for i, key in enumerate(keys)})
+    return tsk_map.find_maps(
+        [maps.child_class.wrap(pvm_ent.Element.wrapelement(
+            smap, container.adapter), **maps.injects) for smap in found],
+        None, match_func=match_func, include_orphans=True)

@@ -474,8 +474,9 @@ class TestAdapterMappings(test.NoDBTestCase):
         vol_data = {volume_dvr.lpm_vscsi_key(UDID1): '1,2',
                     volume_dvr.lpm_vscsi_key(UDID2): '2',
                     volume_dvr.lpm_vfc_key('C0507600AAAA0000'): '1/fcs0'}
-        with mock.patch.object(lpm.tsk_map, 'find_maps',
-                               side_effect=lambda maps, lpar: maps), \
+        with mock.patch.object(lpm.scsi_maps, 'find_maps',
+                               side_effect=lambda vios_w, lpar:
+                               vios_w.scsi_mappings), \
                 mock.patch.object(lpm.tsk_vfc, 'find_maps',
                                   side_effect=lambda maps, lpar: maps):
             vscsi, vfc = lpm.adapter_mappings([vios1, vios2], 'LPAR',
@@ -497,8 +498,9 @@ class TestAdapterMappings(test.NoDBTestCase):
                           vfc_mappings=[])
         vios2 = mock.Mock(scsi_mappings=[self._smap(4, pv1)],
                           vfc_mappings=[])
-        with mock.patch.object(lpm.tsk_map, 'find_maps',
-                               side_effect=lambda maps, lpar: maps), \
+        with mock.patch.object(lpm.scsi_maps, 'find_maps',
+                               side_effect=lambda vios_w, lpar:
+                               vios_w.scsi_mappings), \
                 mock.patch.object(lpm.tsk_vfc, 'find_maps',
                                   side_effect=lambda maps, lpar: maps):
             return lpm.adapter_mappings([vios1, vios2], 'LPAR', vol_data)

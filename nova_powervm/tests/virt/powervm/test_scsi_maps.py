@@ -212,3 +212,60 @@ class TestScsiMaps(test.NoDBTestCase):
         self.assertEqual(stored + 1, with_storage())
         self.assertEqual(1, len(scsi_maps.find_maps(
             vios_w, _NOBODY, stg_elem=have.backing_storage)))
+
+    @staticmethod
+    def _by_name_or_udid(name, udid):
+        def match(stg):
+            return stg is not None and (
+                stg.name == name or getattr(stg, 'udid', None) == udid)
+        return match
+
+    def test_storage_maps_same_as_find_maps_for_every_storage(self):
+        checked = 0
+        for vios_w in self.vioses:
+            stgs = [m.backing_storage for m in vios_w.scsi_mappings
+                    if m.backing_storage is not None]
+            for stg in stgs:
+                udid = getattr(stg, 'udid', None)
+                for keys, match in (
+                        ((stg.name, udid), self._by_name_or_udid(
+                            stg.name, udid)),
+                        ((stg.name,), self._by_name_or_udid(stg.name,
+                                                            None))):
+                    expected = tsk_map.find_maps(
+                        vios_w.scsi_mappings, None, match_func=match,
+                        include_orphans=True)
+                    got = scsi_maps.storage_maps(vios_w, keys, match)
+                    self.assertTrue(expected)
+                    self.assertEqual(_xml(expected), _xml(got),
+                                     (vios_w.uuid, keys))
+                    checked += 1
+        self.assertGreater(checked, 20)
+
+    def test_storage_maps_wraps_only_that_storages_mappings(self):
+        vios_w, stgs = max(((v, [m.backing_storage for m in v.scsi_mappings
+                                 if m.backing_storage is not None])
+                            for v in self.vioses), key=lambda vs: len(vs[1]))
+        stg = stgs[0]
+        match = self._by_name_or_udid(stg.name, None)
+        with mock.patch.object(tsk_map, 'find_maps',
+                               wraps=tsk_map.find_maps) as find:
+            got = scsi_maps.storage_maps(vios_w, [stg.name, None], match)
+        handed = find.call_args[0][0]
+        self.assertLess(len(handed), len(vios_w.scsi_mappings) // 2)
+        self.assertEqual(_xml(got), _xml(handed))
+        # Removing a found mapping removes it from the VIOS.
+        before = len(vios_w.scsi_mappings)
+        vios_w.scsi_mappings.remove(got[0])
+        self.assertEqual(before - 1, len(vios_w.scsi_mappings))
+
+    def test_storage_maps_without_keys_looks_at_every_mapping(self):
+        vios_w = self.vioses[0]
+        expected = tsk_map.find_maps(vios_w.scsi_mappings, None,
+                                     include_orphans=True)
+        self.assertEqual(_xml(expected), _xml(scsi_maps.storage_maps(
+            vios_w, [None, ''], lambda stg: True)))
+        # A plain list of mappings (not the VIOS's XML): pypowervm's scan.
+        plain = mock.Mock(scsi_mappings=list(vios_w.scsi_mappings))
+        self.assertEqual(_xml(expected), _xml(scsi_maps.storage_maps(
+            plain, ['x'], lambda stg: True)))

@@ -16,7 +16,6 @@ import os
 from nova import exception as nova_exc
 from oslo_log import log as logging
 from pypowervm import const as pvm_const
-from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.wrappers import storage as pvm_stor
 
 from nova_powervm.virt.powervm import scsi_maps
@@ -115,8 +114,8 @@ class VdiskRefAdapter(v_driver.VolumeAdapter, metaclass=abc.ABCMeta):
     def _queue_unmap(self, ftsk, name):
         queued = False
         for vios_w in ftsk.feed:
-            maps = tsk_map.find_maps(vios_w.scsi_mappings, self.vm_uuid,
-                                     match_func=_matcher(name))
+            maps = scsi_maps.find_maps(vios_w, self.vm_uuid,
+                                       match_func=_matcher(name))
             if not maps:
                 continue
             if maps[0].client_adapter is not None:
@@ -162,8 +161,8 @@ class VdiskRefAdapter(v_driver.VolumeAdapter, metaclass=abc.ABCMeta):
         name = self.disk_name(nova_exc.VolumeExtendFailed)
         ftsk = self._own_feed_task('extend_%s' % self.vol_type(),
                                    nova_exc.VolumeExtendFailed)
-        if not any(tsk_map.find_maps(v.scsi_mappings, self.vm_uuid,
-                                     match_func=_matcher(name))
+        if not any(scsi_maps.find_maps(v, self.vm_uuid,
+                                       match_func=_matcher(name))
                    for v in ftsk.feed):
             raise nova_exc.VolumeExtendFailed(
                 volume_id=self.volume_id,

@@ -13,7 +13,6 @@ from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.tasks import hdisk as tsk_hdisk
 from pypowervm.tasks import partition as pvm_par
-from pypowervm.tasks import scsi_mapper as tsk_map
 from pypowervm.wrappers import storage as pvm_stor
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 from taskflow import task as tf_task
@@ -161,9 +160,8 @@ def _remove_mapping(vios_w, lpar_uuid, udid, dev_name):
 
 def _hdisk_mapped(vios_w, udid, dev_name):
     """Whether any partition still maps the hdisk on this VIOS."""
-    return bool(tsk_map.find_maps(vios_w.scsi_mappings, None,
-                                  match_func=_pv_matcher(udid, dev_name),
-                                  include_orphans=True))
+    return bool(scsi_maps.storage_maps(vios_w, (udid, dev_name),
+                                       _pv_matcher(udid, dev_name)))
 
 
 class RemoveUnusedHdisks(tf_task.Task):
@@ -374,9 +372,9 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
         for vios_w in ftsk.feed:
             dev_name = None
             known = (extra or {}).get(vios_w.uuid, (None,))[0]
-            maps = tsk_map.find_maps(
-                vios_w.scsi_mappings, self.vm_uuid,
-                match_func=_pv_matcher(udid, known), include_orphans=True)
+            maps = scsi_maps.find_maps(
+                vios_w, self.vm_uuid, match_func=_pv_matcher(udid, known),
+                include_orphans=True)
             if maps:
                 dev_name = maps[0].backing_storage.name
             elif udid:
@@ -475,8 +473,8 @@ class VscsiVolumeAdapter(v_driver.VolumeAdapter):
                                    nova_exc.VolumeExtendFailed)
         rescanned = 0
         for vios_w in ftsk.feed:
-            if not tsk_map.find_maps(vios_w.scsi_mappings, self.vm_uuid,
-                                     match_func=_pv_matcher(udid)):
+            if not scsi_maps.find_maps(vios_w, self.vm_uuid,
+                                       match_func=_pv_matcher(udid)):
                 continue
             # LUA recovery on a known device makes the VIOS re-read it
             # (capacity included).

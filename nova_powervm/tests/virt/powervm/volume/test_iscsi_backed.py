@@ -1,4 +1,6 @@
 """iSCSI, file I/O and RBD connectors: what reaches pypowervm."""
+from unittest import mock
+
 import fixtures
 from nova import exception as nova_exc
 from nova import test
@@ -156,6 +158,23 @@ class TestFileIO(_Base):
         self.assertEqual([], tsk_map.find_maps(
             vios_w.scsi_mappings, vol.vm_uuid,
             match_func=fileio._matcher('/var/vols/v1')))
+
+    def test_file_detach_and_extend_look_only_at_the_partitions_maps(self):
+        # A VIOS holds a mapping per disk of every partition (hundreds).
+        vol = self.build({'driver_volume_type': 'local',
+                          'data': {'volume_id': 'vol-1',
+                                   'device_path': '/var/vols/v1'}})
+        vol.connect_volume()
+        for call in (vol.extend_volume, vol.disconnect_volume):
+            with mock.patch.object(tsk_map, 'find_maps',
+                                   wraps=tsk_map.find_maps) as find_maps:
+                call()
+            handed = [m for c in find_maps.call_args_list
+                      for m in c.args[0]]
+            self.assertTrue(handed)
+            self.assertEqual({vol.vm_uuid.lower()}, {
+                m.client_lpar_href.rsplit('/', 1)[-1].lower()
+                for m in handed})
 
 
 class TestRBD(_Base):

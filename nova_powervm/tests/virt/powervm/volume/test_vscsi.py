@@ -1,4 +1,6 @@
 """vSCSI connector: what reaches pypowervm (discovery jobs, VIOS POSTs)."""
+from unittest import mock
+
 import fixtures
 from nova import exception as nova_exc
 from nova import test
@@ -242,6 +244,32 @@ class TestDisconnect(VscsiTestBase):
         self.vol(info).disconnect_volume()
         self.rm_hdisk.assert_not_called()
         self.assertEqual([], self.mapped(fakes.VIOS1))
+
+    def test_disconnect_looks_only_at_the_volumes_mappings(self):
+        # A VIOS holds a mapping per disk of every partition of the host
+        # (hundreds): detach and extend look at only the instance's and
+        # the hdisk's, never at every mapping.
+        info = self.attached()
+        vm_uuid = self.vol().vm_uuid
+        others = sum(len(self.srv.vios(u).scsi_mappings) for u in (
+            fakes.VIOS1, fakes.VIOS2)) - 2
+        self.assertGreater(others, 10)
+        scan = mock.patch.object(tsk_map, 'find_maps',
+                                 wraps=tsk_map.find_maps)
+
+        def handed(find_maps):
+            return [m for c in find_maps.call_args_list for m in c.args[0]]
+        with scan as find_maps:
+            self.vol(info).extend_volume()
+        self.assertEqual(2, len(handed(find_maps)))
+        with scan as find_maps:
+            self.vol(info).disconnect_volume()
+        self.assertTrue(find_maps.called)
+        for smap in handed(find_maps):
+            self.assertTrue(
+                vm_uuid.lower() in (smap.client_lpar_href or '').lower() or
+                'hdisk9' in smap.backing_storage.toxmlstring().decode())
+        self.assertEqual(2, self.rm_hdisk.call_count)
 
     def test_disconnect_idempotent(self):
         info = self.attached()
