@@ -29,6 +29,10 @@ _FEEDS = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
+class _WrapperTask(tf_args.KeptArgMapping, pvm_tx.WrapperTask):
+    """pypowervm's WrapperTask, its TaskFlow argument mapping kept."""
+
+
 class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
     """pypowervm FeedTask whose per-VIOS changes are group committed.
 
@@ -125,8 +129,8 @@ class FeedTask(tf_args.KeptArgMapping, pvm_tx.FeedTask):
         ftsk._lazy = {u: pvm_vios.VIOS.getter(adapter, entry_uuid=u, xag=xag)
                       for u in uuids}
         pvm_private.preset_wrapper_tasks(ftsk, {
-            u: pvm_tx.WrapperTask('%s_%s' % (ftsk.name, u), getter,
-                                  allow_empty=True)
+            u: _WrapperTask('%s_%s' % (ftsk.name, u), getter,
+                            allow_empty=True)
             for u, getter in ftsk._lazy.items()})
         return ftsk
 

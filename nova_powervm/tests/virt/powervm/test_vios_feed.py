@@ -8,6 +8,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 from nova_powervm.tests import base as test_base
 from nova_powervm.tests.virt.powervm import batch_fakes as fakes
 from nova_powervm.virt.powervm import batch
+from nova_powervm.virt.powervm import tf_args
 from nova_powervm.virt.powervm import vios_feed
 
 
@@ -54,6 +55,9 @@ class TestFeedTask(test_base.TestCase):
         with mock.patch.object(pvm_vios.VIOS, 'getter', side_effect=getter):
             ftsk = vios_feed.FeedTask.build(adpt, ['xag'], reuse=True)
         self.assertEqual(['U1'], list(ftsk.wrapper_tasks))
+        # Its WrapperTasks' TaskFlow argument mappings are kept (tf_args).
+        self.assertIsInstance(ftsk.wrapper_tasks['U1'],
+                              tf_args.KeptArgMapping)
         return key, ftsk
 
     def test_lazy_commits_from_the_slots_answer(self):
