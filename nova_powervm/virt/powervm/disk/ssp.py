@@ -507,29 +507,41 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                     pass
 
     def extend_disk(self, instance, disk_info, size_gb):
-        """Grow the boot LU to ``size_gb`` (one GET, one POST)."""
-        lu = disk_info or self.get_bootdisk_storage(instance)
-        if lu is None:
-            raise exc.DiskExtendNotSupported(
-                instance=instance.name, reason='no boot disk found')
-        if size_gb < lu.capacity:
-            raise exc.DiskShrinkNotSupported(
-                instance=instance.name, current=lu.capacity,
-                requested=size_gb)
-        if size_gb == lu.capacity:
+        """Grow the boot LU to ``size_gb`` (one GET, one POST).
+
+        :param disk_info: the boot LU; None: found by name in that GET
+            (the tier's LUs, not the VIOSes' mappings of every partition).
+        """
+        if disk_info is not None and not self._grows(instance, disk_info,
+                                                     size_gb):
             return
+        name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance)
         for lu_ent in pvm_stg.LUEnt.get(self.adapter, parent=self._tier):
-            if lu_ent.udid == lu.udid:
+            if (lu_ent.udid == disk_info.udid if disk_info is not None else
+                    lu_ent.name == name and
+                    lu_ent.lu_type == pvm_stg.LUType.DISK):
                 break
         else:
             raise exc.DiskExtendNotSupported(
                 instance=instance.name,
-                reason='logical unit %s not found in the pool' % lu.name)
+                reason='no boot disk found' if disk_info is None else
+                'logical unit %s not found in the pool' % disk_info.name)
+        if disk_info is None and not self._grows(instance, lu_ent, size_gb):
+            return
         LOG.info('Extending LU %(lu)s from %(old)s to %(new)s GB.',
                  {'lu': lu_ent.name, 'old': lu_ent.capacity, 'new': size_gb},
                  instance=instance)
         lu_ent._capacity(size_gb)
         lu_ent.update()
+
+    @staticmethod
+    def _grows(instance, lu, size_gb):
+        """Whether ``size_gb`` is more than the LU's size (less: refused)."""
+        if size_gb < lu.capacity:
+            raise exc.DiskShrinkNotSupported(
+                instance=instance.name, current=lu.capacity,
+                requested=size_gb)
+        return size_gb > lu.capacity
 
     # -- image cache --------------------------------------------------------
 

@@ -527,6 +527,33 @@ class TestDeleteExtend(SSPTestBase):
         ent.update.assert_called_once_with()
 
     @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
+    def test_extend_without_disk_info_reads_only_the_lus(self, mock_get):
+        # The boot LU by name in the tier's LUs: not the VIOSes' mappings
+        # (one per disk of every partition of the host).
+        inst = _instance()
+        name = self.drv.get_disk_name('boot', inst)
+        ent = _lu(self.adpt, name, '27dd', cap=5)
+        ent.update = mock.Mock()
+        image = _lu(self.adpt, name, '27aa', typ=pvm_stg.LUType.IMAGE)
+        image.update = mock.Mock()
+        mock_get.return_value = [image, _lu(self.adpt, 'o', '27ee'), ent]
+        with mock.patch.object(self.drv, '_vios_feed') as vios_feed:
+            self.drv.extend_disk(inst, None, 10)
+            vios_feed.assert_not_called()
+        mock_get.assert_called_once_with(self.adpt, parent=self.drv._tier)
+        self.assertEqual(10.0, ent.capacity)
+        ent.update.assert_called_once_with()
+        image.update.assert_not_called()
+        # Same size: nothing posted; smaller: refused; none: not found.
+        self.drv.extend_disk(inst, None, 10)
+        ent.update.assert_called_once_with()
+        self.assertRaises(exc.DiskShrinkNotSupported, self.drv.extend_disk,
+                          inst, None, 8)
+        mock_get.return_value = [image]
+        self.assertRaises(exc.DiskExtendNotSupported, self.drv.extend_disk,
+                          inst, None, 20)
+
+    @mock.patch('pypowervm.wrappers.storage.LUEnt.get')
     def test_extend_same_size_noop(self, mock_get):
         self.drv.extend_disk(_instance(), _lu(self.adpt, 'b', '27dd', cap=5),
                              5)
