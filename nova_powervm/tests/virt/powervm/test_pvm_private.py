@@ -5,7 +5,6 @@ that changes what is relied on fails here.
 """
 import time
 from unittest import mock
-import warnings
 
 import fixtures
 from nova import test
@@ -20,6 +19,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.tests import base as test_base
+from nova_powervm.tests.simulator import base as sim_base
 from nova_powervm.virt.powervm import image
 from nova_powervm.virt.powervm import pvm_private
 
@@ -30,12 +30,7 @@ class PvmPrivateTestCase(test.NoDBTestCase):
         super().setUp()
         self.fx = self.useFixture(sim_fixture.SimulatorFixture(
             event_hold_s=0.2))
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            self.sess = pvm_adpt.Session(
-                host=self.fx.host, port=self.fx.port, protocol='http',
-                username=self.fx.username, password=self.fx.password,
-                timeout=10)
+        self.sess = sim_base.session(self.fx)
         self.addCleanup(self.sess._logoff)
         self.adapter = pvm_adpt.Adapter(self.sess)
 

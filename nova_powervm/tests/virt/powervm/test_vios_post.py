@@ -17,6 +17,7 @@ from pypowervm import util as pvm_util
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm.simulator import fixture as sim_fixture
+from nova_powervm.tests.simulator import base as sim_base
 from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm import pvm_private
 from nova_powervm.virt.powervm import scsi_maps
@@ -31,12 +32,7 @@ class TestViosPost(test.NoDBTestCase):
         super().setUp()
         self.fx = self.useFixture(sim_fixture.SimulatorFixture(
             event_hold_s=0.2, partitions=4))
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            self.sess = pvm_adpt.Session(
-                host=self.fx.host, port=self.fx.port, protocol='http',
-                username=self.fx.username, password=self.fx.password,
-                timeout=10)
+        self.sess = sim_base.session(self.fx)
         self.addCleanup(self.sess._logoff)
         self.adapter = pvm_adpt.Adapter(self.sess)
 
