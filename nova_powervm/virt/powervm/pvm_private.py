@@ -6,6 +6,7 @@ that behaviour, so a pypowervm upgrade that changes it fails a test, not a
 host.  Other concerns add their own section here.
 """
 import copy
+import functools
 import time
 
 from lxml import etree
@@ -159,8 +160,23 @@ def run_subtasks(subtasks, wrapper):
 
 
 def _takes_provided(subtask):
-    return ('provided' in reflection.get_callable_args(subtask.execute) or
-            reflection.accepts_kwargs(subtask.execute))
+    execute = subtask.execute
+    func = getattr(execute, '__func__', None)
+    if func is None:
+        return _accepts_provided(execute)
+    return _execute_takes_provided(func)
+
+
+@functools.lru_cache(maxsize=256)
+def _execute_takes_provided(func):
+    # Per Subtask class (its execute function), not per run: a signature
+    # inspection costs about as much as a small subtask's work.
+    return _accepts_provided(func)
+
+
+def _accepts_provided(func):
+    return ('provided' in reflection.get_callable_args(func) or
+            reflection.accepts_kwargs(func))
 
 
 def preset_wrapper_tasks(ftsk, wtasks):

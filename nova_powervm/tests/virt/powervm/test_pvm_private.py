@@ -238,6 +238,17 @@ class TestRunSubtasks(test_base.TestCase):
             self.assertEqual(theirs.updates, int(changed))
             self.assertEqual(0, ours.updates)
 
+    @mock.patch.object(pvm_private.reflection, 'get_callable_args',
+                       side_effect=pvm_private.reflection.get_callable_args)
+    def test_execute_inspected_once(self, m_args):
+        # Whether a subtask takes 'provided' is asked once per Subtask
+        # class (its execute), not on every run.
+        pvm_private._execute_takes_provided.cache_clear()
+        for _ in range(3):
+            pvm_private.run_subtasks([_Flagless('a'), _Flagless('b')],
+                                     _Wrapper())
+        self.assertEqual(1, m_args.call_count)
+
     def test_subtask_fields(self):
         subtask = _Flagless(1, 2, k=3, provides='p', flag_update=False)
         self.assertEqual(((1, 2), {'k': 3}, 'p', False),
