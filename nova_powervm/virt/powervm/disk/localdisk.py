@@ -173,18 +173,21 @@ class LocalStorage(disk_dvr.DiskAdapter):
         """Read the volume group (one GET)."""
         return self._seen(batch.read(self._vg_getter()))
 
-    def _update_vg(self, name, vg_wrap, func, heavy=False):
+    def _update_vg(self, name, vg_wrap, func, heavy=False,
+                   answer=batch.COPY):
         """Run ``func(vg_wrap)`` and POST the VG if it returns true.
 
         On an etag mismatch or a failed POST the VG is read again and
         ``func`` re-applied: it must be idempotent (``batch.update``).
         :param heavy: the change makes the server copy an image.
+        :param answer: ``batch.SHARE`` when the caller only reads the
+            answer (and its disks): no copy of it.
         :return: (the current VG wrapper, ``func``'s return value)
         """
         # Concurrent changes (e.g. spawns adding disks) share one POST.
         vg_wrap, result = batch.update(
             ('VolumeGroup', self.vg_uuid), self._vg_getter(), func,
-            wrapper=vg_wrap, name=name, heavy=heavy)
+            wrapper=vg_wrap, name=name, heavy=heavy, answer=answer)
         return self._seen(vg_wrap), result
 
     @property
@@ -368,8 +371,10 @@ class LocalStorage(disk_dvr.DiskAdapter):
         LOG.info('Creating boot disk %(disk)s (%(gb)d GB) from image disk '
                  '%(img)s.', {'disk': boot_name, 'gb': disk_gb,
                               'img': img_vdisk.name}, instance=instance)
+        # The answer is only read: shared by the batch's spawns, not copied
+        # for each (the boot disk's mapping copies the disk, scsi_maps).
         vg_wrap, _ok = self._update_vg('crt_boot_disk', vg_wrap, add_disk,
-                                       heavy=True)
+                                       heavy=True, answer=batch.SHARE)
         vdisk = _find_vdisk(vg_wrap, boot_name)
         if vdisk is None:
             raise nova_exc.StorageError(reason=_(

@@ -22,6 +22,7 @@ from pypowervm.wrappers import storage as pvm_stg
 from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm.tests.virt.powervm.disk import fake_adapter
+from nova_powervm.virt.powervm import batch
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
 from nova_powervm.virt.powervm.disk import localdisk
 from nova_powervm.virt.powervm import exception as exc
@@ -272,6 +273,26 @@ class TestCreateDisk(LocalDiskTestCase):
         self.assertEqual(pvm_stg.VDiskType.LV, new.vdtype)
         self.assertEqual(sorted([self.boot_name, self.img_name, 'test']),
                          self.srv.disk_names())
+
+    def test_boot_disk_answer_shared_not_copied(self):
+        # The spawn only reads the VG the boot disk's update answers (its
+        # mapping copies the disk): no copy of the VG for it.
+        self.srv.add_disk(self.img_name, 2)
+        with mock.patch.object(batch, '_copy',
+                               side_effect=batch._copy) as m_copy:
+            vdisk = self.drv.create_disk_from_image(
+                'ctx', _instance(root_gb=10), _image_meta())
+        # One copy: the batch's base (the VG read stays the caller's);
+        # none of the answer.
+        self.assertEqual(1, m_copy.call_count)
+        self.assertEqual(self.boot_name, vdisk.name)
+        # A later change of the VG starts from a copy: the shared answer
+        # (and the disk in it) stays as the spawn got it.
+        shared = self.drv._vg_seen[1]
+        self.drv.delete_disks([vdisk])
+        self.assertIsNone(localdisk._find_vdisk(self.srv.posted[-1],
+                                                self.boot_name))
+        self.assertIsNotNone(localdisk._find_vdisk(shared, self.boot_name))
 
     def test_root_gb_zero_uses_image_size(self):
         self.srv.add_disk(self.img_name, 2)
