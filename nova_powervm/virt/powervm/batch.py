@@ -160,19 +160,34 @@ class _WrapperTask(tf_args.KeptArgMapping, pvm_tx.WrapperTask):
     """pypowervm's WrapperTask, its TaskFlow argument mapping kept."""
 
 
-def _commit(name, base, changes):
-    """Apply ``changes`` to the wrapper ``base`` and POST once."""
-    wtask = _WrapperTask(name, base)
-    for change in changes:
-        def run(wrapper, change=change):
+class _Changes(pvm_tx.Subtask):
+    """A batch's changes as one pypowervm Subtask.
+
+    (Not one Subtask each: WrapperTask.execute inspects the signature of
+    every Subtask's execute on every run.)
+    """
+
+    def __init__(self, changes):
+        super().__init__()
+        self.changes = changes
+
+    def execute(self, wrapper):
+        update = False
+        for change in self.changes:
             change.raised = False
             try:
                 change.result = change.func(wrapper)
             except Exception:
                 change.raised = True
                 raise
-            return change.result
-        wtask.add_functor_subtask(run)
+            update = update or bool(change.result)
+        return update
+
+
+def _commit(name, base, changes):
+    """Apply ``changes`` to the wrapper ``base`` and POST once."""
+    wtask = _WrapperTask(name, base)
+    wtask.add_subtask(_Changes(changes))
     # The base is the batch's own: its tree may become the answer's.
     with vios_post.donated(base):
         wrapper, _provided = wtask.execute()
@@ -290,10 +305,11 @@ def update(key, getter, func, wrapper=None, name='batched_update',
     with slot.turn:
         while not change.done:
             if (slot.posted_at is not None and
-                    time.monotonic() - slot.posted_at < _BUSY_S):
+                    time.monotonic() - slot.posted_at < _BUSY_S and
+                    not _full(slot)):
                 # The object is busy: changes released by the same earlier
                 # batch (e.g. the disks of concurrent spawns) arrive within
-                # milliseconds; take them along.
+                # milliseconds; take them along (unless no more fit).
                 time.sleep(_LINGER_S)
             with _LOCK:
                 batch = _take(slot)
@@ -301,6 +317,13 @@ def update(key, getter, func, wrapper=None, name='batched_update',
     if change.error is not None:
         raise change.error
     return change.wrapper, change.result
+
+
+def _full(slot):
+    """Whether the queue already holds a whole batch of heavy changes."""
+    with _LOCK:
+        return sum(1 for change in slot.queue
+                   if change.heavy) >= MAX_COPIES_PER_POST
 
 
 def _take(slot):

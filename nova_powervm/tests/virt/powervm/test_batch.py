@@ -170,12 +170,23 @@ class TestUpdate(test_base.TestCase):
             threads.append(self._start(obj, name, results, heavy=True))
         threads.append(self._start(obj, 'light', results))
         time.sleep(0.3)
-        obj.release.set()
-        for thread in threads:
-            thread.join(5)
+        lingers = []
+        real_sleep = time.sleep
+
+        def sleep(secs):
+            if secs == batch._LINGER_S:
+                lingers.append(secs)
+            real_sleep(secs)
+        with mock.patch.object(batch.time, 'sleep', side_effect=sleep):
+            obj.release.set()
+            for thread in threads:
+                thread.join(5)
         self.assertEqual(dict((n, n) for n in heavy + ['first', 'light']),
                          results)
         self.assertEqual(4, len(obj.posts))
+        # A turn whose queue already fills a POST does not wait for more
+        # changes: only the last (one copy) lingers.
+        self.assertEqual(1, len(lingers))
         for posted in obj.posts[1:]:
             self.assertLessEqual(len(set(posted) & set(heavy)),
                                  batch.MAX_COPIES_PER_POST)

@@ -13,9 +13,11 @@ cannot be grown (resize is refused before anything changes).
 Mappings to partitions (attach/detach) are shared code in ``disk.driver``.
 """
 import collections
+import functools
 import math
 import time
 
+from lxml import etree
 from nova import exception as nova_exc
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
@@ -59,21 +61,29 @@ def _find_vdisk(vg_wrap, name):
     """The virtual disk called ``name`` in ``vg_wrap``, or None.
 
     The names are read from the XML (a spawn looks four times through a
-    volume group of every instance's disk): only the disk found is wrapped,
-    as ``vg_wrap.virtual_disks`` wraps it (the same element).
+    volume group of every instance's disk): an XPath picks the disks whose
+    name contains ``name``, only the one found is wrapped, as
+    ``vg_wrap.virtual_disks`` wraps it (the same element).
     """
     disks = vg_wrap.element.find(_VG_VDISKS)
-    if disks is None:
+    if disks is None or not name:
         return None
     nspace = disks.element.tag[:-len(_VG_VDISKS)]   # '{namespace}'
     name_tag = nspace + pvm_stg.DISK_NAME
-    for elem in disks.element.iterchildren(nspace +
-                                           pvm_stg.VDisk.schema_type):
+    for elem in _named_like(nspace)(disks.element, name=name):
         text = elem.findtext(name_tag)
         if text is not None and _base_name(text.strip()) == name:
             return pvm_stg.VDisk.wrap(pvm_ent.Element.wrapelement(
                 elem, disks.adapter))
     return None
+
+
+@functools.lru_cache(maxsize=4)
+def _named_like(nspace):
+    """XPath: the VirtualDisk children whose DiskName contains $name."""
+    return etree.XPath('u:%s[contains(u:%s, $name)]' % (
+        pvm_stg.VDisk.schema_type, pvm_stg.DISK_NAME),
+        namespaces={'u': nspace[1:-1]})
 
 
 # What pypowervm's upload_lu needs of its target: the adapter, the File's
