@@ -6,10 +6,14 @@ import time
 from unittest import mock
 
 import fixtures
+from lxml import etree
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import test
+from pypowervm import adapter as pvm_adpt
 from pypowervm import exceptions as pvm_exc
+from pypowervm.tests.test_utils import pvmhttp
+from pypowervm.wrappers import logical_partition as pvm_lpar
 
 from nova_powervm.conf import powervm as pvm_conf
 
@@ -101,8 +105,8 @@ class TestManager(test.NoDBTestCase):
         self.store = FakeStore()
         self.adpt = mock.Mock()
         self.get = self.useFixture(fixtures.MockPatch(
-            'pypowervm.wrappers.logical_partition.LPAR.get')).mock
-        self.get.return_value = mock.Mock(nvram='QUJD')
+            'nova_powervm.virt.powervm.nvram.manager.read_nvram')).mock
+        self.get.return_value = 'QUJD'
         self.mgr = manager.NvramManager(self.adpt, self.store,
                                         retry_delays=(0.01, 0.02))
         self.addCleanup(self.mgr.stop)
@@ -114,7 +118,7 @@ class TestManager(test.NoDBTestCase):
         self.mgr.changed(PVM, INST)
         self.assertTrue(wait_for(lambda: self.store.data.get(INST)))
         self.assertEqual('QUJD', self.store.data[INST])
-        self.get.assert_called_once_with(self.adpt, uuid=PVM, xag=['NVRAM'])
+        self.get.assert_called_once_with(self.adpt, PVM)
 
     def test_unchanged_nvram_not_written_again(self):
         self.mgr.changed(PVM, INST)
@@ -123,7 +127,7 @@ class TestManager(test.NoDBTestCase):
         self.assertTrue(wait_for(lambda: self.get.call_count == 2))
         time.sleep(0.05)
         self.assertEqual(1, len(self.stored()))
-        self.get.return_value = mock.Mock(nvram='REVG')
+        self.get.return_value = 'REVG'
         self.mgr.changed(PVM, INST)
         self.assertTrue(wait_for(lambda: len(self.stored()) == 2))
         self.assertEqual('REVG', self.store.data[INST])
@@ -148,7 +152,7 @@ class TestManager(test.NoDBTestCase):
         self.assertEqual([], self.store.calls)
 
     def test_rest_error_read_again_later(self):
-        self.get.side_effect = [http_error(500), mock.Mock(nvram='QUJD')]
+        self.get.side_effect = [http_error(500), 'QUJD']
         self.mgr.changed(PVM, INST)
         self.assertTrue(wait_for(lambda: self.store.data.get(INST)))
         self.assertEqual(2, self.get.call_count)
@@ -212,6 +216,47 @@ class TestManager(test.NoDBTestCase):
 def _inst(vm_state=vm_states.ACTIVE, task_state=None, host='compute1'):
     return mock.Mock(uuid=INST, vm_state=vm_state, task_state=task_state,
                      host=host)
+
+
+class TestReadNvram(test.NoDBTestCase):
+    """read_nvram reads what pypowervm's LPAR wrapper would."""
+
+    def setUp(self):
+        super().setUp()
+        self.adpt = mock.Mock()
+        feed = pvmhttp.load_pvm_resp('lpar.txt').get_response().body
+        self.entries = etree.fromstring(feed.encode()).findall(
+            '{http://www.w3.org/2005/Atom}entry')
+
+    def _answer(self, body):
+        self.adpt.session.request.return_value = mock.Mock(body=body)
+
+    def test_same_as_the_wrapper(self):
+        seen = set()
+        for entry in self.entries:
+            body = etree.tostring(entry, encoding='unicode')
+            resp = pvm_adpt.Response('GET', '/p', 200, 'OK', {}, body=body)
+            resp._unmarshal_atom()
+            want = pvm_lpar.LPAR.wrap(resp).nvram
+            self._answer(body)
+            self.assertEqual(want, manager.read_nvram(self.adpt, PVM))
+            seen.add(want is None)
+        # Partitions with and without NVRAM in the recorded answer.
+        self.assertEqual({True, False}, seen)
+        self.adpt.session.request.assert_called_with(
+            'GET', '/rest/api/uom/LogicalPartition/%s?group=NVRAM' % PVM,
+            headers={'Accept': 'application/atom+xml'})
+
+    def test_not_a_partition_entry(self):
+        self._answer('<feed xmlns="http://www.w3.org/2005/Atom"/>')
+        self.assertRaises(ValueError, manager.read_nvram, self.adpt, PVM)
+        self._answer('<entry xmlns="http://www.w3.org/2005/Atom"/>')
+        self.assertRaises(ValueError, manager.read_nvram, self.adpt, PVM)
+
+    def test_http_error_raised(self):
+        self.adpt.session.request.side_effect = http_error(404)
+        self.assertRaises(pvm_exc.HttpError, manager.read_nvram, self.adpt,
+                          PVM)
 
 
 class TestHooks(test.NoDBTestCase):

@@ -14,7 +14,9 @@ import hashlib
 import threading
 
 from concurrent import futures
+from lxml import etree
 from oslo_log import log as logging
+from pypowervm import adapter as pvm_adpt
 from pypowervm import const as pvm_const
 from pypowervm import exceptions as pvm_exc
 from pypowervm.wrappers import logical_partition as pvm_lpar
@@ -25,6 +27,37 @@ WORKERS = 2
 # Seconds before each further try of a failed read, write or delete; the
 # last one repeats.
 RETRY_DELAYS = (2, 10, 30, 60, 300)
+
+
+_ATOM_CONTENT = '{%s}content' % pvm_const.ATOM_NS
+_NVRAM = 'PartitionNVRAM'
+
+
+def read_nvram(adapter, pvm_uuid):
+    """The NVRAM text of a partition (as ``LPAR.nvram``), or None.
+
+    One GET of the partition with its NVRAM group through the adapter's
+    session, of which only the NVRAM element is read: no partition wrapper
+    is built (most of such a read's CPU otherwise; these reads come in
+    bursts, one per partition a spawn or a boot changed).
+    :raises HttpError: the GET failed (404: the partition is gone).
+    :raises ValueError: the answer is not a partition entry.
+    """
+    path = pvm_adpt.Adapter.build_path(
+        'uom', pvm_lpar.LPAR.schema_type, pvm_uuid,
+        xag=[pvm_const.XAG.NVRAM])
+    resp = adapter.session.request(
+        'GET', path, headers={'Accept': 'application/atom+xml'})
+    root = etree.fromstring(resp.body)
+    content = root.find(_ATOM_CONTENT)
+    if content is None or not len(content):
+        raise ValueError('The answer to GET %s is not a partition entry'
+                         % path)
+    lpar = content[0]
+    nvram = lpar.find('{%s}%s' % (etree.QName(lpar).namespace, _NVRAM))
+    if nvram is None or nvram.text is None:
+        return None
+    return nvram.text.strip()
 
 
 def _digest(data):
@@ -172,13 +205,11 @@ class NvramManager(object):
     def _read(self, pvm_uuid):
         """The partition's NVRAM text; None when it is gone."""
         try:
-            lpar = pvm_lpar.LPAR.get(self.adapter, uuid=pvm_uuid,
-                                     xag=[pvm_const.XAG.NVRAM])
+            return read_nvram(self.adapter, pvm_uuid)
         except pvm_exc.HttpError as e:
             if e.response is not None and e.response.status == 404:
                 return None
             raise
-        return lpar.nvram
 
     def _save(self, inst_uuid, version, attempt):
         """Worker: read the partition's NVRAM and write it."""
