@@ -34,7 +34,9 @@ retried (once) only when its POST may have been made (a 5xx, a dropped
 connection, a timeout).  A retried POST still carries the etag of its
 fresh read, so a POST the server is still working on cannot be duplicated.
 
-At most :data:`MAX_COPIES_PER_POST` heavy changes share one POST.
+At most :data:`MAX_COPIES_PER_POST` heavy changes share one POST
+(:data:`MAX_FAST_COPIES_PER_POST` while the object's POSTs with such
+changes are fast).
 
 Kept wrappers (``reuse``): the slot keeps the last answer (or a wrapper a
 caller gave back, :func:`give_back`) for up to :data:`_REUSE_S`; a change
@@ -72,6 +74,14 @@ LOG = logging.getLogger(__name__)
 # is delayed or fails with it: four keep most of the gain of grouping while
 # one lost POST concerns at most four spawns.
 MAX_COPIES_PER_POST = 4
+# ... unless the object's last POST with copies took at most FAST_COPY_S
+# seconds per copy (the server clones rather than copies, e.g. the QCOW
+# files of a file-backed volume group): then up to MAX_FAST_COPIES_PER_POST
+# (a POST of at most about 1.6 s).  32 concurrent spawns make 2-3 volume
+# group POSTs in a row instead of 8, each also a serialization and a parse
+# of the whole volume group.
+MAX_FAST_COPIES_PER_POST = 16
+FAST_COPY_S = 0.1
 
 
 # What a caller of update() gets back: a copy of the answer, the answer
@@ -109,6 +119,8 @@ class _Slot(object):
         # lent it), and when it was current
         self.last = None
         self.last_at = None
+        # seconds per heavy change of the last POST that carried some
+        self.copy_s = None
 
 
 # A change to an object POSTed less than _BUSY_S ago waits _LINGER_S for
@@ -282,7 +294,8 @@ def update(key, getter, func, wrapper=None, name='batched_update',
         (copied) when no wrapper from an earlier change is kept; never
         changed.
     :param heavy: the server does lengthy work for this change (an image
-        copy): at most :data:`MAX_COPIES_PER_POST` share a POST.
+        copy): at most :data:`MAX_COPIES_PER_POST` share a POST (more
+        while they are fast, :data:`FAST_COPY_S`).
     :param owned: ``wrapper`` is handed over: a batch may change it instead
         of a copy (after a failure it may hold a failed try's changes).
     :param answer: COPY: the caller gets a copy of the answer; LEND: the
@@ -319,20 +332,28 @@ def update(key, getter, func, wrapper=None, name='batched_update',
     return change.wrapper, change.result
 
 
+def _copies_per_post(slot):
+    """How many heavy changes the slot's next POST may carry."""
+    if slot.copy_s is not None and slot.copy_s <= FAST_COPY_S:
+        return MAX_FAST_COPIES_PER_POST
+    return MAX_COPIES_PER_POST
+
+
 def _full(slot):
     """Whether the queue already holds a whole batch of heavy changes."""
     with _LOCK:
         return sum(1 for change in slot.queue
-                   if change.heavy) >= MAX_COPIES_PER_POST
+                   if change.heavy) >= _copies_per_post(slot)
 
 
 def _take(slot):
     """Dequeue the next batch: all queued, heavy ones up to the bound."""
     batch, rest = [], []
     heavy = 0
+    bound = _copies_per_post(slot)
     for change in slot.queue:
         if change.heavy:
-            if heavy >= MAX_COPIES_PER_POST:
+            if heavy >= bound:
                 rest.append(change)
                 continue
             heavy += 1
@@ -405,11 +426,17 @@ def _run_batch(name, slot, getter, batch):
                   {'name': name, 'n': len(batch)})
     try:
         try:
-            result = _commit(name, _unshared(_base(slot, getter, batch)),
-                             batch)
+            base = _unshared(_base(slot, getter, batch))
+            start = time.monotonic()
+            result = _commit(name, base, batch)
+            copies = sum(1 for change in batch if change.heavy)
+            if copies:
+                slot.copy_s = (time.monotonic() - start) / copies
         except Exception as e:
             slot.posted_at = time.monotonic()
             slot.last = None
+            # How long copies take is unknown again: the default bound.
+            slot.copy_s = None
             if len(batch) == 1 and not _may_retry(batch[0], e):
                 batch[0].error = e
                 return

@@ -160,7 +160,9 @@ class TestUpdate(test_base.TestCase):
                           fakes.change('a', fail=True, calls=calls))
         self.assertEqual((['a'], [], 1), (calls, obj.posts, obj.gets))
 
+    @mock.patch.object(batch, 'FAST_COPY_S', 0)
     def test_image_copies_per_post_bounded(self):
+        # Copies are never fast enough here for bigger POSTs.
         obj = fakes.Obj(block_first=True)
         results = {}
         threads = [self._start(obj, 'first', results)]
@@ -194,6 +196,40 @@ class TestUpdate(test_base.TestCase):
         self.assertIn('light', obj.posts[1])
         self.assertEqual(sorted(heavy + ['first', 'light']),
                          sorted(obj.state()))
+
+    def _heavy_burst(self, obj, count):
+        """'first' (light) POSTs while ``count`` copies and a light wait."""
+        results = {}
+        threads = [self._start(obj, 'first', results)]
+        self.assertTrue(obj.in_post.wait(5))
+        heavy = ['h%d' % n for n in range(count)]
+        for name in heavy:
+            threads.append(self._start(obj, name, results, heavy=True))
+        threads.append(self._start(obj, 'light', results))
+        time.sleep(0.3)
+        obj.release.set()
+        for thread in threads:
+            thread.join(5)
+        self.assertEqual(dict((n, n) for n in heavy + ['first', 'light']),
+                         results)
+        return heavy
+
+    def _copied_once(self):
+        """An object whose last POST carried one copy; POSTs now block."""
+        obj = fakes.Obj()
+        batch.update(('VIOS', 'U1'), obj.getter, fakes.change('h'),
+                     heavy=True)
+        obj.release.clear()
+        obj.in_post.clear()
+        return obj
+
+    def test_fast_copies_share_bigger_posts(self):
+        # The last POST with a copy took under FAST_COPY_S per copy (the
+        # server clones): up to MAX_FAST_COPIES_PER_POST share a POST.
+        obj = self._copied_once()
+        heavy = self._heavy_burst(obj, batch.MAX_FAST_COPIES_PER_POST + 2)
+        self.assertEqual([['h'], ['first'], heavy[:-2] + ['light'],
+                          heavy[-2:]], obj.posts)
 
     def test_callers_wrappers_are_their_own(self):
         obj = fakes.Obj(block_first=True)
