@@ -77,7 +77,7 @@ MAX_COPIES_PER_POST = 4
 # ... unless the object's last POST with copies took at most FAST_COPY_S
 # seconds per copy (the server clones rather than copies, e.g. the QCOW
 # files of a file-backed volume group): then up to MAX_FAST_COPIES_PER_POST
-# (a POST of at most about 1.6 s).  32 concurrent spawns make 2-3 volume
+# (about 1.6 s at that pace).  32 concurrent spawns make 2-3 volume
 # group POSTs in a row instead of 8, each also a serialization and a parse
 # of the whole volume group.
 MAX_FAST_COPIES_PER_POST = 16
