@@ -32,7 +32,9 @@ Whichever of the two wrote first, the other's read sees that marker: an
 image is never removed between a spawn's look-up and its clone (the server
 itself refuses removing an image that has clones).  A deletion marker older
 than ``_DELETE_WAIT_SECONDS`` (its host died) is removed by the waiting
-spawn; a stale clone marker only keeps its image cached.
+spawn; a stale clone marker only keeps its image cached.  Those reads list
+every LU (REST has no search on a tier's LUs); a delete or extend of an
+instance's LU reads that LU alone (``ssp_lus``).
 """
 import hashlib
 import threading
@@ -53,6 +55,7 @@ from pypowervm.wrappers import storage as pvm_stg
 
 from nova_powervm import conf as cfg
 from nova_powervm.virt.powervm.disk import driver as disk_dvr
+from nova_powervm.virt.powervm.disk import ssp_lus
 from nova_powervm.virt.powervm import exception as exc
 from nova_powervm.virt.powervm import image as pvm_image
 
@@ -66,8 +69,6 @@ _MARKER_PREFIX_LEN = 12
 _IMAGE_LU_MAX_LEN = pvm_const.MaxLen.FILENAME_DEFAULT - _MARKER_PREFIX_LEN
 # Seconds a pool read serves capacity and capacity_used together.
 _SSP_CACHE_SECONDS = 5
-
-
 # The node list (cluster membership) is re-read after this many seconds.
 _NODES_CACHE_SECONDS = 60
 # Cross-host image cache markers (see the module docstring).
@@ -145,6 +146,7 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         if self._tier is None:
             raise exc.ClusterNotFound(cluster_name='%s (no default tier)' %
                                       cluster.name)
+        self._lus = ssp_lus.LUIndex(adapter, self._tier)
         self._ssp_cache = (None, 0.0)
         self._ssp_lock = threading.Lock()
         LOG.info('SSP disk driver: cluster %(clust)s, tier %(tier)s, VIOSes '
@@ -260,7 +262,7 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
     def _image_lus(self, lus=None):
         """Image LUs of the tier (one GET unless ``lus`` is given)."""
         if lus is None:
-            lus = pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
+            lus = self._lus.feed()
         return [lu for lu in lus if lu.lu_type == pvm_stg.LUType.IMAGE]
 
     def _get_or_upload_image_lu(self, context, image_meta, luname, lus):
@@ -337,22 +339,7 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                 raise
             finally:
                 self._redo_deletes(failed.deletes)
-                self._remove_lus_named(failed.lu_creates)
-
-    def _remove_lus_named(self, names):
-        """Delete the LUs of these names (one GET; best effort)."""
-        if not names:
-            return
-        names = set(names)
-        try:
-            for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier):
-                if lu.name in names:
-                    LOG.warning('Removing LU %s, whose creation failed '
-                                'during an image upload.', lu.name)
-                    lu.delete()
-        except pvm_exc.Error:
-            LOG.warning('LUs %s could not be removed; remove them manually.',
-                        ', '.join(sorted(names)), exc_info=True)
+                self._lus.remove_named(failed.lu_creates)
 
     def _redo_deletes(self, paths):
         """DELETE again what pypowervm failed to delete (absent is fine)."""
@@ -393,8 +380,7 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         for attempt in (1, 2):
             try:
                 if isinstance(marker, str):
-                    for lu in pvm_stg.LUEnt.get(self.adapter,
-                                                parent=self._tier):
+                    for lu in self._lus.feed():
                         if lu.name == marker:
                             lu.delete()
                 else:
@@ -419,7 +405,7 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         while True:
             marker = self._add_marker(_CLONE_MARK, luname)
             try:
-                lus = pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
+                lus = self._lus.feed()
             except Exception:
                 self._remove_marker(marker)
                 raise
@@ -465,6 +451,7 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
                     typ=pvm_stg.LUType.DISK, clone=image_lu)
             finally:
                 self._remove_marker(marker)
+        self._lus.note(lu)
         return lu
 
     def detach_disk(self, instance, disk_types=(disk_dvr.DiskType.BOOT,),
@@ -484,41 +471,48 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
     def boot_disks(self, instance, disk_types=(disk_dvr.DiskType.BOOT,)):
         """The instance's LUs of ``disk_types``, found by name (one GET)."""
         names = {self.get_disk_name(dtype, instance) for dtype in disk_types}
-        return [lu for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
+        return [lu for lu in self._lus.feed()
                 if lu.name in names and lu.lu_type == pvm_stg.LUType.DISK]
 
     def delete_disks(self, storage_elems):
         """Delete the instance LUs (not their image LU; see cache manager).
 
-        One GET of the tier's LUs plus one DELETE per LU.  Unlike
+        Per LU one GET of its entry and one DELETE (ssp_lus: a GET of the
+        tier's LUs instead when this process has not seen the LU).  Unlike
         pypowervm's rm_tier_storage, a failed DELETE is raised (not logged
         and ignored): the LU would leak.  Absent LUs are fine.
         """
-        if not storage_elems:
+        udids = {elem.udid for elem in storage_elems or () if elem.udid}
+        if not udids:
             return
-        udids = {elem.udid for elem in storage_elems if elem.udid}
-        for lu in pvm_stg.LUEnt.get(self.adapter, parent=self._tier):
-            if lu.udid in udids and lu.lu_type != pvm_stg.LUType.IMAGE:
-                LOG.info('Deleting LU %(lu)s (UDID %(udid)s).',
-                         {'lu': lu.name, 'udid': lu.udid})
-                try:
-                    lu.delete()
-                except pvm_exc.HttpNotFound:
-                    pass
+        for lu in self._lus.by_udid(sorted(udids)).values():
+            if lu.lu_type == pvm_stg.LUType.IMAGE:
+                continue
+            LOG.info('Deleting LU %(lu)s (UDID %(udid)s).',
+                     {'lu': lu.name, 'udid': lu.udid})
+            try:
+                lu.delete()
+            except pvm_exc.HttpNotFound:
+                pass
+            self._lus.forget(lu.udid)
 
     def extend_disk(self, instance, disk_info, size_gb):
         """Grow the boot LU to ``size_gb`` (one GET, one POST).
 
-        :param disk_info: the boot LU; None: found by name in that GET
-            (the tier's LUs, not the VIOSes' mappings of every partition).
+        :param disk_info: the boot LU (its entry read as ssp_lus reads
+            it); None: found by name in a GET of the tier's LUs (not the
+            VIOSes' mappings of every partition).
         """
         if disk_info is not None and not self._grows(instance, disk_info,
                                                      size_gb):
             return
         name = self.get_disk_name(disk_dvr.DiskType.BOOT, instance)
-        for lu_ent in pvm_stg.LUEnt.get(self.adapter, parent=self._tier):
-            if (lu_ent.udid == disk_info.udid if disk_info is not None else
-                    lu_ent.name == name and
+        if disk_info is not None:
+            candidates = self._lus.by_udid([disk_info.udid]).values()
+        else:
+            candidates = self._lus.feed()
+        for lu_ent in candidates:
+            if (disk_info is not None or lu_ent.name == name and
                     lu_ent.lu_type == pvm_stg.LUType.DISK):
                 break
         else:
@@ -555,13 +549,12 @@ class SSPDiskAdapter(disk_dvr.DiskAdapter):
         """
         if not CONF.image_cache.remove_unused_base_images:
             return
-        lus = pvm_stg.LUEnt.get(self.adapter, parent=self._tier)
+        lus = self._lus.feed()
         for candidate in self._unused_image_lus(lus):
             with lockutils.lock(_lock_name(candidate.name)):
                 marker = self._add_marker(_DELETE_MARK, candidate.name)
                 try:
-                    current = pvm_stg.LUEnt.get(self.adapter,
-                                                parent=self._tier)
+                    current = self._lus.feed()
                     if candidate not in self._unused_image_lus(current):
                         LOG.info('Keeping image LU %s: in use meanwhile.',
                                  candidate.name)

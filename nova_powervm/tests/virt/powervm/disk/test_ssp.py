@@ -194,8 +194,15 @@ class TestCreateDisk(SSPTestBase):
         self.mock_clust_get.return_value = [
             _cluster('clust1', nodes=('vios-1', 'vios-2'))]
         self.drv = self.make()
+        self.new_lu = _lu(self.adpt, 'new_lu', '27cc')
         self.luname = 'image_' + IMG_ID.replace('-', '')
         self.key = ssp._image_key(self.luname)
+
+    def _crt(self, tier, name, *args, **kwargs):
+        """crt_lu: a marker (a mock) or the clone (self.new_lu)."""
+        if kwargs.get('clone') is not None:
+            return tier, self.new_lu
+        return tier, mock.Mock()
 
     def _marker_call(self, kind):
         return mock.call(self.tier, _Prefix(kind), 0.001, thin=True,
@@ -211,10 +218,10 @@ class TestCreateDisk(SSPTestBase):
         mock_lus.return_value = [
             _lu(self.adpt, 'other', '27bb', pvm_stg.LUType.IMAGE), img_lu]
         marker = mock.Mock()
-        mock_crt.side_effect = [(self.tier, marker), (self.tier, 'new_lu')]
+        mock_crt.side_effect = [(self.tier, marker), (self.tier, self.new_lu)]
         inst = _instance(root_gb=7)
         ret = self.drv.create_disk_from_image('ctx', inst, _image_meta())
-        self.assertEqual('new_lu', ret)
+        self.assertEqual(self.new_lu, ret)
         mock_stream.assert_not_called()
         mock_upload.assert_not_called()
         mock_act.assert_not_called()
@@ -274,12 +281,11 @@ class TestCreateDisk(SSPTestBase):
         img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
         removal = _lu(self.adpt, 'del12345678_' + self.key, '27dd',
                       pvm_stg.LUType.IMAGE)
-        # Per attempt: the list after the marker, the marker's removal.
-        mock_lus.side_effect = [[img_lu, removal], [],
-                                [img_lu, removal], [],
-                                [img_lu], []]
-        mock_crt.return_value = (self.tier, 'new_lu')
-        self.assertEqual('new_lu', self.drv.create_disk_from_image(
+        # Per attempt: the list after the marker (removed by its wrapper).
+        mock_lus.side_effect = [[img_lu, removal], [img_lu, removal],
+                                [img_lu]]
+        mock_crt.side_effect = self._crt
+        self.assertEqual(self.new_lu, self.drv.create_disk_from_image(
             'ctx', _instance(), _image_meta()))
         # Three clone markers placed; only the last attempt cloned.
         self.assertEqual(4, mock_crt.call_count)
@@ -308,7 +314,7 @@ class TestCreateDisk(SSPTestBase):
         stream = mock.Mock()
         mock_stream.return_value = (stream, 3145728)
         mock_upload.return_value = 'img_lu'
-        mock_crt.return_value = (self.tier, 'new_lu')
+        mock_crt.return_value = (self.tier, self.new_lu)
         # The first member VIOS is not active: the upload uses the second.
         mock_act.return_value = [mock.Mock(uuid='VIOS-2')]
         self.drv.create_disk_from_image('ctx', _instance(0), _image_meta())
@@ -356,7 +362,7 @@ class TestCreateDisk(SSPTestBase):
         from pypowervm import exceptions as pvm_exc
         mock_stream.return_value = (mock.Mock(), 10)
         mock_act.return_value = [mock.Mock(uuid='VIOS-1')]
-        mock_crt.return_value = (self.tier, 'new_lu')
+        mock_crt.return_value = (self.tier, self.new_lu)
         img_lu = _lu(self.adpt, self.luname, '27aa', pvm_stg.LUType.IMAGE)
         lu_path = '/rest/api/uom/Tier/t/LogicalUnit/m1'
         file_path = '/rest/api/web/File/f1'
@@ -375,7 +381,7 @@ class TestCreateDisk(SSPTestBase):
         mock_upload.side_effect = upload
         # Before, marker/clone list, after the redone DELETEs: the image.
         mock_lus.side_effect = [[], [img_lu], []]
-        self.assertEqual('new_lu', self.drv.create_disk_from_image(
+        self.assertEqual(self.new_lu, self.drv.create_disk_from_image(
             'ctx', _instance(), _image_meta()))
         self.assertEqual([mock.call(file_path), mock.call(lu_path)],
                          self.adpt.delete_by_path.call_args_list)
@@ -444,7 +450,7 @@ class TestCreateDisk(SSPTestBase):
             pool.append(lu)
             return lu
         mock_upload.side_effect = upload
-        mock_crt.return_value = (self.tier, 'lu')
+        mock_crt.side_effect = self._crt
         errors = []
 
         def spawn(i):
