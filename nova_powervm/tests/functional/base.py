@@ -19,6 +19,7 @@ from nova import objects
 from nova import test
 from pypowervm.tasks import vopt as tsk_vopt
 
+from nova_powervm.tests import event_threads
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional import mapping_invariant
 from nova_powervm.virt.powervm import driver
@@ -272,6 +273,7 @@ class AdapterSimTestCase(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
+        self.useFixture(event_threads.EventPollThreadsFixture())
         fx = self.useFixture(sim_fixture.SimulatorFixture(**self.sim_kwargs))
         self.sim = fx.sim
         self.flags(group='powervm', **fx.flags_for_conf())
@@ -339,6 +341,7 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
+        self.useFixture(event_threads.EventPollThreadsFixture())
         if not self.sim.running:
             self.sim.start()
         self.sim.reset()

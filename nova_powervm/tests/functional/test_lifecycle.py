@@ -24,6 +24,7 @@ from testtools import content
 
 from nova_powervm import conf as cfg
 from nova_powervm.simulator.fixture import SimulatorFixture
+from nova_powervm.tests import event_threads
 from nova_powervm.tests.functional import base
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.virt.powervm import driver
@@ -86,6 +87,7 @@ class SimDriverTestCase(base.InventoryAssertions, test.NoDBTestCase):
         super().setUp()
         mgmt._reset_cache()
         self.addCleanup(mgmt._reset_cache)
+        self.useFixture(event_threads.EventPollThreadsFixture())
         self.fx = self.useFixture(SimulatorFixture(power_delay_s=0.01,
                                                    event_hold_s=0.2))
         self.sim = self.fx.sim

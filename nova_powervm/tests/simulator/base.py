@@ -6,6 +6,7 @@ from pypowervm.wrappers import managed_system as pvm_ms
 
 from nova_powervm.simulator import fixture
 from nova_powervm.tests import base as test_base
+from nova_powervm.tests import event_threads
 
 
 def session(fix, **kwargs):
@@ -25,6 +26,7 @@ class SimTestCase(test_base.TestCase):
 
     def setUp(self):
         super(SimTestCase, self).setUp()
+        self.useFixture(event_threads.EventPollThreadsFixture())
         self.fix = self.useFixture(fixture.SimulatorFixture(
             **self.sim_kwargs))
         self.sim = self.fix.sim

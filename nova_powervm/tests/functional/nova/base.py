@@ -20,6 +20,7 @@ from nova.tests.functional import fixtures as func_fixtures
 from nova.tests.functional import integrated_helpers
 
 import nova_powervm.conf  # noqa: F401 - registers [powervm]
+from nova_powervm.tests import event_threads
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional import mapping_invariant
 
@@ -67,6 +68,7 @@ class PowerVMNovaTestCase(test.TestCase,
 
     def setUp(self):
         super().setUp()
+        self.useFixture(event_threads.EventPollThreadsFixture())
         self.sim_fx = self.useFixture(sim_fixture.SimulatorFixture(
             hosts=self.HOSTS))
         self.sim = self.sim_fx.sim

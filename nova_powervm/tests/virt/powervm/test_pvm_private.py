@@ -19,6 +19,7 @@ from pypowervm.wrappers import virtual_io_server as pvm_vios
 
 from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.tests import base as test_base
+from nova_powervm.tests import event_threads
 from nova_powervm.tests.simulator import base as sim_base
 from nova_powervm.virt.powervm import image
 from nova_powervm.virt.powervm import pvm_private
@@ -28,6 +29,7 @@ class PvmPrivateTestCase(test.NoDBTestCase):
 
     def setUp(self):
         super().setUp()
+        self.useFixture(event_threads.EventPollThreadsFixture())
         self.fx = self.useFixture(sim_fixture.SimulatorFixture(
             event_hold_s=0.2))
         self.sess = sim_base.session(self.fx)
@@ -332,7 +334,9 @@ class TestLeanEventReads(PvmPrivateTestCase):
         super().setUp()
         # Primed: its first read (NEW_CLIENT) is done.
         self.listener = self.sess.get_event_listener()
-        self.addCleanup(self.listener.shutdown)
+        # Not listener.shutdown(): it skips every other handler, and a test
+        # subscribes two.
+        self.addCleanup(event_threads.unsubscribe_all, self.listener)
         self.original = self.listener._get_events
         self.reports = []
         self.assertTrue(pvm_private.lean_event_reads(self.listener,
