@@ -22,6 +22,7 @@ from pypowervm.tasks import vopt as tsk_vopt
 from nova_powervm.tests import event_threads
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional import mapping_invariant
+from nova_powervm.tests.functional import shared_answers
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import mgmt
@@ -270,6 +271,8 @@ class AdapterSimTestCase(test.NoDBTestCase):
     """
 
     sim_kwargs = {'power_delay_s': 0.01}
+    # batch.SHARE callers never change their answer (shared_answers.py).
+    check_shared_answers = True
 
     def setUp(self):
         super().setUp()
@@ -281,6 +284,8 @@ class AdapterSimTestCase(test.NoDBTestCase):
         self.adapter = session.build_adapter()
         self.addCleanup(self.adapter.session._logoff)
         self.host_w = session.get_host_wrapper(self.adapter)
+        if self.check_shared_answers:
+            self.useFixture(shared_answers.SharedAnswersFixture())
 
     def _requests(self, fn, *args, **kwargs):
         """``fn``'s result and the (method, path) of the requests it sent."""
@@ -317,7 +322,8 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
     ``require_iso_tool``).  ``event_listener = False`` (the default)
     keeps the listener's long polls out of the request log.  Every driver
     operation is checked to leave the other partitions' vSCSI mappings
-    alone (``mapping_invariant``).
+    alone (``mapping_invariant``), and every ``batch.SHARE`` answer to stay
+    unchanged (``shared_answers``).
     """
 
     disk_driver = 'localdisk'
@@ -366,6 +372,9 @@ class ClassSimTestCase(InventoryAssertions, test.NoDBTestCase):
         self.mapping_invariant = self.useFixture(
             mapping_invariant.MappingInvariantFixture(
                 self, lambda: [self.sim]))
+        # batch.SHARE callers never change their answer.
+        self.shared_answers = self.useFixture(
+            shared_answers.SharedAnswersFixture())
         if not self.event_listener:
             self.useFixture(fixtures.MockPatchObject(
                 pvm_event, 'start_listener', return_value=None))

@@ -27,6 +27,7 @@ from nova_powervm.simulator.fixture import SimulatorFixture
 from nova_powervm.tests import event_threads
 from nova_powervm.tests.functional import base
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
+from nova_powervm.tests.functional import shared_answers
 from nova_powervm.virt.powervm import driver
 from nova_powervm.virt.powervm import event as pvm_event
 from nova_powervm.virt.powervm import exception as exc
@@ -111,6 +112,9 @@ class SimDriverTestCase(base.InventoryAssertions, test.NoDBTestCase):
             self.useFixture(fixtures.MockPatch(
                 'nova_powervm.virt.powervm.disk.driver.get_disk_driver',
                 return_value=disk))
+        # batch.SHARE callers never change their answer.
+        self.shared_answers = self.useFixture(
+            shared_answers.SharedAnswersFixture())
         self.events = []
         self.events_seen = threading.Event()
         self.drv = driver.PowerVMDriver(mock.Mock())

@@ -23,6 +23,7 @@ import nova_powervm.conf  # noqa: F401 - registers [powervm]
 from nova_powervm.tests import event_threads
 from nova_powervm.tests.functional import fixtures as pvm_fixtures
 from nova_powervm.tests.functional import mapping_invariant
+from nova_powervm.tests.functional import shared_answers
 
 from nova_powervm.simulator import fixture as sim_fixture
 from nova_powervm.simulator import xmlutil as xu
@@ -112,6 +113,9 @@ class PowerVMNovaTestCase(test.TestCase,
         self.mapping_invariant = self.useFixture(
             mapping_invariant.MappingInvariantFixture(
                 self, lambda: self.sim_fx.sims))
+        # batch.SHARE callers never change their answer.
+        self.shared_answers = self.useFixture(
+            shared_answers.SharedAnswersFixture())
 
         self.start_service('conductor')
         self.start_service('scheduler')
