@@ -16,6 +16,16 @@ from nova_powervm.simulator import xmlutil as xu
 _SUFFIXES = ('do', 'quick', 'search')
 _UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')
 _SEARCH_RE = re.compile(r"^\((\w+)(==|!=)'?(.*?)'?\)$")
+# The search keys of each root type that can be searched (pypowervm's
+# wrappers' ``search_keys``: what its search() sends to the REST API).  The
+# API searches no other type, no child object and no extended attribute
+# group (pypowervm reads and filters the feed itself for those).
+_SEARCH_KEYS = {
+    'LogicalPartition': ('PartitionName', 'PartitionID'),
+    'VirtualIOServer': ('PartitionName', 'PartitionID'),
+    'Cluster': ('ClusterName',),
+    'SharedStoragePool': ('StoragePoolName',),
+}
 
 
 def parse_path(path):
@@ -127,7 +137,11 @@ def _get(sim, req, parent, t, obj, suffix):
              else inv.of_type(t))
     base = req.path
     if suffix and suffix[0] == 'search':
-        cands = _search(cands, suffix[1])
+        if parent is not None or groups_q not in (None, 'None'):
+            raise errors.BadRequest(
+                'Search is supported on root objects only, without '
+                'extended attribute groups: %s' % req.path)
+        cands = _search(cands, suffix[1], t)
         base = req.path[:req.path.index('/search')]
     if not cands:
         return wire.Response(204)
@@ -137,11 +151,16 @@ def _get(sim, req, parent, t, obj, suffix):
         sim.base_url + _self(req, req.path, groups_q), entries))
 
 
-def _search(cands, expr):
+def _search(cands, expr, obj_type):
     m = _SEARCH_RE.match(urllib.parse.unquote(expr or ''))
     if not m:
         raise errors.BadRequest('Bad search expression %s' % expr)
     key, op, val = m.group(1), m.group(2), m.group(3)
+    if key not in _SEARCH_KEYS.get(obj_type, ()):
+        raise errors.BadRequest('%s cannot be searched by %s (search keys: '
+                                '%s)' % (obj_type, key, ', '.join(
+                                    _SEARCH_KEYS.get(obj_type, ())) or
+                                    'none'))
     out = []
     for o in cands:
         found = xu.text(o.element, key)

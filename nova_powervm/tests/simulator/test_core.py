@@ -118,6 +118,26 @@ class TestReads(base.SimTestCase):
         self.assertEqual([], pvm_lpar.LPAR.search(self.adpt, name='nope'))
         neg = pvm_lpar.LPAR.search(self.adpt, negate=True, name='novalink')
         self.assertEqual([], neg)
+        # As the REST API: root objects only, by their search keys, no
+        # extended attribute group (pypowervm reads and filters the feed
+        # for anything else).
+        for kwargs in (
+                dict(root_type='LogicalPartition', suffix_type='search',
+                     suffix_parm="(PartitionState=='running')"),
+                dict(root_type='ManagedSystem', suffix_type='search',
+                     suffix_parm="(SystemName=='x')"),
+                dict(root_type='ManagedSystem', root_id=self.sim.host_uuid,
+                     child_type='LogicalPartition', suffix_type='search',
+                     suffix_parm="(PartitionName=='novalink')"),
+                dict(root_type='LogicalPartition', suffix_type='search',
+                     suffix_parm="(PartitionName=='novalink')",
+                     xag=['NVRAM'])):
+            e = self.assertRaises(pvm_exc.HttpError, self.adpt.read,
+                                  **kwargs)
+            self.assertEqual(400, e.response.status, kwargs)
+        mgmt = pvm_lpar.LPAR.get(self.adpt, uuid=self.sim.mgmt_uuid)
+        self.assertEqual([mgmt.uuid], [w.uuid for w in pvm_lpar.LPAR.search(
+            self.adpt, id=mgmt.id)])
         resp = self.adpt.read('LogicalPartition', self.sim.mgmt_uuid,
                               suffix_type='quick',
                               suffix_parm='PartitionState')
