@@ -37,6 +37,7 @@ from testtools import content  # noqa: E402
 from nova_powervm.tests.functional import base  # noqa: E402
 from nova_powervm.tests.functional import test_lifecycle as lc  # noqa: E402
 from nova_powervm.tests.functional import test_volumes as tv  # noqa: E402
+from nova_powervm.virt.powervm import batch  # noqa: E402
 from nova_powervm.virt.powervm.disk import driver as disk_dvr  # noqa: E402
 from nova_powervm.virt.powervm import event as pvm_event  # noqa: E402
 from nova_powervm.virt.powervm import exception as exc  # noqa: E402
@@ -70,6 +71,10 @@ class TestEtagRaces(base.ClassSimTestCase):
         super().setUp()
         # Requests overlap for real: each takes at least 2 ms.
         self.sim.set_latency(2)
+        # The faults below are placed on the n-th volume group POST of
+        # spawns that share POSTs four copies at a time: copies are never
+        # "fast" here (test_lost_answer_of_a_fast_batch lifts this).
+        self.useFixture(fixtures.MockPatchObject(batch, 'FAST_COPY_S', 0))
 
     def vios_mappings(self, insts):
         """{instance uuid: number of SCSI mappings on any VIOS}."""
@@ -190,6 +195,30 @@ class TestEtagRaces(base.ClassSimTestCase):
         names = [vd.name for vd in self.drv.disk_dvr._get_vg().virtual_disks]
         self.assertEqual(len(names), len(set(names)))
         for inst in insts:
+            self.assertIn(self.drv.disk_dvr.get_disk_name(
+                disk_dvr.DiskType.BOOT, inst, short=True), names)
+        run_all(self.destroy, insts)
+        self.assertInventory(cached)
+        self.drv.manage_image_cache(None, [])
+        self.assertInventory(before)
+
+    def test_lost_answer_of_a_fast_batch(self):
+        # Copies are fast (the warm-up's POST measured it): the first volume
+        # group POST of the burst carries up to 16 copies, is made and its
+        # answer dropped; each change is found on a fresh read.
+        self.useFixture(fixtures.MockPatchObject(batch, 'FAST_COPY_S', 60))
+        before, cached, insts = self._cached_image_spawns()
+        self.sim.inject_fault(method='POST', path='VolumeGroup/', nth=1,
+                              after_commit=True, drop=True)
+        run_all(self.spawn, insts)
+        fired = [f for f in self.sim.faults.list()]
+        self.sim.clear_faults()
+        self.assertEqual([], fired, 'the fault did not fire')
+        names = [vd.name for vd in self.drv.disk_dvr._get_vg().virtual_disks]
+        self.assertEqual(len(names), len(set(names)))
+        for inst in insts:
+            self.assertEqual('running', vm.get_instance_wrapper(
+                self.drv.adapter, inst).state)
             self.assertIn(self.drv.disk_dvr.get_disk_name(
                 disk_dvr.DiskType.BOOT, inst, short=True), names)
         run_all(self.destroy, insts)
